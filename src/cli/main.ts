@@ -1,0 +1,220 @@
+#!/usr/bin/env node
+// dicom-ai-node: the command line. `serve` runs the node; `status` reads the database; `echo` and
+// `send` are the node's own SCU, for checking a destination and pushing files by hand.
+
+import { ConfigError, DEFAULT_CONFIG_PATH, NodeConfig, loadConfig } from '../config/config';
+import { createLogger } from '../log/logger';
+import { DicomNode, databasePath } from '../node';
+import { Store } from '../store/store';
+import { ScuAssociation } from '../dimse/scu';
+import { VERIFICATION_SOP_CLASS, VERIFICATION_TRANSFER_SYNTAX_PREFERENCE } from '../dimse/uids';
+import { expandPaths, isSuccessOrWarning, prepareFile, sendFiles, PreparedFile } from '../delivery/send-files';
+import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, VERSION } from '../version';
+import fs from 'node:fs';
+
+const USAGE = `dicom-ai-node ${VERSION}
+
+Usage:
+  dicom-ai-node serve  [--config FILE]            run the DICOM node (Storage SCP)
+  dicom-ai-node status [--config FILE] [--json]   series and their state, from the database
+  dicom-ai-node echo   --to AE@HOST:PORT [--aet OURS]        C-ECHO a DICOM peer
+  dicom-ai-node send   PATH... --to AE@HOST:PORT [--aet OURS]  C-STORE files/folders to a peer
+
+Without --config, ${DEFAULT_CONFIG_PATH} is used.
+Exit codes: 0 ok, 1 failure, 2 usage or configuration error.`;
+
+interface Args {
+  command: string;
+  positional: string[];
+  flags: Map<string, string | true>;
+}
+
+function parseArgs(argv: string[]): Args {
+  const [command = 'help', ...rest] = argv;
+  const positional: string[] = [];
+  const flags = new Map<string, string | true>();
+  for (let i = 0; i < rest.length; i++) {
+    const a = rest[i]!;
+    if (a.startsWith('--')) {
+      const eq = a.indexOf('=');
+      if (eq > 0) flags.set(a.slice(2, eq), a.slice(eq + 1));
+      else if (['json', 'help'].includes(a.slice(2))) flags.set(a.slice(2), true);
+      else {
+        const v = rest[i + 1];
+        if (v === undefined) throw new UsageError(`${a} needs a value`);
+        flags.set(a.slice(2), v);
+        i++;
+      }
+    } else positional.push(a);
+  }
+  return { command, positional, flags };
+}
+
+class UsageError extends Error {}
+
+function str(args: Args, name: string): string | undefined {
+  const v = args.flags.get(name);
+  return typeof v === 'string' ? v : undefined;
+}
+
+function config(args: Args): NodeConfig {
+  return loadConfig(str(args, 'config') ?? DEFAULT_CONFIG_PATH);
+}
+
+/** AE@HOST:PORT, host may be [v6]. */
+export function parsePeer(s: string): { aeTitle: string; host: string; port: number } {
+  const m = /^([^@]{1,16})@(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(s);
+  if (!m) throw new UsageError(`"${s}" is not AE@HOST:PORT (for example ORTHANC@127.0.0.1:4242)`);
+  const port = Number(m[3]);
+  if (port < 1 || port > 65535) throw new UsageError(`port ${port} is not a TCP port (1-65535)`);
+  return { aeTitle: m[1]!, host: m[2]!.replace(/^\[|\]$/g, ''), port };
+}
+
+async function serve(args: Args): Promise<number> {
+  const cfg = config(args);
+  const log = createLogger({ level: cfg.log.level, file: cfg.log.file });
+  const node = new DicomNode(cfg, log);
+  await node.start();
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info('shutting down', { signal });
+    await node.stop(5000);
+    log.end();
+    process.exitCode = 0;
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+  return new Promise(() => undefined); // runs until a signal
+}
+
+function status(args: Args): number {
+  const cfg = config(args);
+  const file = databasePath(cfg);
+  if (!fs.existsSync(file)) {
+    if (args.flags.has('json')) process.stdout.write(JSON.stringify({ series: [] }, null, 2) + '\n');
+    else process.stdout.write(`no database yet at ${file}: nothing received\n`);
+    return 0;
+  }
+  const store = new Store(file);
+  try {
+    const series = store.listSeries();
+    if (args.flags.has('json')) {
+      const out = series.map((s) => ({
+        seriesInstanceUid: s.seriesInstanceUid,
+        studyInstanceUid: s.studyInstanceUid,
+        modality: s.modality,
+        state: s.state,
+        instanceCount: s.instanceCount,
+        totalBytes: s.totalBytes,
+        callingAeTitle: s.callingAeTitle,
+        firstReceivedAt: new Date(s.firstReceivedAt).toISOString(),
+        lastReceivedAt: new Date(s.lastReceivedAt).toISOString(),
+        stableAt: s.stableAt ? new Date(s.stableAt).toISOString() : null,
+      }));
+      process.stdout.write(JSON.stringify({ series: out }, null, 2) + '\n');
+    } else {
+      process.stdout.write(`${series.length} series\n`);
+      for (const s of series) {
+        process.stdout.write(
+          `${s.state.padEnd(10)} ${String(s.modality ?? '-').padEnd(4)} ${String(s.instanceCount).padStart(6)} inst  ${s.callingAeTitle ?? '-'}  ${s.seriesInstanceUid}\n`,
+        );
+      }
+    }
+  } finally {
+    store.close();
+  }
+  return 0;
+}
+
+async function echo(args: Args): Promise<number> {
+  const to = str(args, 'to');
+  if (!to) throw new UsageError('echo needs --to AE@HOST:PORT');
+  const peer = parsePeer(to);
+  const t0 = Date.now();
+  const scu = await ScuAssociation.open({
+    host: peer.host,
+    port: peer.port,
+    callingAeTitle: str(args, 'aet') ?? 'DICOM_AI',
+    calledAeTitle: peer.aeTitle,
+    contexts: [{ abstractSyntax: VERIFICATION_SOP_CLASS, transferSyntaxes: [...VERIFICATION_TRANSFER_SYNTAX_PREFERENCE] }],
+    implementationClassUid: IMPLEMENTATION_CLASS_UID,
+    implementationVersionName: IMPLEMENTATION_VERSION_NAME,
+    limits: { maxPduLength: 65536, maxCommandBytes: 65536, maxAssociateLength: 1 << 20, maxDataSetBytes: 0 },
+    timeouts: { artimMs: 10_000, idleMs: 30_000 },
+  });
+  const rsp = await scu.echo();
+  await scu.release();
+  const ok = rsp.status === 0;
+  process.stdout.write(`C-ECHO ${peer.aeTitle}@${peer.host}:${peer.port}: status 0x${(rsp.status ?? 0xffff).toString(16).padStart(4, '0')} in ${Date.now() - t0} ms\n`);
+  return ok ? 0 : 1;
+}
+
+async function send(args: Args): Promise<number> {
+  const to = str(args, 'to');
+  if (!to) throw new UsageError('send needs --to AE@HOST:PORT');
+  if (args.positional.length === 0) throw new UsageError('send needs at least one file or folder');
+  const peer = parsePeer(to);
+  const prepared: PreparedFile[] = [];
+  let skipped = 0;
+  for (const f of expandPaths(args.positional)) {
+    try {
+      prepared.push(await prepareFile(f));
+    } catch (e) {
+      skipped++;
+      process.stderr.write(`skipped ${f}: ${(e as Error).message}\n`);
+    }
+  }
+  const t0 = Date.now();
+  const results = await sendFiles(peer, prepared, {
+    callingAeTitle: str(args, 'aet') ?? 'DICOM_AI',
+    onResult: (r) => {
+      if (!isSuccessOrWarning(r.status)) process.stderr.write(`failed ${r.file}: ${r.status === null ? r.error : `status 0x${r.status.toString(16)}`}\n`);
+    },
+  });
+  const ok = results.filter((r) => isSuccessOrWarning(r.status)).length;
+  const failed = prepared.length - ok;
+  process.stdout.write(`sent ${ok} of ${prepared.length} files to ${peer.aeTitle} in ${Date.now() - t0} ms; ${failed} failed, ${skipped} not DICOM\n`);
+  return failed === 0 && skipped === 0 ? 0 : 1;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const args = parseArgs(argv);
+  if (args.command === 'help' || args.command === '--help' || args.flags.has('help')) {
+    process.stdout.write(USAGE + '\n');
+    return 0;
+  }
+  switch (args.command) {
+    case 'serve':
+      return serve(args);
+    case 'status':
+      return status(args);
+    case 'echo':
+      return echo(args);
+    case 'send':
+      return send(args);
+    default:
+      throw new UsageError(`unknown command "${args.command}"`);
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      if (e instanceof UsageError) {
+        process.stderr.write(`${e.message}\n\n${USAGE}\n`);
+        process.exitCode = 2;
+      } else if (e instanceof ConfigError) {
+        process.stderr.write(`${e.message}\n`);
+        process.exitCode = 2;
+      } else {
+        process.stderr.write(`error: ${(e as Error).message}\n`);
+        process.exitCode = 1;
+      }
+    },
+  );
+}

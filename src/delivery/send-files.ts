@@ -1,0 +1,114 @@
+// Sends Part 10 files to a DICOM destination over one association: each file's data set bytes
+// go out exactly as stored (no parsing beyond the file meta information, no re-encoding).
+// Used by the CLI's `send` now and by report delivery later.
+
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { ScuAssociation } from '../dimse/scu';
+import { readPart10Header } from '../dicom/part10';
+import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '../version';
+
+export interface Destination {
+  aeTitle: string;
+  host: string;
+  port: number;
+}
+
+export interface SendOptions {
+  callingAeTitle: string;
+  maxPduLength?: number;
+  timeoutSeconds?: number;
+  onResult?: (r: SendResult) => void;
+}
+
+export interface SendResult {
+  file: string;
+  sopInstanceUid: string;
+  status: number | null;
+  error?: string;
+}
+
+export interface PreparedFile {
+  file: string;
+  sopClassUid: string;
+  sopInstanceUid: string;
+  transferSyntaxUid: string;
+  dataSetOffset: number;
+}
+
+/** Reads just enough of a file to know what to propose for it. */
+export async function prepareFile(file: string): Promise<PreparedFile> {
+  const fh = await fsp.open(file, 'r');
+  try {
+    let size = 8192;
+    for (;;) {
+      const buf = Buffer.alloc(size);
+      const { bytesRead } = await fh.read(buf, 0, size, 0);
+      try {
+        const h = readPart10Header(buf.subarray(0, bytesRead));
+        if (!h.sopClassUid || !h.sopInstanceUid || !h.transferSyntaxUid) throw new Error('file meta information lacks SOP class, instance or transfer syntax');
+        return { file, sopClassUid: h.sopClassUid, sopInstanceUid: h.sopInstanceUid, transferSyntaxUid: h.transferSyntaxUid, dataSetOffset: h.datasetOffset };
+      } catch (e) {
+        if (bytesRead < size || size >= 1 << 20) throw e;
+        size *= 8;
+      }
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Files under the given paths (folders recursively), in a stable order. */
+export function expandPaths(paths: string[]): string[] {
+  const out: string[] = [];
+  const walk = (p: string) => {
+    const st = fs.statSync(p);
+    if (st.isDirectory()) for (const e of fs.readdirSync(p).sort()) walk(path.join(p, e));
+    else if (st.isFile()) out.push(p);
+  };
+  for (const p of paths) walk(p);
+  return out;
+}
+
+/** Sends the files; resolves with one result per file (status null = not sent). */
+export async function sendFiles(dest: Destination, files: PreparedFile[], o: SendOptions): Promise<SendResult[]> {
+  const keys = new Map<string, { abstractSyntax: string; transferSyntaxes: string[] }>();
+  for (const f of files) keys.set(`${f.sopClassUid}|${f.transferSyntaxUid}`, { abstractSyntax: f.sopClassUid, transferSyntaxes: [f.transferSyntaxUid] });
+  if (keys.size > 128) throw new Error(`these files need ${keys.size} presentation contexts; one association carries at most 128 — send them in smaller groups`);
+  const timeoutMs = (o.timeoutSeconds ?? 30) * 1000;
+  const scu = await ScuAssociation.open({
+    host: dest.host,
+    port: dest.port,
+    callingAeTitle: o.callingAeTitle,
+    calledAeTitle: dest.aeTitle,
+    contexts: [...keys.values()],
+    implementationClassUid: IMPLEMENTATION_CLASS_UID,
+    implementationVersionName: IMPLEMENTATION_VERSION_NAME,
+    limits: { maxPduLength: o.maxPduLength ?? 65536, maxCommandBytes: 64 * 1024, maxAssociateLength: 1024 * 1024, maxDataSetBytes: 0 },
+    timeouts: { artimMs: timeoutMs, idleMs: timeoutMs },
+  });
+  const results: SendResult[] = [];
+  try {
+    for (const f of files) {
+      let r: SendResult;
+      try {
+        const rsp = await scu.storeFile(f);
+        r = { file: f.file, sopInstanceUid: f.sopInstanceUid, status: rsp.status ?? null, error: rsp.errorComment };
+      } catch (e) {
+        r = { file: f.file, sopInstanceUid: f.sopInstanceUid, status: null, error: (e as Error).message };
+      }
+      results.push(r);
+      o.onResult?.(r);
+      if (scu.assoc.isClosed()) break;
+    }
+  } finally {
+    if (!scu.assoc.isClosed()) await scu.release().catch(() => scu.abort());
+  }
+  return results;
+}
+
+/** PS3.7 C.1: success 0000, warnings 0001 and Bxxx. */
+export function isSuccessOrWarning(status: number | null): boolean {
+  return status !== null && (status === 0 || status === 1 || (status & 0xf000) === 0xb000);
+}

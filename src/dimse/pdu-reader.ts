@@ -1,0 +1,99 @@
+// Reassembles PDUs from a TCP byte stream. Incoming lengths are checked against limits *before*
+// anything is buffered, so a peer that claims a 2 GB PDU is cut off at its header, not after it
+// has filled our memory. Chunks are kept in a list and joined once per PDU (not once per chunk).
+
+import { ABORT, PDU_HEADER_LENGTH, PDU_TYPE, PduError } from './pdu';
+
+export interface RawPdu {
+  type: number;
+  body: Buffer;
+}
+
+export interface PduLimits {
+  /** Largest P-DATA-TF PDU accepted: the maximum length we advertised. */
+  maxPDataLength: number;
+  /** Largest A-ASSOCIATE-RQ/AC accepted (many presentation contexts make them big, but not huge). */
+  maxAssociateLength: number;
+}
+
+const FIXED_LENGTH_PDUS = new Set<number>([PDU_TYPE.AssociateRJ, PDU_TYPE.ReleaseRQ, PDU_TYPE.ReleaseRP, PDU_TYPE.Abort]);
+
+export class PduReader {
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+  private pending: { type: number; length: number } | null = null;
+
+  constructor(private readonly limits: PduLimits) {}
+
+  /** Bytes held waiting for the rest of a PDU (for tests and metrics). */
+  get bufferedBytes(): number {
+    return this.buffered;
+  }
+
+  /** True while a PDU has been started but not completed (a half-sent PDU). */
+  get midPdu(): boolean {
+    return this.buffered > 0;
+  }
+
+  /** Feeds bytes; returns every PDU completed by them. Throws PduError on a PDU we refuse. */
+  push(chunk: Buffer): RawPdu[] {
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    const out: RawPdu[] = [];
+    for (;;) {
+      if (!this.pending) {
+        if (this.buffered < PDU_HEADER_LENGTH) break;
+        const h = this.take(PDU_HEADER_LENGTH);
+        const type = h.readUInt8(0);
+        const length = h.readUInt32BE(2);
+        this.check(type, length);
+        this.pending = { type, length };
+      }
+      if (this.buffered < this.pending.length) break;
+      out.push({ type: this.pending.type, body: this.take(this.pending.length) });
+      this.pending = null;
+    }
+    return out;
+  }
+
+  private check(type: number, length: number): void {
+    if (type < PDU_TYPE.AssociateRQ || type > PDU_TYPE.Abort) {
+      throw new PduError(`unrecognised PDU type 0x${type.toString(16).padStart(2, '0')}`, ABORT.reason.unrecognizedPdu);
+    }
+    if (FIXED_LENGTH_PDUS.has(type) && length !== 4) {
+      throw new PduError(`PDU type 0x0${type} must be 4 bytes long, claims ${length}`, ABORT.reason.invalidPduParameterValue);
+    }
+    if (type === PDU_TYPE.PData && length > this.limits.maxPDataLength) {
+      throw new PduError(
+        `P-DATA-TF PDU of ${length} bytes exceeds the maximum length of ${this.limits.maxPDataLength} we negotiated`,
+        ABORT.reason.invalidPduParameterValue,
+      );
+    }
+    if ((type === PDU_TYPE.AssociateRQ || type === PDU_TYPE.AssociateAC) && length > this.limits.maxAssociateLength) {
+      throw new PduError(`association PDU of ${length} bytes exceeds our limit of ${this.limits.maxAssociateLength}`);
+    }
+  }
+
+  /** Removes exactly n buffered bytes; copies only when they span several chunks. */
+  private take(n: number): Buffer {
+    this.buffered -= n;
+    const first = this.chunks[0];
+    if (first && first.length >= n) {
+      const out = first.subarray(0, n);
+      if (first.length === n) this.chunks.shift();
+      else this.chunks[0] = first.subarray(n);
+      return out;
+    }
+    const out = Buffer.allocUnsafe(n);
+    let filled = 0;
+    while (filled < n) {
+      const c = this.chunks[0]!;
+      const k = Math.min(c.length, n - filled);
+      c.copy(out, filled, 0, k);
+      filled += k;
+      if (k === c.length) this.chunks.shift();
+      else this.chunks[0] = c.subarray(k);
+    }
+    return out;
+  }
+}

@@ -1,0 +1,234 @@
+// The acceptor: a TCP server that turns connections into associations, applies the association
+// policy it is given, negotiates presentation contexts and dispatches DIMSE messages. It knows
+// nothing of files or databases: C-STORE data sets go to the sink that `onStore` returns.
+
+import net from 'node:net';
+import { EventEmitter } from 'node:events';
+import { Association, AssociationLimits, AssociationTimeouts, DataSetSink, NegotiatedContext } from './association';
+import {
+  AcceptedContext,
+  AssociateRQ,
+  PC_RESULT,
+  REJECT,
+  AssociateRJ,
+  RoleSelection,
+} from './pdu';
+import { COMMAND_FIELD, DimseCommand, NO_DATA_SET, STATUS } from './command';
+import { APPLICATION_CONTEXT, VERIFICATION_SOP_CLASS } from './uids';
+
+export interface StoreRequest {
+  association: Association;
+  context: NegotiatedContext;
+  messageId: number;
+  sopClassUid: string;
+  sopInstanceUid: string;
+  transferSyntaxUid: string;
+  priority: number;
+  moveOriginatorAeTitle?: string;
+}
+
+export type AssociationDecision = { accept: true } | { accept: false; rejection: AssociateRJ; why: string };
+
+export interface ScpOptions {
+  aeTitle: string;
+  implementationClassUid: string;
+  implementationVersionName: string;
+  limits: AssociationLimits;
+  timeouts: AssociationTimeouts;
+  maxAssociations: number;
+  /** Transfer syntaxes accepted for an abstract syntax, best first; null = not supported. */
+  transferSyntaxesFor(abstractSyntax: string): readonly string[] | null;
+  /** Caller policy (beyond the called AE title and the association limit, checked here). */
+  decide(rq: AssociateRQ, remoteAddress: string): AssociationDecision;
+  /** Opens the sink for one incoming C-STORE. */
+  onStore(req: StoreRequest): DataSetSink;
+}
+
+export interface RejectionEvent {
+  callingAeTitle: string;
+  calledAeTitle: string;
+  remoteAddress: string;
+  why: string;
+  rejection: AssociateRJ;
+}
+
+/**
+ * Events: 'association' (Association, established), 'association-closed' (Association, reason),
+ * 'rejected' (RejectionEvent), 'aborted' (Association, reason: protocol errors and timeouts).
+ */
+export class StorageScp extends EventEmitter {
+  private server: net.Server | null = null;
+  private readonly active = new Set<Association>();
+  private readonly sockets = new Set<net.Socket>();
+
+  constructor(private readonly opts: ScpOptions) {
+    super();
+  }
+
+  get activeAssociations(): number {
+    return this.active.size;
+  }
+
+  listen(port: number, host: string): Promise<net.AddressInfo> {
+    return new Promise((resolve, reject) => {
+      const server = net.createServer((socket) => this.onConnection(socket));
+      // A few more sockets than associations, so that a caller over the limit still gets a
+      // proper A-ASSOCIATE-RJ "local limit exceeded" instead of a refused connection.
+      server.maxConnections = this.opts.maxAssociations * 2 + 8;
+      server.once('error', reject);
+      server.listen({ port, host, exclusive: true }, () => {
+        server.off('error', reject);
+        this.server = server;
+        resolve(server.address() as net.AddressInfo);
+      });
+    });
+  }
+
+  /** Stops accepting; aborts associations still open after `graceMs`. */
+  async close(graceMs = 0): Promise<void> {
+    const server = this.server;
+    this.server = null;
+    if (server) await new Promise<void>((r) => server.close(() => r()));
+    if (graceMs > 0 && this.active.size > 0) {
+      const deadline = Date.now() + graceMs;
+      while (this.active.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    }
+    for (const a of this.active) a.abort('server shutting down');
+    for (const s of this.sockets) s.destroy();
+  }
+
+  private onConnection(socket: net.Socket): void {
+    this.sockets.add(socket);
+    socket.on('close', () => this.sockets.delete(socket));
+    const assoc = new Association(socket, 'acceptor', this.opts.limits, this.opts.timeouts);
+    assoc.on('associate-rq', (rq: AssociateRQ) => this.onAssociateRq(assoc, rq));
+    assoc.on('closed', (reason: string) => {
+      if (this.active.delete(assoc)) this.emit('association-closed', assoc, reason);
+      else if (!reason.startsWith('association rejected')) this.emit('aborted', assoc, reason);
+    });
+  }
+
+  private onAssociateRq(assoc: Association, rq: AssociateRQ): void {
+    const rejectWith = (rejection: AssociateRJ, why: string) => {
+      this.emit('rejected', { callingAeTitle: rq.callingAeTitle, calledAeTitle: rq.calledAeTitle, remoteAddress: assoc.remoteAddress, why, rejection } satisfies RejectionEvent);
+      assoc.reject(rejection);
+    };
+    const permanentUser = (reason: number): AssociateRJ => ({ result: REJECT.result.permanent, source: REJECT.source.serviceUser, reason });
+
+    if (rq.applicationContext !== APPLICATION_CONTEXT) {
+      return rejectWith(permanentUser(REJECT.reason.user.applicationContextNotSupported), `application context ${rq.applicationContext} is not DICOM's`);
+    }
+    if ((rq.protocolVersion & 1) === 0) {
+      return rejectWith(
+        { result: REJECT.result.permanent, source: REJECT.source.serviceProviderAcse, reason: REJECT.reason.acse.protocolVersionNotSupported },
+        `protocol version ${rq.protocolVersion} not supported`,
+      );
+    }
+    if (rq.calledAeTitle !== this.opts.aeTitle) {
+      return rejectWith(permanentUser(REJECT.reason.user.calledAeNotRecognized), `called AE title "${rq.calledAeTitle}" is not ours ("${this.opts.aeTitle}")`);
+    }
+    const decision = this.opts.decide(rq, assoc.remoteAddress);
+    if (!decision.accept) return rejectWith(decision.rejection, decision.why);
+    if (this.active.size >= this.opts.maxAssociations) {
+      return rejectWith(
+        { result: REJECT.result.transient, source: REJECT.source.serviceProviderPresentation, reason: REJECT.reason.presentation.localLimitExceeded },
+        `local limit exceeded: ${this.active.size} associations already open (maxAssociations ${this.opts.maxAssociations})`,
+      );
+    }
+
+    const contexts = rq.presentationContexts.map((pc) => this.negotiate(pc.abstractSyntax, pc.transferSyntaxes, pc.id));
+    this.active.add(assoc);
+    assoc.setHandler({ onCommand: (a, cmd, ctx) => this.onCommand(a, cmd, ctx) });
+    assoc.accept(
+      {
+        protocolVersion: 1,
+        calledAeTitle: rq.calledAeTitle,
+        callingAeTitle: rq.callingAeTitle,
+        applicationContext: APPLICATION_CONTEXT,
+        presentationContexts: contexts,
+        userInformation: {
+          maxPduLength: this.opts.limits.maxPduLength,
+          implementationClassUid: this.opts.implementationClassUid,
+          implementationVersionName: this.opts.implementationVersionName,
+          // We perform one operation at a time; say so when asked (PS3.7 D.3.3.3).
+          asyncOpsWindow: rq.userInformation.asyncOpsWindow ? { invoked: 1, performed: 1 } : undefined,
+          // We act as SCP for storage and verification and never take the SCP role for the
+          // caller's SOP classes in reverse (no C-GET sub-operations): answer each proposal.
+          roleSelections: rq.userInformation.roleSelections.map(
+            (r): RoleSelection => ({ sopClassUid: r.sopClassUid, scuRole: r.scuRole, scpRole: false }),
+          ),
+          otherItems: [],
+        },
+      },
+      rq,
+    );
+    this.emit('association', assoc, contexts);
+  }
+
+  private negotiate(abstractSyntax: string, proposed: string[], id: number): AcceptedContext {
+    const accepted = this.opts.transferSyntaxesFor(abstractSyntax);
+    if (!accepted) return { id, result: PC_RESULT.abstractSyntaxNotSupported, transferSyntax: '' };
+    const offered = new Set(proposed);
+    const ts = accepted.find((t) => offered.has(t));
+    if (!ts) return { id, result: PC_RESULT.transferSyntaxesNotSupported, transferSyntax: '' };
+    return { id, result: PC_RESULT.acceptance, transferSyntax: ts };
+  }
+
+  private onCommand(assoc: Association, cmd: DimseCommand, ctx: NegotiatedContext) {
+    const response = (commandField: number, status: number, extra: Partial<DimseCommand> = {}): DimseCommand => ({
+      commandField,
+      messageIdBeingRespondedTo: cmd.messageId ?? 0,
+      affectedSopClassUid: cmd.affectedSopClassUid ?? ctx.abstractSyntax,
+      commandDataSetType: NO_DATA_SET,
+      status,
+      ...extra,
+    });
+
+    if (cmd.commandField === COMMAND_FIELD.C_ECHO_RQ) {
+      return { respond: () => response(COMMAND_FIELD.C_ECHO_RSP, STATUS.Success) };
+    }
+    if (cmd.commandField === COMMAND_FIELD.C_STORE_RQ && ctx.abstractSyntax !== VERIFICATION_SOP_CLASS) {
+      const sopClassUid = cmd.affectedSopClassUid ?? ctx.abstractSyntax;
+      const sopInstanceUid = cmd.affectedSopInstanceUid ?? '';
+      const rsp = (r?: { status: number; errorComment?: string }) =>
+        response(COMMAND_FIELD.C_STORE_RSP, r?.status ?? STATUS.ProcessingFailure, {
+          affectedSopInstanceUid: sopInstanceUid || undefined,
+          errorComment: r?.errorComment,
+        });
+      if (sopClassUid !== ctx.abstractSyntax || !/^[0-9.]{1,64}$/.test(sopInstanceUid)) {
+        // The data set still arrives; swallow it and answer with a failure instead of storing
+        // something filed under the wrong class or an unusable UID.
+        const why = sopClassUid !== ctx.abstractSyntax
+          ? 'Affected SOP Class UID differs from the presentation context'
+          : 'Affected SOP Instance UID missing or invalid';
+        return { sink: discardingSink(STATUS.CannotUnderstand, why), respond: rsp };
+      }
+      const sink = this.opts.onStore({
+        association: assoc,
+        context: ctx,
+        messageId: cmd.messageId ?? 0,
+        sopClassUid,
+        sopInstanceUid,
+        transferSyntaxUid: ctx.transferSyntax,
+        priority: cmd.priority ?? 0,
+        moveOriginatorAeTitle: cmd.moveOriginatorAeTitle,
+      });
+      return { sink, respond: rsp };
+    }
+    // Anything else (C-FIND, C-MOVE, ... on a context we accepted for storage): we do not provide
+    // it. Answer "unrecognized operation" and discard a data set if one follows.
+    return {
+      sink: discardingSink(STATUS.UnrecognizedOperation, 'operation not supported'),
+      respond: (r?: { status: number; errorComment?: string }) =>
+        response((cmd.commandField | 0x8000) & 0xffff, STATUS.UnrecognizedOperation, { errorComment: r?.errorComment }),
+    };
+  }
+}
+
+function discardingSink(status: number, errorComment: string): DataSetSink {
+  return {
+    write: () => Promise.resolve(),
+    end: () => Promise.resolve({ status, errorComment }),
+    abort: () => Promise.resolve(),
+  };
+}

@@ -1,0 +1,76 @@
+// UIDs the transport itself needs to know (PS3.5 Annex A, PS3.6 Table A-1, PS3.7 Annex A).
+// Storage SOP classes live in dicom-dictionary/ (derived from the standard's tables) because the
+// accepted list is policy of the node, not of the transport.
+
+export const APPLICATION_CONTEXT = '1.2.840.10008.3.1.1.1';
+export const VERIFICATION_SOP_CLASS = '1.2.840.10008.1.1';
+
+export const TS = {
+  ImplicitVRLittleEndian: '1.2.840.10008.1.2',
+  ExplicitVRLittleEndian: '1.2.840.10008.1.2.1',
+  DeflatedExplicitVRLittleEndian: '1.2.840.10008.1.2.1.99',
+  ExplicitVRBigEndian: '1.2.840.10008.1.2.2',
+  JPEGBaseline8Bit: '1.2.840.10008.1.2.4.50',
+  JPEGExtended12Bit: '1.2.840.10008.1.2.4.51',
+  JPEGLossless: '1.2.840.10008.1.2.4.57',
+  JPEGLosslessSV1: '1.2.840.10008.1.2.4.70',
+  JPEGLSLossless: '1.2.840.10008.1.2.4.80',
+  JPEGLSNearLossless: '1.2.840.10008.1.2.4.81',
+  JPEG2000Lossless: '1.2.840.10008.1.2.4.90',
+  JPEG2000: '1.2.840.10008.1.2.4.91',
+  RLELossless: '1.2.840.10008.1.2.5',
+} as const;
+
+export const TRANSFER_SYNTAX_NAMES: Readonly<Record<string, string>> = {
+  [TS.ImplicitVRLittleEndian]: 'Implicit VR Little Endian',
+  [TS.ExplicitVRLittleEndian]: 'Explicit VR Little Endian',
+  [TS.DeflatedExplicitVRLittleEndian]: 'Deflated Explicit VR Little Endian',
+  [TS.ExplicitVRBigEndian]: 'Explicit VR Big Endian (retired)',
+  [TS.JPEGBaseline8Bit]: 'JPEG Baseline (Process 1)',
+  [TS.JPEGExtended12Bit]: 'JPEG Extended (Process 2 & 4)',
+  [TS.JPEGLossless]: 'JPEG Lossless, Non-Hierarchical (Process 14)',
+  [TS.JPEGLosslessSV1]: 'JPEG Lossless, Non-Hierarchical, First-Order Prediction (Process 14 [Selection Value 1])',
+  [TS.JPEGLSLossless]: 'JPEG-LS Lossless Image Compression',
+  [TS.JPEGLSNearLossless]: 'JPEG-LS Lossy (Near-Lossless) Image Compression',
+  [TS.JPEG2000Lossless]: 'JPEG 2000 Image Compression (Lossless Only)',
+  [TS.JPEG2000]: 'JPEG 2000 Image Compression',
+  [TS.RLELossless]: 'RLE Lossless',
+};
+
+/**
+ * The transfer syntaxes the Storage SCP accepts, best first. When a caller proposes several for
+ * one presentation context we take the first of this list that it proposed, whatever order it
+ * proposed them in:
+ * - Explicit VR Little Endian first: cheapest to decode, and what DCMTK and Orthanc prefer.
+ * - then the lossless compressions (less on the wire, same pixels), then the other native ones;
+ * - lossy syntaxes last, so that a sender that has lossless data is never asked for lossy data.
+ */
+export const STORAGE_TRANSFER_SYNTAX_PREFERENCE: readonly string[] = [
+  TS.ExplicitVRLittleEndian,
+  TS.JPEG2000Lossless,
+  TS.JPEGLSLossless,
+  TS.JPEGLosslessSV1,
+  TS.JPEGLossless,
+  TS.RLELossless,
+  TS.DeflatedExplicitVRLittleEndian,
+  TS.ImplicitVRLittleEndian,
+  TS.ExplicitVRBigEndian,
+  TS.JPEGLSNearLossless,
+  TS.JPEG2000,
+  TS.JPEGExtended12Bit,
+  TS.JPEGBaseline8Bit,
+];
+
+/** Verification (C-ECHO) carries no dataset; the uncompressed syntaxes are all that make sense. */
+export const VERIFICATION_TRANSFER_SYNTAX_PREFERENCE: readonly string[] = [
+  TS.ExplicitVRLittleEndian,
+  TS.ImplicitVRLittleEndian,
+  TS.ExplicitVRBigEndian,
+];
+
+/** Picks our most preferred syntax among those proposed, or null when we accept none of them. */
+export function chooseTransferSyntax(proposed: readonly string[], preference: readonly string[]): string | null {
+  const offered = new Set(proposed);
+  for (const ts of preference) if (offered.has(ts)) return ts;
+  return null;
+}

@@ -1,0 +1,295 @@
+// Where a C-STORE becomes a file. The data set fragments are written, as received, after a File
+// Meta Information header we build, to a temporary file; at the last fragment the file is
+// fsync'd, checked, renamed into place, its folder fsync'd, and indexed in SQLite. Only then does
+// the C-STORE response say success. Any failure removes the partial file and answers a failure
+// status, so the sender knows the instance was not taken.
+
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { DataSetSink } from '../dimse/association';
+import type { StoreRequest } from '../dimse/scp';
+import { STATUS } from '../dimse/command';
+import { buildFileMetaInformation } from '../dicom/part10';
+import { DicomParseError, HeaderReadResult, readDatasetHeader } from '../dicom/dataset-reader';
+import type { IndexAttributes, Store } from '../store/store';
+import type { Logger } from '../log/logger';
+
+export interface IngestSettings {
+  dataDir: string;
+  fsync: boolean;
+  implementationClassUid: string;
+  implementationVersionName: string;
+  ourAeTitle: string;
+}
+
+/** How much of the data set we keep in memory to index it (the header before Pixel Data). */
+const HEAD_BYTES = 256 * 1024;
+/** Data gathered before one vectored write to the temporary file. */
+const WRITE_BATCH_BYTES = 1024 * 1024;
+/** When the header is longer than that (enhanced multi-frame), read it back from disk in steps. */
+const MAX_HEADER_BYTES = 256 * 1024 * 1024;
+
+export interface StoredInstance {
+  sopInstanceUid: string;
+  seriesInstanceUid: string;
+  studyInstanceUid: string;
+  filePath: string;
+  sizeBytes: number;
+}
+
+/** Errors of the local system (disk full, I/O) that deserve "out of resources", not a parse failure. */
+function isResourceError(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  return typeof code === 'string' && ['ENOSPC', 'EIO', 'EDQUOT', 'EROFS', 'EMFILE', 'ENFILE', 'ENOMEM', 'EACCES', 'EPERM'].includes(code);
+}
+
+const UID = /^[0-9]+(\.[0-9]+)*$/;
+
+export function incomingDir(dataDir: string): string {
+  return path.join(dataDir, 'incoming');
+}
+
+export function instancePath(dataDir: string, study: string, series: string, sop: string): string {
+  return path.join(dataDir, 'instances', study, series, `${sop}.dcm`);
+}
+
+export class InstanceWriter implements DataSetSink {
+  private fh: fsp.FileHandle | null = null;
+  private readonly tmpPath: string;
+  private chain: Promise<void> = Promise.resolve();
+  private failure: unknown = null;
+  private head: Buffer[] = [];
+  private headBytes = 0;
+  private dataSetBytes = 0;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private metaLength = 0;
+  private done = false;
+
+  constructor(
+    private readonly req: StoreRequest,
+    private readonly settings: IngestSettings,
+    private readonly store: Store,
+    private readonly log: Logger,
+    private readonly onStored: (s: StoredInstance) => void,
+  ) {
+    const name = `${req.association.id}-${req.messageId}-${randomBytes(4).toString('hex')}.part`;
+    this.tmpPath = path.join(incomingDir(settings.dataDir), name);
+  }
+
+  write(fragment: Buffer): Promise<void> {
+    if (this.headBytes < HEAD_BYTES) {
+      this.head.push(fragment);
+      this.headBytes += fragment.length;
+    }
+    this.dataSetBytes += fragment.length;
+    // Fragments are as small as the sender's PDUs (16 KB for storescu by default): gather them and
+    // write in large vectored writes, not one syscall per PDU.
+    this.pending.push(fragment);
+    this.pendingBytes += fragment.length;
+    if (this.pendingBytes >= WRITE_BATCH_BYTES) this.flush();
+    return this.chain;
+  }
+
+  private flush(): void {
+    const batch = this.pending;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.chain = this.chain.then(async () => {
+      if (this.failure || this.done) return;
+      try {
+        if (!this.fh) await this.open();
+        await writeAll(this.fh!, batch);
+      } catch (e) {
+        this.failure = e;
+      }
+    });
+  }
+
+  private async open(): Promise<void> {
+    const meta = buildFileMetaInformation({
+      mediaStorageSopClassUid: this.req.sopClassUid,
+      mediaStorageSopInstanceUid: this.req.sopInstanceUid,
+      transferSyntaxUid: this.req.transferSyntaxUid,
+      implementationClassUid: this.settings.implementationClassUid,
+      implementationVersionName: this.settings.implementationVersionName,
+      sourceApplicationEntityTitle: this.req.association.callingAeTitle || undefined,
+    });
+    this.metaLength = meta.length;
+    this.fh = await fsp.open(this.tmpPath, 'wx');
+    await writeAll(this.fh, [meta]);
+  }
+
+  async end(): Promise<{ status: number; errorComment?: string }> {
+    this.flush();
+    await this.chain;
+    this.done = true;
+    try {
+      if (this.failure) throw this.failure;
+      if (!this.fh) await this.open(); // an empty data set still gets its file (and fails the parse below)
+      if (this.settings.fsync) await this.fh!.sync();
+      await this.fh!.close();
+      this.fh = null;
+
+      const header = await this.readHeader();
+      const a = header.attributes;
+      const check = this.checkIdentity(a);
+      if (check) {
+        await this.removeTmp();
+        this.log.warn('C-STORE refused: data set not usable', { ...this.logContext(), reason: check });
+        return { status: STATUS.CannotUnderstand, errorComment: check.slice(0, 64) };
+      }
+
+      const study = a.StudyInstanceUID!;
+      const series = a.SeriesInstanceUID!;
+      const finalPath = instancePath(this.settings.dataDir, study, series, this.req.sopInstanceUid);
+      const dir = path.dirname(finalPath);
+      await fsp.mkdir(dir, { recursive: true });
+      await fsp.rename(this.tmpPath, finalPath);
+      if (this.settings.fsync) await fsyncDir(dir);
+
+      const sizeBytes = this.metaLength + this.dataSetBytes;
+      const { replacedFile } = this.store.recordInstance(
+        {
+          sopInstanceUid: this.req.sopInstanceUid,
+          sopClassUid: this.req.sopClassUid,
+          seriesInstanceUid: series,
+          studyInstanceUid: study,
+          transferSyntaxUid: this.req.transferSyntaxUid,
+          instanceNumber: toInt(a.InstanceNumber),
+          filePath: finalPath,
+          sizeBytes,
+          callingAeTitle: this.req.association.callingAeTitle,
+          callingHost: this.req.association.remoteAddress,
+          associationId: this.req.association.id,
+          receivedAt: Date.now(),
+        },
+        indexAttributes(a),
+      );
+      if (replacedFile) await fsp.rm(replacedFile, { force: true });
+      this.onStored({ sopInstanceUid: this.req.sopInstanceUid, seriesInstanceUid: series, studyInstanceUid: study, filePath: finalPath, sizeBytes });
+      return { status: STATUS.Success };
+    } catch (e) {
+      await this.cleanup();
+      if (e instanceof DicomParseError) {
+        this.log.warn('C-STORE refused: data set cannot be parsed', { ...this.logContext(), reason: e.message });
+        return { status: STATUS.CannotUnderstand, errorComment: 'data set cannot be parsed' };
+      }
+      const code = (e as NodeJS.ErrnoException)?.code;
+      this.log.error('C-STORE failed: instance not stored', { ...this.logContext(), error: (e as Error).message, code });
+      if (isResourceError(e)) return { status: STATUS.OutOfResources, errorComment: `out of resources (${code})` };
+      return { status: STATUS.OutOfResources, errorComment: 'instance could not be stored' };
+    }
+  }
+
+  async abort(reason: string): Promise<void> {
+    await this.chain;
+    this.done = true;
+    await this.cleanup();
+    this.log.warn('C-STORE abandoned: partial instance removed', { ...this.logContext(), reason, bytes: this.dataSetBytes });
+  }
+
+  /** Header attributes, from the bytes kept in memory or, for very long headers, from the file. */
+  private async readHeader(): Promise<HeaderReadResult> {
+    const head = this.head.length === 1 ? this.head[0]! : Buffer.concat(this.head);
+    this.head = [];
+    let r = readDatasetHeader(head, this.req.transferSyntaxUid, { totalLength: this.dataSetBytes });
+    let want = Math.max(head.length * 4, 4 * 1024 * 1024);
+    while (r.stoppedAt === 'truncated' && want <= MAX_HEADER_BYTES) {
+      const n = Math.min(want, this.dataSetBytes);
+      const buf = Buffer.allocUnsafe(n);
+      const fh = await fsp.open(this.tmpPath, 'r');
+      try {
+        const { bytesRead } = await fh.read(buf, 0, n, this.metaLength);
+        r = readDatasetHeader(buf.subarray(0, bytesRead), this.req.transferSyntaxUid, { totalLength: this.dataSetBytes });
+      } finally {
+        await fh.close();
+      }
+      if (n === this.dataSetBytes) break;
+      want *= 4;
+    }
+    if (r.stoppedAt === 'truncated') throw new DicomParseError(`data set header longer than ${MAX_HEADER_BYTES} bytes or truncated`);
+    return r;
+  }
+
+  /** Returns why the data set cannot be filed, or null. Never includes attribute values. */
+  private checkIdentity(a: Record<string, string>): string | null {
+    if (!a.SOPInstanceUID) return 'no SOP Instance UID (0008,0018) in the data set';
+    if (a.SOPInstanceUID !== this.req.sopInstanceUid) return 'SOP Instance UID in the data set differs from the C-STORE request';
+    if (a.SOPClassUID && a.SOPClassUID !== this.req.sopClassUid) return 'SOP Class UID in the data set differs from the C-STORE request';
+    if (!a.StudyInstanceUID || !UID.test(a.StudyInstanceUID)) return 'Study Instance UID (0020,000D) missing or invalid';
+    if (!a.SeriesInstanceUID || !UID.test(a.SeriesInstanceUID)) return 'Series Instance UID (0020,000E) missing or invalid';
+    return null;
+  }
+
+  private async cleanup(): Promise<void> {
+    if (this.fh) {
+      await this.fh.close().catch(() => undefined);
+      this.fh = null;
+    }
+    await this.removeTmp();
+  }
+
+  private async removeTmp(): Promise<void> {
+    await fsp.rm(this.tmpPath, { force: true }).catch(() => undefined);
+  }
+
+  /** What a log line may say about this instance: no patient data, and no UIDs of the patient's study. */
+  private logContext() {
+    return {
+      association: this.req.association.id,
+      callingAe: this.req.association.callingAeTitle,
+      remote: this.req.association.remoteAddress,
+      sopClass: this.req.sopClassUid,
+      transferSyntax: this.req.transferSyntaxUid,
+      messageId: this.req.messageId,
+    };
+  }
+}
+
+async function writeAll(fh: fsp.FileHandle, buffers: Buffer[]): Promise<void> {
+  let bufs = buffers.filter((b) => b.length > 0);
+  while (bufs.length > 0) {
+    let { bytesWritten } = await fh.writev(bufs);
+    // Short writes are legal: drop what was written and go on with the rest.
+    while (bufs.length > 0 && bytesWritten >= bufs[0]!.length) bytesWritten -= bufs.shift()!.length;
+    if (bufs.length > 0 && bytesWritten > 0) bufs[0] = bufs[0]!.subarray(bytesWritten);
+  }
+}
+
+/** A rename is durable only once its folder's entry is on disk too. */
+async function fsyncDir(dir: string): Promise<void> {
+  const fh = await fsp.open(dir, fs.constants.O_RDONLY);
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+function toInt(v: string | undefined): number | null {
+  if (v === undefined || v.trim() === '') return null;
+  const n = Number.parseInt(v, 10);
+  return Number.isFinite(n) ? n : null;
+}
+
+function indexAttributes(a: Record<string, string>): IndexAttributes {
+  const s = (v: string | undefined) => (v === undefined || v === '' ? undefined : v);
+  return {
+    patientId: s(a.PatientID),
+    patientName: s(a.PatientName),
+    patientBirthDate: s(a.PatientBirthDate),
+    patientSex: s(a.PatientSex),
+    studyDate: s(a.StudyDate),
+    studyTime: s(a.StudyTime),
+    accessionNumber: s(a.AccessionNumber),
+    studyDescription: s(a.StudyDescription),
+    modality: s(a.Modality),
+    bodyPartExamined: s(a.BodyPartExamined),
+    seriesDescription: s(a.SeriesDescription),
+    seriesNumber: toInt(a.SeriesNumber),
+    manufacturer: s(a.Manufacturer),
+  };
+}

@@ -1,0 +1,178 @@
+// The running node: config → store → Storage SCP → ingest → series stability. Later stages
+// (routing, de-identification, inference, report, delivery) attach to the 'series-stable' event.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { EventEmitter } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { StorageScp, RejectionEvent } from './dimse/scp';
+import { REJECT, AssociateRQ } from './dimse/pdu';
+import type { Association } from './dimse/association';
+import { STORAGE_TRANSFER_SYNTAX_PREFERENCE, VERIFICATION_SOP_CLASS, VERIFICATION_TRANSFER_SYNTAX_PREFERENCE } from './dimse/uids';
+import { NodeConfig, checkCaller } from './config/config';
+import { Store, SeriesRow } from './store/store';
+import { Logger } from './log/logger';
+import { InstanceWriter, StoredInstance, incomingDir } from './ingest/instance-writer';
+import { StabilityMonitor } from './ingest/stability';
+import { storageSopClassUids } from './dicom/sop-classes';
+import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from './version';
+
+export function databasePath(config: NodeConfig): string {
+  return path.join(config.storage.dataDir, 'dicom-ai-node.sqlite');
+}
+
+/** Events: 'instance-stored' (StoredInstance), 'series-stable' (SeriesRow). */
+export class DicomNode extends EventEmitter {
+  readonly store: Store;
+  private readonly scp: StorageScp;
+  private readonly stability: StabilityMonitor;
+  private address: AddressInfo | null = null;
+
+  constructor(
+    readonly config: NodeConfig,
+    readonly log: Logger,
+  ) {
+    super();
+    const dataDir = config.storage.dataDir;
+    fs.mkdirSync(dataDir, { recursive: true });
+    this.removeAbandonedPartials(dataDir);
+    this.store = new Store(databasePath(config));
+    this.stability = new StabilityMonitor(this.store, config.series.stableSeconds * 1000, log, (s) => this.emit('series-stable', s));
+
+    const storage = new Set(storageSopClassUids());
+    const n = config.node;
+    this.scp = new StorageScp({
+      aeTitle: n.aeTitle,
+      implementationClassUid: IMPLEMENTATION_CLASS_UID,
+      implementationVersionName: IMPLEMENTATION_VERSION_NAME,
+      maxAssociations: n.maxAssociations,
+      limits: { maxPduLength: n.maxPduLength, maxCommandBytes: 64 * 1024, maxAssociateLength: 1024 * 1024, maxDataSetBytes: n.maxInstanceBytes },
+      timeouts: { artimMs: n.artimTimeoutSeconds * 1000, idleMs: n.idleTimeoutSeconds * 1000 },
+      transferSyntaxesFor: (as) =>
+        as === VERIFICATION_SOP_CLASS ? VERIFICATION_TRANSFER_SYNTAX_PREFERENCE : storage.has(as) ? STORAGE_TRANSFER_SYNTAX_PREFERENCE : null,
+      decide: (rq: AssociateRQ, remote: string) => {
+        const c = checkCaller(config, rq.callingAeTitle, remote);
+        if (c.allowed) return { accept: true };
+        return {
+          accept: false,
+          why: c.reason,
+          rejection: { result: REJECT.result.permanent, source: REJECT.source.serviceUser, reason: REJECT.reason.user.callingAeNotRecognized },
+        };
+      },
+      onStore: (req) =>
+        new InstanceWriter(
+          req,
+          {
+            dataDir,
+            fsync: n.fsync,
+            implementationClassUid: IMPLEMENTATION_CLASS_UID,
+            implementationVersionName: IMPLEMENTATION_VERSION_NAME,
+            ourAeTitle: n.aeTitle,
+          },
+          this.store,
+          log,
+          (s: StoredInstance) => {
+            this.stability.poke();
+            this.emit('instance-stored', s);
+          },
+        ),
+    });
+    this.wireLogging();
+  }
+
+  async start(): Promise<AddressInfo> {
+    this.stability.start();
+    this.address = await this.scp.listen(this.config.node.port, this.config.node.host);
+    this.log.info('storage SCP listening', { aeTitle: this.config.node.aeTitle, host: this.address.address, port: this.address.port });
+    return this.address;
+  }
+
+  get port(): number {
+    return this.address?.port ?? 0;
+  }
+
+  get activeAssociations(): number {
+    return this.scp.activeAssociations;
+  }
+
+  async stop(graceMs = 5000): Promise<void> {
+    this.stability.stop();
+    await this.scp.close(graceMs);
+    this.store.close();
+    this.log.info('storage SCP stopped');
+  }
+
+  listSeries(): SeriesRow[] {
+    return this.store.listSeries();
+  }
+
+  /** Temporary files of transfers that never completed (a crash mid-instance): never acknowledged. */
+  private removeAbandonedPartials(dataDir: string): void {
+    const dir = incomingDir(dataDir);
+    fs.mkdirSync(dir, { recursive: true });
+    let removed = 0;
+    for (const f of fs.readdirSync(dir)) {
+      if (!f.endsWith('.part')) continue;
+      fs.rmSync(path.join(dir, f), { force: true });
+      removed++;
+    }
+    if (removed > 0) this.log.warn('removed partial files of unacknowledged transfers', { count: removed });
+  }
+
+  private wireLogging(): void {
+    const log = this.log;
+    this.scp.on('association', (a: Association, contexts: { result: number }[]) => {
+      log.info('association accepted', {
+        association: a.id,
+        callingAe: a.callingAeTitle,
+        calledAe: a.calledAeTitle,
+        remote: a.remoteAddress,
+        contextsProposed: contexts.length,
+        contextsAccepted: contexts.filter((c) => c.result === 0).length,
+      });
+    });
+    this.scp.on('association-closed', (a: Association, reason: string) => {
+      const endedAt = Date.now();
+      const fields = {
+        association: a.id,
+        callingAe: a.callingAeTitle,
+        remote: a.remoteAddress,
+        instances: a.instancesReceived,
+        bytes: a.bytesReceived,
+        durationMs: endedAt - a.startedAt,
+        outcome: reason,
+      };
+      if (reason === 'released') log.info('association released', fields);
+      else log.warn('association ended abnormally', fields);
+      try {
+        this.store.recordAssociation({
+          id: a.id,
+          callingAeTitle: a.callingAeTitle,
+          calledAeTitle: a.calledAeTitle,
+          remoteAddress: a.remoteAddress,
+          startedAt: a.startedAt,
+          endedAt,
+          instances: a.instancesReceived,
+          bytes: a.bytesReceived,
+          outcome: reason,
+        });
+      } catch (e) {
+        log.error('could not record association', { association: a.id, error: (e as Error).message });
+      }
+    });
+    this.scp.on('rejected', (r: RejectionEvent) => {
+      log.warn('association rejected', {
+        callingAe: r.callingAeTitle,
+        calledAe: r.calledAeTitle,
+        remote: r.remoteAddress,
+        why: r.why,
+        result: r.rejection.result,
+        source: r.rejection.source,
+        reason: r.rejection.reason,
+      });
+    });
+    this.scp.on('aborted', (a: Association, reason: string) => {
+      log.warn('connection dropped before an association was established', { association: a.id, remote: a.remoteAddress, reason });
+    });
+  }
+}

@@ -1,0 +1,75 @@
+// Versioned schema migrations, applied in order, each in one transaction. Never edit a released
+// migration: add the next version instead. Times are epoch milliseconds (UTC).
+
+export interface Migration {
+  version: number;
+  description: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'studies, series with stability state, instances, associations',
+    sql: `
+      CREATE TABLE studies (
+        study_uid TEXT PRIMARY KEY,
+        patient_id TEXT,
+        patient_name TEXT,
+        patient_birth_date TEXT,
+        patient_sex TEXT,
+        study_date TEXT,
+        study_time TEXT,
+        accession_number TEXT,
+        study_description TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+      CREATE TABLE series (
+        series_uid TEXT PRIMARY KEY,
+        study_uid TEXT NOT NULL REFERENCES studies (study_uid),
+        modality TEXT,
+        body_part TEXT,
+        series_description TEXT,
+        series_number INTEGER,
+        manufacturer TEXT,
+        calling_ae TEXT,
+        state TEXT NOT NULL CHECK (state IN ('receiving', 'stable')),
+        instance_count INTEGER NOT NULL DEFAULT 0,
+        total_bytes INTEGER NOT NULL DEFAULT 0,
+        first_received_at INTEGER NOT NULL,
+        last_received_at INTEGER NOT NULL,
+        stable_at INTEGER,
+        state_changed_at INTEGER NOT NULL
+      );
+      CREATE INDEX series_state_last ON series (state, last_received_at);
+      CREATE INDEX series_study ON series (study_uid);
+      CREATE TABLE instances (
+        sop_instance_uid TEXT PRIMARY KEY,
+        sop_class_uid TEXT NOT NULL,
+        series_uid TEXT NOT NULL REFERENCES series (series_uid),
+        transfer_syntax_uid TEXT NOT NULL,
+        instance_number INTEGER,
+        file_path TEXT NOT NULL,
+        size_bytes INTEGER NOT NULL,
+        calling_ae TEXT NOT NULL,
+        calling_host TEXT NOT NULL,
+        association_id TEXT NOT NULL,
+        received_at INTEGER NOT NULL,
+        receive_count INTEGER NOT NULL DEFAULT 1
+      );
+      CREATE INDEX instances_series ON instances (series_uid);
+      CREATE TABLE associations (
+        id TEXT PRIMARY KEY,
+        calling_ae TEXT NOT NULL,
+        called_ae TEXT NOT NULL,
+        remote_address TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        ended_at INTEGER NOT NULL,
+        instances INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        outcome TEXT NOT NULL
+      );
+    `,
+  },
+];

@@ -1,0 +1,271 @@
+// The one place that talks SQL. SQLite in WAL mode with versioned migrations; every state change
+// is one transaction, so a crash between two steps resumes from the last committed one.
+
+import Database from 'better-sqlite3';
+import fs from 'node:fs';
+import path from 'node:path';
+import { MIGRATIONS } from './migrations';
+
+export type SeriesState = 'receiving' | 'stable';
+
+export interface InstanceRecord {
+  sopInstanceUid: string;
+  sopClassUid: string;
+  seriesInstanceUid: string;
+  studyInstanceUid: string;
+  transferSyntaxUid: string;
+  instanceNumber: number | null;
+  filePath: string;
+  sizeBytes: number;
+  callingAeTitle: string;
+  callingHost: string;
+  associationId: string;
+  receivedAt: number;
+}
+
+/** Study/series attributes read from the data set (patient data: database only, never logs). */
+export interface IndexAttributes {
+  patientId?: string;
+  patientName?: string;
+  patientBirthDate?: string;
+  patientSex?: string;
+  studyDate?: string;
+  studyTime?: string;
+  accessionNumber?: string;
+  studyDescription?: string;
+  modality?: string;
+  bodyPartExamined?: string;
+  seriesDescription?: string;
+  seriesNumber?: number | null;
+  manufacturer?: string;
+}
+
+export interface SeriesRow {
+  seriesInstanceUid: string;
+  studyInstanceUid: string;
+  modality: string | null;
+  bodyPartExamined: string | null;
+  seriesDescription: string | null;
+  seriesNumber: number | null;
+  callingAeTitle: string | null;
+  state: SeriesState;
+  instanceCount: number;
+  totalBytes: number;
+  firstReceivedAt: number;
+  lastReceivedAt: number;
+  stableAt: number | null;
+}
+
+export interface AssociationRecord {
+  id: string;
+  callingAeTitle: string;
+  calledAeTitle: string;
+  remoteAddress: string;
+  startedAt: number;
+  endedAt: number;
+  instances: number;
+  bytes: number;
+  outcome: string;
+}
+
+export class Store {
+  readonly db: Database.Database;
+
+  constructor(readonly file: string) {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    // FULL: a C-STORE success is only sent after the index row is on disk too.
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma('busy_timeout = 5000');
+    this.migrate();
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  schemaVersion(): number {
+    return (this.db.prepare('SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations').get() as { v: number }).v;
+  }
+
+  private migrate(): void {
+    this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)');
+    const current = this.schemaVersion();
+    for (const m of MIGRATIONS) {
+      if (m.version <= current) continue;
+      this.db.transaction(() => {
+        this.db.exec(m.sql);
+        this.db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(m.version, Date.now());
+      })();
+    }
+  }
+
+  /**
+   * Indexes one durably written instance. The same SOP Instance UID again replaces the earlier
+   * row (idempotent re-send); returns the file path of the copy it replaced when that differs.
+   */
+  recordInstance(inst: InstanceRecord, attrs: IndexAttributes): { replacedFile: string | null } {
+    return this.db.transaction(() => {
+      const previous = this.db
+        .prepare('SELECT file_path AS filePath, series_uid AS seriesUid FROM instances WHERE sop_instance_uid = ?')
+        .get(inst.sopInstanceUid) as { filePath: string; seriesUid: string } | undefined;
+
+      this.db
+        .prepare(
+          `INSERT INTO studies (study_uid, patient_id, patient_name, patient_birth_date, patient_sex, study_date, study_time,
+              accession_number, study_description, created_at, updated_at)
+           VALUES (@studyUid, @patientId, @patientName, @patientBirthDate, @patientSex, @studyDate, @studyTime,
+              @accessionNumber, @studyDescription, @now, @now)
+           ON CONFLICT (study_uid) DO UPDATE SET
+              patient_id = excluded.patient_id, patient_name = excluded.patient_name,
+              patient_birth_date = excluded.patient_birth_date, patient_sex = excluded.patient_sex,
+              study_date = excluded.study_date, study_time = excluded.study_time,
+              accession_number = excluded.accession_number, study_description = excluded.study_description,
+              updated_at = excluded.updated_at`,
+        )
+        .run({
+          studyUid: inst.studyInstanceUid,
+          patientId: attrs.patientId ?? null,
+          patientName: attrs.patientName ?? null,
+          patientBirthDate: attrs.patientBirthDate ?? null,
+          patientSex: attrs.patientSex ?? null,
+          studyDate: attrs.studyDate ?? null,
+          studyTime: attrs.studyTime ?? null,
+          accessionNumber: attrs.accessionNumber ?? null,
+          studyDescription: attrs.studyDescription ?? null,
+          now: inst.receivedAt,
+        });
+
+      // A new instance (re)opens its series: stability is measured from the last arrival.
+      this.db
+        .prepare(
+          `INSERT INTO series (series_uid, study_uid, modality, body_part, series_description, series_number, manufacturer,
+              calling_ae, state, first_received_at, last_received_at, stable_at, state_changed_at)
+           VALUES (@seriesUid, @studyUid, @modality, @bodyPart, @seriesDescription, @seriesNumber, @manufacturer,
+              @callingAe, 'receiving', @now, @now, NULL, @now)
+           ON CONFLICT (series_uid) DO UPDATE SET
+              modality = COALESCE(excluded.modality, series.modality),
+              body_part = COALESCE(excluded.body_part, series.body_part),
+              series_description = COALESCE(excluded.series_description, series.series_description),
+              series_number = COALESCE(excluded.series_number, series.series_number),
+              manufacturer = COALESCE(excluded.manufacturer, series.manufacturer),
+              last_received_at = MAX(series.last_received_at, excluded.last_received_at),
+              state_changed_at = CASE WHEN series.state = 'receiving' THEN series.state_changed_at ELSE excluded.state_changed_at END,
+              state = 'receiving',
+              stable_at = NULL`,
+        )
+        .run({
+          seriesUid: inst.seriesInstanceUid,
+          studyUid: inst.studyInstanceUid,
+          modality: attrs.modality ?? null,
+          bodyPart: attrs.bodyPartExamined ?? null,
+          seriesDescription: attrs.seriesDescription ?? null,
+          seriesNumber: attrs.seriesNumber ?? null,
+          manufacturer: attrs.manufacturer ?? null,
+          callingAe: inst.callingAeTitle,
+          now: inst.receivedAt,
+        });
+
+      this.db
+        .prepare(
+          `INSERT INTO instances (sop_instance_uid, sop_class_uid, series_uid, transfer_syntax_uid, instance_number, file_path,
+              size_bytes, calling_ae, calling_host, association_id, received_at, receive_count)
+           VALUES (@sopInstanceUid, @sopClassUid, @seriesInstanceUid, @transferSyntaxUid, @instanceNumber, @filePath,
+              @sizeBytes, @callingAeTitle, @callingHost, @associationId, @receivedAt, 1)
+           ON CONFLICT (sop_instance_uid) DO UPDATE SET
+              sop_class_uid = excluded.sop_class_uid, series_uid = excluded.series_uid,
+              transfer_syntax_uid = excluded.transfer_syntax_uid, instance_number = excluded.instance_number,
+              file_path = excluded.file_path, size_bytes = excluded.size_bytes, calling_ae = excluded.calling_ae,
+              calling_host = excluded.calling_host, association_id = excluded.association_id,
+              received_at = excluded.received_at, receive_count = instances.receive_count + 1`,
+        )
+        .run(inst);
+
+      if (previous && previous.seriesUid !== inst.seriesInstanceUid) this.refreshSeriesCounts(previous.seriesUid);
+      this.refreshSeriesCounts(inst.seriesInstanceUid);
+      return { replacedFile: previous && previous.filePath !== inst.filePath ? previous.filePath : null };
+    })();
+  }
+
+  private refreshSeriesCounts(seriesUid: string): void {
+    this.db
+      .prepare(
+        `UPDATE series SET
+           instance_count = (SELECT COUNT(*) FROM instances WHERE series_uid = @s),
+           total_bytes = (SELECT COALESCE(SUM(size_bytes), 0) FROM instances WHERE series_uid = @s)
+         WHERE series_uid = @s`,
+      )
+      .run({ s: seriesUid });
+  }
+
+  /**
+   * Marks every series quiet since `quietSince` (epoch ms) as stable, in one transaction, and
+   * returns them. Runs from a timer; also right after start-up, so stability survives restarts.
+   */
+  markStableSeries(quietSince: number, now: number): SeriesRow[] {
+    return this.db.transaction(() => {
+      const due = this.db
+        .prepare(`SELECT ${SERIES_COLUMNS} FROM series WHERE state = 'receiving' AND last_received_at <= ? ORDER BY last_received_at`)
+        .all(quietSince) as SeriesRow[];
+      const upd = this.db.prepare(`UPDATE series SET state = 'stable', stable_at = ?, state_changed_at = ? WHERE series_uid = ? AND state = 'receiving'`);
+      for (const s of due) {
+        upd.run(now, now, s.seriesInstanceUid);
+        s.state = 'stable';
+        s.stableAt = now;
+      }
+      return due;
+    })();
+  }
+
+  /** When the next series would become stable (epoch ms of its last arrival), if any is receiving. */
+  oldestReceivingSeriesAt(): number | null {
+    const r = this.db.prepare(`SELECT MIN(last_received_at) AS t FROM series WHERE state = 'receiving'`).get() as { t: number | null };
+    return r.t;
+  }
+
+  listSeries(): SeriesRow[] {
+    return this.db.prepare(`SELECT ${SERIES_COLUMNS} FROM series ORDER BY last_received_at DESC`).all() as SeriesRow[];
+  }
+
+  getSeries(seriesUid: string): SeriesRow | undefined {
+    return this.db.prepare(`SELECT ${SERIES_COLUMNS} FROM series WHERE series_uid = ?`).get(seriesUid) as SeriesRow | undefined;
+  }
+
+  getInstance(sopInstanceUid: string): InstanceRecord | undefined {
+    return this.db.prepare(`SELECT ${INSTANCE_COLUMNS} FROM instances i WHERE i.sop_instance_uid = ?`).get(sopInstanceUid) as
+      | InstanceRecord
+      | undefined;
+  }
+
+  listInstances(seriesUid?: string): InstanceRecord[] {
+    const where = seriesUid ? 'WHERE i.series_uid = ?' : '';
+    const stmt = this.db.prepare(`SELECT ${INSTANCE_COLUMNS} FROM instances i ${where} ORDER BY i.instance_number, i.received_at`);
+    return (seriesUid ? stmt.all(seriesUid) : stmt.all()) as InstanceRecord[];
+  }
+
+  recordAssociation(a: AssociationRecord): void {
+    this.db
+      .prepare(
+        `INSERT OR REPLACE INTO associations (id, calling_ae, called_ae, remote_address, started_at, ended_at, instances, bytes, outcome)
+         VALUES (@id, @callingAeTitle, @calledAeTitle, @remoteAddress, @startedAt, @endedAt, @instances, @bytes, @outcome)`,
+      )
+      .run(a);
+  }
+
+  countAssociations(): number {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM associations').get() as { n: number }).n;
+  }
+}
+
+const SERIES_COLUMNS = `series_uid AS seriesInstanceUid, study_uid AS studyInstanceUid, modality, body_part AS bodyPartExamined,
+  series_description AS seriesDescription, series_number AS seriesNumber, calling_ae AS callingAeTitle, state,
+  instance_count AS instanceCount, total_bytes AS totalBytes, first_received_at AS firstReceivedAt,
+  last_received_at AS lastReceivedAt, stable_at AS stableAt`;
+
+const INSTANCE_COLUMNS = `i.sop_instance_uid AS sopInstanceUid, i.sop_class_uid AS sopClassUid, i.series_uid AS seriesInstanceUid,
+  (SELECT study_uid FROM series s WHERE s.series_uid = i.series_uid) AS studyInstanceUid,
+  i.transfer_syntax_uid AS transferSyntaxUid, i.instance_number AS instanceNumber, i.file_path AS filePath,
+  i.size_bytes AS sizeBytes, i.calling_ae AS callingAeTitle, i.calling_host AS callingHost,
+  i.association_id AS associationId, i.received_at AS receivedAt`;
