@@ -297,6 +297,24 @@ test('charset: (0008,0005) inside a sequence item does not leak to the top level
   assert.equal(result.attributes.PatientName, undefined);
 });
 
+test('charset: ISO 2022 escapes in synthetic values (JIS X 0212, Latin-1 G1, unknown escapes, multi-value)', () => {
+  const pn = (cs: string, value: Buffer): string | undefined =>
+    readDatasetHeader(Buffer.concat([ex(0x00080005, 'CS', cs), ex(0x00100010, 'PN', value)]), '1.2.840.10008.1.2.1').attributes
+      .PatientName;
+  const b = (...parts: Array<string | number[]>): Buffer =>
+    Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : Buffer.from(p))));
+  // JIS X 0212 0x3021 is U+4E02 (丂).
+  assert.equal(pn('\\ISO 2022 IR 159', b('A', [0x1b], '$(D', [0x30, 0x21], [0x1b], '(BZ')), 'A丂Z');
+  // ISO 2022 IR 100 as the initial set: 8-bit bytes are Latin-1 without any escape.
+  assert.equal(pn('ISO 2022 IR 100', b('Jos', [0xe9])), 'José');
+  // Switching G1 between Cyrillic and Greek with escapes.
+  assert.equal(pn('ISO 2022 IR 144\\ISO 2022 IR 126', b([0xbb], [0x1b], '-F', [0xc4])), 'ЛΔ');
+  // Unknown escape sequences are dropped entirely.
+  assert.equal(pn('\\ISO 2022 IR 87', b('X', [0x1b], '%GY')), 'XY');
+  // Multi-valued PN keeps the backslash between values.
+  assert.equal(pn('\\ISO 2022 IR 87', b([0x1b], '$B$d', [0x1b], '(B\\', [0x1b], '$B$?', [0x1b], '(B')), 'や\\た');
+});
+
 test('charset: absent or empty Specific Character Set decodes as latin1', () => {
   const ds = Buffer.concat([ex(0x00100010, 'PN', 'Caf\xe9^Jos\xe9 '), ex(0x00100020, 'LO', '  ID42 ')]);
   const r = readDatasetHeader(ds, '1.2.840.10008.1.2.1');
@@ -374,6 +392,19 @@ test('image_dfl.dcm (deflated explicit VR LE) parses', { skip: needsData }, () =
   assert.equal(result.attributes.PatientID, '', 'present but empty');
   assert.deepEqual(result.pixelData, { offset: 538, length: 262144 });
   assert.equal(inflateDeflatedDataset(dataset).length, 538 + 262144);
+});
+
+test('raw datasets without any file meta (as carried in C-STORE) parse with the negotiated syntax', { skip: needsData }, () => {
+  const cases: Array<[string, string, string]> = [
+    ['pydicom/ExplVR_LitEndNoMeta.dcm', '1.2.840.10008.1.2.1', '1.2.333.4444.5.6.7.8'],
+    ['pydicom/ExplVR_BigEndNoMeta.dcm', '1.2.840.10008.1.2.2', '1.2.333.4444.5.6.7.8'],
+    ['pydicom/rtstruct.dcm', '1.2.840.10008.1.2', '1.2.826.0.1.3680043.8.498.2010020400001'],
+  ];
+  for (const [file, ts, sop] of cases) {
+    const r = readDatasetHeader(dataFile(file), ts);
+    assert.equal(r.stoppedAt, 'end', file);
+    assert.equal(r.attributes.SOPInstanceUID, sop, file);
+  }
 });
 
 test('undefined-length UN (CP-246) sequence is skipped; nested UIDs do not leak (UN_sequence.dcm)', { skip: needsData }, () => {
@@ -563,6 +594,15 @@ test('readPart10Header tolerates a missing (0002,0000) group length', { skip: ne
   assert.equal(h.transferSyntaxUid, '1.2.840.10008.1.2.1');
   assert.equal(h.sopInstanceUid, '1.2.3');
   assert.equal(h.sopClassUid, '1.2.840.10008.5.1.4.1.1.6.1');
+});
+
+test('readPart10Header: meta without Media Storage SOP Class UID (CTImageStorage_bad_meta.dcm)', { skip: needsData }, () => {
+  const { header, result } = readFile('pynetdicom/CTImageStorage_bad_meta.dcm');
+  assert.equal(header.sopClassUid, '');
+  assert.equal(header.meta.MediaStorageSOPClassUID, undefined);
+  assert.equal(header.sopInstanceUid, '1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.12322');
+  assert.equal(header.meta.SourceApplicationEntityTitle, 'CLUNIE1');
+  assert.equal(result.attributes.SOPClassUID, '1.2.840.10008.5.1.4.1.1.2');
 });
 
 test('readPart10Header accepts a file without the 128-byte preamble', { skip: needsData }, () => {
@@ -842,12 +882,14 @@ test('buildFileMetaInformation + original dataset is accepted by dcmftest and dc
       assert.equal(ftest.status, 0, `dcmftest ${rel}: ${ftest.stdout}${ftest.stderr}`);
       assert.match(ftest.stdout, /^yes:/);
 
-      const dump = spawnSync('dcmdump', ['-q', '+P', '0002,0000', '+P', '0002,0010', '+P', '0008,0018', out], { encoding: 'utf8' });
+      const dump = spawnSync('dcmdump', ['-q', '+P', '0002,0000', '+P', '0002,0003', '+P', '0008,0018', out], { encoding: 'utf8' });
       assert.equal(dump.status, 0, `dcmdump ${rel}: ${dump.stderr}`);
       assert.doesNotMatch(dump.stderr, /^[EF]:/m, `dcmdump ${rel} errors`);
       assert.match(dump.stdout, new RegExp(`\\(0002,0000\\) UL ${meta.length - 144} `));
-      const sop = readDatasetHeader(dataset, h.transferSyntaxUid).attributes.SOPInstanceUID as string;
-      assert.ok(dump.stdout.includes(`[${sop}]`), `dcmdump ${rel} shows the SOP Instance UID`);
+      assert.ok(dump.stdout.includes(`(0002,0003) UI [${h.sopInstanceUid}]`), `dcmdump ${rel} shows the meta SOP Instance UID`);
+      // no_meta_group_length.dcm's dataset has no SOP Instance UID of its own.
+      const sop = readDatasetHeader(dataset, h.transferSyntaxUid).attributes.SOPInstanceUID;
+      if (sop !== undefined) assert.ok(dump.stdout.includes(`(0008,0018) UI [${sop}]`), `dcmdump ${rel} dataset intact`);
 
       const back = readPart10Header(fs.readFileSync(out));
       assert.equal(back.preamble, true);

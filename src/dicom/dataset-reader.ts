@@ -11,6 +11,7 @@
  *  - errors carry only structure (tags, offsets, lengths, VRs), never values,
  *    because error messages end up in logs and values may be patient data.
  */
+import { TextDecoder } from 'node:util';
 import * as zlib from 'node:zlib';
 import { DicomParseError, formatTag } from './errors';
 
@@ -563,6 +564,9 @@ const CODE_ELEMENTS: Readonly<Record<string, CodeElement>> = {
   'IR 6': { plane: 'G0', escape: '(B', decode: single('latin1') },
   'IR 14': { plane: 'G0', escape: '(J', decode: single('shift_jis') },
   'IR 87': { plane: 'G0', escape: '$B', decode: decodeJisX0208 },
+  // Not a DICOM defined term, but older Japanese systems designate JIS X 0208
+  // with the 1978 escape "ESC $ @"; the code points are compatible enough.
+  'IR 42': { plane: 'G0', escape: '$@', decode: decodeJisX0208 },
   'IR 159': { plane: 'G0', escape: '$(D', decode: decodeJisX0212 },
   'IR 13': { plane: 'G1', escape: ')I', decode: single('shift_jis') },
   'IR 149': { plane: 'G1', escape: '$)C', decode: single('euc-kr') },
@@ -635,7 +639,7 @@ function decodeIso2022(bytes: Buffer, firstTerm: string): string {
         else g1 = match[1];
         i += 1 + match[0].length;
       } else {
-        i += 1;
+        i = skipUnknownEscape(bytes, i);
       }
       runStart = i;
       continue;
@@ -650,6 +654,17 @@ function decodeIso2022(bytes: Buffer, firstTerm: string): string {
   }
   flush(bytes.length);
   return out;
+}
+
+/**
+ * Skips an unrecognised ISO 2022 escape sequence (ESC, intermediate bytes
+ * 0x20-0x2F, one final byte 0x30-0x7E) so its bytes do not show up as text.
+ */
+function skipUnknownEscape(bytes: Buffer, escOffset: number): number {
+  let j = escOffset + 1;
+  while (j < bytes.length && (bytes[j] as number) >= 0x20 && (bytes[j] as number) <= 0x2f) j++;
+  if (j < bytes.length && (bytes[j] as number) >= 0x30 && (bytes[j] as number) <= 0x7e) j++;
+  return j;
 }
 
 // ---------------------------------------------------------------------------

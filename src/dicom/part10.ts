@@ -14,6 +14,12 @@ export interface FileMetaInput {
   implementationClassUid: string;
   implementationVersionName?: string;
   sourceApplicationEntityTitle?: string;
+  /**
+   * Ingest stores what it received: an instance whose SOP Instance UID is not conformant (a hash
+   * from an anonymiser, letters...) still gets a file, with the UID carried as it came (printable
+   * ASCII, at most 64 characters). Objects we create never set this.
+   */
+  nonConformantInstanceUidAllowed?: boolean;
 }
 
 export interface Part10Header {
@@ -79,7 +85,8 @@ const SHORT_VRS = new Set([
  */
 export function buildFileMetaInformation(m: FileMetaInput): Buffer {
   validateUid('mediaStorageSopClassUid', m.mediaStorageSopClassUid);
-  validateUid('mediaStorageSopInstanceUid', m.mediaStorageSopInstanceUid);
+  if (m.nonConformantInstanceUidAllowed) validateReceivedUid('mediaStorageSopInstanceUid', m.mediaStorageSopInstanceUid);
+  else validateUid('mediaStorageSopInstanceUid', m.mediaStorageSopInstanceUid);
   validateUid('transferSyntaxUid', m.transferSyntaxUid);
   validateUid('implementationClassUid', m.implementationClassUid);
   if (m.implementationVersionName !== undefined) {
@@ -121,6 +128,12 @@ export function buildFileMetaInformation(m: FileMetaInput): Buffer {
  * Validates a UID for writing (PS3.5 9.1). Messages name the field and its
  * length but never echo the value.
  */
+function validateReceivedUid(field: string, uid: string): void {
+  if (typeof uid !== 'string' || !/^[\x21-\x5b\x5d-\x7e][\x20-\x5b\x5d-\x7e]{0,63}$/.test(uid)) {
+    throw new Error(`${field} must be 1-64 printable characters without backslash`);
+  }
+}
+
 function validateUid(field: string, uid: string): void {
   if (typeof uid !== 'string' || uid.length === 0) throw new Error(`${field} must be a non-empty UID`);
   if (uid.length > MAX_UID_LENGTH) {

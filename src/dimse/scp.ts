@@ -14,7 +14,7 @@ import {
   RoleSelection,
 } from './pdu';
 import { COMMAND_FIELD, DimseCommand, NO_DATA_SET, STATUS } from './command';
-import { APPLICATION_CONTEXT, VERIFICATION_SOP_CLASS } from './uids';
+import { APPLICATION_CONTEXT, VERIFICATION_SOP_CLASS, chooseTransferSyntax } from './uids';
 
 export interface StoreRequest {
   association: Association;
@@ -168,8 +168,7 @@ export class StorageScp extends EventEmitter {
   private negotiate(abstractSyntax: string, proposed: string[], id: number): AcceptedContext {
     const accepted = this.opts.transferSyntaxesFor(abstractSyntax);
     if (!accepted) return { id, result: PC_RESULT.abstractSyntaxNotSupported, transferSyntax: '' };
-    const offered = new Set(proposed);
-    const ts = accepted.find((t) => offered.has(t));
+    const ts = chooseTransferSyntax(proposed, accepted);
     if (!ts) return { id, result: PC_RESULT.transferSyntaxesNotSupported, transferSyntax: '' };
     return { id, result: PC_RESULT.acceptance, transferSyntax: ts };
   }
@@ -195,7 +194,9 @@ export class StorageScp extends EventEmitter {
           affectedSopInstanceUid: sopInstanceUid || undefined,
           errorComment: r?.errorComment,
         });
-      if (sopClassUid !== ctx.abstractSyntax || !/^[0-9.]{1,64}$/.test(sopInstanceUid)) {
+      // Non-conformant UIDs (hashes from anonymisers...) are still stored; empty or control
+      // characters cannot identify anything.
+      if (sopClassUid !== ctx.abstractSyntax || !/^[\x20-\x7e]{1,64}$/.test(sopInstanceUid)) {
         // The data set still arrives; swallow it and answer with a failure instead of storing
         // something filed under the wrong class or an unusable UID.
         const why = sopClassUid !== ctx.abstractSyntax

@@ -37,13 +37,24 @@ export const TRANSFER_SYNTAX_NAMES: Readonly<Record<string, string>> = {
   [TS.RLELossless]: 'RLE Lossless',
 };
 
+/** Lossy compressions: never chosen when the caller offers a lossless syntax we accept. */
+export const LOSSY_TRANSFER_SYNTAXES: ReadonlySet<string> = new Set([
+  TS.JPEGBaseline8Bit,
+  TS.JPEGExtended12Bit,
+  TS.JPEGLSNearLossless,
+  TS.JPEG2000,
+]);
+
 /**
  * The transfer syntaxes the Storage SCP accepts, best first. When a caller proposes several for
  * one presentation context we take the first of this list that it proposed, whatever order it
- * proposed them in:
- * - Explicit VR Little Endian first: cheapest to decode, and what DCMTK and Orthanc prefer.
- * - then the lossless compressions (less on the wire, same pixels), then the other native ones;
- * - lossy syntaxes last, so that a sender that has lossless data is never asked for lossy data.
+ * proposed them in (the same policy as DCMTK's storescp and Orthanc):
+ * - Explicit VR Little Endian first: every sender can produce it, it is cheapest to decode, and a
+ *   sender offering it beside a compression it cannot encode (DCMTK's storescu +C -xs) still works;
+ * - then the lossless compressions (same pixels, less on the wire), then the other native ones;
+ * - lossy syntaxes last, so that a sender holding original pixels is never asked for lossy ones.
+ * Senders that hold compressed data propose it in a context of its own (DCMTK does), where it is
+ * the only choice and is stored byte for byte.
  */
 export const STORAGE_TRANSFER_SYNTAX_PREFERENCE: readonly string[] = [
   TS.ExplicitVRLittleEndian,
@@ -68,9 +79,8 @@ export const VERIFICATION_TRANSFER_SYNTAX_PREFERENCE: readonly string[] = [
   TS.ExplicitVRBigEndian,
 ];
 
-/** Picks our most preferred syntax among those proposed, or null when we accept none of them. */
+/** Picks our most preferred syntax among all those proposed, or null when we accept none of them. */
 export function chooseTransferSyntax(proposed: readonly string[], preference: readonly string[]): string | null {
   const offered = new Set(proposed);
-  for (const ts of preference) if (offered.has(ts)) return ts;
-  return null;
+  return preference.find((ts) => offered.has(ts)) ?? null;
 }

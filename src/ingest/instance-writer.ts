@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { DataSetSink } from '../dimse/association';
 import type { StoreRequest } from '../dimse/scp';
 import { STATUS } from '../dimse/command';
@@ -51,8 +51,17 @@ export function incomingDir(dataDir: string): string {
   return path.join(dataDir, 'incoming');
 }
 
+/**
+ * Where an instance lives: instances/<study>/<series>/<sop>.dcm. Real-world UIDs are not always
+ * conformant (anonymisers write hashes, some devices pad or use letters); such a UID still files
+ * the instance, under a name derived from it that cannot escape the folder.
+ */
 export function instancePath(dataDir: string, study: string, series: string, sop: string): string {
-  return path.join(dataDir, 'instances', study, series, `${sop}.dcm`);
+  return path.join(dataDir, 'instances', safeName(study), safeName(series), `${safeName(sop)}.dcm`);
+}
+
+function safeName(uid: string): string {
+  return UID.test(uid) && uid.length <= 64 ? uid : `x${createHash('sha256').update(uid, 'latin1').digest('hex').slice(0, 40)}`;
 }
 
 export class InstanceWriter implements DataSetSink {
@@ -116,6 +125,7 @@ export class InstanceWriter implements DataSetSink {
       implementationClassUid: this.settings.implementationClassUid,
       implementationVersionName: this.settings.implementationVersionName,
       sourceApplicationEntityTitle: this.req.association.callingAeTitle || undefined,
+      nonConformantInstanceUidAllowed: true,
     });
     this.metaLength = meta.length;
     this.fh = await fsp.open(this.tmpPath, 'wx');
@@ -139,7 +149,9 @@ export class InstanceWriter implements DataSetSink {
       if (check) {
         await this.removeTmp();
         this.log.warn('C-STORE refused: data set not usable', { ...this.logContext(), reason: check });
-        return { status: STATUS.CannotUnderstand, errorComment: check.slice(0, 64) };
+        // PS3.4 B.2.3 A900: the data set lacks what every composite instance must carry (Type 1
+        // identity attributes) or contradicts the request; the sender learns why in Error Comment.
+        return { status: STATUS.DataSetDoesNotMatchSopClass, errorComment: check.slice(0, 64) };
       }
 
       const study = a.StudyInstanceUID!;
@@ -219,8 +231,8 @@ export class InstanceWriter implements DataSetSink {
     if (!a.SOPInstanceUID) return 'no SOP Instance UID (0008,0018) in the data set';
     if (a.SOPInstanceUID !== this.req.sopInstanceUid) return 'SOP Instance UID in the data set differs from the C-STORE request';
     if (a.SOPClassUID && a.SOPClassUID !== this.req.sopClassUid) return 'SOP Class UID in the data set differs from the C-STORE request';
-    if (!a.StudyInstanceUID || !UID.test(a.StudyInstanceUID)) return 'Study Instance UID (0020,000D) missing or invalid';
-    if (!a.SeriesInstanceUID || !UID.test(a.SeriesInstanceUID)) return 'Series Instance UID (0020,000E) missing or invalid';
+    if (!a.StudyInstanceUID) return 'no Study Instance UID (0020,000D) in the data set';
+    if (!a.SeriesInstanceUID) return 'no Series Instance UID (0020,000E) in the data set';
     return null;
   }
 

@@ -1,0 +1,71 @@
+// Starts a DicomNode in this process on a free loopback port, with its own data folder, and
+// captures every log line (tests assert on them, and on the absence of patient data in them).
+import { Writable } from 'node:stream';
+import { DicomNode } from '../../src/node';
+import { NodeConfig, parseConfig } from '../../src/config/config';
+import { createLogger } from '../../src/log/logger';
+import { tmpDir } from './env';
+
+export interface TestNode {
+  node: DicomNode;
+  config: NodeConfig;
+  port: number;
+  logs: string[];
+  dataDir: string;
+  stop(): Promise<void>;
+}
+
+export type ConfigOverrides = {
+  node?: Record<string, unknown>;
+  callers?: unknown[];
+  acceptAnyCaller?: boolean;
+  series?: Record<string, unknown>;
+  storage?: Record<string, unknown>;
+};
+
+export function testConfig(dataDir: string, o: ConfigOverrides = {}): NodeConfig {
+  return parseConfig(
+    {
+      node: { aeTitle: 'DICOM_AI', host: '127.0.0.1', port: 0, maxAssociations: 8, idleTimeoutSeconds: 5, artimTimeoutSeconds: 2, ...o.node },
+      callers: o.callers ?? [
+        { aeTitle: 'STORESCU', hosts: ['127.0.0.1', '::1'] },
+        { aeTitle: 'ECHOSCU', hosts: ['127.0.0.1', '::1'] },
+        { aeTitle: 'TESTSCU', hosts: ['127.0.0.1', '::1'] },
+      ],
+      acceptAnyCaller: o.acceptAnyCaller ?? false,
+      storage: { dataDir, ...o.storage },
+      series: { stableSeconds: 30, ...o.series },
+      destinations: { PACS: { aeTitle: 'ORTHANC', host: '127.0.0.1', port: 4242 } },
+      routes: [],
+    },
+    dataDir,
+  );
+}
+
+export async function startTestNode(o: ConfigOverrides = {}): Promise<TestNode> {
+  const dataDir = tmpDir('node');
+  const config = testConfig(dataDir, o);
+  const logs: string[] = [];
+  const stream = new Writable({
+    write(chunk, _enc, cb) {
+      logs.push(String(chunk).trim());
+      cb();
+    },
+  });
+  const log = createLogger({ level: 'debug', stream, silentConsole: true });
+  const node = new DicomNode(config, log);
+  const addr = await node.start();
+  return { node, config, port: addr.port, logs, dataDir, stop: () => node.stop(500) };
+}
+
+export function waitFor(pred: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const t0 = Date.now();
+    const tick = () => {
+      if (pred()) return resolve();
+      if (Date.now() - t0 > timeoutMs) return reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
+      setTimeout(tick, 20);
+    };
+    tick();
+  });
+}
