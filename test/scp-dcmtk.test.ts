@@ -7,9 +7,10 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { startTestNode, TestNode } from './helpers/node';
 import { run } from './helpers/run';
 import { SHARED_DICOM, tmpDir } from './helpers/env';
+import { dataSetOf, pixelBytes } from './helpers/pixels';
 import { expandPaths } from '../src/delivery/send-files';
 import { readPart10Header } from '../src/dicom/part10';
-import { inflateDeflatedDataset, readDatasetHeader } from '../src/dicom/dataset-reader';
+import { readDatasetHeader } from '../src/dicom/dataset-reader';
 import { LOSSY_TRANSFER_SYNTAXES, STORAGE_TRANSFER_SYNTAX_PREFERENCE } from '../src/dimse/uids';
 import { newUidRoot, writeSyntheticCtSeries, SYNTHETIC_PATIENT } from '../fixtures/synthetic-ct';
 
@@ -25,35 +26,6 @@ function newestInstance(t: TestNode): { filePath: string; transferSyntaxUid: str
   return t.node.store.db
     .prepare('SELECT file_path AS filePath, transfer_syntax_uid AS transferSyntaxUid, sop_instance_uid AS sopInstanceUid, received_at AS receivedAt FROM instances ORDER BY received_at DESC, rowid DESC LIMIT 1')
     .get() as never;
-}
-
-/** The data set of a Part 10 file, inflated when deflated. */
-function dataSetOf(file: string): { ts: string; ds: Buffer } {
-  const buf = fs.readFileSync(file);
-  const h = readPart10Header(buf);
-  let ds: Buffer = buf.subarray(h.datasetOffset);
-  if (h.transferSyntaxUid === '1.2.840.10008.1.2.1.99') ds = inflateDeflatedDataset(ds);
-  return { ts: h.transferSyntaxUid, ds };
-}
-
-/** The Pixel Data element's value (all fragments when encapsulated); null when the object has none. */
-function pixelBytes(file: string): Buffer | null {
-  const { ts, ds } = dataSetOf(file);
-  const r = readDatasetHeader(ds, ts === '1.2.840.10008.1.2.1.99' ? '1.2.840.10008.1.2.1' : ts);
-  if (!r.pixelData) return null;
-  const { offset, length } = r.pixelData;
-  if (length !== 'undefined') return ds.subarray(offset, offset + length);
-  // Encapsulated: items (FFFE,E000) up to the sequence delimiter (FFFE,E0DD). Anything after it
-  // (e.g. Data Set Trailing Padding, which DCMTK drops when sending) is not pixel data.
-  let p = offset;
-  while (p + 8 <= ds.length) {
-    const g = ds.readUInt16LE(p);
-    const e = ds.readUInt16LE(p + 2);
-    const len = ds.readUInt32LE(p + 4);
-    if (g === 0xfffe && e === 0xe0dd) return ds.subarray(offset, p + 8);
-    p += 8 + len;
-  }
-  return ds.subarray(offset);
 }
 
 /**

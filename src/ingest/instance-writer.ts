@@ -74,6 +74,7 @@ export class InstanceWriter implements DataSetSink {
   private dataSetBytes = 0;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
+  private opening = false;
   private metaLength = 0;
   private done = false;
 
@@ -98,11 +99,14 @@ export class InstanceWriter implements DataSetSink {
     // write in large vectored writes, not one syscall per PDU.
     this.pending.push(fragment);
     this.pendingBytes += fragment.length;
-    if (this.pendingBytes >= WRITE_BATCH_BYTES) this.flush();
+    // The temporary file is created with the first fragment (so a transfer in progress is visible
+    // on disk, and a failure to create it is known early); data follow in batches.
+    if (this.pendingBytes >= WRITE_BATCH_BYTES || !this.opening) this.flush();
     return this.chain;
   }
 
   private flush(): void {
+    this.opening = true;
     const batch = this.pending;
     this.pending = [];
     this.pendingBytes = 0;
