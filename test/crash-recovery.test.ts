@@ -1,0 +1,93 @@
+// kill -9 in the middle of a push: every instance that got a success response survives, readable
+// and indexed; the unacknowledged partial is cleaned up; the series still becomes stable.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { tmpDir } from './helpers/env';
+import { run } from './helpers/run';
+import { freePort, startChildNode, writeConfig } from './helpers/child-node';
+import { newUidRoot, writeSyntheticCtSeries } from '../fixtures/synthetic-ct';
+import { readPart10Header } from '../src/dicom/part10';
+import { Store } from '../src/store/store';
+
+test('kill -9 during a multi-instance push loses no acknowledged instance', async () => {
+  const dir = tmpDir('crash');
+  const files = writeSyntheticCtSeries({ outDir: path.join(dir, 'in'), count: 300, uidRoot: newUidRoot() });
+  const sopOf = new Map(files.map((f) => [f, readPart10Header(fs.readFileSync(f)).sopInstanceUid]));
+  const port = await freePort();
+  const config = writeConfig(dir, port);
+  const node = await startChildNode(config);
+
+  // storescu -v names each file before sending it and reports each response after it.
+  const scu = spawn('storescu', ['-v', '-aet', 'STORESCU', '-aec', 'DICOM_AI', '127.0.0.1', String(port), ...files], {
+    env: { ...process.env, TCP_NODELAY: '1' },
+  });
+  const acknowledged: string[] = [];
+  let current = '';
+  let buf = '';
+  const killedAfter = await new Promise<number>((resolve) => {
+    const onData = (d: Buffer) => {
+      buf += d;
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        const m = /Sending file: (.*)$/.exec(line);
+        if (m) current = m[1]!.trim();
+        if (/Received Store Response \(Success\)/.test(line)) {
+          acknowledged.push(current);
+          if (acknowledged.length === 120) {
+            node.proc.kill('SIGKILL');
+            resolve(acknowledged.length);
+          }
+        }
+      }
+    };
+    scu.stdout.on('data', onData);
+    scu.stderr.on('data', onData);
+    scu.on('exit', () => resolve(acknowledged.length));
+  });
+  await node.exited;
+  await new Promise((r) => scu.once('exit', r).kill('SIGKILL'));
+  assert.equal(killedAfter, 120, 'the push was interrupted mid-way');
+  assert.ok(acknowledged.length < files.length);
+
+  const restarted = await startChildNode(config);
+  try {
+    const store = new Store(path.join(dir, 'data', 'dicom-ai-node.sqlite'));
+    try {
+      for (const f of acknowledged) {
+        const sop = sopOf.get(f)!;
+        const inst = store.getInstance(sop);
+        assert.ok(inst, `acknowledged instance ${path.basename(f)} not in the database`);
+        assert.ok(fs.existsSync(inst.filePath), `acknowledged instance ${path.basename(f)} not on disk`);
+        const a = fs.readFileSync(f);
+        const b = fs.readFileSync(inst.filePath);
+        const ha = readPart10Header(a);
+        const hb = readPart10Header(b);
+        assert.ok(a.subarray(ha.datasetOffset).equals(b.subarray(hb.datasetOffset)), `${path.basename(f)}: data set differs`);
+      }
+      const check = await run('dcmftest', acknowledged.map((f) => store.getInstance(sopOf.get(f)!)!.filePath));
+      assert.equal(check.code, 0, check.stdout);
+      assert.deepEqual(fs.readdirSync(path.join(dir, 'data', 'incoming')), [], 'partial files of the killed transfer removed at start-up');
+      // Stability survives the restart (stableSeconds is 1 in this config).
+      const deadline = Date.now() + 5000;
+      let state = '';
+      while (Date.now() < deadline) {
+        state = store.listSeries()[0]?.state ?? '';
+        if (state === 'stable') break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(state, 'stable', 'series became stable after the restart');
+      const count = store.listSeries()[0]!.instanceCount;
+      assert.ok(count >= acknowledged.length && count <= acknowledged.length + 1, `series counts ${count} instances for ${acknowledged.length} acknowledged`);
+    } finally {
+      store.close();
+    }
+  } finally {
+    restarted.proc.kill('SIGTERM');
+    await restarted.exited;
+  }
+});

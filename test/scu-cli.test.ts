@@ -1,0 +1,142 @@
+// The node's own SCU (CLI `send` / `echo`) against DCMTK storescp and against the node itself,
+// and the CLI's `status`.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { CLI, SHARED_DICOM, tmpDir } from './helpers/env';
+import { run } from './helpers/run';
+import { freePort, startChildNode, writeConfig } from './helpers/child-node';
+import { newUidRoot, writeSyntheticCtSeries } from '../fixtures/synthetic-ct';
+import { readPart10Header } from '../src/dicom/part10';
+import { expandPaths } from '../src/delivery/send-files';
+import { Store } from '../src/store/store';
+import { STORAGE_TRANSFER_SYNTAX_PREFERENCE } from '../src/dimse/uids';
+import { storageSopClassUids } from '../src/dicom/sop-classes';
+
+const cli = (args: string[]) => run(process.execPath, [CLI, ...args], { timeoutMs: 120_000 });
+
+test('echo and send to DCMTK storescp: many instances on one association, data sets as stored', async () => {
+  const dir = tmpDir('scu');
+  const out = path.join(dir, 'out');
+  fs.mkdirSync(out);
+  const files = writeSyntheticCtSeries({ outDir: path.join(dir, 'in'), count: 40, uidRoot: newUidRoot() });
+  const port = await freePort();
+  const scp = spawn('storescp', ['-aet', 'STORESCP', '-od', out, '-uf', String(port)], { stdio: 'ignore', env: { ...process.env, TCP_NODELAY: '1' } });
+  try {
+    await new Promise((r) => setTimeout(r, 300));
+    const e = await cli(['echo', '--to', `STORESCP@127.0.0.1:${port}`]);
+    assert.equal(e.code, 0, e.stderr);
+    assert.match(e.stdout, /status 0x0000/);
+    const s = await cli(['send', path.join(dir, 'in'), '--to', `STORESCP@127.0.0.1:${port}`]);
+    assert.equal(s.code, 0, s.stdout + s.stderr);
+    assert.match(s.stdout, /sent 40 of 40 files/);
+    const received = fs.readdirSync(out);
+    assert.equal(received.length, 40);
+    for (const f of files) {
+      const src = fs.readFileSync(f);
+      const sop = readPart10Header(src).sopInstanceUid;
+      const name = received.find((r) => r.includes(sop));
+      assert.ok(name, `storescp has no file for ${path.basename(f)}`);
+      const dst = fs.readFileSync(path.join(out, name));
+      // storescp writes the data set it decoded; for these well-formed files that is the same bytes.
+      assert.ok(src.subarray(readPart10Header(src).datasetOffset).equals(dst.subarray(readPart10Header(dst).datasetOffset)), `${path.basename(f)} differs`);
+    }
+  } finally {
+    scp.kill('SIGKILL');
+  }
+});
+
+test('send reports failure and exits 1 when the peer refuses the association', async () => {
+  const port = await freePort();
+  const dir = tmpDir('refuse');
+  const node = await startChildNode(writeConfig(dir, port));
+  try {
+    const files = writeSyntheticCtSeries({ outDir: path.join(dir, 'in'), count: 1, uidRoot: newUidRoot() });
+    const r = await cli(['send', files[0]!, '--to', `DICOM_AI@127.0.0.1:${port}`, '--aet', 'UNKNOWN']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /rejected/);
+    const bad = await cli(['send', files[0]!, '--to', 'nonsense']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /AE@HOST:PORT/);
+  } finally {
+    node.proc.kill('SIGTERM');
+    assert.equal(await node.exited, 0, 'SIGTERM stops the node cleanly');
+  }
+});
+
+test('the whole corpus through our SCU into our SCP: every stored data set is byte-identical', async () => {
+  const port = await freePort();
+  const dir = tmpDir('roundtrip');
+  const node = await startChildNode(writeConfig(dir, port));
+  const accepted = new Set(STORAGE_TRANSFER_SYNTAX_PREFERENCE);
+  const storage = new Set(storageSopClassUids());
+  const candidates: { file: string; sop: string; ts: string }[] = [];
+  for (const f of expandPaths([SHARED_DICOM])) {
+    try {
+      const h = readPart10Header(fs.readFileSync(f));
+      if (h.sopInstanceUid && storage.has(h.sopClassUid) && accepted.has(h.transferSyntaxUid)) candidates.push({ file: f, sop: h.sopInstanceUid, ts: h.transferSyntaxUid });
+    } catch {
+      // not a Part 10 file
+    }
+  }
+  // Several files of the corpus share a SOP Instance UID: send one of each, so that each
+  // comparison is against the file that was stored under that UID.
+  const unique = [...new Map(candidates.map((c) => [c.sop, c])).values()];
+  const listFile = path.join(dir, 'send');
+  fs.mkdirSync(listFile);
+  unique.forEach((c, i) => fs.symlinkSync(c.file, path.join(listFile, `${String(i).padStart(4, '0')}.dcm`)));
+  try {
+    const r = await cli(['send', listFile, '--to', `DICOM_AI@127.0.0.1:${port}`]);
+    const store = new Store(path.join(dir, 'data', 'dicom-ai-node.sqlite'));
+    try {
+      let identical = 0;
+      const refused: string[] = [];
+      for (const c of unique) {
+        const inst = store.getInstance(c.sop);
+        if (!inst) {
+          refused.push(path.relative(SHARED_DICOM, c.file));
+          continue;
+        }
+        assert.equal(inst.transferSyntaxUid, c.ts);
+        const a = fs.readFileSync(c.file);
+        const b = fs.readFileSync(inst.filePath);
+        assert.ok(a.subarray(readPart10Header(a).datasetOffset).equals(b.subarray(readPart10Header(b).datasetOffset)), `${path.relative(SHARED_DICOM, c.file)}: stored data set differs from the sent one`);
+        identical++;
+      }
+      // The only refusals allowed: objects without Study/Series Instance UID (A900), and data
+      // sets that DCMTK cannot read either (truncated files: C000).
+      const failures: string[] = [];
+      for (const line of r.stderr.match(/^failed .*$/gm) ?? []) {
+        if (/status 0xa900/.test(line)) continue;
+        const m = /^failed (.*): status 0xc000$/.exec(line);
+        if (m && (await run('dcmdump', ['-q', fs.readlinkSync(m[1]!)])).code !== 0) continue;
+        failures.push(line);
+      }
+      assert.deepEqual(failures, [], 'files refused that should have been stored');
+      assert.ok(identical >= 90, `only ${identical} data sets compared`);
+      assert.ok(refused.length <= 6, `refused: ${refused.join(', ')}`);
+    } finally {
+      store.close();
+    }
+    const st = await cli(['status', '--config', path.join(dir, 'config.json'), '--json']);
+    assert.equal(st.code, 0);
+    const json = JSON.parse(st.stdout) as { series: { state: string; instanceCount: number }[] };
+    assert.ok(json.series.length > 10);
+    assert.ok(json.series.every((s) => ['receiving', 'stable'].includes(s.state) && s.instanceCount >= 1));
+  } finally {
+    node.proc.kill('SIGTERM');
+    await node.exited;
+  }
+});
+
+test('serve with a broken config exits 2 and says which key is wrong', async () => {
+  const dir = tmpDir('badcfg');
+  const file = path.join(dir, 'config.json');
+  fs.writeFileSync(file, JSON.stringify({ node: { aeTitle: 'THIS_AE_TITLE_IS_TOO_LONG', port: 70000 }, callers: [], storage: { dataDir: './d' }, destinations: {}, routes: [] }));
+  const r = await cli(['serve', '--config', file]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /node\.aeTitle/);
+  assert.match(r.stderr, /node\.port/);
+});
