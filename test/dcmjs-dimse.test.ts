@@ -2,14 +2,19 @@
 // its Client against our Storage SCP, and our SCU (sendFiles, ScuAssociation) against its Server.
 // Real peers over 127.0.0.1, no mocks.
 //
-// What dcmjs-dimse does to the data it sends (so only Pixel Data can be compared byte for byte):
-// its CStoreRequest reads the Part 10 file with dcmjs (naturalized: JSON-like values), and on the
-// wire re-encodes the data set with dcmjs's writer in the accepted transfer syntax. It proposes
-// Implicit and Explicit VR Little Endian for every SOP class (we pick Explicit), plus a context of
-// its own for a file in any other syntax. So an Implicit VR file arrives transcoded to Explicit VR,
-// and every file loses whatever dcmjs normalizes: group lengths, value padding and VRs of
-// unknown/private elements, defined- vs undefined-length sequences, element order of its own.
-// The Pixel Data values themselves (native: the OW/OB bytes; encapsulated: the fragments) survive.
+// What dcmjs-dimse does to the data it sends, so that only Pixel Data is compared byte for byte:
+// its CStoreRequest reads the Part 10 file with dcmjs (naturalized, JSON-like values) and writes
+// the data set anew with dcmjs in the accepted transfer syntax. It proposes Implicit and Explicit
+// VR Little Endian for every SOP class (we pick Explicit), plus a context of its own for a file in
+// any other syntax. Seen on the corpus files used here:
+// - Implicit VR LE files arrive transcoded to Explicit VR LE (pixel values unchanged);
+// - every private element (creators and data) and every group length is dropped (CT_small loses
+//   ~4.5 KB of GE private tags);
+// - values are reformatted: DS '80.0000' arrives as '80';
+// - encapsulated Pixel Data gets a Basic Offset Table with one entry (0) where the file had an
+//   empty one, so the element's bytes differ by 4 while the compressed fragments are identical.
+// It also cannot transcode 32 bits allocated (pydicom/rtdose.dcm, Implicit VR): it logs an error
+// and skips the request without sending anything — its limitation, so that file is not used here.
 //
 // dcmjs-dimse's Server.listen(port) calls net.Server.listen(port), i.e. all interfaces; it has no
 // host parameter. It passes its argument through untouched, so we hand it a listen-options object
@@ -50,8 +55,17 @@ type DimseResponse = InstanceType<typeof responses.Response>;
 type DimseAssociation = InstanceType<typeof dimseAssociation.Association>;
 type PresentationContext = InstanceType<typeof dimseAssociation.PresentationContext>;
 
-// dcmjs-dimse logs every PDU at info level to the console; keep its errors only.
+// dcmjs-dimse logs every PDU at info level to the console, and the dcmjs it bundles warns about
+// every private element it cannot name and every odd VR (as errors): keep dcmjs-dimse's errors only.
 dimseLog.setLevel('error');
+{
+  // The dcmjs that dcmjs-dimse itself loads (its own nested copy, not our dependency).
+  const dcmjsOfDimse = require(require.resolve('dcmjs', { paths: [path.dirname(require.resolve('dcmjs-dimse'))] })) as {
+    log: { setLevel(l: string): void; getLogger(name: string): { setLevel(l: string): void } };
+  };
+  dcmjsOfDimse.log.setLevel('error');
+  dcmjsOfDimse.log.getLogger('validation.dcmjs').setLevel('silent');
+}
 
 const pydicom = (f: string) => path.join(SHARED_DICOM, 'pydicom', f);
 
@@ -145,7 +159,8 @@ test('dcmjs-dimse Client: C-STORE of a synthetic CT series and corpus files, all
   const corpus = [
     pydicom('CT_small.dcm'), // Explicit VR LE
     pydicom('MR_small.dcm'), // Explicit VR LE
-    pydicom('rtdose.dcm'), // Implicit VR LE, multi-frame: dcmjs-dimse transcodes it to Explicit VR LE
+    // Implicit VR LE, 16-bit: dcmjs-dimse transcodes it to the Explicit VR LE we accept.
+    path.join(SHARED_DICOM, 'cornerstone3D', 'CTImage.dcm'),
     pydicom('JPEG2000.dcm'), // JPEG 2000: proposed in a context of its own, sent without transcoding
   ];
   const files = [...synthetic, ...corpus];
@@ -192,7 +207,7 @@ test('dcmjs-dimse Client: C-STORE of a synthetic CT series and corpus files, all
       assert.ok(stored.equals(sent), `${path.basename(f)} pixel data bytes`);
     }
   }
-  const series = n.node.store.getSeries(`${synthetic.length ? readUid(synthetic[0], 'SeriesInstanceUID') : ''}`);
+  const series = n.node.store.getSeries(readUid(synthetic[0], 'SeriesInstanceUID'));
   assert.ok(series, 'synthetic series indexed');
   assert.equal(series.instanceCount, 10);
 });
@@ -234,8 +249,18 @@ interface Received {
   dataset: InstanceType<typeof Dataset>;
   callingAe: string;
 }
+interface ScpAssociationRecord {
+  callingAe: string;
+  calledAe: string;
+  proposed: { abstract: string; ts: string[] }[];
+  accepted: { abstract: string; ts: string | undefined }[];
+  /** Length field of every P-DATA-TF PDU that came in on this connection. */
+  pDataLengths: number[];
+}
+/** The maximum PDU length this SCP announces (dcmjs-dimse would otherwise echo the requestor's). */
+const SCP_MAX_PDU = 16384;
 const scpLog = {
-  associations: [] as { callingAe: string; calledAe: string; proposed: { abstract: string; ts: string[] }[]; accepted: { abstract: string; ts: string | undefined }[] }[],
+  associations: [] as ScpAssociationRecord[],
   stores: [] as Received[],
   echoes: 0,
   errors: [] as string[],
@@ -259,15 +284,38 @@ const STORAGE_CLASSES = new Set<string>(Object.values(StorageClass as unknown as
 class RecordingScp extends Scp {
   private assoc: DimseAssociation | undefined;
   private readonly rawByDataset = new WeakMap<object, { raw: Buffer; ts: string }>();
+  private readonly pDataLengths: number[] = [];
 
   constructor(socket: Socket, opts?: ConstructorParameters<typeof Scp>[1]) {
     super(socket, opts);
+    // Watch the PDU headers going by (type, reserved, 32-bit big-endian length), to check that
+    // our SCU keeps to the maximum PDU length we announce.
+    let pending = Buffer.alloc(0);
+    let skip = 0;
+    socket.on('data', (chunk: Buffer) => {
+      pending = Buffer.concat([pending, chunk]);
+      for (;;) {
+        if (skip > 0) {
+          const n = Math.min(skip, pending.length);
+          pending = pending.subarray(n);
+          skip -= n;
+          if (skip > 0) return;
+        }
+        if (pending.length < 6) return;
+        const type = pending[0];
+        const length = pending.readUInt32BE(2);
+        if (type === 0x04) this.pDataLengths.push(length);
+        pending = pending.subarray(6);
+        skip = length;
+      }
+    });
   }
 
   override associationRequested(a: DimseAssociation): void {
     this.assoc = a;
-    const rec = { callingAe: a.getCallingAeTitle(), calledAe: a.getCalledAeTitle(), proposed: [] as { abstract: string; ts: string[] }[], accepted: [] as { abstract: string; ts: string | undefined }[] };
+    const rec: ScpAssociationRecord = { callingAe: a.getCallingAeTitle(), calledAe: a.getCalledAeTitle(), proposed: [], accepted: [], pDataLengths: this.pDataLengths };
     scpLog.associations.push(rec);
+    a.setMaxPduLength(SCP_MAX_PDU);
     if (a.getCalledAeTitle() !== 'DCMJS_SCP') {
       this.sendAssociationReject(RejectResult.Permanent, RejectSource.ServiceUser, RejectReason.CalledAeNotRecognized);
       return;
@@ -392,6 +440,7 @@ test('our ScuAssociation.echo() against dcmjs-dimse Server', async () => {
     const rsp = await scu.echo();
     assert.equal(rsp.status, 0);
     assert.equal(scpLog.echoes, before + 1);
+    assert.equal(scu.ac.userInformation.maxPduLength, SCP_MAX_PDU, 'dcmjs-dimse announced the maximum PDU length we set');
   } finally {
     if (!scu.assoc.isClosed()) await scu.release();
   }
@@ -432,6 +481,9 @@ test('sendFiles to dcmjs-dimse Server: every file status 0, data sets arrive byt
   assert.equal(a.proposed.length, wanted.size);
   for (const pc of a.proposed) assert.equal(pc.ts.length, 1);
   assert.deepEqual(new Set(a.accepted.map((c) => `${c.abstract}|${c.ts}`)), wanted);
+  // Our SCU kept to the maximum PDU length dcmjs-dimse announced, splitting data sets as needed.
+  assert.ok(a.pDataLengths.length > 2 * files.length, `data sets fragmented over several PDUs (${a.pDataLengths.length} P-DATA-TF)`);
+  assert.ok(Math.max(...a.pDataLengths) <= SCP_MAX_PDU, `largest P-DATA-TF ${Math.max(...a.pDataLengths)} ≤ ${SCP_MAX_PDU}`);
 
   const got = scpLog.stores.slice(storesBefore);
   assert.equal(got.length, files.length, 'one C-STORE-RQ per file');

@@ -7,6 +7,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { ScuAssociation } from '../dimse/scu';
 import { readPart10Header } from '../dicom/part10';
+import { readDatasetHeader } from '../dicom/dataset-reader';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '../version';
 
 export interface Destination {
@@ -47,8 +48,14 @@ export async function prepareFile(file: string): Promise<PreparedFile> {
       const { bytesRead } = await fh.read(buf, 0, size, 0);
       try {
         const h = readPart10Header(buf.subarray(0, bytesRead));
-        if (!h.sopClassUid || !h.sopInstanceUid || !h.transferSyntaxUid) throw new Error('file meta information lacks SOP class, instance or transfer syntax');
-        return { file, sopClassUid: h.sopClassUid, sopInstanceUid: h.sopInstanceUid, transferSyntaxUid: h.transferSyntaxUid, dataSetOffset: h.datasetOffset };
+        if (!h.transferSyntaxUid) throw new Error('file meta information lacks the transfer syntax');
+        // The data set's own SOP Class/Instance UID identify the object (the file meta can be
+        // stale after an edit); the request must carry those, or the receiver refuses it.
+        const ds = datasetIdentity(buf.subarray(h.datasetOffset, bytesRead), h.transferSyntaxUid);
+        const sopClassUid = ds.sopClassUid || h.sopClassUid;
+        const sopInstanceUid = ds.sopInstanceUid || h.sopInstanceUid;
+        if (!sopClassUid || !sopInstanceUid) throw new Error('no SOP Class or SOP Instance UID in the file');
+        return { file, sopClassUid, sopInstanceUid, transferSyntaxUid: h.transferSyntaxUid, dataSetOffset: h.datasetOffset };
       } catch (e) {
         if (bytesRead < size || size >= 1 << 20) throw e;
         size *= 8;
@@ -56,6 +63,15 @@ export async function prepareFile(file: string): Promise<PreparedFile> {
     }
   } finally {
     await fh.close();
+  }
+}
+
+function datasetIdentity(head: Buffer, ts: string): { sopClassUid: string; sopInstanceUid: string } {
+  try {
+    const r = readDatasetHeader(head, ts, { tags: { SOPClassUID: 0x00080016, SOPInstanceUID: 0x00080018 }, totalLength: Number.MAX_SAFE_INTEGER });
+    return { sopClassUid: r.attributes.SOPClassUID ?? '', sopInstanceUid: r.attributes.SOPInstanceUID ?? '' };
+  } catch {
+    return { sopClassUid: '', sopInstanceUid: '' }; // unreadable head: the receiver will judge the data set
   }
 }
 
