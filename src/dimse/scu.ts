@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import { Association, AssociationLimits, AssociationTimeouts, NegotiatedContext } from './association';
 import { AssociateAC, PC_RESULT, encodeAssociateRQ } from './pdu';
 import { COMMAND_FIELD, DimseCommand, NO_DATA_SET } from './command';
-import { APPLICATION_CONTEXT, VERIFICATION_SOP_CLASS } from './uids';
+import { APPLICATION_CONTEXT, TS, VERIFICATION_SOP_CLASS } from './uids';
 
 export interface ScuOptions {
   host: string;
@@ -102,6 +102,12 @@ export class ScuAssociation {
     }
     const messageId = this.takeMessageId();
     const stream = fs.createReadStream(f.file, { start: f.dataSetOffset, highWaterMark: 256 * 1024 });
+    const size = (await fs.promises.stat(f.file)).size - f.dataSetOffset;
+    // PS3.5 A.5: a deflated bit stream is padded with one trailing NUL to even length. Files
+    // written without it exist (pydicom's image_dfl.dcm); DCMTK-based receivers abort on the odd
+    // PDV, and the extra byte after the end of the deflate stream changes nothing inflated.
+    const pad = size % 2 === 1 && f.transferSyntaxUid === TS.DeflatedExplicitVRLittleEndian;
+    const source = pad ? withTrailingNul(stream) : (stream as AsyncIterable<Buffer>);
     try {
       return await this.assoc.sendRequest(
         ctx.id,
@@ -113,7 +119,7 @@ export class ScuAssociation {
           priority,
           commandDataSetType: 0x0000,
         },
-        stream as AsyncIterable<Buffer>,
+        source,
       );
     } finally {
       stream.destroy();
@@ -133,6 +139,11 @@ export class ScuAssociation {
     this.nextMessageId = (this.nextMessageId % 0xffff) + 1;
     return id;
   }
+}
+
+async function* withTrailingNul(source: AsyncIterable<Buffer>): AsyncIterable<Buffer> {
+  for await (const chunk of source) yield chunk;
+  yield Buffer.from([0]);
 }
 
 function connect(host: string, port: number, timeoutMs: number): Promise<net.Socket> {

@@ -1,0 +1,39 @@
+# syntax=docker/dockerfile:1
+# Multi-stage: build with the dev toolchain, run with production dependencies only, as non-root.
+
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+# better-sqlite3 compiles its native addon when no prebuilt binary can be fetched.
+RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
+COPY package.json package-lock.json .npmrc tsconfig.json ./
+COPY scripts ./scripts
+RUN npm ci --ignore-scripts && npm rebuild better-sqlite3
+COPY src ./src
+COPY dicom-dictionary ./dicom-dictionary
+COPY fixtures ./fixtures
+COPY test ./test
+COPY bench ./bench
+RUN npx tsc -p tsconfig.json && npm prune --omit=dev
+
+FROM node:20-bookworm-slim
+ENV NODE_ENV=production
+WORKDIR /app
+RUN groupadd --system dicom && useradd --system --gid dicom --home-dir /app dicom \
+    && mkdir -p /app/data && chown dicom:dicom /app/data
+COPY --from=build /app/package.json ./
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist/src ./dist/src
+COPY --from=build /app/dist/dicom-dictionary ./dist/dicom-dictionary
+COPY config ./config
+COPY dicom-dictionary ./dicom-dictionary
+COPY models ./models
+USER dicom
+# Received instances and the SQLite index. Mount your own config over /app/config/default.json
+# (the default one only admits callers on the container's loopback).
+VOLUME ["/app/data"]
+EXPOSE 11112
+# Until the admin HTTP endpoint exists: the DICOM port accepts connections.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s \
+  CMD node -e "require('net').connect(11112,'127.0.0.1').on('connect',()=>process.exit(0)).on('error',()=>process.exit(1))"
+STOPSIGNAL SIGTERM
+CMD ["node", "dist/src/cli/main.js", "serve", "--config", "config/default.json"]
