@@ -103,7 +103,11 @@ test('the whole corpus through our SCU into our SCP: every stored data set is by
         assert.equal(inst.transferSyntaxUid, c.ts);
         const a = fs.readFileSync(c.file);
         const b = fs.readFileSync(inst.filePath);
-        assert.ok(a.subarray(readPart10Header(a).datasetOffset).equals(b.subarray(readPart10Header(b).datasetOffset)), `${path.relative(SHARED_DICOM, c.file)}: stored data set differs from the sent one`);
+        const sent = a.subarray(readPart10Header(a).datasetOffset);
+        const kept = b.subarray(readPart10Header(b).datasetOffset);
+        // The one change our SCU makes: an odd-length deflated stream gets its PS3.5 A.5 pad byte.
+        const padded = c.ts === '1.2.840.10008.1.2.1.99' && sent.length % 2 === 1 && kept.length === sent.length + 1 && kept[sent.length] === 0 && kept.subarray(0, sent.length).equals(sent);
+        assert.ok(sent.equals(kept) || padded, `${path.relative(SHARED_DICOM, c.file)}: stored data set differs from the sent one`);
         identical++;
       }
       // The only refusals allowed: objects without Study/Series Instance UID (A900), and data

@@ -118,6 +118,12 @@ export async function sendFiles(dest: Destination, files: PreparedFile[], o: Sen
       o.onResult?.(r);
       if (scu.assoc.isClosed()) break;
     }
+    // The peer ended the association: what was not attempted is reported too, never dropped.
+    for (const f of files.slice(results.length)) {
+      const r: SendResult = { file: f.file, sopInstanceUid: f.sopInstanceUid, status: null, error: `not sent: association closed (${scu.assoc.closeReason})` };
+      results.push(r);
+      o.onResult?.(r);
+    }
   } finally {
     if (!scu.assoc.isClosed()) await scu.release().catch(() => scu.abort());
   }
