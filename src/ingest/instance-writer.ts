@@ -42,7 +42,7 @@ export interface StoredInstance {
 /** Errors of the local system (disk full, I/O) that deserve "out of resources", not a parse failure. */
 function isResourceError(e: unknown): boolean {
   const code = (e as NodeJS.ErrnoException)?.code;
-  return typeof code === 'string' && ['ENOSPC', 'EIO', 'EDQUOT', 'EROFS', 'EMFILE', 'ENFILE', 'ENOMEM', 'EACCES', 'EPERM'].includes(code);
+  return typeof code === 'string' && ['ENOSPC', 'SQLITE_FULL', 'SQLITE_IOERR', 'EIO', 'EDQUOT', 'EROFS', 'EMFILE', 'ENFILE', 'ENOMEM', 'EACCES', 'EPERM'].includes(code);
 }
 
 const UID = /^[0-9]+(\.[0-9]+)*$/;
@@ -163,11 +163,12 @@ export class InstanceWriter implements DataSetSink {
       const finalPath = instancePath(this.settings.dataDir, study, series, this.req.sopInstanceUid);
       const dir = path.dirname(finalPath);
       await fsp.mkdir(dir, { recursive: true });
+      const earlierCopy = this.store.getInstance(this.req.sopInstanceUid)?.filePath;
       await fsp.rename(this.tmpPath, finalPath);
       if (this.settings.fsync) await fsyncDir(dir);
 
       const sizeBytes = this.metaLength + this.dataSetBytes;
-      const { replacedFile } = this.store.recordInstance(
+      const { replacedFile } = this.indexOrUnfile(finalPath, earlierCopy, () => this.store.recordInstance(
         {
           sopInstanceUid: this.req.sopInstanceUid,
           sopClassUid: this.req.sopClassUid,
@@ -183,7 +184,7 @@ export class InstanceWriter implements DataSetSink {
           receivedAt: Date.now(),
         },
         indexAttributes(a),
-      );
+      ));
       if (replacedFile) await fsp.rm(replacedFile, { force: true });
       this.onStored({ sopInstanceUid: this.req.sopInstanceUid, seriesInstanceUid: series, studyInstanceUid: study, filePath: finalPath, sizeBytes });
       return { status: STATUS.Success };
@@ -228,6 +229,20 @@ export class InstanceWriter implements DataSetSink {
     }
     if (r.stoppedAt === 'truncated') throw new DicomParseError(`data set header longer than ${MAX_HEADER_BYTES} bytes or truncated`);
     return r;
+  }
+
+  /**
+   * Indexes the renamed file; when that fails (database full, I/O error), takes the file back out
+   * so that no unindexed copy stays behind, unless it replaced an earlier copy of the same
+   * instance (whose row still points at this path).
+   */
+  private indexOrUnfile<T>(finalPath: string, earlierCopy: string | undefined, index: () => T): T {
+    try {
+      return index();
+    } catch (e) {
+      if (earlierCopy !== finalPath) fs.rmSync(finalPath, { force: true });
+      throw e;
+    }
   }
 
   /** Returns why the data set cannot be filed, or null. Never includes attribute values. */
