@@ -57,19 +57,24 @@ function connectRaw(port: number): Promise<RawPeer> {
   });
 }
 
-/** Opens a real association and returns a C-ECHO round-trip timer on it. */
-async function echoProbe(port: number) {
-  const scu = await ScuAssociation.open({
+/** Our SCU, as a well-behaved peer beside the hostile ones. */
+function openScu(port: number, abstractSyntax: string) {
+  return ScuAssociation.open({
     host: '127.0.0.1',
     port,
     callingAeTitle: 'TESTSCU',
     calledAeTitle: 'DICOM_AI',
-    contexts: [{ abstractSyntax: VERIFICATION_SOP_CLASS, transferSyntaxes: [TS.ExplicitVRLittleEndian] }],
+    contexts: [{ abstractSyntax, transferSyntaxes: [TS.ExplicitVRLittleEndian] }],
     implementationClassUid: '1.2.3.4',
-    implementationVersionName: 'PROBE',
+    implementationVersionName: 'TEST',
     limits: { maxPduLength: 16384, maxCommandBytes: 65536, maxAssociateLength: 1 << 20, maxDataSetBytes: 0 },
     timeouts: { artimMs: 5000, idleMs: 60_000 },
   });
+}
+
+/** Opens a real association and returns a C-ECHO round-trip timer on it. */
+async function echoProbe(port: number) {
+  const scu = await openScu(port, VERIFICATION_SOP_CLASS);
   return {
     scu,
     async time(): Promise<number> {
@@ -214,19 +219,7 @@ test('beyond maxAssociations the caller gets A-ASSOCIATE-RJ "local limit exceede
   }
 });
 
-async function storeScu(port: number) {
-  return ScuAssociation.open({
-    host: '127.0.0.1',
-    port,
-    callingAeTitle: 'TESTSCU',
-    calledAeTitle: 'DICOM_AI',
-    contexts: [{ abstractSyntax: CT, transferSyntaxes: [TS.ExplicitVRLittleEndian] }],
-    implementationClassUid: '1.2.3.4',
-    implementationVersionName: 'TEST',
-    limits: { maxPduLength: 16384, maxCommandBytes: 65536, maxAssociateLength: 1 << 20, maxDataSetBytes: 0 },
-    timeouts: { artimMs: 5000, idleMs: 60_000 },
-  });
-}
+const storeScu = (port: number) => openScu(port, CT);
 
 test('a data set that cannot be parsed gets C000, nothing is kept, the association goes on', async () => {
   const dir = tmpDir('corrupt');
