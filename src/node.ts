@@ -15,6 +15,7 @@ import { Logger } from './log/logger';
 import { InstanceWriter, StoredInstance, incomingDir } from './ingest/instance-writer';
 import { StabilityMonitor } from './ingest/stability';
 import { storageSopClassUids } from './dicom/sop-classes';
+import { tlsServerOptions } from './dimse/tls';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from './version';
 
 export function databasePath(config: NodeConfig): string {
@@ -27,6 +28,7 @@ export class DicomNode extends EventEmitter {
   private readonly scp: StorageScp;
   private readonly stability: StabilityMonitor;
   private address: AddressInfo | null = null;
+  private tlsAddress: AddressInfo | null = null;
 
   constructor(
     readonly config: NodeConfig,
@@ -83,12 +85,21 @@ export class DicomNode extends EventEmitter {
   async start(): Promise<AddressInfo> {
     this.stability.start();
     this.address = await this.scp.listen(this.config.node.port, this.config.node.host);
+    const t = this.config.node.tls;
+    if (t) {
+      this.tlsAddress = await this.scp.listenTls(t.port, this.config.node.host, tlsServerOptions(t));
+      this.log.info('storage SCP listening for DICOM TLS', { port: this.tlsAddress.port, requireClientCert: t.requireClientCert });
+    }
     this.log.info('storage SCP listening', { aeTitle: this.config.node.aeTitle, host: this.address.address, port: this.address.port });
     return this.address;
   }
 
   get port(): number {
     return this.address?.port ?? 0;
+  }
+
+  get tlsPort(): number {
+    return this.tlsAddress?.port ?? 0;
   }
 
   get activeAssociations(): number {
@@ -170,6 +181,9 @@ export class DicomNode extends EventEmitter {
         source: r.rejection.source,
         reason: r.rejection.reason,
       });
+    });
+    this.scp.on('tls-refused', (r: { remoteAddress: string; why: string }) => {
+      log.warn('TLS connection refused', { remote: r.remoteAddress, why: r.why });
     });
     this.scp.on('aborted', (a: Association, reason: string) => {
       log.warn('connection dropped before an association was established', { association: a.id, remote: a.remoteAddress, reason });

@@ -7,6 +7,7 @@ import { createLogger } from '../log/logger';
 import { DicomNode, databasePath } from '../node';
 import { Store } from '../store/store';
 import { ScuAssociation } from '../dimse/scu';
+import { TlsFiles, tlsClientOptions } from '../dimse/tls';
 import { VERIFICATION_SOP_CLASS, VERIFICATION_TRANSFER_SYNTAX_PREFERENCE } from '../dimse/uids';
 import { expandPaths, isSuccessOrWarning, prepareFile, sendFiles, PreparedFile } from '../delivery/send-files';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, VERSION } from '../version';
@@ -17,8 +18,11 @@ const USAGE = `dicom-ai-node ${VERSION}
 Usage:
   dicom-ai-node serve  [--config FILE]            run the DICOM node (Storage SCP)
   dicom-ai-node status [--config FILE] [--json]   series and their state, from the database
-  dicom-ai-node echo   --to AE@HOST:PORT [--aet OURS]        C-ECHO a DICOM peer
-  dicom-ai-node send   PATH... --to AE@HOST:PORT [--aet OURS]  C-STORE files/folders to a peer
+  dicom-ai-node echo   --to AE@HOST:PORT [--aet OURS] [TLS]        C-ECHO a DICOM peer
+  dicom-ai-node send   PATH... --to AE@HOST:PORT [--aet OURS] [TLS]  C-STORE files/folders to a peer
+
+TLS (DICOM TLS, BCP 195; the peer's certificate is verified):
+  --tls-ca FILE [--tls-cert FILE --tls-key FILE]
 
 Without --config, ${DEFAULT_CONFIG_PATH} is used.
 Exit codes: 0 ok, 1 failure, 2 usage or configuration error.`;
@@ -128,6 +132,21 @@ function status(args: Args): number {
   return 0;
 }
 
+/** TLS files from --tls-ca/--tls-cert/--tls-key; undefined = plain TCP. */
+function tlsFiles(args: Args): TlsFiles | undefined {
+  const caFile = str(args, 'tls-ca');
+  const certFile = str(args, 'tls-cert');
+  const keyFile = str(args, 'tls-key');
+  if (!caFile && !certFile && !keyFile) return undefined;
+  if (Boolean(certFile) !== Boolean(keyFile)) throw new UsageError('--tls-cert and --tls-key go together');
+  return { caFile, certFile, keyFile };
+}
+
+function tlsOptionsFor(args: Args, host: string) {
+  const f = tlsFiles(args);
+  return f ? tlsClientOptions(f, host) : undefined;
+}
+
 async function echo(args: Args): Promise<number> {
   const to = str(args, 'to');
   if (!to) throw new UsageError('echo needs --to AE@HOST:PORT');
@@ -143,6 +162,7 @@ async function echo(args: Args): Promise<number> {
     implementationVersionName: IMPLEMENTATION_VERSION_NAME,
     limits: { maxPduLength: 65536, maxCommandBytes: 65536, maxAssociateLength: 1 << 20, maxDataSetBytes: 0 },
     timeouts: { artimMs: 10_000, idleMs: 30_000 },
+    tls: tlsOptionsFor(args, peer.host),
   });
   const rsp = await scu.echo();
   await scu.release();
@@ -167,7 +187,7 @@ async function send(args: Args): Promise<number> {
     }
   }
   const t0 = Date.now();
-  const results = await sendFiles(peer, prepared, {
+  const results = await sendFiles({ ...peer, tls: tlsFiles(args) }, prepared, {
     callingAeTitle: str(args, 'aet') ?? 'DICOM_AI',
     onResult: (r) => {
       if (!isSuccessOrWarning(r.status)) process.stderr.write(`failed ${r.file}: ${r.status === null ? r.error : `status 0x${r.status.toString(16)}`}\n`);

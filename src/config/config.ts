@@ -7,7 +7,7 @@
  *
  * Keys starting with "//" are comments and are ignored anywhere in the file.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants as fsConstants, existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import * as path from 'node:path';
 
@@ -39,6 +39,28 @@ export interface NodeSettings {
   /** Largest single instance accepted, in bytes. */
   readonly maxInstanceBytes: number;
   readonly fsync: boolean;
+  /** DICOM TLS on a port of its own beside the plain one; null = no TLS listener. */
+  readonly tls: TlsListenerConfig | null;
+}
+
+/** DICOM TLS for the Storage SCP (PS3.15 B.1 / BCP 195). Paths are absolute. */
+export interface TlsListenerConfig {
+  readonly port: number;
+  readonly certFile: string;
+  readonly keyFile: string;
+  /** CA certificates that client certificates must chain to; null = system CAs. */
+  readonly caFile: string | null;
+  /** Refuse callers that present no (valid) certificate. */
+  readonly requireClientCert: boolean;
+}
+
+/** DICOM TLS towards a destination. Paths are absolute. */
+export interface TlsClientConfig {
+  /** CA certificates the destination's certificate must chain to; null = system CAs. */
+  readonly caFile: string | null;
+  /** Our client certificate and key, when the destination asks for one. */
+  readonly certFile: string | null;
+  readonly keyFile: string | null;
 }
 
 export interface CallerConfig {
@@ -69,6 +91,8 @@ export interface DestinationConfig {
   readonly aeTitle: string;
   readonly host: string;
   readonly port: number;
+  /** null = plain TCP. */
+  readonly tls: TlsClientConfig | null;
 }
 
 export interface RouteConfig {
@@ -274,12 +298,14 @@ const DEFAULTS = {
 
 const KEYS = {
   root: ['node', 'callers', 'acceptAnyCaller', 'storage', 'series', 'log', 'destinations', 'routes'],
-  node: Object.keys(DEFAULTS.node),
+  node: [...Object.keys(DEFAULTS.node), 'tls'],
+  tlsListener: ['port', 'certFile', 'keyFile', 'caFile', 'requireClientCert'],
+  tlsClient: ['caFile', 'certFile', 'keyFile'],
   caller: ['aeTitle', 'hosts'],
   storage: ['dataDir', 'minFreeMegabytes'],
   series: ['stableSeconds'],
   log: ['level', 'file'],
-  destination: ['aeTitle', 'host', 'port'],
+  destination: ['aeTitle', 'host', 'port', 'tls'],
   route: ['name', 'match', 'model', 'destinations'],
 } as const;
 
@@ -330,7 +356,7 @@ function validate(raw: unknown, configDir: string, configPath: string, initial: 
   }
   checkKeys(p, raw, '', KEYS.root, true);
 
-  const node = readNode(p, section(p, raw, '', 'node'));
+  const node = readNode(p, section(p, raw, '', 'node'), configDir);
   const callers = readCallers(p, raw);
   const acceptAnyCaller = has(raw, 'acceptAnyCaller')
     ? readBoolean(p, raw['acceptAnyCaller'], 'acceptAnyCaller', DEFAULTS.acceptAnyCaller)
@@ -367,7 +393,7 @@ function validate(raw: unknown, configDir: string, configPath: string, initial: 
   };
 
   const log = readLog(p, section(p, raw, '', 'log'), configDir);
-  const destinations = readDestinations(p, raw);
+  const destinations = readDestinations(p, raw, configDir);
   const routes = readRoutes(p, raw, destinations);
 
   if (p.list.length > 0) throw new ConfigError(p.list, configPath || undefined);
@@ -417,7 +443,7 @@ function checkKeys(p: Problems, obj: Obj, at: string, allowed: readonly string[]
 
 // --- node ------------------------------------------------------------------
 
-function readNode(p: Problems, obj: Obj): NodeSettings {
+function readNode(p: Problems, obj: Obj, configDir: string): NodeSettings {
   const at = 'node';
   checkKeys(p, obj, at, KEYS.node, true);
   const d = DEFAULTS.node;
@@ -458,7 +484,54 @@ function readNode(p: Problems, obj: Obj): NodeSettings {
       unit: 'bytes',
     }),
     fsync: has(obj, 'fsync') ? readBoolean(p, obj['fsync'], keyPath(at, 'fsync'), d.fsync) : d.fsync,
+    tls: has(obj, 'tls') ? readTlsListener(p, section(p, obj, at, 'tls'), keyPath(at, 'tls'), obj['port'], configDir) : null,
   };
+}
+
+// --- TLS -------------------------------------------------------------------
+
+function readTlsListener(p: Problems, obj: Obj, at: string, plainPort: unknown, configDir: string): TlsListenerConfig | null {
+  checkKeys(p, obj, at, KEYS.tlsListener);
+  const port = requireField(p, obj, at, 'port', 'the DICOM TLS port (2762 is registered for DICOM over TLS)', (v, k) => readPort(p, v, k, true));
+  if (port !== undefined && port !== 0 && port === (plainPort ?? DEFAULTS.node.port)) {
+    p.add(keyPath(at, 'port'), `${port} is also the plain DICOM port (node.port); TLS needs a port of its own, e.g. 2762`);
+  }
+  const certFile = readTlsFile(p, obj, at, 'certFile', configDir, 'the PEM certificate (chain) the node presents');
+  const keyFile = readTlsFile(p, obj, at, 'keyFile', configDir, 'the PEM private key of that certificate');
+  const caFile = has(obj, 'caFile') ? readTlsFile(p, obj, at, 'caFile', configDir, '') : null;
+  const requireClientCert = has(obj, 'requireClientCert') ? readBoolean(p, obj['requireClientCert'], keyPath(at, 'requireClientCert'), true) : true;
+  if (requireClientCert && caFile === null && !has(obj, 'caFile')) {
+    p.add(keyPath(at, 'caFile'), 'missing: with requireClientCert true, give the PEM file of the CA(s) that sign your modalities\' certificates');
+  }
+  if (port === undefined || certFile === null || keyFile === null) return null;
+  return { port, certFile, keyFile, caFile, requireClientCert };
+}
+
+function readTlsClient(p: Problems, obj: Obj, at: string, configDir: string): TlsClientConfig {
+  checkKeys(p, obj, at, KEYS.tlsClient);
+  const opt = (key: string) => (has(obj, key) ? readTlsFile(p, obj, at, key, configDir, '') : null);
+  const tls = { caFile: opt('caFile'), certFile: opt('certFile'), keyFile: opt('keyFile') };
+  if (has(obj, 'certFile') !== has(obj, 'keyFile')) {
+    p.add(at, 'certFile and keyFile go together: give both (for a destination that asks for a client certificate) or neither');
+  }
+  return tls;
+}
+
+/** A required (unless `what` is '') readable file, resolved against configDir; null when unusable. */
+function readTlsFile(p: Problems, obj: Obj, at: string, key: string, configDir: string, what: string): string | null {
+  if (!has(obj, key)) {
+    if (what) p.add(keyPath(at, key), `missing: ${what}`);
+    return null;
+  }
+  const file = readPath(p, obj, at, key, null, configDir);
+  if (file === null) return null;
+  try {
+    accessSync(file, fsConstants.R_OK);
+  } catch {
+    p.add(keyPath(at, key), `${file} does not exist or cannot be read by the node`);
+    return null;
+  }
+  return file;
 }
 
 // --- callers ---------------------------------------------------------------
@@ -571,7 +644,7 @@ function readLog(p: Problems, obj: Obj, configDir: string): LogConfig {
 
 // --- destinations ------------------------------------------------------------
 
-function readDestinations(p: Problems, raw: Obj): Record<string, DestinationConfig> {
+function readDestinations(p: Problems, raw: Obj, configDir: string): Record<string, DestinationConfig> {
   const out: Record<string, DestinationConfig> = {};
   const obj = section(p, raw, '', 'destinations');
   for (const name of Object.keys(obj)) {
@@ -599,7 +672,8 @@ function readDestinations(p: Problems, raw: Obj): Record<string, DestinationConf
     const port = requireField(p, entry, at, 'port', 'the DICOM port of the destination (often 104 or 11112)', (v, k) =>
       readPort(p, v, k, false),
     );
-    out[name] = { aeTitle: aeTitle ?? '', host: host ?? '', port: port ?? 0 };
+    const tls = has(entry, 'tls') ? readTlsClient(p, section(p, entry, at, 'tls'), keyPath(at, 'tls'), configDir) : null;
+    out[name] = { aeTitle: aeTitle ?? '', host: host ?? '', port: port ?? 0, tls };
   }
   return out;
 }

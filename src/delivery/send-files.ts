@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { ScuAssociation } from '../dimse/scu';
+import { TlsFiles, tlsClientOptions } from '../dimse/tls';
 import { readPart10Header } from '../dicom/part10';
 import { readDatasetHeader } from '../dicom/dataset-reader';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '../version';
@@ -14,6 +15,8 @@ export interface Destination {
   aeTitle: string;
   host: string;
   port: number;
+  /** DICOM TLS files (PEM); plain TCP when absent. */
+  tls?: TlsFiles | null;
 }
 
 export interface SendOptions {
@@ -103,6 +106,7 @@ export async function sendFiles(dest: Destination, files: PreparedFile[], o: Sen
     implementationVersionName: IMPLEMENTATION_VERSION_NAME,
     limits: { maxPduLength: o.maxPduLength ?? 65536, maxCommandBytes: 64 * 1024, maxAssociateLength: 1024 * 1024, maxDataSetBytes: 0 },
     timeouts: { artimMs: timeoutMs, idleMs: timeoutMs },
+    tls: dest.tls ? tlsClientOptions(dest.tls, dest.host) : undefined,
   });
   const results: SendResult[] = [];
   try {

@@ -3,8 +3,9 @@
 // nothing of files or databases: C-STORE data sets go to the sink that `onStore` returns.
 
 import net from 'node:net';
+import tls from 'node:tls';
 import { EventEmitter } from 'node:events';
-import { Association, AssociationLimits, AssociationTimeouts, DataSetSink, NegotiatedContext } from './association';
+import { Association, AssociationLimits, AssociationTimeouts, DataSetSink, NegotiatedContext, normalizeAddress } from './association';
 import {
   AcceptedContext,
   AssociateRQ,
@@ -57,7 +58,7 @@ export interface RejectionEvent {
  * 'rejected' (RejectionEvent), 'aborted' (Association, reason: protocol errors and timeouts).
  */
 export class StorageScp extends EventEmitter {
-  private server: net.Server | null = null;
+  private servers: net.Server[] = [];
   private readonly active = new Set<Association>();
   private readonly sockets = new Set<net.Socket>();
 
@@ -70,15 +71,31 @@ export class StorageScp extends EventEmitter {
   }
 
   listen(port: number, host: string): Promise<net.AddressInfo> {
+    return this.serve(net.createServer((socket) => this.onConnection(socket)), port, host);
+  }
+
+  /**
+   * DICOM TLS (PS3.15 B.1) on a port of its own. The association starts once the TLS handshake
+   * succeeded; a caller without a valid certificate (when one is required) never gets that far.
+   */
+  listenTls(port: number, host: string, options: tls.TlsOptions): Promise<net.AddressInfo> {
+    const server = tls.createServer(options, (socket) => this.onConnection(socket));
+    server.on('tlsClientError', (err, socket) => {
+      this.emit('tls-refused', { remoteAddress: normalizeAddress(socket.remoteAddress ?? ''), why: err.message });
+      socket.destroy();
+    });
+    return this.serve(server, port, host);
+  }
+
+  private serve(server: net.Server, port: number, host: string): Promise<net.AddressInfo> {
     return new Promise((resolve, reject) => {
-      const server = net.createServer((socket) => this.onConnection(socket));
       // A few more sockets than associations, so that a caller over the limit still gets a
       // proper A-ASSOCIATE-RJ "local limit exceeded" instead of a refused connection.
       server.maxConnections = this.opts.maxAssociations * 2 + 8;
       server.once('error', reject);
       server.listen({ port, host, exclusive: true }, () => {
         server.off('error', reject);
-        this.server = server;
+        this.servers.push(server);
         resolve(server.address() as net.AddressInfo);
       });
     });
@@ -86,9 +103,9 @@ export class StorageScp extends EventEmitter {
 
   /** Stops accepting; aborts associations still open after `graceMs`. */
   async close(graceMs = 0): Promise<void> {
-    const server = this.server;
-    this.server = null;
-    if (server) await new Promise<void>((r) => server.close(() => r()));
+    const servers = this.servers;
+    this.servers = [];
+    await Promise.all(servers.map((server) => new Promise<void>((r) => server.close(() => r()))));
     if (graceMs > 0 && this.active.size > 0) {
       const deadline = Date.now() + graceMs;
       while (this.active.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));

@@ -3,6 +3,7 @@
 // one association; nothing is parsed beyond the file meta information.
 
 import net from 'node:net';
+import tls from 'node:tls';
 import fs from 'node:fs';
 import { Association, AssociationLimits, AssociationTimeouts, NegotiatedContext } from './association';
 import { AssociateAC, PC_RESULT, encodeAssociateRQ } from './pdu';
@@ -21,6 +22,8 @@ export interface ScuOptions {
   limits: AssociationLimits;
   timeouts: AssociationTimeouts;
   connectTimeoutMs?: number;
+  /** DICOM TLS: connect with these options (see tls.ts), or plain TCP when absent. */
+  tls?: tls.ConnectionOptions;
 }
 
 export interface StoreFileInput {
@@ -50,7 +53,7 @@ export class ScuAssociation {
 
   static async open(o: ScuOptions): Promise<ScuAssociation> {
     if (o.contexts.length === 0 || o.contexts.length > 128) throw new ScuError(`between 1 and 128 presentation contexts can be proposed, not ${o.contexts.length}`);
-    const socket = await connect(o.host, o.port, o.connectTimeoutMs ?? 10_000);
+    const socket = await connect(o.host, o.port, o.connectTimeoutMs ?? 10_000, o.tls);
     const assoc = new Association(socket, 'requestor', o.limits, o.timeouts);
     const proposed = o.contexts.map((c, i) => ({ id: 2 * i + 1, abstractSyntax: c.abstractSyntax, transferSyntaxes: c.transferSyntaxes }));
     const rq = encodeAssociateRQ({
@@ -146,21 +149,23 @@ async function* withTrailingNul(source: AsyncIterable<Buffer>): AsyncIterable<Bu
   yield Buffer.from([0]);
 }
 
-function connect(host: string, port: number, timeoutMs: number): Promise<net.Socket> {
+function connect(host: string, port: number, timeoutMs: number, tlsOptions?: tls.ConnectionOptions): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port });
+    // With TLS the association starts only after the handshake (and certificate check) succeeded.
+    const socket = tlsOptions ? tls.connect({ ...tlsOptions, host, port }) : net.connect({ host, port });
+    const ready = tlsOptions ? 'secureConnect' : 'connect';
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new ScuError(`could not connect to ${host}:${port} within ${timeoutMs} ms`));
     }, timeoutMs);
-    socket.once('connect', () => {
+    socket.once(ready, () => {
       clearTimeout(timer);
       socket.removeAllListeners('error');
       resolve(socket);
     });
     socket.once('error', (e) => {
       clearTimeout(timer);
-      reject(new ScuError(`could not connect to ${host}:${port}: ${e.message}`));
+      reject(new ScuError(`could not connect to ${host}:${port}${tlsOptions ? ' over TLS' : ''}: ${e.message}`));
     });
   });
 }
