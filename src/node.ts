@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { StorageScp, RejectionEvent } from './dimse/scp';
+import { StorageScp, RejectionEvent, discardingSink } from './dimse/scp';
 import { REJECT, AssociateRQ } from './dimse/pdu';
 import type { Association } from './dimse/association';
 import { STORAGE_TRANSFER_SYNTAX_PREFERENCE, VERIFICATION_SOP_CLASS, VERIFICATION_TRANSFER_SYNTAX_PREFERENCE } from './dimse/uids';
@@ -14,6 +14,8 @@ import { Store, SeriesRow } from './store/store';
 import { Logger } from './log/logger';
 import { InstanceWriter, StoredInstance, incomingDir } from './ingest/instance-writer';
 import { StabilityMonitor } from './ingest/stability';
+import { DiskGuard } from './ingest/disk-guard';
+import { STATUS } from './dimse/command';
 import { storageSopClassUids } from './dicom/sop-classes';
 import { tlsServerOptions } from './dimse/tls';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from './version';
@@ -27,18 +29,21 @@ export class DicomNode extends EventEmitter {
   readonly store: Store;
   private readonly scp: StorageScp;
   private readonly stability: StabilityMonitor;
+  readonly disk: DiskGuard;
   private address: AddressInfo | null = null;
   private tlsAddress: AddressInfo | null = null;
 
   constructor(
     readonly config: NodeConfig,
     readonly log: Logger,
+    options: { diskPollMs?: number } = {},
   ) {
     super();
     const dataDir = config.storage.dataDir;
     fs.mkdirSync(dataDir, { recursive: true });
     this.removeAbandonedPartials(dataDir);
     this.store = new Store(databasePath(config));
+    this.disk = new DiskGuard(dataDir, config.storage.minFreeMegabytes * 1048576, log, options.diskPollMs);
     this.stability = new StabilityMonitor(this.store, config.series.stableSeconds * 1000, log, (s) => this.emit('series-stable', s));
 
     const storage = new Set(storageSopClassUids());
@@ -62,7 +67,9 @@ export class DicomNode extends EventEmitter {
         };
       },
       onStore: (req) =>
-        new InstanceWriter(
+        this.disk.isLow
+          ? discardingSink(STATUS.OutOfResources, 'out of resources: disk space below storage.minFreeMegabytes')
+          : new InstanceWriter(
           req,
           {
             dataDir,
@@ -83,6 +90,7 @@ export class DicomNode extends EventEmitter {
   }
 
   async start(): Promise<AddressInfo> {
+    this.disk.start();
     this.stability.start();
     this.address = await this.scp.listen(this.config.node.port, this.config.node.host);
     const t = this.config.node.tls;
@@ -108,6 +116,7 @@ export class DicomNode extends EventEmitter {
 
   async stop(graceMs = 5000): Promise<void> {
     this.stability.stop();
+    this.disk.stop();
     await this.scp.close(graceMs);
     this.store.close();
     this.log.info('storage SCP stopped');
@@ -190,3 +199,4 @@ export class DicomNode extends EventEmitter {
     });
   }
 }
+

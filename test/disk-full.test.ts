@@ -20,7 +20,8 @@ test('disk full: A700 (out of resources), partial file removed, the node goes on
     return;
   }
   const files = writeSyntheticCtSeries({ outDir: tmpDir('full-in'), count: 12, uidRoot: newUidRoot() });
-  const node = new DicomNode(testConfig(mnt), createLogger({ level: 'error', silentConsole: true }));
+  // Guard off: this test is about a write that fails because the disk really is full.
+  const node = new DicomNode(testConfig(mnt, { storage: { minFreeMegabytes: 0 } }), createLogger({ level: 'error', silentConsole: true }));
   try {
     const { port } = await node.start();
     const r = await run('storescu', ['-v', '-nh', '-aet', 'STORESCU', '-aec', 'DICOM_AI', '127.0.0.1', String(port), ...files], { timeoutMs: 60_000 });
@@ -36,6 +37,35 @@ test('disk full: A700 (out of resources), partial file removed, the node goes on
     assert.equal(onDisk.length, ok, 'no orphan files');
     const echo = await run('echoscu', ['-aet', 'ECHOSCU', '-aec', 'DICOM_AI', '127.0.0.1', String(port)]);
     assert.equal(echo.code, 0, 'still answering');
+  } finally {
+    await node.stop(0);
+    spawnSync('umount', [mnt]);
+  }
+});
+
+test('disk-space guard: below storage.minFreeMegabytes instances get A700 before any write; accepted again once space is back', async (t) => {
+  const mnt = tmpDir('tmpfs-guard');
+  if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', mnt]).status !== 0) {
+    t.skip('cannot mount a tmpfs here (needs root)');
+    return;
+  }
+  const files = writeSyntheticCtSeries({ outDir: tmpDir('guard-in'), count: 2, uidRoot: newUidRoot() });
+  const node = new DicomNode(testConfig(mnt, { storage: { minFreeMegabytes: 8 } }), createLogger({ level: 'error', silentConsole: true }), { diskPollMs: 100 });
+  try {
+    const { port } = await node.start();
+    const filler = path.join(mnt, 'filler');
+    fs.writeFileSync(filler, Buffer.alloc(10 * 1048576));
+    node.disk.check();
+    assert.equal(node.disk.isLow, true);
+    const refused = await run('storescu', ['-v', '-aet', 'STORESCU', '-aec', 'DICOM_AI', '127.0.0.1', String(port), files[0]!]);
+    assert.match(refused.stdout + refused.stderr, /Refused: OutOfResources/);
+    assert.equal(node.store.listInstances().length, 0);
+    assert.deepEqual(fs.readdirSync(path.join(mnt, 'incoming')), [], 'nothing written while refusing');
+    fs.rmSync(filler);
+    await new Promise((r) => setTimeout(r, 300)); // the guard polls every 100 ms here
+    assert.equal(node.disk.isLow, false);
+    const ok = await run('storescu', ['-v', '-aet', 'STORESCU', '-aec', 'DICOM_AI', '127.0.0.1', String(port), files[1]!]);
+    assert.match(ok.stdout + ok.stderr, /Received Store Response \(Success\)/);
   } finally {
     await node.stop(0);
     spawnSync('umount', [mnt]);

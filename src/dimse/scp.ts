@@ -243,7 +243,8 @@ export class StorageScp extends EventEmitter {
   }
 }
 
-function discardingSink(status: number, errorComment: string): DataSetSink {
+/** Takes a data set and throws it away, then answers with the given status. */
+export function discardingSink(status: number, errorComment: string): DataSetSink {
   return {
     write: () => Promise.resolve(),
     end: () => Promise.resolve({ status, errorComment }),
