@@ -5,7 +5,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { StorageScp, RejectionEvent, discardingSink } from './dimse/scp';
+import { StorageScp, RejectionEvent, StoreResultEvent, discardingSink } from './dimse/scp';
+import { NodeMetrics } from './admin/node-metrics';
+import { AdminServer } from './admin/server';
 import { REJECT, AssociateRQ } from './dimse/pdu';
 import type { Association } from './dimse/association';
 import { STORAGE_TRANSFER_SYNTAX_PREFERENCE, VERIFICATION_SOP_CLASS, VERIFICATION_TRANSFER_SYNTAX_PREFERENCE } from './dimse/uids';
@@ -30,8 +32,11 @@ export class DicomNode extends EventEmitter {
   private readonly scp: StorageScp;
   private readonly stability: StabilityMonitor;
   readonly disk: DiskGuard;
+  readonly metrics: NodeMetrics;
   private address: AddressInfo | null = null;
   private tlsAddress: AddressInfo | null = null;
+  private adminAddress: AddressInfo | null = null;
+  private readonly admin: AdminServer;
 
   constructor(
     readonly config: NodeConfig,
@@ -86,13 +91,42 @@ export class DicomNode extends EventEmitter {
           },
         ),
     });
-    this.wireLogging();
+    this.metrics = new NodeMetrics({
+      openAssociations: () => this.scp.activeAssociations,
+      seriesByState: () => this.store.seriesCountsByState(),
+      diskFreeBytes: () => this.disk.free,
+    });
+    this.admin = new AdminServer(config.admin, {
+      readiness: () => this.readiness(),
+      metrics: () => this.metrics.render(),
+      series: () => this.store.listSeries(),
+    }, log);
+    this.wireEvents();
+  }
+
+  /** What /readyz checks: the database takes writes, the disk has room, the SCP listens. */
+  readiness(): { name: string; ok: boolean; detail?: string }[] {
+    const checks: { name: string; ok: boolean; detail?: string }[] = [];
+    try {
+      this.store.probeWrite();
+      checks.push({ name: 'database', ok: true });
+    } catch (e) {
+      checks.push({ name: 'database', ok: false, detail: (e as Error).message });
+    }
+    checks.push({ name: 'disk', ok: !this.disk.isLow, detail: `${Math.floor(this.disk.free / 1048576)} MB free, minimum ${this.config.storage.minFreeMegabytes} MB` });
+    checks.push({ name: 'dicom-listener', ok: this.address !== null });
+    return checks;
+  }
+
+  get adminPort(): number {
+    return this.adminAddress?.port ?? 0;
   }
 
   async start(): Promise<AddressInfo> {
     this.disk.start();
     this.stability.start();
     this.address = await this.scp.listen(this.config.node.port, this.config.node.host);
+    if (this.config.admin.enabled) this.adminAddress = await this.admin.start();
     const t = this.config.node.tls;
     if (t) {
       this.tlsAddress = await this.scp.listenTls(t.port, this.config.node.host, tlsServerOptions(t));
@@ -118,6 +152,7 @@ export class DicomNode extends EventEmitter {
     this.stability.stop();
     this.disk.stop();
     await this.scp.close(graceMs);
+    await this.admin.stop();
     this.store.close();
     this.log.info('storage SCP stopped');
   }
@@ -139,8 +174,10 @@ export class DicomNode extends EventEmitter {
     if (removed > 0) this.log.warn('removed partial files of unacknowledged transfers', { count: removed });
   }
 
-  private wireLogging(): void {
+  private wireEvents(): void {
     const log = this.log;
+    const m = this.metrics;
+    this.scp.on('store-result', (e: StoreResultEvent) => m.storeResult(e.status, e.ms));
     this.scp.on('association', (a: Association, contexts: { result: number }[]) => {
       log.info('association accepted', {
         association: a.id,
@@ -162,6 +199,8 @@ export class DicomNode extends EventEmitter {
         durationMs: endedAt - a.startedAt,
         outcome: reason,
       };
+      m.associations.inc({ outcome: reason === 'released' ? 'released' : 'aborted' });
+      m.bytes.inc({}, a.bytesReceived);
       if (reason === 'released') log.info('association released', fields);
       else log.warn('association ended abnormally', fields);
       try {
@@ -181,6 +220,7 @@ export class DicomNode extends EventEmitter {
       }
     });
     this.scp.on('rejected', (r: RejectionEvent) => {
+      m.rejected.inc({ reason: rejectionLabel(r) });
       log.warn('association rejected', {
         callingAe: r.callingAeTitle,
         calledAe: r.calledAeTitle,
@@ -192,11 +232,25 @@ export class DicomNode extends EventEmitter {
       });
     });
     this.scp.on('tls-refused', (r: { remoteAddress: string; why: string }) => {
+      m.rejected.inc({ reason: 'tls' });
       log.warn('TLS connection refused', { remote: r.remoteAddress, why: r.why });
     });
     this.scp.on('aborted', (a: Association, reason: string) => {
+      m.associations.inc({ outcome: 'aborted' });
+      m.bytes.inc({}, a.bytesReceived);
       log.warn('connection dropped before an association was established', { association: a.id, remote: a.remoteAddress, reason });
     });
   }
 }
 
+
+/** A low-cardinality label for a rejection (PS3.8 Table 9-21 source/reason). */
+function rejectionLabel(r: RejectionEvent): string {
+  const { source, reason } = r.rejection;
+  if (source === 1 && reason === 3) return 'calling-ae-not-recognized';
+  if (source === 1 && reason === 7) return 'called-ae-not-recognized';
+  if (source === 1 && reason === 2) return 'application-context-not-supported';
+  if (source === 3 && reason === 2) return 'local-limit-exceeded';
+  if (source === 2 && reason === 2) return 'protocol-version-not-supported';
+  return 'other';
+}

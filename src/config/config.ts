@@ -104,8 +104,19 @@ export interface RouteConfig {
   readonly destinations: readonly string[];
 }
 
+/** Admin/metrics HTTP endpoint. */
+export interface AdminConfig {
+  /** false = no HTTP listener at all. */
+  readonly enabled: boolean;
+  readonly host: string;
+  readonly port: number;
+  /** Bearer token for everything but /healthz and /readyz (from `token` or the `tokenEnv` variable); null = those endpoints refuse every request. */
+  readonly token: string | null;
+}
+
 export interface NodeConfig {
   readonly node: NodeSettings;
+  readonly admin: AdminConfig;
   readonly callers: readonly CallerConfig[];
   readonly acceptAnyCaller: boolean;
   readonly storage: StorageConfig;
@@ -297,12 +308,13 @@ const DEFAULTS = {
 } as const;
 
 const KEYS = {
-  root: ['node', 'callers', 'acceptAnyCaller', 'storage', 'series', 'log', 'destinations', 'routes'],
+  root: ['node', 'admin', 'callers', 'acceptAnyCaller', 'storage', 'series', 'log', 'destinations', 'routes'],
   node: [...Object.keys(DEFAULTS.node), 'tls'],
   tlsListener: ['port', 'certFile', 'keyFile', 'caFile', 'requireClientCert'],
   tlsClient: ['caFile', 'certFile', 'keyFile'],
   caller: ['aeTitle', 'hosts'],
   storage: ['dataDir', 'minFreeMegabytes'],
+  admin: ['enabled', 'host', 'port', 'token', 'tokenEnv'],
   series: ['stableSeconds'],
   log: ['level', 'file'],
   destination: ['aeTitle', 'host', 'port', 'tls'],
@@ -393,12 +405,14 @@ function validate(raw: unknown, configDir: string, configPath: string, initial: 
   };
 
   const log = readLog(p, section(p, raw, '', 'log'), configDir);
+  const admin = readAdmin(p, section(p, raw, '', 'admin'), node.port);
   const destinations = readDestinations(p, raw, configDir);
   const routes = readRoutes(p, raw, destinations);
 
   if (p.list.length > 0) throw new ConfigError(p.list, configPath || undefined);
   return {
     node,
+    admin,
     callers: callers ?? [],
     acceptAnyCaller,
     storage,
@@ -486,6 +500,33 @@ function readNode(p: Problems, obj: Obj, configDir: string): NodeSettings {
     fsync: has(obj, 'fsync') ? readBoolean(p, obj['fsync'], keyPath(at, 'fsync'), d.fsync) : d.fsync,
     tls: has(obj, 'tls') ? readTlsListener(p, section(p, obj, at, 'tls'), keyPath(at, 'tls'), obj['port'], configDir) : null,
   };
+}
+
+// --- admin -----------------------------------------------------------------
+
+function readAdmin(p: Problems, obj: Obj, dicomPort: number): AdminConfig {
+  const at = 'admin';
+  checkKeys(p, obj, at, KEYS.admin, true);
+  const enabled = has(obj, 'enabled') ? readBoolean(p, obj['enabled'], keyPath(at, 'enabled'), true) : true;
+  const host = has(obj, 'host') ? (readHost(p, obj['host'], keyPath(at, 'host')) ?? '127.0.0.1') : '127.0.0.1';
+  const port = has(obj, 'port') ? (readPort(p, obj['port'], keyPath(at, 'port'), true) ?? 8080) : 8080;
+  if (enabled && port !== 0 && port === dicomPort) p.add(keyPath(at, 'port'), `${port} is also the DICOM port (node.port); the admin endpoint needs a port of its own, e.g. 8080`);
+  let token: string | null = null;
+  if (has(obj, 'token') && has(obj, 'tokenEnv')) p.add(at, 'give either "token" or "tokenEnv" (the name of an environment variable holding it), not both');
+  if (has(obj, 'token')) {
+    const v = obj['token'];
+    if (typeof v !== 'string' || v.length < 16) p.add(keyPath(at, 'token'), 'should be a secret of at least 16 characters (better: put it in an environment variable and name it in "tokenEnv")');
+    else token = v;
+  } else if (has(obj, 'tokenEnv')) {
+    const name = obj['tokenEnv'];
+    if (typeof name !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) p.add(keyPath(at, 'tokenEnv'), `${describeValue(name)} is not an environment variable name`);
+    else {
+      const v = process.env[name];
+      // Not an error: without the token the protected endpoints refuse everyone, health still answers.
+      token = v && v.length > 0 ? v : null;
+    }
+  }
+  return { enabled, host, port, token };
 }
 
 // --- TLS -------------------------------------------------------------------

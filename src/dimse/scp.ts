@@ -45,6 +45,15 @@ export interface ScpOptions {
   onStore(req: StoreRequest): DataSetSink;
 }
 
+/** One C-STORE answered (success or not), for metrics and audit. */
+export interface StoreResultEvent {
+  association: Association;
+  sopClassUid: string;
+  status: number;
+  /** From the command to the response, including the durable write. */
+  ms: number;
+}
+
 export interface RejectionEvent {
   callingAeTitle: string;
   calledAeTitle: string;
@@ -231,7 +240,14 @@ export class StorageScp extends EventEmitter {
         priority: cmd.priority ?? 0,
         moveOriginatorAeTitle: cmd.moveOriginatorAeTitle,
       });
-      return { sink, respond: rsp };
+      const started = Date.now();
+      return {
+        sink,
+        respond: (r?: { status: number; errorComment?: string }) => {
+          this.emit('store-result', { association: assoc, sopClassUid, status: r?.status ?? STATUS.ProcessingFailure, ms: Date.now() - started } satisfies StoreResultEvent);
+          return rsp(r);
+        },
+      };
     }
     // Anything else (C-FIND, C-MOVE, ... on a context we accepted for storage): we do not provide
     // it. Answer "unrecognized operation" and discard a data set if one follows.

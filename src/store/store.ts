@@ -86,6 +86,16 @@ export class Store {
     if (this.db.open) this.db.close();
   }
 
+  /** Proves the database takes writes (readiness): a write in a transaction that is rolled back. */
+  probeWrite(): void {
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      this.db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (-1, 0)').run();
+    } finally {
+      this.db.exec('ROLLBACK');
+    }
+  }
+
   schemaVersion(): number {
     return (this.db.prepare('SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations').get() as { v: number }).v;
   }
@@ -223,6 +233,10 @@ export class Store {
   oldestReceivingSeriesAt(): number | null {
     const r = this.db.prepare(`SELECT MIN(last_received_at) AS t FROM series WHERE state = 'receiving'`).get() as { t: number | null };
     return r.t;
+  }
+
+  seriesCountsByState(): { state: string; count: number }[] {
+    return this.db.prepare('SELECT state, COUNT(*) AS count FROM series GROUP BY state').all() as { state: string; count: number }[];
   }
 
   listSeries(): SeriesRow[] {

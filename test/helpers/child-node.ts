@@ -19,6 +19,7 @@ export function freePort(): Promise<number> {
 export function writeConfig(dir: string, port: number, extra: Record<string, unknown> = {}): string {
   const cfg = {
     node: { aeTitle: 'DICOM_AI', host: '127.0.0.1', port, maxAssociations: 8 },
+    admin: { host: '127.0.0.1', port: 0 },
     callers: [
       { aeTitle: 'STORESCU', hosts: ['127.0.0.1'] },
       { aeTitle: 'ECHOSCU', hosts: ['127.0.0.1'] },

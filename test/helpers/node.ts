@@ -17,6 +17,7 @@ export interface TestNode {
 
 export type ConfigOverrides = {
   node?: Record<string, unknown>;
+  admin?: Record<string, unknown>;
   callers?: unknown[];
   acceptAnyCaller?: boolean;
   series?: Record<string, unknown>;
@@ -33,6 +34,7 @@ export function testConfig(dataDir: string, o: ConfigOverrides = {}): NodeConfig
         { aeTitle: 'TESTSCU', hosts: ['127.0.0.1', '::1'] },
       ],
       acceptAnyCaller: o.acceptAnyCaller ?? false,
+      admin: { host: '127.0.0.1', port: 0, ...o.admin },
       storage: { dataDir, ...o.storage },
       series: { stableSeconds: 30, ...o.series },
       destinations: { PACS: { aeTitle: 'ORTHANC', host: '127.0.0.1', port: 4242 } },

@@ -1,0 +1,48 @@
+// What the node reports to a hospital's monitoring (Prometheus): associations, instances and
+// bytes received, refusals by status, store latency, series by state, free disk space.
+// Later stages (queue, inference, delivery) add their own series to the same registry.
+
+import { Counter, GaugeFn, Histogram, Registry } from './metrics';
+
+export interface MetricsSources {
+  openAssociations: () => number;
+  seriesByState: () => { state: string; count: number }[];
+  diskFreeBytes: () => number;
+}
+
+export class NodeMetrics {
+  readonly registry = new Registry();
+  readonly associations = this.registry.add(new Counter('dicom_ai_associations_total', 'Associations that ended, by outcome (released, aborted).'));
+  readonly rejected = this.registry.add(new Counter('dicom_ai_associations_rejected_total', 'Association requests rejected, by reason.'));
+  readonly instances = this.registry.add(new Counter('dicom_ai_instances_received_total', 'C-STORE requests answered with success (instance durably stored and indexed).'));
+  readonly refused = this.registry.add(new Counter('dicom_ai_instances_refused_total', 'C-STORE requests answered with a failure, by status (hex).'));
+  readonly bytes = this.registry.add(new Counter('dicom_ai_bytes_received_total', 'Bytes received on DICOM associations (all PDUs).'));
+  readonly storeSeconds = this.registry.add(
+    new Histogram('dicom_ai_store_duration_seconds', 'From C-STORE request to response, including the durable write.', [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]),
+  );
+
+  constructor(src: MetricsSources) {
+    this.registry.add(new GaugeFn('dicom_ai_associations_open', 'Associations open now.', () => [{ labels: {}, value: src.openAssociations() }]));
+    this.registry.add(
+      new GaugeFn('dicom_ai_series', 'Series known to the node, by state.', () => {
+        const rows = src.seriesByState();
+        const states = ['receiving', 'stable'];
+        return states.map((state) => ({ labels: { state }, value: rows.find((r) => r.state === state)?.count ?? 0 }));
+      }),
+    );
+    this.registry.add(new GaugeFn('dicom_ai_disk_free_bytes', 'Free space on the data folder\'s file system.', () => {
+      const v = src.diskFreeBytes();
+      return Number.isFinite(v) ? [{ labels: {}, value: v }] : [];
+    }));
+  }
+
+  storeResult(status: number, ms: number): void {
+    if (status === 0 || status === 1 || (status & 0xf000) === 0xb000) this.instances.inc();
+    else this.refused.inc({ status: status.toString(16).padStart(4, '0') });
+    this.storeSeconds.observe(ms / 1000);
+  }
+
+  render(): string {
+    return this.registry.render();
+  }
+}

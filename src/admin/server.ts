@@ -1,0 +1,99 @@
+// The admin/metrics HTTP endpoint, for hospital IT and their monitoring: health and readiness
+// (no auth, for load balancers and Docker), Prometheus metrics and a JSON API (bearer token).
+// Bound to 127.0.0.1 by default; it never returns patient names or IDs.
+
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Logger } from '../log/logger';
+
+export interface AdminSources {
+  /** Checks for /readyz: name → ok and a word on why not. */
+  readiness: () => { name: string; ok: boolean; detail?: string }[];
+  metrics: () => string;
+  series: () => unknown[];
+}
+
+export interface AdminOptions {
+  host: string;
+  port: number;
+  token: string | null;
+}
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+export class AdminServer {
+  private server: http.Server | null = null;
+
+  constructor(
+    private readonly o: AdminOptions,
+    private readonly src: AdminSources,
+    private readonly log: Logger,
+  ) {}
+
+  async start(): Promise<AddressInfo> {
+    const server = http.createServer((req, res) => {
+      this.handle(req, res).catch((e: Error) => {
+        this.log.error('admin request failed', { path: req.url?.split('?')[0], error: e.message });
+        if (!res.headersSent) send(res, 500, { error: 'internal error' });
+      });
+    });
+    server.headersTimeout = 10_000;
+    server.requestTimeout = 30_000;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ port: this.o.port, host: this.o.host }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.server = server;
+    const addr = server.address() as AddressInfo;
+    this.log.info('admin HTTP endpoint listening', { host: addr.address, port: addr.port, tokenConfigured: this.o.token !== null });
+    return addr;
+  }
+
+  async stop(): Promise<void> {
+    const s = this.server;
+    this.server = null;
+    if (!s) return;
+    s.closeAllConnections();
+    await new Promise<void>((r) => s.close(() => r()));
+  }
+
+  private authorized(req: http.IncomingMessage): boolean {
+    if (this.o.token === null) return false;
+    const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
+    // Compare digests in constant time: the token's length and content leak nothing.
+    return m !== null && timingSafeEqual(digest(m[1]!), digest(this.o.token));
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://admin');
+    const route = `${req.method} ${url.pathname}`;
+    if (route === 'GET /healthz') return send(res, 200, { status: 'ok' });
+    if (route === 'GET /readyz') {
+      const checks = this.src.readiness();
+      const ready = checks.every((c) => c.ok);
+      return send(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', checks });
+    }
+    const known = ['GET /metrics', 'GET /api/series'];
+    if (!known.includes(route)) return send(res, 404, { error: `no such endpoint: ${req.method} ${url.pathname}` });
+    if (!this.authorized(req)) {
+      res.setHeader('WWW-Authenticate', 'Bearer realm="dicom-ai-node"');
+      const why = this.o.token === null ? 'no admin token is configured (admin.token or admin.tokenEnv)' : 'missing or wrong bearer token';
+      return send(res, 401, { error: why });
+    }
+    if (route === 'GET /metrics') {
+      res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
+      res.end(this.src.metrics());
+      return;
+    }
+    return send(res, 200, { series: this.src.series() });
+  }
+}
+
+function send(res: http.ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' });
+  res.end(JSON.stringify(body, null, 2) + '\n');
+}

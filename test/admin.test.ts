@@ -1,0 +1,113 @@
+// The admin/metrics HTTP endpoint: health without auth, everything else behind the bearer token,
+// Prometheus text that parses and moves when instances arrive.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { startTestNode, TestNode } from './helpers/node';
+import { run } from './helpers/run';
+import { tmpDir } from './helpers/env';
+import { newUidRoot, writeSyntheticCtSeries, SYNTHETIC_PATIENT } from '../fixtures/synthetic-ct';
+
+const TOKEN = 'test-token-0123456789abcdef';
+let n: TestNode;
+
+before(async () => {
+  n = await startTestNode({ admin: { token: TOKEN } });
+});
+after(async () => {
+  await n.stop();
+});
+
+function get(path: string, token?: string): Promise<{ status: number; body: string; type: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port: n.node.adminPort, path, headers: token ? { Authorization: `Bearer ${token}` } : {} }, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, type: String(res.headers['content-type']) }));
+    });
+    req.on('error', reject);
+  });
+}
+
+/** Parses Prometheus text format 0.0.4 strictly enough to fail on malformed lines. */
+function parseMetrics(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  const types = new Set<string>();
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    const t = /^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)$/.exec(line);
+    if (t) {
+      types.add(t[1]!);
+      continue;
+    }
+    if (/^# HELP [a-zA-Z_:][a-zA-Z0-9_:]* .+$/.test(line)) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? (-?[0-9.e+]+|\+Inf|NaN)$/.exec(line);
+    assert.ok(m, `not a Prometheus sample line: ${line}`);
+    const base = m[1]!.replace(/_(bucket|sum|count)$/, '');
+    assert.ok(types.has(m[1]!) || types.has(base), `sample before its # TYPE: ${line}`);
+    out.set(m[1]! + (m[2] ?? ''), Number(m[3]));
+  }
+  return out;
+}
+
+test('/healthz answers without a token; /readyz reports its checks', async () => {
+  const h = await get('/healthz');
+  assert.equal(h.status, 200);
+  const r = await get('/readyz');
+  assert.equal(r.status, 200);
+  const body = JSON.parse(r.body) as { checks: { name: string; ok: boolean }[] };
+  assert.deepEqual(body.checks.map((c) => c.name).sort(), ['database', 'dicom-listener', 'disk']);
+});
+
+test('metrics and API need the bearer token', async () => {
+  assert.equal((await get('/metrics')).status, 401);
+  assert.equal((await get('/metrics', 'wrong-token-wrong-token')).status, 401);
+  assert.equal((await get('/api/series')).status, 401);
+  const ok = await get('/metrics', TOKEN);
+  assert.equal(ok.status, 200);
+  assert.match(ok.type, /text\/plain; version=0\.0\.4/);
+  assert.equal((await get('/nope', TOKEN)).status, 404);
+});
+
+test('metrics parse as Prometheus text and move when instances arrive and callers are rejected', async () => {
+  const before = parseMetrics((await get('/metrics', TOKEN)).body);
+  const files = writeSyntheticCtSeries({ outDir: tmpDir('metrics'), count: 5, uidRoot: newUidRoot() });
+  const r = await run('storescu', ['-aet', 'STORESCU', '-aec', 'DICOM_AI', '127.0.0.1', String(n.port), ...files]);
+  assert.equal(r.code, 0);
+  const bad = await run('echoscu', ['-aet', 'INTRUDER', '-aec', 'DICOM_AI', '127.0.0.1', String(n.port)]);
+  assert.notEqual(bad.code, 0);
+  await new Promise((res) => setTimeout(res, 100));
+  const after = parseMetrics((await get('/metrics', TOKEN)).body);
+  const delta = (k: string) => (after.get(k) ?? 0) - (before.get(k) ?? 0);
+  assert.equal(delta('dicom_ai_instances_received_total'), 5);
+  assert.ok(delta('dicom_ai_bytes_received_total') > 5 * 500_000);
+  assert.equal(delta('dicom_ai_associations_total{outcome="released"}'), 1);
+  assert.equal(delta('dicom_ai_associations_rejected_total{reason="calling-ae-not-recognized"}'), 1);
+  assert.equal(delta('dicom_ai_store_duration_seconds_count'), 5);
+  assert.ok((after.get('dicom_ai_series{state="receiving"}') ?? 0) >= 1);
+  assert.ok((after.get('dicom_ai_disk_free_bytes') ?? 0) > 0);
+});
+
+test('/api/series lists series without patient data', async () => {
+  const r = await get('/api/series', TOKEN);
+  assert.equal(r.status, 200);
+  const body = JSON.parse(r.body) as { series: { seriesInstanceUid: string; state: string; instanceCount: number }[] };
+  assert.ok(body.series.length >= 1);
+  assert.ok(body.series.every((s) => s.seriesInstanceUid && s.state && s.instanceCount >= 1));
+  for (const v of Object.values(SYNTHETIC_PATIENT)) assert.ok(!r.body.includes(v));
+});
+
+test('/readyz says 503 when the disk is below the threshold', async () => {
+  const t = await startTestNode({ storage: { minFreeMegabytes: 1024 * 1024 * 1024 } });
+  try {
+    const r = await new Promise<number>((resolve, reject) =>
+      http.get({ host: '127.0.0.1', port: t.node.adminPort, path: '/readyz' }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      }).on('error', reject),
+    );
+    assert.equal(r, 503);
+  } finally {
+    await t.stop();
+  }
+});
