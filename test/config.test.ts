@@ -94,7 +94,9 @@ test('config/default.json loads and has the documented values', () => {
     artimTimeoutSeconds: 30,
     maxInstanceBytes: 4294967296,
     fsync: true,
+    tls: null,
   });
+  assert.deepEqual({ ...cfg.admin, token: null }, { enabled: true, host: '127.0.0.1', port: 8080, token: null });
   assert.equal(cfg.acceptAnyCaller, false);
   assert.deepEqual(
     cfg.callers.map((c) => [c.aeTitle, c.hosts]),
@@ -108,7 +110,7 @@ test('config/default.json loads and has the documented values', () => {
   assert.equal(cfg.storage.minFreeMegabytes, 1024);
   assert.equal(cfg.series.stableSeconds, 30);
   assert.deepEqual(cfg.log, { level: 'info', file: null });
-  assert.deepEqual(cfg.destinations, { PACS: { aeTitle: 'ORTHANC', host: '127.0.0.1', port: 4242 } });
+  assert.deepEqual(cfg.destinations, { PACS: { aeTitle: 'ORTHANC', host: '127.0.0.1', port: 4242, tls: null } });
   assert.deepEqual(cfg.routes, [
     { name: 'chest-ct', match: { Modality: 'CT' }, model: 'lung-nodule-reference', destinations: ['PACS'] },
   ]);
