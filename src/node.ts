@@ -12,7 +12,7 @@ import { REJECT, AssociateRQ } from './dimse/pdu';
 import type { Association } from './dimse/association';
 import { STORAGE_TRANSFER_SYNTAX_PREFERENCE, VERIFICATION_SOP_CLASS, VERIFICATION_TRANSFER_SYNTAX_PREFERENCE } from './dimse/uids';
 import { NodeConfig, checkCaller } from './config/config';
-import { Store, SeriesRow } from './store/store';
+import { Store, SeriesRow, AuditEvent } from './store/store';
 import { Logger } from './log/logger';
 import { InstanceWriter, StoredInstance, incomingDir } from './ingest/instance-writer';
 import { StabilityMonitor } from './ingest/stability';
@@ -100,6 +100,7 @@ export class DicomNode extends EventEmitter {
       readiness: () => this.readiness(),
       metrics: () => this.metrics.render(),
       series: () => this.store.listSeries(),
+      audit: (limit) => this.store.listAudit(limit),
     }, log);
     this.wireEvents();
   }
@@ -133,6 +134,7 @@ export class DicomNode extends EventEmitter {
       this.log.info('storage SCP listening for DICOM TLS', { port: this.tlsAddress.port, requireClientCert: t.requireClientCert });
     }
     this.log.info('storage SCP listening', { aeTitle: this.config.node.aeTitle, host: this.address.address, port: this.address.port });
+    this.audit({ event: 'application-start', outcome: 'success', calledAeTitle: this.config.node.aeTitle, detail: `port ${this.address.port}${this.tlsAddress ? `, TLS port ${this.tlsAddress.port}` : ''}` });
     return this.address;
   }
 
@@ -153,8 +155,18 @@ export class DicomNode extends EventEmitter {
     this.disk.stop();
     await this.scp.close(graceMs);
     await this.admin.stop();
+    this.audit({ event: 'application-stop', outcome: 'success', calledAeTitle: this.config.node.aeTitle });
     this.store.close();
     this.log.info('storage SCP stopped');
+  }
+
+  /** Audit events go to SQLite; a failure to record one is logged, never fatal to DICOM traffic. */
+  private audit(e: Omit<AuditEvent, 'at'>): void {
+    try {
+      this.store.recordAudit({ at: Date.now(), ...e });
+    } catch (err) {
+      this.log.error('could not record an audit event', { event: e.event, error: (err as Error).message });
+    }
   }
 
   listSeries(): SeriesRow[] {
@@ -177,7 +189,13 @@ export class DicomNode extends EventEmitter {
   private wireEvents(): void {
     const log = this.log;
     const m = this.metrics;
-    this.scp.on('store-result', (e: StoreResultEvent) => m.storeResult(e.status, e.ms));
+    this.scp.on('store-result', (e: StoreResultEvent) => {
+      m.storeResult(e.status, e.ms);
+      if (e.status !== 0) {
+        const a = e.association;
+        this.audit({ event: 'instance-refused', outcome: 'failure', callingAeTitle: a.callingAeTitle, remoteAddress: a.remoteAddress, associationId: a.id, detail: `status 0x${e.status.toString(16).padStart(4, '0')}, SOP class ${e.sopClassUid}` });
+      }
+    });
     this.scp.on('association', (a: Association, contexts: { result: number }[]) => {
       log.info('association accepted', {
         association: a.id,
@@ -204,6 +222,10 @@ export class DicomNode extends EventEmitter {
       if (reason === 'released') log.info('association released', fields);
       else log.warn('association ended abnormally', fields);
       try {
+        // "DICOM Instances Transferred" (IHE ATNA): who sent which series, from where.
+        for (const r of this.store.instancesByAssociation(a.id)) {
+          this.audit({ event: 'instances-received', outcome: 'success', callingAeTitle: a.callingAeTitle, calledAeTitle: a.calledAeTitle, remoteAddress: a.remoteAddress, associationId: a.id, studyInstanceUid: r.studyInstanceUid, seriesInstanceUid: r.seriesInstanceUid, instances: r.instances });
+        }
         this.store.recordAssociation({
           id: a.id,
           callingAeTitle: a.callingAeTitle,
@@ -221,6 +243,7 @@ export class DicomNode extends EventEmitter {
     });
     this.scp.on('rejected', (r: RejectionEvent) => {
       m.rejected.inc({ reason: rejectionLabel(r) });
+      this.audit({ event: 'association-rejected', outcome: 'failure', callingAeTitle: r.callingAeTitle, calledAeTitle: r.calledAeTitle, remoteAddress: r.remoteAddress, detail: r.why });
       log.warn('association rejected', {
         callingAe: r.callingAeTitle,
         calledAe: r.calledAeTitle,
@@ -233,6 +256,7 @@ export class DicomNode extends EventEmitter {
     });
     this.scp.on('tls-refused', (r: { remoteAddress: string; why: string }) => {
       m.rejected.inc({ reason: 'tls' });
+      this.audit({ event: 'tls-refused', outcome: 'failure', remoteAddress: r.remoteAddress, detail: r.why });
       log.warn('TLS connection refused', { remote: r.remoteAddress, why: r.why });
     });
     this.scp.on('aborted', (a: Association, reason: string) => {

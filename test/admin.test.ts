@@ -111,3 +111,20 @@ test('/readyz says 503 when the disk is below the threshold', async () => {
     await t.stop();
   }
 });
+
+test('audit trail: who sent which series from where, and who was turned away', async () => {
+  const r = await get('/api/audit?limit=100', TOKEN);
+  assert.equal(r.status, 200);
+  const events = (JSON.parse(r.body) as { events: { event: string; outcome: string; callingAeTitle: string; remoteAddress: string; studyInstanceUid: string; instances: number; detail: string }[] }).events;
+  const received = events.find((e) => e.event === 'instances-received' && e.callingAeTitle === 'STORESCU');
+  assert.ok(received, 'instances-received event');
+  assert.equal(received.instances, 5);
+  assert.equal(received.remoteAddress, '127.0.0.1');
+  assert.match(received.studyInstanceUid, /^2\.25\./);
+  const rejected = events.find((e) => e.event === 'association-rejected' && e.callingAeTitle === 'INTRUDER');
+  assert.ok(rejected, 'association-rejected event');
+  assert.equal(rejected.outcome, 'failure');
+  assert.match(rejected.detail, /not listed/);
+  assert.ok(events.some((e) => e.event === 'application-start'));
+  for (const v of Object.values(SYNTHETIC_PATIENT)) assert.ok(!r.body.includes(v), 'no patient data in the audit API');
+});

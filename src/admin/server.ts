@@ -12,6 +12,7 @@ export interface AdminSources {
   readiness: () => { name: string; ok: boolean; detail?: string }[];
   metrics: () => string;
   series: () => unknown[];
+  audit: (limit: number) => unknown[];
 }
 
 export interface AdminOptions {
@@ -77,7 +78,7 @@ export class AdminServer {
       const ready = checks.every((c) => c.ok);
       return send(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', checks });
     }
-    const known = ['GET /metrics', 'GET /api/series'];
+    const known = ['GET /metrics', 'GET /api/series', 'GET /api/audit'];
     if (!known.includes(route)) return send(res, 404, { error: `no such endpoint: ${req.method} ${url.pathname}` });
     if (!this.authorized(req)) {
       res.setHeader('WWW-Authenticate', 'Bearer realm="dicom-ai-node"');
@@ -88,6 +89,10 @@ export class AdminServer {
       res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
       res.end(this.src.metrics());
       return;
+    }
+    if (route === 'GET /api/audit') {
+      const limit = Math.min(10_000, Math.max(1, Number(url.searchParams.get('limit') ?? 1000) || 1000));
+      return send(res, 200, { events: this.src.audit(limit) });
     }
     return send(res, 200, { series: this.src.series() });
   }

@@ -72,4 +72,26 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    description: 'audit trail (IHE ATNA-style events: who sent what, from where, with which outcome)',
+    sql: `
+      CREATE TABLE audit_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at INTEGER NOT NULL,
+        event TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        calling_ae TEXT,
+        called_ae TEXT,
+        remote_address TEXT,
+        association_id TEXT,
+        study_uid TEXT,
+        series_uid TEXT,
+        instances INTEGER,
+        detail TEXT
+      );
+      CREATE INDEX audit_events_at ON audit_events (at);
+      CREATE INDEX audit_events_study ON audit_events (study_uid);
+    `,
+  },
 ];

@@ -68,6 +68,23 @@ export interface AssociationRecord {
   outcome: string;
 }
 
+/** One audit event (IHE ATNA vocabulary where it applies). No patient names: UIDs, AEs, addresses. */
+export interface AuditEvent {
+  at: number;
+  /** e.g. application-start, application-stop, association-rejected, instances-received, instance-refused, tls-refused */
+  event: string;
+  /** success | failure (with detail) */
+  outcome: 'success' | 'failure';
+  callingAeTitle?: string | null;
+  calledAeTitle?: string | null;
+  remoteAddress?: string | null;
+  associationId?: string | null;
+  studyInstanceUid?: string | null;
+  seriesInstanceUid?: string | null;
+  instances?: number | null;
+  detail?: string | null;
+}
+
 export class Store {
   readonly db: Database.Database;
 
@@ -266,6 +283,46 @@ export class Store {
          VALUES (@id, @callingAeTitle, @calledAeTitle, @remoteAddress, @startedAt, @endedAt, @instances, @bytes, @outcome)`,
       )
       .run(a);
+  }
+
+  recordAudit(e: AuditEvent): void {
+    this.db
+      .prepare(
+        `INSERT INTO audit_events (at, event, outcome, calling_ae, called_ae, remote_address, association_id, study_uid, series_uid, instances, detail)
+         VALUES (@at, @event, @outcome, @callingAeTitle, @calledAeTitle, @remoteAddress, @associationId, @studyInstanceUid, @seriesInstanceUid, @instances, @detail)`,
+      )
+      .run({
+        callingAeTitle: null,
+        calledAeTitle: null,
+        remoteAddress: null,
+        associationId: null,
+        studyInstanceUid: null,
+        seriesInstanceUid: null,
+        instances: null,
+        detail: null,
+        ...e,
+      });
+  }
+
+  listAudit(limit = 1000): AuditEvent[] {
+    return this.db
+      .prepare(
+        `SELECT at, event, outcome, calling_ae AS callingAeTitle, called_ae AS calledAeTitle, remote_address AS remoteAddress,
+           association_id AS associationId, study_uid AS studyInstanceUid, series_uid AS seriesInstanceUid, instances, detail
+         FROM audit_events ORDER BY id DESC LIMIT ?`,
+      )
+      .all(limit) as AuditEvent[];
+  }
+
+  /** Instances an association delivered, per series (for the "instances received" audit events). */
+  instancesByAssociation(associationId: string): { studyInstanceUid: string; seriesInstanceUid: string; instances: number }[] {
+    return this.db
+      .prepare(
+        `SELECT s.study_uid AS studyInstanceUid, i.series_uid AS seriesInstanceUid, COUNT(*) AS instances
+         FROM instances i JOIN series s ON s.series_uid = i.series_uid
+         WHERE i.association_id = ? GROUP BY i.series_uid ORDER BY s.study_uid, i.series_uid`,
+      )
+      .all(associationId) as { studyInstanceUid: string; seriesInstanceUid: string; instances: number }[];
   }
 
   countAssociations(): number {
