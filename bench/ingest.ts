@@ -49,7 +49,7 @@ interface Options {
 
 const HELP = `bench/ingest: this node vs DCMTK storescp, fed by storescu over 127.0.0.1
 
-  --rounds N            runs per receiver and case (default 3, env BENCH_ROUNDS)
+  --rounds N            runs per receiver and case (default 5, env BENCH_ROUNDS)
   --count N             synthetic 512x512 CT instances (default 500, env BENCH_COUNT)
   --big-frames N        frames of the big multi-frame instance (default 400 = ~210 MB, env BENCH_BIG_FRAMES)
   --no-big              skip the big-instance case
@@ -73,7 +73,7 @@ function envInt(name: string): number | undefined {
 
 function parseOptions(argv: string[]): Options {
   const o: Options = {
-    rounds: envInt('BENCH_ROUNDS') ?? 3,
+    rounds: envInt('BENCH_ROUNDS') ?? 5,
     count: envInt('BENCH_COUNT') ?? 500,
     bigFrames: envInt('BENCH_BIG_FRAMES') ?? 400,
     fsyncOff: process.env['BENCH_FSYNC_OFF'] === '1',
@@ -262,7 +262,10 @@ const CLI = path.resolve(__dirname, '..', 'src', 'cli', 'main.js');
 
 interface StopResult {
   hwmKb: number | null;
+  /** CPU seconds used between "ready" and stop (start-up excluded). */
   cpuS: number | null;
+  /** VmRSS once ready, before any traffic. */
+  readyRssKb: number | null;
   /** storescp --fork: the largest VmHWM seen among its children (sampled). */
   childMaxHwmKb: number | null;
   exitedCleanly: boolean;
@@ -377,6 +380,9 @@ async function startReceiver(kind: ReceiverKind, runDir: string, opts: Options, 
     await sleep(20);
   }
 
+  const cpuAtReady = cpuSeconds(pid!);
+  const readyRssKb = memKb(pid!)?.rss ?? null;
+
   // Sample forked children's peak RSS while the receiver lives.
   let childMaxHwmKb: number | null = null;
   const sampler =
@@ -406,7 +412,8 @@ async function startReceiver(kind: ReceiverKind, runDir: string, opts: Options, 
         while (childPids(pid!).length > 0 && Date.now() < until) await sleep(10);
       }
       const mem = memKb(pid!);
-      const cpuS = cpuSeconds(pid!);
+      const cpuNow = cpuSeconds(pid!);
+      const cpuS = cpuNow !== null && cpuAtReady !== null ? cpuNow - cpuAtReady : null;
       let exitedCleanly = false;
       if (kind === 'node' || kind === 'node-nofsync') {
         // Graceful: lets the node close its database and write a CPU profile if asked.
@@ -417,7 +424,7 @@ async function startReceiver(kind: ReceiverKind, runDir: string, opts: Options, 
         killGroup(child, 'SIGKILL');
         await waitExit(child, 5_000);
       }
-      return { hwmKb: mem && Number.isFinite(mem.hwm) ? mem.hwm : null, cpuS, childMaxHwmKb, exitedCleanly };
+      return { hwmKb: mem && Number.isFinite(mem.hwm) ? mem.hwm : null, cpuS, readyRssKb, childMaxHwmKb, exitedCleanly };
     },
   };
 }
@@ -525,6 +532,7 @@ interface RunRecord {
   instPerS: number;
   mbPerS: number;
   peakRssMiB: number | null;
+  readyRssMiB: number | null;
   forkChildPeakRssMiB: number | null;
   receiverCpuS: number | null;
   storedFiles: number;
@@ -570,6 +578,7 @@ async function oneRun(c: CaseName, kind: ReceiverKind, round: number, data: Data
     instPerS: data.instances / pushed.wallS,
     mbPerS: data.bytes / 1e6 / pushed.wallS,
     peakRssMiB: stopped.hwmKb === null ? null : stopped.hwmKb / 1024,
+    readyRssMiB: stopped.readyRssKb === null ? null : stopped.readyRssKb / 1024,
     forkChildPeakRssMiB: stopped.childMaxHwmKb === null ? null : stopped.childMaxHwmKb / 1024,
     receiverCpuS: stopped.cpuS,
     storedFiles: v.files,
@@ -759,7 +768,7 @@ function printTable(s: CaseSummary[], targets: TargetResult[], opts: Options, da
   process.stdout.write(
     '\nPeak RSS = VmHWM of the receiver process read just before stopping it. For storescp --fork this is the\n' +
       'parent, which only accepts and forks; "child" is the largest VmHWM sampled (every 25 ms) among its\n' +
-      'per-association children. rcv CPU = user+system seconds of the receiver (for --fork incl. reaped children).\n',
+      'per-association children. rcv CPU = user+system seconds of the receiver from ready to stop (for --fork incl. reaped children).\n',
   );
   process.stdout.write('\nTargets\n');
   for (const t of targets) {
@@ -779,6 +788,10 @@ function checkTools(): void {
   if (!fs.existsSync(CLI)) throw new Error(`${CLI} missing: build first (npx tsc -p tsconfig.json)`);
 }
 
+function loadavg(): string {
+  return os.loadavg().map((x) => x.toFixed(2)).join(' ');
+}
+
 function dirBytes(dir: string): number {
   return fs.readdirSync(dir).reduce((s, f) => s + fs.statSync(path.join(dir, f)).size, 0);
 }
@@ -795,8 +808,10 @@ async function main(): Promise<void> {
 
   process.stdout.write(
     `bench/ingest: ${opts.count} instances, ${opts.rounds} rounds, cases ${opts.cases.join(', ')}` +
-      `${opts.fsyncOff ? ', plus node with fsync off' : ''}; ${os.cpus().length} CPUs, Node ${process.version}, tmp ${root}\n`,
+      `${opts.fsyncOff ? ', plus node with fsync off' : ''}; ${os.cpus().length} CPUs, Node ${process.version}, tmp ${root}\n` +
+      `load average before: ${loadavg()} (other work on this machine skews the numbers; compare medians)\n`,
   );
+  const loadBefore = os.loadavg();
 
   // Data, generated once.
   const data: Record<CaseName, Dataset | undefined> = { single: undefined, concurrent: undefined, big: undefined };
@@ -853,11 +868,14 @@ async function main(): Promise<void> {
   const summary = summarize(runs);
   const targets = evaluateTargets(summary, runs, opts);
   printTable(summary, targets, opts, data);
-  process.stdout.write(`\nruns took ${((performance.now() - t) / 1000).toFixed(0)} s; total ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
+  process.stdout.write(
+    `\nruns took ${((performance.now() - t) / 1000).toFixed(0)} s; total ${((Date.now() - started) / 1000).toFixed(0)} s; load average after: ${loadavg()}\n`,
+  );
 
   if (opts.json) {
     const out = {
       startedAt: new Date(started).toISOString(),
+      loadAverage: { before: loadBefore, after: os.loadavg() },
       machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? null, memoryBytes: os.totalmem(), node: process.version, platform: `${os.type()} ${os.release()}` },
       options: { ...opts, json: undefined },
       datasets: Object.fromEntries(
