@@ -17,6 +17,7 @@ import { Logger } from './log/logger';
 import { InstanceWriter, StoredInstance, incomingDir } from './ingest/instance-writer';
 import { StabilityMonitor } from './ingest/stability';
 import { DiskGuard } from './ingest/disk-guard';
+import { markRunning, markStopped, reconcileInstances } from './ingest/reconcile';
 import { STATUS } from './dimse/command';
 import { storageSopClassUids } from './dicom/sop-classes';
 import { tlsServerOptions } from './dimse/tls';
@@ -47,7 +48,11 @@ export class DicomNode extends EventEmitter {
     const dataDir = config.storage.dataDir;
     fs.mkdirSync(dataDir, { recursive: true });
     this.removeAbandonedPartials(dataDir);
-    this.store = new Store(databasePath(config));
+    this.store = new Store(databasePath(config), { durableFiles: config.node.fsync });
+    if (markRunning(dataDir)) {
+      this.log.warn('previous run did not stop cleanly: checking that every stored instance is indexed');
+      reconcileInstances(dataDir, this.store, log);
+    }
     this.disk = new DiskGuard(dataDir, config.storage.minFreeMegabytes * 1048576, log, options.diskPollMs);
     this.stability = new StabilityMonitor(this.store, config.series.stableSeconds * 1000, log, (s) => this.emit('series-stable', s));
 
@@ -157,6 +162,7 @@ export class DicomNode extends EventEmitter {
     await this.admin.stop();
     this.audit({ event: 'application-stop', outcome: 'success', calledAeTitle: this.config.node.aeTitle });
     this.store.close();
+    markStopped(this.config.storage.dataDir);
     this.log.info('storage SCP stopped');
   }
 

@@ -27,7 +27,7 @@ export interface IngestSettings {
 /** How much of the data set we keep in memory to index it (the header before Pixel Data). */
 const HEAD_BYTES = 256 * 1024;
 /** Data gathered before one vectored write to the temporary file. */
-const WRITE_BATCH_BYTES = 1024 * 1024;
+const WRITE_BATCH_BYTES = 256 * 1024;
 /** When the header is longer than that (enhanced multi-frame), read it back from disk in steps. */
 const MAX_HEADER_BYTES = 256 * 1024 * 1024;
 
@@ -65,7 +65,8 @@ function safeName(uid: string): string {
 }
 
 export class InstanceWriter implements DataSetSink {
-  private fh: fsp.FileHandle | null = null;
+  /** Raw descriptor: the cheap calls (open, close, rename) are made synchronously, the slow ones (write, fsync) on the thread pool. */
+  private fd: number | null = null;
   private readonly tmpPath: string;
   private chain: Promise<void> = Promise.resolve();
   private failure: unknown = null;
@@ -113,15 +114,15 @@ export class InstanceWriter implements DataSetSink {
     this.chain = this.chain.then(async () => {
       if (this.failure || this.done) return;
       try {
-        if (!this.fh) await this.open();
-        await writeAll(this.fh!, batch);
+        if (this.fd === null) this.open();
+        await writeAll(this.fd!, batch);
       } catch (e) {
         this.failure = e;
       }
     });
   }
 
-  private async open(): Promise<void> {
+  private open(): void {
     const meta = buildFileMetaInformation({
       mediaStorageSopClassUid: this.req.sopClassUid,
       mediaStorageSopInstanceUid: this.req.sopInstanceUid,
@@ -132,8 +133,9 @@ export class InstanceWriter implements DataSetSink {
       nonConformantInstanceUidAllowed: true,
     });
     this.metaLength = meta.length;
-    this.fh = await fsp.open(this.tmpPath, 'wx');
-    await writeAll(this.fh, [meta]);
+    this.fd = fs.openSync(this.tmpPath, 'wx');
+    // The data follow at their own offsets; the meta (a few hundred bytes) goes into the page cache now.
+    fs.writeSync(this.fd, meta);
   }
 
   async end(): Promise<{ status: number; errorComment?: string }> {
@@ -142,10 +144,10 @@ export class InstanceWriter implements DataSetSink {
     this.done = true;
     try {
       if (this.failure) throw this.failure;
-      if (!this.fh) await this.open(); // an empty data set still gets its file (and fails the parse below)
-      if (this.settings.fsync) await this.fh!.sync();
-      await this.fh!.close();
-      this.fh = null;
+      if (this.fd === null) this.open(); // an empty data set still gets its file (and fails the parse below)
+      if (this.settings.fsync) await fsyncFd(this.fd!);
+      fs.closeSync(this.fd!);
+      this.fd = null;
 
       const header = await this.readHeader();
       const a = header.attributes;
@@ -162,9 +164,9 @@ export class InstanceWriter implements DataSetSink {
       const series = a.SeriesInstanceUID!;
       const finalPath = instancePath(this.settings.dataDir, study, series, this.req.sopInstanceUid);
       const dir = path.dirname(finalPath);
-      await fsp.mkdir(dir, { recursive: true });
+      ensureDir(dir);
       const earlierCopy = this.store.getInstance(this.req.sopInstanceUid)?.filePath;
-      await fsp.rename(this.tmpPath, finalPath);
+      fs.renameSync(this.tmpPath, finalPath);
       if (this.settings.fsync) await fsyncDir(dir);
 
       const sizeBytes = this.metaLength + this.dataSetBytes;
@@ -185,7 +187,7 @@ export class InstanceWriter implements DataSetSink {
         },
         indexAttributes(a),
       ));
-      if (replacedFile) await fsp.rm(replacedFile, { force: true });
+      if (replacedFile) fs.rmSync(replacedFile, { force: true });
       this.onStored({ sopInstanceUid: this.req.sopInstanceUid, seriesInstanceUid: series, studyInstanceUid: study, filePath: finalPath, sizeBytes });
       return { status: STATUS.Success };
     } catch (e) {
@@ -256,9 +258,13 @@ export class InstanceWriter implements DataSetSink {
   }
 
   private async cleanup(): Promise<void> {
-    if (this.fh) {
-      await this.fh.close().catch(() => undefined);
-      this.fh = null;
+    if (this.fd !== null) {
+      try {
+        fs.closeSync(this.fd);
+      } catch {
+        // already unusable: removing the file is what matters
+      }
+      this.fd = null;
     }
     await this.removeTmp();
   }
@@ -280,33 +286,76 @@ export class InstanceWriter implements DataSetSink {
   }
 }
 
-async function writeAll(fh: fsp.FileHandle, buffers: Buffer[]): Promise<void> {
+/** Writes every buffer at the end of the file (vectored; short writes continue where they stopped). */
+async function writeAll(fd: number, buffers: Buffer[]): Promise<void> {
   let bufs = buffers.filter((b) => b.length > 0);
   while (bufs.length > 0) {
-    let { bytesWritten } = await fh.writev(bufs);
-    // Short writes are legal: drop what was written and go on with the rest.
-    while (bufs.length > 0 && bytesWritten >= bufs[0]!.length) bytesWritten -= bufs.shift()!.length;
-    if (bufs.length > 0 && bytesWritten > 0) bufs[0] = bufs[0]!.subarray(bytesWritten);
+    let written = await new Promise<number>((resolve, reject) => fs.writev(fd, bufs, (err, n) => (err ? reject(err) : resolve(n))));
+    while (bufs.length > 0 && written >= bufs[0]!.length) written -= bufs.shift()!.length;
+    if (bufs.length > 0 && written > 0) bufs[0] = bufs[0]!.subarray(written);
   }
 }
 
-/** A rename is durable only once its folder's entry is on disk too. */
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await fsp.open(dir, fs.constants.O_RDONLY);
+function fsyncFd(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fs.fsync(fd, (err) => (err ? reject(err) : resolve())));
+}
+
+/**
+ * A rename is durable only once its folder's entry is on disk too. Instances of one series land in
+ * one folder, often from several associations at once: a caller joins an fsync of the folder
+ * that has not started yet (it will cover its rename), so concurrent instances share one journal
+ * commit instead of queueing one each.
+ */
+const dirSyncs = new Map<string, { running: Promise<void> | null; queued: Promise<void> | null }>();
+
+function fsyncDir(dir: string): Promise<void> {
+  let st = dirSyncs.get(dir);
+  if (!st) dirSyncs.set(dir, (st = { running: null, queued: null }));
+  const state = st;
+  if (state.queued) return state.queued;
+  const start = (): Promise<void> => {
+    const p = fsyncDirNow(dir).finally(() => {
+      if (state.running === p) state.running = null;
+      if (!state.running && !state.queued) dirSyncs.delete(dir);
+    });
+    state.running = p;
+    return p;
+  };
+  if (!state.running) return start();
+  // An fsync is in flight but may have started before our rename: queue the next one.
+  const queued = state.running.catch(() => undefined).then(() => {
+    state.queued = null;
+    return start();
+  });
+  state.queued = queued;
+  return queued;
+}
+
+async function fsyncDirNow(dir: string): Promise<void> {
+  const fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
   try {
-    await fh.sync();
+    await fsyncFd(fd);
   } finally {
-    await fh.close();
+    fs.closeSync(fd);
   }
 }
 
-function toInt(v: string | undefined): number | null {
+/** Series folders already made (a study's instances arrive in the same few folders). */
+const knownDirs = new Set<string>();
+function ensureDir(dir: string): void {
+  if (knownDirs.has(dir) && fs.existsSync(dir)) return;
+  fs.mkdirSync(dir, { recursive: true });
+  if (knownDirs.size > 10_000) knownDirs.clear();
+  knownDirs.add(dir);
+}
+
+export function toInt(v: string | undefined): number | null {
   if (v === undefined || v.trim() === '') return null;
   const n = Number.parseInt(v, 10);
   return Number.isFinite(n) ? n : null;
 }
 
-function indexAttributes(a: Record<string, string>): IndexAttributes {
+export function indexAttributes(a: Record<string, string>): IndexAttributes {
   const s = (v: string | undefined) => (v === undefined || v === '' ? undefined : v);
   return {
     patientId: s(a.PatientID),
