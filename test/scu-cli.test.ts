@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { CLI, SHARED_DICOM, tmpDir } from './helpers/env';
+import { CLI, PROJECT_ROOT, SHARED_DICOM, tmpDir } from './helpers/env';
 import { run } from './helpers/run';
 import { freePort, startChildNode, writeConfig } from './helpers/child-node';
 import { newUidRoot, writeSyntheticCtSeries } from '../fixtures/synthetic-ct';
@@ -147,4 +147,20 @@ test('serve with a broken config exits 2 and says which key is wrong', async () 
   assert.equal(r.code, 2);
   assert.match(r.stderr, /node\.aeTitle/);
   assert.match(r.stderr, /node\.port/);
+});
+
+test('config check: 0 and a summary for a good file, 2 and every problem for a bad one', async () => {
+  const ok = await cli(['config', 'check', path.join(PROJECT_ROOT, 'config', 'default.json')]);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(ok.stdout, /configuration OK — AE DICOM_AI on 0\.0\.0\.0:11112/);
+  const dir = tmpDir('cfgcheck');
+  const file = path.join(dir, 'c.json');
+  fs.writeFileSync(file, '{ "node": { "aeTitel": "X", "port": "104" }, "callers": [] }');
+  const bad = await cli(['config', 'check', file]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /node\.aeTitel: unknown key \(did you mean "aeTitle"\?\)/);
+  assert.match(bad.stderr, /node\.port: "104" is not a TCP port/);
+  assert.match(bad.stderr, /callers: the list is empty/);
+  const usage = await cli(['config', 'frobnicate']);
+  assert.equal(usage.code, 2);
 });

@@ -18,6 +18,7 @@ const USAGE = `dicom-ai-node ${VERSION}
 Usage:
   dicom-ai-node serve  [--config FILE]            run the DICOM node (Storage SCP)
   dicom-ai-node status [--config FILE] [--json]   series and their state, from the database
+  dicom-ai-node config check FILE                 validate a configuration without starting
   dicom-ai-node echo   --to AE@HOST:PORT [--aet OURS] [TLS]        C-ECHO a DICOM peer
   dicom-ai-node send   PATH... --to AE@HOST:PORT [--aet OURS] [TLS]  C-STORE files/folders to a peer
 
@@ -199,6 +200,20 @@ async function send(args: Args): Promise<number> {
   return failed === 0 && skipped === 0 ? 0 : 1;
 }
 
+/** `config check FILE`: the same validation as at start-up, nothing started. */
+function configCheck(args: Args): number {
+  const [sub, file] = args.positional;
+  if (sub !== 'check' || !file) throw new UsageError('usage: dicom-ai-node config check FILE');
+  const cfg = loadConfig(file); // throws ConfigError (exit 2) with every problem
+  const tls = cfg.node.tls ? `, DICOM TLS on port ${cfg.node.tls.port}` : '';
+  process.stdout.write(
+    `${cfg.configPath}: configuration OK — AE ${cfg.node.aeTitle} on ${cfg.node.host}:${cfg.node.port}${tls}, ` +
+      `${cfg.callers.length} caller(s)${cfg.acceptAnyCaller ? ' (any caller accepted)' : ''}, ` +
+      `${Object.keys(cfg.destinations).length} destination(s), ${cfg.routes.length} route(s), data in ${cfg.storage.dataDir}\n`,
+  );
+  return 0;
+}
+
 async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv);
   if (args.command === 'help' || args.command === '--help' || args.flags.has('help')) {
@@ -214,6 +229,8 @@ async function main(argv: string[]): Promise<number> {
       return echo(args);
     case 'send':
       return send(args);
+    case 'config':
+      return configCheck(args);
     default:
       throw new UsageError(`unknown command "${args.command}"`);
   }
