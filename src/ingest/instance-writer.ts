@@ -164,10 +164,14 @@ export class InstanceWriter implements DataSetSink {
       const series = a.SeriesInstanceUID!;
       const finalPath = instancePath(this.settings.dataDir, study, series, this.req.sopInstanceUid);
       const dir = path.dirname(finalPath);
-      ensureDir(dir);
+      const created = ensureDir(dir);
       const earlierCopy = this.store.getInstance(this.req.sopInstanceUid)?.filePath;
       fs.renameSync(this.tmpPath, finalPath);
-      if (this.settings.fsync) await fsyncDir(dir);
+      if (this.settings.fsync) {
+        await fsyncDir(dir);
+        // A new series (or study) folder: its own entry must be durable too (once per series).
+        if (created) for (const up of [path.dirname(dir), path.dirname(path.dirname(dir))]) await fsyncDir(up);
+      }
 
       const sizeBytes = this.metaLength + this.dataSetBytes;
       const { replacedFile } = this.indexOrUnfile(finalPath, earlierCopy, () => this.store.recordInstance(
@@ -340,13 +344,14 @@ async function fsyncDirNow(dir: string): Promise<void> {
   }
 }
 
-/** Series folders already made (a study's instances arrive in the same few folders). */
+/** Series folders already made (a study's instances arrive in the same few folders). Returns whether it made one. */
 const knownDirs = new Set<string>();
-function ensureDir(dir: string): void {
-  if (knownDirs.has(dir) && fs.existsSync(dir)) return;
-  fs.mkdirSync(dir, { recursive: true });
+function ensureDir(dir: string): boolean {
+  if (knownDirs.has(dir) && fs.existsSync(dir)) return false;
+  const created = fs.mkdirSync(dir, { recursive: true }) !== undefined;
   if (knownDirs.size > 10_000) knownDirs.clear();
   knownDirs.add(dir);
+  return created;
 }
 
 export function toInt(v: string | undefined): number | null {
