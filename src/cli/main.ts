@@ -19,6 +19,8 @@ Usage:
   dicom-ai-node serve  [--config FILE]            run the DICOM node (Storage SCP)
   dicom-ai-node status [--config FILE] [--json]   series and their state, from the database
   dicom-ai-node config check FILE                 validate a configuration without starting
+  dicom-ai-node render IN.dcm OUT.png [--window lung|C/W|auto] [--frame N]   windowed 8-bit PNG
+  dicom-ai-node deid   IN OUT [--option NAME]... [--secret-file F]           PS3.15 de-identification
   dicom-ai-node echo   --to AE@HOST:PORT [--aet OURS] [TLS]        C-ECHO a DICOM peer
   dicom-ai-node send   PATH... --to AE@HOST:PORT [--aet OURS] [TLS]  C-STORE files/folders to a peer
 
@@ -215,6 +217,10 @@ function configCheck(args: Args): number {
 }
 
 async function main(argv: string[]): Promise<number> {
+  // Stages with their own argument handling get the raw arguments.
+  // Loaded on demand: `serve` should not pay for image codecs it does not use yet.
+  if (argv[0] === 'render') return (await import('../imaging/render-cli')).runRenderCli(argv.slice(1));
+  if (argv[0] === 'deid') return (await import('../deid/cli')).runDeidCli(argv.slice(1));
   const args = parseArgs(argv);
   if (args.command === 'help' || args.command === '--help' || args.flags.has('help')) {
     process.stdout.write(USAGE + '\n');
