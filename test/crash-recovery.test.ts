@@ -110,3 +110,65 @@ test('kill -9 during a multi-instance push loses no acknowledged instance', asyn
     await restarted.exited;
   }
 });
+
+test('SIGTERM during a push: exits 0, every acknowledged instance kept, clean restart', async () => {
+  const dir = tmpDir('sigterm');
+  const files = writeSyntheticCtSeries({ outDir: path.join(dir, 'in'), count: 400, uidRoot: newUidRoot() });
+  const sopOf = new Map(files.map((f) => [f, readPartSop(f)]));
+  const port = await freePort();
+  const config = writeConfig(dir, port);
+  const node = await startChildNode(config);
+  const scu = spawn('storescu', ['-v', '-aet', 'STORESCU', '-aec', 'DICOM_AI', '127.0.0.1', String(port), ...files], { env: { ...process.env, TCP_NODELAY: '1' } });
+  const acknowledged: string[] = [];
+  let current = '';
+  let buf = '';
+  let signalled = false;
+  const scuDone = new Promise<void>((resolve) => scu.on('exit', () => resolve()));
+  const onData = (d: Buffer) => {
+    buf += d;
+    let nl;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      const m = /Sending file: (.*)$/.exec(line);
+      if (m) current = m[1]!.trim();
+      if (/Received Store Response \(Success\)/.test(line)) {
+        acknowledged.push(current);
+        if (acknowledged.length === 60 && !signalled) {
+          signalled = true;
+          node.proc.kill('SIGTERM');
+        }
+      }
+    }
+  };
+  scu.stdout.on('data', onData);
+  scu.stderr.on('data', onData);
+  const code = await node.exited;
+  await scuDone;
+  assert.ok(signalled, 'SIGTERM was sent mid-push');
+  assert.equal(code, 0, `node exit code after SIGTERM:\n${node.output().slice(-2000)}`);
+  assert.match(node.output(), /shutting down/);
+  assert.ok(acknowledged.length >= 60);
+
+  const restarted = await startChildNode(config);
+  try {
+    assert.doesNotMatch(restarted.output(), /did not stop cleanly/, 'the stop was clean');
+    const store = new Store(path.join(dir, 'data', 'dicom-ai-node.sqlite'));
+    try {
+      for (const f of acknowledged) {
+        const inst = store.getInstance(sopOf.get(f)!);
+        assert.ok(inst && fs.existsSync(inst.filePath), `acknowledged ${path.basename(f)} missing after SIGTERM`);
+      }
+      assert.deepEqual(fs.readdirSync(path.join(dir, 'data', 'incoming')), []);
+    } finally {
+      store.close();
+    }
+  } finally {
+    restarted.proc.kill('SIGTERM');
+    await restarted.exited;
+  }
+});
+
+function readPartSop(f: string): string {
+  return readPart10Header(fs.readFileSync(f)).sopInstanceUid;
+}
