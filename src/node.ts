@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { StorageScp, RejectionEvent, StoreResultEvent, discardingSink } from './dimse/scp';
 import { NodeMetrics } from './admin/node-metrics';
 import { AdminServer } from './admin/server';
+import { Housekeeping } from './housekeeping/scheduler';
 import { REJECT, AssociateRQ } from './dimse/pdu';
 import type { Association } from './dimse/association';
 import { STORAGE_TRANSFER_SYNTAX_PREFERENCE, VERIFICATION_SOP_CLASS, VERIFICATION_TRANSFER_SYNTAX_PREFERENCE } from './dimse/uids';
@@ -34,6 +35,7 @@ export class DicomNode extends EventEmitter {
   private readonly stability: StabilityMonitor;
   readonly disk: DiskGuard;
   readonly metrics: NodeMetrics;
+  readonly housekeeping: Housekeeping;
   private address: AddressInfo | null = null;
   private tlsAddress: AddressInfo | null = null;
   private adminAddress: AddressInfo | null = null;
@@ -96,6 +98,7 @@ export class DicomNode extends EventEmitter {
           },
         ),
     });
+    this.housekeeping = new Housekeeping(config.housekeeping, this.store, log);
     this.metrics = new NodeMetrics({
       openAssociations: () => this.scp.activeAssociations,
       seriesByState: () => this.store.seriesCountsByState(),
@@ -131,6 +134,7 @@ export class DicomNode extends EventEmitter {
   async start(): Promise<AddressInfo> {
     this.disk.start();
     this.stability.start();
+    this.housekeeping.start();
     this.address = await this.scp.listen(this.config.node.port, this.config.node.host);
     if (this.config.admin.enabled) this.adminAddress = await this.admin.start();
     const t = this.config.node.tls;
@@ -158,6 +162,7 @@ export class DicomNode extends EventEmitter {
   async stop(graceMs = 5000): Promise<void> {
     this.stability.stop();
     this.disk.stop();
+    await this.housekeeping.stop();
     await this.scp.close(graceMs);
     await this.admin.stop();
     this.audit({ event: 'application-stop', outcome: 'success', calledAeTitle: this.config.node.aeTitle });

@@ -12,6 +12,7 @@ import { isIP } from 'node:net';
 import * as path from 'node:path';
 
 import { canonicalIp, sameIp } from './ip';
+import { isValidCron } from '../housekeeping/scheduler';
 import { scanJson, lineColumn } from './json-source';
 import { closestMatch, describeValue, indexPath, isCommentKey, isPlainObject, keyPath } from './problems';
 
@@ -114,8 +115,18 @@ export interface AdminConfig {
   readonly token: string | null;
 }
 
+/** Scheduled maintenance (node-cron expressions, local time). */
+export interface HousekeepingConfig {
+  readonly checkpointCron: string;
+  /** Online backups of the SQLite index go here; null = no backups. Absolute path. */
+  readonly backupDir: string | null;
+  readonly backupCron: string;
+  readonly keepBackups: number;
+}
+
 export interface NodeConfig {
   readonly node: NodeSettings;
+  readonly housekeeping: HousekeepingConfig;
   readonly admin: AdminConfig;
   readonly callers: readonly CallerConfig[];
   readonly acceptAnyCaller: boolean;
@@ -308,13 +319,14 @@ const DEFAULTS = {
 } as const;
 
 const KEYS = {
-  root: ['node', 'admin', 'callers', 'acceptAnyCaller', 'storage', 'series', 'log', 'destinations', 'routes'],
+  root: ['node', 'admin', 'housekeeping', 'callers', 'acceptAnyCaller', 'storage', 'series', 'log', 'destinations', 'routes'],
   node: [...Object.keys(DEFAULTS.node), 'tls'],
   tlsListener: ['port', 'certFile', 'keyFile', 'caFile', 'requireClientCert'],
   tlsClient: ['caFile', 'certFile', 'keyFile'],
   caller: ['aeTitle', 'hosts'],
   storage: ['dataDir', 'minFreeMegabytes'],
   admin: ['enabled', 'host', 'port', 'token', 'tokenEnv'],
+  housekeeping: ['checkpointCron', 'backupDir', 'backupCron', 'keepBackups'],
   series: ['stableSeconds'],
   log: ['level', 'file'],
   destination: ['aeTitle', 'host', 'port', 'tls'],
@@ -406,6 +418,7 @@ function validate(raw: unknown, configDir: string, configPath: string, initial: 
 
   const log = readLog(p, section(p, raw, '', 'log'), configDir);
   const admin = readAdmin(p, section(p, raw, '', 'admin'), node.port);
+  const housekeeping = readHousekeeping(p, section(p, raw, '', 'housekeeping'), configDir);
   const destinations = readDestinations(p, raw, configDir);
   const routes = readRoutes(p, raw, destinations);
 
@@ -413,6 +426,7 @@ function validate(raw: unknown, configDir: string, configPath: string, initial: 
   return {
     node,
     admin,
+    housekeeping,
     callers: callers ?? [],
     acceptAnyCaller,
     storage,
@@ -499,6 +513,26 @@ function readNode(p: Problems, obj: Obj, configDir: string): NodeSettings {
     }),
     fsync: has(obj, 'fsync') ? readBoolean(p, obj['fsync'], keyPath(at, 'fsync'), d.fsync) : d.fsync,
     tls: has(obj, 'tls') ? readTlsListener(p, section(p, obj, at, 'tls'), keyPath(at, 'tls'), obj['port'], configDir) : null,
+  };
+}
+
+// --- housekeeping ----------------------------------------------------------
+
+function readHousekeeping(p: Problems, obj: Obj, configDir: string): HousekeepingConfig {
+  const at = 'housekeeping';
+  checkKeys(p, obj, at, KEYS.housekeeping, true);
+  const cronField = (key: string, fallback: string): string => {
+    if (!has(obj, key)) return fallback;
+    const v = obj[key];
+    if (typeof v === 'string' && isValidCron(v)) return v;
+    p.add(keyPath(at, key), `${describeValue(v)} is not a cron schedule; write five or six fields, e.g. "30 2 * * *" for 02:30 every day`);
+    return fallback;
+  };
+  return {
+    checkpointCron: cronField('checkpointCron', '*/15 * * * *'),
+    backupDir: readPath(p, obj, at, 'backupDir', null, configDir),
+    backupCron: cronField('backupCron', '30 2 * * *'),
+    keepBackups: readNumberField(p, obj, at, 'keepBackups', 7, { integer: true, min: 1, max: 1000, unit: 'backups' }),
   };
 }
 

@@ -331,6 +331,16 @@ export class Store {
       .all(associationId) as { studyInstanceUid: string; seriesInstanceUid: string; instances: number }[];
   }
 
+  checkpoint(): { busy: number; log: number; checkpointed: number } {
+    const [r] = this.db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number; log: number; checkpointed: number }[];
+    return r!;
+  }
+
+  /** Online backup (better-sqlite3 copies pages while the node keeps writing). */
+  async backupTo(file: string): Promise<void> {
+    await this.db.backup(file);
+  }
+
   /** Every indexed file path (reconciliation after an unclean stop). */
   allFilePaths(): Set<string> {
     return new Set((this.stmt('SELECT file_path AS p FROM instances').all() as { p: string }[]).map((r) => r.p));

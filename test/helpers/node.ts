@@ -18,6 +18,7 @@ export interface TestNode {
 export type ConfigOverrides = {
   node?: Record<string, unknown>;
   admin?: Record<string, unknown>;
+  housekeeping?: Record<string, unknown>;
   callers?: unknown[];
   acceptAnyCaller?: boolean;
   series?: Record<string, unknown>;
@@ -35,6 +36,7 @@ export function testConfig(dataDir: string, o: ConfigOverrides = {}): NodeConfig
       ],
       acceptAnyCaller: o.acceptAnyCaller ?? false,
       admin: { host: '127.0.0.1', port: 0, ...o.admin },
+      ...(o.housekeeping ? { housekeeping: o.housekeeping } : {}),
       storage: { dataDir, ...o.storage },
       series: { stableSeconds: 30, ...o.series },
       destinations: { PACS: { aeTitle: 'ORTHANC', host: '127.0.0.1', port: 4242 } },

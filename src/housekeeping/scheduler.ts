@@ -1,0 +1,70 @@
+// Housekeeping on node-cron schedules: SQLite WAL checkpoints (the WAL does not grow without
+// bound) and online backups of the index to a folder of the administrator's choosing, keeping the
+// newest N. Later stages add their sweeps (delivery retries, retention) here.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import cron, { ScheduledTask } from 'node-cron';
+import type { Store } from '../store/store';
+import type { Logger } from '../log/logger';
+import type { HousekeepingConfig } from '../config/config';
+
+export class Housekeeping {
+  private tasks: ScheduledTask[] = [];
+
+  constructor(
+    private readonly cfg: HousekeepingConfig,
+    private readonly store: Store,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    this.tasks.push(cron.schedule(this.cfg.checkpointCron, () => this.checkpoint(), { noOverlap: true, name: 'wal-checkpoint' }));
+    if (this.cfg.backupDir) this.tasks.push(cron.schedule(this.cfg.backupCron, () => this.backup(), { noOverlap: true, name: 'index-backup' }));
+  }
+
+  async stop(): Promise<void> {
+    for (const t of this.tasks) await t.destroy();
+    this.tasks = [];
+  }
+
+  /** Folds the WAL back into the database file and truncates it. */
+  checkpoint(): { busy: number; log: number; checkpointed: number } {
+    try {
+      const r = this.store.checkpoint();
+      this.log.debug('WAL checkpoint', r);
+      return r;
+    } catch (e) {
+      this.log.error('WAL checkpoint failed', { error: (e as Error).message });
+      throw e;
+    }
+  }
+
+  /** Online backup of the index (consistent while the node runs); keeps the newest `keepBackups`. */
+  async backup(): Promise<string> {
+    const dir = this.cfg.backupDir;
+    if (!dir) throw new Error('no housekeeping.backupDir configured');
+    fs.mkdirSync(dir, { recursive: true });
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+    const file = path.join(dir, `dicom-ai-node-${stamp}.sqlite`);
+    try {
+      await this.store.backupTo(file);
+      const old = fs
+        .readdirSync(dir)
+        .filter((f) => /^dicom-ai-node-.*\.sqlite$/.test(f))
+        .sort()
+        .slice(0, -this.cfg.keepBackups);
+      for (const f of old) fs.rmSync(path.join(dir, f), { force: true });
+      this.log.info('index backed up', { file, removedOldBackups: old.length });
+      return file;
+    } catch (e) {
+      fs.rmSync(file, { force: true });
+      this.log.error('index backup failed', { dir, error: (e as Error).message });
+      throw e;
+    }
+  }
+}
+
+export function isValidCron(expr: string): boolean {
+  return cron.validate(expr);
+}
