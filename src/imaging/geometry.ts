@@ -1,0 +1,122 @@
+// Series geometry: which slices form a volume, in which order, with which spacing. Slices are
+// sorted along the slice normal from Image Position/Orientation (Patient) — never by Instance
+// Number, which modalities number in acquisition order, reconstruction order or not at all — and
+// every reason a series cannot form a volume is said in words.
+
+export interface SliceGeometry {
+  sopInstanceUid: string;
+  /** (0020,0032) Image Position (Patient), mm. */
+  imagePositionPatient: readonly number[] | null;
+  /** (0020,0037) Image Orientation (Patient): row direction cosines, then column. */
+  imageOrientationPatient: readonly number[] | null;
+  rows: number;
+  columns: number;
+  /** (0028,0030) Pixel Spacing [row spacing, column spacing] mm, or Imager Pixel Spacing. */
+  pixelSpacing: readonly number[] | null;
+  instanceNumber?: number | null;
+}
+
+export interface VolumeGeometry {
+  ok: true;
+  /** Slices in order along the normal (increasing position along it). */
+  slices: SliceGeometry[];
+  /** Unit normal (row × column). */
+  normal: [number, number, number];
+  /** Position of each slice along the normal, mm. */
+  positions: number[];
+  /** Median distance between neighbouring slices, mm. */
+  spacing: number;
+  /** [row spacing, column spacing, slice spacing] mm. */
+  voxelSize: [number, number, number];
+  rows: number;
+  columns: number;
+  /** Problems that do not prevent a volume but a reader should know (e.g. uneven spacing). */
+  warnings: string[];
+}
+
+export interface NotAVolume {
+  ok: false;
+  reasons: string[];
+}
+
+const EPS_COSINE = 1e-3;
+
+function cross(a: readonly number[], b: readonly number[]): [number, number, number] {
+  return [a[1]! * b[2]! - a[2]! * b[1]!, a[2]! * b[0]! - a[0]! * b[2]!, a[0]! * b[1]! - a[1]! * b[0]!];
+}
+
+function dot(a: readonly number[], b: readonly number[]): number {
+  return a[0]! * b[0]! + a[1]! * b[1]! + a[2]! * b[2]!;
+}
+
+function median(v: number[]): number {
+  const s = [...v].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/**
+ * Orders a series' slices into a volume, or says why it cannot be one. `gapTolerance` is the
+ * fraction of the median spacing a step may differ by before it counts as a gap (missing slice)
+ * or uneven spacing.
+ */
+export function assembleVolume(input: readonly SliceGeometry[], gapTolerance = 0.2): VolumeGeometry | NotAVolume {
+  const reasons: string[] = [];
+  if (input.length < 2) return { ok: false, reasons: [`${input.length} slice(s): a volume needs at least 2`] };
+
+  const missing = input.filter((s) => !s.imagePositionPatient || s.imagePositionPatient.length !== 3 || !s.imageOrientationPatient || s.imageOrientationPatient.length !== 6);
+  if (missing.length > 0) reasons.push(`${missing.length} slice(s) lack Image Position/Orientation (Patient)`);
+
+  const sizes = new Set(input.map((s) => `${s.rows}x${s.columns}`));
+  if (sizes.size > 1) reasons.push(`mixed image sizes: ${[...sizes].join(', ')}`);
+
+  const spacings = new Set(input.map((s) => (s.pixelSpacing ? s.pixelSpacing.map((v) => v.toFixed(4)).join('/') : 'none')));
+  if (spacings.size > 1) reasons.push(`mixed pixel spacings: ${[...spacings].join(', ')}`);
+  if (reasons.length > 0) return { ok: false, reasons };
+
+  const iop0 = input[0]!.imageOrientationPatient!;
+  const mixed = input.filter((s) => s.imageOrientationPatient!.some((v, i) => Math.abs(v - iop0[i]!) > EPS_COSINE));
+  if (mixed.length > 0) return { ok: false, reasons: [`mixed orientations: ${mixed.length} slice(s) differ from the first (e.g. a localizer or a second plane in the series)`] };
+
+  const n = cross(iop0.slice(0, 3), iop0.slice(3, 6));
+  const len = Math.hypot(...n);
+  if (len < 0.5) return { ok: false, reasons: ['Image Orientation (Patient) row and column directions are not orthogonal unit vectors'] };
+  const normal: [number, number, number] = [n[0] / len, n[1] / len, n[2] / len];
+
+  const withPos = input.map((s) => ({ s, d: dot(s.imagePositionPatient!, normal) }));
+  withPos.sort((a, b) => a.d - b.d);
+
+  const steps: number[] = [];
+  for (let i = 1; i < withPos.length; i++) steps.push(withPos[i]!.d - withPos[i - 1]!.d);
+  const duplicates = steps.filter((st) => Math.abs(st) < 1e-3).length;
+  if (duplicates > 0) return { ok: false, reasons: [`${duplicates} duplicate slice position(s): two instances at the same place (repeated acquisition or several phases in one series)`] };
+
+  const spacing = median(steps);
+  const warnings: string[] = [];
+  const gaps = steps.map((st, i) => ({ st, i })).filter(({ st }) => st > spacing * (1 + gapTolerance));
+  if (gaps.length > 0) {
+    const missingSlices = gaps.reduce((acc, g) => acc + Math.round(g.st / spacing) - 1, 0);
+    return {
+      ok: false,
+      reasons: [
+        `gap in the series: ${gaps.length} step(s) larger than the ${spacing.toFixed(2)} mm spacing (about ${missingSlices} missing slice(s), first after position ${withPos[gaps[0]!.i]!.d.toFixed(2)} mm)`,
+      ],
+    };
+  }
+  const uneven = steps.filter((st) => st < spacing * (1 - gapTolerance));
+  if (uneven.length > 0) warnings.push(`${uneven.length} step(s) smaller than the median spacing of ${spacing.toFixed(2)} mm`);
+
+  const ps = input[0]!.pixelSpacing;
+  if (!ps) warnings.push('no Pixel Spacing: measurements in pixels, not millimetres');
+  return {
+    ok: true,
+    slices: withPos.map((w) => w.s),
+    normal,
+    positions: withPos.map((w) => w.d),
+    spacing,
+    voxelSize: [ps?.[0] ?? 1, ps?.[1] ?? 1, spacing],
+    rows: input[0]!.rows,
+    columns: input[0]!.columns,
+    warnings,
+  };
+}
