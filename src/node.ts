@@ -9,6 +9,7 @@ import { StorageScp, RejectionEvent, StoreResultEvent, discardingSink } from './
 import { NodeMetrics } from './admin/node-metrics';
 import { AdminServer } from './admin/server';
 import { Housekeeping } from './housekeeping/scheduler';
+import { routesFor } from './pipeline/router';
 import { REJECT, AssociateRQ } from './dimse/pdu';
 import type { Association } from './dimse/association';
 import { STORAGE_TRANSFER_SYNTAX_PREFERENCE, VERIFICATION_SOP_CLASS, VERIFICATION_TRANSFER_SYNTAX_PREFERENCE } from './dimse/uids';
@@ -56,7 +57,10 @@ export class DicomNode extends EventEmitter {
       reconcileInstances(dataDir, this.store, log);
     }
     this.disk = new DiskGuard(dataDir, config.storage.minFreeMegabytes * 1048576, log, options.diskPollMs);
-    this.stability = new StabilityMonitor(this.store, config.series.stableSeconds * 1000, log, (s) => this.emit('series-stable', s));
+    this.stability = new StabilityMonitor(this.store, config.series.stableSeconds * 1000, log, (s) => {
+      this.emit('series-stable', s);
+      this.route(s);
+    });
 
     const storage = new Set(storageSopClassUids());
     const n = config.node;
@@ -102,6 +106,7 @@ export class DicomNode extends EventEmitter {
     this.metrics = new NodeMetrics({
       openAssociations: () => this.scp.activeAssociations,
       seriesByState: () => this.store.seriesCountsByState(),
+      jobsByState: () => this.store.jobCountsByState(),
       diskFreeBytes: () => this.disk.free,
     });
     this.admin = new AdminServer(config.admin, {
@@ -109,6 +114,7 @@ export class DicomNode extends EventEmitter {
       metrics: () => this.metrics.render(),
       series: () => this.store.listSeries(),
       audit: (limit) => this.store.listAudit(limit),
+      jobs: () => this.store.listJobs(),
     }, log);
     this.wireEvents();
   }
@@ -169,6 +175,32 @@ export class DicomNode extends EventEmitter {
     this.store.close();
     markStopped(this.config.storage.dataDir);
     this.log.info('storage SCP stopped');
+  }
+
+  /**
+   * A stable series takes its routes: a queued job per matching route, or an 'unrouted' record.
+   * (Later stages pick queued jobs up; a series with late instances is routed again when it is
+   * stable again, re-queuing its jobs.)
+   */
+  private route(series: SeriesRow): void {
+    try {
+      const row = this.store.seriesForRouting(series.seriesInstanceUid);
+      if (!row) return;
+      const { seriesInstanceUid, instanceCount, ...attributes } = row;
+      const hits = routesFor({ attributes, instanceCount }, this.config.routes, this.config.routing);
+      const reason = hits.length > 0 ? '' : `no route matched (${this.config.routes.length} configured)`;
+      const jobs = this.store.recordRouting(
+        seriesInstanceUid,
+        hits.map((r) => ({ route: r.name, model: r.model, priority: r.priority })),
+        reason,
+        Date.now(),
+      );
+      if (hits.length > 0) this.log.info('series routed', { modality: row.Modality, instances: instanceCount, routes: hits.map((r) => r.name), urgent: hits.some((r) => r.priority === 'urgent') });
+      else this.log.info('series unrouted', { modality: row.Modality, instances: instanceCount, reason });
+      this.emit('series-routed', { series, jobs });
+    } catch (e) {
+      this.log.error('routing failed', { error: (e as Error).message });
+    }
   }
 
   /** Audit events go to SQLite; a failure to record one is logged, never fatal to DICOM traffic. */

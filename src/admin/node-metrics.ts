@@ -7,6 +7,7 @@ import { Counter, GaugeFn, Histogram, Registry } from './metrics';
 export interface MetricsSources {
   openAssociations: () => number;
   seriesByState: () => { state: string; count: number }[];
+  jobsByState: () => { state: string; count: number }[];
   diskFreeBytes: () => number;
 }
 
@@ -28,6 +29,12 @@ export class NodeMetrics {
         const rows = src.seriesByState();
         const states = ['receiving', 'stable'];
         return states.map((state) => ({ labels: { state }, value: rows.find((r) => r.state === state)?.count ?? 0 }));
+      }),
+    );
+    this.registry.add(
+      new GaugeFn('dicom_ai_jobs', 'Pipeline jobs by state (queued = waiting for the model; unrouted = no route matched).', () => {
+        const rows = src.jobsByState();
+        return ['queued', 'unrouted', 'processing', 'done', 'failed', 'skipped'].map((state) => ({ labels: { state }, value: rows.find((r) => r.state === state)?.count ?? 0 }));
       }),
     );
     this.registry.add(new GaugeFn('dicom_ai_disk_free_bytes', 'Free space on the data folder\'s file system.', () => {

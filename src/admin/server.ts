@@ -13,6 +13,7 @@ export interface AdminSources {
   metrics: () => string;
   series: () => unknown[];
   audit: (limit: number) => unknown[];
+  jobs: () => unknown[];
 }
 
 export interface AdminOptions {
@@ -78,7 +79,7 @@ export class AdminServer {
       const ready = checks.every((c) => c.ok);
       return send(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', checks });
     }
-    const known = ['GET /metrics', 'GET /api/series', 'GET /api/audit'];
+    const known = ['GET /metrics', 'GET /api/series', 'GET /api/audit', 'GET /api/jobs'];
     if (!known.includes(route)) return send(res, 404, { error: `no such endpoint: ${req.method} ${url.pathname}` });
     if (!this.authorized(req)) {
       res.setHeader('WWW-Authenticate', 'Bearer realm="dicom-ai-node"');
@@ -94,6 +95,7 @@ export class AdminServer {
       const limit = Math.min(10_000, Math.max(1, Number(url.searchParams.get('limit') ?? 1000) || 1000));
       return send(res, 200, { events: this.src.audit(limit) });
     }
+    if (route === 'GET /api/jobs') return send(res, 200, { jobs: this.src.jobs() });
     return send(res, 200, { series: this.src.series() });
   }
 }

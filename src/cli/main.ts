@@ -100,7 +100,7 @@ function status(args: Args): number {
   const cfg = config(args);
   const file = databasePath(cfg);
   if (!fs.existsSync(file)) {
-    if (args.flags.has('json')) process.stdout.write(JSON.stringify({ series: [] }, null, 2) + '\n');
+    if (args.flags.has('json')) process.stdout.write(JSON.stringify({ series: [], jobs: [] }, null, 2) + '\n');
     else process.stdout.write(`no database yet at ${file}: nothing received\n`);
     return 0;
   }
@@ -120,7 +120,8 @@ function status(args: Args): number {
         lastReceivedAt: new Date(s.lastReceivedAt).toISOString(),
         stableAt: s.stableAt ? new Date(s.stableAt).toISOString() : null,
       }));
-      process.stdout.write(JSON.stringify({ series: out }, null, 2) + '\n');
+      const jobs = store.listJobs().map((j) => ({ ...j, createdAt: new Date(j.createdAt).toISOString(), updatedAt: new Date(j.updatedAt).toISOString() }));
+      process.stdout.write(JSON.stringify({ series: out, jobs }, null, 2) + '\n');
     } else {
       process.stdout.write(`${series.length} series\n`);
       for (const s of series) {

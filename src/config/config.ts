@@ -96,14 +96,37 @@ export interface DestinationConfig {
   readonly tls: TlsClientConfig | null;
 }
 
+/** One condition of a route: exact text (case-insensitive, trimmed) or a regular expression. */
+export type MatchCondition = { readonly kind: 'equals'; readonly value: string } | { readonly kind: 'regex'; readonly source: string; readonly flags: string };
+
 export interface RouteConfig {
   readonly name: string;
-  /** DICOM keyword -> required value. Empty = every series. */
-  readonly match: Readonly<Record<string, string>>;
+  /**
+   * DICOM keyword -> condition, all of which must hold. Empty = every series. Besides attribute
+   * keywords: CallingAETitle (who sent the series).
+   */
+  readonly match: Readonly<Record<string, MatchCondition>>;
+  /** Instance count bounds (a scout of 2 images is not a chest CT). */
+  readonly minInstances: number;
+  readonly maxInstances: number | null;
   readonly model: string;
   /** Names of entries under `destinations`. */
   readonly destinations: readonly string[];
+  /** urgent jobs (stroke, trauma) go before normal ones. */
+  readonly priority: 'urgent' | 'normal';
+  /** Window for the model input: a preset name, "C/W", or "auto" (the manifest's / the file's). */
+  readonly window: string;
+  /** Series with burned-in annotation risk: skip them, or process and flag the result. */
+  readonly burnedInAnnotation: 'skip' | 'flag';
 }
+
+export interface RoutingConfig {
+  /** first: the first matching route only; all: every matching route. */
+  readonly mode: 'first' | 'all';
+}
+
+/** Window presets a route may name (the imaging stage defines their values). */
+export const WINDOW_PRESET_NAMES = ['lung', 'mediastinum', 'bone', 'brain', 'abdomen', 'liver'] as const;
 
 /** Admin/metrics HTTP endpoint. */
 export interface AdminConfig {
@@ -135,6 +158,7 @@ export interface NodeConfig {
   readonly log: LogConfig;
   readonly destinations: Readonly<Record<string, DestinationConfig>>;
   readonly routes: readonly RouteConfig[];
+  readonly routing: RoutingConfig;
   /** Absolute path of the file the config was loaded from ('' when not loaded from a file). */
   readonly configPath: string;
   /** Absolute folder that relative paths were resolved against. */
@@ -319,7 +343,7 @@ const DEFAULTS = {
 } as const;
 
 const KEYS = {
-  root: ['node', 'admin', 'housekeeping', 'callers', 'acceptAnyCaller', 'storage', 'series', 'log', 'destinations', 'routes'],
+  root: ['node', 'admin', 'housekeeping', 'routing', 'callers', 'acceptAnyCaller', 'storage', 'series', 'log', 'destinations', 'routes'],
   node: [...Object.keys(DEFAULTS.node), 'tls'],
   tlsListener: ['port', 'certFile', 'keyFile', 'caFile', 'requireClientCert'],
   tlsClient: ['caFile', 'certFile', 'keyFile'],
@@ -330,7 +354,8 @@ const KEYS = {
   series: ['stableSeconds'],
   log: ['level', 'file'],
   destination: ['aeTitle', 'host', 'port', 'tls'],
-  route: ['name', 'match', 'model', 'destinations'],
+  route: ['name', 'match', 'minInstances', 'maxInstances', 'model', 'destinations', 'priority', 'window', 'burnedInAnnotation'],
+  routing: ['mode'],
 } as const;
 
 /** Object sections whose keys are suggested when a key is put in the wrong place. */
@@ -421,6 +446,9 @@ function validate(raw: unknown, configDir: string, configPath: string, initial: 
   const housekeeping = readHousekeeping(p, section(p, raw, '', 'housekeeping'), configDir);
   const destinations = readDestinations(p, raw, configDir);
   const routes = readRoutes(p, raw, destinations);
+  const routingObj = section(p, raw, '', 'routing');
+  checkKeys(p, routingObj, 'routing', KEYS.routing, true);
+  const routing: RoutingConfig = { mode: readChoice(p, routingObj, 'routing', 'mode', ['first', 'all'] as const, 'first') };
 
   if (p.list.length > 0) throw new ConfigError(p.list, configPath || undefined);
   return {
@@ -434,6 +462,7 @@ function validate(raw: unknown, configDir: string, configPath: string, initial: 
     log,
     destinations,
     routes,
+    routing,
     configPath,
     configDir,
   };
@@ -514,6 +543,14 @@ function readNode(p: Problems, obj: Obj, configDir: string): NodeSettings {
     fsync: has(obj, 'fsync') ? readBoolean(p, obj['fsync'], keyPath(at, 'fsync'), d.fsync) : d.fsync,
     tls: has(obj, 'tls') ? readTlsListener(p, section(p, obj, at, 'tls'), keyPath(at, 'tls'), obj['port'], configDir) : null,
   };
+}
+
+function readChoice<T extends string>(p: Problems, obj: Obj, parentAt: string, key: string, choices: readonly T[], fallback: T): T {
+  if (!has(obj, key)) return fallback;
+  const v = obj[key];
+  if (typeof v === 'string' && (choices as readonly string[]).includes(v.trim())) return v.trim() as T;
+  p.add(keyPath(parentAt, key), `${describeValue(v)} should be one of: ${choices.join(', ')}`);
+  return fallback;
 }
 
 // --- housekeeping ----------------------------------------------------------
@@ -804,17 +841,39 @@ function readRoutes(p: Problems, raw: Obj, destinations: Record<string, Destinat
       readRouteDestinations(p, v, k, defined),
     );
 
-    out.push({ name: name ?? '', match: match ?? {}, model: model ?? '', destinations: routeDestinations ?? [] });
+    const minInstances = readNumberField(p, entry, at, 'minInstances', 1, { integer: true, min: 1, unit: 'instances' });
+    const maxInstances = has(entry, 'maxInstances') ? readNumberField(p, entry, at, 'maxInstances', 0, { integer: true, min: 1, unit: 'instances' }) : null;
+    if (maxInstances !== null && maxInstances > 0 && maxInstances < minInstances) p.add(keyPath(at, 'maxInstances'), `${maxInstances} is below minInstances (${minInstances})`);
+    const priority = readChoice(p, entry, at, 'priority', ['urgent', 'normal'] as const, 'normal');
+    const burnedInAnnotation = readChoice(p, entry, at, 'burnedInAnnotation', ['skip', 'flag'] as const, 'skip');
+    let window = 'auto';
+    if (has(entry, 'window')) {
+      const w = entry['window'];
+      const ok = typeof w === 'string' && (['auto', 'percentile', 'minmax', ...WINDOW_PRESET_NAMES].includes(w.trim()) || /^-?\d+(\.\d+)?\/\d+(\.\d+)?$/.test(w.trim()));
+      if (ok) window = (w as string).trim();
+      else p.add(keyPath(at, 'window'), `${describeValue(w)} is not a window: use auto, percentile, minmax, one of ${WINDOW_PRESET_NAMES.join(', ')}, or center/width like "-600/1500"`);
+    }
+    out.push({
+      name: name ?? '',
+      match: match ?? {},
+      minInstances,
+      maxInstances: maxInstances && maxInstances > 0 ? maxInstances : null,
+      model: model ?? '',
+      destinations: routeDestinations ?? [],
+      priority,
+      window,
+      burnedInAnnotation,
+    });
   });
   return out;
 }
 
-function readMatch(p: Problems, value: unknown, at: string): Record<string, string> | undefined {
+function readMatch(p: Problems, value: unknown, at: string): Record<string, MatchCondition> | undefined {
   if (!isPlainObject(value)) {
     p.add(at, `${describeValue(value)} should be an object of DICOM keyword and value, e.g. {"Modality": "CT"}`);
     return undefined;
   }
-  const out: Record<string, string> = {};
+  const out: Record<string, MatchCondition> = {};
   for (const key of Object.keys(value)) {
     if (isCommentKey(key)) continue;
     const kAt = keyPath(at, key);
@@ -832,7 +891,16 @@ function readMatch(p: Problems, value: unknown, at: string): Record<string, stri
       p.add(kAt, `${describeValue(v)} should be text${hint}`);
       continue;
     }
-    out[key] = v;
+    // "/chest|thorax/i" is a regular expression; anything else is compared as text, ignoring case.
+    const re = /^\/(.*)\/([a-z]*)$/s.exec(v);
+    if (re) {
+      try {
+        new RegExp(re[1]!, re[2]);
+        out[key] = { kind: 'regex', source: re[1]!, flags: re[2]! };
+      } catch (e) {
+        p.add(kAt, `${JSON.stringify(v)} is not a valid regular expression: ${(e as Error).message}`);
+      }
+    } else out[key] = { kind: 'equals', value: v.trim() };
   }
   return out;
 }

@@ -94,4 +94,24 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX audit_events_study ON audit_events (study_uid);
     `,
   },
+  {
+    version: 3,
+    description: 'pipeline jobs: one per (series, route), or one unrouted row per series',
+    sql: `
+      CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        series_uid TEXT NOT NULL REFERENCES series (series_uid),
+        route TEXT NOT NULL,
+        model TEXT,
+        priority TEXT NOT NULL DEFAULT 'normal' CHECK (priority IN ('urgent', 'normal')),
+        state TEXT NOT NULL CHECK (state IN ('queued', 'unrouted', 'processing', 'done', 'failed', 'skipped')),
+        reason TEXT,
+        runs INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        UNIQUE (series_uid, route)
+      );
+      CREATE INDEX jobs_state ON jobs (state, priority, created_at);
+    `,
+  },
 ];

@@ -85,6 +85,34 @@ export interface AuditEvent {
   detail?: string | null;
 }
 
+export type JobState = 'queued' | 'unrouted' | 'processing' | 'done' | 'failed' | 'skipped';
+
+export interface JobRow {
+  id: number;
+  seriesInstanceUid: string;
+  /** '' for the unrouted record of a series. */
+  route: string;
+  model: string | null;
+  priority: 'urgent' | 'normal';
+  state: JobState;
+  reason: string | null;
+  runs: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** The attributes routing matches on, for one series (study ones included). */
+export interface SeriesRoutingRow {
+  seriesInstanceUid: string;
+  Modality: string | null;
+  BodyPartExamined: string | null;
+  SeriesDescription: string | null;
+  StudyDescription: string | null;
+  Manufacturer: string | null;
+  CallingAETitle: string | null;
+  instanceCount: number;
+}
+
 export class Store {
   readonly db: Database.Database;
 
@@ -339,6 +367,50 @@ export class Store {
   /** Online backup (better-sqlite3 copies pages while the node keeps writing). */
   async backupTo(file: string): Promise<void> {
     await this.db.backup(file);
+  }
+
+  seriesForRouting(seriesUid: string): SeriesRoutingRow | undefined {
+    return this.stmt(
+      `SELECT s.series_uid AS seriesInstanceUid, s.modality AS Modality, s.body_part AS BodyPartExamined,
+         s.series_description AS SeriesDescription, st.study_description AS StudyDescription, s.manufacturer AS Manufacturer,
+         s.calling_ae AS CallingAETitle, s.instance_count AS instanceCount
+       FROM series s JOIN studies st ON st.study_uid = s.study_uid WHERE s.series_uid = ?`,
+    ).get(seriesUid) as SeriesRoutingRow | undefined;
+  }
+
+  /**
+   * Records the routing decision of a series that became stable, in one transaction: a queued job
+   * per matching route (re-queued when the series was stable before and got new instances), or one
+   * 'unrouted' row saying why nothing matched.
+   */
+  recordRouting(seriesUid: string, jobs: { route: string; model: string; priority: 'urgent' | 'normal' }[], unroutedReason: string, now: number): JobRow[] {
+    return this.db.transaction(() => {
+      if (jobs.length === 0) {
+        this.stmt(
+          `INSERT INTO jobs (series_uid, route, model, priority, state, reason, created_at, updated_at) VALUES (?, '', NULL, 'normal', 'unrouted', ?, ?, ?)
+           ON CONFLICT (series_uid, route) DO UPDATE SET state = 'unrouted', reason = excluded.reason, updated_at = excluded.updated_at`,
+        ).run(seriesUid, unroutedReason, now, now);
+      } else {
+        this.stmt(`DELETE FROM jobs WHERE series_uid = ? AND route = '' AND state = 'unrouted'`).run(seriesUid);
+        const up = this.stmt(
+          `INSERT INTO jobs (series_uid, route, model, priority, state, reason, created_at, updated_at) VALUES (?, ?, ?, ?, 'queued', NULL, ?, ?)
+           ON CONFLICT (series_uid, route) DO UPDATE SET state = 'queued', model = excluded.model, priority = excluded.priority, reason = NULL, updated_at = excluded.updated_at`,
+        );
+        for (const j of jobs) up.run(seriesUid, j.route, j.model, j.priority, now, now);
+      }
+      return this.listJobs(seriesUid);
+    })();
+  }
+
+  listJobs(seriesUid?: string): JobRow[] {
+    const cols = `id, series_uid AS seriesInstanceUid, route, model, priority, state, reason, runs, created_at AS createdAt, updated_at AS updatedAt`;
+    return (seriesUid
+      ? this.stmt(`SELECT ${cols} FROM jobs WHERE series_uid = ? ORDER BY id`).all(seriesUid)
+      : this.stmt(`SELECT ${cols} FROM jobs ORDER BY CASE priority WHEN 'urgent' THEN 0 ELSE 1 END, created_at, id`).all()) as JobRow[];
+  }
+
+  jobCountsByState(): { state: string; count: number }[] {
+    return this.stmt('SELECT state, COUNT(*) AS count FROM jobs GROUP BY state').all() as { state: string; count: number }[];
   }
 
   /** Every indexed file path (reconciliation after an unclean stop). */

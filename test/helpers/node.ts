@@ -19,6 +19,8 @@ export type ConfigOverrides = {
   node?: Record<string, unknown>;
   admin?: Record<string, unknown>;
   housekeeping?: Record<string, unknown>;
+  routes?: unknown[];
+  routing?: Record<string, unknown>;
   callers?: unknown[];
   acceptAnyCaller?: boolean;
   series?: Record<string, unknown>;
@@ -40,7 +42,8 @@ export function testConfig(dataDir: string, o: ConfigOverrides = {}): NodeConfig
       storage: { dataDir, ...o.storage },
       series: { stableSeconds: 30, ...o.series },
       destinations: { PACS: { aeTitle: 'ORTHANC', host: '127.0.0.1', port: 4242 } },
-      routes: [],
+      routes: o.routes ?? [],
+      ...(o.routing ? { routing: o.routing } : {}),
     },
     dataDir,
   );

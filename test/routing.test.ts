@@ -1,0 +1,94 @@
+// Routing: which stable series go to which model. Unit tests of the matcher, config validation,
+// and the node recording queued/unrouted jobs for real series sent by DCMTK.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { parseConfig, ConfigError, WINDOW_PRESET_NAMES } from '../src/config/config';
+import { routesFor } from '../src/pipeline/router';
+import { WINDOW_PRESETS } from '../src/imaging';
+import { startTestNode, waitFor } from './helpers/node';
+import { run } from './helpers/run';
+import { SHARED_DICOM, tmpDir } from './helpers/env';
+import { newUidRoot, writeSyntheticCtSeries } from '../fixtures/synthetic-ct';
+
+const base = {
+  callers: [{ aeTitle: 'CT01' }],
+  destinations: { PACS: { aeTitle: 'ORTHANC', host: '127.0.0.1', port: 4242 } },
+};
+
+function routesOf(routes: unknown[], mode = 'first') {
+  return parseConfig({ ...base, routes, routing: { mode } }, '/tmp');
+}
+
+test('matching: text ignores case, /regex/flags, calling AE, instance bounds; first or all', () => {
+  const cfg = routesOf(
+    [
+      { name: 'trauma', match: { Modality: 'CT', CallingAETitle: 'ER_CT' }, model: 'm1', destinations: ['PACS'], priority: 'urgent' },
+      { name: 'chest', match: { Modality: 'ct', SeriesDescription: '/chest|thorax|lung/i' }, minInstances: 20, model: 'lung-nodule-reference', destinations: ['PACS'], window: 'lung' },
+      { name: 'any-ct', match: { Modality: 'CT' }, model: 'm3', destinations: ['PACS'] },
+    ],
+    'all',
+  );
+  const chest = { attributes: { Modality: 'CT', SeriesDescription: 'Thorax 1.25mm', CallingAETitle: 'CT01' }, instanceCount: 200 };
+  assert.deepEqual(routesFor(chest, cfg.routes, cfg.routing).map((r) => r.name), ['chest', 'any-ct']);
+  assert.deepEqual(routesFor({ ...chest, instanceCount: 3 }, cfg.routes, cfg.routing).map((r) => r.name), ['any-ct'], 'a 3-image scout is not a chest CT');
+  const er = { attributes: { Modality: 'CT', SeriesDescription: 'HEAD', CallingAETitle: 'ER_CT' }, instanceCount: 40 };
+  assert.deepEqual(routesFor(er, cfg.routes, cfg.routing).map((r) => r.name), ['trauma', 'any-ct']);
+  assert.equal(cfg.routes[0]!.priority, 'urgent');
+  assert.equal(cfg.routes[1]!.window, 'lung');
+  const first = routesOf([{ name: 'a', match: {}, model: 'm', destinations: ['PACS'] }, { name: 'b', match: {}, model: 'm', destinations: ['PACS'] }], 'first');
+  assert.deepEqual(routesFor({ attributes: {}, instanceCount: 1 }, first.routes, first.routing).map((r) => r.name), ['a']);
+  assert.deepEqual(routesFor({ attributes: { Modality: null }, instanceCount: 5 }, cfg.routes, cfg.routing), [], 'a missing attribute matches nothing');
+});
+
+test('route config problems are reported with their key', () => {
+  assert.throws(
+    () => routesOf([{ name: 'x', match: { SeriesDescription: '/[unclosed/' }, model: 'm', destinations: ['PACS'], window: 'lungs', priority: 'asap', burnedInAnnotation: 'ignore', minInstances: 10, maxInstances: 5 }], 'some'),
+    (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      const t = e.problems.join('\n');
+      assert.match(t, /routes\[0\]\.match\.SeriesDescription: "\/\[unclosed\/" is not a valid regular expression/);
+      assert.match(t, /routes\[0\]\.window: "lungs" is not a window/);
+      assert.match(t, /routes\[0\]\.priority: "asap" should be one of: urgent, normal/);
+      assert.match(t, /routes\[0\]\.burnedInAnnotation: "ignore" should be one of: skip, flag/);
+      assert.match(t, /routes\[0\]\.maxInstances: 5 is below minInstances \(10\)/);
+      assert.match(t, /routing\.mode: "some" should be one of: first, all/);
+      return true;
+    },
+  );
+});
+
+test('the window presets a route may name are the ones the imaging stage defines', () => {
+  assert.deepEqual([...WINDOW_PRESET_NAMES].sort(), Object.keys(WINDOW_PRESETS).sort());
+});
+
+test('stable series are routed: queued jobs for matching routes, an unrouted record otherwise, re-queued after late instances', async () => {
+  const t = await startTestNode({
+    series: { stableSeconds: 0.5 },
+    routes: [{ name: 'chest-ct', match: { Modality: 'CT', SeriesDescription: '/chest/i' }, model: 'lung-nodule-reference', destinations: ['PACS'], priority: 'urgent' }],
+  });
+  try {
+    const files = writeSyntheticCtSeries({ outDir: tmpDir('route'), count: 4, uidRoot: newUidRoot() });
+    const send = (f: string[]) => run('storescu', ['-aet', 'STORESCU', '-aec', 'DICOM_AI', '127.0.0.1', String(t.port), ...f]);
+    assert.equal((await send(files.slice(0, 3))).code, 0);
+    assert.equal((await send([path.join(SHARED_DICOM, 'pydicom', 'MR_small.dcm')])).code, 0);
+    await waitFor(() => t.node.store.listJobs().length === 2, 5000, 'both series to be routed');
+    const jobs = t.node.store.listJobs();
+    const ct = jobs.find((j) => j.route === 'chest-ct')!;
+    assert.ok(ct, 'chest CT job');
+    assert.equal(ct.state, 'queued');
+    assert.equal(ct.model, 'lung-nodule-reference');
+    assert.equal(ct.priority, 'urgent');
+    const mr = jobs.find((j) => j.route === '')!;
+    assert.equal(mr.state, 'unrouted');
+    assert.match(mr.reason!, /no route matched/);
+    assert.ok(t.logs.some((l) => l.includes('series unrouted')));
+    // A late instance reopens the CT series; once stable again its job is queued again, not duplicated.
+    const before = ct.updatedAt;
+    assert.equal((await send(files.slice(3))).code, 0);
+    await waitFor(() => t.node.store.listJobs().find((j) => j.route === 'chest-ct')!.updatedAt > before, 5000, 're-routing after the late instance');
+    assert.equal(t.node.store.listJobs().filter((j) => j.route === 'chest-ct').length, 1);
+  } finally {
+    await t.stop();
+  }
+});
