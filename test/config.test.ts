@@ -112,8 +112,19 @@ test('config/default.json loads and has the documented values', () => {
   assert.deepEqual(cfg.log, { level: 'info', file: null });
   assert.deepEqual(cfg.destinations, { PACS: { aeTitle: 'ORTHANC', host: '127.0.0.1', port: 4242, tls: null } });
   assert.deepEqual(cfg.routes, [
-    { name: 'chest-ct', match: { Modality: 'CT' }, model: 'lung-nodule-reference', destinations: ['PACS'] },
+    {
+      name: 'chest-ct',
+      match: { Modality: { kind: 'equals', value: 'CT' } },
+      minInstances: 1,
+      maxInstances: null,
+      model: 'lung-nodule-reference',
+      destinations: ['PACS'],
+      priority: 'normal',
+      window: 'auto',
+      burnedInAnnotation: 'skip',
+    },
   ]);
+  assert.deepEqual(cfg.routing, { mode: 'first' });
 });
 
 test('defaults are applied for omitted settings', () => {

@@ -79,6 +79,13 @@ export function editDistance(a: string, b: string): number {
 export function closestMatch(input: string, candidates: readonly string[]): string | undefined {
   const needle = input.trim().toLowerCase();
   if (needle === '') return undefined;
+  // "logging" for "log", "dest" for "destinations": when one is a prefix of the other, that is
+  // what was meant, even if another key happens to be fewer edits away ("routing").
+  const prefix = candidates.find((candidate) => {
+    const c = candidate.toLowerCase();
+    return c !== needle && Math.min(c.length, needle.length) >= 3 && (c.startsWith(needle) || needle.startsWith(c));
+  });
+  if (prefix !== undefined) return prefix;
   const limit = needle.length <= 3 ? 1 : needle.length <= 5 ? 2 : 3;
   let best: string | undefined;
   let bestDistance = Number.POSITIVE_INFINITY;
@@ -89,10 +96,5 @@ export function closestMatch(input: string, candidates: readonly string[]): stri
       bestDistance = distance;
     }
   }
-  if (bestDistance <= limit) return best;
-  // "logging" for "log", "dest" for "destinations": one is a prefix of the other.
-  return candidates.find((candidate) => {
-    const c = candidate.toLowerCase();
-    return Math.min(c.length, needle.length) >= 3 && (c.startsWith(needle) || needle.startsWith(c));
-  });
+  return bestDistance <= limit ? best : undefined;
 }
