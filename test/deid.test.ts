@@ -30,8 +30,8 @@ import {
   Syntax,
   UNDEFINED_LENGTH,
   valueBytes,
-} from '../src/deid/dataset-parser';
-import { isPrivateTag, profileRowFor } from '../src/deid/profile-table';
+} from '../src/dicom/dataset-parser';
+import { isPrivateTag, isSequenceTag, profileRowFor } from '../src/deid/profile-table';
 import { replacementUid } from '../src/deid/replacement-values';
 import { runDeidCli } from '../src/deid/cli';
 
@@ -74,7 +74,7 @@ function flatten(file: Buffer): Flat {
   let data = file.subarray(h.datasetOffset);
   if (isDeflated(h.transferSyntaxUid)) data = zlib.inflateRawSync(data);
   const syntax = syntaxOf(h.transferSyntaxUid);
-  const p = parseDataSet(data, syntax);
+  const p = parseDataSet(data, syntax, { isSequenceTag });
   const byPath = new Map<string, ParsedElement>();
   const visit = (els: ParsedElement[], prefix: string): void => {
     for (const el of els) {
@@ -471,8 +471,8 @@ for (const [name, ts, syntax] of [
       if (isDeflated(ts)) input = zlib.deflateRawSync(input);
       const r = deidentifyDataSet(input, ts, { secret: SECRET, options: ['clean-descriptors'] });
       const out = isDeflated(ts) ? zlib.inflateRawSync(r.bytes) : r.bytes;
-      const a = parseDataSet(plain, syntax);
-      const b = parseDataSet(out, syntax);
+      const a = parseDataSet(plain, syntax, { isSequenceTag });
+      const b = parseDataSet(out, syntax, { isSequenceTag });
       const get = (p: typeof b, tag: number) => p.elements.find((e) => e.tag === tag);
       const val = (p: typeof b, tag: number) => { const e = get(p, tag); return e ? valueBytes(p.buf, e).toString('latin1') : undefined; };
       // Identity gone, everywhere.

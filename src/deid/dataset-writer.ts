@@ -5,7 +5,8 @@
  * delimiters). Group length elements (gggg,0000), retired but still seen, are recomputed so that
  * they stay true after removals.
  */
-import { LONG_VRS, Syntax, TAG_ITEM, TAG_ITEM_DELIMITATION, TAG_SEQUENCE_DELIMITATION, UNDEFINED_LENGTH } from './dataset-parser';
+import { LONG_VRS, TAG_ITEM, TAG_ITEM_DELIMITATION, TAG_SEQUENCE_DELIMITATION, UNDEFINED_LENGTH } from '../dicom/element-header';
+import { Syntax } from '../dicom/transfer-syntax';
 
 export type OutNode =
   /** An element copied byte for byte (header, value, delimiters). */

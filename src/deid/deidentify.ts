@@ -9,23 +9,16 @@
  * Pure functions over bytes: no network, no database, no file system.
  */
 import * as zlib from 'node:zlib';
+import { inflate } from '../dicom/deflate';
 import { DicomParseError, formatTag } from '../dicom/errors';
 import { buildFileMetaInformation, readPart10Header } from '../dicom/part10';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '../version';
 import { actionLetter, DeidOption, isDeidOption, resolveAction, ResolvedAction } from './actions';
-import {
-  EXPLICIT_BE,
-  EXPLICIT_LE,
-  IMPLICIT_LE,
-  ParsedElement,
-  parseDataSet,
-  Syntax,
-  UNDEFINED_LENGTH,
-  valueBytes,
-} from './dataset-parser';
+import { ParsedElement, parseDataSet, UNDEFINED_LENGTH, valueBytes } from '../dicom/dataset-parser';
+import { EXPLICIT_LE, isDeflatedTransferSyntax, Syntax, syntaxFor } from '../dicom/transfer-syntax';
 import { encodeNodes, OutNode } from './dataset-writer';
 import { methodNodes, upsertTopLevel } from './method-attributes';
-import { isPrivateTag, profileRowFor, ProfileRow } from './profile-table';
+import { isPrivateTag, isSequenceTag, profileRowFor, ProfileRow } from './profile-table';
 import {
   dateShiftDays,
   dummyValue,
@@ -74,9 +67,6 @@ export interface DeidResult {
 }
 
 const MEDIA_STORAGE_DIRECTORY = '1.2.840.10008.1.3.10';
-const TS_IMPLICIT_LE = '1.2.840.10008.1.2';
-const TS_EXPLICIT_BE = '1.2.840.10008.1.2.2';
-const TS_DEFLATED = new Set(['1.2.840.10008.1.2.1.99', '1.2.840.10008.1.2.4.95']);
 
 const TAG_SOP_CLASS_UID = 0x00080016;
 const TAG_SOP_INSTANCE_UID = 0x00080018;
@@ -187,12 +177,6 @@ function toSecret(secret: Buffer | string): Buffer {
   return b;
 }
 
-function syntaxOf(ts: string): Syntax {
-  if (ts === TS_IMPLICIT_LE) return IMPLICIT_LE;
-  if (ts === TS_EXPLICIT_BE) return EXPLICIT_BE;
-  return EXPLICIT_LE; // explicit LE, deflated (after inflation) and all encapsulated syntaxes
-}
-
 function deidentifyDataSetInternal(
   bytes: Buffer,
   transferSyntaxUid: string,
@@ -208,10 +192,11 @@ function deidentifyDataSetInternal(
     throw new Error('retain-long-full-dates and retain-long-modified-dates exclude each other');
   }
   const ts = transferSyntaxUid.replace(/[\0 ]+$/, '');
-  const deflated = TS_DEFLATED.has(ts);
-  const syntax = syntaxOf(ts);
-  const data = deflated ? inflateStrict(bytes) : bytes;
-  const parsed = parseDataSet(data, syntax);
+  const deflated = isDeflatedTransferSyntax(ts);
+  const syntax = syntaxFor(ts);
+  // A data set to be re-emitted must be whole: a deflated stream that stops early is an error.
+  const data = deflated ? inflate(bytes, false).data : bytes;
+  const parsed = parseDataSet(data, syntax, { isSequenceTag });
   const top = parsed.elements;
 
   const topValue = (tag: number): Buffer | undefined => {
@@ -269,19 +254,6 @@ function deidentifyDataSetInternal(
     newSopInstanceUid,
     retainUids,
   };
-}
-
-function inflateStrict(bytes: Buffer): Buffer {
-  try {
-    return zlib.inflateRawSync(bytes);
-  } catch {
-    try {
-      // Some non-conformant writers emit a zlib-wrapped (RFC 1950) stream.
-      return zlib.inflateSync(bytes);
-    } catch {
-      throw new DicomParseError(`deflated data set of ${bytes.length} bytes could not be inflated`);
-    }
-  }
 }
 
 // ---------------------------------------------------------------------------

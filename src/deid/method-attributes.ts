@@ -5,7 +5,7 @@
  * Information Modified when dates were shifted.
  */
 import { DeidOption } from './actions';
-import { Syntax } from './dataset-parser';
+import { Syntax } from '../dicom/transfer-syntax';
 import { OutNode } from './dataset-writer';
 import { textValue } from './replacement-values';
 

@@ -1,44 +1,38 @@
 /**
- * Structural parser for a whole DICOM data set (the bytes after the File Meta Information), used
- * by the de-identifier to edit at element level.
+ * Structural parser for a whole DICOM data set (the bytes after the File Meta Information): the
+ * one tree parser of the project. De-identification edits at element level on its tree, pixel
+ * decoding (src/imaging/dataset.ts) builds its tag -> element view from it.
  *
  * It records, for every element, where its bytes lie in the source buffer instead of decoding
- * values: the writer re-emits untouched elements from those byte ranges, which is what keeps
- * character sets, DS/IS spellings, padding and pixel data exactly as they came.
+ * values: the de-identifier's writer re-emits untouched elements from those byte ranges, which is
+ * what keeps character sets, DS/IS spellings, padding and pixel data exactly as they came.
  *
  * Supported encodings: implicit VR LE, explicit VR LE, explicit VR BE (deflate is undone by the
- * caller). Sequences of defined and undefined length with items of either kind are walked;
- * undefined-length UN elements are read as implicit VR LE sequences (CP-246); encapsulated pixel
- * data is skipped over (its fragments are never looked at) and copied as is.
+ * caller, see deflate.ts). Sequences of defined and undefined length with items of either kind are
+ * walked; undefined-length UN elements are read as implicit VR LE sequences (CP-246); the
+ * fragments of encapsulated pixel data are located (by item length) but never looked into.
  *
  * Errors are DicomParseError and carry tags, offsets and lengths only, never values.
+ *
+ * Why ingest's header reader (dataset-reader.ts) is not built on this: it must work on a head of a
+ * data set and stop quietly where the bytes end; it shares the element header reading instead.
  */
-import { DicomParseError } from '../dicom/errors';
-import { isSequenceTag } from './profile-table';
+import { DicomParseError } from './errors';
+import {
+  MAX_SEQUENCE_DEPTH,
+  readElementHeader,
+  readTag,
+  readU32,
+  TAG_ITEM,
+  TAG_ITEM_DELIMITATION,
+  TAG_PIXEL_DATA,
+  TAG_SEQUENCE_DELIMITATION,
+  UNDEFINED_LENGTH,
+} from './element-header';
+import { IMPLICIT_LE, Syntax } from './transfer-syntax';
 
-export interface Syntax {
-  explicit: boolean;
-  littleEndian: boolean;
-}
-
-export const IMPLICIT_LE: Syntax = { explicit: false, littleEndian: true };
-export const EXPLICIT_LE: Syntax = { explicit: true, littleEndian: true };
-export const EXPLICIT_BE: Syntax = { explicit: true, littleEndian: false };
-
-export const TAG_ITEM = 0xfffee000;
-export const TAG_ITEM_DELIMITATION = 0xfffee00d;
-export const TAG_SEQUENCE_DELIMITATION = 0xfffee0dd;
-export const UNDEFINED_LENGTH = 0xffffffff;
-const TAG_PIXEL_DATA = 0x7fe00010;
-/** Nesting bound so hostile input cannot exhaust the stack. */
-const MAX_DEPTH = 64;
-
-/** VRs whose explicit-VR header has 2 reserved bytes and a 32-bit length (PS3.5 7.1.2). */
-export const LONG_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'SV', 'UC', 'UN', 'UR', 'UT', 'UV']);
-const SHORT_VRS = new Set([
-  'AE', 'AS', 'AT', 'CS', 'DA', 'DS', 'DT', 'FD', 'FL', 'IS', 'LO', 'LT',
-  'PN', 'SH', 'SL', 'SS', 'ST', 'TM', 'UI', 'UL', 'US',
-]);
+export { EXPLICIT_BE, EXPLICIT_LE, IMPLICIT_LE, Syntax } from './transfer-syntax';
+export { LONG_VRS, TAG_ITEM, TAG_ITEM_DELIMITATION, TAG_SEQUENCE_DELIMITATION, UNDEFINED_LENGTH, readTag } from './element-header';
 
 export interface ParsedElement {
   tag: number;
@@ -54,8 +48,10 @@ export interface ParsedElement {
   items?: ParsedItem[];
   /** Encoding of the items (implicit VR LE for UN-wrapped sequences). */
   itemSyntax?: Syntax;
-  /** Encapsulated (fragmented) value, copied as raw bytes. */
+  /** Encapsulated (fragmented) value; copied as raw bytes by the de-identifier. */
   encapsulated?: boolean;
+  /** With `encapsulated`: the item values (views into the buffer), Basic Offset Table first. */
+  fragments?: Buffer[];
 }
 
 export interface ParsedItem {
@@ -72,23 +68,40 @@ export interface ParsedDataSet {
   elements: ParsedElement[];
 }
 
+export interface ParseOptions {
+  /**
+   * True for tags the dictionary defines as sequences: in implicit VR (or sent as UN) their
+   * values are parsed as items, and in implicit VR a value that does not parse is an error.
+   */
+  isSequenceTag?: (tag: number) => boolean;
+  /**
+   * Tolerate what pixel decoding can live with and de-identification cannot (it must re-emit
+   * every byte): trailing bytes shorter than an element header, encapsulated pixel data whose
+   * delimiter is missing at the end of the data, and undefined length on an explicit VR that is
+   * not SQ/UN/OB/OW (read as a sequence).
+   */
+  lenient?: boolean;
+}
+
 /** Parses a complete data set. Throws DicomParseError on any structural problem. */
-export function parseDataSet(buf: Buffer, syntax: Syntax): ParsedDataSet {
-  const p = new Parser(buf);
+export function parseDataSet(buf: Buffer, syntax: Syntax, opts: ParseOptions = {}): ParsedDataSet {
+  const p = new Parser(buf, opts);
   const { elements, end } = p.elements(0, buf.length, syntax, 0, false);
   if (end !== buf.length) throw new DicomParseError('data set ends inside an element', { offset: end });
   return { buf, syntax, elements };
 }
 
-/** Reads a tag (group, element) at `pos`. */
-export function readTag(buf: Buffer, pos: number, le: boolean): number {
-  const g = le ? buf.readUInt16LE(pos) : buf.readUInt16BE(pos);
-  const e = le ? buf.readUInt16LE(pos + 2) : buf.readUInt16BE(pos + 2);
-  return ((g << 16) | e) >>> 0;
-}
-
 class Parser {
-  constructor(private readonly buf: Buffer) {}
+  private readonly isSequenceTag: (tag: number) => boolean;
+  private readonly lenient: boolean;
+
+  constructor(
+    private readonly buf: Buffer,
+    opts: ParseOptions,
+  ) {
+    this.isSequenceTag = opts.isSequenceTag ?? (() => false);
+    this.lenient = opts.lenient ?? false;
+  }
 
   private need(pos: number, n: number, limit: number, what: string, tag?: number): void {
     if (pos + n > limit || pos + n > this.buf.length) {
@@ -97,10 +110,6 @@ class Parser {
         offset: pos,
       });
     }
-  }
-
-  private u32(pos: number, le: boolean): number {
-    return le ? this.buf.readUInt32LE(pos) : this.buf.readUInt32BE(pos);
   }
 
   /**
@@ -116,16 +125,18 @@ class Parser {
   ): { elements: ParsedElement[]; end: number } {
     const out: ParsedElement[] = [];
     while (pos < limit) {
-      this.need(pos, 8, limit, 'element header');
-      const tag = readTag(this.buf, pos, syntax.littleEndian);
-      if (tag === TAG_ITEM_DELIMITATION) {
-        if (!untilItemDelimiter) throw new DicomParseError('item delimiter outside an item of undefined length', { tag, offset: pos });
+      // Trailing padding shorter than an element header (seen in the wild).
+      if (this.lenient && !untilItemDelimiter && pos + 8 > limit) return { elements: out, end: limit };
+      const start = pos;
+      const h = readElementHeader(this.buf, pos, syntax, (n, t) => this.need(start, n, limit, 'element header', t));
+      if (h.tag === TAG_ITEM_DELIMITATION) {
+        if (!untilItemDelimiter) throw new DicomParseError('item delimiter outside an item of undefined length', { tag: h.tag, offset: pos });
         return { elements: out, end: pos + 8 };
       }
-      if (tag >>> 16 === 0xfffe) {
-        throw new DicomParseError('item or sequence delimiter where an element was expected', { tag, offset: pos });
+      if (h.tag >>> 16 === 0xfffe) {
+        throw new DicomParseError('item or sequence delimiter where an element was expected', { tag: h.tag, offset: pos });
       }
-      const el = this.element(pos, limit, tag, syntax, depth);
+      const el = this.element(h.tag, h.vr, h.length, pos, h.valueOffset, limit, syntax, depth);
       out.push(el);
       pos = el.end;
     }
@@ -133,27 +144,16 @@ class Parser {
     return { elements: out, end: pos };
   }
 
-  private element(pos: number, limit: number, tag: number, syntax: Syntax, depth: number): ParsedElement {
-    const le = syntax.littleEndian;
-    let vr: string | undefined;
-    let length: number;
-    let valueOffset: number;
-    if (syntax.explicit) {
-      vr = String.fromCharCode(this.buf[pos + 4] as number, this.buf[pos + 5] as number);
-      if (LONG_VRS.has(vr)) {
-        this.need(pos, 12, limit, 'element header', tag);
-        length = this.u32(pos + 8, le);
-        valueOffset = pos + 12;
-      } else if (SHORT_VRS.has(vr)) {
-        length = le ? this.buf.readUInt16LE(pos + 6) : this.buf.readUInt16BE(pos + 6);
-        valueOffset = pos + 8;
-      } else {
-        throw new DicomParseError('invalid VR bytes in explicit VR data set', { tag, offset: pos });
-      }
-    } else {
-      length = this.u32(pos + 4, le);
-      valueOffset = pos + 8;
-    }
+  private element(
+    tag: number,
+    vr: string | undefined,
+    length: number,
+    pos: number,
+    valueOffset: number,
+    limit: number,
+    syntax: Syntax,
+    depth: number,
+  ): ParsedElement {
     const el: ParsedElement = { tag, vr, start: pos, end: 0, valueOffset, length };
 
     if (length === UNDEFINED_LENGTH) {
@@ -161,10 +161,12 @@ class Parser {
         (syntax.explicit && (vr === 'OB' || vr === 'OW')) || (!syntax.explicit && tag === TAG_PIXEL_DATA);
       if (encapsulated) {
         el.encapsulated = true;
-        el.end = this.skipFragments(valueOffset, limit, syntax, tag);
+        const r = this.fragments(valueOffset, limit, syntax, tag);
+        el.fragments = r.fragments;
+        el.end = r.end;
         return el;
       }
-      if (syntax.explicit && vr !== 'SQ' && vr !== 'UN') {
+      if (syntax.explicit && vr !== 'SQ' && vr !== 'UN' && !this.lenient) {
         throw new DicomParseError('undefined length on an element that cannot be a sequence', { tag, offset: pos });
       }
       // CP-246: an undefined-length UN is a sequence encoded in implicit VR LE.
@@ -199,7 +201,7 @@ class Parser {
     const maybeSequence = (vr === undefined || vr === 'UN') && !bulk;
     if (maybeSequence && length > 0) {
       const itemSyntax = vr === 'UN' ? IMPLICIT_LE : syntax;
-      const known = isSequenceTag(tag);
+      const known = this.isSequenceTag(tag);
       const looksLikeItem =
         length >= 8 && readTag(this.buf, valueOffset, itemSyntax.littleEndian) === TAG_ITEM;
       if (known || looksLikeItem) {
@@ -224,13 +226,15 @@ class Parser {
     undefinedLength: boolean,
     seqTag: number,
   ): { items: ParsedItem[]; end: number } {
-    if (depth > MAX_DEPTH) throw new DicomParseError(`sequences nested deeper than ${MAX_DEPTH} levels`, { tag: seqTag, offset: pos });
+    if (depth > MAX_SEQUENCE_DEPTH) {
+      throw new DicomParseError(`sequences nested deeper than ${MAX_SEQUENCE_DEPTH} levels`, { tag: seqTag, offset: pos });
+    }
     const items: ParsedItem[] = [];
     for (;;) {
       if (!undefinedLength && pos === limit) return { items, end: pos };
       this.need(pos, 8, limit, 'item header', seqTag);
       const tag = readTag(this.buf, pos, syntax.littleEndian);
-      const length = this.u32(pos + 4, syntax.littleEndian);
+      const length = readU32(this.buf, pos + 4, syntax.littleEndian);
       if (tag === TAG_SEQUENCE_DELIMITATION) {
         if (!undefinedLength) throw new DicomParseError('sequence delimiter in a sequence of defined length', { tag: seqTag, offset: pos });
         return { items, end: pos + 8 };
@@ -250,17 +254,25 @@ class Parser {
     }
   }
 
-  /** Walks encapsulated fragments (defined-length items) to the sequence delimiter. */
-  private skipFragments(pos: number, limit: number, syntax: Syntax, tag: number): number {
+  /**
+   * Walks encapsulated fragments (defined-length items) to the sequence delimiter. Item lengths
+   * are trusted (not a search for the delimiter bytes), so a fragment whose compressed bytes
+   * happen to contain FFFE,E0DD is read whole.
+   */
+  private fragments(pos: number, limit: number, syntax: Syntax, tag: number): { fragments: Buffer[]; end: number } {
+    const fragments: Buffer[] = [];
     for (;;) {
+      // Lenient: a missing sequence delimiter at the very end of the data keeps what was read.
+      if (this.lenient && pos + 8 > limit) return { fragments, end: limit };
       this.need(pos, 8, limit, 'fragment header', tag);
       const itemTag = readTag(this.buf, pos, syntax.littleEndian);
-      const length = this.u32(pos + 4, syntax.littleEndian);
-      if (itemTag === TAG_SEQUENCE_DELIMITATION) return pos + 8;
+      const length = readU32(this.buf, pos + 4, syntax.littleEndian);
+      if (itemTag === TAG_SEQUENCE_DELIMITATION) return { fragments, end: pos + 8 };
       if (itemTag !== TAG_ITEM || length === UNDEFINED_LENGTH) {
         throw new DicomParseError('malformed encapsulated pixel data fragment', { tag, offset: pos });
       }
       if (pos + 8 + length > limit) throw new DicomParseError(`fragment length ${length} runs past the end of the data`, { tag, offset: pos });
+      fragments.push(this.buf.subarray(pos + 8, pos + 8 + length));
       pos += 8 + length;
     }
   }

@@ -12,10 +12,33 @@
  *    because error messages end up in logs and values may be patient data.
  */
 import { TextDecoder } from 'node:util';
-import * as zlib from 'node:zlib';
+import { inflate } from './deflate';
+import {
+  ElementHeader,
+  isItemOrDelimiter,
+  MAX_SEQUENCE_DEPTH,
+  readElementHeader as readElementHeaderAt,
+  readTag as readTagAt,
+  readU32,
+  TAG_ITEM,
+  TAG_ITEM_DELIMITATION,
+  TAG_PIXEL_DATA,
+  TAG_SEQUENCE_DELIMITATION,
+  UNDEFINED_LENGTH,
+} from './element-header';
 import { DicomParseError, formatTag } from './errors';
+import { IMPLICIT_LE, isDeflatedTransferSyntax, Syntax, syntaxFor } from './transfer-syntax';
 
 export { DicomParseError } from './errors';
+export { inflateDeflatedDataset } from './deflate';
+export {
+  isDeflatedTransferSyntax,
+  TS_DEFLATED_LE,
+  TS_EXPLICIT_BE,
+  TS_EXPLICIT_LE,
+  TS_IMPLICIT_LE,
+  TS_JPIP_REFERENCED_DEFLATE,
+} from './transfer-syntax';
 
 export interface HeaderReadResult {
   /** keyword -> decoded value. Present-but-empty attributes map to ''. */
@@ -69,37 +92,8 @@ export const DEFAULT_HEADER_TAGS: Readonly<Record<string, number>> = Object.free
   BitsAllocated: 0x00280100,
 });
 
-export const TS_IMPLICIT_LE = '1.2.840.10008.1.2';
-export const TS_EXPLICIT_LE = '1.2.840.10008.1.2.1';
-export const TS_EXPLICIT_BE = '1.2.840.10008.1.2.2';
-export const TS_DEFLATED_LE = '1.2.840.10008.1.2.1.99';
-/** JPIP Referenced Deflate: the dataset is deflated exactly like 1.2.1.99. */
-export const TS_JPIP_REFERENCED_DEFLATE = '1.2.840.10008.1.2.4.95';
-
 const TAG_SPECIFIC_CHARACTER_SET = 0x00080005;
-const TAG_PIXEL_DATA = 0x7fe00010;
-const TAG_ITEM = 0xfffee000;
-const TAG_ITEM_DELIMITATION = 0xfffee00d;
-const TAG_SEQUENCE_DELIMITATION = 0xfffee0dd;
-const UNDEFINED_LENGTH = 0xffffffff;
-/** Nesting bound so hostile input cannot blow the stack. */
-const MAX_SEQUENCE_DEPTH = 64;
 
-interface Syntax {
-  explicit: boolean;
-  littleEndian: boolean;
-}
-
-const IMPLICIT_LE: Syntax = { explicit: false, littleEndian: true };
-const EXPLICIT_LE: Syntax = { explicit: true, littleEndian: true };
-const EXPLICIT_BE: Syntax = { explicit: true, littleEndian: false };
-
-/** VRs whose explicit-VR header has 2 reserved bytes and a 32-bit length. */
-const LONG_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'SV', 'UC', 'UN', 'UR', 'UT', 'UV']);
-const SHORT_VRS = new Set([
-  'AE', 'AS', 'AT', 'CS', 'DA', 'DS', 'DT', 'FD', 'FL', 'IS', 'LO', 'LT',
-  'PN', 'SH', 'SL', 'SS', 'ST', 'TM', 'UI', 'UL', 'US',
-]);
 /** VRs whose values are subject to (0008,0005); the rest are plain ASCII. */
 const CHARSET_VRS = new Set(['PN', 'LO', 'SH', 'ST', 'LT', 'UT', 'UC']);
 /** Binary VRs we never turn into a string. */
@@ -161,59 +155,15 @@ class Cursor {
       );
     }
   }
-
-  u16(pos: number, littleEndian: boolean): number {
-    return littleEndian ? this.buf.readUInt16LE(pos) : this.buf.readUInt16BE(pos);
-  }
-
-  u32(pos: number, littleEndian: boolean): number {
-    return littleEndian ? this.buf.readUInt32LE(pos) : this.buf.readUInt32BE(pos);
-  }
-}
-
-interface ElementHeader {
-  tag: number;
-  /** VR from the stream (explicit VR only; never for item/delimiter tags). */
-  vr?: string;
-  length: number;
-  /** Offset of the element's first byte. */
-  offset: number;
-  valueOffset: number;
 }
 
 function readTag(c: Cursor, pos: number, syntax: Syntax): number {
-  const group = c.u16(pos, syntax.littleEndian);
-  const element = c.u16(pos + 2, syntax.littleEndian);
-  return ((group << 16) | element) >>> 0;
-}
-
-function isItemOrDelimiter(tag: number): boolean {
-  return tag >>> 16 === 0xfffe;
+  return readTagAt(c.buf, pos, syntax.littleEndian);
 }
 
 /** Parses the element header at `pos` (tag, VR when explicit, length). */
 function readElementHeader(c: Cursor, pos: number, syntax: Syntax): ElementHeader {
-  c.need(pos, 8, 'element header');
-  const tag = readTag(c, pos, syntax);
-  // Items and delimiters never carry a VR, whatever the transfer syntax.
-  if (!syntax.explicit || isItemOrDelimiter(tag)) {
-    return { tag, length: c.u32(pos + 4, syntax.littleEndian), offset: pos, valueOffset: pos + 8 };
-  }
-  const b0 = c.buf[pos + 4] as number;
-  const b1 = c.buf[pos + 5] as number;
-  const vr = String.fromCharCode(b0, b1);
-  if (LONG_VRS.has(vr)) {
-    c.need(pos, 12, 'element header', tag);
-    return { tag, vr, length: c.u32(pos + 8, syntax.littleEndian), offset: pos, valueOffset: pos + 12 };
-  }
-  if (SHORT_VRS.has(vr)) {
-    return { tag, vr, length: c.u16(pos + 6, syntax.littleEndian), offset: pos, valueOffset: pos + 8 };
-  }
-  const hex = (b: number): string => `0x${b.toString(16).padStart(2, '0')}`;
-  throw new DicomParseError(`invalid VR bytes ${hex(b0)} ${hex(b1)} in explicit VR dataset`, {
-    tag,
-    offset: pos,
-  });
+  return readElementHeaderAt(c.buf, pos, syntax, (n, tag) => c.need(pos, n, 'element header', tag));
 }
 
 /**
@@ -248,7 +198,7 @@ function skipSequenceItems(c: Cursor, start: number, syntax: Syntax, depth: numb
   for (;;) {
     c.need(pos, 8, 'item header');
     const tag = readTag(c, pos, syntax);
-    const length = c.u32(pos + 4, syntax.littleEndian);
+    const length = readU32(c.buf, pos + 4, syntax.littleEndian);
     if (tag === TAG_SEQUENCE_DELIMITATION) return pos + 8;
     if (tag !== TAG_ITEM) {
       throw new DicomParseError('expected an item or sequence delimitation item inside a sequence', {
@@ -331,22 +281,6 @@ function pixelDataLocation(c: Cursor, h: ElementHeader): NonNullable<HeaderReadR
   if (h.length === UNDEFINED_LENGTH) return { offset: h.valueOffset, length: 'undefined' };
   c.checkWithinLimit(h.valueOffset, h.length, h.tag);
   return { offset: h.valueOffset, length: h.length };
-}
-
-function syntaxFor(transferSyntaxUid: string): Syntax {
-  switch (transferSyntaxUid) {
-    case TS_IMPLICIT_LE:
-      return IMPLICIT_LE;
-    case TS_EXPLICIT_BE:
-      return EXPLICIT_BE;
-    default:
-      // Explicit LE, deflated, and every encapsulated (compressed) syntax.
-      return EXPLICIT_LE;
-  }
-}
-
-export function isDeflatedTransferSyntax(transferSyntaxUid: string): boolean {
-  return transferSyntaxUid === TS_DEFLATED_LE || transferSyntaxUid === TS_JPIP_REFERENCED_DEFLATE;
 }
 
 /**
@@ -665,59 +599,6 @@ function skipUnknownEscape(bytes: Buffer, escOffset: number): number {
   while (j < bytes.length && (bytes[j] as number) >= 0x20 && (bytes[j] as number) <= 0x2f) j++;
   if (j < bytes.length && (bytes[j] as number) >= 0x30 && (bytes[j] as number) <= 0x7e) j++;
   return j;
-}
-
-// ---------------------------------------------------------------------------
-// Deflate
-// ---------------------------------------------------------------------------
-
-/**
- * Inflates a deflated dataset (transfer syntax 1.2.840.10008.1.2.1.99).
- * Tolerates a truncated prefix of the stream: it then returns as much as
- * could be inflated. Throws DicomParseError if the bytes are not deflate data.
- */
-export function inflateDeflatedDataset(bytes: Buffer): Buffer {
-  return inflate(bytes, true).data;
-}
-
-/**
- * `allowPartial`: the caller knows `bytes` may be a prefix of the stream, so an
- * unfinished stream is expected and not an error.
- */
-function inflate(bytes: Buffer, allowPartial: boolean): { data: Buffer; complete: boolean } {
-  let firstError: unknown;
-  try {
-    return { data: zlib.inflateRawSync(bytes), complete: true };
-  } catch (e) {
-    firstError = e;
-  }
-  // Some non-conformant writers emit a zlib-wrapped (RFC 1950) stream.
-  if (looksLikeZlibHeader(bytes)) {
-    try {
-      return { data: zlib.inflateSync(bytes), complete: true };
-    } catch {
-      // fall through to the partial-stream handling of the raw attempt
-    }
-  }
-  if (allowPartial) {
-    try {
-      const data = zlib.inflateRawSync(bytes, { finishFlush: zlib.constants.Z_SYNC_FLUSH });
-      return { data, complete: false };
-    } catch {
-      // report the original error below
-    }
-  }
-  const code = (firstError as { code?: unknown } | undefined)?.code;
-  throw new DicomParseError(
-    `deflated dataset of ${bytes.length} bytes could not be inflated${typeof code === 'string' ? ` (${code})` : ''}`,
-  );
-}
-
-function looksLikeZlibHeader(bytes: Buffer): boolean {
-  if (bytes.length < 2) return false;
-  const cmf = bytes[0] as number;
-  const flg = bytes[1] as number;
-  return (cmf & 0x0f) === 8 && ((cmf << 8) | flg) % 31 === 0;
 }
 
 /** Exposed for callers that want to log a tag the same way errors do. */

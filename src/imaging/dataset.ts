@@ -1,24 +1,31 @@
 /**
- * A small element-level reader for the parts of a data set that imaging needs: the Image Pixel
- * module, the modality and VOI transformations (including their sequences and the functional
- * groups of enhanced multi-frame objects), palettes, and the Pixel Data itself, native or
- * encapsulated.
+ * The element-level view of a data set that imaging needs: the Image Pixel module, the modality
+ * and VOI transformations (including their sequences and the functional groups of enhanced
+ * multi-frame objects), palettes, and the Pixel Data itself, native or encapsulated.
  *
  * Why not src/dicom/dataset-reader.ts: that reader is built for ingest (top level only, stops at
  * Pixel Data, first value of binary elements only). Rendering needs sequences (VOI LUT Sequence,
  * Modality LUT Sequence, Shared/Per-frame Functional Groups), LUT data, and the fragments of
- * encapsulated pixel data, so this module walks the whole data set. Values stay views into the
- * input buffer (no copies), so pixel data of a large multi-frame object is not duplicated.
+ * encapsulated pixel data, so the whole data set is parsed by the structural parser
+ * (src/dicom/dataset-parser.ts) and indexed by tag here. Values stay views into the input buffer
+ * (no copies), so pixel data of a large multi-frame object is not duplicated.
  *
  * Errors carry structure only (tags, offsets), never values, like DicomParseError elsewhere.
  */
+import { ParsedElement, parseDataSet as parseStructure, valueBytes } from '../dicom/dataset-parser';
+import { inflateDeflatedDataset } from '../dicom/deflate';
+import { isKnownVr, UNDEFINED_LENGTH } from '../dicom/element-header';
 import { DicomParseError } from '../dicom/errors';
-import { inflateDeflatedDataset, isDeflatedTransferSyntax } from '../dicom/dataset-reader';
 import { readPart10Header } from '../dicom/part10';
+import {
+  isDeflatedTransferSyntax,
+  syntaxFor,
+  TS_EXPLICIT_BE,
+  TS_EXPLICIT_LE,
+  TS_IMPLICIT_LE,
+} from '../dicom/transfer-syntax';
 
-export const TS_IMPLICIT_LE = '1.2.840.10008.1.2';
-export const TS_EXPLICIT_LE = '1.2.840.10008.1.2.1';
-export const TS_EXPLICIT_BE = '1.2.840.10008.1.2.2';
+export { TS_EXPLICIT_BE, TS_EXPLICIT_LE, TS_IMPLICIT_LE } from '../dicom/transfer-syntax';
 
 export const TAG = {
   PhotometricInterpretation: 0x00280004,
@@ -86,17 +93,7 @@ const IMPLICIT_VR: ReadonlyMap<number, string> = new Map<number, string>([
   [TAG.PixelData, 'OW'],
 ]);
 
-const LONG_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'SV', 'UC', 'UN', 'UR', 'UT', 'UV']);
-const SHORT_VRS = new Set([
-  'AE', 'AS', 'AT', 'CS', 'DA', 'DS', 'DT', 'FD', 'FL', 'IS', 'LO', 'LT',
-  'PN', 'SH', 'SL', 'SS', 'ST', 'TM', 'UI', 'UL', 'US',
-]);
-
-const TAG_ITEM = 0xfffee000;
-const TAG_ITEM_DELIMITATION = 0xfffee00d;
-const TAG_SEQUENCE_DELIMITATION = 0xfffee0dd;
-const UNDEFINED_LENGTH = 0xffffffff;
-const MAX_DEPTH = 32;
+const isImagingSequence = (tag: number): boolean => IMPLICIT_VR.get(tag) === 'SQ';
 
 export interface Element {
   tag: number;
@@ -192,11 +189,6 @@ export function numericValues(e: Element): number[] {
   }
 }
 
-interface Syntax {
-  explicit: boolean;
-  littleEndian: boolean;
-}
-
 export interface ParsedObject {
   transferSyntaxUid: string;
   dataSet: DataSet;
@@ -225,9 +217,9 @@ export function parseDicomFile(file: Buffer): ParsedObject {
   if (file.length < 8) throw new DicomParseError('too short to be a DICOM data set');
   let ts = TS_IMPLICIT_LE;
   const vr = file.toString('latin1', 4, 6);
-  if (file.readUInt16LE(0) > 0x00ff && file.readUInt16BE(0) <= 0x00ff && (LONG_VRS.has(vr) || SHORT_VRS.has(vr))) {
+  if (file.readUInt16LE(0) > 0x00ff && file.readUInt16BE(0) <= 0x00ff && isKnownVr(vr)) {
     ts = TS_EXPLICIT_BE;
-  } else if (LONG_VRS.has(vr) || SHORT_VRS.has(vr)) {
+  } else if (isKnownVr(vr)) {
     ts = TS_EXPLICIT_LE;
   }
   return { transferSyntaxUid: ts, dataSet: parseDataSet(file, ts) };
@@ -237,157 +229,39 @@ export function parseDicomFile(file: Buffer): ParsedObject {
 export function parseDataSet(bytes: Buffer, transferSyntaxUid: string): DataSet {
   let data = bytes;
   if (isDeflatedTransferSyntax(transferSyntaxUid)) data = inflateDeflatedDataset(bytes);
-  const syntax: Syntax =
-    transferSyntaxUid === TS_IMPLICIT_LE
-      ? { explicit: false, littleEndian: true }
-      : transferSyntaxUid === TS_EXPLICIT_BE
-        ? { explicit: true, littleEndian: false }
-        : { explicit: true, littleEndian: true };
-  const ds = new DataSet(syntax.littleEndian);
-  readElements(data, 0, data.length, syntax, ds, 0, false);
+  const syntax = syntaxFor(transferSyntaxUid);
+  // Lenient: a renderer can live with trailing padding or a missing final delimiter.
+  const parsed = parseStructure(data, syntax, { isSequenceTag: isImagingSequence, lenient: true });
+  return toDataSet(data, parsed.elements, syntax.littleEndian);
+}
+
+/** Indexes parsed elements by tag; the first occurrence wins if a (broken) data set repeats one. */
+function toDataSet(buf: Buffer, elements: readonly ParsedElement[], littleEndian: boolean): DataSet {
+  const ds = new DataSet(littleEndian);
+  for (const el of elements) {
+    if (!ds.elements.has(el.tag)) ds.elements.set(el.tag, toElement(buf, el, littleEndian));
+  }
   return ds;
 }
 
-/**
- * Reads elements from `start` to `end` into `ds`. With `untilItemDelimiter`, stops after an
- * Item Delimitation Item and returns the offset after it. Returns the end offset otherwise.
- */
-function readElements(
-  buf: Buffer,
-  start: number,
-  end: number,
-  syntax: Syntax,
-  ds: DataSet,
-  depth: number,
-  untilItemDelimiter: boolean,
-): number {
-  if (depth > MAX_DEPTH) throw new DicomParseError(`sequences nested deeper than ${MAX_DEPTH}`, { offset: start });
-  let pos = start;
-  while (pos < end) {
-    // Trailing padding shorter than an element header: ignore (seen in the wild).
-    if (pos + 8 > end) {
-      if (untilItemDelimiter) throw new DicomParseError('data ends inside an item', { offset: pos });
-      break;
-    }
-    const group = syntax.littleEndian ? buf.readUInt16LE(pos) : buf.readUInt16BE(pos);
-    const elem = syntax.littleEndian ? buf.readUInt16LE(pos + 2) : buf.readUInt16BE(pos + 2);
-    const tag = ((group << 16) | elem) >>> 0;
-    if (tag === TAG_ITEM_DELIMITATION) {
-      if (untilItemDelimiter) return pos + 8;
-      throw new DicomParseError('item delimiter outside an item', { tag, offset: pos });
-    }
-    if (group === 0xfffe) throw new DicomParseError('unexpected item tag in a data set', { tag, offset: pos });
-
-    let vr: string | undefined;
-    let length: number;
-    let valueOffset: number;
-    if (syntax.explicit) {
-      vr = buf.toString('latin1', pos + 4, pos + 6);
-      if (LONG_VRS.has(vr)) {
-        if (pos + 12 > end) throw new DicomParseError('data ends inside an element header', { tag, offset: pos });
-        length = syntax.littleEndian ? buf.readUInt32LE(pos + 8) : buf.readUInt32BE(pos + 8);
-        valueOffset = pos + 12;
-      } else if (SHORT_VRS.has(vr)) {
-        length = syntax.littleEndian ? buf.readUInt16LE(pos + 6) : buf.readUInt16BE(pos + 6);
-        valueOffset = pos + 8;
-      } else {
-        throw new DicomParseError('invalid VR in explicit VR data set', { tag, offset: pos });
-      }
-    } else {
-      vr = IMPLICIT_VR.get(tag);
-      length = buf.readUInt32LE(pos + 4);
-      valueOffset = pos + 8;
-    }
-
-    const element: Element = { tag, vr, value: buf.subarray(valueOffset, valueOffset), littleEndian: syntax.littleEndian };
-    if (length === UNDEFINED_LENGTH) {
-      if (tag === TAG.PixelData && vr !== 'SQ' && vr !== 'UN' && (syntax.explicit || vr === 'OW')) {
-        const r = readFragments(buf, valueOffset, end, syntax);
-        element.fragments = r.fragments;
-        pos = r.next;
-      } else {
-        // SQ, undefined-length UN (CP-246: implicit VR LE inside), or any implicit undefined length.
-        const inner: Syntax = vr === 'UN' ? { explicit: false, littleEndian: true } : syntax;
-        const r = readItems(buf, valueOffset, end, inner, depth, true);
-        element.items = r.items;
-        pos = r.next;
-      }
-    } else {
-      if (valueOffset + length > end) {
-        throw new DicomParseError(`value of ${length} bytes runs past the end of the data`, { tag, offset: pos });
-      }
-      element.value = buf.subarray(valueOffset, valueOffset + length);
-      // Defined-length sequences: parse the items of SQ (and of the sequences we need when they
-      // arrive as UN or implicit), leave all other values as bytes.
-      const knownSq = IMPLICIT_VR.get(tag) === 'SQ';
-      if (vr === 'SQ' || (knownSq && (vr === 'UN' || vr === undefined))) {
-        const inner: Syntax = vr === 'UN' ? { explicit: false, littleEndian: true } : syntax;
-        element.items = readItems(buf, valueOffset, valueOffset + length, inner, depth, false).items;
-        element.value = buf.subarray(valueOffset, valueOffset);
-        if (vr === 'UN') element.vr = 'SQ';
-      }
-      pos = valueOffset + length;
-    }
-    if (!ds.elements.has(tag)) ds.elements.set(tag, element);
+function toElement(buf: Buffer, el: ParsedElement, littleEndian: boolean): Element {
+  const known = IMPLICIT_VR.get(el.tag);
+  const vr = el.vr ?? known;
+  const empty = buf.subarray(el.valueOffset, el.valueOffset);
+  if (el.fragments !== undefined) return { tag: el.tag, vr, value: empty, littleEndian, fragments: el.fragments };
+  // Items are used where the stream or the dictionary says sequence; other values that merely
+  // look like items (the parser tries those too) stay bytes.
+  const sequence = el.length === UNDEFINED_LENGTH || el.vr === 'SQ' || known === 'SQ';
+  if (sequence && el.items !== undefined) {
+    const itemLe = el.itemSyntax?.littleEndian ?? littleEndian;
+    return {
+      tag: el.tag,
+      // A sequence we need that arrived as a defined-length UN is one.
+      vr: el.vr === 'UN' && el.length !== UNDEFINED_LENGTH ? 'SQ' : vr,
+      value: empty,
+      littleEndian,
+      items: el.items.map((item) => toDataSet(buf, item.elements, itemLe)),
+    };
   }
-  if (untilItemDelimiter) throw new DicomParseError('data ends inside an item', { offset: pos });
-  return pos;
-}
-
-function readItems(
-  buf: Buffer,
-  start: number,
-  end: number,
-  syntax: Syntax,
-  depth: number,
-  undefinedLength: boolean,
-): { items: DataSet[]; next: number } {
-  const items: DataSet[] = [];
-  let pos = start;
-  for (;;) {
-    if (!undefinedLength && pos >= end) return { items, next: pos };
-    if (pos + 8 > end) throw new DicomParseError('data ends inside a sequence', { offset: pos });
-    const tag = readTag(buf, pos, syntax.littleEndian);
-    const length = syntax.littleEndian ? buf.readUInt32LE(pos + 4) : buf.readUInt32BE(pos + 4);
-    if (tag === TAG_SEQUENCE_DELIMITATION) return { items, next: pos + 8 };
-    if (tag !== TAG_ITEM) throw new DicomParseError('expected an item in a sequence', { tag, offset: pos });
-    const item = new DataSet(syntax.littleEndian);
-    if (length === UNDEFINED_LENGTH) {
-      pos = readElements(buf, pos + 8, end, syntax, item, depth + 1, true);
-    } else {
-      if (pos + 8 + length > end) throw new DicomParseError('item runs past the end of its sequence', { offset: pos });
-      readElements(buf, pos + 8, pos + 8 + length, syntax, item, depth + 1, false);
-      pos = pos + 8 + length;
-    }
-    items.push(item);
-  }
-}
-
-/**
- * Encapsulated pixel data: items up to the Sequence Delimitation Item. Item lengths are trusted
- * (not a search for the delimiter bytes), so a fragment whose compressed bytes happen to contain
- * FFFE,E0DD is read whole.
- */
-function readFragments(buf: Buffer, start: number, end: number, syntax: Syntax): { fragments: Buffer[]; next: number } {
-  const fragments: Buffer[] = [];
-  let pos = start;
-  while (pos + 8 <= end) {
-    const tag = readTag(buf, pos, syntax.littleEndian);
-    const length = syntax.littleEndian ? buf.readUInt32LE(pos + 4) : buf.readUInt32BE(pos + 4);
-    if (tag === TAG_SEQUENCE_DELIMITATION) return { fragments, next: pos + 8 };
-    if (tag !== TAG_ITEM) throw new DicomParseError('expected a fragment item in encapsulated pixel data', { tag, offset: pos });
-    if (length === UNDEFINED_LENGTH || pos + 8 + length > end) {
-      throw new DicomParseError('pixel data fragment runs past the end of the data', { tag, offset: pos });
-    }
-    fragments.push(buf.subarray(pos + 8, pos + 8 + length));
-    pos += 8 + length;
-  }
-  // A missing sequence delimiter at the very end of the file: keep what was read.
-  return { fragments, next: end };
-}
-
-function readTag(buf: Buffer, pos: number, le: boolean): number {
-  const g = le ? buf.readUInt16LE(pos) : buf.readUInt16BE(pos);
-  const e = le ? buf.readUInt16LE(pos + 2) : buf.readUInt16BE(pos + 2);
-  return ((g << 16) | e) >>> 0;
+  return { tag: el.tag, vr, value: valueBytes(buf, el), littleEndian };
 }
