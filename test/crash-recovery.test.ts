@@ -20,37 +20,12 @@ test('kill -9 during a multi-instance push loses no acknowledged instance', asyn
   const config = writeConfig(dir, port);
   const node = await startChildNode(config);
 
-  // storescu -v names each file before sending it and reports each response after it.
-  const scu = spawn('storescu', ['-v', '-aet', 'STORESCU', '-aec', 'DICOM_AI', '127.0.0.1', String(port), ...files], {
-    env: { ...process.env, TCP_NODELAY: '1' },
-  });
-  const acknowledged: string[] = [];
-  let current = '';
-  let buf = '';
-  const killedAfter = await new Promise<number>((resolve) => {
-    const onData = (d: Buffer) => {
-      buf += d;
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        const m = /Sending file: (.*)$/.exec(line);
-        if (m) current = m[1]!.trim();
-        if (/Received Store Response \(Success\)/.test(line)) {
-          acknowledged.push(current);
-          if (acknowledged.length === 120) {
-            node.proc.kill('SIGKILL');
-            resolve(acknowledged.length);
-          }
-        }
-      }
-    };
-    scu.stdout.on('data', onData);
-    scu.stderr.on('data', onData);
-    scu.on('exit', () => resolve(acknowledged.length));
-  });
+  const push = pushWatchingAcks(port, files, 120, () => node.proc.kill('SIGKILL'));
+  const acknowledged = push.acknowledged;
+  const killedAfter = await push.reachedOrEnded;
   await node.exited;
-  await new Promise((r) => scu.once('exit', r).kill('SIGKILL'));
+  push.scu.kill('SIGKILL');
+  await push.exited;
   assert.equal(killedAfter, 120, 'the push was interrupted mid-way');
   assert.ok(acknowledged.length < files.length);
 
@@ -118,33 +93,11 @@ test('SIGTERM during a push: exits 0, every acknowledged instance kept, clean re
   const port = await freePort();
   const config = writeConfig(dir, port);
   const node = await startChildNode(config);
-  const scu = spawn('storescu', ['-v', '-aet', 'STORESCU', '-aec', 'DICOM_AI', '127.0.0.1', String(port), ...files], { env: { ...process.env, TCP_NODELAY: '1' } });
-  const acknowledged: string[] = [];
-  let current = '';
-  let buf = '';
-  let signalled = false;
-  const scuDone = new Promise<void>((resolve) => scu.on('exit', () => resolve()));
-  const onData = (d: Buffer) => {
-    buf += d;
-    let nl;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      const m = /Sending file: (.*)$/.exec(line);
-      if (m) current = m[1]!.trim();
-      if (/Received Store Response \(Success\)/.test(line)) {
-        acknowledged.push(current);
-        if (acknowledged.length === 60 && !signalled) {
-          signalled = true;
-          node.proc.kill('SIGTERM');
-        }
-      }
-    }
-  };
-  scu.stdout.on('data', onData);
-  scu.stderr.on('data', onData);
+  const push = pushWatchingAcks(port, files, 60, () => node.proc.kill('SIGTERM'));
+  const acknowledged = push.acknowledged;
+  const signalled = (await push.reachedOrEnded) >= 60;
   const code = await node.exited;
-  await scuDone;
+  await push.exited;
   assert.ok(signalled, 'SIGTERM was sent mid-push');
   assert.equal(code, 0, `node exit code after SIGTERM:\n${node.output().slice(-2000)}`);
   assert.match(node.output(), /shutting down/);
@@ -168,6 +121,42 @@ test('SIGTERM during a push: exits 0, every acknowledged instance kept, clean re
     await restarted.exited;
   }
 });
+
+/**
+ * Pushes files with storescu -v (which names each file before sending it and reports each
+ * response after it), collecting the acknowledged files; calls `atCount` once when that many
+ * were acknowledged. `reachedOrEnded` resolves with the count then, or when storescu ends.
+ */
+function pushWatchingAcks(port: number, files: string[], count: number, atCount: () => void) {
+  const scu = spawn('storescu', ['-v', '-aet', 'STORESCU', '-aec', 'DICOM_AI', '127.0.0.1', String(port), ...files], { env: { ...process.env, TCP_NODELAY: '1' } });
+  const acknowledged: string[] = [];
+  const exited = new Promise<void>((resolve) => scu.on('exit', () => resolve()));
+  let current = '';
+  let buf = '';
+  const reachedOrEnded = new Promise<number>((resolve) => {
+    const onData = (d: Buffer) => {
+      buf += d;
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        const m = /Sending file: (.*)$/.exec(line);
+        if (m) current = m[1]!.trim();
+        if (/Received Store Response \(Success\)/.test(line)) {
+          acknowledged.push(current);
+          if (acknowledged.length === count) {
+            atCount();
+            resolve(count);
+          }
+        }
+      }
+    };
+    scu.stdout.on('data', onData);
+    scu.stderr.on('data', onData);
+    void exited.then(() => resolve(acknowledged.length));
+  });
+  return { scu, acknowledged, exited, reachedOrEnded };
+}
 
 function readPartSop(f: string): string {
   return readPart10Header(fs.readFileSync(f)).sopInstanceUid;
