@@ -5,6 +5,7 @@ import {
   decodeAssociateAC,
   decodeAssociateRQ,
   decodePData,
+  decodePDataParts,
   encodeAbort,
   encodeAssociateAC,
   encodeAssociateRJ,
@@ -74,6 +75,17 @@ test('association RQ without user information or with an item running past its P
   assert.throws(() => decodeAssociateRQ(Buffer.alloc(20)), /shorter than its fixed fields/);
 });
 
+test('P-DATA in pieces: PDV headers and data across piece boundaries, data never joined', () => {
+  const a = Buffer.alloc(300, 1);
+  const b = Buffer.alloc(200, 2);
+  const body = Buffer.concat([encodePDataHeader(1, false, false, a.length).subarray(6), a, encodePDataHeader(1, false, true, b.length).subarray(6), b]);
+  for (const cut of [1, 3, 5, 6, 7, 306, 307, 310]) {
+    const pdvs = decodePDataParts([body.subarray(0, cut), body.subarray(cut)]);
+    assert.deepEqual(pdvs.map((p) => [p.length, p.isLast]), [[300, false], [200, true]], `cut at ${cut}`);
+    assert.ok(Buffer.concat(pdvs[0]!.data).equals(a) && Buffer.concat(pdvs[1]!.data).equals(b), `cut at ${cut}`);
+  }
+});
+
 test('P-DATA: PDVs split out, command/last bits read', () => {
   const a = Buffer.from('abcd');
   const b = Buffer.from('efgh');
@@ -96,7 +108,8 @@ test('PduReader reassembles PDUs across arbitrary chunk boundaries', () => {
     const out = [];
     for (let i = 0; i < stream.length; i += step) out.push(...r.push(stream.subarray(i, i + step)));
     assert.deepEqual(out.map((p) => p.type), [1, 4, 7], `chunk size ${step}`);
-    assert.equal(out[1]!.body.length, 1006);
+    assert.equal(out[1]!.length, 1006);
+    assert.ok(Buffer.concat(out[1]!.parts).equals(stream.subarray(pdus[0]!.length + 6, pdus[0]!.length + 6 + 1006)), 'P-DATA body pieces reassemble to the bytes sent');
     assert.equal(r.bufferedBytes, 0);
   }
 });

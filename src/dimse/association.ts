@@ -21,12 +21,12 @@ import {
   AssociateRQ,
   PDU_TYPE,
   PduError,
-  Pdv,
   decodeAbort,
   decodeAssociateAC,
   decodeAssociateRJ,
   decodeAssociateRQ,
-  decodePData,
+  decodePDataParts,
+  PdvParts,
   encodeAbort,
   encodePDataHeader,
   encodeReleaseRP,
@@ -35,7 +35,7 @@ import {
   encodeAssociateAC,
   encodeAssociateRJ,
 } from './pdu';
-import { PduReader } from './pdu-reader';
+import { PduReader, RawPdu, pduBody } from './pdu-reader';
 import { CommandError, DimseCommand, decodeCommand, encodeCommand, hasDataSet } from './command';
 
 export type AssociationState = 'awaiting-rq' | 'awaiting-ac' | 'established' | 'releasing' | 'closing' | 'closed';
@@ -350,7 +350,7 @@ export class Association extends EventEmitter {
     for (const pdu of pdus) {
       if (this.isClosed()) return;
       try {
-        this.onPdu(pdu.type, pdu.body);
+        this.onPdu(pdu);
       } catch (e) {
         const reason = e instanceof PduError ? e.abortReason : ABORT.reason.invalidPduParameterValue;
         this.abort(`protocol error: ${(e as Error).message}`, reason);
@@ -359,7 +359,15 @@ export class Association extends EventEmitter {
     }
   }
 
-  private onPdu(type: number, body: Buffer): void {
+  private onPdu(pdu: RawPdu): void {
+    const type = pdu.type;
+    if (type === PDU_TYPE.PData) {
+      // P-DATA stays in the pieces it arrived in; the other PDUs are small and decoded from one buffer.
+      if (this.state !== 'established' && this.state !== 'releasing') throw new PduError('P-DATA-TF outside an association', ABORT.reason.unexpectedPdu);
+      for (const pdv of decodePDataParts(pdu.parts)) this.onPdv(pdv);
+      return;
+    }
+    const body = pduBody(pdu);
     switch (type) {
       case PDU_TYPE.AssociateRQ: {
         if (this.state !== 'awaiting-rq') throw new PduError('unexpected A-ASSOCIATE-RQ', ABORT.reason.unexpectedPdu);
@@ -392,10 +400,6 @@ export class Association extends EventEmitter {
         this.destroy('association rejected by peer');
         return;
       }
-      case PDU_TYPE.PData:
-        if (this.state !== 'established' && this.state !== 'releasing') throw new PduError('P-DATA-TF outside an association', ABORT.reason.unexpectedPdu);
-        for (const pdv of decodePData(body)) this.onPdv(pdv);
-        return;
       case PDU_TYPE.ReleaseRQ:
         if (this.state !== 'established') throw new PduError('unexpected A-RELEASE-RQ', ABORT.reason.unexpectedPdu);
         if (this.incoming) throw new PduError('A-RELEASE-RQ in the middle of a message', ABORT.reason.unexpectedPdu);
@@ -421,7 +425,7 @@ export class Association extends EventEmitter {
     }
   }
 
-  private onPdv(pdv: Pdv): void {
+  private onPdv(pdv: PdvParts): void {
     const ctx = this.contexts.get(pdv.contextId);
     if (!ctx) throw new PduError(`PDV on presentation context ${pdv.contextId}, which was not accepted`, ABORT.reason.unexpectedPduParameter);
     if (this.role === 'requestor') return this.onResponsePdv(pdv);
@@ -430,17 +434,17 @@ export class Association extends EventEmitter {
     if (pdv.isCommand) {
       if (msg && (msg.command || msg.contextId !== pdv.contextId)) throw new PduError('command fragment in the middle of another message', ABORT.reason.unexpectedPdu);
       if (!msg) msg = this.incoming = { contextId: pdv.contextId, commandChunks: [], commandBytes: 0, dataBytes: 0 };
-      msg.commandBytes += pdv.data.length;
+      msg.commandBytes += pdv.length;
       if (msg.commandBytes > this.limits.maxCommandBytes) throw new PduError(`command set larger than ${this.limits.maxCommandBytes} bytes`);
-      msg.commandChunks.push(Buffer.from(pdv.data));
+      for (const d of pdv.data) msg.commandChunks.push(Buffer.from(d));
       if (pdv.isLast) this.onCommandComplete(msg, ctx);
       return;
     }
     if (!msg || !msg.command || !msg.sink) throw new PduError('data set fragment without a command expecting one', ABORT.reason.unexpectedPdu);
     if (msg.contextId !== pdv.contextId) throw new PduError('data set fragment on another presentation context than its command', ABORT.reason.unexpectedPdu);
-    msg.dataBytes += pdv.data.length;
+    msg.dataBytes += pdv.length;
     if (msg.dataBytes > this.limits.maxDataSetBytes) throw new PduError(`data set larger than the ${this.limits.maxDataSetBytes} bytes allowed for one instance`);
-    this.trackWrite(msg.sink.write(pdv.data), pdv.data.length);
+    for (const d of pdv.data) this.trackWrite(msg.sink.write(d), d.length);
     if (pdv.isLast) {
       this.incoming = null;
       this.instancesReceived++;
@@ -474,13 +478,13 @@ export class Association extends EventEmitter {
     this.enqueue(async () => this.sendCommand(msg.contextId, respond()));
   }
 
-  private onResponsePdv(pdv: Pdv): void {
+  private onResponsePdv(pdv: PdvParts): void {
     if (!pdv.isCommand) throw new PduError('unexpected data set in a response', ABORT.reason.unexpectedPdu);
     let msg = this.incoming;
     if (!msg) msg = this.incoming = { contextId: pdv.contextId, commandChunks: [], commandBytes: 0, dataBytes: 0 };
-    msg.commandBytes += pdv.data.length;
+    msg.commandBytes += pdv.length;
     if (msg.commandBytes > this.limits.maxCommandBytes) throw new PduError(`response command larger than ${this.limits.maxCommandBytes} bytes`);
-    msg.commandChunks.push(Buffer.from(pdv.data));
+    for (const d of pdv.data) msg.commandChunks.push(Buffer.from(d));
     if (!pdv.isLast) return;
     this.incoming = null;
     const rsp = decodeCommand(Buffer.concat(msg.commandChunks));

@@ -6,7 +6,17 @@ import { ABORT, PDU_HEADER_LENGTH, PDU_TYPE, PduError } from './pdu';
 
 export interface RawPdu {
   type: number;
-  body: Buffer;
+  /**
+   * The body as the pieces it arrived in (views, not copies): a 64 KB P-DATA PDU spans two TCP
+   * reads, and joining them would copy every byte of every instance once more.
+   */
+  parts: Buffer[];
+  length: number;
+}
+
+/** The body in one Buffer (for the small PDUs whose decoders want that). */
+export function pduBody(p: RawPdu): Buffer {
+  return p.parts.length === 1 ? p.parts[0]! : Buffer.concat(p.parts, p.length);
 }
 
 export interface PduLimits {
@@ -50,7 +60,7 @@ export class PduReader {
         this.pending = { type, length };
       }
       if (this.buffered < this.pending.length) break;
-      out.push({ type: this.pending.type, body: this.take(this.pending.length) });
+      out.push({ type: this.pending.type, parts: this.takeViews(this.pending.length), length: this.pending.length });
       this.pending = null;
     }
     return out;
@@ -72,6 +82,25 @@ export class PduReader {
     if ((type === PDU_TYPE.AssociateRQ || type === PDU_TYPE.AssociateAC) && length > this.limits.maxAssociateLength) {
       throw new PduError(`association PDU of ${length} bytes exceeds our limit of ${this.limits.maxAssociateLength}`);
     }
+  }
+
+  /** Removes exactly n buffered bytes as views into the chunks they arrived in. */
+  private takeViews(n: number): Buffer[] {
+    this.buffered -= n;
+    const out: Buffer[] = [];
+    while (n > 0) {
+      const c = this.chunks[0]!;
+      if (c.length <= n) {
+        out.push(c);
+        this.chunks.shift();
+        n -= c.length;
+      } else {
+        out.push(c.subarray(0, n));
+        this.chunks[0] = c.subarray(n);
+        n = 0;
+      }
+    }
+    return out;
   }
 
   /** Removes exactly n buffered bytes; copies only when they span several chunks. */

@@ -367,23 +367,77 @@ export function decodeAbort(body: Buffer): AbortPdu {
   return { source: body.readUInt8(2), reason: body.readUInt8(3) };
 }
 
-/** Splits a P-DATA-TF body into its PDVs. The data are views into `body`, not copies. */
-export function decodePData(body: Buffer): Pdv[] {
-  const pdvs: Pdv[] = [];
-  let p = 0;
-  while (p < body.length) {
-    if (p + 6 > body.length) throw new PduError(`P-DATA-TF: PDV header truncated at offset ${p}`);
-    const len = body.readUInt32BE(p);
-    if (len < 2 || p + 4 + len > body.length) throw new PduError(`P-DATA-TF: PDV length ${len} does not fit the PDU`);
-    const mch = body.readUInt8(p + 5);
-    pdvs.push({
-      contextId: body.readUInt8(p + 4),
-      isCommand: (mch & 1) === 1,
-      isLast: (mch & 2) === 2,
-      data: body.subarray(p + 6, p + 4 + len),
-    });
-    p += 4 + len;
+/** A PDV whose data may lie in several pieces (views into the received chunks, not copies). */
+export interface PdvParts {
+  contextId: number;
+  isCommand: boolean;
+  isLast: boolean;
+  data: Buffer[];
+  length: number;
+}
+
+/** Reads across a list of buffers without joining them. */
+class PartsCursor {
+  private i = 0;
+  private off = 0;
+  remaining: number;
+
+  constructor(private readonly parts: Buffer[]) {
+    this.remaining = parts.reduce((n, p) => n + p.length, 0);
+  }
+
+  /** The next n bytes as views, in order. */
+  views(n: number): Buffer[] {
+    const out: Buffer[] = [];
+    this.remaining -= n;
+    while (n > 0) {
+      const p = this.parts[this.i]!;
+      const k = Math.min(n, p.length - this.off);
+      out.push(p.subarray(this.off, this.off + k));
+      this.off += k;
+      n -= k;
+      if (this.off === p.length) {
+        this.i++;
+        this.off = 0;
+      }
+    }
+    return out;
+  }
+
+  /** The next n bytes as one Buffer (a copy only when they span pieces; used for 6-byte headers). */
+  bytes(n: number): Buffer {
+    const v = this.views(n);
+    return v.length === 1 ? v[0]! : Buffer.concat(v);
+  }
+}
+
+/**
+ * Splits a P-DATA-TF body, given as the pieces it arrived in, into its PDVs. A PDU larger than one
+ * TCP read (the usual case at 64 KB) is never joined: the data stay views into the received chunks.
+ */
+export function decodePDataParts(parts: Buffer[]): PdvParts[] {
+  const c = new PartsCursor(parts);
+  const pdvs: PdvParts[] = [];
+  let at = 0;
+  while (c.remaining > 0) {
+    if (c.remaining < 6) throw new PduError(`P-DATA-TF: PDV header truncated at offset ${at}`);
+    const h = c.bytes(6);
+    const len = h.readUInt32BE(0);
+    if (len < 2 || len - 2 > c.remaining) throw new PduError(`P-DATA-TF: PDV length ${len} does not fit the PDU`);
+    const mch = h.readUInt8(5);
+    pdvs.push({ contextId: h.readUInt8(4), isCommand: (mch & 1) === 1, isLast: (mch & 2) === 2, data: c.views(len - 2), length: len - 2 });
+    at += 4 + len;
   }
   if (pdvs.length === 0) throw new PduError('P-DATA-TF holds no PDV');
   return pdvs;
+}
+
+/** Splits a contiguous P-DATA-TF body into its PDVs. The data are views into `body`, not copies. */
+export function decodePData(body: Buffer): Pdv[] {
+  return decodePDataParts([body]).map((p) => ({
+    contextId: p.contextId,
+    isCommand: p.isCommand,
+    isLast: p.isLast,
+    data: p.data.length === 1 ? p.data[0]! : Buffer.concat(p.data, p.length),
+  }));
 }

@@ -216,9 +216,16 @@ export class InstanceWriter implements DataSetSink {
 
   /** Header attributes, from the bytes kept in memory or, for very long headers, from the file. */
   private async readHeader(): Promise<HeaderReadResult> {
-    const head = this.head.length === 1 ? this.head[0]! : Buffer.concat(this.head);
+    // The header usually sits in the first fragment or two: try those before joining all we kept.
+    const pieces = this.head;
     this.head = [];
+    let head = pieces[0] ?? Buffer.alloc(0);
     let r = readDatasetHeader(head, this.req.transferSyntaxUid, { totalLength: this.dataSetBytes });
+    for (const k of [4, pieces.length]) {
+      if (r.stoppedAt !== 'truncated' || pieces.length <= 1) break;
+      head = Buffer.concat(pieces.slice(0, k));
+      r = readDatasetHeader(head, this.req.transferSyntaxUid, { totalLength: this.dataSetBytes });
+    }
     let want = Math.max(head.length * 4, 4 * 1024 * 1024);
     while (r.stoppedAt === 'truncated' && want <= MAX_HEADER_BYTES) {
       const n = Math.min(want, this.dataSetBytes);
