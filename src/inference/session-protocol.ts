@@ -1,0 +1,31 @@
+// Messages between session.ts (main thread) and session-worker.ts (the thread owning the ORT session).
+import type { ModelIo } from './model-check';
+
+export interface WorkerSetup {
+  readonly modelPath: string;
+  readonly providers: readonly string[];
+  /** 0 = onnxruntime's default (one thread per physical core). */
+  readonly intraOpNumThreads: number;
+}
+
+/** A tensor as plain data: what crosses the thread boundary (the buffer is transferred, not copied). */
+export interface TensorData {
+  readonly type: string;
+  readonly data: Float32Array | Uint8Array | Int8Array | Int32Array | BigInt64Array | Float64Array | Uint16Array | Int16Array | Uint32Array | BigUint64Array | string[];
+  readonly dims: readonly number[];
+}
+
+export interface ProviderAttempt {
+  readonly provider: string;
+  readonly error: string;
+}
+
+export type WorkerRequest =
+  | { readonly type: 'run'; readonly id: number; readonly feeds: Record<string, TensorData>; readonly outputNames?: readonly string[] }
+  | { readonly type: 'close' };
+
+export type WorkerReply =
+  | { readonly type: 'ready'; readonly provider: string; readonly attempts: readonly ProviderAttempt[]; readonly io: ModelIo }
+  | { readonly type: 'failed'; readonly attempts: readonly ProviderAttempt[] }
+  | { readonly type: 'result'; readonly id: number; readonly outputs: Record<string, TensorData> }
+  | { readonly type: 'error'; readonly id: number; readonly message: string };
