@@ -25,6 +25,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { newUidRoot, writeSyntheticCtSeries } from '../fixtures/synthetic-ct';
+import { freePort } from '../test/helpers/child-node';
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -284,16 +285,6 @@ interface Receiver {
   died(): string | null;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function tcpReachable(port: number): Promise<boolean> {
   return new Promise((resolve) => {
