@@ -10,6 +10,7 @@ import { NodeMetrics } from './admin/node-metrics';
 import { AdminServer } from './admin/server';
 import { Housekeeping } from './housekeeping/scheduler';
 import { routesFor } from './pipeline/router';
+import { loadModels, ModelRegistry } from './inference/registry';
 import { REJECT, AssociateRQ } from './dimse/pdu';
 import type { Association } from './dimse/association';
 import { STORAGE_TRANSFER_SYNTAX_PREFERENCE, VERIFICATION_SOP_CLASS, VERIFICATION_TRANSFER_SYNTAX_PREFERENCE } from './dimse/uids';
@@ -41,6 +42,7 @@ export class DicomNode extends EventEmitter {
   private tlsAddress: AddressInfo | null = null;
   private adminAddress: AddressInfo | null = null;
   private readonly admin: AdminServer;
+  private models: ModelRegistry | null = null;
 
   constructor(
     readonly config: NodeConfig,
@@ -115,6 +117,7 @@ export class DicomNode extends EventEmitter {
       series: () => this.store.listSeries(),
       audit: (limit) => this.store.listAudit(limit),
       jobs: () => this.store.listJobs(),
+      models: () => this.models?.report ?? [],
     }, log);
     this.wireEvents();
   }
@@ -130,6 +133,8 @@ export class DicomNode extends EventEmitter {
     }
     checks.push({ name: 'disk', ok: !this.disk.isLow, detail: `${Math.floor(this.disk.free / 1048576)} MB free, minimum ${this.config.storage.minFreeMegabytes} MB` });
     checks.push({ name: 'dicom-listener', ok: this.address !== null });
+    const missing = this.config.routes.filter((r) => !this.models?.get(r.model)).map((r) => `${r.name} → ${r.model}`);
+    checks.push({ name: 'models', ok: missing.length === 0, detail: missing.length === 0 ? `${this.models?.models.size ?? 0} loaded` : `models named by routes but not loaded: ${missing.join(', ')}` });
     return checks;
   }
 
@@ -138,6 +143,12 @@ export class DicomNode extends EventEmitter {
   }
 
   async start(): Promise<AddressInfo> {
+    const inf = this.config.inference;
+    this.models = await loadModels(inf.modelsDir, { providers: [...inf.providers], intraOpNumThreads: inf.intraOpNumThreads, logger: this.log });
+    for (const r of this.config.routes) {
+      const why = this.models.get(r.model) ? null : this.models.whyUnavailable(r.model);
+      if (why) this.log.warn('a route names a model that is not loaded: its series will wait as queued jobs', { route: r.name, model: r.model, why });
+    }
     this.disk.start();
     this.stability.start();
     this.housekeeping.start();
@@ -171,6 +182,7 @@ export class DicomNode extends EventEmitter {
     await this.housekeeping.stop();
     await this.scp.close(graceMs);
     await this.admin.stop();
+    await this.models?.close();
     this.audit({ event: 'application-stop', outcome: 'success', calledAeTitle: this.config.node.aeTitle });
     this.store.close();
     markStopped(this.config.storage.dataDir);

@@ -5,7 +5,9 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { startTestNode, TestNode } from './helpers/node';
 import { run } from './helpers/run';
-import { tmpDir } from './helpers/env';
+import fs from 'node:fs';
+import path from 'node:path';
+import { SHARED_DICOM, tmpDir } from './helpers/env';
 import { newUidRoot, writeSyntheticCtSeries, SYNTHETIC_PATIENT } from '../fixtures/synthetic-ct';
 
 const TOKEN = 'test-token-0123456789abcdef';
@@ -56,7 +58,7 @@ test('/healthz answers without a token; /readyz reports its checks', async () =>
   const r = await get('/readyz');
   assert.equal(r.status, 200);
   const body = JSON.parse(r.body) as { checks: { name: string; ok: boolean }[] };
-  assert.deepEqual(body.checks.map((c) => c.name).sort(), ['database', 'dicom-listener', 'disk']);
+  assert.deepEqual(body.checks.map((c) => c.name).sort(), ['database', 'dicom-listener', 'disk', 'models']);
 });
 
 test('metrics and API need the bearer token', async () => {
@@ -128,3 +130,48 @@ test('audit trail: who sent which series from where, and who was turned away', a
   assert.ok(events.some((e) => e.event === 'application-start'));
   for (const v of Object.values(SYNTHETIC_PATIENT)) assert.ok(!r.body.includes(v), 'no patient data in the audit API');
 });
+
+test('/readyz: not ready while a route names a model that is not loaded; ready once it is, /api/models says which provider', async () => {
+  const modelsDir = tmpDir('models');
+  const route = { name: 'brain-mr', match: { Modality: 'MR' }, model: 'meshnet-gwm', destinations: ['PACS'] };
+  const without = await startTestNode({ admin: { token: TOKEN }, routes: [route], inference: { modelsDir, providers: ['cpu'] } });
+  try {
+    const r = await getFrom(without.node.adminPort, '/readyz');
+    assert.equal(r.status, 503);
+    assert.match(r.body, /models named by routes but not loaded: brain-mr → meshnet-gwm/);
+    assert.ok(without.logs.some((l) => l.includes('a route names a model that is not loaded')));
+  } finally {
+    await without.stop();
+  }
+  const dir = path.join(modelsDir, 'meshnet-gwm');
+  fs.mkdirSync(dir, { recursive: true });
+  fs.copyFileSync(path.join(SHARED_DICOM, '..', 'models', 'meshnet-gwm', 'model.onnx'), path.join(dir, 'model.onnx'));
+  fs.writeFileSync(path.join(dir, 'model.json'), JSON.stringify({
+    name: 'meshnet-gwm', version: '1.0.0', description: 'MeshNet grey/white matter', intendedUse: 'research', notForClinicalUse: true,
+    applicability: { modalities: ['MR'], bodyParts: ['BRAIN'] },
+    input: { name: 'input', shape: ['batch', 1, 256, 256, 256], layout: 'NCDHW', dtype: 'float32' },
+    preprocessing: { window: 'minmax', targetSize: [256, 256, 256], channels: 1, mode: 'volume' },
+    output: { name: 'output', kind: 'segmentation', labels: ['background', 'white matter', 'grey matter'], activation: 'softmax' },
+    uncertaintyThreshold: 0.3,
+  }));
+  const withModel = await startTestNode({ admin: { token: TOKEN }, routes: [route], inference: { modelsDir, providers: ['cpu'] } });
+  try {
+    assert.equal((await getFrom(withModel.node.adminPort, '/readyz')).status, 200);
+    const m = await getFrom(withModel.node.adminPort, '/api/models', TOKEN);
+    const models = (JSON.parse(m.body) as { models: { status: string; name: string; provider: string; sha256: string }[] }).models;
+    assert.deepEqual(models.map((x) => [x.status, x.name, x.provider]), [['loaded', 'meshnet-gwm', 'cpu']]);
+    assert.equal(models[0]!.sha256, '02850fb059badf0717d26f61048293b7422b2453fb48db8ae95d046059bfd90f');
+  } finally {
+    await withModel.stop();
+  }
+});
+
+function getFrom(port: number, p: string, token?: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path: p, headers: token ? { Authorization: `Bearer ${token}` } : {} }, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    }).on('error', reject);
+  });
+}

@@ -14,6 +14,7 @@ export interface AdminSources {
   series: () => unknown[];
   audit: (limit: number) => unknown[];
   jobs: () => unknown[];
+  models: () => readonly unknown[];
 }
 
 export interface AdminOptions {
@@ -79,7 +80,7 @@ export class AdminServer {
       const ready = checks.every((c) => c.ok);
       return send(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', checks });
     }
-    const known = ['GET /metrics', 'GET /api/series', 'GET /api/audit', 'GET /api/jobs'];
+    const known = ['GET /metrics', 'GET /api/series', 'GET /api/audit', 'GET /api/jobs', 'GET /api/models'];
     if (!known.includes(route)) return send(res, 404, { error: `no such endpoint: ${req.method} ${url.pathname}` });
     if (!this.authorized(req)) {
       res.setHeader('WWW-Authenticate', 'Bearer realm="dicom-ai-node"');
@@ -96,6 +97,7 @@ export class AdminServer {
       return send(res, 200, { events: this.src.audit(limit) });
     }
     if (route === 'GET /api/jobs') return send(res, 200, { jobs: this.src.jobs() });
+    if (route === 'GET /api/models') return send(res, 200, { models: this.src.models() });
     return send(res, 200, { series: this.src.series() });
   }
 }

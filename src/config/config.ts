@@ -147,8 +147,19 @@ export interface HousekeepingConfig {
   readonly keepBackups: number;
 }
 
+/** Where models live and how their sessions run. */
+export interface InferenceConfig {
+  /** Folder of model folders (models/<name>/model.json + model.onnx). Absolute path. */
+  readonly modelsDir: string;
+  /** Execution providers tried in order; the first that works is used. */
+  readonly providers: readonly ('cuda' | 'webgpu' | 'cpu')[];
+  /** ONNX Runtime intra-op threads per session; 0 = its default. */
+  readonly intraOpNumThreads: number;
+}
+
 export interface NodeConfig {
   readonly node: NodeSettings;
+  readonly inference: InferenceConfig;
   readonly housekeeping: HousekeepingConfig;
   readonly admin: AdminConfig;
   readonly callers: readonly CallerConfig[];
@@ -343,7 +354,7 @@ const DEFAULTS = {
 } as const;
 
 const KEYS = {
-  root: ['node', 'admin', 'housekeeping', 'routing', 'callers', 'acceptAnyCaller', 'storage', 'series', 'log', 'destinations', 'routes'],
+  root: ['node', 'admin', 'housekeeping', 'inference', 'routing', 'callers', 'acceptAnyCaller', 'storage', 'series', 'log', 'destinations', 'routes'],
   node: [...Object.keys(DEFAULTS.node), 'tls'],
   tlsListener: ['port', 'certFile', 'keyFile', 'caFile', 'requireClientCert'],
   tlsClient: ['caFile', 'certFile', 'keyFile'],
@@ -356,6 +367,7 @@ const KEYS = {
   destination: ['aeTitle', 'host', 'port', 'tls'],
   route: ['name', 'match', 'minInstances', 'maxInstances', 'model', 'destinations', 'priority', 'window', 'burnedInAnnotation'],
   routing: ['mode'],
+  inference: ['modelsDir', 'providers', 'intraOpNumThreads'],
 } as const;
 
 /** Object sections whose keys are suggested when a key is put in the wrong place. */
@@ -444,6 +456,7 @@ function validate(raw: unknown, configDir: string, configPath: string, initial: 
   const log = readLog(p, section(p, raw, '', 'log'), configDir);
   const admin = readAdmin(p, section(p, raw, '', 'admin'), node.port);
   const housekeeping = readHousekeeping(p, section(p, raw, '', 'housekeeping'), configDir);
+  const inference = readInference(p, section(p, raw, '', 'inference'), configDir);
   const destinations = readDestinations(p, raw, configDir);
   const routes = readRoutes(p, raw, destinations);
   const routingObj = section(p, raw, '', 'routing');
@@ -455,6 +468,7 @@ function validate(raw: unknown, configDir: string, configPath: string, initial: 
     node,
     admin,
     housekeeping,
+    inference,
     callers: callers ?? [],
     acceptAnyCaller,
     storage,
@@ -551,6 +565,27 @@ function readChoice<T extends string>(p: Problems, obj: Obj, parentAt: string, k
   if (typeof v === 'string' && (choices as readonly string[]).includes(v.trim())) return v.trim() as T;
   p.add(keyPath(parentAt, key), `${describeValue(v)} should be one of: ${choices.join(', ')}`);
   return fallback;
+}
+
+// --- inference -------------------------------------------------------------
+
+const PROVIDERS = ['cuda', 'webgpu', 'cpu'] as const;
+
+function readInference(p: Problems, obj: Obj, configDir: string): InferenceConfig {
+  const at = 'inference';
+  checkKeys(p, obj, at, KEYS.inference, true);
+  let providers: InferenceConfig['providers'] = ['cuda', 'cpu'];
+  if (has(obj, 'providers')) {
+    const v = obj['providers'];
+    if (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string' && (PROVIDERS as readonly string[]).includes(x))) {
+      providers = v as InferenceConfig['providers'];
+    } else p.add(keyPath(at, 'providers'), `${describeValue(v)} should be a list of execution providers to try in order, from: ${PROVIDERS.join(', ')} (e.g. ["cuda", "cpu"])`);
+  }
+  return {
+    modelsDir: readPath(p, obj, at, 'modelsDir', './models', configDir) ?? '',
+    providers,
+    intraOpNumThreads: readNumberField(p, obj, at, 'intraOpNumThreads', 0, { integer: true, min: 0, max: 256, unit: 'threads' }),
+  };
 }
 
 // --- housekeeping ----------------------------------------------------------

@@ -20,6 +20,7 @@ export type ConfigOverrides = {
   admin?: Record<string, unknown>;
   housekeeping?: Record<string, unknown>;
   routes?: unknown[];
+  inference?: Record<string, unknown>;
   routing?: Record<string, unknown>;
   callers?: unknown[];
   acceptAnyCaller?: boolean;
@@ -44,6 +45,7 @@ export function testConfig(dataDir: string, o: ConfigOverrides = {}): NodeConfig
       destinations: { PACS: { aeTitle: 'ORTHANC', host: '127.0.0.1', port: 4242 } },
       routes: o.routes ?? [],
       ...(o.routing ? { routing: o.routing } : {}),
+      ...(o.inference ? { inference: o.inference } : {}),
     },
     dataDir,
   );
