@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { CLI } from './env';
+import { recordLogLines } from './log-sink';
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -54,6 +55,7 @@ export function startChildNode(configFile: string, timeoutMs = 15_000): Promise<
     }, timeoutMs);
     const onData = (d: Buffer) => {
       out += d;
+      recordLogLines(String(d));
       if (out.includes('storage SCP listening')) {
         clearTimeout(timer);
         resolve({ proc, output: () => out, exited });

@@ -5,6 +5,7 @@ import { DicomNode } from '../../src/node';
 import { NodeConfig, parseConfig } from '../../src/config/config';
 import { createLogger } from '../../src/log/logger';
 import { tmpDir } from './env';
+import { recordLogLines } from './log-sink';
 
 export interface TestNode {
   node: DicomNode;
@@ -58,6 +59,7 @@ export async function startTestNode(o: ConfigOverrides = {}): Promise<TestNode> 
   const stream = new Writable({
     write(chunk, _enc, cb) {
       logs.push(String(chunk).trim());
+      recordLogLines(String(chunk));
       cb();
     },
   });

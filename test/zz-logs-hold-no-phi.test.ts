@@ -1,0 +1,56 @@
+// Runs last (file name): every log line written by every node during this test run — in-process
+// nodes and `dicom-ai-node serve` child processes — is scanned for the patient names, IDs and birth
+// dates of everything the tests sent: the synthetic fixtures and every file of the shared corpus.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { RUN_LOG_DIR } from './helpers/log-sink';
+import { SHARED_DICOM } from './helpers/env';
+import { SYNTHETIC_PATIENT } from '../fixtures/synthetic-ct';
+import { expandPaths } from '../src/delivery/send-files';
+import { readPart10Header } from '../src/dicom/part10';
+import { readDatasetHeader } from '../src/dicom/dataset-reader';
+
+/** Values too generic to be identifying (placeholders used by anonymised sample files). */
+const GENERIC = /^(anonymous|anonymized|anonymised|unknown|test|patient|none|n\/a|phantom)$/i;
+
+function identityValues(): Set<string> {
+  const values = new Set<string>([SYNTHETIC_PATIENT.name, SYNTHETIC_PATIENT.id, SYNTHETIC_PATIENT.birthDate]);
+  for (const f of expandPaths([SHARED_DICOM])) {
+    try {
+      const buf = fs.readFileSync(f);
+      const h = readPart10Header(buf);
+      const a = readDatasetHeader(buf.subarray(h.datasetOffset), h.transferSyntaxUid, { totalLength: buf.length - h.datasetOffset }).attributes;
+      for (const v of [a.PatientName, a.PatientID, a.PatientBirthDate]) {
+        const t = (v ?? '').trim();
+        if (t.length >= 6 && !GENERIC.test(t)) values.add(t);
+      }
+    } catch {
+      // not a readable Part 10 file: nothing sent from it
+    }
+  }
+  return values;
+}
+
+after(() => fs.rmSync(RUN_LOG_DIR, { recursive: true, force: true }));
+
+test('no patient name, ID or birth date in any log line of the whole test run', (t) => {
+  if (!fs.existsSync(RUN_LOG_DIR)) {
+    t.skip('no node logged in this run (this file was run on its own)');
+    return;
+  }
+  const text = fs.readdirSync(RUN_LOG_DIR).map((f) => fs.readFileSync(path.join(RUN_LOG_DIR, f), 'utf8')).join('\n');
+  const lines = text.split('\n').filter(Boolean).length;
+  assert.ok(lines > 500, `only ${lines} log lines collected: the scan would prove little`);
+  const values = identityValues();
+  assert.ok(values.size > 20, `only ${values.size} identity values to look for`);
+  const found: string[] = [];
+  for (const v of values) {
+    // Digits-only values (IDs, dates) must not be part of a longer number (ports, sizes, times).
+    const re = /^\d+$/.test(v) ? new RegExp(`(?<!\\d)${v}(?!\\d)`) : null;
+    if (re ? re.test(text) : text.includes(v)) found.push(v);
+  }
+  t.diagnostic(`${lines} log lines scanned for ${values.size} identity values`);
+  assert.deepEqual(found, [], 'patient data found in logs');
+});
