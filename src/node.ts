@@ -11,6 +11,9 @@ import { AdminServer } from './admin/server';
 import { Housekeeping } from './housekeeping/scheduler';
 import { routesFor } from './pipeline/router';
 import { loadModels, ModelRegistry } from './inference/registry';
+import { burnedInAnnotationRisk } from './deid/burned-in';
+import { readPart10Header } from './dicom/part10';
+import { readDatasetHeader } from './dicom/dataset-reader';
 import { REJECT, AssociateRQ } from './dimse/pdu';
 import type { Association } from './dimse/association';
 import { STORAGE_TRANSFER_SYNTAX_PREFERENCE, VERIFICATION_SOP_CLASS, VERIFICATION_TRANSFER_SYNTAX_PREFERENCE } from './dimse/uids';
@@ -201,9 +204,15 @@ export class DicomNode extends EventEmitter {
       const { seriesInstanceUid, instanceCount, ...attributes } = row;
       const hits = routesFor({ attributes, instanceCount }, this.config.routes, this.config.routing);
       const reason = hits.length > 0 ? '' : `no route matched (${this.config.routes.length} configured)`;
+      // Burned-in annotation: the route decides, and the decision is recorded, never silent.
+      const risk = hits.length > 0 ? this.burnedInRisk(seriesInstanceUid, row.Modality) : [];
       const jobs = this.store.recordRouting(
         seriesInstanceUid,
-        hits.map((r) => ({ route: r.name, model: r.model, priority: r.priority })),
+        hits.map((r) => {
+          const skip = risk.length > 0 && r.burnedInAnnotation === 'skip';
+          const reason = risk.length === 0 ? null : `${skip ? 'skipped' : 'flagged'}: burned-in annotation risk (${risk.join('; ')})`;
+          return { route: r.name, model: r.model, priority: r.priority, state: skip ? ('skipped' as const) : ('queued' as const), reason };
+        }),
         reason,
         Date.now(),
       );
@@ -212,6 +221,36 @@ export class DicomNode extends EventEmitter {
       this.emit('series-routed', { series, jobs });
     } catch (e) {
       this.log.error('routing failed', { error: (e as Error).message });
+    }
+  }
+
+  /** Burned-in annotation risk of a series, judged from its first instance's header. */
+  private burnedInRisk(seriesUid: string, modality: string | null): string[] {
+    const first = this.store.listInstances(seriesUid)[0];
+    if (!first) return [];
+    try {
+      const fd = fs.openSync(first.filePath, 'r');
+      let head: Buffer;
+      try {
+        head = Buffer.alloc(Math.min(fs.fstatSync(fd).size, 256 * 1024));
+        fs.readSync(fd, head, 0, head.length, 0);
+      } finally {
+        fs.closeSync(fd);
+      }
+      const meta = readPart10Header(head);
+      const h = readDatasetHeader(head.subarray(meta.datasetOffset), meta.transferSyntaxUid, {
+        tags: { BurnedInAnnotation: 0x00280301, Modality: 0x00080060, SOPClassUID: 0x00080016 },
+        totalLength: Number.MAX_SAFE_INTEGER,
+      });
+      return burnedInAnnotationRisk({
+        burnedInAnnotation: h.attributes.BurnedInAnnotation,
+        modality: h.attributes.Modality ?? modality ?? undefined,
+        sopClassUid: h.attributes.SOPClassUID ?? first.sopClassUid,
+        hasPixels: h.stoppedAt !== 'end', // a header longer than the head read counts as having pixels
+      });
+    } catch (e) {
+      // Unreadable header: treat as a risk, so that a 'skip' route does not pass it on unchecked.
+      return [`header could not be read (${(e as Error).message})`];
     }
   }
 

@@ -92,3 +92,34 @@ test('stable series are routed: queued jobs for matching routes, an unrouted rec
     await t.stop();
   }
 });
+
+test('burned-in annotation risk: a "skip" route records the series as skipped with the reason, a "flag" route queues it flagged', async () => {
+  const t = await startTestNode({
+    series: { stableSeconds: 0.5 },
+    routing: { mode: 'all' },
+    routes: [
+      { name: 'us-strict', match: { Modality: 'US' }, model: 'm1', destinations: ['PACS'], burnedInAnnotation: 'skip' },
+      { name: 'us-research', match: { Modality: 'US' }, model: 'm2', destinations: ['PACS'], burnedInAnnotation: 'flag' },
+      { name: 'ct', match: { Modality: 'CT' }, model: 'm3', destinations: ['PACS'], burnedInAnnotation: 'skip' },
+    ],
+  });
+  try {
+    const us = path.join(SHARED_DICOM, 'pydicom', 'examples_ybr_color.dcm'); // a real ultrasound frame set
+    const ct = writeSyntheticCtSeries({ outDir: tmpDir('bia'), count: 2, uidRoot: newUidRoot() });
+    // The ultrasound file is JPEG Baseline: storescu sends it as is only when told to propose that (-xy).
+    for (const args of [['-R', '-xy', us], ct]) {
+      const r = await run('storescu', ['-aet', 'STORESCU', '-aec', 'DICOM_AI', '127.0.0.1', String(t.port), ...args].flat());
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+    }
+    await waitFor(() => t.node.store.listJobs().length === 3, 5000, 'three jobs');
+    const byRoute = new Map(t.node.store.listJobs().map((j) => [j.route, j]));
+    assert.equal(byRoute.get('us-strict')!.state, 'skipped');
+    assert.match(byRoute.get('us-strict')!.reason!, /^skipped: burned-in annotation risk \(modality US/);
+    assert.equal(byRoute.get('us-research')!.state, 'queued');
+    assert.match(byRoute.get('us-research')!.reason!, /^flagged: burned-in annotation risk/);
+    assert.equal(byRoute.get('ct')!.state, 'queued');
+    assert.equal(byRoute.get('ct')!.reason, null, 'a CT series carries no burned-in risk');
+  } finally {
+    await t.stop();
+  }
+});

@@ -8,6 +8,7 @@
  *
  * Pure functions over bytes: no network, no database, no file system.
  */
+import { burnedInAnnotationRisk } from './burned-in';
 import * as zlib from 'node:zlib';
 import { inflate } from '../dicom/deflate';
 import { DicomParseError, formatTag } from '../dicom/errors';
@@ -88,7 +89,6 @@ const IDENTIFYING_TAGS = [
   0x00101060, // Patient's Mother's Birth Name
   0x00102154, // Patient's Telephone Numbers
 ];
-const SECONDARY_CAPTURE_CLASSES = /^1\.2\.840\.10008\.5\.1\.4\.1\.1\.7(\.\d)?$/;
 
 interface Context {
   buf: Buffer;
@@ -475,16 +475,10 @@ function containsIdentifying(value: Buffer, identifying: readonly Buffer[]): boo
 
 /** Reasons why pixel data may carry burned-in identifying text (empty: no known risk). */
 function burnedInRisk(bia: Buffer | undefined, modality: Buffer | undefined, sopClass: Buffer | undefined, hasPixels: boolean): string[] {
-  if (!hasPixels) return [];
-  const reasons: string[] = [];
-  const b = bia ? trimText(bia).toString('latin1').toUpperCase() : undefined;
-  const m = modality ? trimText(modality).toString('latin1').toUpperCase() : '';
-  if (b === 'YES') reasons.push('Burned In Annotation (0028,0301) is YES');
-  if (m === 'US') reasons.push('modality US: ultrasound images commonly carry burned-in patient text');
-  if (m === 'SC') reasons.push('modality SC: secondary captures are often screenshots with patient text');
-  if (sopClass && SECONDARY_CAPTURE_CLASSES.test(trimUid(sopClass)) && m !== 'SC') {
-    reasons.push('Secondary Capture SOP class: often screenshots with patient text');
-  }
-  if (m === 'XA' && b !== 'NO') reasons.push('modality XA without Burned In Annotation (0028,0301) = NO');
-  return reasons;
+  return burnedInAnnotationRisk({
+    burnedInAnnotation: bia ? trimText(bia).toString('latin1') : undefined,
+    modality: modality ? trimText(modality).toString('latin1') : undefined,
+    sopClassUid: sopClass ? trimUid(sopClass) : undefined,
+    hasPixels,
+  });
 }

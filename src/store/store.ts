@@ -383,7 +383,12 @@ export class Store {
    * per matching route (re-queued when the series was stable before and got new instances), or one
    * 'unrouted' row saying why nothing matched.
    */
-  recordRouting(seriesUid: string, jobs: { route: string; model: string; priority: 'urgent' | 'normal' }[], unroutedReason: string, now: number): JobRow[] {
+  recordRouting(
+    seriesUid: string,
+    jobs: { route: string; model: string; priority: 'urgent' | 'normal'; state?: 'queued' | 'skipped'; reason?: string | null }[],
+    unroutedReason: string,
+    now: number,
+  ): JobRow[] {
     return this.db.transaction(() => {
       if (jobs.length === 0) {
         this.stmt(
@@ -393,10 +398,10 @@ export class Store {
       } else {
         this.stmt(`DELETE FROM jobs WHERE series_uid = ? AND route = '' AND state = 'unrouted'`).run(seriesUid);
         const up = this.stmt(
-          `INSERT INTO jobs (series_uid, route, model, priority, state, reason, created_at, updated_at) VALUES (?, ?, ?, ?, 'queued', NULL, ?, ?)
-           ON CONFLICT (series_uid, route) DO UPDATE SET state = 'queued', model = excluded.model, priority = excluded.priority, reason = NULL, updated_at = excluded.updated_at`,
+          `INSERT INTO jobs (series_uid, route, model, priority, state, reason, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (series_uid, route) DO UPDATE SET state = excluded.state, model = excluded.model, priority = excluded.priority, reason = excluded.reason, updated_at = excluded.updated_at`,
         );
-        for (const j of jobs) up.run(seriesUid, j.route, j.model, j.priority, now, now);
+        for (const j of jobs) up.run(seriesUid, j.route, j.model, j.priority, j.state ?? 'queued', j.reason ?? null, now, now);
       }
       return this.listJobs(seriesUid);
     })();
