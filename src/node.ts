@@ -180,10 +180,12 @@ export class DicomNode extends EventEmitter {
   }
 
   async stop(graceMs = 5000): Promise<void> {
+    // First stop taking associations and let open ones finish (their instances still get filed,
+    // indexed and answered); only then stop the timers and close the database.
+    await this.scp.close(graceMs);
     this.stability.stop();
     this.disk.stop();
     await this.housekeeping.stop();
-    await this.scp.close(graceMs);
     await this.admin.stop();
     await this.models?.close();
     this.audit({ event: 'application-stop', outcome: 'success', calledAeTitle: this.config.node.aeTitle });

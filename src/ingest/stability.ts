@@ -8,6 +8,8 @@ import type { Logger } from '../log/logger';
 
 export class StabilityMonitor {
   private timer: NodeJS.Timeout | null = null;
+  /** After stop() nothing reschedules: instances finishing during shutdown must not revive the timer. */
+  private stopped = false;
 
   constructor(
     private readonly store: Store,
@@ -18,22 +20,25 @@ export class StabilityMonitor {
   ) {}
 
   start(): void {
+    this.stopped = false;
     this.tick();
   }
 
   stop(): void {
+    this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
   }
 
   /** Also called by ingest after each stored instance, so the next wake-up is rescheduled. */
   poke(): void {
-    if (!this.timer) this.schedule();
+    if (!this.timer && !this.stopped) this.schedule();
   }
 
   tick(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    if (this.stopped) return;
     const now = this.now();
     let stable: SeriesRow[] = [];
     try {

@@ -31,5 +31,9 @@ export function createLogger(o: LoggerOptions): Logger {
   if (o.file) transports.push(new winston.transports.File({ filename: o.file, maxsize: 50 * 1024 * 1024, maxFiles: 5, tailable: true }));
   if (o.stream) transports.push(new winston.transports.Stream({ stream: o.stream }));
   if (transports.length === 0) transports.push(new winston.transports.Console({ silent: true }));
-  return winston.createLogger({ level: o.level, format, transports });
+  const logger = winston.createLogger({ level: o.level, format, transports });
+  // A log line that cannot be written (file gone, stream ended during shutdown) must never take
+  // the DICOM node down with it.
+  logger.on('error', () => undefined);
+  return logger;
 }
