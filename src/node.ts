@@ -121,6 +121,11 @@ export class DicomNode extends EventEmitter {
       audit: (limit) => this.store.listAudit(limit),
       jobs: () => this.store.listJobs(),
       models: () => this.models?.report ?? [],
+      retryJob: (id) => {
+        const r = this.store.retryJob(id, Date.now());
+        if ('job' in r) this.audit({ event: 'job-retried', outcome: 'success', seriesInstanceUid: r.job.seriesInstanceUid, detail: `job ${id} (${r.job.route})` });
+        return r;
+      },
     }, log);
     this.wireEvents();
   }

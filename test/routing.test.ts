@@ -3,12 +3,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
+import fs from 'node:fs';
+import http from 'node:http';
 import { parseConfig, ConfigError, WINDOW_PRESET_NAMES } from '../src/config/config';
 import { routesFor } from '../src/pipeline/router';
 import { WINDOW_PRESETS } from '../src/imaging';
 import { startTestNode, waitFor } from './helpers/node';
 import { run } from './helpers/run';
-import { SHARED_DICOM, tmpDir } from './helpers/env';
+import { CLI, SHARED_DICOM, tmpDir } from './helpers/env';
 import { newUidRoot, writeSyntheticCtSeries } from '../fixtures/synthetic-ct';
 
 const base = {
@@ -122,4 +124,48 @@ test('burned-in annotation risk: a "skip" route records the series as skipped wi
   } finally {
     await t.stop();
   }
+});
+
+test('an operator retries a skipped job over the admin API and with the CLI; other states are refused', async () => {
+  const token = 'retry-token-0123456789';
+  const t = await startTestNode({
+    series: { stableSeconds: 0.3 },
+    admin: { token },
+    routes: [{ name: 'us-strict', match: { Modality: 'US' }, model: 'm1', destinations: ['PACS'], burnedInAnnotation: 'skip' }],
+  });
+  const post = (p: string, auth = true) =>
+    new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port: t.node.adminPort, path: p, method: 'POST', headers: auth ? { Authorization: `Bearer ${token}` } : {} }, (res) => {
+        let body = '';
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  let jobId = 0;
+  try {
+    const us = path.join(SHARED_DICOM, 'pydicom', 'examples_ybr_color.dcm');
+    assert.equal((await run('storescu', ['-R', '-xy', '-aet', 'STORESCU', '-aec', 'DICOM_AI', '127.0.0.1', String(t.port), us])).code, 0);
+    await waitFor(() => t.node.store.listJobs().some((j) => j.state === 'skipped'), 5000, 'the skipped job');
+    jobId = t.node.store.listJobs()[0]!.id;
+    assert.equal((await post(`/api/jobs/${jobId}/retry`, false)).status, 401);
+    const ok = await post(`/api/jobs/${jobId}/retry`);
+    assert.equal(ok.status, 200, ok.body);
+    assert.equal(t.node.store.listJobs()[0]!.state, 'queued');
+    assert.match(t.node.store.listJobs()[0]!.reason!, /retried by an operator \(was skipped: skipped: burned-in/);
+    assert.equal((await post(`/api/jobs/${jobId}/retry`)).status, 409, 'a queued job is not retried');
+    assert.equal((await post('/api/jobs/99999/retry')).status, 404);
+    assert.ok(t.node.store.listAudit().some((e) => e.event === 'job-retried'));
+  } finally {
+    await t.stop();
+  }
+  // The CLI works on the same database (here after the node stopped): a queued job is refused.
+  const cfgFile = path.join(t.dataDir, 'config.json');
+  fs.writeFileSync(cfgFile, JSON.stringify({ callers: [{ aeTitle: 'A' }], storage: { dataDir: t.dataDir } }));
+  const r = await run(process.execPath, [CLI, 'retry', String(jobId), '--config', cfgFile]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /is queued; only failed or skipped jobs can be retried/);
+  const bad = await run(process.execPath, [CLI, 'retry', 'x', '--config', cfgFile]);
+  assert.equal(bad.code, 2);
 });

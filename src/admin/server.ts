@@ -15,6 +15,7 @@ export interface AdminSources {
   audit: (limit: number) => unknown[];
   jobs: () => unknown[];
   models: () => readonly unknown[];
+  retryJob: (id: number) => { job: unknown } | { error: string };
 }
 
 export interface AdminOptions {
@@ -81,11 +82,18 @@ export class AdminServer {
       return send(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', checks });
     }
     const known = ['GET /metrics', 'GET /api/series', 'GET /api/audit', 'GET /api/jobs', 'GET /api/models'];
-    if (!known.includes(route)) return send(res, 404, { error: `no such endpoint: ${req.method} ${url.pathname}` });
+    const retry = req.method === 'POST' ? /^\/api\/jobs\/(\d+)\/retry$/.exec(url.pathname) : null;
+    if (!known.includes(route) && !retry) return send(res, 404, { error: `no such endpoint: ${req.method} ${url.pathname}` });
     if (!this.authorized(req)) {
       res.setHeader('WWW-Authenticate', 'Bearer realm="dicom-ai-node"');
       const why = this.o.token === null ? 'no admin token is configured (admin.token or admin.tokenEnv)' : 'missing or wrong bearer token';
       return send(res, 401, { error: why });
+    }
+    if (retry) {
+      const r = this.src.retryJob(Number(retry[1]));
+      if ('error' in r) return send(res, /^no job/.test(r.error) ? 404 : 409, r);
+      this.log.info('job retried by an operator', { job: Number(retry[1]) });
+      return send(res, 200, r);
     }
     if (route === 'GET /metrics') {
       res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });

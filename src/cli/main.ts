@@ -19,6 +19,7 @@ Usage:
   dicom-ai-node serve  [--config FILE]            run the DICOM node (Storage SCP)
   dicom-ai-node status [--config FILE] [--json]   series and their state, from the database
   dicom-ai-node config check FILE                 validate a configuration without starting
+  dicom-ai-node retry JOB_ID [--config FILE]      put a failed or skipped job back in the queue
   dicom-ai-node render IN.dcm OUT.png [--window lung|C/W|auto] [--frame N]   windowed 8-bit PNG
   dicom-ai-node deid   IN OUT [--option NAME]... [--secret-file F]           PS3.15 de-identification
   dicom-ai-node echo   --to AE@HOST:PORT [--aet OURS] [TLS]        C-ECHO a DICOM peer
@@ -203,6 +204,25 @@ async function send(args: Args): Promise<number> {
   return failed === 0 && skipped === 0 ? 0 : 1;
 }
 
+/** `retry JOB_ID`: an operator puts a failed or skipped job back in the queue (works while the node runs: SQLite WAL). */
+function retry(args: Args): number {
+  const id = Number(args.positional[0]);
+  if (!Number.isInteger(id) || id < 1) throw new UsageError('usage: dicom-ai-node retry JOB_ID [--config FILE] (job ids: status --json)');
+  const store = new Store(databasePath(config(args)));
+  try {
+    const r = store.retryJob(id, Date.now());
+    if ('error' in r) {
+      process.stderr.write(`${r.error}\n`);
+      return 1;
+    }
+    store.recordAudit({ at: Date.now(), event: 'job-retried', outcome: 'success', seriesInstanceUid: r.job.seriesInstanceUid, detail: `job ${id} (${r.job.route}) from the CLI` });
+    process.stdout.write(`job ${id} (${r.job.route}) queued again\n`);
+    return 0;
+  } finally {
+    store.close();
+  }
+}
+
 /** `config check FILE`: the same validation as at start-up, nothing started. */
 function configCheck(args: Args): number {
   const [sub, file] = args.positional;
@@ -238,6 +258,8 @@ async function main(argv: string[]): Promise<number> {
       return send(args);
     case 'config':
       return configCheck(args);
+    case 'retry':
+      return retry(args);
     default:
       throw new UsageError(`unknown command "${args.command}"`);
   }

@@ -414,6 +414,20 @@ export class Store {
       : this.stmt(`SELECT ${cols} FROM jobs ORDER BY CASE priority WHEN 'urgent' THEN 0 ELSE 1 END, created_at, id`).all()) as JobRow[];
   }
 
+  /**
+   * Puts a failed or skipped job back in the queue (an operator's decision, e.g. after fixing a
+   * model or accepting a burned-in risk). Returns the job, or why it cannot be retried.
+   */
+  retryJob(id: number, now: number): { job: JobRow } | { error: string } {
+    return this.db.transaction(() => {
+      const job = this.listJobs().find((j) => j.id === id);
+      if (!job) return { error: `no job ${id}` };
+      if (job.state !== 'failed' && job.state !== 'skipped') return { error: `job ${id} is ${job.state}; only failed or skipped jobs can be retried` };
+      this.stmt(`UPDATE jobs SET state = 'queued', reason = ?, updated_at = ? WHERE id = ?`).run(`retried by an operator (was ${job.state}${job.reason ? `: ${job.reason}` : ''})`, now, id);
+      return { job: this.listJobs().find((j) => j.id === id)! };
+    })();
+  }
+
   jobCountsByState(): { state: string; count: number }[] {
     return this.stmt('SELECT state, COUNT(*) AS count FROM jobs GROUP BY state').all() as { state: string; count: number }[];
   }
