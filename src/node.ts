@@ -10,6 +10,7 @@ import { NodeMetrics } from './admin/node-metrics';
 import { AdminServer } from './admin/server';
 import { Housekeeping } from './housekeeping/scheduler';
 import { routesFor } from './pipeline/router';
+import { DeliveryQueue } from './delivery/queue';
 import { loadModels, ModelRegistry } from './inference/registry';
 import { burnedInAnnotationRisk } from './deid/burned-in';
 import { readPart10Header } from './dicom/part10';
@@ -41,6 +42,7 @@ export class DicomNode extends EventEmitter {
   readonly disk: DiskGuard;
   readonly metrics: NodeMetrics;
   readonly housekeeping: Housekeeping;
+  readonly deliveries: DeliveryQueue;
   private address: AddressInfo | null = null;
   private tlsAddress: AddressInfo | null = null;
   private adminAddress: AddressInfo | null = null;
@@ -108,10 +110,13 @@ export class DicomNode extends EventEmitter {
         ),
     });
     this.housekeeping = new Housekeeping(config.housekeeping, this.store, log);
+    this.deliveries = new DeliveryQueue(this.store, config.destinations, config.delivery, config.node.aeTitle, log);
+    this.housekeeping.add('delivery-sweep', config.delivery.sweepCron, () => this.deliveries.runDue());
     this.metrics = new NodeMetrics({
       openAssociations: () => this.scp.activeAssociations,
       seriesByState: () => this.store.seriesCountsByState(),
       jobsByState: () => this.store.jobCountsByState(),
+      deliveriesByState: () => this.store.deliveryCountsByState(),
       diskFreeBytes: () => this.disk.free,
     });
     this.admin = new AdminServer(config.admin, {
@@ -157,6 +162,8 @@ export class DicomNode extends EventEmitter {
       const why = this.models.get(r.model) ? null : this.models.whyUnavailable(r.model);
       if (why) this.log.warn('a route names a model that is not loaded: its series will wait as queued jobs', { route: r.name, model: r.model, why });
     }
+    const requeued = this.store.requeueInterruptedDeliveries(Date.now());
+    if (requeued > 0) this.log.warn('deliveries interrupted by the last stop are queued again', { count: requeued });
     this.disk.start();
     this.stability.start();
     this.housekeeping.start();

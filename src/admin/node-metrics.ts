@@ -8,6 +8,7 @@ export interface MetricsSources {
   openAssociations: () => number;
   seriesByState: () => { state: string; count: number }[];
   jobsByState: () => { state: string; count: number }[];
+  deliveriesByState: () => { state: string; count: number }[];
   diskFreeBytes: () => number;
 }
 
@@ -35,6 +36,12 @@ export class NodeMetrics {
       new GaugeFn('dicom_ai_jobs', 'Pipeline jobs by state (queued = waiting for the model; unrouted = no route matched).', () => {
         const rows = src.jobsByState();
         return ['queued', 'unrouted', 'processing', 'done', 'failed', 'skipped'].map((state) => ({ labels: { state }, value: rows.find((r) => r.state === state)?.count ?? 0 }));
+      }),
+    );
+    this.registry.add(
+      new GaugeFn('dicom_ai_deliveries', 'Deliveries to destinations by state (queued includes those waiting for a retry).', () => {
+        const rows = src.deliveriesByState();
+        return ['queued', 'sending', 'delivered', 'failed'].map((state) => ({ labels: { state }, value: rows.find((r) => r.state === state)?.count ?? 0 }));
       }),
     );
     this.registry.add(new GaugeFn('dicom_ai_disk_free_bytes', 'Free space on the data folder\'s file system.', () => {

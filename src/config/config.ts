@@ -157,8 +157,17 @@ export interface InferenceConfig {
   readonly intraOpNumThreads: number;
 }
 
+/** Sending to destinations: attempts and backoff, and how often due retries are swept. */
+export interface DeliveryConfig {
+  readonly maxAttempts: number;
+  readonly backoffSeconds: number;
+  readonly backoffCapSeconds: number;
+  readonly sweepCron: string;
+}
+
 export interface NodeConfig {
   readonly node: NodeSettings;
+  readonly delivery: DeliveryConfig;
   readonly inference: InferenceConfig;
   readonly housekeeping: HousekeepingConfig;
   readonly admin: AdminConfig;
@@ -354,7 +363,7 @@ const DEFAULTS = {
 } as const;
 
 const KEYS = {
-  root: ['node', 'admin', 'housekeeping', 'inference', 'routing', 'callers', 'acceptAnyCaller', 'storage', 'series', 'log', 'destinations', 'routes'],
+  root: ['node', 'admin', 'housekeeping', 'inference', 'delivery', 'routing', 'callers', 'acceptAnyCaller', 'storage', 'series', 'log', 'destinations', 'routes'],
   node: [...Object.keys(DEFAULTS.node), 'tls'],
   tlsListener: ['port', 'certFile', 'keyFile', 'caFile', 'requireClientCert'],
   tlsClient: ['caFile', 'certFile', 'keyFile'],
@@ -368,6 +377,7 @@ const KEYS = {
   route: ['name', 'match', 'minInstances', 'maxInstances', 'model', 'destinations', 'priority', 'window', 'burnedInAnnotation'],
   routing: ['mode'],
   inference: ['modelsDir', 'providers', 'intraOpNumThreads'],
+  delivery: ['maxAttempts', 'backoffSeconds', 'backoffCapSeconds', 'sweepCron'],
 } as const;
 
 /** Object sections whose keys are suggested when a key is put in the wrong place. */
@@ -457,6 +467,7 @@ function validate(raw: unknown, configDir: string, configPath: string, initial: 
   const admin = readAdmin(p, section(p, raw, '', 'admin'), node.port);
   const housekeeping = readHousekeeping(p, section(p, raw, '', 'housekeeping'), configDir);
   const inference = readInference(p, section(p, raw, '', 'inference'), configDir);
+  const delivery = readDelivery(p, section(p, raw, '', 'delivery'));
   const destinations = readDestinations(p, raw, configDir);
   const routes = readRoutes(p, raw, destinations);
   const routingObj = section(p, raw, '', 'routing');
@@ -469,6 +480,7 @@ function validate(raw: unknown, configDir: string, configPath: string, initial: 
     admin,
     housekeeping,
     inference,
+    delivery,
     callers: callers ?? [],
     acceptAnyCaller,
     storage,
@@ -565,6 +577,27 @@ function readChoice<T extends string>(p: Problems, obj: Obj, parentAt: string, k
   if (typeof v === 'string' && (choices as readonly string[]).includes(v.trim())) return v.trim() as T;
   p.add(keyPath(parentAt, key), `${describeValue(v)} should be one of: ${choices.join(', ')}`);
   return fallback;
+}
+
+// --- delivery --------------------------------------------------------------
+
+function readDelivery(p: Problems, obj: Obj): DeliveryConfig {
+  const at = 'delivery';
+  checkKeys(p, obj, at, KEYS.delivery, true);
+  const seconds = { integer: false, min: 0, minExclusive: true, max: 7 * 86400, unit: 'seconds' } as const;
+  const out = {
+    maxAttempts: readNumberField(p, obj, at, 'maxAttempts', 8, { integer: true, min: 1, max: 1000, unit: 'attempts' }),
+    backoffSeconds: readNumberField(p, obj, at, 'backoffSeconds', 30, seconds),
+    backoffCapSeconds: readNumberField(p, obj, at, 'backoffCapSeconds', 3600, seconds),
+    sweepCron: '* * * * *',
+  };
+  if (has(obj, 'sweepCron')) {
+    const v = obj['sweepCron'];
+    if (typeof v === 'string' && isValidCron(v)) out.sweepCron = v;
+    else p.add(keyPath(at, 'sweepCron'), `${describeValue(v)} is not a cron schedule, e.g. "* * * * *" for every minute`);
+  }
+  if (out.backoffCapSeconds < out.backoffSeconds) p.add(keyPath(at, 'backoffCapSeconds'), `${out.backoffCapSeconds} is below backoffSeconds (${out.backoffSeconds})`);
+  return out;
 }
 
 // --- inference -------------------------------------------------------------

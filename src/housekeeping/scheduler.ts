@@ -11,6 +11,7 @@ import type { HousekeepingConfig } from '../config/config';
 
 export class Housekeeping {
   private tasks: ScheduledTask[] = [];
+  private extra: { name: string; cron: string; run: () => unknown }[] = [];
 
   constructor(
     private readonly cfg: HousekeepingConfig,
@@ -18,7 +19,21 @@ export class Housekeeping {
     private readonly log: Logger,
   ) {}
 
+  /** Other stages' sweeps (e.g. delivery retries), scheduled with the rest at start(). */
+  add(name: string, cron: string, run: () => unknown): void {
+    this.extra.push({ name, cron, run });
+  }
+
   start(): void {
+    for (const x of this.extra) {
+      this.tasks.push(cron.schedule(x.cron, async () => {
+        try {
+          await x.run();
+        } catch (e) {
+          this.log.error('scheduled task failed', { task: x.name, error: (e as Error).message });
+        }
+      }, { noOverlap: true, name: x.name }));
+    }
     this.tasks.push(cron.schedule(this.cfg.checkpointCron, () => this.checkpoint(), { noOverlap: true, name: 'wal-checkpoint' }));
     if (this.cfg.backupDir) this.tasks.push(cron.schedule(this.cfg.backupCron, () => this.backup(), { noOverlap: true, name: 'index-backup' }));
   }

@@ -114,4 +114,27 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX jobs_state ON jobs (state, priority, created_at);
     `,
   },
+  {
+    version: 4,
+    description: 'deliveries: one row per (instance, destination), with attempts and backoff',
+    sql: `
+      CREATE TABLE deliveries (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        sop_instance_uid TEXT NOT NULL,
+        sop_class_uid TEXT NOT NULL,
+        file_path TEXT NOT NULL,
+        destination TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('queued', 'sending', 'delivered', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_status INTEGER,
+        last_error TEXT,
+        next_attempt_at INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        delivered_at INTEGER,
+        UNIQUE (sop_instance_uid, destination)
+      );
+      CREATE INDEX deliveries_due ON deliveries (state, next_attempt_at);
+    `,
+  },
 ];

@@ -113,6 +113,28 @@ export interface SeriesRoutingRow {
   instanceCount: number;
 }
 
+export type DeliveryState = 'queued' | 'sending' | 'delivered' | 'failed';
+
+export interface DeliveryRow {
+  id: number;
+  sopInstanceUid: string;
+  sopClassUid: string;
+  filePath: string;
+  destination: string;
+  state: DeliveryState;
+  attempts: number;
+  lastStatus: number | null;
+  lastError: string | null;
+  nextAttemptAt: number;
+  createdAt: number;
+  updatedAt: number;
+  deliveredAt: number | null;
+}
+
+const DELIVERY_COLUMNS = `id, sop_instance_uid AS sopInstanceUid, sop_class_uid AS sopClassUid, file_path AS filePath, destination, state,
+  attempts, last_status AS lastStatus, last_error AS lastError, next_attempt_at AS nextAttemptAt, created_at AS createdAt,
+  updated_at AS updatedAt, delivered_at AS deliveredAt`;
+
 export class Store {
   readonly db: Database.Database;
 
@@ -426,6 +448,58 @@ export class Store {
       this.stmt(`UPDATE jobs SET state = 'queued', reason = ?, updated_at = ? WHERE id = ?`).run(`retried by an operator (was ${job.state}${job.reason ? `: ${job.reason}` : ''})`, now, id);
       return { job: this.listJobs().find((j) => j.id === id)! };
     })();
+  }
+
+  /**
+   * Queues an instance for a destination. The same instance for the same destination is one
+   * delivery: enqueuing it again re-queues it (a resend of an unchanged object is harmless: the
+   * receiver replaces it), unless it is being sent right now.
+   */
+  enqueueDelivery(d: { sopInstanceUid: string; sopClassUid: string; filePath: string; destination: string }, now: number): DeliveryRow {
+    this.stmt(
+      `INSERT INTO deliveries (sop_instance_uid, sop_class_uid, file_path, destination, state, attempts, next_attempt_at, created_at, updated_at)
+       VALUES (?, ?, ?, ?, 'queued', 0, ?, ?, ?)
+       ON CONFLICT (sop_instance_uid, destination) DO UPDATE SET
+         file_path = excluded.file_path, sop_class_uid = excluded.sop_class_uid,
+         state = CASE WHEN deliveries.state = 'sending' THEN 'sending' ELSE 'queued' END,
+         attempts = CASE WHEN deliveries.state = 'sending' THEN deliveries.attempts ELSE 0 END,
+         next_attempt_at = excluded.next_attempt_at, updated_at = excluded.updated_at`,
+    ).run(d.sopInstanceUid, d.sopClassUid, d.filePath, d.destination, now, now, now);
+    return this.stmt(`SELECT ${DELIVERY_COLUMNS} FROM deliveries WHERE sop_instance_uid = ? AND destination = ?`).get(d.sopInstanceUid, d.destination) as DeliveryRow;
+  }
+
+  /** Takes every due delivery (state queued, time come) and marks it sending, in one transaction. */
+  claimDueDeliveries(now: number, limit = 500): DeliveryRow[] {
+    return this.db.transaction(() => {
+      const due = this.stmt(`SELECT ${DELIVERY_COLUMNS} FROM deliveries WHERE state = 'queued' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?`).all(now, limit) as DeliveryRow[];
+      const mark = this.stmt(`UPDATE deliveries SET state = 'sending', updated_at = ? WHERE id = ?`);
+      for (const d of due) mark.run(now, d.id);
+      return due.map((d) => ({ ...d, state: 'sending' as const }));
+    })();
+  }
+
+  markDelivered(id: number, status: number, now: number): void {
+    this.stmt(`UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, last_status = ?, last_error = NULL, delivered_at = ?, updated_at = ? WHERE id = ?`).run(status, now, now, id);
+  }
+
+  /** A failed attempt: back in the queue at `nextAttemptAt`, or failed for good when none is left. */
+  markAttemptFailed(id: number, status: number | null, error: string, nextAttemptAt: number | null, now: number): void {
+    this.stmt(
+      `UPDATE deliveries SET attempts = attempts + 1, last_status = ?, last_error = ?, state = ?, next_attempt_at = COALESCE(?, next_attempt_at), updated_at = ? WHERE id = ?`,
+    ).run(status, error, nextAttemptAt === null ? 'failed' : 'queued', nextAttemptAt, now, id);
+  }
+
+  /** After a crash, deliveries caught mid-send go back to the queue (a resend replaces, never duplicates). */
+  requeueInterruptedDeliveries(now: number): number {
+    return this.stmt(`UPDATE deliveries SET state = 'queued', next_attempt_at = ?, updated_at = ? WHERE state = 'sending'`).run(now, now).changes;
+  }
+
+  listDeliveries(): DeliveryRow[] {
+    return this.stmt(`SELECT ${DELIVERY_COLUMNS} FROM deliveries ORDER BY id`).all() as DeliveryRow[];
+  }
+
+  deliveryCountsByState(): { state: string; count: number }[] {
+    return this.stmt('SELECT state, COUNT(*) AS count FROM deliveries GROUP BY state').all() as { state: string; count: number }[];
   }
 
   jobCountsByState(): { state: string; count: number }[] {

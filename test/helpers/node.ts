@@ -22,6 +22,8 @@ export type ConfigOverrides = {
   housekeeping?: Record<string, unknown>;
   routes?: unknown[];
   inference?: Record<string, unknown>;
+  delivery?: Record<string, unknown>;
+  destinations?: Record<string, unknown>;
   routing?: Record<string, unknown>;
   callers?: unknown[];
   acceptAnyCaller?: boolean;
@@ -43,10 +45,11 @@ export function testConfig(dataDir: string, o: ConfigOverrides = {}): NodeConfig
       ...(o.housekeeping ? { housekeeping: o.housekeeping } : {}),
       storage: { dataDir, ...o.storage },
       series: { stableSeconds: 30, ...o.series },
-      destinations: { PACS: { aeTitle: 'ORTHANC', host: '127.0.0.1', port: 4242 } },
+      destinations: o.destinations ?? { PACS: { aeTitle: 'ORTHANC', host: '127.0.0.1', port: 4242 } },
       routes: o.routes ?? [],
       ...(o.routing ? { routing: o.routing } : {}),
       ...(o.inference ? { inference: o.inference } : {}),
+      ...(o.delivery ? { delivery: o.delivery } : {}),
     },
     dataDir,
   );

@@ -1,0 +1,101 @@
+// Delivery with retries: every (instance, destination) is one row in SQLite. A sweep claims the due
+// ones, sends each destination's batch over one association (bytes as stored), and records the
+// outcome: delivered on success or warning; otherwise another attempt after an exponential
+// backoff with a cap, and 'failed' once the attempts are used up. A crash mid-send puts the
+// delivery back in the queue; resending the same SOP Instance UID replaces, never duplicates.
+
+import type { DestinationConfig } from '../config/config';
+import type { DeliveryRow, Store } from '../store/store';
+import type { Logger } from '../log/logger';
+import { isSuccessOrWarning, prepareFile, PreparedFile, sendFiles } from './send-files';
+
+export interface DeliverySettings {
+  maxAttempts: number;
+  backoffSeconds: number;
+  backoffCapSeconds: number;
+}
+
+export interface SweepResult {
+  delivered: number;
+  retrying: number;
+  failed: number;
+}
+
+/** Seconds to wait after the n-th failed attempt (n ≥ 1). */
+export function backoffSeconds(n: number, s: DeliverySettings): number {
+  return Math.min(s.backoffCapSeconds, s.backoffSeconds * 2 ** (n - 1));
+}
+
+export class DeliveryQueue {
+  private running: Promise<SweepResult> | null = null;
+
+  constructor(
+    private readonly store: Store,
+    private readonly destinations: Readonly<Record<string, DestinationConfig>>,
+    private readonly settings: DeliverySettings,
+    private readonly callingAeTitle: string,
+    private readonly log: Logger,
+  ) {}
+
+  enqueue(inst: { sopInstanceUid: string; sopClassUid: string; filePath: string }, destination: string): DeliveryRow {
+    if (!this.destinations[destination]) throw new Error(`no destination "${destination}" is configured`);
+    return this.store.enqueueDelivery({ ...inst, destination }, Date.now());
+  }
+
+  /** Sends what is due; a sweep already running is joined, not doubled. */
+  runDue(now = Date.now()): Promise<SweepResult> {
+    if (!this.running) this.running = this.sweep(now).finally(() => (this.running = null));
+    return this.running;
+  }
+
+  private async sweep(now: number): Promise<SweepResult> {
+    const result: SweepResult = { delivered: 0, retrying: 0, failed: 0 };
+    const due = this.store.claimDueDeliveries(now);
+    const byDestination = new Map<string, DeliveryRow[]>();
+    for (const d of due) byDestination.set(d.destination, [...(byDestination.get(d.destination) ?? []), d]);
+    for (const [name, rows] of byDestination) await this.sendBatch(name, rows, result);
+    if (due.length > 0) this.log.info('delivery sweep', { due: due.length, ...result });
+    return result;
+  }
+
+  private fail(d: DeliveryRow, status: number | null, error: string, result: SweepResult): void {
+    const attempt = d.attempts + 1;
+    const now = Date.now();
+    const next = attempt >= this.settings.maxAttempts ? null : now + backoffSeconds(attempt, this.settings) * 1000;
+    this.store.markAttemptFailed(d.id, status, error.slice(0, 500), next, now);
+    if (next === null) {
+      result.failed++;
+      this.log.error('delivery failed for good', { destination: d.destination, attempts: attempt, status, error: error.slice(0, 200) });
+    } else result.retrying++;
+  }
+
+  private async sendBatch(name: string, rows: DeliveryRow[], result: SweepResult): Promise<void> {
+    const dest = this.destinations[name];
+    if (!dest) {
+      for (const d of rows) this.fail(d, null, `destination "${name}" is no longer configured`, result);
+      return;
+    }
+    const prepared: { row: DeliveryRow; file: PreparedFile }[] = [];
+    for (const row of rows) {
+      try {
+        prepared.push({ row, file: await prepareFile(row.filePath) });
+      } catch (e) {
+        this.fail(row, null, `file unreadable: ${(e as Error).message}`, result);
+      }
+    }
+    if (prepared.length === 0) return;
+    try {
+      const sent = await sendFiles(dest, prepared.map((p) => p.file), { callingAeTitle: this.callingAeTitle });
+      prepared.forEach(({ row }, i) => {
+        const r = sent[i];
+        if (r && isSuccessOrWarning(r.status)) {
+          this.store.markDelivered(row.id, r.status!, Date.now());
+          result.delivered++;
+        } else this.fail(row, r?.status ?? null, r?.error ?? `status 0x${(r?.status ?? 0xffff).toString(16)}`, result);
+      });
+    } catch (e) {
+      // No association at all (peer down, refused, TLS): every delivery of the batch tries again later.
+      for (const { row } of prepared) this.fail(row, null, (e as Error).message, result);
+    }
+  }
+}

@@ -1,0 +1,84 @@
+// Delivery with retries against a real DCMTK storescp that is down, then up: attempts and backoff
+// recorded in SQLite, delivered exactly once per (instance, destination), failed after the last
+// attempt, and a delivery interrupted by a crash goes back to the queue.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { startTestNode } from './helpers/node';
+import { tmpDir } from './helpers/env';
+import { freePort } from './helpers/child-node';
+import { newUidRoot, writeSyntheticCtSeries } from '../fixtures/synthetic-ct';
+import { prepareFile } from '../src/delivery/send-files';
+import { backoffSeconds } from '../src/delivery/queue';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+test('backoff doubles per attempt up to its cap', () => {
+  const s = { maxAttempts: 8, backoffSeconds: 30, backoffCapSeconds: 300 };
+  assert.deepEqual([1, 2, 3, 4, 5, 6].map((n) => backoffSeconds(n, s)), [30, 60, 120, 240, 300, 300]);
+});
+
+test('destination down: retried with backoff; once up: delivered once; a dead one fails after maxAttempts', async () => {
+  const port = await freePort();
+  const deadPort = await freePort();
+  const t = await startTestNode({
+    destinations: { PACS: { aeTitle: 'STORESCP', host: '127.0.0.1', port }, DEAD: { aeTitle: 'NOBODY', host: '127.0.0.1', port: deadPort } },
+    delivery: { maxAttempts: 3, backoffSeconds: 0.2, backoffCapSeconds: 1 },
+  });
+  const out = tmpDir('deliv-out');
+  let scp: ReturnType<typeof spawn> | null = null;
+  try {
+    const files = writeSyntheticCtSeries({ outDir: tmpDir('deliv-in'), count: 3, uidRoot: newUidRoot() });
+    const insts = await Promise.all(files.map(async (f) => ({ ...(await prepareFile(f)), filePath: f })));
+    for (const i of insts) t.node.deliveries.enqueue(i, 'PACS');
+    t.node.deliveries.enqueue(insts[0]!, 'PACS'); // the same instance again: still one delivery
+    t.node.deliveries.enqueue(insts[0]!, 'DEAD');
+    assert.equal(t.node.store.listDeliveries().length, 4);
+
+    // Nobody listens yet: every attempt fails and is scheduled again.
+    const first = await t.node.deliveries.runDue();
+    assert.deepEqual(first, { delivered: 0, retrying: 4, failed: 0 });
+    const afterFirst = t.node.store.listDeliveries();
+    assert.ok(afterFirst.every((d) => d.state === 'queued' && d.attempts === 1 && d.lastError && d.nextAttemptAt > Date.now() - 50));
+    assert.deepEqual(await t.node.deliveries.runDue(), { delivered: 0, retrying: 0, failed: 0 }, 'nothing is due before its backoff');
+
+    scp = spawn('storescp', ['-aet', 'STORESCP', '-od', out, String(port)], { stdio: 'ignore', env: { ...process.env, TCP_NODELAY: '1' } });
+    await sleep(400);
+    const second = await t.node.deliveries.runDue();
+    assert.equal(second.delivered, 3);
+    assert.equal(second.retrying, 1, 'the dead destination tries again');
+    assert.equal(fs.readdirSync(out).length, 3, 'each instance arrived once');
+    await sleep(500);
+    const third = await t.node.deliveries.runDue();
+    assert.deepEqual(third, { delivered: 0, retrying: 0, failed: 1 }, 'third attempt of 3: failed for good');
+    const rows = t.node.store.listDeliveries();
+    const pacs = rows.filter((d) => d.destination === 'PACS');
+    assert.ok(pacs.every((d) => d.state === 'delivered' && d.lastStatus === 0 && d.attempts === 2 && d.deliveredAt));
+    const dead = rows.find((d) => d.destination === 'DEAD')!;
+    assert.equal(dead.state, 'failed');
+    assert.equal(dead.attempts, 3);
+    assert.match(dead.lastError!, /could not connect|ECONNREFUSED/);
+    // Nothing more to do, and no second copy.
+    assert.deepEqual(await t.node.deliveries.runDue(), { delivered: 0, retrying: 0, failed: 0 });
+    assert.equal(fs.readdirSync(out).length, 3);
+    assert.ok(path.isAbsolute(pacs[0]!.filePath));
+  } finally {
+    scp?.kill('SIGKILL');
+    await t.stop();
+  }
+});
+
+test('a delivery caught mid-send by a crash is queued again at the next start', async () => {
+  const t = await startTestNode();
+  const [file] = writeSyntheticCtSeries({ outDir: tmpDir('deliv-crash'), count: 1, uidRoot: newUidRoot() });
+  const inst = { ...(await prepareFile(file!)), filePath: file! };
+  t.node.deliveries.enqueue(inst, 'PACS');
+  const claimed = t.node.store.claimDueDeliveries(Date.now());
+  assert.equal(claimed.length, 1);
+  assert.equal(t.node.store.listDeliveries()[0]!.state, 'sending');
+  assert.equal(t.node.store.requeueInterruptedDeliveries(Date.now()), 1);
+  assert.equal(t.node.store.listDeliveries()[0]!.state, 'queued');
+  await t.stop();
+});
