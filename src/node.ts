@@ -99,7 +99,6 @@ export class DicomNode extends EventEmitter {
             fsync: n.fsync,
             implementationClassUid: IMPLEMENTATION_CLASS_UID,
             implementationVersionName: IMPLEMENTATION_VERSION_NAME,
-            ourAeTitle: n.aeTitle,
           },
           this.store,
           log,

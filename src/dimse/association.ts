@@ -16,7 +16,6 @@ import { randomBytes } from 'node:crypto';
 import {
   ABORT,
   AbortPdu,
-  AcceptedContext,
   AssociateAC,
   AssociateRQ,
   PDU_TYPE,
@@ -549,13 +548,15 @@ export class Association extends EventEmitter {
   private async writeFragments(contextId: number, isCommand: boolean, parts: Buffer[]): Promise<void> {
     const data = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
     const max = this.maxFragment();
-    for (let off = 0; off < data.length || off === 0; off += max) {
-      const piece = data.subarray(off, Math.min(data.length, off + max));
-      const last = off + max >= data.length;
-      await this.writePdu(encodePDataHeader(contextId, isCommand, last, piece.length), piece);
-      if (data.length === 0) break;
-    }
+    // At least one PDV, even for empty data; the last one carries the "last fragment" bit.
+    let off = 0;
+    do {
+      const piece = data.subarray(off, off + max);
+      off += piece.length;
+      await this.writePdu(encodePDataHeader(contextId, isCommand, off >= data.length, piece.length), piece);
+    } while (off < data.length);
   }
+
 
   /** Streams a data set from an async source, cutting it into PDUs of the negotiated size. */
   private async writeStream(contextId: number, source: AsyncIterable<Buffer>): Promise<void> {
@@ -600,4 +601,3 @@ export function normalizeAddress(a: string): string {
   return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
 }
 
-export type { AcceptedContext };

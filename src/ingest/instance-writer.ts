@@ -21,7 +21,6 @@ export interface IngestSettings {
   fsync: boolean;
   implementationClassUid: string;
   implementationVersionName: string;
-  ourAeTitle: string;
 }
 
 /** How much of the data set we keep in memory to index it (the header before Pixel Data). */
