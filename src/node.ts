@@ -269,10 +269,21 @@ export class DicomNode extends EventEmitter {
 
   /** Audit events go to SQLite; a failure to record one is logged, never fatal to DICOM traffic. */
   private audit(e: Omit<AuditEvent, 'at'>): void {
+    const event: AuditEvent = { at: Date.now(), ...e };
     try {
-      this.store.recordAudit({ at: Date.now(), ...e });
+      this.store.recordAudit(event);
     } catch (err) {
       this.log.error('could not record an audit event', { event: e.event, error: (err as Error).message });
+    }
+    const file = this.config.audit.file;
+    if (file) {
+      // One JSON object per line, appended synchronously: audit events are rare and must not be
+      // reordered or lost in a buffer when the process ends.
+      try {
+        fs.appendFileSync(file, JSON.stringify({ ...event, at: new Date(event.at).toISOString(), node: this.config.node.aeTitle }) + '\n');
+      } catch (err) {
+        this.log.error('could not append to the audit file', { error: (err as Error).message });
+      }
     }
   }
 

@@ -175,3 +175,19 @@ function getFrom(port: number, p: string, token?: string): Promise<{ status: num
     }).on('error', reject);
   });
 }
+
+test('audit events also go to a JSON-lines file when audit.file is set', async () => {
+  const file = path.join(tmpDir('audit'), 'audit.jsonl');
+  const t = await startTestNode({ audit: { file } });
+  try {
+    const bad = await run('echoscu', ['-aet', 'INTRUDER', '-aec', 'DICOM_AI', '127.0.0.1', String(t.port)]);
+    assert.notEqual(bad.code, 0);
+  } finally {
+    await t.stop();
+  }
+  const events = fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { event: string; at: string; callingAeTitle?: string; node: string });
+  assert.deepEqual(events.map((e) => e.event), ['application-start', 'association-rejected', 'application-stop']);
+  assert.equal(events[1]!.callingAeTitle, 'INTRUDER');
+  assert.match(events[0]!.at, /^\d{4}-\d\d-\d\dT/);
+  assert.equal(events[0]!.node, 'DICOM_AI');
+});

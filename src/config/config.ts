@@ -165,8 +165,15 @@ export interface DeliveryConfig {
   readonly sweepCron: string;
 }
 
+/** The audit trail: always in SQLite; optionally also as JSON lines in a file (for a SIEM). */
+export interface AuditConfig {
+  /** Absolute path, or null. */
+  readonly file: string | null;
+}
+
 export interface NodeConfig {
   readonly node: NodeSettings;
+  readonly audit: AuditConfig;
   readonly delivery: DeliveryConfig;
   readonly inference: InferenceConfig;
   readonly housekeeping: HousekeepingConfig;
@@ -363,7 +370,7 @@ const DEFAULTS = {
 } as const;
 
 const KEYS = {
-  root: ['node', 'admin', 'housekeeping', 'inference', 'delivery', 'routing', 'callers', 'acceptAnyCaller', 'storage', 'series', 'log', 'destinations', 'routes'],
+  root: ['node', 'admin', 'audit', 'housekeeping', 'inference', 'delivery', 'routing', 'callers', 'acceptAnyCaller', 'storage', 'series', 'log', 'destinations', 'routes'],
   node: [...Object.keys(DEFAULTS.node), 'tls'],
   tlsListener: ['port', 'certFile', 'keyFile', 'caFile', 'requireClientCert'],
   tlsClient: ['caFile', 'certFile', 'keyFile'],
@@ -378,6 +385,7 @@ const KEYS = {
   routing: ['mode'],
   inference: ['modelsDir', 'providers', 'intraOpNumThreads'],
   delivery: ['maxAttempts', 'backoffSeconds', 'backoffCapSeconds', 'sweepCron'],
+  audit: ['file'],
 } as const;
 
 /** Object sections whose keys are suggested when a key is put in the wrong place. */
@@ -468,6 +476,9 @@ function validate(raw: unknown, configDir: string, configPath: string, initial: 
   const housekeeping = readHousekeeping(p, section(p, raw, '', 'housekeeping'), configDir);
   const inference = readInference(p, section(p, raw, '', 'inference'), configDir);
   const delivery = readDelivery(p, section(p, raw, '', 'delivery'));
+  const auditObj = section(p, raw, '', 'audit');
+  checkKeys(p, auditObj, 'audit', KEYS.audit, true);
+  const audit: AuditConfig = { file: readPath(p, auditObj, 'audit', 'file', null, configDir) };
   const destinations = readDestinations(p, raw, configDir);
   const routes = readRoutes(p, raw, destinations);
   const routingObj = section(p, raw, '', 'routing');
@@ -481,6 +492,7 @@ function validate(raw: unknown, configDir: string, configPath: string, initial: 
     housekeeping,
     inference,
     delivery,
+    audit,
     callers: callers ?? [],
     acceptAnyCaller,
     storage,

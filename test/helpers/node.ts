@@ -23,6 +23,7 @@ export type ConfigOverrides = {
   routes?: unknown[];
   inference?: Record<string, unknown>;
   delivery?: Record<string, unknown>;
+  audit?: Record<string, unknown>;
   destinations?: Record<string, unknown>;
   routing?: Record<string, unknown>;
   callers?: unknown[];
@@ -50,6 +51,7 @@ export function testConfig(dataDir: string, o: ConfigOverrides = {}): NodeConfig
       ...(o.routing ? { routing: o.routing } : {}),
       ...(o.inference ? { inference: o.inference } : {}),
       ...(o.delivery ? { delivery: o.delivery } : {}),
+      ...(o.audit ? { audit: o.audit } : {}),
     },
     dataDir,
   );
