@@ -14,6 +14,7 @@ import { DeliveryQueue } from './delivery/queue';
 import { loadModels, ModelRegistry } from './inference/registry';
 import { burnedInAnnotationRisk } from './deid/burned-in';
 import { readPart10Header } from './dicom/part10';
+import { readFileHead } from './dicom/file-head';
 import { readDatasetHeader } from './dicom/dataset-reader';
 import { REJECT, AssociateRQ } from './dimse/pdu';
 import type { Association } from './dimse/association';
@@ -242,14 +243,7 @@ export class DicomNode extends EventEmitter {
     const first = this.store.listInstances(seriesUid)[0];
     if (!first) return [];
     try {
-      const fd = fs.openSync(first.filePath, 'r');
-      let head: Buffer;
-      try {
-        head = Buffer.alloc(Math.min(fs.fstatSync(fd).size, 256 * 1024));
-        fs.readSync(fd, head, 0, head.length, 0);
-      } finally {
-        fs.closeSync(fd);
-      }
+      const head = readFileHead(first.filePath, 256 * 1024);
       const meta = readPart10Header(head);
       const h = readDatasetHeader(head.subarray(meta.datasetOffset), meta.transferSyntaxUid, {
         tags: { BurnedInAnnotation: 0x00280301, Modality: 0x00080060, SOPClassUID: 0x00080016 },

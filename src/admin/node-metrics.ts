@@ -3,6 +3,7 @@
 // Later stages (queue, inference, delivery) add their own series to the same registry.
 
 import { Counter, GaugeFn, Histogram, Registry } from './metrics';
+import { isSuccessOrWarning } from '../dimse/command';
 
 export interface MetricsSources {
   openAssociations: () => number;
@@ -25,24 +26,12 @@ export class NodeMetrics {
 
   constructor(src: MetricsSources) {
     this.registry.add(new GaugeFn('dicom_ai_associations_open', 'Associations open now.', () => [{ labels: {}, value: src.openAssociations() }]));
+    this.registry.add(stateGauge('dicom_ai_series', 'Series known to the node, by state.', ['receiving', 'stable'], src.seriesByState));
     this.registry.add(
-      new GaugeFn('dicom_ai_series', 'Series known to the node, by state.', () => {
-        const rows = src.seriesByState();
-        const states = ['receiving', 'stable'];
-        return states.map((state) => ({ labels: { state }, value: rows.find((r) => r.state === state)?.count ?? 0 }));
-      }),
+      stateGauge('dicom_ai_jobs', 'Pipeline jobs by state (queued = waiting for the model; unrouted = no route matched).', ['queued', 'unrouted', 'processing', 'done', 'failed', 'skipped'], src.jobsByState),
     );
     this.registry.add(
-      new GaugeFn('dicom_ai_jobs', 'Pipeline jobs by state (queued = waiting for the model; unrouted = no route matched).', () => {
-        const rows = src.jobsByState();
-        return ['queued', 'unrouted', 'processing', 'done', 'failed', 'skipped'].map((state) => ({ labels: { state }, value: rows.find((r) => r.state === state)?.count ?? 0 }));
-      }),
-    );
-    this.registry.add(
-      new GaugeFn('dicom_ai_deliveries', 'Deliveries to destinations by state (queued includes those waiting for a retry).', () => {
-        const rows = src.deliveriesByState();
-        return ['queued', 'sending', 'delivered', 'failed'].map((state) => ({ labels: { state }, value: rows.find((r) => r.state === state)?.count ?? 0 }));
-      }),
+      stateGauge('dicom_ai_deliveries', 'Deliveries to destinations by state (queued includes those waiting for a retry).', ['queued', 'sending', 'delivered', 'failed'], src.deliveriesByState),
     );
     this.registry.add(new GaugeFn('dicom_ai_disk_free_bytes', 'Free space on the data folder\'s file system.', () => {
       const v = src.diskFreeBytes();
@@ -51,7 +40,7 @@ export class NodeMetrics {
   }
 
   storeResult(status: number, ms: number): void {
-    if (status === 0 || status === 1 || (status & 0xf000) === 0xb000) this.instances.inc();
+    if (isSuccessOrWarning(status)) this.instances.inc();
     else this.refused.inc({ status: status.toString(16).padStart(4, '0') });
     this.storeSeconds.observe(ms / 1000);
   }
@@ -59,4 +48,12 @@ export class NodeMetrics {
   render(): string {
     return this.registry.render();
   }
+}
+
+/** A gauge with one sample per state, 0 for states that have no rows (so dashboards see them). */
+function stateGauge(name: string, help: string, states: readonly string[], read: () => { state: string; count: number }[]): GaugeFn {
+  return new GaugeFn(name, help, () => {
+    const rows = read();
+    return states.map((state) => ({ labels: { state }, value: rows.find((r) => r.state === state)?.count ?? 0 }));
+  });
 }

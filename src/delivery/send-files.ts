@@ -134,7 +134,4 @@ export async function sendFiles(dest: Destination, files: PreparedFile[], o: Sen
   return results;
 }
 
-/** PS3.7 C.1: success 0000, warnings 0001 and Bxxx. */
-export function isSuccessOrWarning(status: number | null): boolean {
-  return status !== null && (status === 0 || status === 1 || (status & 0xf000) === 0xb000);
-}
+export { isSuccessOrWarning } from '../dimse/command';

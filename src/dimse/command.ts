@@ -130,6 +130,11 @@ function hexTag(tag: number): string {
   return `${(tag >>> 16).toString(16).padStart(4, '0')},${(tag & 0xffff).toString(16).padStart(4, '0')}`;
 }
 
+/** PS3.7 C.1: success 0000, warnings 0001 and Bxxx. */
+export function isSuccessOrWarning(status: number | null | undefined): boolean {
+  return status !== null && status !== undefined && (status === 0 || status === 1 || (status & 0xf000) === 0xb000);
+}
+
 export function hasDataSet(cmd: DimseCommand): boolean {
   return cmd.commandDataSetType !== NO_DATA_SET;
 }

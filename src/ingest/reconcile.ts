@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { readPart10Header } from '../dicom/part10';
+import { readFileHead } from '../dicom/file-head';
 import { readDatasetHeader } from '../dicom/dataset-reader';
 import type { Store } from '../store/store';
 import type { Logger } from '../log/logger';
@@ -26,17 +27,6 @@ export function markRunning(dataDir: string): boolean {
 
 export function markStopped(dataDir: string): void {
   fs.rmSync(path.join(dataDir, MARKER), { force: true });
-}
-
-function readHead(file: string, bytes: number): Buffer {
-  const fd = fs.openSync(file, 'r');
-  try {
-    const buf = Buffer.allocUnsafe(bytes);
-    const n = fs.readSync(fd, buf, 0, bytes, 0);
-    return buf.subarray(0, n);
-  } finally {
-    fs.closeSync(fd);
-  }
 }
 
 /** Indexes stored files the database does not know; returns how many were recovered. */
@@ -70,7 +60,7 @@ export function reconcileInstances(dataDir: string, store: Store, log: Logger): 
 function recoverOne(file: string, store: Store): void {
   const size = fs.statSync(file).size;
   for (let want = 256 * 1024; ; want *= 8) {
-    const buf = readHead(file, Math.min(want, size));
+    const buf = readFileHead(file, Math.min(want, size));
     const meta = readPart10Header(buf);
     const ds = buf.subarray(meta.datasetOffset);
     const r = readDatasetHeader(ds, meta.transferSyntaxUid, { totalLength: size - meta.datasetOffset });

@@ -131,6 +131,8 @@ export interface DeliveryRow {
   deliveredAt: number | null;
 }
 
+const JOB_COLUMNS = `id, series_uid AS seriesInstanceUid, route, model, priority, state, reason, runs, created_at AS createdAt, updated_at AS updatedAt`;
+
 const DELIVERY_COLUMNS = `id, sop_instance_uid AS sopInstanceUid, sop_class_uid AS sopClassUid, file_path AS filePath, destination, state,
   attempts, last_status AS lastStatus, last_error AS lastError, next_attempt_at AS nextAttemptAt, created_at AS createdAt,
   updated_at AS updatedAt, delivered_at AS deliveredAt`;
@@ -429,11 +431,14 @@ export class Store {
     })();
   }
 
+  getJob(id: number): JobRow | undefined {
+    return this.stmt(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ?`).get(id) as JobRow | undefined;
+  }
+
   listJobs(seriesUid?: string): JobRow[] {
-    const cols = `id, series_uid AS seriesInstanceUid, route, model, priority, state, reason, runs, created_at AS createdAt, updated_at AS updatedAt`;
     return (seriesUid
-      ? this.stmt(`SELECT ${cols} FROM jobs WHERE series_uid = ? ORDER BY id`).all(seriesUid)
-      : this.stmt(`SELECT ${cols} FROM jobs ORDER BY CASE priority WHEN 'urgent' THEN 0 ELSE 1 END, created_at, id`).all()) as JobRow[];
+      ? this.stmt(`SELECT ${JOB_COLUMNS} FROM jobs WHERE series_uid = ? ORDER BY id`).all(seriesUid)
+      : this.stmt(`SELECT ${JOB_COLUMNS} FROM jobs ORDER BY CASE priority WHEN 'urgent' THEN 0 ELSE 1 END, created_at, id`).all()) as JobRow[];
   }
 
   /**
@@ -442,11 +447,11 @@ export class Store {
    */
   retryJob(id: number, now: number): { job: JobRow } | { error: string } {
     return this.db.transaction(() => {
-      const job = this.listJobs().find((j) => j.id === id);
+      const job = this.getJob(id);
       if (!job) return { error: `no job ${id}` };
       if (job.state !== 'failed' && job.state !== 'skipped') return { error: `job ${id} is ${job.state}; only failed or skipped jobs can be retried` };
       this.stmt(`UPDATE jobs SET state = 'queued', reason = ?, updated_at = ? WHERE id = ?`).run(`retried by an operator (was ${job.state}${job.reason ? `: ${job.reason}` : ''})`, now, id);
-      return { job: this.listJobs().find((j) => j.id === id)! };
+      return { job: this.getJob(id)! };
     })();
   }
 
