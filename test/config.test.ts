@@ -110,7 +110,7 @@ test('config/default.json loads and has the documented values', () => {
   assert.equal(cfg.storage.minFreeMegabytes, 1024);
   assert.equal(cfg.series.stableSeconds, 30);
   assert.deepEqual(cfg.log, { level: 'info', file: null });
-  assert.deepEqual(cfg.destinations, { PACS: { aeTitle: 'ORTHANC', host: '127.0.0.1', port: 4242, tls: null } });
+  assert.deepEqual(cfg.destinations, { PACS: { aeTitle: 'ORTHANC', host: '127.0.0.1', port: 4242, tls: null, reportForms: ['comprehensive3d', 'comprehensive', 'basic-text'] } });
   assert.deepEqual(cfg.routes, [
     {
       name: 'chest-ct',

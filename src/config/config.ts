@@ -94,6 +94,8 @@ export interface DestinationConfig {
   readonly port: number;
   /** null = plain TCP. */
   readonly tls: TlsClientConfig | null;
+  /** SR forms in order of preference; the first one the destination accepts at association is sent. */
+  readonly reportForms: readonly ReportForm[];
 }
 
 /** One condition of a route: exact text (case-insensitive, trimmed) or a regular expression. */
@@ -155,6 +157,22 @@ export interface InferenceConfig {
   readonly providers: readonly ('cuda' | 'webgpu' | 'cpu')[];
   /** ONNX Runtime intra-op threads per session; 0 = its default. */
   readonly intraOpNumThreads: number;
+  /** Jobs processed at the same time, all models together (each model also runs one job at a time). */
+  readonly concurrency: number;
+  /** A job running longer than this fails with "time limit exceeded" (its model session is restarted). */
+  readonly timeLimitSeconds: number;
+}
+
+export type ReportForm = 'comprehensive3d' | 'comprehensive' | 'basic-text';
+export const REPORT_FORMS: readonly ReportForm[] = ['comprehensive3d', 'comprehensive', 'basic-text'];
+
+/** The DICOM SR the node sends back. */
+export interface ReportConfig {
+  /** Language of the report's text: English, or Simplified Chinese. */
+  readonly language: 'en' | 'zh-CN';
+  /** Manufacturer and model name written as the Device observer and in General Equipment. */
+  readonly manufacturer: string;
+  readonly modelName: string;
 }
 
 /** Sending to destinations: attempts and backoff, and how often due retries are swept. */
@@ -176,6 +194,7 @@ export interface NodeConfig {
   readonly audit: AuditConfig;
   readonly delivery: DeliveryConfig;
   readonly inference: InferenceConfig;
+  readonly report: ReportConfig;
   readonly housekeeping: HousekeepingConfig;
   readonly admin: AdminConfig;
   readonly callers: readonly CallerConfig[];
@@ -370,7 +389,7 @@ const DEFAULTS = {
 } as const;
 
 const KEYS = {
-  root: ['node', 'admin', 'audit', 'housekeeping', 'inference', 'delivery', 'routing', 'callers', 'acceptAnyCaller', 'storage', 'series', 'log', 'destinations', 'routes'],
+  root: ['node', 'admin', 'audit', 'housekeeping', 'inference', 'report', 'delivery', 'routing', 'callers', 'acceptAnyCaller', 'storage', 'series', 'log', 'destinations', 'routes'],
   node: [...Object.keys(DEFAULTS.node), 'tls'],
   tlsListener: ['port', 'certFile', 'keyFile', 'caFile', 'requireClientCert'],
   tlsClient: ['caFile', 'certFile', 'keyFile'],
@@ -380,10 +399,11 @@ const KEYS = {
   housekeeping: ['checkpointCron', 'backupDir', 'backupCron', 'keepBackups'],
   series: ['stableSeconds'],
   log: ['level', 'file'],
-  destination: ['aeTitle', 'host', 'port', 'tls'],
+  destination: ['aeTitle', 'host', 'port', 'tls', 'reportForms'],
   route: ['name', 'match', 'minInstances', 'maxInstances', 'model', 'destinations', 'priority', 'window', 'burnedInAnnotation'],
   routing: ['mode'],
-  inference: ['modelsDir', 'providers', 'intraOpNumThreads'],
+  inference: ['modelsDir', 'providers', 'intraOpNumThreads', 'concurrency', 'timeLimitSeconds'],
+  report: ['language', 'manufacturer', 'modelName'],
   delivery: ['maxAttempts', 'backoffSeconds', 'backoffCapSeconds', 'sweepCron'],
   audit: ['file'],
 } as const;
@@ -475,6 +495,7 @@ function validate(raw: unknown, configDir: string, configPath: string, initial: 
   const admin = readAdmin(p, section(p, raw, '', 'admin'), node.port);
   const housekeeping = readHousekeeping(p, section(p, raw, '', 'housekeeping'), configDir);
   const inference = readInference(p, section(p, raw, '', 'inference'), configDir);
+  const report = readReport(p, section(p, raw, '', 'report'));
   const delivery = readDelivery(p, section(p, raw, '', 'delivery'));
   const auditObj = section(p, raw, '', 'audit');
   checkKeys(p, auditObj, 'audit', KEYS.audit, true);
@@ -491,6 +512,7 @@ function validate(raw: unknown, configDir: string, configPath: string, initial: 
     admin,
     housekeeping,
     inference,
+    report,
     delivery,
     audit,
     callers: callers ?? [],
@@ -519,10 +541,9 @@ function checkKeys(p: Problems, obj: Obj, at: string, allowed: readonly string[]
   for (const key of Object.keys(obj)) {
     if (allowed.includes(key) || isCommentKey(key)) continue;
     let hint = '';
-    const sibling = closestMatch(key, allowed);
-    if (sibling !== undefined) {
-      hint = ` (did you mean "${sibling}"?)`;
-    } else if (suggestOtherSections) {
+    // A key spelled exactly as one of another section is most likely misplaced ("port" at the
+    // top level belongs under "node"), even when a sibling looks similar ("report").
+    if (suggestOtherSections) {
       for (const [name, keys] of SECTIONS) {
         const there = keys.find((k) => k.toLowerCase() === key.toLowerCase());
         if (there !== undefined && keyPath('', name) !== at) {
@@ -531,6 +552,8 @@ function checkKeys(p: Problems, obj: Obj, at: string, allowed: readonly string[]
         }
       }
     }
+    const sibling = hint === '' ? closestMatch(key, allowed) : undefined;
+    if (sibling !== undefined) hint = ` (did you mean "${sibling}"?)`;
     if (hint === '') hint = ` (allowed here: ${allowed.join(', ')})`;
     p.add(keyPath(at, key), `unknown key${hint}`);
   }
@@ -630,7 +653,40 @@ function readInference(p: Problems, obj: Obj, configDir: string): InferenceConfi
     modelsDir: readPath(p, obj, at, 'modelsDir', './models', configDir) ?? '',
     providers,
     intraOpNumThreads: readNumberField(p, obj, at, 'intraOpNumThreads', 0, { integer: true, min: 0, max: 256, unit: 'threads' }),
+    concurrency: readNumberField(p, obj, at, 'concurrency', 1, { integer: true, min: 1, max: 64, unit: 'jobs' }),
+    timeLimitSeconds: readNumberField(p, obj, at, 'timeLimitSeconds', 900, { integer: false, min: 1, max: 86400, unit: 'seconds' }),
   };
+}
+
+// --- report ----------------------------------------------------------------
+
+function readReport(p: Problems, obj: Obj): ReportConfig {
+  const at = 'report';
+  checkKeys(p, obj, at, KEYS.report, true);
+  let language: ReportConfig['language'] = 'en';
+  if (has(obj, 'language')) {
+    const v = obj['language'];
+    if (v === 'en' || v === 'zh-CN') language = v;
+    else p.add(keyPath(at, 'language'), `${describeValue(v)} is not a report language this node writes; use "en" (English) or "zh-CN" (Simplified Chinese)`);
+  }
+  const text = (key: string, fallback: string): string => {
+    if (!has(obj, key)) return fallback;
+    const v = obj[key];
+    if (typeof v === 'string' && v.trim() !== '' && v.length <= 64) return v.trim();
+    p.add(keyPath(at, key), `${describeValue(v)} should be a text of 1 to 64 characters`);
+    return fallback;
+  };
+  return { language, manufacturer: text('manufacturer', 'dicom-ai-node project'), modelName: text('modelName', 'dicom-ai-node') };
+}
+
+function readReportForms(p: Problems, entry: Obj, at: string): ReportForm[] {
+  if (!has(entry, 'reportForms')) return [...REPORT_FORMS];
+  const v = entry['reportForms'];
+  if (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string' && (REPORT_FORMS as readonly string[]).includes(x)) && new Set(v).size === v.length) {
+    return v as ReportForm[];
+  }
+  p.add(keyPath(at, 'reportForms'), `${describeValue(v)} should list SR forms in order of preference, each once, from: ${REPORT_FORMS.join(', ')} (e.g. ["comprehensive3d", "basic-text"] for a PACS that takes only one of them)`);
+  return [...REPORT_FORMS];
 }
 
 // --- housekeeping ----------------------------------------------------------
@@ -865,7 +921,7 @@ function readDestinations(p: Problems, raw: Obj, configDir: string): Record<stri
       readPort(p, v, k, false),
     );
     const tls = has(entry, 'tls') ? readTlsClient(p, section(p, entry, at, 'tls'), keyPath(at, 'tls'), configDir) : null;
-    out[name] = { aeTitle: aeTitle ?? '', host: host ?? '', port: port ?? 0, tls };
+    out[name] = { aeTitle: aeTitle ?? '', host: host ?? '', port: port ?? 0, tls, reportForms: readReportForms(p, entry, at) };
   }
   return out;
 }

@@ -5,7 +5,7 @@
 // delivery back in the queue; resending the same SOP Instance UID replaces, never duplicates.
 
 import type { DestinationConfig } from '../config/config';
-import type { DeliveryRow, Store } from '../store/store';
+import type { DeliveryAlternative, DeliveryRow, Store } from '../store/store';
 import type { Logger } from '../log/logger';
 import { isSuccessOrWarning, prepareFile, PreparedFile, sendFiles } from './send-files';
 
@@ -37,9 +37,10 @@ export class DeliveryQueue {
     private readonly log: Logger,
   ) {}
 
-  enqueue(inst: { sopInstanceUid: string; sopClassUid: string; filePath: string }, destination: string): DeliveryRow {
+  /** `alternatives`: other forms of the same content, sent instead when the destination refuses this one's SOP class. */
+  enqueue(inst: { sopInstanceUid: string; sopClassUid: string; filePath: string }, destination: string, alternatives: DeliveryAlternative[] = []): DeliveryRow {
     if (!this.destinations[destination]) throw new Error(`no destination "${destination}" is configured`);
-    return this.store.enqueueDelivery({ ...inst, destination }, Date.now());
+    return this.store.enqueueDelivery({ sopInstanceUid: inst.sopInstanceUid, sopClassUid: inst.sopClassUid, filePath: inst.filePath, destination, alternatives }, Date.now());
   }
 
   /** Sends what is due; a sweep already running is joined, not doubled. */
@@ -78,7 +79,10 @@ export class DeliveryQueue {
     const prepared: { row: DeliveryRow; file: PreparedFile }[] = [];
     for (const row of rows) {
       try {
-        prepared.push({ row, file: await prepareFile(row.filePath) });
+        const file = await prepareFile(row.filePath);
+        const alternatives: PreparedFile[] = [];
+        for (const a of row.alternatives) alternatives.push(await prepareFile(a.filePath));
+        prepared.push({ row, file: alternatives.length > 0 ? { ...file, alternatives } : file });
       } catch (e) {
         this.fail(row, null, `file unreadable: ${(e as Error).message}`, result);
       }
@@ -90,6 +94,10 @@ export class DeliveryQueue {
         const r = sent[i];
         if (r && isSuccessOrWarning(r.status)) {
           this.store.markDelivered(row.id, r.status!, Date.now());
+          if (r.sopInstanceUid !== row.sopInstanceUid) {
+            const alt = row.alternatives.find((a) => a.sopInstanceUid === r.sopInstanceUid);
+            this.log.info('destination did not accept the preferred form; sent a fallback form instead', { destination: name, preferredSopClass: row.sopClassUid, sentSopClass: alt?.sopClassUid });
+          }
           result.delivered++;
         } else this.fail(row, r?.status ?? null, r?.error ?? `status 0x${(r?.status ?? 0xffff).toString(16)}`, result);
       });

@@ -39,6 +39,12 @@ export interface PreparedFile {
   sopInstanceUid: string;
   transferSyntaxUid: string;
   dataSetOffset: number;
+  /**
+   * Other encodings of the same content (e.g. the report as Basic Text SR when a PACS refuses
+   * Comprehensive 3D SR), in order of preference: their SOP classes are proposed too, and the
+   * first form the peer accepted is the one sent.
+   */
+  alternatives?: PreparedFile[];
 }
 
 /** Reads just enough of a file to know what to propose for it. */
@@ -93,7 +99,9 @@ export function expandPaths(paths: string[]): string[] {
 /** Sends the files; resolves with one result per file (status null = not sent). */
 export async function sendFiles(dest: Destination, files: PreparedFile[], o: SendOptions): Promise<SendResult[]> {
   const keys = new Map<string, { abstractSyntax: string; transferSyntaxes: string[] }>();
-  for (const f of files) keys.set(`${f.sopClassUid}|${f.transferSyntaxUid}`, { abstractSyntax: f.sopClassUid, transferSyntaxes: [f.transferSyntaxUid] });
+  for (const f of files.flatMap((x) => [x, ...(x.alternatives ?? [])])) {
+    keys.set(`${f.sopClassUid}|${f.transferSyntaxUid}`, { abstractSyntax: f.sopClassUid, transferSyntaxes: [f.transferSyntaxUid] });
+  }
   if (keys.size > 128) throw new Error(`these files need ${keys.size} presentation contexts; one association carries at most 128 — send them in smaller groups`);
   const timeoutMs = (o.timeoutSeconds ?? 30) * 1000;
   const scu = await ScuAssociation.open({
@@ -110,8 +118,10 @@ export async function sendFiles(dest: Destination, files: PreparedFile[], o: Sen
   });
   const results: SendResult[] = [];
   try {
-    for (const f of files) {
+    for (const wanted of files) {
       let r: SendResult;
+      // The first form of this content that the peer accepted a context for.
+      const f = [wanted, ...(wanted.alternatives ?? [])].find((x) => scu.contextFor(x.sopClassUid, x.transferSyntaxUid)) ?? wanted;
       try {
         const rsp = await scu.storeFile(f);
         r = { file: f.file, sopInstanceUid: f.sopInstanceUid, status: rsp.status ?? null, error: rsp.errorComment };

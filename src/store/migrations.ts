@@ -137,4 +137,46 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX deliveries_due ON deliveries (state, next_attempt_at);
     `,
   },
+  {
+    version: 5,
+    description: 'results and reports: one result per job run, one SR file per (report, form); delivery fallbacks',
+    sql: `
+      CREATE TABLE results (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_id INTEGER NOT NULL REFERENCES jobs (id),
+        series_uid TEXT NOT NULL,
+        model TEXT NOT NULL,
+        model_version TEXT NOT NULL,
+        model_sha256 TEXT NOT NULL,
+        execution_provider TEXT NOT NULL,
+        preprocessing TEXT NOT NULL,
+        deidentification TEXT NOT NULL,
+        instances_hash TEXT NOT NULL,
+        instance_count INTEGER NOT NULL,
+        findings INTEGER NOT NULL,
+        low_confidence INTEGER NOT NULL,
+        result_json TEXT NOT NULL,
+        duration_ms INTEGER NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+      CREATE INDEX results_job ON results (job_id);
+      CREATE TABLE reports (
+        sop_instance_uid TEXT PRIMARY KEY,
+        sop_class_uid TEXT NOT NULL,
+        form TEXT NOT NULL,
+        series_uid TEXT NOT NULL,
+        model TEXT NOT NULL,
+        model_version TEXT NOT NULL,
+        revision INTEGER NOT NULL,
+        instances_hash TEXT NOT NULL,
+        sr_series_uid TEXT NOT NULL,
+        job_id INTEGER NOT NULL,
+        result_id INTEGER NOT NULL,
+        file_path TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+      CREATE INDEX reports_series ON reports (series_uid, model, model_version, revision);
+      ALTER TABLE deliveries ADD COLUMN alternatives TEXT;
+    `,
+  },
 ];

@@ -129,13 +129,64 @@ export interface DeliveryRow {
   createdAt: number;
   updatedAt: number;
   deliveredAt: number | null;
+  /** Other forms of the same report, in order of preference, for a destination that refuses this one's SOP class. */
+  alternatives: DeliveryAlternative[];
+}
+
+export interface DeliveryAlternative {
+  sopInstanceUid: string;
+  sopClassUid: string;
+  filePath: string;
+}
+
+export interface ResultRecord {
+  jobId: number;
+  seriesInstanceUid: string;
+  model: string;
+  modelVersion: string;
+  modelSha256: string;
+  executionProvider: string;
+  preprocessing: string;
+  deidentification: string;
+  instancesHash: string;
+  instanceCount: number;
+  findings: number;
+  lowConfidence: boolean;
+  resultJson: string;
+  durationMs: number;
+}
+
+export interface ReportRecord {
+  sopInstanceUid: string;
+  sopClassUid: string;
+  form: string;
+  seriesInstanceUid: string;
+  model: string;
+  modelVersion: string;
+  revision: number;
+  instancesHash: string;
+  srSeriesInstanceUid: string;
+  jobId: number;
+  resultId: number;
+  filePath: string;
+  createdAt: number;
 }
 
 const JOB_COLUMNS = `id, series_uid AS seriesInstanceUid, route, model, priority, state, reason, runs, created_at AS createdAt, updated_at AS updatedAt`;
 
 const DELIVERY_COLUMNS = `id, sop_instance_uid AS sopInstanceUid, sop_class_uid AS sopClassUid, file_path AS filePath, destination, state,
   attempts, last_status AS lastStatus, last_error AS lastError, next_attempt_at AS nextAttemptAt, created_at AS createdAt,
-  updated_at AS updatedAt, delivered_at AS deliveredAt`;
+  updated_at AS updatedAt, delivered_at AS deliveredAt, alternatives`;
+
+const REPORT_COLUMNS = `sop_instance_uid AS sopInstanceUid, sop_class_uid AS sopClassUid, form, series_uid AS seriesInstanceUid, model,
+  model_version AS modelVersion, revision, instances_hash AS instancesHash, sr_series_uid AS srSeriesInstanceUid, job_id AS jobId,
+  result_id AS resultId, file_path AS filePath, created_at AS createdAt`;
+
+type RawDelivery = Omit<DeliveryRow, 'alternatives'> & { alternatives: string | null };
+
+function deliveryRow(r: RawDelivery): DeliveryRow {
+  return { ...r, alternatives: r.alternatives ? (JSON.parse(r.alternatives) as DeliveryAlternative[]) : [] };
+}
 
 export class Store {
   readonly db: Database.Database;
@@ -460,23 +511,23 @@ export class Store {
    * delivery: enqueuing it again re-queues it (a resend of an unchanged object is harmless: the
    * receiver replaces it), unless it is being sent right now.
    */
-  enqueueDelivery(d: { sopInstanceUid: string; sopClassUid: string; filePath: string; destination: string }, now: number): DeliveryRow {
+  enqueueDelivery(d: { sopInstanceUid: string; sopClassUid: string; filePath: string; destination: string; alternatives?: DeliveryAlternative[] }, now: number): DeliveryRow {
     this.stmt(
-      `INSERT INTO deliveries (sop_instance_uid, sop_class_uid, file_path, destination, state, attempts, next_attempt_at, created_at, updated_at)
-       VALUES (?, ?, ?, ?, 'queued', 0, ?, ?, ?)
+      `INSERT INTO deliveries (sop_instance_uid, sop_class_uid, file_path, destination, state, attempts, next_attempt_at, created_at, updated_at, alternatives)
+       VALUES (?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?)
        ON CONFLICT (sop_instance_uid, destination) DO UPDATE SET
-         file_path = excluded.file_path, sop_class_uid = excluded.sop_class_uid,
+         file_path = excluded.file_path, sop_class_uid = excluded.sop_class_uid, alternatives = excluded.alternatives,
          state = CASE WHEN deliveries.state = 'sending' THEN 'sending' ELSE 'queued' END,
          attempts = CASE WHEN deliveries.state = 'sending' THEN deliveries.attempts ELSE 0 END,
          next_attempt_at = excluded.next_attempt_at, updated_at = excluded.updated_at`,
-    ).run(d.sopInstanceUid, d.sopClassUid, d.filePath, d.destination, now, now, now);
-    return this.stmt(`SELECT ${DELIVERY_COLUMNS} FROM deliveries WHERE sop_instance_uid = ? AND destination = ?`).get(d.sopInstanceUid, d.destination) as DeliveryRow;
+    ).run(d.sopInstanceUid, d.sopClassUid, d.filePath, d.destination, now, now, now, d.alternatives && d.alternatives.length > 0 ? JSON.stringify(d.alternatives) : null);
+    return deliveryRow(this.stmt(`SELECT ${DELIVERY_COLUMNS} FROM deliveries WHERE sop_instance_uid = ? AND destination = ?`).get(d.sopInstanceUid, d.destination) as RawDelivery);
   }
 
   /** Takes every due delivery (state queued, time come) and marks it sending, in one transaction. */
   claimDueDeliveries(now: number, limit = 500): DeliveryRow[] {
     return this.db.transaction(() => {
-      const due = this.stmt(`SELECT ${DELIVERY_COLUMNS} FROM deliveries WHERE state = 'queued' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?`).all(now, limit) as DeliveryRow[];
+      const due = (this.stmt(`SELECT ${DELIVERY_COLUMNS} FROM deliveries WHERE state = 'queued' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?`).all(now, limit) as RawDelivery[]).map(deliveryRow);
       const mark = this.stmt(`UPDATE deliveries SET state = 'sending', updated_at = ? WHERE id = ?`);
       for (const d of due) mark.run(now, d.id);
       return due.map((d) => ({ ...d, state: 'sending' as const }));
@@ -500,11 +551,104 @@ export class Store {
   }
 
   listDeliveries(): DeliveryRow[] {
-    return this.stmt(`SELECT ${DELIVERY_COLUMNS} FROM deliveries ORDER BY id`).all() as DeliveryRow[];
+    return (this.stmt(`SELECT ${DELIVERY_COLUMNS} FROM deliveries ORDER BY id`).all() as RawDelivery[]).map(deliveryRow);
   }
 
   deliveryCountsByState(): { state: string; count: number }[] {
     return this.stmt('SELECT state, COUNT(*) AS count FROM deliveries GROUP BY state').all() as { state: string; count: number }[];
+  }
+
+  /**
+   * Takes the next queued job (urgent first, then oldest) whose model is one of `models` and not
+   * in `busyModels`, and marks it processing, in one transaction.
+   */
+  claimNextJob(models: readonly string[], busyModels: ReadonlySet<string>, now: number): JobRow | undefined {
+    return this.db.transaction(() => {
+      const rows = this.stmt(
+        `SELECT ${JOB_COLUMNS} FROM jobs WHERE state = 'queued' ORDER BY CASE priority WHEN 'urgent' THEN 0 ELSE 1 END, created_at, id LIMIT 200`,
+      ).all() as JobRow[];
+      const job = rows.find((j) => j.model !== null && models.includes(j.model) && !busyModels.has(j.model));
+      if (!job) return undefined;
+      this.stmt(`UPDATE jobs SET state = 'processing', runs = runs + 1, reason = NULL, updated_at = ? WHERE id = ?`).run(now, job.id);
+      return this.getJob(job.id);
+    })();
+  }
+
+  /** Ends a job run: done, failed (with why), or back to queued (e.g. the series changed meanwhile). */
+  finishJob(id: number, state: 'done' | 'failed' | 'queued', reason: string | null, now: number): void {
+    this.stmt(`UPDATE jobs SET state = ?, reason = ?, updated_at = ? WHERE id = ? AND state = 'processing'`).run(state, reason, now, id);
+  }
+
+  /** After a crash, jobs caught mid-run go back to the queue (the report UIDs make a rerun idempotent). */
+  requeueInterruptedJobs(now: number): number {
+    return this.stmt(`UPDATE jobs SET state = 'queued', reason = 'interrupted by a stop; run again', updated_at = ? WHERE state = 'processing'`).run(now).changes;
+  }
+
+  recordResult(r: ResultRecord, now: number): number {
+    return Number(
+      this.stmt(
+        `INSERT INTO results (job_id, series_uid, model, model_version, model_sha256, execution_provider, preprocessing, deidentification,
+           instances_hash, instance_count, findings, low_confidence, result_json, duration_ms, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ).run(r.jobId, r.seriesInstanceUid, r.model, r.modelVersion, r.modelSha256, r.executionProvider, r.preprocessing, r.deidentification,
+        r.instancesHash, r.instanceCount, r.findings, r.lowConfidence ? 1 : 0, r.resultJson, r.durationMs, now).lastInsertRowid,
+    );
+  }
+
+  latestResult(jobId: number): (ResultRecord & { id: number; createdAt: number }) | undefined {
+    const r = this.stmt(
+      `SELECT id, job_id AS jobId, series_uid AS seriesInstanceUid, model, model_version AS modelVersion, model_sha256 AS modelSha256,
+         execution_provider AS executionProvider, preprocessing, deidentification, instances_hash AS instancesHash, instance_count AS instanceCount,
+         findings, low_confidence AS lowConfidence, result_json AS resultJson, duration_ms AS durationMs, created_at AS createdAt
+       FROM results WHERE job_id = ? ORDER BY id DESC LIMIT 1`,
+    ).get(jobId) as (ResultRecord & { id: number; createdAt: number; lowConfidence: unknown }) | undefined;
+    return r ? { ...r, lowConfidence: Boolean(r.lowConfidence) } : undefined;
+  }
+
+  /** The newest report revision of (series, model, version): every form of it. */
+  latestReports(seriesUid: string, model: string, modelVersion: string): ReportRecord[] {
+    const top = this.stmt(`SELECT MAX(revision) AS r FROM reports WHERE series_uid = ? AND model = ? AND model_version = ?`).get(seriesUid, model, modelVersion) as { r: number | null };
+    if (top.r === null) return [];
+    return this.stmt(`SELECT ${REPORT_COLUMNS} FROM reports WHERE series_uid = ? AND model = ? AND model_version = ? AND revision = ? ORDER BY created_at, form`).all(
+      seriesUid, model, modelVersion, top.r,
+    ) as ReportRecord[];
+  }
+
+  reportsOfRevision(seriesUid: string, model: string, modelVersion: string, revision: number): ReportRecord[] {
+    return this.stmt(`SELECT ${REPORT_COLUMNS} FROM reports WHERE series_uid = ? AND model = ? AND model_version = ? AND revision = ? ORDER BY form`).all(
+      seriesUid, model, modelVersion, revision,
+    ) as ReportRecord[];
+  }
+
+  listReports(seriesUid?: string): ReportRecord[] {
+    return (seriesUid
+      ? this.stmt(`SELECT ${REPORT_COLUMNS} FROM reports WHERE series_uid = ? ORDER BY created_at, revision, form`).all(seriesUid)
+      : this.stmt(`SELECT ${REPORT_COLUMNS} FROM reports ORDER BY created_at, revision, form`).all()) as ReportRecord[];
+  }
+
+  /**
+   * Records the report files of one revision and queues their delivery, then marks the job done:
+   * one transaction, so that after a crash either all of it happened or the job runs again (and
+   * builds the same objects under the same UIDs).
+   */
+  recordReportAndDeliveries(
+    jobId: number,
+    reports: Omit<ReportRecord, 'createdAt'>[],
+    deliveries: { sopInstanceUid: string; sopClassUid: string; filePath: string; destination: string; alternatives: DeliveryAlternative[] }[],
+    now: number,
+  ): void {
+    this.db.transaction(() => {
+      const ins = this.stmt(
+        `INSERT INTO reports (sop_instance_uid, sop_class_uid, form, series_uid, model, model_version, revision, instances_hash, sr_series_uid, job_id, result_id, file_path, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (sop_instance_uid) DO UPDATE SET file_path = excluded.file_path, result_id = excluded.result_id, job_id = excluded.job_id`,
+      );
+      for (const r of reports) {
+        ins.run(r.sopInstanceUid, r.sopClassUid, r.form, r.seriesInstanceUid, r.model, r.modelVersion, r.revision, r.instancesHash, r.srSeriesInstanceUid, r.jobId, r.resultId, r.filePath, now);
+      }
+      for (const d of deliveries) this.enqueueDelivery(d, now);
+      this.finishJob(jobId, 'done', null, now);
+    })();
   }
 
   jobCountsByState(): { state: string; count: number }[] {
