@@ -1,0 +1,157 @@
+/**
+ * A stored series -> one volume of modality values (HU for CT), ordered along the slice normal,
+ * with the geometry needed to map model outputs back to source instances and patient millimetres.
+ *
+ * This is the hand-off between the node's store and the model: the bytes given here are the
+ * DE-IDENTIFIED objects (the runner de-identifies each instance in memory first), while `refs`
+ * carries the ORIGINAL SOP Instance/Class UIDs the report must point at. Nothing else of the
+ * original objects reaches preprocessing or the model.
+ */
+import { ImagingError } from '../imaging/pixel-module';
+import { decodeFrame, openImage } from '../imaging/decode';
+import { modalityValues } from '../imaging/render';
+import { assembleVolume, SliceGeometry } from '../imaging/geometry';
+
+const TAG_IMAGE_POSITION = 0x00200032;
+const TAG_IMAGE_ORIENTATION = 0x00200037;
+const TAG_PIXEL_SPACING = 0x00280030;
+const TAG_IMAGER_PIXEL_SPACING = 0x00181164;
+const TAG_INSTANCE_NUMBER = 0x00200013;
+const TAG_FRAME_OF_REFERENCE = 0x00200052;
+const TAG_MODALITY = 0x00080060;
+
+export interface VolumeInput {
+  /** De-identified Part 10 bytes. */
+  readonly bytes: Buffer;
+  /** The original instance this was made from (what findings must reference). */
+  readonly sopInstanceUid: string;
+  readonly sopClassUid: string;
+}
+
+export interface VolumeSlice {
+  readonly sopInstanceUid: string;
+  readonly sopClassUid: string;
+  readonly instanceNumber: number | null;
+  /** Image Position (Patient) of the first transmitted pixel, mm. */
+  readonly position: readonly [number, number, number];
+}
+
+export interface SeriesVolume {
+  readonly modality: string;
+  readonly rows: number;
+  readonly columns: number;
+  /** [row spacing, column spacing] mm: distance between rows (down), between columns (across). */
+  readonly pixelSpacing: readonly [number, number];
+  /** Median distance between neighbouring slices along the normal, mm. */
+  readonly sliceSpacing: number;
+  /** Row direction cosines, then column direction cosines. */
+  readonly orientation: readonly [number, number, number, number, number, number];
+  readonly normal: readonly [number, number, number];
+  /** Frame of Reference UID of the (de-identified) objects is replaced; this is the ORIGINAL one when known. */
+  readonly frameOfReferenceUid?: string;
+  /** Ordered along the normal (increasing position). */
+  readonly slices: readonly VolumeSlice[];
+  /** Modality values per slice, row-major (rows*columns), same order as `slices`. */
+  readonly values: readonly Float32Array[];
+  readonly warnings: readonly string[];
+}
+
+export class NotAVolumeError extends Error {
+  constructor(readonly reasons: string[]) {
+    super(`the series cannot be read as one volume: ${reasons.join('; ')}`);
+    this.name = 'NotAVolumeError';
+  }
+}
+
+/**
+ * Decodes every input (single-frame monochrome images) and orders them into a volume. Throws
+ * NotAVolumeError saying why when the series is not one (localizers mixed in, gaps are only
+ * warnings), ImagingError for undecodable pixels.
+ */
+export async function loadSeriesVolume(inputs: readonly VolumeInput[], originalFrameOfReferenceUid?: string): Promise<SeriesVolume> {
+  const geoms: SliceGeometry[] = [];
+  const decoded = new Map<string, { values: Float32Array; ref: VolumeInput; instanceNumber: number | null }>();
+  let modality = '';
+  for (const ref of inputs) {
+    const img = openImage(ref.bytes);
+    const ds = img.dataSet;
+    if (img.pixel.numberOfFrames !== 1) {
+      throw new NotAVolumeError([`instance ${ref.sopInstanceUid} has ${img.pixel.numberOfFrames} frames: multi-frame objects are not assembled into volumes yet`]);
+    }
+    modality ||= ds.string(TAG_MODALITY) ?? '';
+    const frame = await decodeFrame(img, 0);
+    const { values } = modalityValues(img, frame, 0);
+    const ps = ds.numbers(TAG_PIXEL_SPACING);
+    const ips = ds.numbers(TAG_IMAGER_PIXEL_SPACING);
+    const ipp = ds.numbers(TAG_IMAGE_POSITION);
+    const iop = ds.numbers(TAG_IMAGE_ORIENTATION);
+    const instanceNumber = ds.number(TAG_INSTANCE_NUMBER) ?? null;
+    geoms.push({
+      sopInstanceUid: ref.sopInstanceUid,
+      imagePositionPatient: ipp.length === 3 && ipp.every(Number.isFinite) ? ipp : null,
+      imageOrientationPatient: iop.length === 6 && iop.every(Number.isFinite) ? iop : null,
+      rows: frame.rows,
+      columns: frame.columns,
+      pixelSpacing: ps.length === 2 && ps.every((v) => v > 0) ? ps : ips.length === 2 && ips.every((v) => v > 0) ? ips : null,
+      instanceNumber,
+    });
+    if (decoded.has(ref.sopInstanceUid)) throw new NotAVolumeError([`instance ${ref.sopInstanceUid} given twice`]);
+    decoded.set(ref.sopInstanceUid, { values, ref, instanceNumber });
+  }
+  const v = assembleVolume(geoms);
+  if (!v.ok) throw new NotAVolumeError(v.reasons);
+  const first = v.slices[0]!;
+  const iop = first.imageOrientationPatient!;
+  const ps = first.pixelSpacing;
+  if (ps === null) throw new NotAVolumeError(['no Pixel Spacing: distances in mm cannot be measured']);
+  const slices: VolumeSlice[] = [];
+  const values: Float32Array[] = [];
+  for (const s of v.slices) {
+    const d = decoded.get(s.sopInstanceUid)!;
+    const p = s.imagePositionPatient!;
+    slices.push({ sopInstanceUid: d.ref.sopInstanceUid, sopClassUid: d.ref.sopClassUid, instanceNumber: d.instanceNumber, position: [p[0]!, p[1]!, p[2]!] });
+    values.push(d.values);
+  }
+  return {
+    modality: modality.toUpperCase(),
+    rows: v.rows,
+    columns: v.columns,
+    pixelSpacing: [ps[0]!, ps[1]!],
+    sliceSpacing: v.spacing,
+    orientation: [iop[0]!, iop[1]!, iop[2]!, iop[3]!, iop[4]!, iop[5]!],
+    normal: v.normal,
+    ...(originalFrameOfReferenceUid ? { frameOfReferenceUid: originalFrameOfReferenceUid } : {}),
+    slices,
+    values,
+    warnings: v.warnings,
+  };
+}
+
+/** Reads the Frame of Reference UID of an (original) instance's data set, for the report's SCOORD3D. */
+export function frameOfReferenceOf(bytes: Buffer): string | undefined {
+  try {
+    return openImage(bytes).dataSet.string(TAG_FRAME_OF_REFERENCE);
+  } catch (e) {
+    if (e instanceof ImagingError) return undefined;
+    throw e;
+  }
+}
+
+/**
+ * Patient coordinates (mm) of a (fractional) pixel position on slice `k`: column `col`, row `row`.
+ * PS3.3 C.7.6.2.1.1: P = S + col·Δc·X + row·Δr·Y with X the row direction, Y the column direction.
+ */
+export function pixelToPatient(vol: SeriesVolume, k: number, col: number, row: number): [number, number, number] {
+  const s = vol.slices[Math.max(0, Math.min(vol.slices.length - 1, Math.round(k)))]!;
+  const [rx, ry, rz, cx, cy, cz] = vol.orientation;
+  const [dr, dc] = vol.pixelSpacing;
+  // A fractional slice index interpolates along the normal from the nearest slice.
+  const dk = k - Math.round(k);
+  const [nx, ny, nz] = vol.normal;
+  const t = dk * vol.sliceSpacing;
+  return [
+    s.position[0] + col * dc * rx + row * dr * cx + t * nx,
+    s.position[1] + col * dc * ry + row * dr * cy + t * ny,
+    s.position[2] + col * dc * rz + row * dr * cz + t * nz,
+  ];
+}
