@@ -30,6 +30,10 @@ import { STATUS } from './dimse/command';
 import { storageSopClassUids } from './dicom/sop-classes';
 import { tlsServerOptions } from './dimse/tls';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from './version';
+import { JobRunner } from './pipeline/job-runner';
+import { loadOrCreateDeidSecret } from './deid/secret';
+import { POSTPROCESSORS } from './inference/postprocess';
+import { volumeTensor } from './inference/conform';
 
 export function databasePath(config: NodeConfig): string {
   return path.join(config.storage.dataDir, 'dicom-ai-node.sqlite');
@@ -49,6 +53,7 @@ export class DicomNode extends EventEmitter {
   private adminAddress: AddressInfo | null = null;
   private readonly admin: AdminServer;
   private models: ModelRegistry | null = null;
+  readonly jobs: JobRunner;
 
   constructor(
     readonly config: NodeConfig,
@@ -112,6 +117,19 @@ export class DicomNode extends EventEmitter {
     this.housekeeping = new Housekeeping(config.housekeeping, this.store, log);
     this.deliveries = new DeliveryQueue(this.store, config.destinations, config.delivery, config.node.aeTitle, log);
     this.housekeeping.add('delivery-sweep', config.delivery.sweepCron, () => this.deliveries.runDue());
+    this.jobs = new JobRunner({
+      config,
+      store: this.store,
+      log,
+      models: () => this.models,
+      deidSecret: loadOrCreateDeidSecret(dataDir),
+      postprocessors: POSTPROCESSORS,
+      volumeTensor,
+      onReportsQueued: () => void this.deliveries.runDue().catch((e: Error) => log.error('delivery sweep failed', { error: e.message })),
+      audit: (e) => this.audit(e),
+    });
+    // Jobs are started when routed; the sweep also picks up what a stop or a full queue left.
+    this.housekeeping.add('job-sweep', '* * * * *', () => this.jobs.kick());
     this.metrics = new NodeMetrics({
       openAssociations: () => this.scp.activeAssociations,
       seriesByState: () => this.store.seriesCountsByState(),
@@ -128,7 +146,10 @@ export class DicomNode extends EventEmitter {
       models: () => this.models?.report ?? [],
       retryJob: (id) => {
         const r = this.store.retryJob(id, Date.now());
-        if ('job' in r) this.audit({ event: 'job-retried', outcome: 'success', seriesInstanceUid: r.job.seriesInstanceUid, detail: `job ${id} (${r.job.route})` });
+        if ('job' in r) {
+          this.audit({ event: 'job-retried', outcome: 'success', seriesInstanceUid: r.job.seriesInstanceUid, detail: `job ${id} (${r.job.route})` });
+          this.jobs.kick();
+        }
         return r;
       },
     }, log);
@@ -162,6 +183,8 @@ export class DicomNode extends EventEmitter {
       const why = this.models.get(r.model) ? null : this.models.whyUnavailable(r.model);
       if (why) this.log.warn('a route names a model that is not loaded: its series will wait as queued jobs', { route: r.name, model: r.model, why });
     }
+    const requeuedJobs = this.store.requeueInterruptedJobs(Date.now());
+    if (requeuedJobs > 0) this.log.warn('jobs interrupted by the last stop are queued again', { count: requeuedJobs });
     const requeued = this.store.requeueInterruptedDeliveries(Date.now());
     if (requeued > 0) this.log.warn('deliveries interrupted by the last stop are queued again', { count: requeued });
     this.disk.start();
@@ -176,6 +199,8 @@ export class DicomNode extends EventEmitter {
     }
     this.log.info('storage SCP listening', { aeTitle: this.config.node.aeTitle, host: this.address.address, port: this.address.port });
     this.audit({ event: 'application-start', outcome: 'success', calledAeTitle: this.config.node.aeTitle, detail: `port ${this.address.port}${this.tlsAddress ? `, TLS port ${this.tlsAddress.port}` : ''}` });
+    this.jobs.kick();
+    if (requeued > 0) void this.deliveries.runDue().catch((e: Error) => this.log.error('delivery sweep failed', { error: e.message }));
     return this.address;
   }
 
@@ -197,6 +222,7 @@ export class DicomNode extends EventEmitter {
     await this.scp.close(graceMs);
     this.stability.stop();
     this.disk.stop();
+    await this.jobs.stop(graceMs);
     await this.housekeeping.stop();
     await this.admin.stop();
     await this.models?.close();
@@ -233,6 +259,7 @@ export class DicomNode extends EventEmitter {
       if (hits.length > 0) this.log.info('series routed', { modality: row.Modality, instances: instanceCount, routes: hits.map((r) => r.name), urgent: hits.some((r) => r.priority === 'urgent') });
       else this.log.info('series unrouted', { modality: row.Modality, instances: instanceCount, reason });
       this.emit('series-routed', { series, jobs });
+      this.jobs.kick();
     } catch (e) {
       this.log.error('routing failed', { error: (e as Error).message });
     }

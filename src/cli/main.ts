@@ -22,7 +22,11 @@ Usage:
   dicom-ai-node retry JOB_ID [--config FILE]      put a failed or skipped job back in the queue
   dicom-ai-node render IN.dcm OUT.png [--window lung|C/W|auto] [--frame N]   windowed 8-bit PNG
   dicom-ai-node deid   IN OUT [--option NAME]... [--secret-file F]           PS3.15 de-identification
-  dicom-ai-node echo   --to AE@HOST:PORT [--aet OURS] [TLS]        C-ECHO a DICOM peer
+  dicom-ai-node sr-dump FILE                      an SR document's content tree, readable
+  dicom-ai-node infer --model NAME FOLDER [--json] [--config FILE] [--models DIR]
+                                                  run an installed model on a series folder
+  dicom-ai-node echo   DESTINATION [--config FILE]  C-ECHO a destination named in the config
+  dicom-ai-node echo   --to AE@HOST:PORT [--aet OURS] [TLS]        C-ECHO any DICOM peer
   dicom-ai-node send   PATH... --to AE@HOST:PORT [--aet OURS] [TLS]  C-STORE files/folders to a peer
 
 TLS (DICOM TLS, BCP 195; the peer's certificate is verified):
@@ -154,20 +158,33 @@ function tlsOptionsFor(args: Args, host: string) {
 
 async function echo(args: Args): Promise<number> {
   const to = str(args, 'to');
-  if (!to) throw new UsageError('echo needs --to AE@HOST:PORT');
-  const peer = parsePeer(to);
+  const name = args.positional[0];
+  if (!to && !name) throw new UsageError('echo needs a destination name from the config, or --to AE@HOST:PORT');
+  let peer: { aeTitle: string; host: string; port: number };
+  let tls = to ? tlsOptionsFor(args, parsePeer(to).host) : undefined;
+  let callingAeTitle = str(args, 'aet') ?? 'DICOM_AI';
+  if (to) peer = parsePeer(to);
+  else {
+    // A destination as configured: its AE title, address, TLS files, and our own AE title.
+    const cfg = config(args);
+    const d = cfg.destinations[name!];
+    if (!d) throw new UsageError(`no destination "${name}" in ${cfg.configPath}; configured: ${Object.keys(cfg.destinations).join(', ') || 'none'}`);
+    peer = { aeTitle: d.aeTitle, host: d.host, port: d.port };
+    tls = d.tls ? tlsClientOptions(d.tls, d.host) : undefined;
+    callingAeTitle = str(args, 'aet') ?? cfg.node.aeTitle;
+  }
   const t0 = Date.now();
   const scu = await ScuAssociation.open({
     host: peer.host,
     port: peer.port,
-    callingAeTitle: str(args, 'aet') ?? 'DICOM_AI',
+    callingAeTitle,
     calledAeTitle: peer.aeTitle,
     contexts: [{ abstractSyntax: VERIFICATION_SOP_CLASS, transferSyntaxes: [...VERIFICATION_TRANSFER_SYNTAX_PREFERENCE] }],
     implementationClassUid: IMPLEMENTATION_CLASS_UID,
     implementationVersionName: IMPLEMENTATION_VERSION_NAME,
     limits: { maxPduLength: 65536, maxCommandBytes: 65536, maxAssociateLength: 1 << 20, maxDataSetBytes: 0 },
     timeouts: { artimMs: 10_000, idleMs: 30_000 },
-    tls: tlsOptionsFor(args, peer.host),
+    tls,
   });
   const rsp = await scu.echo();
   await scu.release();
@@ -260,6 +277,28 @@ async function main(argv: string[]): Promise<number> {
       return configCheck(args);
     case 'retry':
       return retry(args);
+    case 'infer': {
+      const model = str(args, 'model');
+      if (!model || args.positional.length !== 1) throw new UsageError('usage: dicom-ai-node infer --model NAME FOLDER [--json]');
+      // The models folder and providers of the config (the default one unless --config), or --models.
+      const cfg = config(args);
+      const { runInfer } = await import('../inference/infer-cli');
+      return runInfer({
+        model,
+        folder: args.positional[0]!,
+        json: args.flags.get('json') === true,
+        modelsDir: str(args, 'models') ?? cfg.inference.modelsDir,
+        providers: [...cfg.inference.providers],
+        intraOpNumThreads: cfg.inference.intraOpNumThreads,
+      });
+    }
+    case 'sr-dump': {
+      // Loaded on demand, like render and deid.
+      if (args.positional.length !== 1) throw new UsageError('usage: dicom-ai-node sr-dump FILE');
+      const { srDump } = await import('../report/sr-dump');
+      process.stdout.write(srDump(fs.readFileSync(args.positional[0]!)));
+      return 0;
+    }
     default:
       throw new UsageError(`unknown command "${args.command}"`);
   }

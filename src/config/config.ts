@@ -120,6 +120,8 @@ export interface RouteConfig {
   readonly window: string;
   /** Series with burned-in annotation risk: skip them, or process and flag the result. */
   readonly burnedInAnnotation: 'skip' | 'flag';
+  /** Also send a Secondary Capture of the key image (the most confident finding, marked) with the report. */
+  readonly keyImage: boolean;
 }
 
 export interface RoutingConfig {
@@ -400,7 +402,7 @@ const KEYS = {
   series: ['stableSeconds'],
   log: ['level', 'file'],
   destination: ['aeTitle', 'host', 'port', 'tls', 'reportForms'],
-  route: ['name', 'match', 'minInstances', 'maxInstances', 'model', 'destinations', 'priority', 'window', 'burnedInAnnotation'],
+  route: ['name', 'match', 'minInstances', 'maxInstances', 'model', 'destinations', 'priority', 'window', 'burnedInAnnotation', 'keyImage'],
   routing: ['mode'],
   inference: ['modelsDir', 'providers', 'intraOpNumThreads', 'concurrency', 'timeLimitSeconds'],
   report: ['language', 'manufacturer', 'modelName'],
@@ -999,6 +1001,7 @@ function readRoutes(p: Problems, raw: Obj, destinations: Record<string, Destinat
       priority,
       window,
       burnedInAnnotation,
+      keyImage: has(entry, 'keyImage') ? readBoolean(p, entry['keyImage'], keyPath(at, 'keyImage'), false) : false,
     });
   });
   return out;

@@ -12,6 +12,7 @@
 import { ImagingError } from '../imaging/pixel-module';
 import { parseWindowOption } from '../imaging/voi';
 import { closestMatch, describeValue, indexPath, isCommentKey, isPlainObject, keyPath } from '../config/problems';
+import { POSTPROCESSORS } from './postprocess';
 
 export type OutputKind = 'classification' | 'detection' | 'segmentation' | 'heatmap';
 export const OUTPUT_KINDS: readonly OutputKind[] = ['classification', 'detection', 'segmentation', 'heatmap'];
@@ -55,6 +56,8 @@ export interface ManifestOutput {
   readonly activation: 'none' | 'sigmoid' | 'softmax';
   /** Score at or above which a label counts as a finding; per label, '*' for the others. */
   readonly thresholds: Readonly<Record<string, number>>;
+  /** Named post-processor (a key of POSTPROCESSORS) that turns the outputs into findings. */
+  readonly postprocess?: string;
 }
 
 export interface Manifest {
@@ -95,7 +98,7 @@ const KEYS = {
   input: ['name', 'shape', 'layout', 'dtype'],
   preprocessing: ['window', 'targetSize', 'normalization', 'channels', 'mode', 'batchSize'],
   normalization: ['mean', 'std'],
-  output: ['name', 'kind', 'labels', 'activation', 'thresholds'],
+  output: ['name', 'kind', 'labels', 'activation', 'thresholds', 'postprocess'],
 } as const;
 
 const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
@@ -422,8 +425,19 @@ function readOutput(p: Problems, raw: Obj): ManifestOutput | undefined {
     p.add('output.thresholds', `missing; a ${kind} model needs the score at which a label becomes a finding, e.g. 0.5 or {"nodule": 0.4}`);
   }
 
+  let postprocess: string | undefined;
+  const rawPost = readString(p, obj, 'output', 'postprocess', false);
+  if (rawPost !== undefined) {
+    const known = Object.keys(POSTPROCESSORS);
+    if (Object.prototype.hasOwnProperty.call(POSTPROCESSORS, rawPost)) postprocess = rawPost;
+    else {
+      const guess = closestMatch(rawPost, known);
+      p.add('output.postprocess', `${describeValue(rawPost)} is not a post-processor this node has${guess ? `; did you mean "${guess}"?` : ''} (known: ${known.join(', ') || 'none'})`);
+    }
+  }
+
   if (name === undefined || kind === undefined || !labels) return undefined;
-  return { name, kind, labels, activation, thresholds };
+  return { name, kind, labels, activation, thresholds, ...(postprocess !== undefined ? { postprocess } : {}) };
 }
 
 function readTemplates(p: Problems, raw: Obj, labels: readonly string[] | undefined): Record<string, string> {

@@ -51,6 +51,11 @@ export function sliceBatch(vol: SeriesVolume, from: number, to: number, m: Manif
   for (let i = 0; i < n; i++) {
     const { data: windowed, voi } = windowValues(vol.values[from + i]!, m.preprocessing.window);
     vois.push(voi);
+    if (W === vol.columns && H === vol.rows && C === 1 && !m.preprocessing.normalization) {
+      // Same size, one channel: the windowed slice is the tensor plane (no resampling pass).
+      data.set(windowed, i * plane);
+      continue;
+    }
     const t = toTensor(
       { width: vol.columns, height: vol.rows, channels: 1, data: windowed },
       {

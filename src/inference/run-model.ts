@@ -15,6 +15,7 @@ import type { SeriesVolume } from './series-volume';
 import type { FindingDraft, PostprocessContext, PostprocessResult, Postprocessor } from './postprocess/types';
 import { describeVoi, planeToSource, sliceBatch } from './preprocess';
 import { VERSION } from '../version';
+import { CLASSIFICATION_POSTPROCESSOR, postprocessInWorker, volumeTensorInWorker } from './cpu-task';
 
 export interface VolumeTensor {
   readonly data: Float32Array;
@@ -36,6 +37,11 @@ export interface RunModelOptions {
   readonly deidentification: string;
   /** Rejects with this error once aborted (the job's time limit). */
   readonly signal?: AbortSignal;
+  /**
+   * Post-processing and volume conforming in a worker thread (the node: its SCP must keep
+   * answering). The CLI and benchmarks run them in-process.
+   */
+  readonly offload?: boolean;
 }
 
 export class InferenceError extends Error {
@@ -92,9 +98,9 @@ export async function runModel(vol: SeriesVolume, o: RunModelOptions): Promise<S
     preprocessing = `${voiText || `window ${m.preprocessing.window}`}; ${H}x${W} letterboxed bilinear; ${m.preprocessing.normalization ? 'mean/std normalised; ' : ''}slice-wise, batch ${bs}`;
     ctx = { volume: vol, manifest: m, maps };
   } else {
-    if (!o.volumeTensor) throw new InferenceError(`model ${o.name} works on whole volumes, and no volume builder is available`);
+    if (!o.volumeTensor && !o.offload) throw new InferenceError(`model ${o.name} works on whole volumes, and no volume builder is available`);
     check();
-    const t = o.volumeTensor(vol, m);
+    const t = o.offload ? await volumeTensorInWorker(vol, m) : o.volumeTensor!(vol, m);
     const outputs = await o.session.run({ [m.input.name]: { type: 'float32', data: t.data, dims: t.dims } }, [outName]);
     const out = outputs[outName];
     if (!out) throw new InferenceError(`the model returned no output "${outName}"`);
@@ -102,8 +108,10 @@ export async function runModel(vol: SeriesVolume, o: RunModelOptions): Promise<S
     preprocessing = t.description;
   }
   check();
-  const post = pickPostprocessor(m, o.postprocessors);
-  const r: PostprocessResult = post(ctx);
+  const name = postprocessorName(m, o.postprocessors);
+  const r: PostprocessResult = o.offload
+    ? await postprocessInWorker(name, ctx)
+    : (name === CLASSIFICATION_POSTPROCESSOR ? classificationScores : o.postprocessors[name]!)(ctx);
   const provenance: Provenance = {
     modelName: o.name,
     modelVersion: m.version,
@@ -117,15 +125,15 @@ export async function runModel(vol: SeriesVolume, o: RunModelOptions): Promise<S
   return finish(r, m, o.name, provenance);
 }
 
-function pickPostprocessor(m: Manifest, registry: Readonly<Record<string, Postprocessor>>): Postprocessor {
+/** Which post-processor reads this model's output (by name, so a worker thread can run it). */
+function postprocessorName(m: Manifest, registry: Readonly<Record<string, Postprocessor>>): string {
   const named = (m.output as { postprocess?: string }).postprocess;
   if (named) {
-    const p = registry[named];
-    if (!p) throw new InferenceError(`model ${m.name} asks for post-processing "${named}", which this node does not have (known: ${Object.keys(registry).join(', ')})`);
-    return p;
+    if (!registry[named]) throw new InferenceError(`model ${m.name} asks for post-processing "${named}", which this node does not have (known: ${Object.keys(registry).join(', ')})`);
+    return named;
   }
-  if (m.output.kind === 'classification') return classificationScores;
-  if (m.output.kind === 'segmentation' && registry['segmentation-volumes']) return registry['segmentation-volumes'];
+  if (m.output.kind === 'classification') return CLASSIFICATION_POSTPROCESSOR;
+  if (m.output.kind === 'segmentation' && registry['segmentation-volumes']) return 'segmentation-volumes';
   throw new InferenceError(`model ${m.name}: output kind "${m.output.kind}" needs a "postprocess" entry in the manifest naming how to read it (known: ${Object.keys(registry).join(', ')})`);
 }
 
@@ -195,9 +203,9 @@ export function wordFinding(m: Manifest, name: string, d: FindingDraft, extra: R
   return template.replace(/\{([a-zA-Z]+)\}/g, (all, k: string) => values[k] ?? all);
 }
 
+/** One decimal (8.2 mm, 518.5 ml), none from 1000 on (518540 mm3). */
 function formatNumber(v: number): string {
-  const a = Math.abs(v);
-  return a >= 100 ? v.toFixed(0) : a >= 10 ? v.toFixed(1) : v.toFixed(1);
+  return Math.abs(v) >= 1000 ? v.toFixed(0) : v.toFixed(1);
 }
 
 function asFloat32(t: TensorData): Float32Array {

@@ -7,6 +7,7 @@
  * carries the ORIGINAL SOP Instance/Class UIDs the report must point at. Nothing else of the
  * original objects reaches preprocessing or the model.
  */
+import { setImmediate as turn } from 'node:timers/promises';
 import { ImagingError } from '../imaging/pixel-module';
 import { decodeFrame, openImage } from '../imaging/decode';
 import { modalityValues } from '../imaging/render';
@@ -97,6 +98,8 @@ export async function loadSeriesVolume(inputs: readonly VolumeInput[], originalF
     });
     if (decoded.has(ref.sopInstanceUid)) throw new NotAVolumeError([`instance ${ref.sopInstanceUid} given twice`]);
     decoded.set(ref.sopInstanceUid, { values, ref, instanceNumber });
+    // Decoding is synchronous for native pixel data: give the event loop a turn per slice.
+    await turn();
   }
   const v = assembleVolume(geoms);
   if (!v.ok) throw new NotAVolumeError(v.reasons);

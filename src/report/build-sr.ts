@@ -462,7 +462,7 @@ function validateGraphic(f: Finding): void {
 }
 
 /** DA and TM in UTC (Timezone Offset From UTC says +0000), to the second. */
-function dicomDateTime(d: Date): { date: string; time: string } {
+export function dicomDateTime(d: Date): { date: string; time: string } {
   const iso = d.toISOString(); // 2026-01-02T03:04:05.678Z
   return { date: iso.slice(0, 10).replace(/-/g, ''), time: iso.slice(11, 19).replace(/:/g, '') };
 }
@@ -473,7 +473,7 @@ function round(v: number, digits: number): number {
 }
 
 /** LO-sized text from configuration: cut at a character boundary rather than rejected. */
-function truncate(s: string, max: number): string {
+export function truncate(s: string, max: number): string {
   const chars = [...s.replace(/\\/g, '/')];
   return chars.length <= max ? s.replace(/\\/g, '/') : chars.slice(0, max).join('');
 }

@@ -22,6 +22,7 @@ export type ConfigOverrides = {
   housekeeping?: Record<string, unknown>;
   routes?: unknown[];
   inference?: Record<string, unknown>;
+  report?: Record<string, unknown>;
   delivery?: Record<string, unknown>;
   audit?: Record<string, unknown>;
   destinations?: Record<string, unknown>;
@@ -50,6 +51,7 @@ export function testConfig(dataDir: string, o: ConfigOverrides = {}): NodeConfig
       routes: o.routes ?? [],
       ...(o.routing ? { routing: o.routing } : {}),
       ...(o.inference ? { inference: o.inference } : {}),
+      ...(o.report ? { report: o.report } : {}),
       ...(o.delivery ? { delivery: o.delivery } : {}),
       ...(o.audit ? { audit: o.audit } : {}),
     },

@@ -1,0 +1,196 @@
+// bench/nodule-sensitivity: the reference lung-nodule model (models/lung-nodule-reference) on
+// synthetic chest CT phantoms with known nodules (fixtures/chest-phantom.ts).
+//
+// For each phantom: write the Part 10 series, load it as the node does (loadSeriesVolume), run
+// the ONNX model slice-wise exactly like the runner (sliceBatch -> session.run -> planeToSource),
+// then the manifest's post-processor; match findings to the truth (centre distance below
+// max(radius, 5 mm)) and print sensitivity, diameter error, false positives and timings.
+//
+// node dist/bench/nodule-sensitivity.js [--phantoms 20] [--seed 1000] [--slices N] [--thickness 2.5] [--threads 1] [--verbose]
+
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as ort from 'onnxruntime-node';
+
+import { writeChestPhantom, type NoduleTruth } from '../fixtures/chest-phantom';
+import { parseManifest, type Manifest } from '../src/inference/manifest';
+import { loadSeriesVolume, type SeriesVolume } from '../src/inference/series-volume';
+import { planeToSource, sliceBatch } from '../src/inference/preprocess';
+import { POSTPROCESSORS } from '../src/inference/postprocess';
+import { lungNodulesDebug, type Candidate, type Segment } from '../src/inference/postprocess/lung-nodules';
+import { pixelToPatient } from '../src/inference/series-volume';
+import type { FindingDraft } from '../src/inference/postprocess/types';
+
+const MODEL_DIR = path.resolve(__dirname, '..', '..', 'models', 'lung-nodule-reference');
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+}
+const flag = (name: string): boolean => process.argv.includes(`--${name}`);
+const now = (): number => Number(process.hrtime.bigint()) / 1e6;
+
+/** The runner's slice-mode loop: batches of manifest.preprocessing.batchSize, outputs back on the source grid. */
+export async function runSliceModel(session: ort.InferenceSession, vol: SeriesVolume, m: Manifest): Promise<Float32Array[][]> {
+  const maps: Float32Array[][] = [];
+  const B = m.preprocessing.batchSize;
+  for (let from = 0; from < vol.slices.length; from += B) {
+    const to = Math.min(vol.slices.length, from + B);
+    const batch = sliceBatch(vol, from, to, m);
+    const out = await session.run({ [m.input.name]: new ort.Tensor('float32', batch.data, [...batch.dims]) });
+    const t = out[m.output.name]!;
+    const [n, C, H, W] = t.dims as [number, number, number, number];
+    const data = t.data as Float32Array;
+    for (let c = 0; c < C; c++) {
+      maps[c] ??= [];
+      for (let i = 0; i < n; i++) {
+        const plane = data.subarray((i * C + c) * H * W, (i * C + c + 1) * H * W);
+        // activation 'none' for this model; copy so the maps do not pin the whole batch output.
+        maps[c]![from + i] = Float32Array.from(planeToSource(plane, H, W, vol.rows, vol.columns, batch.scale, batch.offsetX, batch.offsetY));
+      }
+    }
+  }
+  return maps;
+}
+
+export interface Match {
+  readonly truth: NoduleTruth;
+  readonly finding?: FindingDraft;
+  readonly distanceMm?: number;
+}
+
+/** Greedy matching, nearest first: a finding matches a truth nodule within max(radius, 5 mm). */
+export function matchFindings(truth: readonly NoduleTruth[], findings: readonly FindingDraft[]): { matches: Match[]; falsePositives: FindingDraft[] } {
+  const pairs: { t: number; f: number; d: number }[] = [];
+  truth.forEach((t, ti) =>
+    findings.forEach((f, fi) => {
+      if (!f.centre) return;
+      const d = Math.hypot(f.centre.x - t.centre.x, f.centre.y - t.centre.y, f.centre.z - t.centre.z);
+      if (d < Math.max(t.diameterMm / 2, 5)) pairs.push({ t: ti, f: fi, d });
+    }),
+  );
+  pairs.sort((a, b) => a.d - b.d);
+  const usedT = new Set<number>();
+  const usedF = new Set<number>();
+  const byTruth = new Map<number, { f: number; d: number }>();
+  for (const p of pairs) {
+    if (usedT.has(p.t) || usedF.has(p.f)) continue;
+    usedT.add(p.t);
+    usedF.add(p.f);
+    byTruth.set(p.t, { f: p.f, d: p.d });
+  }
+  const matches = truth.map((t, i) => {
+    const m = byTruth.get(i);
+    return m ? { truth: t, finding: findings[m.f]!, distanceMm: m.d } : { truth: t };
+  });
+  return { matches, falsePositives: findings.filter((_, i) => !usedF.has(i)) };
+}
+
+export function measurement(f: FindingDraft, key: string): number | undefined {
+  return f.measurements.find((m) => m.key === key)?.value;
+}
+
+function median(v: number[]): number {
+  if (v.length === 0) return NaN;
+  const s = [...v].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+async function main(): Promise<void> {
+  const phantoms = arg('phantoms', 20);
+  const seed0 = arg('seed', 1000);
+  const thickness = arg('thickness', 2.5);
+  const slicesArg = arg('slices', 0);
+  const threads = arg('threads', 1);
+  const verbose = flag('verbose');
+  const manifest = parseManifest(JSON.parse(fs.readFileSync(path.join(MODEL_DIR, 'model.json'), 'utf8')), 'models/lung-nodule-reference/model.json');
+  const post = POSTPROCESSORS[manifest.output.postprocess ?? '']!;
+  const session = await ort.InferenceSession.create(path.join(MODEL_DIR, 'model.onnx'), { intraOpNumThreads: threads });
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-nodules-'));
+  const all: Match[] = [];
+  const fpPerScan: number[] = [];
+  const uncertainties: number[] = [];
+  console.log(`lung-nodule-reference on ${phantoms} phantoms (seeds ${seed0}..${seed0 + phantoms - 1}), ${thickness} mm slices, ORT CPU ${threads} thread(s)`);
+  console.log('seed  slices nodules found  FP  gen_ms load_ms model_ms ms/slice post_ms');
+  try {
+    for (let p = 0; p < phantoms; p++) {
+      const seed = seed0 + p;
+      const dir = path.join(tmp, String(seed));
+      let t = now();
+      const ph = writeChestPhantom({ outDir: dir, seed, uidRoot: `2.25.${900000 + seed}`, sliceThicknessMm: thickness, ...(slicesArg > 0 ? { slices: slicesArg } : {}) });
+      const genMs = now() - t;
+      t = now();
+      const vol = await loadSeriesVolume(
+        ph.files.map((f, i) => ({ bytes: fs.readFileSync(f), sopInstanceUid: ph.sopInstanceUids[i]!, sopClassUid: '1.2.840.10008.5.1.4.1.1.2' })),
+        ph.frameOfReferenceUid,
+      );
+      const loadMs = now() - t;
+      t = now();
+      const maps = await runSliceModel(session, vol, manifest);
+      const modelMs = now() - t;
+      t = now();
+      const evaluated: { c: Candidate; s: Segment | undefined }[] = [];
+      lungNodulesDebug.onCandidate = verbose ? (c, s) => evaluated.push({ c, s }) : undefined;
+      const result = post({ volume: vol, manifest, maps });
+      const postMs = now() - t;
+      const { matches, falsePositives } = matchFindings(ph.truth, result.findings);
+      all.push(...matches);
+      fpPerScan.push(falsePositives.length);
+      uncertainties.push(result.uncertainty);
+      const found = matches.filter((m) => m.finding).length;
+      console.log(
+        `${String(seed).padEnd(5)} ${String(vol.slices.length).padStart(6)} ${String(ph.truth.length).padStart(7)} ${String(found).padStart(5)} ${String(falsePositives.length).padStart(3)}` +
+          ` ${genMs.toFixed(0).padStart(7)} ${loadMs.toFixed(0).padStart(7)} ${modelMs.toFixed(0).padStart(8)} ${(modelMs / vol.slices.length).toFixed(1).padStart(8)} ${postMs.toFixed(0).padStart(7)}`,
+      );
+      if (verbose) {
+        for (const m of matches) {
+          const tr = m.truth;
+          const f = m.finding;
+          console.log(
+            `   truth ${tr.type.padEnd(12)} d=${tr.diameterMm.toFixed(1).padStart(5)} hu=${String(tr.meanHu).padStart(5)} ${tr.side.padEnd(5)} k=${tr.sliceIndex}` +
+              (f
+                ? ` -> d=${measurement(f, 'diameterMm')} hu=${measurement(f, 'meanHu')} ${f.attributes?.['composition']} ${f.site?.text} dist=${m.distanceMm!.toFixed(1)} conf=${f.confidence} score=${f.templateValues?.['score']} elong=${evaluated.find((x) => x.s?.accepted && x.s.centre && Math.abs(x.s.centre.col - f.region!.graphicData[0]!) < 0.06)?.s?.elongation?.toFixed(2)} fill=${evaluated.find((x) => x.s?.accepted && x.s.centre && Math.abs(x.s.centre.col - f.region!.graphicData[0]!) < 0.06)?.s?.fill?.toFixed(2)}`
+                : ' -> MISSED'),
+          );
+          if (!f) {
+            for (const e of evaluated) {
+              const [x, y, z] = pixelToPatient(vol, e.c.k, e.c.col, e.c.row);
+              const d = Math.hypot(x - tr.centre.x, y - tr.centre.y, z - tr.centre.z);
+              if (d < Math.max(10, tr.diameterMm)) console.log(`      candidate k=${e.c.k} score=${e.c.score.toFixed(3)} r=${e.c.radiusMm.toFixed(1)} dist=${d.toFixed(1)} -> ${e.s ? (e.s.accepted ? 'accepted' : e.s.reason) + ' T=' + e.s.threshold.toFixed(0) : 'not measurable / seen'}`);
+            }
+          }
+        }
+        for (const f of falsePositives) {
+          const e = evaluated.find((x) => x.s?.accepted && x.s.diameterMm !== undefined && Math.abs(x.s.diameterMm - f.measurements[0]!.value) < 0.051 && x.s.centre && Math.abs(x.s.centre.col - f.region!.graphicData[0]!) < 0.06);
+          console.log(`   FP d=${measurement(f, 'diameterMm')} hu=${measurement(f, 'meanHu')} at ${JSON.stringify(f.centre)} conf=${f.confidence} score=${f.templateValues?.['score']} elong=${e?.s?.elongation?.toFixed(2)} fill=${e?.s?.fill?.toFixed(2)} r=${e?.c.radiusMm.toFixed(1)} T=${e?.s?.threshold.toFixed(0)}`);
+        }
+      }
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    await session.release();
+  }
+  const big = all.filter((m) => m.truth.diameterMm >= 5);
+  const sens = (ms: Match[]): string => `${ms.filter((m) => m.finding).length}/${ms.length} = ${((100 * ms.filter((m) => m.finding).length) / Math.max(1, ms.length)).toFixed(1)} %`;
+  const errs = all.filter((m) => m.finding).map((m) => Math.abs(measurement(m.finding!, 'diameterMm')! - m.truth.diameterMm));
+  const errsBig = big.filter((m) => m.finding).map((m) => Math.abs(measurement(m.finding!, 'diameterMm')! - m.truth.diameterMm));
+  const compOk = all.filter((m) => m.finding && m.finding.attributes?.['composition'] === m.truth.type).length;
+  const sideOk = all.filter((m) => m.finding && m.finding.site?.laterality === m.truth.side).length;
+  const nFound = all.filter((m) => m.finding).length;
+  console.log('');
+  console.log(`sensitivity, nodules >= 5 mm: ${sens(big)}`);
+  console.log(`sensitivity, all nodules:     ${sens(all)}`);
+  console.log(`diameter |error| (mm), found nodules: median ${median(errs).toFixed(2)}, max ${Math.max(...errs).toFixed(2)}; >= 5 mm: median ${median(errsBig).toFixed(2)}, max ${Math.max(...errsBig).toFixed(2)}`);
+  console.log(`false positives per scan: mean ${(fpPerScan.reduce((a, b) => a + b, 0) / fpPerScan.length).toFixed(2)}, max ${Math.max(...fpPerScan)}`);
+  console.log(`composition right: ${compOk}/${nFound}; side right: ${sideOk}/${nFound}; series uncertainty median ${median(uncertainties).toFixed(2)}`);
+}
+
+if (require.main === module) {
+  main().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

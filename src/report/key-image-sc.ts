@@ -1,0 +1,304 @@
+/**
+ * The key image as a DICOM object: a Secondary Capture Image Storage instance (RGB, 8 bits,
+ * Explicit VR Little Endian Part 10) showing the source slice with the AI finding marked, filed
+ * under the real patient and study beside the SR, in a series of its own.
+ *
+ * Like the SR writer (build-sr.ts): identity (patient, study) comes from an ORIGINAL source
+ * instance, decoded to UTF-8 and written as ISO_IR 192; the output is a pure function of the
+ * input (same input, contentDateTime included -> same bytes); the UIDs are given by the caller.
+ *
+ * Burned In Annotation is "NO": the mark is a graphic, and the caption travels as Image Comments,
+ * not as pixels. The language changes only the Series Description and Derivation Description.
+ */
+import { readDatasetHeader } from '../dicom/dataset-reader';
+import { buildFileMetaInformation, readPart10Header } from '../dicom/part10';
+import { encodeNodes } from '../deid/dataset-writer';
+import { EXPLICIT_LE, TS_EXPLICIT_LE } from '../dicom/transfer-syntax';
+import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '../version';
+import { BuiltReport, dicomDateTime, truncate } from './build-sr';
+import { copied, Node, seq, sorted, text, uid, us } from './elements';
+import { readSourceIdentity } from './source';
+
+export interface KeyImageScInput {
+  /** One ORIGINAL (not de-identified) source instance, Part 10 bytes: patient + study identity are taken from it. */
+  sourceFile: Buffer;
+  sourceSeriesInstanceUid: string;
+  /** The source slice shown (Source Image Sequence). */
+  referenced: { sopClassUid: string; sopInstanceUid: string };
+  /** 8-bit RGB, interleaved (R G B R G B ...), row by row: the windowed slice with the finding marked. */
+  rgb: Uint8Array;
+  width: number;
+  height: number;
+  /** One line about the finding shown, UTF-8; written as Image Comments. */
+  caption: string;
+  language: 'en' | 'zh-CN';
+  device: { aeTitle: string; deviceUid: string; manufacturer: string; modelName: string; softwareVersion: string };
+  /** Given by the caller (deterministic). */
+  uids: { seriesInstanceUid: string; sopInstanceUid: string };
+  contentDateTime: Date;
+  /** Instance Number. */
+  revision: number;
+}
+
+export const SECONDARY_CAPTURE_IMAGE_STORAGE = '1.2.840.10008.5.1.4.1.1.7';
+
+/** Series Number of our key images: after the acquired series and after the SR series (9901). */
+export const KEY_IMAGE_SERIES_NUMBER = '9902';
+
+const TAG = {
+  SpecificCharacterSet: 0x00080005,
+  ImageType: 0x00080008,
+  InstanceCreationDate: 0x00080012,
+  InstanceCreationTime: 0x00080013,
+  SOPClassUID: 0x00080016,
+  SOPInstanceUID: 0x00080018,
+  StudyDate: 0x00080020,
+  SeriesDate: 0x00080021,
+  ContentDate: 0x00080023,
+  StudyTime: 0x00080030,
+  SeriesTime: 0x00080031,
+  ContentTime: 0x00080033,
+  AccessionNumber: 0x00080050,
+  Modality: 0x00080060,
+  ConversionType: 0x00080064,
+  Manufacturer: 0x00080070,
+  ReferringPhysicianName: 0x00080090,
+  CodeValue: 0x00080100,
+  CodingSchemeDesignator: 0x00080102,
+  CodeMeaning: 0x00080104,
+  TimezoneOffsetFromUTC: 0x00080201,
+  StationName: 0x00081010,
+  StudyDescription: 0x00081030,
+  SeriesDescription: 0x0008103e,
+  ManufacturerModelName: 0x00081090,
+  ReferencedSOPClassUID: 0x00081150,
+  ReferencedSOPInstanceUID: 0x00081155,
+  DerivationDescription: 0x00082111,
+  SourceImageSequence: 0x00082112,
+  PatientName: 0x00100010,
+  PatientID: 0x00100020,
+  IssuerOfPatientID: 0x00100021,
+  PatientBirthDate: 0x00100030,
+  PatientSex: 0x00100040,
+  OtherPatientIDs: 0x00101000,
+  BodyPartExamined: 0x00180015,
+  DeviceUID: 0x00181002,
+  DateOfSecondaryCapture: 0x00181012,
+  TimeOfSecondaryCapture: 0x00181014,
+  SecondaryCaptureDeviceManufacturer: 0x00181016,
+  SecondaryCaptureDeviceManufacturerModelName: 0x00181018,
+  SecondaryCaptureDeviceSoftwareVersions: 0x00181019,
+  SoftwareVersions: 0x00181020,
+  StudyInstanceUID: 0x0020000d,
+  SeriesInstanceUID: 0x0020000e,
+  StudyID: 0x00200010,
+  SeriesNumber: 0x00200011,
+  InstanceNumber: 0x00200013,
+  Laterality: 0x00200060,
+  PatientOrientation: 0x00200020,
+  ImageLaterality: 0x00200062,
+  ImageComments: 0x00204000,
+  SamplesPerPixel: 0x00280002,
+  PhotometricInterpretation: 0x00280004,
+  PlanarConfiguration: 0x00280006,
+  Rows: 0x00280010,
+  Columns: 0x00280011,
+  BitsAllocated: 0x00280100,
+  BitsStored: 0x00280101,
+  HighBit: 0x00280102,
+  PixelRepresentation: 0x00280103,
+  BurnedInAnnotation: 0x00280301,
+  LossyImageCompression: 0x00282110,
+  PurposeOfReferenceCodeSequence: 0x0040a170,
+  PixelData: 0x7fe00010,
+} as const;
+
+/** CID 7202 Source Image Purposes of Reference. */
+const SOURCE_IMAGE_FOR_PROCESSING = { value: '121322', scheme: 'DCM', meaning: 'Source image for image processing operation' } as const;
+
+const WORDS = {
+  en: {
+    seriesDescription: 'AI key images (unverified)',
+    derivation: (model: string) =>
+      `AI key image: the source slice, windowed for display, with the AI finding marked by a graphic outline. ` +
+      `Generated by ${model}; not verified by a physician.`,
+  },
+  'zh-CN': {
+    seriesDescription: 'AI 关键图像（未经核实）',
+    derivation: (model: string) => `AI 关键图像：源图像层面经窗宽窗位显示，AI 发现以图形轮廓标出。由 ${model} 生成，未经医师核实。`,
+  },
+} as const;
+
+/** General Series Modality: the source's (a derived key image of a CT is still CT), or OT. */
+function seriesModality(source: string | undefined): string {
+  const m = (source ?? '').trim();
+  // SR, KO, PR, SEG... describe non-image objects: an image derived from one is "other".
+  return /^[A-Z][A-Z0-9_]{0,15}$/.test(m) && !['SR', 'KO', 'PR', 'SEG', 'REG', 'RTSTRUCT', 'RTPLAN', 'RTDOSE', 'DOC', 'AU', 'ECG'].includes(m) ? m : 'OT';
+}
+
+/**
+ * Body Part Examined values that are not paired structures (PS3.16 CID 4031 terms that dciodvfy
+ * also treats as unpaired): with one of these and no laterality in the source, Laterality is left
+ * out rather than sent empty.
+ */
+const UNPAIRED_BODY_PARTS = new Set([
+  'ABDOMEN', 'ABDOMENPELVIS', 'BLADDER', 'BRAIN', 'CHEST', 'CHESTABDOMEN', 'CHESTABDPELVIS', 'COCCYX', 'CSPINE', 'HEAD',
+  'HEADNECK', 'HEART', 'LIVER', 'LSPINE', 'NECK', 'NECKCHEST', 'NECKCHESTABDOMEN', 'NECKCHESTABDPELV', 'PANCREAS', 'PELVIS',
+  'PROSTATE', 'SKULL', 'SPINE', 'SSPINE', 'STOMACH', 'TSPINE', 'WHOLEBODY',
+]);
+
+interface Anatomy {
+  bodyPart?: string;
+  /** General Series Laterality: the source's R/L, '' when truly unknown (type 2C), absent when not required. */
+  laterality?: string;
+  imageLaterality?: string;
+}
+
+/**
+ * Body part and laterality for the key image, from the source: the same anatomy, so hanging
+ * protocols and the type 2C Laterality rule (PS3.3 C.7.3.1: required for a paired body part
+ * unless Image Laterality is sent) come out as they did for the source.
+ */
+function sourceAnatomy(sourceFile: Buffer, bodyPartExamined: string | undefined): Anatomy {
+  const head = readPart10Header(sourceFile);
+  const attrs = readDatasetHeader(sourceFile.subarray(head.datasetOffset), head.transferSyntaxUid, {
+    tags: { Laterality: TAG.Laterality, ImageLaterality: TAG.ImageLaterality },
+  }).attributes;
+  const cs = (v: string | undefined): string => (v ?? '').trim().toUpperCase();
+  const bodyPart = cs(bodyPartExamined);
+  const out: Anatomy = /^[A-Z0-9_ ]{1,16}$/.test(bodyPart) ? { bodyPart } : {};
+  const laterality = cs(attrs.Laterality);
+  const imageLaterality = cs(attrs.ImageLaterality);
+  if (laterality === 'R' || laterality === 'L') return { ...out, laterality };
+  if (['R', 'L', 'U', 'B'].includes(imageLaterality)) return { ...out, imageLaterality };
+  if (out.bodyPart !== undefined && UNPAIRED_BODY_PARTS.has(out.bodyPart)) return out;
+  // Paired or unknown body part and no laterality anywhere in the source: unknown, so empty.
+  return { ...out, laterality: '' };
+}
+
+export function buildKeyImageSc(input: KeyImageScInput): BuiltReport {
+  if (input.language !== 'en' && input.language !== 'zh-CN') throw new Error(`unknown key image language "${String(input.language)}" (en or zh-CN)`);
+  if (Number.isNaN(input.contentDateTime.getTime())) throw new Error('key image contentDateTime is not a valid date');
+  if (!Number.isInteger(input.revision) || input.revision < 1) throw new Error(`key image revision must be an integer >= 1 (got ${input.revision})`);
+  const { width, height } = input;
+  for (const [name, v] of [['width', width], ['height', height]] as const) {
+    if (!Number.isInteger(v) || v < 1 || v > 0xffff) throw new Error(`key image ${name} must be an integer from 1 to 65535 (got ${v})`);
+  }
+  if (input.rgb.length !== width * height * 3) {
+    throw new Error(`key image RGB buffer has ${input.rgb.length} bytes; ${width}x${height} RGB needs ${width * height * 3}`);
+  }
+  const id = readSourceIdentity(input.sourceFile);
+  const studyInstanceUid = id.StudyInstanceUID as string;
+  if (id.SeriesInstanceUID !== undefined && id.SeriesInstanceUID !== input.sourceSeriesInstanceUid) {
+    throw new Error('key image source instance belongs to another series than sourceSeriesInstanceUid');
+  }
+  const { seriesInstanceUid, sopInstanceUid } = input.uids;
+  if (sopInstanceUid === input.referenced.sopInstanceUid || seriesInstanceUid === input.sourceSeriesInstanceUid) {
+    throw new Error('key image must have UIDs of its own (it reuses the source series or instance UID)');
+  }
+
+  const sopClassUid = SECONDARY_CAPTURE_IMAGE_STORAGE;
+  const { date, time } = dicomDateTime(input.contentDateTime);
+  const dev = input.device;
+  const words = WORDS[input.language];
+  const modality = seriesModality(id.Modality);
+  const station = dev.aeTitle.trim().slice(0, 16);
+  const anatomy = sourceAnatomy(input.sourceFile, id.BodyPartExamined);
+
+  // Pixel Data (OB): the value length must be even; an odd W*H*3 gets one pad byte.
+  const pixels = Buffer.alloc(width * height * 3 + ((width * height * 3) % 2));
+  pixels.set(input.rgb);
+
+  const nodes: (Node | undefined)[] = [
+    // SOP Common
+    text(TAG.SpecificCharacterSet, 'CS', 'ISO_IR 192'),
+    text(TAG.InstanceCreationDate, 'DA', date),
+    text(TAG.InstanceCreationTime, 'TM', time),
+    uid(TAG.SOPClassUID, sopClassUid),
+    uid(TAG.SOPInstanceUID, sopInstanceUid),
+    text(TAG.TimezoneOffsetFromUTC, 'SH', '+0000'),
+    // Patient
+    copied(TAG.PatientName, 'PN', id.PatientName),
+    copied(TAG.PatientID, 'LO', id.PatientID),
+    id.IssuerOfPatientID ? copied(TAG.IssuerOfPatientID, 'LO', id.IssuerOfPatientID) : undefined,
+    copied(TAG.PatientBirthDate, 'DA', id.PatientBirthDate),
+    copied(TAG.PatientSex, 'CS', id.PatientSex),
+    id.OtherPatientIDs ? copied(TAG.OtherPatientIDs, 'LO', id.OtherPatientIDs) : undefined,
+    // General Study
+    uid(TAG.StudyInstanceUID, studyInstanceUid),
+    copied(TAG.StudyDate, 'DA', id.StudyDate),
+    copied(TAG.StudyTime, 'TM', id.StudyTime),
+    copied(TAG.ReferringPhysicianName, 'PN', id.ReferringPhysicianName),
+    copied(TAG.StudyID, 'SH', id.StudyID),
+    copied(TAG.AccessionNumber, 'SH', id.AccessionNumber),
+    id.StudyDescription ? copied(TAG.StudyDescription, 'LO', id.StudyDescription) : undefined,
+    // General Series
+    text(TAG.Modality, 'CS', modality),
+    uid(TAG.SeriesInstanceUID, seriesInstanceUid),
+    text(TAG.SeriesNumber, 'IS', KEY_IMAGE_SERIES_NUMBER),
+    anatomy.bodyPart ? text(TAG.BodyPartExamined, 'CS', anatomy.bodyPart) : undefined,
+    anatomy.laterality !== undefined ? text(TAG.Laterality, 'CS', anatomy.laterality) : undefined,
+    text(TAG.SeriesDate, 'DA', date),
+    text(TAG.SeriesTime, 'TM', time),
+    text(TAG.SeriesDescription, 'LO', truncate(words.seriesDescription, 64)),
+    // General Equipment
+    text(TAG.Manufacturer, 'LO', truncate(dev.manufacturer, 64)),
+    text(TAG.StationName, 'SH', station),
+    text(TAG.ManufacturerModelName, 'LO', truncate(dev.modelName, 64)),
+    uid(TAG.DeviceUID, dev.deviceUid),
+    text(TAG.SoftwareVersions, 'LO', truncate(dev.softwareVersion, 64)),
+    // SC Equipment
+    text(TAG.ConversionType, 'CS', 'WSD'),
+    text(TAG.SecondaryCaptureDeviceManufacturer, 'LO', truncate(dev.manufacturer, 64)),
+    text(TAG.SecondaryCaptureDeviceManufacturerModelName, 'LO', truncate(dev.modelName, 64)),
+    text(TAG.SecondaryCaptureDeviceSoftwareVersions, 'LO', truncate(dev.softwareVersion, 64)),
+    // General Image + General Reference
+    text(TAG.InstanceNumber, 'IS', String(input.revision)),
+    text(TAG.PatientOrientation, 'CS', ''),
+    anatomy.imageLaterality ? text(TAG.ImageLaterality, 'CS', anatomy.imageLaterality) : undefined,
+    text(TAG.ContentDate, 'DA', date),
+    text(TAG.ContentTime, 'TM', time),
+    text(TAG.ImageType, 'CS', ['DERIVED', 'SECONDARY']),
+    text(TAG.DerivationDescription, 'ST', truncate(words.derivation(dev.modelName), 1024)),
+    seq(TAG.SourceImageSequence, [
+      [
+        uid(TAG.ReferencedSOPClassUID, input.referenced.sopClassUid),
+        uid(TAG.ReferencedSOPInstanceUID, input.referenced.sopInstanceUid),
+        seq(TAG.PurposeOfReferenceCodeSequence, [
+          [
+            text(TAG.CodeValue, 'SH', SOURCE_IMAGE_FOR_PROCESSING.value),
+            text(TAG.CodingSchemeDesignator, 'SH', SOURCE_IMAGE_FOR_PROCESSING.scheme),
+            text(TAG.CodeMeaning, 'LO', SOURCE_IMAGE_FOR_PROCESSING.meaning),
+          ],
+        ]),
+      ],
+    ]),
+    text(TAG.ImageComments, 'LT', truncate(input.caption, 10240)),
+    text(TAG.BurnedInAnnotation, 'CS', 'NO'),
+    text(TAG.LossyImageCompression, 'CS', '00'),
+    // SC Image
+    text(TAG.DateOfSecondaryCapture, 'DA', date),
+    text(TAG.TimeOfSecondaryCapture, 'TM', time),
+    // Image Pixel
+    us(TAG.SamplesPerPixel, 3),
+    text(TAG.PhotometricInterpretation, 'CS', 'RGB'),
+    us(TAG.PlanarConfiguration, 0),
+    us(TAG.Rows, height),
+    us(TAG.Columns, width),
+    us(TAG.BitsAllocated, 8),
+    us(TAG.BitsStored, 8),
+    us(TAG.HighBit, 7),
+    us(TAG.PixelRepresentation, 0),
+    { kind: 'value', tag: TAG.PixelData, vr: 'OB', value: pixels },
+  ];
+  const dataset = encodeNodes(sorted(nodes), EXPLICIT_LE);
+  const meta = buildFileMetaInformation({
+    mediaStorageSopClassUid: sopClassUid,
+    mediaStorageSopInstanceUid: sopInstanceUid,
+    transferSyntaxUid: TS_EXPLICIT_LE,
+    implementationClassUid: IMPLEMENTATION_CLASS_UID,
+    implementationVersionName: IMPLEMENTATION_VERSION_NAME,
+    sourceApplicationEntityTitle: station || undefined,
+  });
+  return { bytes: Buffer.concat([meta, dataset]), sopClassUid, sopInstanceUid, seriesInstanceUid, studyInstanceUid };
+}

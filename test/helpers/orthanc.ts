@@ -1,0 +1,147 @@
+// Debian's Orthanc as the PACS in end-to-end tests: its own temporary config on loopback ports,
+// started and stopped by PID, restartable on the same storage and ports (outage tests).
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { ChildProcess, spawn } from 'node:child_process';
+import { freePort } from './child-node';
+import { tmpDir } from './env';
+
+const ORTHANC_BIN = '/usr/sbin/Orthanc';
+
+export interface HttpResult {
+  status: number;
+  body: Buffer;
+  text: string;
+}
+
+export class OrthancPacs {
+  private proc: ChildProcess | null = null;
+  readonly output: string[] = [];
+
+  private constructor(
+    readonly dir: string,
+    readonly httpPort: number,
+    readonly dicomPort: number,
+    private readonly modalities: Record<string, unknown>,
+  ) {}
+
+  /** `modalities`: Orthanc's DicomModalities (who may store: checked by AE title and host). */
+  static async create(modalities: Record<string, unknown>): Promise<OrthancPacs> {
+    return new OrthancPacs(tmpDir('orthanc'), await freePort(), await freePort(), modalities);
+  }
+
+  get running(): boolean {
+    return this.proc !== null && this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+
+  async start(): Promise<void> {
+    const config = {
+      Name: 'dicom-ai-node-e2e',
+      StorageDirectory: path.join(this.dir, 'storage'),
+      IndexDirectory: path.join(this.dir, 'index'),
+      Plugins: [],
+      LuaScripts: [],
+      StorageCompression: false,
+      HttpServerEnabled: true,
+      HttpPort: this.httpPort,
+      RemoteAccessAllowed: false,
+      AuthenticationEnabled: false,
+      OrthancExplorerEnabled: false,
+      WebDavEnabled: false,
+      HttpCompressionEnabled: false,
+      DicomServerEnabled: true,
+      DicomAet: 'ORTHANC',
+      DicomPort: this.dicomPort,
+      DicomCheckCalledAet: true,
+      DicomAlwaysAllowStore: false,
+      DicomCheckModalityHost: true,
+      DicomModalities: this.modalities,
+      DicomScuTimeout: 10,
+      DicomScpTimeout: 10,
+      SaveJobs: false,
+      SyncStorageArea: false,
+      // A resend of the same SOP Instance UID replaces the stored one instead of being ignored,
+      // like most PACS configured to accept corrections.
+      OverwriteInstances: true,
+    };
+    const configPath = path.join(this.dir, 'orthanc.json');
+    fs.writeFileSync(configPath, JSON.stringify(config, null, 2));
+    const proc = spawn(ORTHANC_BIN, [configPath], { stdio: ['ignore', 'pipe', 'pipe'], cwd: this.dir });
+    proc.stdout!.on('data', (d) => this.output.push(String(d)));
+    proc.stderr!.on('data', (d) => this.output.push(String(d)));
+    this.proc = proc;
+    const t0 = Date.now();
+    for (;;) {
+      if (!this.running) throw new Error(`Orthanc exited (${proc.exitCode ?? proc.signalCode}):\n${this.output.join('')}`);
+      try {
+        if ((await this.rest('GET', '/system', undefined, 1000)).status === 200) return;
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() - t0 > 20_000) {
+        proc.kill('SIGKILL');
+        throw new Error(`Orthanc did not answer GET /system within 20 s:\n${this.output.join('')}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  async stop(): Promise<void> {
+    const p = this.proc;
+    if (!p || !this.running) return;
+    const exited = new Promise<void>((r) => p.once('exit', () => r()));
+    p.kill('SIGTERM');
+    const timer = setTimeout(() => p.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  rest(method: string, urlPath: string, body?: Buffer | string | object, timeoutMs = 30_000): Promise<HttpResult> {
+    const payload = body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
+    return new Promise((resolve, reject) => {
+      const req = http.request(
+        {
+          host: '127.0.0.1',
+          port: this.httpPort,
+          method,
+          path: urlPath,
+          headers: payload ? { 'content-length': payload.length, 'content-type': Buffer.isBuffer(body) ? 'application/dicom' : 'application/json' } : {},
+          timeout: timeoutMs,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const b = Buffer.concat(chunks);
+            resolve({ status: res.statusCode ?? 0, body: b, text: b.toString('utf8') });
+          });
+          res.on('error', reject);
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error(`${method} ${urlPath}: no answer in ${timeoutMs} ms`)));
+      req.on('error', reject);
+      req.end(payload);
+    });
+  }
+
+  async json<T = unknown>(method: string, urlPath: string, body?: Buffer | string | object): Promise<T> {
+    const r = await this.rest(method, urlPath, body);
+    assert.ok(r.status >= 200 && r.status < 300, `${method} ${urlPath}: HTTP ${r.status} ${r.text}\nOrthanc's log:\n${this.output.join('').slice(-3000)}`);
+    return JSON.parse(r.text) as T;
+  }
+
+  /** Orthanc's ID of a study/series/instance by its DICOM UID (POST /tools/lookup). */
+  async idOf(uid: string, type: 'Study' | 'Series' | 'Instance'): Promise<string | undefined> {
+    const hits = await this.json<{ ID: string; Type: string }[]>('POST', '/tools/lookup', uid);
+    return hits.find((h) => h.Type === type)?.ID;
+  }
+
+  /** Series of a study (by Study Instance UID) with their main tags. */
+  async seriesOfStudy(studyUid: string): Promise<{ ID: string; MainDicomTags: Record<string, string>; Instances: string[] }[]> {
+    const id = await this.idOf(studyUid, 'Study');
+    if (!id) return [];
+    return this.json('GET', `/studies/${id}/series`);
+  }
+}

@@ -1,0 +1,201 @@
+/**
+ * The job pipeline inside one node, with DCMTK storescu as the modality and storescp as the
+ * destination: late instances give an amended report (revision 2, Predecessor Documents
+ * Sequence); urgent jobs go first; C-ECHO keeps being answered within 100 ms while the model
+ * runs; the `infer` CLI prints findings as JSON with units in the keys.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawn, ChildProcess } from 'node:child_process';
+import { startTestNode, TestNode, waitFor } from './helpers/node';
+import { CLI, PROJECT_ROOT, SHARED_DICOM, tmpDir } from './helpers/env';
+import { freePort } from './helpers/child-node';
+import { run } from './helpers/run';
+import { writeChestPhantom } from '../fixtures/chest-phantom';
+import { newUidRoot } from '../fixtures/synthetic-ct';
+import { niftiToDicomSeries } from '../fixtures/nifti-to-dicom';
+import { readPart10Header } from '../src/dicom/part10';
+import { readDatasetHeader } from '../src/dicom/dataset-reader';
+
+const MODELS = path.join(PROJECT_ROOT, 'models');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function storescu(port: number, files: string[], aet = 'STORESCU'): Promise<void> {
+  const r = await run('storescu', ['-aet', aet, '-aec', 'DICOM_AI', '127.0.0.1', String(port), ...files], { timeoutMs: 120_000 });
+  assert.equal(r.code, 0, `storescu failed: ${r.stderr}${r.stdout}`);
+}
+
+async function withStorescp<T>(fn: (port: number, out: string) => Promise<T>): Promise<T> {
+  const port = await freePort();
+  const out = tmpDir('pipeline-pacs');
+  const scp: ChildProcess = spawn('storescp', ['-aet', 'STORESCP', '-od', out, String(port)], { stdio: 'ignore', env: { ...process.env, TCP_NODELAY: '1' } });
+  await sleep(300);
+  try {
+    return await fn(port, out);
+  } finally {
+    scp.kill();
+  }
+}
+
+function options(destPort: number, routes?: unknown[]) {
+  return {
+    series: { stableSeconds: 1 },
+    inference: { modelsDir: MODELS, providers: ['cpu'] },
+    destinations: { PACS: { aeTitle: 'STORESCP', host: '127.0.0.1', port: destPort } },
+    routes: routes ?? [{ name: 'chest-ct', match: { Modality: 'CT' }, model: 'lung-nodule-reference', destinations: ['PACS'] }],
+    delivery: { backoffSeconds: 1, backoffCapSeconds: 2 },
+  };
+}
+
+function srFiles(out: string): { sop: string; series: string; predecessor: string | undefined; instanceNumber: string | undefined }[] {
+  return fs.readdirSync(out).map((f) => {
+    const bytes = fs.readFileSync(path.join(out, f));
+    const h = readPart10Header(bytes);
+    const a = readDatasetHeader(bytes.subarray(h.datasetOffset), h.transferSyntaxUid, {
+      tags: { SeriesInstanceUID: 0x0020000e, InstanceNumber: 0x00200013 },
+      totalLength: Number.MAX_SAFE_INTEGER,
+    }).attributes;
+    // The predecessor's SOP Instance UID appears inside (0040,A360); a byte search is enough here.
+    const pred = bytes.includes(Buffer.from([0x40, 0x00, 0x60, 0xa3])) ? 'present' : undefined;
+    return { sop: h.sopInstanceUid, series: a.SeriesInstanceUID ?? '', predecessor: pred, instanceNumber: a.InstanceNumber };
+  });
+}
+
+async function doneJobs(n: TestNode, count: number, timeoutMs = 180_000): Promise<void> {
+  await waitFor(() => n.node.store.listJobs().filter((j) => j.state === 'done' || j.state === 'failed').length >= count, timeoutMs, `${count} finished job(s)`);
+  const failed = n.node.store.listJobs().filter((j) => j.state === 'failed');
+  assert.deepEqual(failed, [], 'no job failed');
+}
+
+test('late instances: the series runs again and an amended SR (revision 2) supersedes the first', async () => {
+  await withStorescp(async (port, out) => {
+    const n = await startTestNode(options(port));
+    try {
+      const p = writeChestPhantom({ outDir: tmpDir('late'), seed: 21, uidRoot: newUidRoot(), slices: 50 });
+      const sorted = [...p.files].sort();
+      await storescu(n.port, sorted.slice(0, 40));
+      await doneJobs(n, 1);
+      await waitFor(() => fs.readdirSync(out).length === 1, 30_000, 'the first SR at the destination');
+      await storescu(n.port, sorted.slice(40));
+      await waitFor(() => n.node.store.listReports().some((r) => r.revision === 2), 180_000, 'revision 2');
+      await waitFor(() => fs.readdirSync(out).length === 2, 30_000, 'the amended SR at the destination');
+      const srs = srFiles(out).sort((a, b) => Number(a.instanceNumber) - Number(b.instanceNumber));
+      assert.equal(srs.length, 2);
+      assert.notEqual(srs[0]!.sop, srs[1]!.sop, 'the amendment is a new object');
+      assert.equal(srs[0]!.series, srs[1]!.series, 'in the same SR series');
+      assert.equal(srs[0]!.predecessor, undefined, 'revision 1 supersedes nothing');
+      assert.equal(srs[1]!.predecessor, 'present', 'revision 2 names its predecessor');
+      const reps = n.node.store.listReports().filter((r) => r.form === 'comprehensive3d');
+      assert.deepEqual(reps.map((r) => r.revision).sort(), [1, 2]);
+      const r2 = fs.readFileSync(reps.find((r) => r.revision === 2)!.filePath);
+      assert.ok(r2.includes(Buffer.from(reps.find((r) => r.revision === 1)!.sopInstanceUid)), 'revision 2 references revision 1 by SOP Instance UID');
+    } finally {
+      await n.stop();
+    }
+  });
+});
+
+test('urgent jobs go before normal ones queued earlier', async () => {
+  await withStorescp(async (port) => {
+    const routes = [
+      // The trauma scanner's AE title makes a series urgent.
+      { name: 'stroke', match: { Modality: 'CT', CallingAETitle: 'TESTSCU' }, model: 'lung-nodule-reference', destinations: ['PACS'], priority: 'urgent' },
+      { name: 'routine', match: { Modality: 'CT' }, model: 'lung-nodule-reference', destinations: ['PACS'] },
+    ];
+    const n = await startTestNode(options(port, routes));
+    try {
+      const busy = writeChestPhantom({ outDir: tmpDir('prio-a'), seed: 31, uidRoot: newUidRoot(), slices: 60 });
+      await storescu(n.port, busy.files);
+      await waitFor(() => n.node.jobs.activeJobs > 0, 60_000, 'the first job to start');
+      // While it runs: a routine series, then an urgent one.
+      const routine = writeChestPhantom({ outDir: tmpDir('prio-b'), seed: 32, uidRoot: newUidRoot(), slices: 20 });
+      await storescu(n.port, routine.files);
+      await waitFor(() => n.node.store.listJobs().some((j) => j.route === 'routine' && j.state === 'queued' && j.seriesInstanceUid === routine.seriesInstanceUid), 30_000, 'the routine job queued');
+      const urgentDir = tmpDir('prio-c');
+      const urgent = writeChestPhantom({ outDir: urgentDir, seed: 33, uidRoot: newUidRoot(), slices: 20 });
+      await storescu(n.port, urgent.files, 'TESTSCU');
+      await doneJobs(n, 3);
+      const jobs = n.node.store.listJobs();
+      const resultAt = (series: string) => n.node.store.latestResult(jobs.find((j) => j.seriesInstanceUid === series)!.id)!.createdAt;
+      assert.equal(jobs.find((j) => j.seriesInstanceUid === urgent.seriesInstanceUid)!.route, 'stroke');
+      assert.ok(resultAt(urgent.seriesInstanceUid) < resultAt(routine.seriesInstanceUid), 'the urgent series was processed first');
+    } finally {
+      await n.stop();
+    }
+  });
+});
+
+test('C-ECHO is answered within 100 ms while the model runs', async (t) => {
+  await withStorescp(async (port) => {
+    const n = await startTestNode(options(port));
+    try {
+      const p = writeChestPhantom({ outDir: tmpDir('echo-load'), seed: 41, uidRoot: newUidRoot(), slices: 100 });
+      await storescu(n.port, p.files);
+      await waitFor(() => n.node.jobs.activeJobs > 0, 60_000, 'the job to start');
+      const probe = await run(process.execPath, [path.join(PROJECT_ROOT, 'dist', 'test', 'helpers', 'echo-probe.js'), String(n.port), '4000', '50'], { timeoutMs: 30_000 });
+      assert.equal(probe.code, 0, probe.stderr);
+      const still = n.node.jobs.activeJobs > 0;
+      const { rtts } = JSON.parse(probe.stdout) as { rtts: number[] };
+      const sorted = [...rtts].sort((a, b) => a - b);
+      t.diagnostic(`${rtts.length} C-ECHOs during inference: median ${sorted[sorted.length >> 1]!.toFixed(1)} ms, max ${sorted[sorted.length - 1]!.toFixed(1)} ms (job still running at the end: ${still})`);
+      assert.ok(rtts.length >= 20, 'the probe ran');
+      assert.ok(sorted[sorted.length - 1]! < 100, `slowest C-ECHO ${sorted[sorted.length - 1]!.toFixed(1)} ms`);
+      await doneJobs(n, 1);
+    } finally {
+      await n.stop();
+    }
+  });
+});
+
+test('infer CLI: findings as JSON, measurements with their unit in the key, the source instance and a confidence', async () => {
+  const p = writeChestPhantom({ outDir: tmpDir('infer-cli'), seed: 51, uidRoot: newUidRoot(), slices: 60 });
+  const r = await run(process.execPath, [CLI, 'infer', '--model', 'lung-nodule-reference', '--models', MODELS, '--json', path.dirname(p.files[0]!)], { timeoutMs: 180_000 });
+  assert.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { model: string; findings: Record<string, unknown>[] };
+  assert.equal(out.model, 'lung-nodule-reference');
+  const big = p.truth.filter((t) => t.diameterMm >= 5);
+  assert.ok(out.findings.length >= big.length, `${out.findings.length} findings for ${big.length} nodules >= 5 mm`);
+  for (const f of out.findings) {
+    assert.equal(typeof f.diameterMm, 'number');
+    assert.equal(typeof f.confidence, 'number');
+    assert.ok(typeof f.sopInstanceUid === 'string' && p.files.some((file) => fs.readFileSync(file).includes(Buffer.from(f.sopInstanceUid as string))));
+    const c = f.centre as { xMm: number; yMm: number; zMm: number };
+    assert.ok(Number.isFinite(c.xMm) && Number.isFinite(c.yMm) && Number.isFinite(c.zMm));
+  }
+});
+
+test('brain MR through the whole pipeline: MeshNet grey/white matter volumes in the SR, ~519 ml and ~735 ml (within 2 %)', async (t) => {
+  // A site's install: the manifest from models/, the weights copied in beside it.
+  const modelsDir = tmpDir('models');
+  fs.mkdirSync(path.join(modelsDir, 'meshnet-gwm'));
+  fs.copyFileSync(path.join(MODELS, 'meshnet-gwm', 'model.json'), path.join(modelsDir, 'meshnet-gwm', 'model.json'));
+  fs.copyFileSync(path.join(SHARED_DICOM, '..', 'models', 'meshnet-gwm', 'model.onnx'), path.join(modelsDir, 'meshnet-gwm', 'model.onnx'));
+  const files = niftiToDicomSeries(path.join(SHARED_DICOM, '..', 'models', 'meshnet-gwm', 't1_crop.nii.gz'), { outDir: tmpDir('t1'), uidRoot: newUidRoot() });
+  await withStorescp(async (port, out) => {
+    const n = await startTestNode({
+      ...options(port, [{ name: 'brain-mr', match: { Modality: 'MR' }, model: 'meshnet-gwm', destinations: ['PACS'] }]),
+      inference: { modelsDir, providers: ['cpu'] },
+    });
+    try {
+      await storescu(n.port, files);
+      await doneJobs(n, 1, 300_000);
+      const job = n.node.store.listJobs()[0]!;
+      const result = JSON.parse(n.node.store.latestResult(job.id)!.resultJson) as { findings: { label: string; measurements: { key: string; value: number }[] }[]; provenance: { preprocessing: string } };
+      const ml = (label: string) => result.findings.find((f) => f.label === label)!.measurements.find((m) => m.key === 'volumeMl')!.value;
+      t.diagnostic(`white matter ${ml('white matter').toFixed(1)} ml, grey matter ${ml('grey matter').toFixed(1)} ml; ${result.provenance.preprocessing}`);
+      assert.ok(Math.abs(ml('white matter') - 519) / 519 < 0.02, `white matter ${ml('white matter')}`);
+      assert.ok(Math.abs(ml('grey matter') - 735) / 735 < 0.02, `grey matter ${ml('grey matter')}`);
+      await waitFor(() => fs.readdirSync(out).length === 1, 30_000, 'the SR at the destination');
+      const sr = path.join(out, fs.readdirSync(out)[0]!);
+      const v = await run('dciodvfy', ['-new', sr]);
+      assert.deepEqual((v.stdout + v.stderr).split('\n').filter((l) => /^Error/.test(l)), [], v.stdout + v.stderr);
+      const d = await run('dsrdump', ['+U8', '+Pl', sr]);
+      assert.equal(d.code, 0, d.stderr);
+      assert.match(d.stdout, /White matter volume 518.5 ml/);
+    } finally {
+      await n.stop();
+    }
+  });
+});
