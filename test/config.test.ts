@@ -122,9 +122,12 @@ test('config/default.json loads and has the documented values', () => {
       priority: 'normal',
       window: 'auto',
       burnedInAnnotation: 'skip',
+      keyImage: true,
     },
   ]);
   assert.deepEqual(cfg.routing, { mode: 'first' });
+  assert.deepEqual(cfg.report, { language: 'en', manufacturer: 'dicom-ai-node project', modelName: 'dicom-ai-node' });
+  assert.deepEqual([cfg.inference.concurrency, cfg.inference.timeLimitSeconds], [1, 900]);
 });
 
 test('defaults are applied for omitted settings', () => {

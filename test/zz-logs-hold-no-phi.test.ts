@@ -8,6 +8,8 @@ import path from 'node:path';
 import { RUN_LOG_DIR } from './helpers/log-sink';
 import { SHARED_DICOM } from './helpers/env';
 import { SYNTHETIC_PATIENT } from '../fixtures/synthetic-ct';
+import { PHANTOM_PATIENT } from '../fixtures/chest-phantom';
+import { NIFTI_PATIENT } from '../fixtures/nifti-to-dicom';
 import { expandPaths } from '../src/delivery/send-files';
 import { readPart10Header } from '../src/dicom/part10';
 import { readDatasetHeader } from '../src/dicom/dataset-reader';
@@ -16,7 +18,9 @@ import { readDatasetHeader } from '../src/dicom/dataset-reader';
 const GENERIC = /^(anonymous|anonymized|anonymised|unknown|test|patient|none|n\/a|phantom)$/i;
 
 function identityValues(): Set<string> {
+  // The generated series (CT transport fixtures, chest phantoms, the T1 MR series) and the corpus.
   const values = new Set<string>([SYNTHETIC_PATIENT.name, SYNTHETIC_PATIENT.id, SYNTHETIC_PATIENT.birthDate]);
+  for (const p of [PHANTOM_PATIENT, NIFTI_PATIENT]) for (const v of [p.name, p.id, p.birthDate]) if (v) values.add(v);
   for (const f of expandPaths([SHARED_DICOM])) {
     try {
       const buf = fs.readFileSync(f);
