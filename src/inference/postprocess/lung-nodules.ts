@@ -114,6 +114,7 @@ export const lungNodules: Postprocessor = (ctx: PostprocessContext): Postprocess
   const findings: FindingDraft[] = [];
   const margins: number[] = [];
   let rejectedNear = 0;
+  let nearMiss = 0;
   const accepted: { x: number; y: number; z: number; d: number }[] = [];
   for (const c of candidates) {
     if (findings.length >= LUNG_NODULE_PARAMS.maxFindings) break;
@@ -121,10 +122,10 @@ export const lungNodules: Postprocessor = (ctx: PostprocessContext): Postprocess
     lungNodulesDebug.onCandidate?.(c, s);
     if (!s) continue;
     if (!s.accepted) {
-      // The strongest rejected candidates count for the series' uncertainty too.
+      // The strongest rejected candidates count for the series' uncertainty too (a missed nodule?).
       if (rejectedNear < 3 && c.score >= 2 * threshold) {
         rejectedNear++;
-        margins.push(s.margin);
+        nearMiss = Math.max(nearMiss, 1 - clamp01(s.margin));
       }
       continue;
     }
@@ -137,9 +138,11 @@ export const lungNodules: Postprocessor = (ctx: PostprocessContext): Postprocess
     findings.push(toFinding(vol, g, masks, c, s, conf, label));
   }
   findings.sort((a, b) => b.confidence - a.confidence);
-  // Uncertainty: how close the decisive decisions were to their cut-offs (1 = on the cut-off).
-  const minMargin = margins.length > 0 ? Math.min(...margins.map((m) => Math.max(0, Math.min(1, m)))) : 1;
-  return { findings, uncertainty: round(1 - minMargin, 3) };
+  // Uncertainty: how close the decisive decisions were to their cut-offs (1 = on the cut-off):
+  // the least certain reported finding, and at half weight the strongest candidates rejected
+  // (vessels often come close to the shape limits, so they alone never make a series uncertain).
+  const worstFinding = margins.length > 0 ? 1 - Math.min(...margins.map(clamp01)) : 0;
+  return { findings, uncertainty: round(Math.max(worstFinding, 0.5 * nearMiss), 3) };
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -523,7 +526,7 @@ function segmentCandidate(vol: SeriesVolume, g: Geometry, lung: Uint8Array[], c:
     const gi = (z0 + ((li / (bx * by)) | 0)) * P + (y0 + (((li / bx) | 0) % by)) * cols + (x0 + (li % bx));
     if (seen[gi]! > TL) seen[gi] = Math.round(TL);
   }
-  return { accepted: true, threshold: T, margin: Math.min((lim - elongation) / (lim - 1), (fill - minFill) / minFill), volumeMm3, diameterMm, meanHu, coreHu: core, centre, elongation, fill };
+  return { accepted: true, threshold: T, margin: (lim - elongation) / (lim - 1), volumeMm3, diameterMm, meanHu, coreHu: core, centre, elongation, fill };
 }
 
 /** 26-connected region growing from `seed` over voxels where `ok(value)` (NaN never). */
@@ -789,6 +792,10 @@ function zoneOf(vol: SeriesVolume, g: Geometry, masks: Masks, k: number): 'upper
   const headFirst = vol.normal[2] >= 0;
   const up = headFirst ? t : 1 - t;
   return up > 2 / 3 ? 'upper' : up < 1 / 3 ? 'lower' : 'middle';
+}
+
+function clamp01(v: number): number {
+  return v <= 0 ? 0 : v >= 1 ? 1 : v;
 }
 
 function round(v: number, digits: number): number {
