@@ -20,10 +20,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import http from 'node:http';
-import net from 'node:net';
-import { ChildProcess, spawn } from 'node:child_process';
 import { startTestNode, TestNode } from './helpers/node';
+import { OrthancPacs } from './helpers/orthanc';
 import { SHARED_DICOM, tmpDir } from './helpers/env';
 import { run } from './helpers/run';
 import { dataSetOf, pixelBytes } from './helpers/pixels';
@@ -33,7 +31,6 @@ import { readDatasetHeader } from '../src/dicom/dataset-reader';
 import { STORAGE_TRANSFER_SYNTAX_PREFERENCE, TS } from '../src/dimse/uids';
 import { newUidRoot, writeSyntheticCtSeries } from '../fixtures/synthetic-ct';
 
-const ORTHANC_BIN = '/usr/sbin/Orthanc';
 const SYNTHETIC_COUNT = 20;
 
 /**
@@ -72,137 +69,21 @@ const RETIRED_JPEG = [
 // Orthanc: process, config, REST
 // ---------------------------------------------------------------------------------------------
 
-interface OrthancProc {
-  proc: ChildProcess;
-  httpPort: number;
-  dicomPort: number;
-  output: string[];
-}
+const rest = (method: string, urlPath: string, body?: Buffer | string | object, timeoutMs?: number) => orthanc.rest(method, urlPath, body, timeoutMs);
+const restJson = <T = unknown>(method: string, urlPath: string, body?: Buffer | string | object): Promise<T> => orthanc.json<T>(method, urlPath, body);
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-interface HttpResult {
-  status: number;
-  body: Buffer;
-  text: string;
-}
-
-function rest(method: string, urlPath: string, body?: Buffer | string | object, timeoutMs = 30_000): Promise<HttpResult> {
-  const payload = body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        host: '127.0.0.1',
-        port: orthanc.httpPort,
-        method,
-        path: urlPath,
-        headers: payload ? { 'content-length': payload.length, 'content-type': Buffer.isBuffer(body) ? 'application/dicom' : 'application/json' } : {},
-        timeout: timeoutMs,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const b = Buffer.concat(chunks);
-          resolve({ status: res.statusCode ?? 0, body: b, text: b.toString('utf8') });
-        });
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`${method} ${urlPath}: no answer in ${timeoutMs} ms`)));
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
-
-async function restJson<T = unknown>(method: string, urlPath: string, body?: Buffer | string | object): Promise<T> {
-  const r = await rest(method, urlPath, body);
-  assert.ok(r.status >= 200 && r.status < 300, `${method} ${urlPath}: HTTP ${r.status} ${r.text}\nOrthanc's log:\n${orthanc.output.join('').slice(-3000)}`);
-  return JSON.parse(r.text) as T;
-}
-
-async function startOrthanc(nodePort: number): Promise<OrthancProc> {
-  const dir = tmpDir('orthanc');
-  const httpPort = await freePort();
-  const dicomPort = await freePort();
-  const config = {
-    Name: 'dicom-ai-node-test',
-    StorageDirectory: path.join(dir, 'storage'),
-    IndexDirectory: path.join(dir, 'index'),
-    Plugins: [],
-    LuaScripts: [],
-    StorageCompression: false,
-    HttpServerEnabled: true,
-    HttpPort: httpPort,
-    RemoteAccessAllowed: false,
-    AuthenticationEnabled: false,
-    OrthancExplorerEnabled: false,
-    WebDavEnabled: false,
-    HttpCompressionEnabled: false,
-    DicomServerEnabled: true,
-    DicomAet: 'ORTHANC',
-    DicomPort: dicomPort,
-    // A hardened PACS: the called AE must be ORTHANC, and C-STORE is accepted only from the
-    // modalities listed below, matched by AE title and host. (Orthanc's defaults are the
-    // opposite: DicomCheckCalledAet false, DicomAlwaysAllowStore true — any AE may store.)
-    DicomCheckCalledAet: true,
-    DicomAlwaysAllowStore: false,
-    DicomCheckModalityHost: true,
-    DicomModalities: {
+async function startOrthanc(nodePort: number): Promise<void> {
+  orthanc = await OrthancPacs.create(
+    {
       node: ['DICOM_AI', '127.0.0.1', nodePort],
       // Our node under an AE title that is not ours: called AE not recognized.
       wrongcalled: ['NOT_DICOM_AI', '127.0.0.1', nodePort],
       // Our node, but Orthanc calls from an AE title the node does not list (LocalAet, 1.9.0+).
       intruder: { AET: 'DICOM_AI', Host: '127.0.0.1', Port: nodePort, LocalAet: 'INTRUDER' },
     },
-    DicomScuTimeout: 10,
-    DicomScpTimeout: 10,
-    SaveJobs: false,
-    SyncStorageArea: false,
-    OverwriteInstances: false,
-  };
-  const configPath = path.join(dir, 'orthanc.json');
-  fs.writeFileSync(configPath, JSON.stringify(config, null, 2));
-  const output: string[] = [];
-  const proc = spawn(ORTHANC_BIN, [configPath], { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir });
-  proc.stdout!.on('data', (d) => output.push(String(d)));
-  proc.stderr!.on('data', (d) => output.push(String(d)));
-  const o: OrthancProc = { proc, httpPort, dicomPort, output };
-  orthanc = o;
-  const t0 = Date.now();
-  for (;;) {
-    if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`Orthanc exited (${proc.exitCode ?? proc.signalCode}):\n${output.join('')}`);
-    try {
-      const r = await rest('GET', '/system', undefined, 1000);
-      if (r.status === 200) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() - t0 > 20_000) {
-      proc.kill('SIGKILL');
-      throw new Error(`Orthanc did not answer GET /system within 20 s:\n${output.join('')}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return o;
-}
-
-async function stopOrthanc(o: OrthancProc | undefined): Promise<void> {
-  if (!o || o.proc.exitCode !== null || o.proc.signalCode !== null) return;
-  const exited = new Promise<void>((r) => o.proc.once('exit', () => r()));
-  o.proc.kill('SIGTERM');
-  const timer = setTimeout(() => o.proc.kill('SIGKILL'), 5000);
-  await exited;
-  clearTimeout(timer);
+    { overwriteInstances: false },
+  );
+  await orthanc.start();
 }
 
 /** Orthanc's ID of an instance, by SOP Instance UID (POST /tools/lookup). */
@@ -281,7 +162,7 @@ const tsName = (uid: string) => Object.entries(TS).find(([, v]) => v === uid)?.[
 // ---------------------------------------------------------------------------------------------
 
 let n: TestNode;
-let orthanc: OrthancProc;
+let orthanc: OrthancPacs;
 
 before(async () => {
   n = await startTestNode({ callers: [{ aeTitle: 'ORTHANC', hosts: ['127.0.0.1', '::1'] }] });
@@ -289,7 +170,7 @@ before(async () => {
 });
 
 after(async () => {
-  await stopOrthanc(orthanc);
+  await orthanc?.stop();
   await n?.stop();
 });
 

@@ -25,11 +25,16 @@ export class OrthancPacs {
     readonly httpPort: number,
     readonly dicomPort: number,
     private readonly modalities: Record<string, unknown>,
+    private readonly overwriteInstances: boolean,
   ) {}
 
-  /** `modalities`: Orthanc's DicomModalities (who may store: checked by AE title and host). */
-  static async create(modalities: Record<string, unknown>): Promise<OrthancPacs> {
-    return new OrthancPacs(tmpDir('orthanc'), await freePort(), await freePort(), modalities);
+  /**
+   * `modalities`: Orthanc's DicomModalities (who may store: checked by AE title and host).
+   * `overwriteInstances`: a resend of a SOP Instance UID replaces the stored one (default), like
+   * most PACS configured to accept corrections; false keeps the first (Orthanc's default).
+   */
+  static async create(modalities: Record<string, unknown>, o: { overwriteInstances?: boolean } = {}): Promise<OrthancPacs> {
+    return new OrthancPacs(tmpDir('orthanc'), await freePort(), await freePort(), modalities, o.overwriteInstances ?? true);
   }
 
   get running(): boolean {
@@ -38,7 +43,7 @@ export class OrthancPacs {
 
   async start(): Promise<void> {
     const config = {
-      Name: 'dicom-ai-node-e2e',
+      Name: 'dicom-ai-node-test',
       StorageDirectory: path.join(this.dir, 'storage'),
       IndexDirectory: path.join(this.dir, 'index'),
       Plugins: [],
@@ -54,6 +59,9 @@ export class OrthancPacs {
       DicomServerEnabled: true,
       DicomAet: 'ORTHANC',
       DicomPort: this.dicomPort,
+      // A hardened PACS: the called AE must be ORTHANC, and C-STORE is accepted only from the
+      // modalities listed, matched by AE title and host. (Orthanc's defaults are the opposite:
+      // DicomCheckCalledAet false, DicomAlwaysAllowStore true — any AE may store.)
       DicomCheckCalledAet: true,
       DicomAlwaysAllowStore: false,
       DicomCheckModalityHost: true,
@@ -62,9 +70,7 @@ export class OrthancPacs {
       DicomScpTimeout: 10,
       SaveJobs: false,
       SyncStorageArea: false,
-      // A resend of the same SOP Instance UID replaces the stored one instead of being ignored,
-      // like most PACS configured to accept corrections.
-      OverwriteInstances: true,
+      OverwriteInstances: this.overwriteInstances,
     };
     const configPath = path.join(this.dir, 'orthanc.json');
     fs.writeFileSync(configPath, JSON.stringify(config, null, 2));
