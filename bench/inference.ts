@@ -44,7 +44,7 @@ async function main(): Promise<void> {
     const h = readPart10Header(bytes);
     return { bytes, sopInstanceUid: h.sopInstanceUid, sopClassUid: h.sopClassUid };
   });
-  const volume = await loadSeriesVolume(inputs);
+  const volume = await loadSeriesVolume(inputs, undefined, { allowIdentified: true }); // a synthetic phantom
   const registry = await loadModels(modelsDir, { providers });
   const model = registry.get(modelName);
   if (!model) throw new Error(registry.whyUnavailable(modelName));

@@ -125,6 +125,7 @@ async function main(): Promise<void> {
       const vol = await loadSeriesVolume(
         ph.files.map((f, i) => ({ bytes: fs.readFileSync(f), sopInstanceUid: ph.sopInstanceUids[i]!, sopClassUid: '1.2.840.10008.5.1.4.1.1.2' })),
         ph.frameOfReferenceUid,
+        { allowIdentified: true }, // synthetic phantoms
       );
       const loadMs = now() - t;
       t = now();

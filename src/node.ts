@@ -115,7 +115,21 @@ export class DicomNode extends EventEmitter {
         ),
     });
     this.housekeeping = new Housekeeping(config.housekeeping, this.store, log);
-    this.deliveries = new DeliveryQueue(this.store, config.destinations, config.delivery, config.node.aeTitle, log);
+    this.deliveries = new DeliveryQueue(this.store, config.destinations, config.delivery, config.node.aeTitle, log, (e) => {
+      this.metrics.deliveryAttempts.inc({ destination: e.row.destination, outcome: e.ok ? 'ok' : 'failed' });
+      // What was sent where, with which status (IHE ATNA "DICOM Instances Transferred"); a retry
+      // that will happen again is in the deliveries table, only the final outcome is audited.
+      if (e.final) {
+        const d = config.destinations[e.row.destination];
+        this.audit({
+          event: e.ok ? 'report-delivered' : 'delivery-failed',
+          outcome: e.ok ? 'success' : 'failure',
+          calledAeTitle: d?.aeTitle,
+          remoteAddress: d ? `${d.host}:${d.port}` : undefined,
+          detail: `${e.row.destination}: SOP class ${e.sentSopClassUid ?? e.row.sopClassUid}, status ${e.status === null ? 'none' : `0x${e.status.toString(16).padStart(4, '0')}`}, attempt ${e.row.attempts + 1}${e.error ? `: ${e.error}` : ''}`,
+        });
+      }
+    });
     this.housekeeping.add('delivery-sweep', config.delivery.sweepCron, () => this.deliveries.runDue());
     this.jobs = new JobRunner({
       config,
@@ -126,6 +140,10 @@ export class DicomNode extends EventEmitter {
       postprocessors: POSTPROCESSORS,
       volumeTensor,
       onReportsQueued: () => void this.deliveries.runDue().catch((e: Error) => log.error('delivery sweep failed', { error: e.message })),
+      onJobFinished: (e) => {
+        this.metrics.jobsFinished.inc({ model: e.model, outcome: e.ok ? 'done' : 'failed' });
+        if (e.ok) this.metrics.inferenceSeconds.observe(e.inferenceMs / 1000, { model: e.model, provider: e.provider });
+      },
       audit: (e) => this.audit(e),
     });
     // Jobs are started when routed; the sweep also picks up what a stop or a full queue left.
@@ -135,6 +153,7 @@ export class DicomNode extends EventEmitter {
       seriesByState: () => this.store.seriesCountsByState(),
       jobsByState: () => this.store.jobCountsByState(),
       deliveriesByState: () => this.store.deliveryCountsByState(),
+      retryBacklog: () => this.store.deliveryRetryBacklog(),
       diskFreeBytes: () => this.disk.free,
     });
     this.admin = new AdminServer(config.admin, {

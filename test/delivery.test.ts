@@ -8,7 +8,9 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { startTestNode } from './helpers/node';
 import { tmpDir } from './helpers/env';
-import { freePort } from './helpers/child-node';
+import { freePort, writeConfig } from './helpers/child-node';
+import { run } from './helpers/run';
+import { CLI } from './helpers/env';
 import { newUidRoot, writeSyntheticCtSeries } from '../fixtures/synthetic-ct';
 import { prepareFile } from '../src/delivery/send-files';
 import { backoffSeconds } from '../src/delivery/queue';
@@ -64,6 +66,25 @@ test('destination down: retried with backoff; once up: delivered once; a dead on
     assert.deepEqual(await t.node.deliveries.runDue(), { delivered: 0, retrying: 0, failed: 0 });
     assert.equal(fs.readdirSync(out).length, 3);
     assert.ok(path.isAbsolute(pacs[0]!.filePath));
+
+    // Monitoring and the audit trail saw every attempt and each final outcome.
+    const metrics = t.node.metrics.render();
+    assert.match(metrics, /dicom_ai_delivery_attempts_total\{destination="DEAD",outcome="failed"\} 3/);
+    assert.match(metrics, /dicom_ai_delivery_attempts_total\{destination="PACS",outcome="ok"\} 3/);
+    const audit = t.node.store.listAudit();
+    assert.equal(audit.filter((a) => a.event === 'report-delivered').length, 3);
+    assert.ok(audit.some((a) => a.event === 'delivery-failed' && /DEAD: .*attempt 3/.test(a.detail ?? '')));
+
+    // An operator sends the failed one again from the command line: queued, attempts reset.
+    const cfg = writeConfig(tmpDir('deliv-cli'), 11112, { storage: { dataDir: t.dataDir } });
+    const none = await run(process.execPath, [CLI, 'retry', 'delivery', '999', '--config', cfg]);
+    assert.equal(none.code, 1, 'an unknown delivery is refused');
+    const r = await run(process.execPath, [CLI, 'retry', 'deliveries', '--failed', '--config', cfg]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /1 delivery queued again/);
+    const again = t.node.store.listDeliveries().find((d) => d.destination === 'DEAD')!;
+    assert.deepEqual([again.state, again.attempts], ['queued', 0]);
+    assert.match(t.node.metrics.render(), /dicom_ai_delivery_retry_backlog 0/);
   } finally {
     scp?.kill('SIGKILL');
     await t.stop();

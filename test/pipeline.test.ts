@@ -13,7 +13,9 @@ import { startTestNode, TestNode, waitFor } from './helpers/node';
 import { CLI, PROJECT_ROOT, SHARED_DICOM, tmpDir } from './helpers/env';
 import { freePort } from './helpers/child-node';
 import { run } from './helpers/run';
-import { writeChestPhantom } from '../fixtures/chest-phantom';
+import { writeChestPhantom, PHANTOM_PATIENT } from '../fixtures/chest-phantom';
+import { loadSeriesVolume, IdentifiedDataError } from '../src/inference/series-volume';
+import { deidentifyPart10 } from '../src/deid';
 import { newUidRoot } from '../fixtures/synthetic-ct';
 import { niftiToDicomSeries } from '../fixtures/nifti-to-dicom';
 import { readPart10Header } from '../src/dicom/part10';
@@ -187,6 +189,7 @@ test('brain MR through the whole pipeline: MeshNet grey/white matter volumes in 
       t.diagnostic(`white matter ${ml('white matter').toFixed(1)} ml, grey matter ${ml('grey matter').toFixed(1)} ml; ${result.provenance.preprocessing}`);
       assert.ok(Math.abs(ml('white matter') - 519) / 519 < 0.02, `white matter ${ml('white matter')}`);
       assert.ok(Math.abs(ml('grey matter') - 735) / 735 < 0.02, `grey matter ${ml('grey matter')}`);
+      assert.match(n.node.metrics.render(), /dicom_ai_inference_duration_seconds_count\{model="meshnet-gwm",provider="cpu"\} 1/, 'inference latency per model and provider');
       await waitFor(() => fs.readdirSync(out).length === 1, 30_000, 'the SR at the destination');
       const sr = path.join(out, fs.readdirSync(out)[0]!);
       const v = await run('dciodvfy', ['-new', sr]);
@@ -194,6 +197,41 @@ test('brain MR through the whole pipeline: MeshNet grey/white matter volumes in 
       const d = await run('dsrdump', ['+U8', '+Pl', sr]);
       assert.equal(d.code, 0, d.stderr);
       assert.match(d.stdout, /White matter volume 518.5 ml/);
+    } finally {
+      await n.stop();
+    }
+  });
+});
+
+test('the model side takes only de-identified data: identified instances are refused; de-identified copies carry the original UIDs beside them', async () => {
+  const p = writeChestPhantom({ outDir: tmpDir('handoff'), seed: 61, uidRoot: newUidRoot(), slices: 6 });
+  const originals = p.files.map((f) => fs.readFileSync(f));
+  const refs = originals.map((b) => readPart10Header(b));
+  await assert.rejects(
+    loadSeriesVolume(originals.map((bytes, i) => ({ bytes, sopInstanceUid: refs[i]!.sopInstanceUid, sopClassUid: refs[i]!.sopClassUid }))),
+    IdentifiedDataError,
+  );
+  const secret = Buffer.alloc(32, 7);
+  const deid = originals.map((b) => deidentifyPart10(b, { secret }).bytes);
+  for (const b of deid) {
+    assert.ok(!b.includes(Buffer.from(PHANTOM_PATIENT.name)) && !b.includes(Buffer.from(PHANTOM_PATIENT.id)), 'no patient name or ID in what the model side gets');
+  }
+  const vol = await loadSeriesVolume(deid.map((bytes, i) => ({ bytes, sopInstanceUid: refs[i]!.sopInstanceUid, sopClassUid: refs[i]!.sopClassUid })));
+  assert.deepEqual(new Set(vol.slices.map((s) => s.sopInstanceUid)), new Set(refs.map((r) => r.sopInstanceUid)), 'findings will point at the original instances');
+});
+
+test('a job over its time limit fails with the reason, and the node goes on with the next one', async () => {
+  await withStorescp(async (port) => {
+    const n = await startTestNode({ ...options(port), inference: { modelsDir: MODELS, providers: ['cpu'], timeLimitSeconds: 1 } });
+    try {
+      const p = writeChestPhantom({ outDir: tmpDir('limit'), seed: 71, uidRoot: newUidRoot(), slices: 80 });
+      await storescu(n.port, p.files);
+      await waitFor(() => n.node.store.listJobs().some((j) => j.state === 'failed'), 120_000, 'the job to fail');
+      const job = n.node.store.listJobs()[0]!;
+      assert.match(job.reason ?? '', /time limit exceeded \(1 s, inference.timeLimitSeconds\)/);
+      assert.ok(n.node.store.listAudit().some((a) => a.event === 'job-failed' && /time limit/.test(a.detail ?? '')));
+      assert.match(n.node.metrics.render(), /dicom_ai_jobs_finished_total\{model="lung-nodule-reference",outcome="failed"\} 1/);
+      assert.deepEqual(n.node.store.listReports(), [], 'no report from a run that did not finish');
     } finally {
       await n.stop();
     }

@@ -49,7 +49,7 @@ async function loadDicomSeries(files: readonly string[]): Promise<SeriesVolume> 
     const h = readPart10Header(bytes);
     return { bytes, sopInstanceUid: h.sopInstanceUid, sopClassUid: h.sopClassUid };
   });
-  return loadSeriesVolume(inputs, frameOfReferenceOf(inputs[0]!.bytes));
+  return loadSeriesVolume(inputs, frameOfReferenceOf(inputs[0]!.bytes), { allowIdentified: true }); // synthetic series
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -10,6 +10,8 @@ export interface MetricsSources {
   seriesByState: () => { state: string; count: number }[];
   jobsByState: () => { state: string; count: number }[];
   deliveriesByState: () => { state: string; count: number }[];
+  /** Deliveries waiting for another attempt after a failed one. */
+  retryBacklog: () => number;
   diskFreeBytes: () => number;
 }
 
@@ -24,7 +26,14 @@ export class NodeMetrics {
     new Histogram('dicom_ai_store_duration_seconds', 'From C-STORE request to response, including the durable write.', [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]),
   );
 
+  readonly inferenceSeconds = this.registry.add(
+    new Histogram('dicom_ai_inference_duration_seconds', 'One model run on one series (preprocessing, model, post-processing), by model and execution provider.', [0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 900]),
+  );
+  readonly jobsFinished = this.registry.add(new Counter('dicom_ai_jobs_finished_total', 'Jobs that ended, by model and outcome (done, failed).'));
+  readonly deliveryAttempts = this.registry.add(new Counter('dicom_ai_delivery_attempts_total', 'Attempts to send a report or key image, by destination and outcome (ok, failed).'));
+
   constructor(src: MetricsSources) {
+    this.registry.add(new GaugeFn('dicom_ai_delivery_retry_backlog', 'Deliveries waiting for another attempt after a failed one.', () => [{ labels: {}, value: src.retryBacklog() }]));
     this.registry.add(new GaugeFn('dicom_ai_associations_open', 'Associations open now.', () => [{ labels: {}, value: src.openAssociations() }]));
     this.registry.add(stateGauge('dicom_ai_series', 'Series known to the node, by state.', ['receiving', 'stable'], src.seriesByState));
     this.registry.add(

@@ -20,6 +20,7 @@ Usage:
   dicom-ai-node status [--config FILE] [--json]   series and their state, from the database
   dicom-ai-node config check FILE                 validate a configuration without starting
   dicom-ai-node retry JOB_ID [--config FILE]      put a failed or skipped job back in the queue
+  dicom-ai-node retry delivery ID | retry deliveries --failed   send failed deliveries again
   dicom-ai-node render IN.dcm OUT.png [--window lung|C/W|auto] [--frame N]   windowed 8-bit PNG
   dicom-ai-node deid   IN OUT [--option NAME]... [--secret-file F]           PS3.15 de-identification
   dicom-ai-node sr-dump FILE                      an SR document's content tree, readable
@@ -50,7 +51,7 @@ function parseArgs(argv: string[]): Args {
     if (a.startsWith('--')) {
       const eq = a.indexOf('=');
       if (eq > 0) flags.set(a.slice(2, eq), a.slice(eq + 1));
-      else if (['json', 'help'].includes(a.slice(2))) flags.set(a.slice(2), true);
+      else if (['json', 'help', 'failed'].includes(a.slice(2))) flags.set(a.slice(2), true);
       else {
         const v = rest[i + 1];
         if (v === undefined) throw new UsageError(`${a} needs a value`);
@@ -223,8 +224,9 @@ async function send(args: Args): Promise<number> {
 
 /** `retry JOB_ID`: an operator puts a failed or skipped job back in the queue (works while the node runs: SQLite WAL). */
 function retry(args: Args): number {
+  if (args.positional[0] === 'delivery' || args.positional[0] === 'deliveries') return retryDeliveries(args);
   const id = Number(args.positional[0]);
-  if (!Number.isInteger(id) || id < 1) throw new UsageError('usage: dicom-ai-node retry JOB_ID [--config FILE] (job ids: status --json)');
+  if (!Number.isInteger(id) || id < 1) throw new UsageError('usage: dicom-ai-node retry JOB_ID | retry delivery ID | retry deliveries --failed  [--config FILE] (ids: status --json)');
   const store = new Store(databasePath(config(args)));
   try {
     const r = store.retryJob(id, Date.now());
@@ -234,6 +236,31 @@ function retry(args: Args): number {
     }
     store.recordAudit({ at: Date.now(), event: 'job-retried', outcome: 'success', seriesInstanceUid: r.job.seriesInstanceUid, detail: `job ${id} (${r.job.route}) from the CLI` });
     process.stdout.write(`job ${id} (${r.job.route}) queued again\n`);
+    return 0;
+  } finally {
+    store.close();
+  }
+}
+
+/**
+ * `retry delivery ID` / `retry deliveries --failed`: a delivery that used up its attempts goes back
+ * to the queue with its attempts reset; the running node's sweep sends it (within a minute).
+ */
+function retryDeliveries(args: Args): number {
+  const all = args.positional[0] === 'deliveries';
+  const id = Number(args.positional[1]);
+  if (all ? args.flags.get('failed') !== true : !Number.isInteger(id) || id < 1) {
+    throw new UsageError('usage: dicom-ai-node retry delivery ID | retry deliveries --failed [--config FILE]');
+  }
+  const store = new Store(databasePath(config(args)));
+  try {
+    const n = store.retryDeliveries(all ? 'all-failed' : id, Date.now());
+    if (n === 0) {
+      process.stderr.write(all ? 'no failed deliveries\n' : `delivery ${id} is not failed (or does not exist); only failed deliveries are retried\n`);
+      return 1;
+    }
+    store.recordAudit({ at: Date.now(), event: 'delivery-retried', outcome: 'success', detail: `${all ? `${n} failed deliveries` : `delivery ${id}`} from the CLI` });
+    process.stdout.write(`${n} deliver${n === 1 ? 'y' : 'ies'} queued again; the node's delivery sweep sends ${n === 1 ? 'it' : 'them'}\n`);
     return 0;
   } finally {
     store.close();

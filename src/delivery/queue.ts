@@ -26,6 +26,17 @@ export function backoffSeconds(n: number, s: DeliverySettings): number {
   return Math.min(s.backoffCapSeconds, s.backoffSeconds * 2 ** (n - 1));
 }
 
+export interface DeliveryOutcome {
+  readonly row: DeliveryRow;
+  readonly ok: boolean;
+  /** No attempt left: the delivery is failed for good. */
+  readonly final: boolean;
+  readonly status: number | null;
+  readonly error?: string;
+  /** The SOP class actually sent (a fallback form may differ from the row's). */
+  readonly sentSopClassUid?: string;
+}
+
 export class DeliveryQueue {
   private running: Promise<SweepResult> | null = null;
 
@@ -35,6 +46,8 @@ export class DeliveryQueue {
     private readonly settings: DeliverySettings,
     private readonly callingAeTitle: string,
     private readonly log: Logger,
+    /** Told about every attempt (metrics, audit trail). */
+    private readonly observe: (e: DeliveryOutcome) => void = () => undefined,
   ) {}
 
   /** `alternatives`: other forms of the same content, sent instead when the destination refuses this one's SOP class. */
@@ -64,6 +77,7 @@ export class DeliveryQueue {
     const now = Date.now();
     const next = attempt >= this.settings.maxAttempts ? null : now + backoffSeconds(attempt, this.settings) * 1000;
     this.store.markAttemptFailed(d.id, status, error.slice(0, 500), next, now);
+    this.observe({ row: d, ok: false, final: next === null, status, error: error.slice(0, 200) });
     if (next === null) {
       result.failed++;
       this.log.error('delivery failed for good', { destination: d.destination, attempts: attempt, status, error: error.slice(0, 200) });
@@ -94,10 +108,13 @@ export class DeliveryQueue {
         const r = sent[i];
         if (r && isSuccessOrWarning(r.status)) {
           this.store.markDelivered(row.id, r.status!, Date.now());
+          let sent = row.sopClassUid;
           if (r.sopInstanceUid !== row.sopInstanceUid) {
             const alt = row.alternatives.find((a) => a.sopInstanceUid === r.sopInstanceUid);
+            sent = alt?.sopClassUid ?? sent;
             this.log.info('destination did not accept the preferred form; sent a fallback form instead', { destination: name, preferredSopClass: row.sopClassUid, sentSopClass: alt?.sopClassUid });
           }
+          this.observe({ row, ok: true, final: true, status: r.status, sentSopClassUid: sent });
           result.delivered++;
         } else this.fail(row, r?.status ?? null, r?.error ?? `status 0x${(r?.status ?? 0xffff).toString(16)}`, result);
       });

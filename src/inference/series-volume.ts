@@ -5,7 +5,8 @@
  * This is the hand-off between the node's store and the model: the bytes given here are the
  * DE-IDENTIFIED objects (the runner de-identifies each instance in memory first), while `refs`
  * carries the ORIGINAL SOP Instance/Class UIDs the report must point at. Nothing else of the
- * original objects reaches preprocessing or the model.
+ * original objects reaches preprocessing or the model, and the loader refuses objects that do not
+ * say Patient Identity Removed = YES.
  */
 import { setImmediate as turn } from 'node:timers/promises';
 import { ImagingError } from '../imaging/pixel-module';
@@ -20,6 +21,14 @@ const TAG_IMAGER_PIXEL_SPACING = 0x00181164;
 const TAG_INSTANCE_NUMBER = 0x00200013;
 const TAG_FRAME_OF_REFERENCE = 0x00200052;
 const TAG_MODALITY = 0x00080060;
+const TAG_PATIENT_IDENTITY_REMOVED = 0x00120062;
+
+export class IdentifiedDataError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'IdentifiedDataError';
+  }
+}
 
 export interface VolumeInput {
   /** De-identified Part 10 bytes. */
@@ -69,13 +78,22 @@ export class NotAVolumeError extends Error {
  * NotAVolumeError saying why when the series is not one (localizers mixed in, gaps are only
  * warnings), ImagingError for undecodable pixels.
  */
-export async function loadSeriesVolume(inputs: readonly VolumeInput[], originalFrameOfReferenceUid?: string): Promise<SeriesVolume> {
+export async function loadSeriesVolume(
+  inputs: readonly VolumeInput[],
+  originalFrameOfReferenceUid?: string,
+  options: { allowIdentified?: boolean } = {},
+): Promise<SeriesVolume> {
   const geoms: SliceGeometry[] = [];
   const decoded = new Map<string, { values: Float32Array; ref: VolumeInput; instanceNumber: number | null }>();
   let modality = '';
   for (const ref of inputs) {
     const img = openImage(ref.bytes);
     const ds = img.dataSet;
+    // The trust boundary: what reaches a model must have been through de-identification
+    // (PS3.15 sets Patient Identity Removed to YES). Only synthetic test data may opt out.
+    if (!options.allowIdentified && (ds.string(TAG_PATIENT_IDENTITY_REMOVED) ?? '').toUpperCase() !== 'YES') {
+      throw new IdentifiedDataError(`instance ${ref.sopInstanceUid} is not de-identified (Patient Identity Removed is not YES): refusing to give it to a model`);
+    }
     if (img.pixel.numberOfFrames !== 1) {
       throw new NotAVolumeError([`instance ${ref.sopInstanceUid} has ${img.pixel.numberOfFrames} frames: multi-frame objects are not assembled into volumes yet`]);
     }

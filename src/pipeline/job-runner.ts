@@ -53,6 +53,8 @@ export interface JobRunnerDeps {
   readonly volumeTensor?: (vol: SeriesVolume, m: Manifest) => VolumeTensor;
   /** Called after a job's reports were queued for delivery. */
   readonly onReportsQueued: () => void;
+  /** Metrics: every job that ends (not those interrupted by a stop). */
+  readonly onJobFinished?: (e: { model: string; ok: boolean; inferenceMs: number; provider: string }) => void;
   readonly audit: (e: { event: string; outcome: 'success' | 'failure'; seriesInstanceUid?: string; studyInstanceUid?: string; detail?: string }) => void;
 }
 
@@ -307,6 +309,7 @@ export class JobRunner {
         inferenceMs: result.provenance.durationMs,
         totalMs: now - started,
       });
+      this.d.onJobFinished?.({ model: model.name, ok: true, inferenceMs: result.provenance.durationMs, provider: result.provenance.executionProvider });
       this.d.onReportsQueued();
     } catch (e) {
       const why = (e as Error).message.slice(0, 500);
@@ -317,6 +320,7 @@ export class JobRunner {
         return;
       }
       store.finishJob(job.id, 'failed', why, Date.now());
+      this.d.onJobFinished?.({ model: model.name, ok: false, inferenceMs: 0, provider: model.session.provider });
       this.d.audit({ event: 'job-failed', outcome: 'failure', seriesInstanceUid: job.seriesInstanceUid, detail: `job ${job.id} (${job.route}): ${why}` });
       log.error('job failed', { ...fields, error: why, ms: Date.now() - started });
     }

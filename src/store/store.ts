@@ -554,6 +554,18 @@ export class Store {
     return (this.stmt(`SELECT ${DELIVERY_COLUMNS} FROM deliveries ORDER BY id`).all() as RawDelivery[]).map(deliveryRow);
   }
 
+  /** Queued deliveries that have failed at least once (waiting for their backoff). */
+  deliveryRetryBacklog(): number {
+    return (this.stmt(`SELECT COUNT(*) AS n FROM deliveries WHERE state = 'queued' AND attempts > 0`).get() as { n: number }).n;
+  }
+
+  /** An operator's retry of a failed delivery (or of every failed one): queued again, attempts reset. */
+  retryDeliveries(id: number | 'all-failed', now: number): number {
+    return id === 'all-failed'
+      ? this.stmt(`UPDATE deliveries SET state = 'queued', attempts = 0, next_attempt_at = ?, updated_at = ? WHERE state = 'failed'`).run(now, now).changes
+      : this.stmt(`UPDATE deliveries SET state = 'queued', attempts = 0, next_attempt_at = ?, updated_at = ? WHERE id = ? AND state = 'failed'`).run(now, now, id).changes;
+  }
+
   deliveryCountsByState(): { state: string; count: number }[] {
     return this.stmt('SELECT state, COUNT(*) AS count FROM deliveries GROUP BY state').all() as { state: string; count: number }[];
   }
