@@ -31,6 +31,7 @@ import { storageSopClassUids } from './dicom/sop-classes';
 import { tlsServerOptions } from './dimse/tls';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from './version';
 import { JobRunner } from './pipeline/job-runner';
+import { runRetention, RetentionResult } from './housekeeping/retention';
 import { loadOrCreateDeidSecret } from './deid/secret';
 import { POSTPROCESSORS } from './inference/postprocess';
 import { volumeTensor } from './inference/conform';
@@ -146,6 +147,9 @@ export class DicomNode extends EventEmitter {
       },
       audit: (e) => this.audit(e),
     });
+    if (config.housekeeping.retentionDays !== null) {
+      this.housekeeping.add('retention', config.housekeeping.retentionCron, () => this.runRetention());
+    }
     // Jobs are started when routed; the sweep also picks up what a stop or a full queue left.
     this.housekeeping.add('job-sweep', '* * * * *', () => this.jobs.kick());
     this.metrics = new NodeMetrics({
@@ -325,6 +329,13 @@ export class DicomNode extends EventEmitter {
         this.log.error('could not append to the audit file', { error: (err as Error).message });
       }
     }
+  }
+
+  /** Deletes the files of series delivered more than housekeeping.retentionDays ago. */
+  runRetention(now = Date.now()): RetentionResult {
+    const days = this.config.housekeeping.retentionDays;
+    if (days === null) return { series: 0, files: 0, bytes: 0 };
+    return runRetention(this.store, days, this.log, (seriesInstanceUid, detail) => this.audit({ event: 'series-purged', outcome: 'success', seriesInstanceUid, detail }), now);
   }
 
   listSeries(): SeriesRow[] {

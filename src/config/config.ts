@@ -149,6 +149,12 @@ export interface HousekeepingConfig {
   readonly backupDir: string | null;
   readonly backupCron: string;
   readonly keepBackups: number;
+  /**
+   * Stored instances of a series (and its report files and key images) are deleted this many days
+   * after its reports were delivered everywhere; never before. null = keep everything.
+   */
+  readonly retentionDays: number | null;
+  readonly retentionCron: string;
 }
 
 /** Where models live and how their sessions run. */
@@ -398,7 +404,7 @@ const KEYS = {
   caller: ['aeTitle', 'hosts'],
   storage: ['dataDir', 'minFreeMegabytes'],
   admin: ['enabled', 'host', 'port', 'token', 'tokenEnv'],
-  housekeeping: ['checkpointCron', 'backupDir', 'backupCron', 'keepBackups'],
+  housekeeping: ['checkpointCron', 'backupDir', 'backupCron', 'keepBackups', 'retentionDays', 'retentionCron'],
   series: ['stableSeconds'],
   log: ['level', 'file'],
   destination: ['aeTitle', 'host', 'port', 'tls', 'reportForms'],
@@ -708,6 +714,8 @@ function readHousekeeping(p: Problems, obj: Obj, configDir: string): Housekeepin
     backupDir: readPath(p, obj, at, 'backupDir', null, configDir),
     backupCron: cronField('backupCron', '30 2 * * *'),
     keepBackups: readNumberField(p, obj, at, 'keepBackups', 7, { integer: true, min: 1, max: 1000, unit: 'backups' }),
+    retentionDays: has(obj, 'retentionDays') && obj['retentionDays'] !== null ? readNumberField(p, obj, at, 'retentionDays', 30, { integer: false, min: 0, max: 36500, unit: 'days' }) : null,
+    retentionCron: cronField('retentionCron', '15 3 * * *'),
   };
 }
 

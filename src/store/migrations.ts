@@ -179,4 +179,11 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE deliveries ADD COLUMN alternatives TEXT;
     `,
   },
+  {
+    version: 6,
+    description: 'retention: when a series\' instances were deleted after delivery',
+    sql: `
+      ALTER TABLE series ADD COLUMN purged_at INTEGER;
+    `,
+  },
 ];

@@ -297,7 +297,8 @@ export class Store {
               last_received_at = MAX(series.last_received_at, excluded.last_received_at),
               state_changed_at = CASE WHEN series.state = 'receiving' THEN series.state_changed_at ELSE excluded.state_changed_at END,
               state = 'receiving',
-              stable_at = NULL`,
+              stable_at = NULL,
+              purged_at = NULL`,
         )
         .run({
           seriesUid: inst.seriesInstanceUid,
@@ -552,6 +553,43 @@ export class Store {
 
   listDeliveries(): DeliveryRow[] {
     return (this.stmt(`SELECT ${DELIVERY_COLUMNS} FROM deliveries ORDER BY id`).all() as RawDelivery[]).map(deliveryRow);
+  }
+
+  /**
+   * Series whose instances may go: stable, not purged yet, at least one job done and none queued,
+   * processing or failed, at least one report delivery, and every report delivery delivered
+   * before `deliveredBefore`. A series with anything undelivered is never a candidate.
+   */
+  retentionCandidates(deliveredBefore: number): string[] {
+    return (
+      this.stmt(
+        `SELECT s.series_uid AS uid FROM series s
+         WHERE s.state = 'stable' AND s.purged_at IS NULL
+           AND EXISTS (SELECT 1 FROM jobs j WHERE j.series_uid = s.series_uid AND j.state = 'done')
+           AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.series_uid = s.series_uid AND j.state IN ('queued', 'processing', 'failed'))
+           AND EXISTS (SELECT 1 FROM reports r JOIN deliveries d ON d.sop_instance_uid = r.sop_instance_uid WHERE r.series_uid = s.series_uid)
+           AND NOT EXISTS (SELECT 1 FROM reports r JOIN deliveries d ON d.sop_instance_uid = r.sop_instance_uid
+                           WHERE r.series_uid = s.series_uid AND (d.state != 'delivered' OR d.delivered_at > ?))
+         ORDER BY s.series_uid`,
+      ).all(deliveredBefore) as { uid: string }[]
+    ).map((r) => r.uid);
+  }
+
+  /** Files that belong to a series: its instances, its report files, its key images. */
+  seriesFiles(seriesUid: string): { instances: string[]; reports: string[]; keyImages: string[] } {
+    const instances = (this.stmt('SELECT file_path AS p FROM instances WHERE series_uid = ?').all(seriesUid) as { p: string }[]).map((r) => r.p);
+    const reports = (this.stmt('SELECT file_path AS p FROM reports WHERE series_uid = ?').all(seriesUid) as { p: string }[]).map((r) => r.p);
+    const keyImages = (this.stmt(`SELECT json_extract(result_json, '$.keyImage') AS p FROM results WHERE series_uid = ? AND json_extract(result_json, '$.keyImage') IS NOT NULL`).all(seriesUid) as { p: string }[]).map((r) => r.p);
+    return { instances, reports, keyImages };
+  }
+
+  /** After the files are gone: the instance rows go, the series keeps its history and says when. */
+  markSeriesPurged(seriesUid: string, now: number): number {
+    return this.db.transaction(() => {
+      const n = this.stmt('DELETE FROM instances WHERE series_uid = ?').run(seriesUid).changes;
+      this.stmt('UPDATE series SET purged_at = ? WHERE series_uid = ?').run(now, seriesUid);
+      return n;
+    })();
   }
 
   /** Queued deliveries that have failed at least once (waiting for their backoff). */
