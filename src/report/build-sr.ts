@@ -15,14 +15,11 @@
  * UTF-8 (ISO_IR 192). The output is a pure function of the input: same input (including
  * contentDateTime) -> same bytes, and UIDs are derived, not random (uids.ts).
  */
-import { buildFileMetaInformation } from '../dicom/part10';
-import { encodeNodes } from '../deid/dataset-writer';
-import { EXPLICIT_LE, TS_EXPLICIT_LE } from '../dicom/transfer-syntax';
 import { Finding, SeriesResult } from '../inference/findings';
-import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '../version';
 import { C, LANGUAGES, procedureReported, UCUM_PERCENT } from './codes';
+import { CreatingDevice, dicomDateTime, equipmentNodes, part10Bytes, patientStudyNodes, sopCommonNodes, TAG as COMMON_TAG, truncate } from './common-modules';
 import { ContentItem, encodeItem, ImageRef, T } from './content';
-import { copied, Node, seq, sorted, text, uid } from './elements';
+import { Node, seq, text, uid } from './elements';
 import { readSourceIdentity, SourceIdentity } from './source';
 import { reportUids, trackingUid } from './uids';
 import { Language, wording } from './wording';
@@ -40,7 +37,7 @@ export interface ReportInput {
   sourceInstances: { sopClassUid: string; sopInstanceUid: string }[];
   sourceSeriesInstanceUid: string;
   result: SeriesResult;
-  device: { aeTitle: string; deviceUid: string; manufacturer: string; modelName: string; softwareVersion: string };
+  device: CreatingDevice;
   /** 1 for the first report of (series, model, version); 2, 3... for amended reports after late instances. */
   revision: number;
   /**
@@ -74,40 +71,11 @@ export const SR_SOP_CLASSES: Readonly<Record<SrForm, string>> = {
 /** Series Number of our reports: high, so PACS viewers list them after the acquired series. */
 export const REPORT_SERIES_NUMBER = '9901';
 
+/** Ours, on top of the tags shared with the key image writer (common-modules.ts). */
 const TAG = {
-  SpecificCharacterSet: 0x00080005,
-  InstanceCreationDate: 0x00080012,
-  InstanceCreationTime: 0x00080013,
-  SOPClassUID: 0x00080016,
-  SOPInstanceUID: 0x00080018,
-  StudyDate: 0x00080020,
-  ContentDate: 0x00080023,
-  StudyTime: 0x00080030,
-  ContentTime: 0x00080033,
-  AccessionNumber: 0x00080050,
-  Modality: 0x00080060,
-  Manufacturer: 0x00080070,
-  ReferringPhysicianName: 0x00080090,
-  TimezoneOffsetFromUTC: 0x00080201,
-  StationName: 0x00081010,
-  StudyDescription: 0x00081030,
-  SeriesDescription: 0x0008103e,
-  ManufacturerModelName: 0x00081090,
+  ...COMMON_TAG,
   ReferencedPerformedProcedureStepSequence: 0x00081111,
   ReferencedSeriesSequence: 0x00081115,
-  PatientName: 0x00100010,
-  PatientID: 0x00100020,
-  IssuerOfPatientID: 0x00100021,
-  PatientBirthDate: 0x00100030,
-  PatientSex: 0x00100040,
-  OtherPatientIDs: 0x00101000,
-  DeviceUID: 0x00181002,
-  SoftwareVersions: 0x00181020,
-  StudyInstanceUID: 0x0020000d,
-  SeriesInstanceUID: 0x0020000e,
-  StudyID: 0x00200010,
-  SeriesNumber: 0x00200011,
-  InstanceNumber: 0x00200013,
   PredecessorDocumentsSequence: 0x0040a360,
   PerformedProcedureCodeSequence: 0x0040a372,
   CurrentRequestedProcedureEvidenceSequence: 0x0040a375,
@@ -148,28 +116,9 @@ export function buildReport(input: ReportInput): BuiltReport {
   const dev = input.device;
   const words = ctx.words;
   const nodes: (Node | undefined)[] = [
-    // SOP Common
-    text(TAG.SpecificCharacterSet, 'CS', 'ISO_IR 192'),
-    text(TAG.InstanceCreationDate, 'DA', date),
-    text(TAG.InstanceCreationTime, 'TM', time),
-    uid(TAG.SOPClassUID, sopClassUid),
-    uid(TAG.SOPInstanceUID, sopInstanceUid),
-    text(TAG.TimezoneOffsetFromUTC, 'SH', '+0000'),
-    // Patient
-    copied(TAG.PatientName, 'PN', id.PatientName),
-    copied(TAG.PatientID, 'LO', id.PatientID),
-    id.IssuerOfPatientID ? copied(TAG.IssuerOfPatientID, 'LO', id.IssuerOfPatientID) : undefined,
-    copied(TAG.PatientBirthDate, 'DA', id.PatientBirthDate),
-    copied(TAG.PatientSex, 'CS', id.PatientSex),
-    id.OtherPatientIDs ? copied(TAG.OtherPatientIDs, 'LO', id.OtherPatientIDs) : undefined,
-    // General Study
-    uid(TAG.StudyInstanceUID, studyInstanceUid),
-    copied(TAG.StudyDate, 'DA', id.StudyDate),
-    copied(TAG.StudyTime, 'TM', id.StudyTime),
-    copied(TAG.ReferringPhysicianName, 'PN', id.ReferringPhysicianName),
-    copied(TAG.StudyID, 'SH', id.StudyID),
-    copied(TAG.AccessionNumber, 'SH', id.AccessionNumber),
-    id.StudyDescription ? copied(TAG.StudyDescription, 'LO', id.StudyDescription) : undefined,
+    ...sopCommonNodes(sopClassUid, sopInstanceUid, date, time),
+    // Patient, General Study
+    ...patientStudyNodes(id),
     // SR Document Series
     text(TAG.Modality, 'CS', 'SR'),
     uid(TAG.SeriesInstanceUID, seriesInstanceUid),
@@ -177,11 +126,7 @@ export function buildReport(input: ReportInput): BuiltReport {
     text(TAG.SeriesDescription, 'LO', truncate(words.seriesDescription(prov.modelName, prov.modelVersion), 64)),
     seq(TAG.ReferencedPerformedProcedureStepSequence, []),
     // General Equipment
-    text(TAG.Manufacturer, 'LO', truncate(dev.manufacturer, 64)),
-    text(TAG.StationName, 'SH', dev.aeTitle.trim().slice(0, 16)),
-    text(TAG.ManufacturerModelName, 'LO', truncate(dev.modelName, 64)),
-    uid(TAG.DeviceUID, dev.deviceUid),
-    text(TAG.SoftwareVersions, 'LO', truncate(dev.softwareVersion, 64)),
+    ...equipmentNodes(dev),
     // SR Document General
     text(TAG.InstanceNumber, 'IS', String(input.revision)),
     text(TAG.ContentDate, 'DA', date),
@@ -198,16 +143,7 @@ export function buildReport(input: ReportInput): BuiltReport {
     // SR Document Content: the root content item's attributes sit in the top-level data set.
     ...encodeItem(root),
   ];
-  const dataset = encodeNodes(sorted(nodes), EXPLICIT_LE);
-  const meta = buildFileMetaInformation({
-    mediaStorageSopClassUid: sopClassUid,
-    mediaStorageSopInstanceUid: sopInstanceUid,
-    transferSyntaxUid: TS_EXPLICIT_LE,
-    implementationClassUid: IMPLEMENTATION_CLASS_UID,
-    implementationVersionName: IMPLEMENTATION_VERSION_NAME,
-    sourceApplicationEntityTitle: dev.aeTitle.trim().slice(0, 16) || undefined,
-  });
-  return { bytes: Buffer.concat([meta, dataset]), sopClassUid, sopInstanceUid, seriesInstanceUid, studyInstanceUid };
+  return { bytes: part10Bytes(sopClassUid, sopInstanceUid, nodes, dev), sopClassUid, sopInstanceUid, seriesInstanceUid, studyInstanceUid };
 }
 
 interface Ctx {
@@ -461,19 +397,7 @@ function validateGraphic(f: Finding): void {
   if (!ok) throw new Error(`finding ${f.id}: ${n} graphic data values do not make a ${r.graphicType}`);
 }
 
-/** DA and TM in UTC (Timezone Offset From UTC says +0000), to the second. */
-export function dicomDateTime(d: Date): { date: string; time: string } {
-  const iso = d.toISOString(); // 2026-01-02T03:04:05.678Z
-  return { date: iso.slice(0, 10).replace(/-/g, ''), time: iso.slice(11, 19).replace(/:/g, '') };
-}
-
 function round(v: number, digits: number): number {
   const f = 10 ** digits;
   return Math.round(v * f) / f;
-}
-
-/** LO-sized text from configuration: cut at a character boundary rather than rejected. */
-export function truncate(s: string, max: number): string {
-  const chars = [...s.replace(/\\/g, '/')];
-  return chars.length <= max ? s.replace(/\\/g, '/') : chars.slice(0, max).join('');
 }

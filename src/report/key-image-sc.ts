@@ -11,12 +11,11 @@
  * not as pixels. The language changes only the Series Description and Derivation Description.
  */
 import { readDatasetHeader } from '../dicom/dataset-reader';
-import { buildFileMetaInformation, readPart10Header } from '../dicom/part10';
-import { encodeNodes } from '../deid/dataset-writer';
-import { EXPLICIT_LE, TS_EXPLICIT_LE } from '../dicom/transfer-syntax';
-import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '../version';
-import { BuiltReport, dicomDateTime, truncate } from './build-sr';
-import { copied, Node, seq, sorted, text, uid, us } from './elements';
+import { readPart10Header } from '../dicom/part10';
+import { TAG as IMAGE_TAG } from '../imaging/dataset';
+import { BuiltReport } from './build-sr';
+import { CreatingDevice, dicomDateTime, equipmentNodes, part10Bytes, patientStudyNodes, sopCommonNodes, TAG as COMMON_TAG, truncate } from './common-modules';
+import { Node, seq, text, uid, us } from './elements';
 import { readSourceIdentity } from './source';
 
 export interface KeyImageScInput {
@@ -32,7 +31,7 @@ export interface KeyImageScInput {
   /** One line about the finding shown, UTF-8; written as Image Comments. */
   caption: string;
   language: 'en' | 'zh-CN';
-  device: { aeTitle: string; deviceUid: string; manufacturer: string; modelName: string; softwareVersion: string };
+  device: CreatingDevice;
   /** Given by the caller (deterministic). */
   uids: { seriesInstanceUid: string; sopInstanceUid: string };
   contentDateTime: Date;
@@ -45,72 +44,33 @@ export const SECONDARY_CAPTURE_IMAGE_STORAGE = '1.2.840.10008.5.1.4.1.1.7';
 /** Series Number of our key images: after the acquired series and after the SR series (9901). */
 export const KEY_IMAGE_SERIES_NUMBER = '9902';
 
+/** Ours, on top of the tags shared with the SR writer and the Image Pixel tags of the image reader. */
 const TAG = {
-  SpecificCharacterSet: 0x00080005,
+  ...IMAGE_TAG,
+  ...COMMON_TAG,
   ImageType: 0x00080008,
-  InstanceCreationDate: 0x00080012,
-  InstanceCreationTime: 0x00080013,
-  SOPClassUID: 0x00080016,
-  SOPInstanceUID: 0x00080018,
-  StudyDate: 0x00080020,
   SeriesDate: 0x00080021,
-  ContentDate: 0x00080023,
-  StudyTime: 0x00080030,
   SeriesTime: 0x00080031,
-  ContentTime: 0x00080033,
-  AccessionNumber: 0x00080050,
-  Modality: 0x00080060,
   ConversionType: 0x00080064,
-  Manufacturer: 0x00080070,
-  ReferringPhysicianName: 0x00080090,
   CodeValue: 0x00080100,
   CodingSchemeDesignator: 0x00080102,
   CodeMeaning: 0x00080104,
-  TimezoneOffsetFromUTC: 0x00080201,
-  StationName: 0x00081010,
-  StudyDescription: 0x00081030,
-  SeriesDescription: 0x0008103e,
-  ManufacturerModelName: 0x00081090,
   ReferencedSOPClassUID: 0x00081150,
   ReferencedSOPInstanceUID: 0x00081155,
   DerivationDescription: 0x00082111,
   SourceImageSequence: 0x00082112,
-  PatientName: 0x00100010,
-  PatientID: 0x00100020,
-  IssuerOfPatientID: 0x00100021,
-  PatientBirthDate: 0x00100030,
-  PatientSex: 0x00100040,
-  OtherPatientIDs: 0x00101000,
-  BodyPartExamined: 0x00180015,
-  DeviceUID: 0x00181002,
   DateOfSecondaryCapture: 0x00181012,
   TimeOfSecondaryCapture: 0x00181014,
   SecondaryCaptureDeviceManufacturer: 0x00181016,
   SecondaryCaptureDeviceManufacturerModelName: 0x00181018,
   SecondaryCaptureDeviceSoftwareVersions: 0x00181019,
-  SoftwareVersions: 0x00181020,
-  StudyInstanceUID: 0x0020000d,
-  SeriesInstanceUID: 0x0020000e,
-  StudyID: 0x00200010,
-  SeriesNumber: 0x00200011,
-  InstanceNumber: 0x00200013,
   Laterality: 0x00200060,
   PatientOrientation: 0x00200020,
   ImageLaterality: 0x00200062,
   ImageComments: 0x00204000,
-  SamplesPerPixel: 0x00280002,
-  PhotometricInterpretation: 0x00280004,
-  PlanarConfiguration: 0x00280006,
-  Rows: 0x00280010,
-  Columns: 0x00280011,
-  BitsAllocated: 0x00280100,
-  BitsStored: 0x00280101,
-  HighBit: 0x00280102,
-  PixelRepresentation: 0x00280103,
   BurnedInAnnotation: 0x00280301,
   LossyImageCompression: 0x00282110,
   PurposeOfReferenceCodeSequence: 0x0040a170,
-  PixelData: 0x7fe00010,
 } as const;
 
 /** CID 7202 Source Image Purposes of Reference. */
@@ -202,7 +162,6 @@ export function buildKeyImageSc(input: KeyImageScInput): BuiltReport {
   const dev = input.device;
   const words = WORDS[input.language];
   const modality = seriesModality(id.Modality);
-  const station = dev.aeTitle.trim().slice(0, 16);
   const anatomy = sourceAnatomy(input.sourceFile, id.BodyPartExamined);
 
   // Pixel Data (OB): the value length must be even; an odd W*H*3 gets one pad byte.
@@ -210,28 +169,9 @@ export function buildKeyImageSc(input: KeyImageScInput): BuiltReport {
   pixels.set(input.rgb);
 
   const nodes: (Node | undefined)[] = [
-    // SOP Common
-    text(TAG.SpecificCharacterSet, 'CS', 'ISO_IR 192'),
-    text(TAG.InstanceCreationDate, 'DA', date),
-    text(TAG.InstanceCreationTime, 'TM', time),
-    uid(TAG.SOPClassUID, sopClassUid),
-    uid(TAG.SOPInstanceUID, sopInstanceUid),
-    text(TAG.TimezoneOffsetFromUTC, 'SH', '+0000'),
-    // Patient
-    copied(TAG.PatientName, 'PN', id.PatientName),
-    copied(TAG.PatientID, 'LO', id.PatientID),
-    id.IssuerOfPatientID ? copied(TAG.IssuerOfPatientID, 'LO', id.IssuerOfPatientID) : undefined,
-    copied(TAG.PatientBirthDate, 'DA', id.PatientBirthDate),
-    copied(TAG.PatientSex, 'CS', id.PatientSex),
-    id.OtherPatientIDs ? copied(TAG.OtherPatientIDs, 'LO', id.OtherPatientIDs) : undefined,
-    // General Study
-    uid(TAG.StudyInstanceUID, studyInstanceUid),
-    copied(TAG.StudyDate, 'DA', id.StudyDate),
-    copied(TAG.StudyTime, 'TM', id.StudyTime),
-    copied(TAG.ReferringPhysicianName, 'PN', id.ReferringPhysicianName),
-    copied(TAG.StudyID, 'SH', id.StudyID),
-    copied(TAG.AccessionNumber, 'SH', id.AccessionNumber),
-    id.StudyDescription ? copied(TAG.StudyDescription, 'LO', id.StudyDescription) : undefined,
+    ...sopCommonNodes(sopClassUid, sopInstanceUid, date, time),
+    // Patient, General Study
+    ...patientStudyNodes(id),
     // General Series
     text(TAG.Modality, 'CS', modality),
     uid(TAG.SeriesInstanceUID, seriesInstanceUid),
@@ -242,11 +182,7 @@ export function buildKeyImageSc(input: KeyImageScInput): BuiltReport {
     text(TAG.SeriesTime, 'TM', time),
     text(TAG.SeriesDescription, 'LO', truncate(words.seriesDescription, 64)),
     // General Equipment
-    text(TAG.Manufacturer, 'LO', truncate(dev.manufacturer, 64)),
-    text(TAG.StationName, 'SH', station),
-    text(TAG.ManufacturerModelName, 'LO', truncate(dev.modelName, 64)),
-    uid(TAG.DeviceUID, dev.deviceUid),
-    text(TAG.SoftwareVersions, 'LO', truncate(dev.softwareVersion, 64)),
+    ...equipmentNodes(dev),
     // SC Equipment
     text(TAG.ConversionType, 'CS', 'WSD'),
     text(TAG.SecondaryCaptureDeviceManufacturer, 'LO', truncate(dev.manufacturer, 64)),
@@ -291,14 +227,5 @@ export function buildKeyImageSc(input: KeyImageScInput): BuiltReport {
     us(TAG.PixelRepresentation, 0),
     { kind: 'value', tag: TAG.PixelData, vr: 'OB', value: pixels },
   ];
-  const dataset = encodeNodes(sorted(nodes), EXPLICIT_LE);
-  const meta = buildFileMetaInformation({
-    mediaStorageSopClassUid: sopClassUid,
-    mediaStorageSopInstanceUid: sopInstanceUid,
-    transferSyntaxUid: TS_EXPLICIT_LE,
-    implementationClassUid: IMPLEMENTATION_CLASS_UID,
-    implementationVersionName: IMPLEMENTATION_VERSION_NAME,
-    sourceApplicationEntityTitle: station || undefined,
-  });
-  return { bytes: Buffer.concat([meta, dataset]), sopClassUid, sopInstanceUid, seriesInstanceUid, studyInstanceUid };
+  return { bytes: part10Bytes(sopClassUid, sopInstanceUid, nodes, dev), sopClassUid, sopInstanceUid, seriesInstanceUid, studyInstanceUid };
 }

@@ -7,7 +7,8 @@
 import { readDatasetHeader } from '../dicom/dataset-reader';
 import { readPart10Header } from '../dicom/part10';
 
-const TAGS = {
+/** The identity attributes read from the source; the report writers use these tags too (common-modules.ts). */
+export const IDENTITY_TAGS = {
   SpecificCharacterSet: 0x00080005,
   StudyDate: 0x00080020,
   StudyTime: 0x00080030,
@@ -27,7 +28,7 @@ const TAGS = {
   StudyID: 0x00200010,
 } as const;
 
-export type SourceIdentity = { readonly [K in Exclude<keyof typeof TAGS, 'SpecificCharacterSet'>]?: string } & {
+export type SourceIdentity = { readonly [K in Exclude<keyof typeof IDENTITY_TAGS, 'SpecificCharacterSet'>]?: string } & {
   /** As found, for diagnostics; the values above are already decoded. */
   readonly specificCharacterSet?: string;
 };
@@ -40,7 +41,7 @@ export function readSourceIdentity(file: Buffer): SourceIdentity {
   } catch (e) {
     throw new Error(`report source instance is not a DICOM Part 10 file: ${(e as Error).message}`);
   }
-  const r = readDatasetHeader(file.subarray(head.datasetOffset), head.transferSyntaxUid, { tags: TAGS });
+  const r = readDatasetHeader(file.subarray(head.datasetOffset), head.transferSyntaxUid, { tags: IDENTITY_TAGS });
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(r.attributes)) {
     if (k !== 'SpecificCharacterSet') out[k] = v;
