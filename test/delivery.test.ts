@@ -85,6 +85,12 @@ test('destination down: retried with backoff; once up: delivered once; a dead on
     const again = t.node.store.listDeliveries().find((d) => d.destination === 'DEAD')!;
     assert.deepEqual([again.state, again.attempts], ['queued', 0]);
     assert.match(t.node.metrics.render(), /dicom_ai_delivery_retry_backlog 0/);
+    const st = await run(process.execPath, [CLI, 'status', '--config', cfg]);
+    assert.equal(st.code, 0, st.stderr);
+    assert.match(st.stdout, /^0 jobs$/m);
+    assert.match(st.stdout, /^deliveries: 3 delivered, 1 queued$/m);
+    const js = JSON.parse((await run(process.execPath, [CLI, 'status', '--json', '--config', cfg])).stdout) as { deliveries: { destination: string; state: string }[] };
+    assert.deepEqual(js.deliveries.map((d) => `${d.destination}:${d.state}`).sort(), ['DEAD:queued', 'PACS:delivered', 'PACS:delivered', 'PACS:delivered']);
   } finally {
     scp?.kill('SIGKILL');
     await t.stop();

@@ -31,7 +31,11 @@ test('echo and send to DCMTK storescp: many instances on one association, data s
     assert.match(e.stdout, /status 0x0000/);
     const s = await cli(['send', path.join(dir, 'in'), '--to', `STORESCP@127.0.0.1:${port}`]);
     assert.equal(s.code, 0, s.stdout + s.stderr);
-    assert.match(s.stdout, /sent 40 of 40 files/);
+    assert.match(s.stdout, /sent 40 of 40 files to \S+ in \d+ ms \(\d+\.\d MB, [\d.]+ files\/s\); 0 failed, 0 not DICOM/);
+    // Not a terminal: progress as a line per 10 %, the last one complete.
+    const bars = s.stderr.split('\n').filter((l) => /^\[[#-]{30}\] \d+\/40 files/.test(l));
+    assert.ok(bars.length >= 5 && bars.length <= 11, `progress lines: ${bars.length}`);
+    assert.match(bars[bars.length - 1]!, /^\[#{30}\] 40\/40 files/);
     const received = fs.readdirSync(out);
     assert.equal(received.length, 40);
     for (const f of files) {
@@ -147,6 +151,20 @@ test('serve with a broken config exits 2 and says which key is wrong', async () 
   assert.equal(r.code, 2);
   assert.match(r.stderr, /node\.aeTitle/);
   assert.match(r.stderr, /node\.port/);
+});
+
+test('--help on a command prints that command\'s usage; status lists series, jobs and deliveries', async () => {
+  for (const cmd of ['serve', 'status', 'echo', 'send', 'retry', 'infer', 'sr-dump', 'config']) {
+    const r = await run(process.execPath, [CLI, cmd, '--help']);
+    assert.equal(r.code, 0, `${cmd} --help: ${r.stderr}`);
+    assert.match(r.stdout, new RegExp(`dicom-ai-node ${cmd}\\b`), `${cmd} --help names the command`);
+    assert.ok(!r.stdout.includes('dicom-ai-node render IN.dcm') || cmd === 'render', `${cmd} --help is about ${cmd} only`);
+  }
+  const dir = tmpDir('status-cli');
+  const cfg = writeConfig(dir, 11112, {});
+  const empty = await run(process.execPath, [CLI, 'status', '--config', cfg]);
+  assert.equal(empty.code, 0);
+  assert.match(empty.stdout, /nothing received/);
 });
 
 test('config check: 0 and a summary for a good file, 2 and every problem for a bad one', async () => {

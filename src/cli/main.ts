@@ -12,6 +12,7 @@ import { VERIFICATION_SOP_CLASS, VERIFICATION_TRANSFER_SYNTAX_PREFERENCE } from 
 import { expandPaths, isSuccessOrWarning, prepareFile, sendFiles, PreparedFile } from '../delivery/send-files';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, VERSION } from '../version';
 import fs from 'node:fs';
+import { Progress } from './progress';
 
 const USAGE = `dicom-ai-node ${VERSION}
 
@@ -126,8 +127,13 @@ function status(args: Args): number {
         lastReceivedAt: new Date(s.lastReceivedAt).toISOString(),
         stableAt: s.stableAt ? new Date(s.stableAt).toISOString() : null,
       }));
-      const jobs = store.listJobs().map((j) => ({ ...j, createdAt: new Date(j.createdAt).toISOString(), updatedAt: new Date(j.updatedAt).toISOString() }));
-      process.stdout.write(JSON.stringify({ series: out, jobs }, null, 2) + '\n');
+      const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
+      const jobs = store.listJobs().map((j) => ({ ...j, createdAt: iso(j.createdAt), updatedAt: iso(j.updatedAt) }));
+      const deliveries = store.listDeliveries().map((d) => ({
+        id: d.id, destination: d.destination, sopClassUid: d.sopClassUid, sopInstanceUid: d.sopInstanceUid, state: d.state,
+        attempts: d.attempts, lastStatus: d.lastStatus, lastError: d.lastError, nextAttemptAt: iso(d.nextAttemptAt), deliveredAt: iso(d.deliveredAt),
+      }));
+      process.stdout.write(JSON.stringify({ series: out, jobs, deliveries }, null, 2) + '\n');
     } else {
       process.stdout.write(`${series.length} series\n`);
       for (const s of series) {
@@ -135,6 +141,13 @@ function status(args: Args): number {
           `${s.state.padEnd(10)} ${String(s.modality ?? '-').padEnd(4)} ${String(s.instanceCount).padStart(6)} inst  ${s.callingAeTitle ?? '-'}  ${s.seriesInstanceUid}\n`,
         );
       }
+      const jobs = store.listJobs();
+      process.stdout.write(`${jobs.length} jobs\n`);
+      for (const j of jobs) {
+        process.stdout.write(`${String(j.id).padStart(5)} ${j.state.padEnd(10)} ${j.priority.padEnd(6)} ${(j.route || '-').padEnd(16)} ${j.model ?? '-'}  ${j.seriesInstanceUid}${j.reason ? `  (${j.reason})` : ''}\n`);
+      }
+      const byState = store.deliveryCountsByState();
+      process.stdout.write(`deliveries: ${byState.length === 0 ? 'none' : byState.map((d) => `${d.count} ${d.state}`).join(', ')}\n`);
     }
   } finally {
     store.close();
@@ -210,15 +223,24 @@ async function send(args: Args): Promise<number> {
     }
   }
   const t0 = Date.now();
+  const progress = new Progress(prepared.length);
+  const sizes = new Map(prepared.map((p) => [p.file, fs.statSync(p.file).size]));
   const results = await sendFiles({ ...peer, tls: tlsFiles(args) }, prepared, {
     callingAeTitle: str(args, 'aet') ?? 'DICOM_AI',
     onResult: (r) => {
-      if (!isSuccessOrWarning(r.status)) process.stderr.write(`failed ${r.file}: ${r.status === null ? r.error : `status 0x${r.status.toString(16)}`}\n`);
+      const ok = isSuccessOrWarning(r.status);
+      if (!ok) process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}failed ${r.file}: ${r.status === null ? r.error : `status 0x${r.status.toString(16)}`}\n`);
+      progress.step(sizes.get(r.file) ?? 0, ok);
     },
   });
+  progress.finish();
   const ok = results.filter((r) => isSuccessOrWarning(r.status)).length;
   const failed = prepared.length - ok;
-  process.stdout.write(`sent ${ok} of ${prepared.length} files to ${peer.aeTitle} in ${Date.now() - t0} ms; ${failed} failed, ${skipped} not DICOM\n`);
+  const ms = Date.now() - t0;
+  const mb = [...sizes.values()].reduce((a, b) => a + b, 0) / 1048576;
+  process.stdout.write(
+    `sent ${ok} of ${prepared.length} files to ${peer.aeTitle} in ${ms} ms (${mb.toFixed(1)} MB, ${(prepared.length / Math.max(ms / 1000, 0.001)).toFixed(1)} files/s); ${failed} failed, ${skipped} not DICOM\n`,
+  );
   return failed === 0 && skipped === 0 ? 0 : 1;
 }
 
@@ -281,14 +303,33 @@ function configCheck(args: Args): number {
   return 0;
 }
 
+/** `COMMAND --help`: that command's usage lines (and the notes that apply to it). */
+export function commandHelp(command: string): string {
+  const lines = USAGE.split('\n');
+  const out: string[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    if (!lines[i]!.startsWith(`  dicom-ai-node ${command} `) && lines[i] !== `  dicom-ai-node ${command}`) continue;
+    out.push(lines[i]!);
+    // Continuation lines are indented further than the command lines.
+    while (i + 1 < lines.length && /^ {4,}\S/.test(lines[i + 1]!) && !lines[i + 1]!.startsWith('  dicom-ai-node')) out.push(lines[++i]!);
+  }
+  if (out.length === 0) return USAGE;
+  const notes = ['echo', 'send'].includes(command) ? USAGE.slice(USAGE.indexOf('TLS (DICOM TLS')) : USAGE.slice(USAGE.indexOf('Without --config'));
+  return `Usage:\n${out.join('\n')}\n\n${notes}`;
+}
+
 async function main(argv: string[]): Promise<number> {
   // Stages with their own argument handling get the raw arguments.
   // Loaded on demand: `serve` should not pay for image codecs it does not use yet.
   if (argv[0] === 'render') return (await import('../imaging/render-cli')).runRenderCli(argv.slice(1));
   if (argv[0] === 'deid') return (await import('../deid/cli')).runDeidCli(argv.slice(1));
   const args = parseArgs(argv);
-  if (args.command === 'help' || args.command === '--help' || args.flags.has('help')) {
+  if (args.command === 'help' || args.command === '--help') {
     process.stdout.write(USAGE + '\n');
+    return 0;
+  }
+  if (args.flags.has('help')) {
+    process.stdout.write(commandHelp(args.command) + '\n');
     return 0;
   }
   switch (args.command) {
