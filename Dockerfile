@@ -31,9 +31,12 @@ USER dicom
 # Received instances and the SQLite index. Mount your own config over /app/config/default.json
 # (the default one only admits callers on the container's loopback).
 VOLUME ["/app/data"]
-EXPOSE 11112
-# Until the admin HTTP endpoint exists: the DICOM port accepts connections.
-HEALTHCHECK --interval=30s --timeout=5s --start-period=10s \
-  CMD node -e "require('net').connect(11112,'127.0.0.1').on('connect',()=>process.exit(0)).on('error',()=>process.exit(1))"
+# DICOM (and DICOM TLS when node.tls is configured). The admin/metrics endpoint listens on the
+# container's loopback (admin.host 127.0.0.1): set admin.host to 0.0.0.0 and publish 8080 to
+# scrape it from outside.
+EXPOSE 11112 2762
+# /healthz of the admin endpoint: the process is up and serving (readiness is /readyz).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
+  CMD node -e "require('http').get('http://127.0.0.1:8080/healthz',(r)=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))"
 STOPSIGNAL SIGTERM
 CMD ["node", "dist/src/cli/main.js", "serve", "--config", "config/default.json"]

@@ -29,6 +29,14 @@ test('echo and send to DCMTK storescp: many instances on one association, data s
     const e = await cli(['echo', '--to', `STORESCP@127.0.0.1:${port}`]);
     assert.equal(e.code, 0, e.stderr);
     assert.match(e.stdout, /status 0x0000/);
+    // A destination by its name in the config: its AE title and address, our AE title.
+    const cfg = writeConfig(dir, 11112, { destinations: { MAINPACS: { aeTitle: 'STORESCP', host: '127.0.0.1', port } } });
+    const byName = await cli(['echo', 'MAINPACS', '--config', cfg]);
+    assert.equal(byName.code, 0, byName.stderr);
+    assert.match(byName.stdout, new RegExp(`C-ECHO STORESCP@127\\.0\\.0\\.1:${port}: status 0x0000`));
+    const unknown = await cli(['echo', 'NOPE', '--config', cfg]);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /no destination "NOPE".*configured: MAINPACS/);
     const s = await cli(['send', path.join(dir, 'in'), '--to', `STORESCP@127.0.0.1:${port}`]);
     assert.equal(s.code, 0, s.stdout + s.stderr);
     assert.match(s.stdout, /sent 40 of 40 files to \S+ in \d+ ms \(\d+\.\d MB, [\d.]+ files\/s\); 0 failed, 0 not DICOM/);
