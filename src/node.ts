@@ -31,6 +31,7 @@ import { storageSopClassUids } from './dicom/sop-classes';
 import { tlsServerOptions } from './dimse/tls';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from './version';
 import { JobRunner } from './pipeline/job-runner';
+import { SyslogSender } from './log/syslog';
 import { runRetention, RetentionResult } from './housekeeping/retention';
 import { loadOrCreateDeidSecret } from './deid/secret';
 import { POSTPROCESSORS } from './inference/postprocess';
@@ -55,6 +56,7 @@ export class DicomNode extends EventEmitter {
   private readonly admin: AdminServer;
   private models: ModelRegistry | null = null;
   readonly jobs: JobRunner;
+  private readonly syslog: SyslogSender | null;
 
   constructor(
     readonly config: NodeConfig,
@@ -70,6 +72,15 @@ export class DicomNode extends EventEmitter {
       this.log.warn('previous run did not stop cleanly: checking that every stored instance is indexed');
       reconcileInstances(dataDir, this.store, log);
     }
+    const sl = config.audit.syslog;
+    let syslogFailed = false;
+    this.syslog = sl
+      ? new SyslogSender(sl.host, sl.port, sl.appName, (e) => {
+          // Said once, not per event: a collector that is down would otherwise flood the log.
+          if (!syslogFailed) log.error('audit events cannot be sent to syslog', { host: sl.host, port: sl.port, error: e.message });
+          syslogFailed = true;
+        })
+      : null;
     this.disk = new DiskGuard(dataDir, config.storage.minFreeMegabytes * 1048576, log, options.diskPollMs);
     this.stability = new StabilityMonitor(this.store, config.series.stableSeconds * 1000, log, (s) => {
       this.emit('series-stable', s);
@@ -251,6 +262,9 @@ export class DicomNode extends EventEmitter {
     await this.models?.close();
     this.audit({ event: 'application-stop', outcome: 'success', calledAeTitle: this.config.node.aeTitle });
     this.store.close();
+    // Let the last datagram (application-stop) leave before the socket goes.
+    const sl = this.syslog;
+    if (sl) setTimeout(() => sl.close(), 200).unref();
     markStopped(this.config.storage.dataDir);
     this.log.info('storage SCP stopped');
   }
@@ -319,6 +333,7 @@ export class DicomNode extends EventEmitter {
     } catch (err) {
       this.log.error('could not record an audit event', { event: e.event, error: (err as Error).message });
     }
+    this.syslog?.send({ ...event, node: this.config.node.aeTitle });
     const file = this.config.audit.file;
     if (file) {
       // One JSON object per line, appended synchronously: audit events are rare and must not be

@@ -6,6 +6,7 @@ import http from 'node:http';
 import { startTestNode, TestNode } from './helpers/node';
 import { run } from './helpers/run';
 import fs from 'node:fs';
+import dgram from 'node:dgram';
 import path from 'node:path';
 import { SHARED_DICOM, tmpDir } from './helpers/env';
 import { newUidRoot, writeSyntheticCtSeries, SYNTHETIC_PATIENT } from '../fixtures/synthetic-ct';
@@ -190,4 +191,30 @@ test('audit events also go to a JSON-lines file when audit.file is set', async (
   assert.equal(events[1]!.callingAeTitle, 'INTRUDER');
   assert.match(events[0]!.at, /^\d{4}-\d\d-\d\dT/);
   assert.equal(events[0]!.node, 'DICOM_AI');
+});
+
+test('audit events also go to a syslog collector (RFC 5424 over UDP) when audit.syslog is set', async () => {
+  const collector = dgram.createSocket('udp4');
+  const got: string[] = [];
+  collector.on('message', (m) => got.push(m.toString('utf8')));
+  await new Promise<void>((r) => collector.bind(0, '127.0.0.1', () => r()));
+  const port = (collector.address() as { port: number }).port;
+  const t = await startTestNode({ audit: { syslog: { host: '127.0.0.1', port, appName: 'dicom-ai-test' } } });
+  try {
+    const bad = await run('echoscu', ['-aet', 'INTRUDER', '-aec', 'DICOM_AI', '127.0.0.1', String(t.port)]);
+    assert.notEqual(bad.code, 0);
+  } finally {
+    await t.stop();
+  }
+  await new Promise((r) => setTimeout(r, 300));
+  collector.close();
+  const rejected = got.find((l) => / association-rejected /.test(l));
+  assert.ok(rejected, `received: ${got.join('\n')}`);
+  // <PRI>1 TIMESTAMP HOST APP PROCID MSGID - BOM+JSON; facility 13 (log audit), warning (4) for a failure.
+  const m = /^<(\d+)>1 (\S+) \S+ dicom-ai-test \d+ association-rejected - \ufeff(\{.*\})$/.exec(rejected);
+  assert.ok(m, rejected);
+  assert.equal(Number(m[1]), 13 * 8 + 4);
+  assert.ok(!Number.isNaN(Date.parse(m[2]!)));
+  assert.equal((JSON.parse(m[3]!) as { callingAeTitle: string }).callingAeTitle, 'INTRUDER');
+  assert.ok(got.some((l) => l.startsWith(`<${13 * 8 + 5}>1 `) && / application-start /.test(l)), 'a success is a notice');
 });

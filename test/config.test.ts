@@ -411,3 +411,13 @@ test('canonicalIp / sameIp', () => {
   assert.ok(sameIp('fe80::1%eth0', 'fe80::1'));
   assert.ok(!sameIp('10.0.0.1', 'not-an-ip'));
 });
+
+test('audit.syslog: host required, port defaults to 514, bad values named', () => {
+  const ok = parseConfig({ callers: [{ aeTitle: 'CT01' }], audit: { syslog: { host: '10.0.0.5' } } }, '/etc/dicom-ai');
+  assert.deepEqual(ok.audit.syslog, { host: '10.0.0.5', port: 514, appName: 'dicom-ai-node' });
+  assert.equal(parseConfig({ callers: [{ aeTitle: 'CT01' }] }, '/etc/dicom-ai').audit.syslog, null);
+  assert.throws(
+    () => parseConfig({ callers: [{ aeTitle: 'CT01' }], audit: { syslog: { port: 70000, appName: 'has space' } } }, '/etc/dicom-ai'),
+    (e: Error) => /audit\.syslog\.host/.test(e.message) && /audit\.syslog\.port/.test(e.message) && /audit\.syslog\.appName/.test(e.message),
+  );
+});

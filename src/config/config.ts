@@ -195,6 +195,8 @@ export interface DeliveryConfig {
 export interface AuditConfig {
   /** Absolute path, or null. */
   readonly file: string | null;
+  /** Also send each event to a syslog collector (RFC 5424 over UDP), or null. */
+  readonly syslog: { readonly host: string; readonly port: number; readonly appName: string } | null;
 }
 
 export interface NodeConfig {
@@ -413,7 +415,8 @@ const KEYS = {
   inference: ['modelsDir', 'providers', 'intraOpNumThreads', 'concurrency', 'timeLimitSeconds'],
   report: ['language', 'manufacturer', 'modelName'],
   delivery: ['maxAttempts', 'backoffSeconds', 'backoffCapSeconds', 'sweepCron'],
-  audit: ['file'],
+  audit: ['file', 'syslog'],
+  syslog: ['host', 'port', 'appName'],
 } as const;
 
 /** Object sections whose keys are suggested when a key is put in the wrong place. */
@@ -507,7 +510,18 @@ function validate(raw: unknown, configDir: string, configPath: string, initial: 
   const delivery = readDelivery(p, section(p, raw, '', 'delivery'));
   const auditObj = section(p, raw, '', 'audit');
   checkKeys(p, auditObj, 'audit', KEYS.audit, true);
-  const audit: AuditConfig = { file: readPath(p, auditObj, 'audit', 'file', null, configDir) };
+  let syslog: AuditConfig['syslog'] = null;
+  if (has(auditObj, 'syslog') && auditObj['syslog'] !== null) {
+    const at = 'audit.syslog';
+    const sl = section(p, auditObj, 'audit', 'syslog');
+    checkKeys(p, sl, at, KEYS.syslog);
+    const host = requireField(p, sl, at, 'host', 'the address of the syslog collector', (v, k) => readHost(p, v, k));
+    const port = has(sl, 'port') ? readPort(p, sl['port'], keyPath(at, 'port'), false) : 514;
+    const appName = has(sl, 'appName') && typeof sl['appName'] === 'string' && /^[\x21-\x7e]{1,48}$/.test(sl['appName']) ? sl['appName'] : 'dicom-ai-node';
+    if (has(sl, 'appName') && appName !== sl['appName']) p.add(keyPath(at, 'appName'), `${describeValue(sl['appName'])} should be 1-48 printable ASCII characters without spaces`);
+    syslog = { host: host ?? '', port: port ?? 514, appName };
+  }
+  const audit: AuditConfig = { file: readPath(p, auditObj, 'audit', 'file', null, configDir), syslog };
   const destinations = readDestinations(p, raw, configDir);
   const routes = readRoutes(p, raw, destinations);
   const routingObj = section(p, raw, '', 'routing');
