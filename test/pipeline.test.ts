@@ -237,3 +237,24 @@ test('a job over its time limit fails with the reason, and the node goes on with
     }
   });
 });
+
+test('a localizer and a non-image object filed in the series are left out of the volume, and said so', async () => {
+  const dir = tmpDir('scout');
+  const p = writeChestPhantom({ outDir: dir, seed: 62, uidRoot: newUidRoot(), slices: 6 });
+  // A scout in the same series: LOCALIZER image type, coronal orientation (what would break the volume).
+  const scout = path.join(dir, 'scout.dcm');
+  fs.copyFileSync(p.files[0]!, scout);
+  const m = await run('dcmodify', ['-nb', '-m', '(0008,0008)=ORIGINAL\\PRIMARY\\LOCALIZER', '-m', '(0020,0037)=1\\0\\0\\0\\0\\-1', '-m', `(0008,0018)=${newUidRoot()}.9`, scout]);
+  assert.equal(m.code, 0, m.stderr);
+  const sr = path.join(SHARED_DICOM, 'highdicom', 'sr_document.dcm');
+  const secret = Buffer.alloc(32, 9);
+  const inputs = [...p.files, scout, sr].map((f) => {
+    const bytes = fs.readFileSync(f);
+    const h = readPart10Header(bytes);
+    return { bytes: deidentifyPart10(bytes, { secret }).bytes, sopInstanceUid: h.sopInstanceUid, sopClassUid: h.sopClassUid };
+  });
+  const vol = await loadSeriesVolume(inputs);
+  assert.equal(vol.slices.length, 6, 'the six axial slices');
+  assert.ok(vol.warnings.includes('1 object(s) without pixel data left out'), vol.warnings.join('; '));
+  assert.ok(vol.warnings.includes('1 localizer image(s) left out'), vol.warnings.join('; '));
+});

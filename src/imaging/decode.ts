@@ -61,7 +61,7 @@ export function openDataSet(bytes: Buffer, transferSyntaxUid: string): DicomImag
   return imageFrom(parseDataSet(bytes, transferSyntaxUid), transferSyntaxUid);
 }
 
-function imageFrom(dataSet: DataSet, ts: string): DicomImage {
+export function imageFrom(dataSet: DataSet, ts: string): DicomImage {
   if (!isSupportedTransferSyntax(ts)) throw new ImagingError(`unsupported transfer syntax ${ts}`);
   return { transferSyntaxUid: ts, dataSet, pixel: readPixelModule(dataSet) };
 }

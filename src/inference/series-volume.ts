@@ -10,7 +10,8 @@
  */
 import { setImmediate as turn } from 'node:timers/promises';
 import { ImagingError } from '../imaging/pixel-module';
-import { decodeFrame, openImage } from '../imaging/decode';
+import { decodeFrame, imageFrom, openImage } from '../imaging/decode';
+import { parseDicomFile } from '../imaging/dataset';
 import { modalityValues } from '../imaging/render';
 import { assembleVolume, SliceGeometry } from '../imaging/geometry';
 
@@ -21,6 +22,8 @@ const TAG_IMAGER_PIXEL_SPACING = 0x00181164;
 const TAG_INSTANCE_NUMBER = 0x00200013;
 const TAG_FRAME_OF_REFERENCE = 0x00200052;
 const TAG_MODALITY = 0x00080060;
+const TAG_IMAGE_TYPE = 0x00080008;
+const TAG_PIXEL_DATA = 0x7fe00010;
 const TAG_PATIENT_IDENTITY_REMOVED = 0x00120062;
 
 export class IdentifiedDataError extends Error {
@@ -86,8 +89,23 @@ export async function loadSeriesVolume(
   const geoms: SliceGeometry[] = [];
   const decoded = new Map<string, { values: Float32Array; ref: VolumeInput; instanceNumber: number | null }>();
   let modality = '';
+  // Series as PACS forward them can hold objects that are not slices of the volume: a localizer
+  // (scout) stored in the same series, a presentation state or SR filed alongside. They are left
+  // out and said in the warnings, rather than failing the whole series.
+  let skippedNoPixels = 0;
+  let skippedLocalizers = 0;
   for (const ref of inputs) {
-    const img = openImage(ref.bytes);
+    const parsed = parseDicomFile(ref.bytes);
+    const ds0 = parsed.dataSet;
+    if (!ds0.has(TAG_PIXEL_DATA)) {
+      skippedNoPixels++;
+      continue;
+    }
+    if ((ds0.string(TAG_IMAGE_TYPE) ?? '').toUpperCase().split('\\').includes('LOCALIZER')) {
+      skippedLocalizers++;
+      continue;
+    }
+    const img = imageFrom(ds0, parsed.transferSyntaxUid);
     const ds = img.dataSet;
     // The trust boundary: what reaches a model must have been through de-identification
     // (PS3.15 sets Patient Identity Removed to YES). Only synthetic test data may opt out.
@@ -119,8 +137,12 @@ export async function loadSeriesVolume(
     // Decoding is synchronous for native pixel data: give the event loop a turn per slice.
     await turn();
   }
+  const skipped: string[] = [];
+  if (skippedNoPixels > 0) skipped.push(`${skippedNoPixels} object(s) without pixel data left out`);
+  if (skippedLocalizers > 0) skipped.push(`${skippedLocalizers} localizer image(s) left out`);
+  if (geoms.length === 0) throw new NotAVolumeError(['no image slices in the series', ...skipped]);
   const v = assembleVolume(geoms);
-  if (!v.ok) throw new NotAVolumeError(v.reasons);
+  if (!v.ok) throw new NotAVolumeError([...v.reasons, ...skipped]);
   const first = v.slices[0]!;
   const iop = first.imageOrientationPatient!;
   const ps = first.pixelSpacing;
@@ -144,7 +166,7 @@ export async function loadSeriesVolume(
     ...(originalFrameOfReferenceUid ? { frameOfReferenceUid: originalFrameOfReferenceUid } : {}),
     slices,
     values,
-    warnings: v.warnings,
+    warnings: [...v.warnings, ...skipped],
   };
 }
 

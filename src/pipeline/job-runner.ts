@@ -138,6 +138,8 @@ export class JobRunner {
       }
       const volume = await loadSeriesVolume(inputs, frameOfReferenceOf(firstOriginal!));
       inputs.length = 0; // let the de-identified copies go before the model allocates its tensors
+      // Gaps, uneven spacing, localizers or non-image objects left out: geometry and counts only.
+      if (volume.warnings.length > 0) log.warn('series volume has warnings', { ...fields, warnings: volume.warnings });
 
       // 2. The model, under the time limit.
       const limitMs = config.inference.timeLimitSeconds * 1000;
