@@ -16,7 +16,7 @@ import * as ort from 'onnxruntime-node';
 import { writeChestPhantom, type NoduleTruth } from '../fixtures/chest-phantom';
 import { parseManifest, type Manifest } from '../src/inference/manifest';
 import { loadSeriesVolume, type SeriesVolume } from '../src/inference/series-volume';
-import { planeToSource, sliceBatch } from '../src/inference/preprocess';
+import { runSliceMaps } from '../src/inference/run-model';
 import { POSTPROCESSORS } from '../src/inference/postprocess';
 import { lungNodulesDebug, type Candidate, type Segment } from '../src/inference/postprocess/lung-nodules';
 import { pixelToPatient } from '../src/inference/series-volume';
@@ -33,24 +33,12 @@ const now = (): number => Number(process.hrtime.bigint()) / 1e6;
 
 /** The runner's slice-mode loop: batches of manifest.preprocessing.batchSize, outputs back on the source grid. */
 export async function runSliceModel(session: ort.InferenceSession, vol: SeriesVolume, m: Manifest): Promise<Float32Array[][]> {
-  const maps: Float32Array[][] = [];
-  const B = m.preprocessing.batchSize;
-  for (let from = 0; from < vol.slices.length; from += B) {
-    const to = Math.min(vol.slices.length, from + B);
-    const batch = sliceBatch(vol, from, to, m);
-    const out = await session.run({ [m.input.name]: new ort.Tensor('float32', batch.data, [...batch.dims]) });
-    const t = out[m.output.name]!;
-    const [n, C, H, W] = t.dims as [number, number, number, number];
-    const data = t.data as Float32Array;
-    for (let c = 0; c < C; c++) {
-      maps[c] ??= [];
-      for (let i = 0; i < n; i++) {
-        const plane = data.subarray((i * C + c) * H * W, (i * C + c + 1) * H * W);
-        // activation 'none' for this model; copy so the maps do not pin the whole batch output.
-        maps[c]![from + i] = Float32Array.from(planeToSource(plane, H, W, vol.rows, vol.columns, batch.scale, batch.offsetX, batch.offsetY));
-      }
-    }
-  }
+  // The node's own slice loop, with a plain ONNX Runtime session in place of the worker session.
+  const { maps } = await runSliceMaps(vol, m, async (feeds, name) => {
+    const f = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, new ort.Tensor('float32', t.data as Float32Array, [...t.dims])]));
+    const t = (await session.run(f))[name];
+    return t ? { type: t.type, data: t.data as Float32Array, dims: t.dims } : undefined;
+  });
   return maps;
 }
 

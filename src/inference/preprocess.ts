@@ -73,10 +73,11 @@ export function sliceBatch(vol: SeriesVolume, from: number, to: number, m: Manif
 
 /**
  * One output plane (model grid H×W) back onto the source pixel grid (rows×columns), undoing the
- * letterbox: nearest-neighbour when sizes match exactly (a copy), bilinear otherwise.
+ * letterbox: a copy when the grids are the same, bilinear otherwise. Always a new array, so that
+ * the result does not keep the model's whole batch output alive.
  */
 export function planeToSource(plane: Float32Array, H: number, W: number, rows: number, columns: number, scale: number, offsetX: number, offsetY: number): Float32Array {
-  if (H === rows && W === columns && scale === 1 && offsetX === 0 && offsetY === 0) return plane;
+  if (H === rows && W === columns && scale === 1 && offsetX === 0 && offsetY === 0) return plane.slice();
   const out = new Float32Array(rows * columns);
   for (let y = 0; y < rows; y++) {
     const ty = Math.min(H - 1, Math.max(0, (y + 0.5) * scale + offsetY - 0.5));

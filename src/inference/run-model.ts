@@ -14,6 +14,7 @@ import type { Finding, Provenance, SeriesResult } from './findings';
 import type { SeriesVolume } from './series-volume';
 import type { FindingDraft, PostprocessContext, PostprocessResult, Postprocessor } from './postprocess/types';
 import { describeVoi, planeToSource, sliceBatch } from './preprocess';
+import type { Voi } from '../imaging/voi';
 import { VERSION } from '../version';
 import { CLASSIFICATION_POSTPROCESSOR, postprocessInWorker, volumeTensorInWorker } from './cpu-task';
 
@@ -61,39 +62,9 @@ export async function runModel(vol: SeriesVolume, o: RunModelOptions): Promise<S
   let preprocessing: string;
   const outName = m.output.name;
   if (m.preprocessing.mode === 'slice') {
-    const n = vol.slices.length;
     const bs = Math.max(1, m.preprocessing.batchSize);
-    const maps: Float32Array[][] = [];
-    let voiText = '';
-    for (let from = 0; from < n; from += bs) {
-      check();
-      const to = Math.min(n, from + bs);
-      const batch = sliceBatch(vol, from, to, m);
-      if (voiText === '' && batch.vois[0]) voiText = describeVoi(batch.vois[0]);
-      const outputs = await o.session.run({ [m.input.name]: { type: 'float32', data: batch.data, dims: batch.dims } }, [outName]);
-      const out = outputs[outName];
-      if (!out) throw new InferenceError(`the model returned no output "${outName}"`);
-      const data = activation(asFloat32(out), out.dims, m.output.activation);
-      if (out.dims.length === 4) {
-        const [N, C, H, W] = out.dims as [number, number, number, number];
-        if (N !== to - from) throw new InferenceError(`output "${outName}" has batch ${N}, expected ${to - from}`);
-        for (let c = 0; c < C; c++) {
-          maps[c] ??= [];
-          for (let i = 0; i < N; i++) {
-            const plane = data.subarray((i * C + c) * H * W, (i * C + c + 1) * H * W);
-            maps[c]![from + i] = planeToSource(plane.slice(), H, W, vol.rows, vol.columns, batch.scale, batch.offsetX, batch.offsetY);
-          }
-        }
-      } else if (out.dims.length === 2) {
-        // Classification per slice: [N, labels] -> one "map" of a single value per slice and label.
-        const [N, C] = out.dims as [number, number];
-        for (let c = 0; c < C; c++) {
-          maps[c] ??= [];
-          for (let i = 0; i < N; i++) maps[c]![from + i] = Float32Array.of(data[i * C + c]!);
-        }
-      } else throw new InferenceError(`output "${outName}" has ${out.dims.length} dimensions; slice models give [N,C,H,W] maps or [N,C] scores`);
-      await turn();
-    }
+    const { maps, firstVoi } = await runSliceMaps(vol, m, (feeds, name) => o.session.run(feeds, [name]).then((r) => r[name]), check);
+    const voiText = firstVoi ? describeVoi(firstVoi) : '';
     const [H, W] = m.preprocessing.targetSize;
     preprocessing = `${voiText || `window ${m.preprocessing.window}`}; ${H}x${W} letterboxed bilinear; ${m.preprocessing.normalization ? 'mean/std normalised; ' : ''}slice-wise, batch ${bs}`;
     ctx = { volume: vol, manifest: m, maps };
@@ -123,6 +94,53 @@ export async function runModel(vol: SeriesVolume, o: RunModelOptions): Promise<S
     durationMs: Date.now() - started,
   };
   return finish(r, m, o.name, provenance);
+}
+
+/**
+ * The slice loop of a slice-mode model: batches of `preprocessing.batchSize` slices through
+ * `run`, the manifest's activation, each output plane back onto the source grid. `run` is the
+ * node's worker session, or a plain ONNX Runtime session in the benchmarks and model tests.
+ */
+export async function runSliceMaps(
+  vol: SeriesVolume,
+  m: Manifest,
+  run: (feeds: Record<string, TensorData>, outputName: string) => Promise<TensorData | undefined>,
+  check: () => void = () => undefined,
+): Promise<{ maps: Float32Array[][]; firstVoi: Voi | undefined }> {
+  const outName = m.output.name;
+  const n = vol.slices.length;
+  const bs = Math.max(1, m.preprocessing.batchSize);
+  const maps: Float32Array[][] = [];
+  let firstVoi: Voi | undefined;
+  for (let from = 0; from < n; from += bs) {
+    check();
+    const to = Math.min(n, from + bs);
+    const batch = sliceBatch(vol, from, to, m);
+    firstVoi ??= batch.vois[0];
+    const out = await run({ [m.input.name]: { type: 'float32', data: batch.data, dims: batch.dims } }, outName);
+    if (!out) throw new InferenceError(`the model returned no output "${outName}"`);
+    const data = activation(asFloat32(out), out.dims, m.output.activation);
+    if (out.dims.length === 4) {
+      const [N, C, H, W] = out.dims as [number, number, number, number];
+      if (N !== to - from) throw new InferenceError(`output "${outName}" has batch ${N}, expected ${to - from}`);
+      for (let c = 0; c < C; c++) {
+        maps[c] ??= [];
+        for (let i = 0; i < N; i++) {
+          const plane = data.subarray((i * C + c) * H * W, (i * C + c + 1) * H * W);
+          maps[c]![from + i] = planeToSource(plane, H, W, vol.rows, vol.columns, batch.scale, batch.offsetX, batch.offsetY);
+        }
+      }
+    } else if (out.dims.length === 2) {
+      // Classification per slice: [N, labels] -> one "map" of a single value per slice and label.
+      const [N, C] = out.dims as [number, number];
+      for (let c = 0; c < C; c++) {
+        maps[c] ??= [];
+        for (let i = 0; i < N; i++) maps[c]![from + i] = Float32Array.of(data[i * C + c]!);
+      }
+    } else throw new InferenceError(`output "${outName}" has ${out.dims.length} dimensions; slice models give [N,C,H,W] maps or [N,C] scores`);
+    await turn();
+  }
+  return { maps, firstVoi };
 }
 
 /** Which post-processor reads this model's output (by name, so a worker thread can run it). */
