@@ -35,7 +35,6 @@ import { SyslogSender } from './log/syslog';
 import { runRetention, RetentionResult } from './housekeeping/retention';
 import { loadOrCreateDeidSecret } from './deid/secret';
 import { POSTPROCESSORS } from './inference/postprocess';
-import { volumeTensor } from './inference/conform';
 
 export function databasePath(config: NodeConfig): string {
   return path.join(config.storage.dataDir, 'dicom-ai-node.sqlite');
@@ -150,7 +149,6 @@ export class DicomNode extends EventEmitter {
       models: () => this.models,
       deidSecret: loadOrCreateDeidSecret(dataDir),
       postprocessors: POSTPROCESSORS,
-      volumeTensor,
       onReportsQueued: () => void this.deliveries.runDue().catch((e: Error) => log.error('delivery sweep failed', { error: e.message })),
       onJobFinished: (e) => {
         this.metrics.jobsFinished.inc({ model: e.model, outcome: e.ok ? 'done' : 'failed' });

@@ -18,8 +18,11 @@
  * - outside the series the grid is filled with the series' minimum value (FreeSurfer fills 0;
  *   for MR, whose minimum is 0, the same), so it becomes 0 after min-max windowing.
  */
-import { DataSet } from '../imaging/dataset';
-import { applyVoi, parseWindowOption, resolveVoi, type Voi } from '../imaging/voi';
+// The whole (conformed) volume is windowed at once, so 'minmax' and 'percentile' are computed
+// over all of it; without a header, 'auto' falls back to percentiles as in slice mode.
+import { windowValues } from './preprocess';
+import type { Voi } from '../imaging/voi';
+import type { VolumeTensor as RunnerVolumeTensor } from './run-model';
 import type { Manifest } from './manifest';
 import type { SeriesVolume } from './series-volume';
 
@@ -49,14 +52,10 @@ export interface ConformedVolume {
   readonly description: string;
 }
 
-export interface VolumeTensor {
-  /** NCDHW float32. */
-  readonly data: Float32Array;
-  /** [1, C, D, H, W]. */
+/** The runner's volume input (NCDHW float32, dims [1, C, D, H, W]) with the grid it lies on. */
+export interface VolumeTensor extends RunnerVolumeTensor {
   readonly dims: number[];
-  readonly voxelVolumeMm3: number;
   readonly grid: ConformGrid;
-  readonly description: string;
 }
 
 /** Source voxel (column, row, slice) -> LPS mm, as a 3x3 matrix (columns = steps) plus origin. */
@@ -252,21 +251,13 @@ function describeWindow(voi: Voi): string {
   return `window ${voi.source} over the volume (C ${fmt(voi.center)} / W ${fmt(voi.width)}, ${voi.fn})`;
 }
 
-/** Windows the whole (conformed) volume at once: 'minmax' and 'percentile' are computed over all of it. */
-function windowVolume(values: Float32Array, window: string): { data: Float32Array; voi: Voi } {
-  const req = parseWindowOption(window);
-  // No header here: 'auto' falls back to the percentile window (as slice mode does without one).
-  const voi = resolveVoi(req, { dataSet: new DataSet(true), frameIndex: 0, values, signed: true });
-  return { data: applyVoi(values, voi), voi };
-}
-
 /**
  * The conformed volume, min-max normalised to [0, 1] over the whole conformed volume (what the
  * brainchop/niivue pipeline does after its conform). `size` is [D, H, W] (256³ for FreeSurfer).
  */
 export function conformVolume(vol: SeriesVolume, target: { size: readonly [number, number, number]; voxelMm: number }): ConformedVolume {
   const r = resampleToConformed(vol, target.size, target.voxelMm);
-  const { data, voi } = windowVolume(r.data, 'minmax');
+  const { data, voi } = windowValues(r.data, 'minmax');
   const [D, H, W] = r.grid.size;
   return {
     data,
@@ -291,7 +282,7 @@ export function volumeTensor(vol: SeriesVolume, m: Manifest): VolumeTensor {
   const [D, H, W] = pre.targetSize as [number, number, number];
   const voxelMm = 1;
   const r = resampleToConformed(vol, [D, H, W], voxelMm);
-  const { data: windowed, voi } = windowVolume(r.data, pre.window);
+  const { data: windowed, voi } = windowValues(r.data, pre.window);
   const C = pre.channels;
   const n = D * H * W;
   let data: Float32Array;

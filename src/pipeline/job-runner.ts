@@ -23,18 +23,17 @@ import fsp from 'node:fs/promises';
 import { setImmediate as turn } from 'node:timers/promises';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
+import { REPORT_FORMS } from '../config/config';
 import type { NodeConfig, ReportForm, RouteConfig } from '../config/config';
 import type { JobRow, Store, DeliveryAlternative, ReportRecord } from '../store/store';
 import type { Logger } from '../log/logger';
 import type { ModelRegistry, LoadedModel } from '../inference/registry';
 import type { Postprocessor } from '../inference/postprocess/types';
 import type { SeriesResult } from '../inference/findings';
-import { runModel, VolumeTensor } from '../inference/run-model';
+import { runModel } from '../inference/run-model';
 import { loadSeriesVolume, frameOfReferenceOf, VolumeInput } from '../inference/series-volume';
-import type { SeriesVolume } from '../inference/series-volume';
-import type { Manifest } from '../inference/manifest';
 import { deidentifyPart10 } from '../deid';
-import { buildReport, SR_SOP_CLASSES } from '../report/build-sr';
+import { buildReport } from '../report/build-sr';
 import { hashUid, reportUids } from '../report/uids';
 import { writeFileDurably } from './durable-file';
 import { keyImage, KeyImage } from '../inference/key-image';
@@ -50,7 +49,6 @@ export interface JobRunnerDeps {
   readonly models: () => ModelRegistry | null;
   readonly deidSecret: Buffer;
   readonly postprocessors: Readonly<Record<string, Postprocessor>>;
-  readonly volumeTensor?: (vol: SeriesVolume, m: Manifest) => VolumeTensor;
   /** Called after a job's reports were queued for delivery. */
   readonly onReportsQueued: () => void;
   /** Metrics: every job that ends (not those interrupted by a stop). */
@@ -102,11 +100,6 @@ export class JobRunner {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([all, new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))]);
     clearTimeout(timer);
-  }
-
-  /** Resolves when no job is running (tests). */
-  async idle(): Promise<void> {
-    while (this.running.size > 0) await Promise.all([...this.running.values()].map((r) => r.done.catch(() => undefined)));
   }
 
   private async process(job: JobRow, model: LoadedModel): Promise<void> {
@@ -161,7 +154,6 @@ export class JobRunner {
             session: model.session,
             sha256: model.sha256,
             postprocessors: this.d.postprocessors,
-            ...(this.d.volumeTensor ? { volumeTensor: this.d.volumeTensor } : {}),
             window: route.window,
             deidentification: DEID_DESCRIPTION,
             signal: abort.signal,
@@ -219,6 +211,7 @@ export class JobRunner {
       const previousRevision = revision > 1 ? store.reportsOfRevision(job.seriesInstanceUid, model.name, model.manifest.version, revision - 1) : [];
       const forms = formsNeeded(route, config);
       const base = reportUids(job.seriesInstanceUid, model.name, model.manifest.version, revision);
+      const sourceInstances = instances.map((i) => ({ sopClassUid: i.sopClassUid, sopInstanceUid: i.sopInstanceUid }));
       const files = new Map<ReportForm, { sopInstanceUid: string; sopClassUid: string; filePath: string; studyInstanceUid: string }>();
       for (const form of forms) {
         const uids = formUids(base, form);
@@ -226,7 +219,7 @@ export class JobRunner {
           form,
           language: config.report.language,
           sourceFile: firstOriginal!,
-          sourceInstances: instances.map((i) => ({ sopClassUid: i.sopClassUid, sopInstanceUid: i.sopInstanceUid })),
+          sourceInstances,
           sourceSeriesInstanceUid: job.seriesInstanceUid,
           result,
           device: reportDevice(config),
@@ -358,11 +351,9 @@ function formUids(base: { seriesInstanceUid: string; sopInstanceUid: string }, f
 
 /** The report a form of a new revision supersedes (Predecessor Documents Sequence). */
 function predecessorFor(previous: readonly ReportRecord[], form: ReportForm, studyInstanceUid: string): { predecessor?: { sopClassUid: string; sopInstanceUid: string; seriesInstanceUid: string; studyInstanceUid: string } } {
-  const order: string[] = ['comprehensive3d', 'comprehensive', 'basic-text'];
+  const order: readonly string[] = REPORT_FORMS; // most capable first
   const srs = previous.filter((p) => order.includes(p.form)); // not the key image
   const r = srs.find((p) => p.form === form) ?? [...srs].sort((a, b) => order.indexOf(a.form) - order.indexOf(b.form))[0];
   if (!r) return {};
   return { predecessor: { sopClassUid: r.sopClassUid, sopInstanceUid: r.sopInstanceUid, seriesInstanceUid: r.srSeriesInstanceUid, studyInstanceUid } };
 }
-
-export { SR_SOP_CLASSES };
