@@ -619,7 +619,8 @@ export class Store {
       ).all() as JobRow[];
       const job = rows.find((j) => j.model !== null && models.includes(j.model) && !busyModels.has(j.model));
       if (!job) return undefined;
-      this.stmt(`UPDATE jobs SET state = 'processing', runs = runs + 1, reason = NULL, updated_at = ? WHERE id = ?`).run(now, job.id);
+      // The reason stays: a "flagged: burned-in annotation risk" job must carry its flag into the result.
+      this.stmt(`UPDATE jobs SET state = 'processing', runs = runs + 1, updated_at = ? WHERE id = ?`).run(now, job.id);
       return this.getJob(job.id);
     })();
   }
@@ -631,7 +632,10 @@ export class Store {
 
   /** After a crash, jobs caught mid-run go back to the queue (the report UIDs make a rerun idempotent). */
   requeueInterruptedJobs(now: number): number {
-    return this.stmt(`UPDATE jobs SET state = 'queued', reason = 'interrupted by a stop; run again', updated_at = ? WHERE state = 'processing'`).run(now).changes;
+    return this.stmt(
+      `UPDATE jobs SET state = 'queued', reason = CASE WHEN reason LIKE 'flagged%' THEN reason ELSE 'interrupted by a stop; run again' END, updated_at = ?
+       WHERE state = 'processing'`,
+    ).run(now).changes;
   }
 
   recordResult(r: ResultRecord, now: number): number {
