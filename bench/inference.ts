@@ -48,7 +48,9 @@ async function main(): Promise<void> {
   const registry = await loadModels(modelsDir, { providers });
   const model = registry.get(modelName);
   if (!model) throw new Error(registry.whyUnavailable(modelName));
-  console.log(`model ${model.name} ${model.manifest.version}, provider ${model.session.provider}${model.session.failedProviders.length ? ` (tried first: ${model.session.failedProviders.map((p) => `${p.provider}: ${p.error.slice(0, 80)}`).join('; ')})` : ''}`);
+  console.log(
+    `model ${model.name} ${model.manifest.version}, provider ${model.session.provider}${model.session.failedProviders.length ? ` (tried first: ${model.session.failedProviders.map((p) => `${p.provider}: ${p.error.slice(0, 80)}`).join('; ')})` : ''}`,
+  );
   console.log(`phantom: ${slices} slices of ${volume.columns}x${volume.rows}`);
 
   const modelOnly = new Map<number, number[]>();
@@ -60,11 +62,19 @@ async function main(): Promise<void> {
       const prepared = [];
       for (let from = 0; from < slices; from += bs) prepared.push(sliceBatch(volume, from, Math.min(slices, from + bs), manifest));
       let t0 = process.hrtime.bigint();
-      for (const b of prepared) await model.session.run({ [manifest.input.name]: { type: 'float32', data: b.data, dims: b.dims } }, [manifest.output.name]);
+      for (const b of prepared)
+        await model.session.run({ [manifest.input.name]: { type: 'float32', data: b.data, dims: b.dims } }, [manifest.output.name]);
       const sModel = Number(process.hrtime.bigint() - t0) / 1e9;
       modelOnly.set(bs, [...(modelOnly.get(bs) ?? []), slices / sModel]);
       t0 = process.hrtime.bigint();
-      const res = await runModel(volume, { name: model.name, manifest, session: model.session, sha256: model.sha256, postprocessors: POSTPROCESSORS, deidentification: 'none (benchmark)' });
+      const res = await runModel(volume, {
+        name: model.name,
+        manifest,
+        session: model.session,
+        sha256: model.sha256,
+        postprocessors: POSTPROCESSORS,
+        deidentification: 'none (benchmark)',
+      });
       const sRun = Number(process.hrtime.bigint() - t0) / 1e9;
       runner.set(bs, [...(runner.get(bs) ?? []), slices / sRun]);
       if (r === 0) console.log(`  batch ${bs}: ${res.findings.length} finding(s)`);
@@ -72,7 +82,9 @@ async function main(): Promise<void> {
   }
   console.log('\nbatch   model slices/s (median)   runner slices/s (median)   rounds');
   for (const bs of batches) {
-    console.log(`${String(bs).padEnd(7)} ${median(modelOnly.get(bs)!).toFixed(1).padStart(22)} ${median(runner.get(bs)!).toFixed(1).padStart(26)}   ${rounds}`);
+    console.log(
+      `${String(bs).padEnd(7)} ${median(modelOnly.get(bs)!).toFixed(1).padStart(22)} ${median(runner.get(bs)!).toFixed(1).padStart(26)}   ${rounds}`,
+    );
   }
   await registry.close();
   fs.rmSync(dir, { recursive: true, force: true });

@@ -97,20 +97,47 @@ function parseOptions(argv: string[]): Options {
     const [flag, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
     const value = () => inline ?? argv[++i];
     switch (flag) {
-      case '--rounds': o.rounds = int(flag, value(), 1); break;
-      case '--count': o.count = int(flag, value(), 1); break;
-      case '--big-frames': o.bigFrames = int(flag, value(), 0); break;
-      case '--no-big': o.bigFrames = 0; break;
-      case '--fsync-off': o.fsyncOff = true; break;
-      case '--concurrency': o.concurrency = int(flag, value(), 2); break;
-      case '--json': o.json = value() ?? null; break;
-      case '--node-max-pdu': o.nodeMaxPdu = int(flag, value(), 4096); break;
-      case '--storescp-max-pdu': o.storescpMaxPdu = int(flag, value(), 4096); break;
-      case '--cpu-prof': o.cpuProfDir = path.resolve(value() ?? ''); break;
-      case '--keep': o.keep = true; break;
-      case '--verbose': o.verbose = true; break;
+      case '--rounds':
+        o.rounds = int(flag, value(), 1);
+        break;
+      case '--count':
+        o.count = int(flag, value(), 1);
+        break;
+      case '--big-frames':
+        o.bigFrames = int(flag, value(), 0);
+        break;
+      case '--no-big':
+        o.bigFrames = 0;
+        break;
+      case '--fsync-off':
+        o.fsyncOff = true;
+        break;
+      case '--concurrency':
+        o.concurrency = int(flag, value(), 2);
+        break;
+      case '--json':
+        o.json = value() ?? null;
+        break;
+      case '--node-max-pdu':
+        o.nodeMaxPdu = int(flag, value(), 4096);
+        break;
+      case '--storescp-max-pdu':
+        o.storescpMaxPdu = int(flag, value(), 4096);
+        break;
+      case '--cpu-prof':
+        o.cpuProfDir = path.resolve(value() ?? '');
+        break;
+      case '--keep':
+        o.keep = true;
+        break;
+      case '--verbose':
+        o.verbose = true;
+        break;
       case '--cases': {
-        const list = (value() ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+        const list = (value() ?? '')
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean);
         const bad = list.filter((c) => !ALL_CASES.includes(c as CaseName));
         if (bad.length > 0 || list.length === 0) throw new Error(`--cases takes a list of ${ALL_CASES.join(', ')}`);
         o.cases = list as CaseName[];
@@ -233,12 +260,7 @@ function cpuSeconds(pid: number): number | null {
 
 function childPids(pid: number): number[] {
   try {
-    return fs
-      .readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
-      .trim()
-      .split(/\s+/)
-      .filter(Boolean)
-      .map(Number);
+    return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
   } catch {
     return [];
   }
@@ -284,7 +306,6 @@ interface Receiver {
   /** Whether the process died on its own before stop(). */
   died(): string | null;
 }
-
 
 function tcpReachable(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -338,7 +359,9 @@ async function startReceiver(kind: ReceiverKind, runDir: string, opts: Options, 
       routes: [],
     };
     fs.writeFileSync(configPath, JSON.stringify(config, null, 2));
-    const nodeArgs = opts.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', opts.cpuProfDir, '--cpu-prof-name', `${profileName}.cpuprofile`] : [];
+    const nodeArgs = opts.cpuProfDir
+      ? ['--cpu-prof', '--cpu-prof-dir', opts.cpuProfDir, '--cpu-prof-name', `${profileName}.cpuprofile`]
+      : [];
     child = spawn(process.execPath, [...nodeArgs, CLI, 'serve', '--config', configPath], {
       env,
       stdio: ['ignore', logFd, logFd],
@@ -371,15 +394,15 @@ async function startReceiver(kind: ReceiverKind, runDir: string, opts: Options, 
     await sleep(20);
   }
 
-  const cpuAtReady = cpuSeconds(pid!);
-  const readyRssKb = memKb(pid!)?.rss ?? null;
+  const cpuAtReady = cpuSeconds(pid);
+  const readyRssKb = memKb(pid)?.rss ?? null;
 
   // Sample forked children's peak RSS while the receiver lives.
   let childMaxHwmKb: number | null = null;
   const sampler =
     kind === 'storescp-fork'
       ? setInterval(() => {
-          for (const c of childPids(pid!)) {
+          for (const c of childPids(pid)) {
             const m = memKb(c);
             if (m && Number.isFinite(m.hwm)) childMaxHwmKb = Math.max(childMaxHwmKb ?? 0, m.hwm);
           }
@@ -390,7 +413,7 @@ async function startReceiver(kind: ReceiverKind, runDir: string, opts: Options, 
     kind,
     aeTitle,
     port,
-    pid: pid!,
+    pid: pid,
     dataDir,
     configPath,
     logPath,
@@ -400,10 +423,10 @@ async function startReceiver(kind: ReceiverKind, runDir: string, opts: Options, 
       // storescp --fork: give children that are finishing a moment to be reaped (they exit after release).
       if (kind === 'storescp-fork') {
         const until = Date.now() + 2000;
-        while (childPids(pid!).length > 0 && Date.now() < until) await sleep(10);
+        while (childPids(pid).length > 0 && Date.now() < until) await sleep(10);
       }
-      const mem = memKb(pid!);
-      const cpuNow = cpuSeconds(pid!);
+      const mem = memKb(pid);
+      const cpuNow = cpuSeconds(pid);
       const cpuS = cpuNow !== null && cpuAtReady !== null ? cpuNow - cpuAtReady : null;
       let exitedCleanly = false;
       if (kind === 'node' || kind === 'node-nofsync') {
@@ -498,7 +521,8 @@ function verify(r: Receiver, expected: number): Verification {
   const partials = listFiles(path.join(r.dataDir, 'incoming'), () => true);
   const problems: string[] = [];
   if (files !== expected) problems.push(`${files} of ${expected} .dcm files under instances/`);
-  if (indexed !== expected) problems.push(indexed === null ? `status --json failed: ${st.stderr.slice(0, 300)}` : `${indexed} of ${expected} indexed`);
+  if (indexed !== expected)
+    problems.push(indexed === null ? `status --json failed: ${st.stderr.slice(0, 300)}` : `${indexed} of ${expected} indexed`);
   if (partials > 0) problems.push(`${partials} files left in incoming/`);
   return { files, indexed, problem: problems.length > 0 ? problems.join('; ') : null };
 }
@@ -557,7 +581,8 @@ async function oneRun(c: CaseName, kind: ReceiverKind, round: number, data: Data
     if (code !== 0) problems.push(`storescu #${i + 1} exit ${code}: ${pushed.output[i]!.trim().split('\n').slice(-3).join(' | ')}`);
   });
   if (v.problem) problems.push(v.problem);
-  if ((kind === 'node' || kind === 'node-nofsync') && !stopped.exitedCleanly) problems.push(`node did not stop on SIGTERM (${died ?? 'killed'})`);
+  if ((kind === 'node' || kind === 'node-nofsync') && !stopped.exitedCleanly)
+    problems.push(`node did not stop on SIGTERM (${died ?? 'killed'})`);
   const rec: RunRecord = {
     case: c,
     receiver: kind,
@@ -751,7 +776,8 @@ function printTable(s: CaseSummary[], targets: TargetResult[], opts: Options, da
     }
   }
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => '| ' + cells.map((c, i) => (i >= 2 && i !== 6 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ') + ' |';
+  const line = (cells: string[]) =>
+    '| ' + cells.map((c, i) => (i >= 2 && i !== 6 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ') + ' |';
   process.stdout.write('\nMedians per case (time = first storescu start to last storescu exit; receiver fresh per run)\n');
   process.stdout.write(line(head) + '\n');
   process.stdout.write('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|\n');
@@ -764,7 +790,14 @@ function printTable(s: CaseSummary[], targets: TargetResult[], opts: Options, da
   process.stdout.write('\nTargets\n');
   for (const t of targets) {
     const mark = t.pass === null ? 'N/A ' : t.pass ? 'PASS' : 'FAIL';
-    const value = t.value === null ? '-' : t.target.includes('x') ? `${t.value.toFixed(2)}x` : t.target.includes('MB') ? `${t.value.toFixed(1)} MiB` : String(t.value);
+    const value =
+      t.value === null
+        ? '-'
+        : t.target.includes('x')
+          ? `${t.value.toFixed(2)}x`
+          : t.target.includes('MB')
+            ? `${t.value.toFixed(1)} MiB`
+            : String(t.value);
     process.stdout.write(`  [${mark}] ${t.name}: ${value} (target ${t.target})${t.detail ? ` - ${t.detail}` : ''}\n`);
   }
 }
@@ -774,13 +807,17 @@ function printTable(s: CaseSummary[], targets: TargetResult[], opts: Options, da
 
 function checkTools(): void {
   for (const tool of ['storescu', 'storescp']) {
-    if (spawnSync(tool, ['--version'], { stdio: 'ignore' }).error) throw new Error(`${tool} (DCMTK) not found on PATH; install the dcmtk package`);
+    if (spawnSync(tool, ['--version'], { stdio: 'ignore' }).error)
+      throw new Error(`${tool} (DCMTK) not found on PATH; install the dcmtk package`);
   }
   if (!fs.existsSync(CLI)) throw new Error(`${CLI} missing: build first (npx tsc -p tsconfig.json)`);
 }
 
 function loadavg(): string {
-  return os.loadavg().map((x) => x.toFixed(2)).join(' ');
+  return os
+    .loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
 }
 
 function dirBytes(dir: string): number {
@@ -867,7 +904,13 @@ async function main(): Promise<void> {
     const out = {
       startedAt: new Date(started).toISOString(),
       loadAverage: { before: loadBefore, after: os.loadavg() },
-      machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? null, memoryBytes: os.totalmem(), node: process.version, platform: `${os.type()} ${os.release()}` },
+      machine: {
+        cpus: os.cpus().length,
+        cpuModel: os.cpus()[0]?.model ?? null,
+        memoryBytes: os.totalmem(),
+        node: process.version,
+        platform: `${os.type()} ${os.release()}`,
+      },
       options: { ...opts, json: undefined },
       datasets: Object.fromEntries(
         Object.entries(data)
@@ -888,7 +931,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((e: unknown) => {
-  process.stderr.write(`bench/ingest failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+  process.stderr.write(`bench/ingest failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
   cleanup();
   process.exitCode = 1;
 });

@@ -35,7 +35,9 @@ const now = (): number => Number(process.hrtime.bigint()) / 1e6;
 export async function runSliceModel(session: ort.InferenceSession, vol: SeriesVolume, m: Manifest): Promise<Float32Array[][]> {
   // The node's own slice loop, with a plain ONNX Runtime session in place of the worker session.
   const { maps } = await runSliceMaps(vol, m, async (feeds, name) => {
-    const f = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, new ort.Tensor('float32', t.data as Float32Array, [...t.dims])]));
+    const f = Object.fromEntries(
+      Object.entries(feeds).map(([k, t]) => [k, new ort.Tensor('float32', t.data as Float32Array, [...t.dims])]),
+    );
     const t = (await session.run(f))[name];
     return t ? { type: t.type, data: t.data as Float32Array, dims: t.dims } : undefined;
   });
@@ -49,7 +51,10 @@ export interface Match {
 }
 
 /** Greedy matching, nearest first: a finding matches a truth nodule within max(radius, 5 mm). */
-export function matchFindings(truth: readonly NoduleTruth[], findings: readonly FindingDraft[]): { matches: Match[]; falsePositives: FindingDraft[] } {
+export function matchFindings(
+  truth: readonly NoduleTruth[],
+  findings: readonly FindingDraft[],
+): { matches: Match[]; falsePositives: FindingDraft[] } {
   const pairs: { t: number; f: number; d: number }[] = [];
   truth.forEach((t, ti) =>
     findings.forEach((f, fi) => {
@@ -93,25 +98,40 @@ async function main(): Promise<void> {
   const slicesArg = arg('slices', 0);
   const threads = arg('threads', 1);
   const verbose = flag('verbose');
-  const manifest = parseManifest(JSON.parse(fs.readFileSync(path.join(MODEL_DIR, 'model.json'), 'utf8')), 'models/lung-nodule-reference/model.json');
+  const manifest = parseManifest(
+    JSON.parse(fs.readFileSync(path.join(MODEL_DIR, 'model.json'), 'utf8')),
+    'models/lung-nodule-reference/model.json',
+  );
   const post = POSTPROCESSORS[manifest.output.postprocess ?? '']!;
   const session = await ort.InferenceSession.create(path.join(MODEL_DIR, 'model.onnx'), { intraOpNumThreads: threads });
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-nodules-'));
   const all: Match[] = [];
   const fpPerScan: number[] = [];
   const uncertainties: number[] = [];
-  console.log(`lung-nodule-reference on ${phantoms} phantoms (seeds ${seed0}..${seed0 + phantoms - 1}), ${thickness} mm slices, ORT CPU ${threads} thread(s)`);
+  console.log(
+    `lung-nodule-reference on ${phantoms} phantoms (seeds ${seed0}..${seed0 + phantoms - 1}), ${thickness} mm slices, ORT CPU ${threads} thread(s)`,
+  );
   console.log('seed  slices nodules found  FP  gen_ms load_ms model_ms ms/slice post_ms');
   try {
     for (let p = 0; p < phantoms; p++) {
       const seed = seed0 + p;
       const dir = path.join(tmp, String(seed));
       let t = now();
-      const ph = writeChestPhantom({ outDir: dir, seed, uidRoot: `2.25.${900000 + seed}`, sliceThicknessMm: thickness, ...(slicesArg > 0 ? { slices: slicesArg } : {}) });
+      const ph = writeChestPhantom({
+        outDir: dir,
+        seed,
+        uidRoot: `2.25.${900000 + seed}`,
+        sliceThicknessMm: thickness,
+        ...(slicesArg > 0 ? { slices: slicesArg } : {}),
+      });
       const genMs = now() - t;
       t = now();
       const vol = await loadSeriesVolume(
-        ph.files.map((f, i) => ({ bytes: fs.readFileSync(f), sopInstanceUid: ph.sopInstanceUids[i]!, sopClassUid: '1.2.840.10008.5.1.4.1.1.2' })),
+        ph.files.map((f, i) => ({
+          bytes: fs.readFileSync(f),
+          sopInstanceUid: ph.sopInstanceUids[i]!,
+          sopClassUid: '1.2.840.10008.5.1.4.1.1.2',
+        })),
         ph.frameOfReferenceUid,
         { allowIdentified: true }, // synthetic phantoms
       );
@@ -147,13 +167,25 @@ async function main(): Promise<void> {
             for (const e of evaluated) {
               const [x, y, z] = pixelToPatient(vol, e.c.k, e.c.col, e.c.row);
               const d = Math.hypot(x - tr.centre.x, y - tr.centre.y, z - tr.centre.z);
-              if (d < Math.max(10, tr.diameterMm)) console.log(`      candidate k=${e.c.k} score=${e.c.score.toFixed(3)} r=${e.c.radiusMm.toFixed(1)} dist=${d.toFixed(1)} -> ${e.s ? (e.s.accepted ? 'accepted' : e.s.reason) + ' T=' + e.s.threshold.toFixed(0) : 'not measurable / seen'}`);
+              if (d < Math.max(10, tr.diameterMm))
+                console.log(
+                  `      candidate k=${e.c.k} score=${e.c.score.toFixed(3)} r=${e.c.radiusMm.toFixed(1)} dist=${d.toFixed(1)} -> ${e.s ? (e.s.accepted ? 'accepted' : e.s.reason) + ' T=' + e.s.threshold.toFixed(0) : 'not measurable / seen'}`,
+                );
             }
           }
         }
         for (const f of falsePositives) {
-          const e = evaluated.find((x) => x.s?.accepted && x.s.diameterMm !== undefined && Math.abs(x.s.diameterMm - f.measurements[0]!.value) < 0.051 && x.s.centre && Math.abs(x.s.centre.col - f.region!.graphicData[0]!) < 0.06);
-          console.log(`   FP d=${measurement(f, 'diameterMm')} hu=${measurement(f, 'meanHu')} at ${JSON.stringify(f.centre)} conf=${f.confidence} score=${f.templateValues?.['score']} elong=${e?.s?.elongation?.toFixed(2)} fill=${e?.s?.fill?.toFixed(2)} r=${e?.c.radiusMm.toFixed(1)} T=${e?.s?.threshold.toFixed(0)}`);
+          const e = evaluated.find(
+            (x) =>
+              x.s?.accepted &&
+              x.s.diameterMm !== undefined &&
+              Math.abs(x.s.diameterMm - f.measurements[0]!.value) < 0.051 &&
+              x.s.centre &&
+              Math.abs(x.s.centre.col - f.region!.graphicData[0]!) < 0.06,
+          );
+          console.log(
+            `   FP d=${measurement(f, 'diameterMm')} hu=${measurement(f, 'meanHu')} at ${JSON.stringify(f.centre)} conf=${f.confidence} score=${f.templateValues?.['score']} elong=${e?.s?.elongation?.toFixed(2)} fill=${e?.s?.fill?.toFixed(2)} r=${e?.c.radiusMm.toFixed(1)} T=${e?.s?.threshold.toFixed(0)}`,
+          );
         }
       }
       fs.rmSync(dir, { recursive: true, force: true });
@@ -163,7 +195,8 @@ async function main(): Promise<void> {
     await session.release();
   }
   const big = all.filter((m) => m.truth.diameterMm >= 5);
-  const sens = (ms: Match[]): string => `${ms.filter((m) => m.finding).length}/${ms.length} = ${((100 * ms.filter((m) => m.finding).length) / Math.max(1, ms.length)).toFixed(1)} %`;
+  const sens = (ms: Match[]): string =>
+    `${ms.filter((m) => m.finding).length}/${ms.length} = ${((100 * ms.filter((m) => m.finding).length) / Math.max(1, ms.length)).toFixed(1)} %`;
   const errs = all.filter((m) => m.finding).map((m) => Math.abs(measurement(m.finding!, 'diameterMm')! - m.truth.diameterMm));
   const errsBig = big.filter((m) => m.finding).map((m) => Math.abs(measurement(m.finding!, 'diameterMm')! - m.truth.diameterMm));
   const compOk = all.filter((m) => m.finding && m.finding.attributes?.['composition'] === m.truth.type).length;
@@ -172,9 +205,15 @@ async function main(): Promise<void> {
   console.log('');
   console.log(`sensitivity, nodules >= 5 mm: ${sens(big)}`);
   console.log(`sensitivity, all nodules:     ${sens(all)}`);
-  console.log(`diameter |error| (mm), found nodules: median ${median(errs).toFixed(2)}, max ${Math.max(...errs).toFixed(2)}; >= 5 mm: median ${median(errsBig).toFixed(2)}, max ${Math.max(...errsBig).toFixed(2)}`);
-  console.log(`false positives per scan: mean ${(fpPerScan.reduce((a, b) => a + b, 0) / fpPerScan.length).toFixed(2)}, max ${Math.max(...fpPerScan)}`);
-  console.log(`composition right: ${compOk}/${nFound}; side right: ${sideOk}/${nFound}; series uncertainty median ${median(uncertainties).toFixed(2)}`);
+  console.log(
+    `diameter |error| (mm), found nodules: median ${median(errs).toFixed(2)}, max ${Math.max(...errs).toFixed(2)}; >= 5 mm: median ${median(errsBig).toFixed(2)}, max ${Math.max(...errsBig).toFixed(2)}`,
+  );
+  console.log(
+    `false positives per scan: mean ${(fpPerScan.reduce((a, b) => a + b, 0) / fpPerScan.length).toFixed(2)}, max ${Math.max(...fpPerScan)}`,
+  );
+  console.log(
+    `composition right: ${compOk}/${nFound}; side right: ${sideOk}/${nFound}; series uncertainty median ${median(uncertainties).toFixed(2)}`,
+  );
 }
 
 if (require.main === module) {

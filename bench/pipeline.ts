@@ -66,7 +66,9 @@ async function main(): Promise<void> {
       }
       const n = v.files.length;
       const total = tDecode + tWindow + tTensor;
-      console.log(`| ${v.name} | ${(tDecode / n).toFixed(2)} | ${(tWindow / n).toFixed(2)} | ${(tTensor / n).toFixed(2)} | ${((n * 1000) / total).toFixed(0)} |`);
+      console.log(
+        `| ${v.name} | ${(tDecode / n).toFixed(2)} | ${(tWindow / n).toFixed(2)} | ${(tTensor / n).toFixed(2)} | ${((n * 1000) / total).toFixed(0)} |`,
+      );
     }
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });

@@ -40,7 +40,9 @@ async function main(): Promise<void> {
       try {
         const p = writeChestPhantom({ outDir: tmpDir('latency'), seed: 1000 + r, uidRoot: newUidRoot(), slices });
         // Asynchronously: the node runs in this process and must answer meanwhile.
-        const s = await run('storescu', ['-aet', 'STORESCU', '-aec', 'DICOM_AI', '127.0.0.1', String(n.port), ...p.files], { timeoutMs: 300_000 });
+        const s = await run('storescu', ['-aet', 'STORESCU', '-aec', 'DICOM_AI', '127.0.0.1', String(n.port), ...p.files], {
+          timeoutMs: 300_000,
+        });
         if (s.code !== 0) throw new Error(`storescu failed: ${s.stderr}`);
         const lastResponse = Date.now();
         for (;;) {
@@ -54,7 +56,9 @@ async function main(): Promise<void> {
         const res = n.node.store.latestResult(job.id)!;
         latencies.push(latency);
         inference.push(res.durationMs);
-        console.log(`round ${r + 1}: ${slices} slices, last C-STORE response -> SR in Orthanc minus stableSeconds: ${latency} ms (model run incl. pre/post-processing ${res.durationMs} ms, ${res.findings} finding(s))`);
+        console.log(
+          `round ${r + 1}: ${slices} slices, last C-STORE response -> SR in Orthanc minus stableSeconds: ${latency} ms (model run incl. pre/post-processing ${res.durationMs} ms, ${res.findings} finding(s))`,
+        );
       } finally {
         await n.stop();
       }

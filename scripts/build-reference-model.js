@@ -67,8 +67,16 @@ function scaleParams(s) {
   const hess = new Float32Array(27);
   // channel 0: A = t (Dxx + Dyy) / 2; channel 1: B = t (Dxx - Dyy) / 2; channel 2: C = t Dxy
   const at = (c, dy, dx) => c * 9 + (dy + 1) * 3 + (dx + 1);
-  const dxx = [[0, -1, 1], [0, 0, -2], [0, 1, 1]];
-  const dyy = [[-1, 0, 1], [0, 0, -2], [1, 0, 1]];
+  const dxx = [
+    [0, -1, 1],
+    [0, 0, -2],
+    [0, 1, 1],
+  ];
+  const dyy = [
+    [-1, 0, 1],
+    [0, 0, -2],
+    [1, 0, 1],
+  ];
   for (const [dy, dx, w] of dxx) {
     hess[at(0, dy, dx)] += (t * w) / 2;
     hess[at(1, dy, dx)] += (t * w) / 2;
@@ -77,7 +85,13 @@ function scaleParams(s) {
     hess[at(0, dy, dx)] += (t * w) / 2;
     hess[at(1, dy, dx)] -= (t * w) / 2;
   }
-  for (const [dy, dx, w] of [[-1, -1, 0.25], [-1, 1, -0.25], [1, -1, -0.25], [1, 1, 0.25]]) hess[at(2, dy, dx)] += t * w;
+  for (const [dy, dx, w] of [
+    [-1, -1, 0.25],
+    [-1, 1, -0.25],
+    [1, -1, -0.25],
+    [1, 1, 0.25],
+  ])
+    hess[at(2, dy, dx)] += t * w;
   return { sigmaLevel, radius, gauss, hess };
 }
 
@@ -119,14 +133,24 @@ function tensor(name, dims, dataType, values) {
     values.forEach((v, i) => raw.writeBigInt64LE(BigInt(v), i * 8));
   }
   // TensorProto: dims=1, data_type=2, name=8, raw_data=9
-  return msg(dims.map((d) => fVarint(1, d)), fVarint(2, dataType), fString(8, name), fBytes(9, raw));
+  return msg(
+    dims.map((d) => fVarint(1, d)),
+    fVarint(2, dataType),
+    fString(8, name),
+    fBytes(9, raw),
+  );
 }
 
 // AttributeProto: name=1, f=2, i=3, s=4, t=5, floats=7, ints=8, type=20
 const ATTR = { FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, INTS: 7 };
 function attr(name, value) {
   if (typeof value === 'string') return msg(fString(1, name), fBytes(4, Buffer.from(value)), fVarint(20, ATTR.STRING));
-  if (Array.isArray(value)) return msg(fString(1, name), value.map((v) => fVarint(8, v)), fVarint(20, ATTR.INTS));
+  if (Array.isArray(value))
+    return msg(
+      fString(1, name),
+      value.map((v) => fVarint(8, v)),
+      fVarint(20, ATTR.INTS),
+    );
   if (Number.isInteger(value)) return msg(fString(1, name), fVarint(3, value), fVarint(20, ATTR.INT));
   return msg(fString(1, name), fFloat(2, value), fVarint(20, ATTR.FLOAT));
 }
@@ -196,7 +220,14 @@ function buildModelBytes() {
     responses.push(`r${i}`);
   });
 
-  inits.push(tensor('sigmas', [SCALES.length], DT_FLOAT, SCALES.map((s) => s.sigma)));
+  inits.push(
+    tensor(
+      'sigmas',
+      [SCALES.length],
+      DT_FLOAT,
+      SCALES.map((s) => s.sigma),
+    ),
+  );
   inits.push(tensor('gain', [], DT_FLOAT, [SCORE_GAIN]));
   inits.push(tensor('zero', [], DT_FLOAT, [0]));
   add('Concat', responses, ['all'], { axis: 1 });
@@ -228,7 +259,10 @@ function buildModelBytes() {
     fString(6, 'lung-nodule-reference: hand-built lung nodule candidate detector for slice-wise CT. NOT FOR CLINICAL USE.'),
     fBytes(7, graph),
     fBytes(8, msg(fString(1, ''), fVarint(2, 17))), // opset_import ai.onnx 17
-    meta('channels', 'nodule[:,0]=blob score; nodule[:,1]=score at 5x5 local maxima, else 0; nodule[:,2]=sigma of the best scale (model pixels)'),
+    meta(
+      'channels',
+      'nodule[:,0]=blob score; nodule[:,1]=score at 5x5 local maxima, else 0; nodule[:,2]=sigma of the best scale (model pixels)',
+    ),
     meta('window', '-600/1500'),
   );
 }
@@ -383,7 +417,7 @@ async function verify(modelPath) {
     errBlob = Math.max(errBlob, Math.abs(t.data[i] - ref.blob[i]));
     // Ties between scales (flat regions) and near-equal neighbours may break differently in float32.
     if (t.data[2 * P + i] !== Math.fround(ref.sigma[i]) && ref.blob[i] > 1e-3) sigmaMismatch++;
-    if ((t.data[P + i] > 0) !== (ref.peaks[i] > 0) && ref.blob[i] > 1e-3) peakMismatch++;
+    if (t.data[P + i] > 0 !== ref.peaks[i] > 0 && ref.blob[i] > 1e-3) peakMismatch++;
   }
   const at = (x, y) => ({ blob: t.data[y * SIZE + x], sigma: t.data[2 * P + y * SIZE + x] });
   return { maxBlob, errBlob, sigmaMismatch, peakMismatch, nodule: at(150, 200), groundGlass: at(330, 300), vessel: at(340, 230) };

@@ -51,10 +51,23 @@ const realVr = (vr) => (vr in PSEUDO_VR ? PSEUDO_VR[vr] : vr);
 
 // Attributes newer than DCMTK 3.6.7's dictionary that Table E.1-1 lists; VRs from PS3.6 Table 6-1.
 const PS36_SUPPLEMENT = {
-  '00120022': 'LO', '00120023': 'SQ', '00120032': 'LO', '00120041': 'LO', '00120043': 'LO',
-  '00120055': 'LO', '00120073': 'LO', '00181204': 'DA', '00181205': 'DA', '003a0329': 'LO',
-  '003a032b': 'LO', '30020121': 'LO', '30020123': 'LT', '3006002d': 'DT', '3006002e': 'DT',
-  '3006004d': 'SQ', '3006004e': 'SQ',
+  '00120022': 'LO',
+  '00120023': 'SQ',
+  '00120032': 'LO',
+  '00120041': 'LO',
+  '00120043': 'LO',
+  '00120055': 'LO',
+  '00120073': 'LO',
+  '00181204': 'DA',
+  '00181205': 'DA',
+  '003a0329': 'LO',
+  '003a032b': 'LO',
+  30020121: 'LO',
+  30020123: 'LT',
+  '3006002d': 'DT',
+  '3006002e': 'DT',
+  '3006004d': 'SQ',
+  '3006004e': 'SQ',
 };
 for (const [t, vr] of Object.entries(PS36_SUPPLEMENT)) if (!exactVr.has(t)) exactVr.set(t, vr);
 
@@ -91,7 +104,10 @@ for (const r of rows) {
 profileRows.sort((a, b) => a.tag.localeCompare(b.tag));
 
 // Every SQ tag of the standard dictionary, so implicit VR data sets can be walked into sequences.
-const sequences = [...exactVr].filter(([, vr]) => vr === 'SQ').map(([t]) => t).sort();
+const sequences = [...exactVr]
+  .filter(([, vr]) => vr === 'SQ')
+  .map(([t]) => t)
+  .sort();
 
 fs.mkdirSync(out, { recursive: true });
 fs.writeFileSync(

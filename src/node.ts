@@ -93,37 +93,50 @@ export class DicomNode extends EventEmitter {
       implementationClassUid: IMPLEMENTATION_CLASS_UID,
       implementationVersionName: IMPLEMENTATION_VERSION_NAME,
       maxAssociations: n.maxAssociations,
-      limits: { maxPduLength: n.maxPduLength, maxCommandBytes: 64 * 1024, maxAssociateLength: 1024 * 1024, maxDataSetBytes: n.maxInstanceBytes },
+      limits: {
+        maxPduLength: n.maxPduLength,
+        maxCommandBytes: 64 * 1024,
+        maxAssociateLength: 1024 * 1024,
+        maxDataSetBytes: n.maxInstanceBytes,
+      },
       timeouts: { artimMs: n.artimTimeoutSeconds * 1000, idleMs: n.idleTimeoutSeconds * 1000 },
       transferSyntaxesFor: (as) =>
-        as === VERIFICATION_SOP_CLASS ? VERIFICATION_TRANSFER_SYNTAX_PREFERENCE : storage.has(as) ? STORAGE_TRANSFER_SYNTAX_PREFERENCE : null,
+        as === VERIFICATION_SOP_CLASS
+          ? VERIFICATION_TRANSFER_SYNTAX_PREFERENCE
+          : storage.has(as)
+            ? STORAGE_TRANSFER_SYNTAX_PREFERENCE
+            : null,
       decide: (rq: AssociateRQ, remote: string) => {
         const c = checkCaller(config, rq.callingAeTitle, remote);
         if (c.allowed) return { accept: true };
         return {
           accept: false,
           why: c.reason,
-          rejection: { result: REJECT.result.permanent, source: REJECT.source.serviceUser, reason: REJECT.reason.user.callingAeNotRecognized },
+          rejection: {
+            result: REJECT.result.permanent,
+            source: REJECT.source.serviceUser,
+            reason: REJECT.reason.user.callingAeNotRecognized,
+          },
         };
       },
       onStore: (req) =>
         this.disk.isLow
           ? discardingSink(STATUS.OutOfResources, 'out of resources: disk space below storage.minFreeMegabytes')
           : new InstanceWriter(
-          req,
-          {
-            dataDir,
-            fsync: n.fsync,
-            implementationClassUid: IMPLEMENTATION_CLASS_UID,
-            implementationVersionName: IMPLEMENTATION_VERSION_NAME,
-          },
-          this.store,
-          log,
-          (s: StoredInstance) => {
-            this.stability.poke();
-            this.emit('instance-stored', s);
-          },
-        ),
+              req,
+              {
+                dataDir,
+                fsync: n.fsync,
+                implementationClassUid: IMPLEMENTATION_CLASS_UID,
+                implementationVersionName: IMPLEMENTATION_VERSION_NAME,
+              },
+              this.store,
+              log,
+              (s: StoredInstance) => {
+                this.stability.poke();
+                this.emit('instance-stored', s);
+              },
+            ),
     });
     this.housekeeping = new Housekeeping(config.housekeeping, this.store, log);
     this.deliveries = new DeliveryQueue(this.store, config.destinations, config.delivery, config.node.aeTitle, log, (e) => {
@@ -169,22 +182,31 @@ export class DicomNode extends EventEmitter {
       retryBacklog: () => this.store.deliveryRetryBacklog(),
       diskFreeBytes: () => this.disk.free,
     });
-    this.admin = new AdminServer(config.admin, {
-      readiness: () => this.readiness(),
-      metrics: () => this.metrics.render(),
-      series: () => this.store.listSeries(),
-      audit: (limit) => this.store.listAudit(limit),
-      jobs: () => this.store.listJobs(),
-      models: () => this.models?.report ?? [],
-      retryJob: (id) => {
-        const r = this.store.retryJob(id, Date.now());
-        if ('job' in r) {
-          this.audit({ event: 'job-retried', outcome: 'success', seriesInstanceUid: r.job.seriesInstanceUid, detail: `job ${id} (${r.job.route})` });
-          this.jobs.kick();
-        }
-        return r;
+    this.admin = new AdminServer(
+      config.admin,
+      {
+        readiness: () => this.readiness(),
+        metrics: () => this.metrics.render(),
+        series: () => this.store.listSeries(),
+        audit: (limit) => this.store.listAudit(limit),
+        jobs: () => this.store.listJobs(),
+        models: () => this.models?.report ?? [],
+        retryJob: (id) => {
+          const r = this.store.retryJob(id, Date.now());
+          if ('job' in r) {
+            this.audit({
+              event: 'job-retried',
+              outcome: 'success',
+              seriesInstanceUid: r.job.seriesInstanceUid,
+              detail: `job ${id} (${r.job.route})`,
+            });
+            this.jobs.kick();
+          }
+          return r;
+        },
       },
-    }, log);
+      log,
+    );
     this.wireEvents();
   }
 
@@ -197,10 +219,19 @@ export class DicomNode extends EventEmitter {
     } catch (e) {
       checks.push({ name: 'database', ok: false, detail: (e as Error).message });
     }
-    checks.push({ name: 'disk', ok: !this.disk.isLow, detail: `${Math.floor(this.disk.free / 1048576)} MB free, minimum ${this.config.storage.minFreeMegabytes} MB` });
+    checks.push({
+      name: 'disk',
+      ok: !this.disk.isLow,
+      detail: `${Math.floor(this.disk.free / 1048576)} MB free, minimum ${this.config.storage.minFreeMegabytes} MB`,
+    });
     checks.push({ name: 'dicom-listener', ok: this.address !== null });
     const missing = this.config.routes.filter((r) => !this.models?.get(r.model)).map((r) => `${r.name} → ${r.model}`);
-    checks.push({ name: 'models', ok: missing.length === 0, detail: missing.length === 0 ? `${this.models?.models.size ?? 0} loaded` : `models named by routes but not loaded: ${missing.join(', ')}` });
+    checks.push({
+      name: 'models',
+      ok: missing.length === 0,
+      detail:
+        missing.length === 0 ? `${this.models?.models.size ?? 0} loaded` : `models named by routes but not loaded: ${missing.join(', ')}`,
+    });
     return checks;
   }
 
@@ -210,10 +241,19 @@ export class DicomNode extends EventEmitter {
 
   async start(): Promise<AddressInfo> {
     const inf = this.config.inference;
-    this.models = await loadModels(inf.modelsDir, { providers: [...inf.providers], intraOpNumThreads: inf.intraOpNumThreads, logger: this.log });
+    this.models = await loadModels(inf.modelsDir, {
+      providers: [...inf.providers],
+      intraOpNumThreads: inf.intraOpNumThreads,
+      logger: this.log,
+    });
     for (const r of this.config.routes) {
       const why = this.models.get(r.model) ? null : this.models.whyUnavailable(r.model);
-      if (why) this.log.warn('a route names a model that is not loaded: its series will wait as queued jobs', { route: r.name, model: r.model, why });
+      if (why)
+        this.log.warn('a route names a model that is not loaded: its series will wait as queued jobs', {
+          route: r.name,
+          model: r.model,
+          why,
+        });
     }
     const requeuedJobs = this.store.requeueInterruptedJobs(Date.now());
     if (requeuedJobs > 0) this.log.warn('jobs interrupted by the last stop are queued again', { count: requeuedJobs });
@@ -230,7 +270,12 @@ export class DicomNode extends EventEmitter {
       this.log.info('storage SCP listening for DICOM TLS', { port: this.tlsAddress.port, requireClientCert: t.requireClientCert });
     }
     this.log.info('storage SCP listening', { aeTitle: this.config.node.aeTitle, host: this.address.address, port: this.address.port });
-    this.audit({ event: 'application-start', outcome: 'success', calledAeTitle: this.config.node.aeTitle, detail: `port ${this.address.port}${this.tlsAddress ? `, TLS port ${this.tlsAddress.port}` : ''}` });
+    this.audit({
+      event: 'application-start',
+      outcome: 'success',
+      calledAeTitle: this.config.node.aeTitle,
+      detail: `port ${this.address.port}${this.tlsAddress ? `, TLS port ${this.tlsAddress.port}` : ''}`,
+    });
     this.jobs.kick();
     if (requeued > 0) void this.deliveries.runDue().catch((e: Error) => this.log.error('delivery sweep failed', { error: e.message }));
     return this.address;
@@ -291,7 +336,13 @@ export class DicomNode extends EventEmitter {
         reason,
         Date.now(),
       );
-      if (hits.length > 0) this.log.info('series routed', { modality: row.Modality, instances: instanceCount, routes: hits.map((r) => r.name), urgent: hits.some((r) => r.priority === 'urgent') });
+      if (hits.length > 0)
+        this.log.info('series routed', {
+          modality: row.Modality,
+          instances: instanceCount,
+          routes: hits.map((r) => r.name),
+          urgent: hits.some((r) => r.priority === 'urgent'),
+        });
       else this.log.info('series unrouted', { modality: row.Modality, instances: instanceCount, reason });
       this.emit('series-routed', { series, jobs });
       this.jobs.kick();
@@ -348,7 +399,13 @@ export class DicomNode extends EventEmitter {
   runRetention(now = Date.now()): RetentionResult {
     const days = this.config.housekeeping.retentionDays;
     if (days === null) return { series: 0, files: 0, bytes: 0 };
-    return runRetention(this.store, days, this.log, (seriesInstanceUid, detail) => this.audit({ event: 'series-purged', outcome: 'success', seriesInstanceUid, detail }), now);
+    return runRetention(
+      this.store,
+      days,
+      this.log,
+      (seriesInstanceUid, detail) => this.audit({ event: 'series-purged', outcome: 'success', seriesInstanceUid, detail }),
+      now,
+    );
   }
 
   listSeries(): SeriesRow[] {
@@ -375,7 +432,14 @@ export class DicomNode extends EventEmitter {
       m.storeResult(e.status, e.ms);
       if (e.status !== 0) {
         const a = e.association;
-        this.audit({ event: 'instance-refused', outcome: 'failure', callingAeTitle: a.callingAeTitle, remoteAddress: a.remoteAddress, associationId: a.id, detail: `status 0x${e.status.toString(16).padStart(4, '0')}, SOP class ${e.sopClassUid}` });
+        this.audit({
+          event: 'instance-refused',
+          outcome: 'failure',
+          callingAeTitle: a.callingAeTitle,
+          remoteAddress: a.remoteAddress,
+          associationId: a.id,
+          detail: `status 0x${e.status.toString(16).padStart(4, '0')}, SOP class ${e.sopClassUid}`,
+        });
       }
     });
     this.scp.on('association', (a: Association, contexts: { result: number }[]) => {
@@ -406,7 +470,17 @@ export class DicomNode extends EventEmitter {
       try {
         // "DICOM Instances Transferred" (IHE ATNA): who sent which series, from where.
         for (const r of this.store.instancesByAssociation(a.id)) {
-          this.audit({ event: 'instances-received', outcome: 'success', callingAeTitle: a.callingAeTitle, calledAeTitle: a.calledAeTitle, remoteAddress: a.remoteAddress, associationId: a.id, studyInstanceUid: r.studyInstanceUid, seriesInstanceUid: r.seriesInstanceUid, instances: r.instances });
+          this.audit({
+            event: 'instances-received',
+            outcome: 'success',
+            callingAeTitle: a.callingAeTitle,
+            calledAeTitle: a.calledAeTitle,
+            remoteAddress: a.remoteAddress,
+            associationId: a.id,
+            studyInstanceUid: r.studyInstanceUid,
+            seriesInstanceUid: r.seriesInstanceUid,
+            instances: r.instances,
+          });
         }
         this.store.recordAssociation({
           id: a.id,
@@ -425,7 +499,14 @@ export class DicomNode extends EventEmitter {
     });
     this.scp.on('rejected', (r: RejectionEvent) => {
       m.rejected.inc({ reason: rejectionLabel(r) });
-      this.audit({ event: 'association-rejected', outcome: 'failure', callingAeTitle: r.callingAeTitle, calledAeTitle: r.calledAeTitle, remoteAddress: r.remoteAddress, detail: r.why });
+      this.audit({
+        event: 'association-rejected',
+        outcome: 'failure',
+        callingAeTitle: r.callingAeTitle,
+        calledAeTitle: r.calledAeTitle,
+        remoteAddress: r.remoteAddress,
+        detail: r.why,
+      });
       log.warn('association rejected', {
         callingAe: r.callingAeTitle,
         calledAe: r.calledAeTitle,
@@ -448,7 +529,6 @@ export class DicomNode extends EventEmitter {
     });
   }
 }
-
 
 /** A low-cardinality label for a rejection (PS3.8 Table 9-21 source/reason). */
 function rejectionLabel(r: RejectionEvent): string {

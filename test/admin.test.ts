@@ -23,11 +23,14 @@ after(async () => {
 
 function get(path: string, token?: string): Promise<{ status: number; body: string; type: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port: n.node.adminPort, path, headers: token ? { Authorization: `Bearer ${token}` } : {} }, (res) => {
-      let body = '';
-      res.on('data', (d) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, type: String(res.headers['content-type']) }));
-    });
+    const req = http.get(
+      { host: '127.0.0.1', port: n.node.adminPort, path, headers: token ? { Authorization: `Bearer ${token}` } : {} },
+      (res) => {
+        let body = '';
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, type: String(res.headers['content-type']) }));
+      },
+    );
     req.on('error', reject);
   });
 }
@@ -104,10 +107,12 @@ test('/readyz says 503 when the disk is below the threshold', async () => {
   const t = await startTestNode({ storage: { minFreeMegabytes: 1024 * 1024 * 1024 } });
   try {
     const r = await new Promise<number>((resolve, reject) =>
-      http.get({ host: '127.0.0.1', port: t.node.adminPort, path: '/readyz' }, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      }).on('error', reject),
+      http
+        .get({ host: '127.0.0.1', port: t.node.adminPort, path: '/readyz' }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        })
+        .on('error', reject),
     );
     assert.equal(r, 503);
   } finally {
@@ -118,7 +123,19 @@ test('/readyz says 503 when the disk is below the threshold', async () => {
 test('audit trail: who sent which series from where, and who was turned away', async () => {
   const r = await get('/api/audit?limit=100', TOKEN);
   assert.equal(r.status, 200);
-  const events = (JSON.parse(r.body) as { events: { event: string; outcome: string; callingAeTitle: string; remoteAddress: string; studyInstanceUid: string; instances: number; detail: string }[] }).events;
+  const events = (
+    JSON.parse(r.body) as {
+      events: {
+        event: string;
+        outcome: string;
+        callingAeTitle: string;
+        remoteAddress: string;
+        studyInstanceUid: string;
+        instances: number;
+        detail: string;
+      }[];
+    }
+  ).events;
   const received = events.find((e) => e.event === 'instances-received' && e.callingAeTitle === 'STORESCU');
   assert.ok(received, 'instances-received event');
   assert.equal(received.instances, 5);
@@ -147,20 +164,30 @@ test('/readyz: not ready while a route names a model that is not loaded; ready o
   const dir = path.join(modelsDir, 'meshnet-gwm');
   fs.mkdirSync(dir, { recursive: true });
   fs.copyFileSync(path.join(SHARED_DICOM, '..', 'models', 'meshnet-gwm', 'model.onnx'), path.join(dir, 'model.onnx'));
-  fs.writeFileSync(path.join(dir, 'model.json'), JSON.stringify({
-    name: 'meshnet-gwm', version: '1.0.0', description: 'MeshNet grey/white matter', intendedUse: 'research', notForClinicalUse: true,
-    applicability: { modalities: ['MR'], bodyParts: ['BRAIN'] },
-    input: { name: 'input', shape: ['batch', 1, 256, 256, 256], layout: 'NCDHW', dtype: 'float32' },
-    preprocessing: { window: 'minmax', targetSize: [256, 256, 256], channels: 1, mode: 'volume' },
-    output: { name: 'output', kind: 'segmentation', labels: ['background', 'white matter', 'grey matter'], activation: 'softmax' },
-    uncertaintyThreshold: 0.3,
-  }));
+  fs.writeFileSync(
+    path.join(dir, 'model.json'),
+    JSON.stringify({
+      name: 'meshnet-gwm',
+      version: '1.0.0',
+      description: 'MeshNet grey/white matter',
+      intendedUse: 'research',
+      notForClinicalUse: true,
+      applicability: { modalities: ['MR'], bodyParts: ['BRAIN'] },
+      input: { name: 'input', shape: ['batch', 1, 256, 256, 256], layout: 'NCDHW', dtype: 'float32' },
+      preprocessing: { window: 'minmax', targetSize: [256, 256, 256], channels: 1, mode: 'volume' },
+      output: { name: 'output', kind: 'segmentation', labels: ['background', 'white matter', 'grey matter'], activation: 'softmax' },
+      uncertaintyThreshold: 0.3,
+    }),
+  );
   const withModel = await startTestNode({ admin: { token: TOKEN }, routes: [route], inference: { modelsDir, providers: ['cpu'] } });
   try {
     assert.equal((await getFrom(withModel.node.adminPort, '/readyz')).status, 200);
     const m = await getFrom(withModel.node.adminPort, '/api/models', TOKEN);
     const models = (JSON.parse(m.body) as { models: { status: string; name: string; provider: string; sha256: string }[] }).models;
-    assert.deepEqual(models.map((x) => [x.status, x.name, x.provider]), [['loaded', 'meshnet-gwm', 'cpu']]);
+    assert.deepEqual(
+      models.map((x) => [x.status, x.name, x.provider]),
+      [['loaded', 'meshnet-gwm', 'cpu']],
+    );
     assert.equal(models[0]!.sha256, '02850fb059badf0717d26f61048293b7422b2453fb48db8ae95d046059bfd90f');
   } finally {
     await withModel.stop();
@@ -169,11 +196,13 @@ test('/readyz: not ready while a route names a model that is not loaded; ready o
 
 function getFrom(port: number, p: string, token?: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, path: p, headers: token ? { Authorization: `Bearer ${token}` } : {} }, (res) => {
-      let body = '';
-      res.on('data', (d) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    }).on('error', reject);
+    http
+      .get({ host: '127.0.0.1', port, path: p, headers: token ? { Authorization: `Bearer ${token}` } : {} }, (res) => {
+        let body = '';
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      })
+      .on('error', reject);
   });
 }
 
@@ -186,8 +215,15 @@ test('audit events also go to a JSON-lines file when audit.file is set', async (
   } finally {
     await t.stop();
   }
-  const events = fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { event: string; at: string; callingAeTitle?: string; node: string });
-  assert.deepEqual(events.map((e) => e.event), ['application-start', 'association-rejected', 'application-stop']);
+  const events = fs
+    .readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { event: string; at: string; callingAeTitle?: string; node: string });
+  assert.deepEqual(
+    events.map((e) => e.event),
+    ['application-start', 'association-rejected', 'application-stop'],
+  );
   assert.equal(events[1]!.callingAeTitle, 'INTRUDER');
   assert.match(events[0]!.at, /^\d{4}-\d\d-\d\dT/);
   assert.equal(events[0]!.node, 'DICOM_AI');
@@ -216,5 +252,8 @@ test('audit events also go to a syslog collector (RFC 5424 over UDP) when audit.
   assert.equal(Number(m[1]), 13 * 8 + 4);
   assert.ok(!Number.isNaN(Date.parse(m[2]!)));
   assert.equal((JSON.parse(m[3]!) as { callingAeTitle: string }).callingAeTitle, 'INTRUDER');
-  assert.ok(got.some((l) => l.startsWith(`<${13 * 8 + 5}>1 `) && / application-start /.test(l)), 'a success is a notice');
+  assert.ok(
+    got.some((l) => l.startsWith(`<${13 * 8 + 5}>1 `) && / application-start /.test(l)),
+    'a success is a notice',
+  );
 });

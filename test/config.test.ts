@@ -4,14 +4,7 @@ import { existsSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 
-import {
-  ConfigError,
-  DEFAULT_CONFIG_PATH,
-  checkCaller,
-  loadConfig,
-  parseConfig,
-  type NodeConfig,
-} from '../src/config/config';
+import { ConfigError, DEFAULT_CONFIG_PATH, checkCaller, loadConfig, parseConfig, type NodeConfig } from '../src/config/config';
 import { canonicalIp, sameIp } from '../src/config/ip';
 
 /**
@@ -110,7 +103,9 @@ test('config/default.json loads and has the documented values', () => {
   assert.equal(cfg.storage.minFreeMegabytes, 1024);
   assert.equal(cfg.series.stableSeconds, 30);
   assert.deepEqual(cfg.log, { level: 'info', file: null });
-  assert.deepEqual(cfg.destinations, { PACS: { aeTitle: 'ORTHANC', host: '127.0.0.1', port: 4242, tls: null, reportForms: ['comprehensive3d', 'comprehensive', 'basic-text'] } });
+  assert.deepEqual(cfg.destinations, {
+    PACS: { aeTitle: 'ORTHANC', host: '127.0.0.1', port: 4242, tls: null, reportForms: ['comprehensive3d', 'comprehensive', 'basic-text'] },
+  });
   assert.deepEqual(cfg.routes, [
     {
       name: 'chest-ct',
@@ -190,7 +185,7 @@ test('AE title with backslash, control character, all spaces, or not text', () =
   raw['callers'] = [{ aeTitle: '    ' }, { aeTitle: 'A\tB' }, { aeTitle: 42 }];
   const problems = parseProblems(raw);
   assertHas(problems, /^node\.aeTitle: "CT\\\\01" contains a backslash/);
-  assertHas(problems, /^callers\[0\]\.aeTitle: "    " is empty; a DICOM AE title is 1 to 16 characters/);
+  assertHas(problems, /^callers\[0\]\.aeTitle: " {4}" is empty; a DICOM AE title is 1 to 16 characters/);
   assertHas(problems, /^callers\[1\]\.aeTitle: .*control character/);
   assertHas(problems, /^callers\[2\]\.aeTitle: 42 is not an AE title/);
 });
@@ -328,7 +323,10 @@ test('all problems are reported together, one per line', () => {
   assert.equal(lines.length, 6);
   for (const problem of error.problems) assert.ok(lines.includes(`  - ${problem}`));
   for (const key of ['node.aeTitle:', 'node.port:', 'node.aeTitel:', 'callers[1].hosts[0]:', 'routes[0].destinations[0]:']) {
-    assert.ok(error.problems.some((p) => p.startsWith(key)), key);
+    assert.ok(
+      error.problems.some((p) => p.startsWith(key)),
+      key,
+    );
   }
 });
 
@@ -373,24 +371,30 @@ test('invalid JSON is reported with line and column', () => {
 
 test('missing, empty and BOM-prefixed files', () => {
   const missing = path.join(tempDir(), 'nope.json');
-  assert.deepEqual(problemsOf(() => loadConfig(missing)), [`${missing}: configuration file not found`]);
-  assertHas(problemsOf(() => loadConfig(writeConfig('empty.json', ' \n'))), /the file is empty/);
+  assert.deepEqual(
+    problemsOf(() => loadConfig(missing)),
+    [`${missing}: configuration file not found`],
+  );
+  assertHas(
+    problemsOf(() => loadConfig(writeConfig('empty.json', ' \n'))),
+    /the file is empty/,
+  );
   const bom = writeConfig('bom.json', `\uFEFF${JSON.stringify(base())}`);
   assert.equal(loadConfig(bom).node.aeTitle, 'DICOM_AI');
 });
 
 test('keys repeated in the file are reported', () => {
   const text = '{\n  "node": { "port": 104,\n    "port": 11112 },\n  "callers": [{ "aeTitle": "CT01" }]\n}';
-  assertHas(problemsOf(() => loadConfig(writeConfig('dup.json', text))), /^node\.port: this key appears more than once \(again at line 3\)/);
+  assertHas(
+    problemsOf(() => loadConfig(writeConfig('dup.json', text))),
+    /^node\.port: this key appears more than once \(again at line 3\)/,
+  );
 });
 
 // --- helpers -------------------------------------------------------------------
 
 test('checkCaller applies the caller list', () => {
-  const cfg = parseConfig(
-    { callers: [{ aeTitle: 'CT01', hosts: ['10.0.0.5', '::1'] }, { aeTitle: 'ANY' }] },
-    '/x',
-  );
+  const cfg = parseConfig({ callers: [{ aeTitle: 'CT01', hosts: ['10.0.0.5', '::1'] }, { aeTitle: 'ANY' }] }, '/x');
   assert.equal(checkCaller(cfg, 'CT01', '10.0.0.5').allowed, true);
   assert.equal(checkCaller(cfg, 'CT01 ', '::ffff:10.0.0.5').allowed, true);
   assert.equal(checkCaller(cfg, 'CT01', '0:0:0:0:0:0:0:1').allowed, true);
@@ -418,6 +422,7 @@ test('audit.syslog: host required, port defaults to 514, bad values named', () =
   assert.equal(parseConfig({ callers: [{ aeTitle: 'CT01' }] }, '/etc/dicom-ai').audit.syslog, null);
   assert.throws(
     () => parseConfig({ callers: [{ aeTitle: 'CT01' }], audit: { syslog: { port: 70000, appName: 'has space' } } }, '/etc/dicom-ai'),
-    (e: Error) => /audit\.syslog\.host/.test(e.message) && /audit\.syslog\.port/.test(e.message) && /audit\.syslog\.appName/.test(e.message),
+    (e: Error) =>
+      /audit\.syslog\.host/.test(e.message) && /audit\.syslog\.port/.test(e.message) && /audit\.syslog\.appName/.test(e.message),
   );
 });

@@ -18,7 +18,12 @@ function section(name: string): string[][] {
     .trim()
     .split('\n')
     .slice(2) // header and separator
-    .map((l) => l.split('|').slice(1, -1).map((c) => c.trim()));
+    .map((l) =>
+      l
+        .split('|')
+        .slice(1, -1)
+        .map((c) => c.trim()),
+    );
 }
 
 test('storage SOP classes in the statement are exactly those the SCP accepts', () => {
@@ -29,14 +34,19 @@ test('storage SOP classes in the statement are exactly those the SCP accepts', (
 
 test('transfer syntaxes in the statement are those accepted, in the order of preference', () => {
   const rows = section('TRANSFER SYNTAXES');
-  assert.deepEqual(rows.map((r) => r[2]), [...STORAGE_TRANSFER_SYNTAX_PREFERENCE]);
+  assert.deepEqual(
+    rows.map((r) => r[2]),
+    [...STORAGE_TRANSFER_SYNTAX_PREFERENCE],
+  );
   for (const r of rows) assert.equal(r[3], LOSSY_TRANSFER_SYNTAXES.has(r[2]!) ? 'Yes' : 'No');
 });
 
 test('implementation identity and defaults in the statement match the code and default config', () => {
   assert.ok(doc.includes(IMPLEMENTATION_CLASS_UID));
   assert.ok(doc.includes(IMPLEMENTATION_VERSION_NAME));
-  const cfg = JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, 'config', 'default.json'), 'utf8')) as { node: { port: number; maxAssociations: number; maxPduLength: number } };
+  const cfg = JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, 'config', 'default.json'), 'utf8')) as {
+    node: { port: number; maxAssociations: number; maxPduLength: number };
+  };
   assert.match(doc, new RegExp(`default ${cfg.node.port}\\)`));
   assert.match(doc, new RegExp(`default ${cfg.node.maxAssociations}\\)`));
   assert.match(doc, new RegExp(`default ${cfg.node.maxPduLength};`));

@@ -36,7 +36,9 @@ test('kill -9 during a multi-instance push loses no acknowledged instance', asyn
   {
     const db = new Store(path.join(dir, 'data', 'dicom-ai-node.sqlite'));
     // (A lost commit loses the row and its series count update together.)
-    const uncount = db.db.prepare('UPDATE series SET instance_count = instance_count - 1, total_bytes = total_bytes - (SELECT size_bytes FROM instances WHERE sop_instance_uid = ?) WHERE series_uid = (SELECT series_uid FROM instances WHERE sop_instance_uid = ?)');
+    const uncount = db.db.prepare(
+      'UPDATE series SET instance_count = instance_count - 1, total_bytes = total_bytes - (SELECT size_bytes FROM instances WHERE sop_instance_uid = ?) WHERE series_uid = (SELECT series_uid FROM instances WHERE sop_instance_uid = ?)',
+    );
     const del = db.db.prepare('DELETE FROM instances WHERE sop_instance_uid = ?');
     for (const sop of lost) {
       uncount.run(sop, sop);
@@ -63,7 +65,10 @@ test('kill -9 during a multi-instance push loses no acknowledged instance', asyn
         const hb = readPart10Header(b);
         assert.ok(a.subarray(ha.datasetOffset).equals(b.subarray(hb.datasetOffset)), `${path.basename(f)}: data set differs`);
       }
-      const check = await run('dcmftest', acknowledged.map((f) => store.getInstance(sopOf.get(f)!)!.filePath));
+      const check = await run(
+        'dcmftest',
+        acknowledged.map((f) => store.getInstance(sopOf.get(f)!)!.filePath),
+      );
       assert.equal(check.code, 0, check.stdout);
       assert.deepEqual(fs.readdirSync(path.join(dir, 'data', 'incoming')), [], 'partial files of the killed transfer removed at start-up');
       // Stability survives the restart (stableSeconds is 1 in this config).
@@ -76,7 +81,10 @@ test('kill -9 during a multi-instance push loses no acknowledged instance', asyn
       }
       assert.equal(state, 'stable', 'series became stable after the restart');
       const count = store.listSeries()[0]!.instanceCount;
-      assert.ok(count >= acknowledged.length && count <= acknowledged.length + 1, `series counts ${count} instances for ${acknowledged.length} acknowledged`);
+      assert.ok(
+        count >= acknowledged.length && count <= acknowledged.length + 1,
+        `series counts ${count} instances for ${acknowledged.length} acknowledged`,
+      );
     } finally {
       store.close();
     }
@@ -128,7 +136,9 @@ test('SIGTERM during a push: exits 0, every acknowledged instance kept, clean re
  * were acknowledged. `reachedOrEnded` resolves with the count then, or when storescu ends.
  */
 function pushWatchingAcks(port: number, files: string[], count: number, atCount: () => void) {
-  const scu = spawn('storescu', ['-v', '-aet', 'STORESCU', '-aec', 'DICOM_AI', '127.0.0.1', String(port), ...files], { env: { ...process.env, TCP_NODELAY: '1' } });
+  const scu = spawn('storescu', ['-v', '-aet', 'STORESCU', '-aec', 'DICOM_AI', '127.0.0.1', String(port), ...files], {
+    env: { ...process.env, TCP_NODELAY: '1' },
+  });
   const acknowledged: string[] = [];
   const exited = new Promise<void>((resolve) => scu.on('exit', () => resolve()));
   let current = '';

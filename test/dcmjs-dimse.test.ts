@@ -116,7 +116,11 @@ function runClient(port: number, callingAe: string, reqs: DimseRequest[], timeou
       clearTimeout(timer);
       resolve(out);
     });
-    client.send('127.0.0.1', port, callingAe, n.config.node.aeTitle, { connectTimeout: 5000, associationTimeout: 10_000, pduTimeout: 10_000 });
+    client.send('127.0.0.1', port, callingAe, n.config.node.aeTitle, {
+      connectTimeout: 5000,
+      associationTimeout: 10_000,
+      pduTimeout: 10_000,
+    });
   });
 }
 
@@ -139,7 +143,9 @@ function fragmentPayloads(encapsulated: Buffer): Buffer[] {
 }
 
 function isEncapsulated(ts: string): boolean {
-  return ![TS.ImplicitVRLittleEndian, TS.ExplicitVRLittleEndian, TS.ExplicitVRBigEndian, TS.DeflatedExplicitVRLittleEndian].includes(ts as never);
+  return ![TS.ImplicitVRLittleEndian, TS.ExplicitVRLittleEndian, TS.ExplicitVRBigEndian, TS.DeflatedExplicitVRLittleEndian].includes(
+    ts as never,
+  );
 }
 
 test('dcmjs-dimse Client: C-ECHO to our node succeeds', async () => {
@@ -151,7 +157,10 @@ test('dcmjs-dimse Client: C-ECHO to our node succeeds', async () => {
   assert.ok(rsp, 'C-ECHO-RSP received');
   assert.equal(rsp.getStatus(), Status.Success);
   assert.equal(out.released, true, 'association released normally');
-  assert.ok(n.logs.some((l) => l.includes('association accepted') && l.includes('TESTSCU')), 'our node logged the association');
+  assert.ok(
+    n.logs.some((l) => l.includes('association accepted') && l.includes('TESTSCU')),
+    'our node logged the association',
+  );
 });
 
 test('dcmjs-dimse Client: C-STORE of a synthetic CT series and corpus files, all indexed, pixel data intact', async () => {
@@ -174,9 +183,9 @@ test('dcmjs-dimse Client: C-STORE of a synthetic CT series and corpus files, all
   assert.equal(out.released, true, 'association released normally');
 
   for (let i = 0; i < files.length; i++) {
-    const f = files[i];
-    const p = prepared[i];
-    const rsp = out.responses.get(reqs[i]);
+    const f = files[i]!;
+    const p = prepared[i]!;
+    const rsp = out.responses.get(reqs[i]!);
     assert.ok(rsp, `C-STORE-RSP for ${path.basename(f)}`);
     assert.equal(rsp.getStatus(), Status.Success, `${path.basename(f)}: status ${rsp.getStatus()} ${rsp.getErrorComment() ?? ''}`);
     assert.equal(rsp.getAffectedSopInstanceUid(), p.sopInstanceUid);
@@ -201,13 +210,17 @@ test('dcmjs-dimse Client: C-STORE of a synthetic CT series and corpus files, all
     if (isEncapsulated(p.transferSyntaxUid)) {
       // dcmjs may rebuild the item structure (offset table, fragmentation); the compressed
       // bitstream must be unchanged.
-      assert.deepEqual(Buffer.concat(fragmentPayloads(stored)), Buffer.concat(fragmentPayloads(sent)), `${path.basename(f)} compressed pixel data`);
+      assert.deepEqual(
+        Buffer.concat(fragmentPayloads(stored)),
+        Buffer.concat(fragmentPayloads(sent)),
+        `${path.basename(f)} compressed pixel data`,
+      );
     } else {
       assert.equal(stored.length, sent.length, `${path.basename(f)} pixel data length`);
       assert.ok(stored.equals(sent), `${path.basename(f)} pixel data bytes`);
     }
   }
-  const series = n.node.store.getSeries(readUid(synthetic[0], 'SeriesInstanceUID'));
+  const series = n.node.store.getSeries(readUid(synthetic[0]!, 'SeriesInstanceUID'));
   assert.ok(series, 'synthetic series indexed');
   assert.equal(series.instanceCount, 10);
 });
@@ -220,7 +233,7 @@ function readUid(file: string, key: 'SeriesInstanceUID' | 'StudyInstanceUID'): s
 }
 
 test('dcmjs-dimse Client with a calling AE not listed is rejected (permanent, service user, calling AE not recognized)', async () => {
-  const [file] = writeSyntheticCtSeries({ outDir: path.join(seriesDir, 'intruder'), count: 1, uidRoot: newUidRoot() });
+  const file = writeSyntheticCtSeries({ outDir: path.join(seriesDir, 'intruder'), count: 1, uidRoot: newUidRoot() })[0]!;
   const p = await prepareFile(file);
   const req = new CStoreRequest(file);
   const out = await runClient(n.port, 'INTRUDER', [req]);
@@ -313,7 +326,13 @@ class RecordingScp extends Scp {
 
   override associationRequested(a: DimseAssociation): void {
     this.assoc = a;
-    const rec: ScpAssociationRecord = { callingAe: a.getCallingAeTitle(), calledAe: a.getCalledAeTitle(), proposed: [], accepted: [], pDataLengths: this.pDataLengths };
+    const rec: ScpAssociationRecord = {
+      callingAe: a.getCallingAeTitle(),
+      calledAe: a.getCalledAeTitle(),
+      proposed: [],
+      accepted: [],
+      pDataLengths: this.pDataLengths,
+    };
     scpLog.associations.push(rec);
     a.setMaxPduLength(SCP_MAX_PDU);
     if (a.getCalledAeTitle() !== 'DCMJS_SCP') {
@@ -451,7 +470,13 @@ test('our ScuAssociation.echo() against dcmjs-dimse Server', async () => {
 
 test('sendFiles to dcmjs-dimse Server: every file status 0, data sets arrive byte for byte', async () => {
   const s = await dcmjsScp();
-  const synthetic = writeSyntheticCtSeries({ outDir: path.join(seriesDir, 'to-dcmjs'), count: 3, uidRoot: newUidRoot(), rows: 128, columns: 128 });
+  const synthetic = writeSyntheticCtSeries({
+    outDir: path.join(seriesDir, 'to-dcmjs'),
+    count: 3,
+    uidRoot: newUidRoot(),
+    rows: 128,
+    columns: 128,
+  });
   const files = [
     ...synthetic,
     pydicom('CT_small.dcm'), // Explicit VR LE
@@ -463,7 +488,10 @@ test('sendFiles to dcmjs-dimse Server: every file status 0, data sets arrive byt
   const assocBefore = scpLog.associations.length;
   const storesBefore = scpLog.stores.length;
 
-  const results = await sendFiles({ aeTitle: 'DCMJS_SCP', host: '127.0.0.1', port: s.port }, prepared, { callingAeTitle: 'DICOM_AI', timeoutSeconds: 10 });
+  const results = await sendFiles({ aeTitle: 'DCMJS_SCP', host: '127.0.0.1', port: s.port }, prepared, {
+    callingAeTitle: 'DICOM_AI',
+    timeoutSeconds: 10,
+  });
 
   assert.deepEqual(scpLog.errors, []);
   assert.deepEqual(
@@ -474,7 +502,7 @@ test('sendFiles to dcmjs-dimse Server: every file status 0, data sets arrive byt
 
   // One association; each (SOP class, transfer syntax) proposed alone and accepted as proposed.
   assert.equal(scpLog.associations.length, assocBefore + 1);
-  const a = scpLog.associations[assocBefore];
+  const a = scpLog.associations[assocBefore]!;
   assert.equal(a.callingAe, 'DICOM_AI');
   assert.equal(a.calledAe, 'DCMJS_SCP');
   const wanted = new Set(prepared.map((p) => `${p.sopClassUid}|${p.transferSyntaxUid}`));
@@ -488,8 +516,8 @@ test('sendFiles to dcmjs-dimse Server: every file status 0, data sets arrive byt
   const got = scpLog.stores.slice(storesBefore);
   assert.equal(got.length, files.length, 'one C-STORE-RQ per file');
   for (let i = 0; i < files.length; i++) {
-    const p = prepared[i];
-    const r = got[i];
+    const p = prepared[i]!;
+    const r = got[i]!;
     const name = path.basename(p.file);
     assert.equal(r.callingAe, 'DICOM_AI');
     assert.equal(r.affectedSopInstanceUid, p.sopInstanceUid, `${name}: Affected SOP Instance UID`);
@@ -503,7 +531,7 @@ test('sendFiles to dcmjs-dimse Server: every file status 0, data sets arrive byt
     // And dcmjs, an independent parser, finds the pixel data of the expected size in them.
     const px = pixelBytes(p.file);
     assert.ok(px, `${name} has pixel data`);
-    const parsed = (r.dataset.getElements() as Record<string, unknown>).PixelData;
+    const parsed = (r.dataset.getElements()).PixelData;
     assert.ok(Array.isArray(parsed), `${name}: dcmjs parsed PixelData`);
     const parsedLength = (parsed as ArrayBuffer[]).reduce((s, b) => s + b.byteLength, 0);
     const expected = isEncapsulated(p.transferSyntaxUid) ? Buffer.concat(fragmentPayloads(px)).length : px.length;

@@ -37,7 +37,8 @@ import { runDeidCli } from '../src/deid/cli';
 
 const SECRET = Buffer.from('test-installation-secret-0123456789');
 const hasData = fs.existsSync(SHARED_DICOM);
-const hasTools = spawnSync('dcmdump', ['--version'], { stdio: 'ignore' }).error === undefined &&
+const hasTools =
+  spawnSync('dcmdump', ['--version'], { stdio: 'ignore' }).error === undefined &&
   spawnSync('dciodvfy', [], { stdio: 'ignore' }).error === undefined;
 const skipCorpus = !hasData ? 'shared/data/dicom not found' : !hasTools ? 'dcmdump/dciodvfy not installed' : false;
 
@@ -98,8 +99,17 @@ function trimBytes(b: Buffer): Buffer {
 
 /** Which resolved actions each Basic Profile code allows (PS3.15 E.1-1 legend). */
 const ALLOWED: Record<string, string[]> = {
-  D: ['D'], Z: ['Z'], X: ['X'], K: ['K'], C: ['C'], U: ['U'],
-  'X/Z': ['X', 'Z'], 'X/D': ['X', 'D'], 'Z/D': ['Z', 'D'], 'X/Z/D': ['X', 'Z', 'D'], 'X/Z/U*': ['X', 'Z', 'U'],
+  D: ['D'],
+  Z: ['Z'],
+  X: ['X'],
+  K: ['K'],
+  C: ['C'],
+  U: ['U'],
+  'X/Z': ['X', 'Z'],
+  'X/D': ['X', 'D'],
+  'Z/D': ['Z', 'D'],
+  'X/Z/D': ['X', 'Z', 'D'],
+  'X/Z/U*': ['X', 'Z', 'U'],
 };
 
 /** Bounded-concurrency map for the external tools. */
@@ -182,7 +192,7 @@ test('corpus: every dcmdump-readable Part 10 file is de-identified per Table E.1
       for (const [p, el] of a.byPath) {
         // Elements inside a removed or emptied sequence have no fate of their own.
         const parent = p.lastIndexOf('[');
-        if (parent >= 0 && !b.byPath.has(p.slice(0, parent)) ) continue;
+        if (parent >= 0 && !b.byPath.has(p.slice(0, parent))) continue;
         if (parent >= 0 && (b.byPath.get(p.slice(0, parent))?.items?.length ?? 0) === 0) continue;
         const row = profileRowFor(el.tag);
         if (isPrivateTag(el.tag)) {
@@ -214,9 +224,13 @@ test('corpus: every dcmdump-readable Part 10 file is de-identified per Table E.1
           case 'U':
             assert.ok(out, `${c.rel}: ${p} should be present`);
             if (!el.items && before.length > 0 && (el.vr ?? row.vr) === 'UI') {
-              const expected = trimUid(before).split('\\').map((u) => (u ? replacementUid(SECRET, u.trim()) : '')).join('\\');
+              const expected = trimUid(before)
+                .split('\\')
+                .map((u) => (u ? replacementUid(SECRET, u.trim()) : ''))
+                .join('\\');
               assert.equal(trimUid(valOf(b, out)), expected, `${c.rel}: ${p} UID not mapped`);
-              for (const u of trimUid(before).split('\\')) if (u) assert.equal(c.result.uidMap.get(u.trim()), replacementUid(SECRET, u.trim()));
+              for (const u of trimUid(before).split('\\'))
+                if (u) assert.equal(c.result.uidMap.get(u.trim()), replacementUid(SECRET, u.trim()));
             }
             break;
           default:
@@ -252,9 +266,7 @@ test('corpus: every dcmdump-readable Part 10 file is de-identified per Table E.1
         // An Institution Name that is really the device maker ("TOSHIBA", Manufacturer
         // "TOSHIBA_MEC", in several sample files) survives inside Manufacturer, which the profile
         // keeps: not the identity leaking.
-        const keptTwin = tag === 0x00080080
-          ? a.top.find((e) => e.tag === 0x00080070 && trimBytes(valOf(a, e)).includes(v))
-          : undefined;
+        const keptTwin = tag === 0x00080080 ? a.top.find((e) => e.tag === 0x00080070 && trimBytes(valOf(a, e)).includes(v)) : undefined;
         if (keptTwin) {
           twins.push(`${c.rel} ${formatTag(tag)} = ${formatTag(keptTwin.tag)}`);
           continue;
@@ -264,7 +276,7 @@ test('corpus: every dcmdump-readable Part 10 file is de-identified per Table E.1
       }
     }
     assert.ok(searched > 100, `only ${searched} values searched`);
-    t2.diagnostic(`institution names inside Manufacturer: ${twins.join("; ")}`);
+    t2.diagnostic(`institution names inside Manufacturer: ${twins.join('; ')}`);
   });
 
   await t.test('elements the profile does not touch are byte-identical (Rows, Columns, Pixel Data, charset, DS...)', () => {
@@ -289,7 +301,11 @@ test('corpus: every dcmdump-readable Part 10 file is de-identified per Table E.1
       const yes = outTop.get(0x00120062);
       assert.ok(yes && valOf(b, yes).toString('latin1') === 'YES ', `${c.rel}: Patient Identity Removed`);
       const tags = b.top.map((e) => e.tag >>> 0);
-      assert.deepEqual(tags, [...tags].sort((x, y) => x - y), `${c.rel}: top level out of order`);
+      assert.deepEqual(
+        tags,
+        [...tags].sort((x, y) => x - y),
+        `${c.rel}: top level out of order`,
+      );
     }
   });
 
@@ -335,51 +351,59 @@ test('corpus: every dcmdump-readable Part 10 file is de-identified per Table E.1
   fs.rmSync(outRoot, { recursive: true, force: true });
 });
 
-test('series: same study/series UIDs map to the same new ones across files; meta follows the data set', { skip: hasData ? false : 'no corpus' }, () => {
-  const dir = path.join(SHARED_DICOM, 'pydicom', 'dicomdirtests', '77654033', 'CT2');
-  const files = fs.readdirSync(dir).map((f) => fs.readFileSync(path.join(dir, f)));
-  assert.ok(files.length >= 2);
-  const study = new Set<string>();
-  const series = new Set<string>();
-  const instances = new Set<string>();
-  for (const input of files) {
-    const before = readDatasetHeader(input.subarray(readPart10Header(input).datasetOffset), readPart10Header(input).transferSyntaxUid);
-    const r = deidentifyPart10(input, { secret: SECRET });
-    const h = readPart10Header(r.bytes);
-    const after = readDatasetHeader(r.bytes.subarray(h.datasetOffset), h.transferSyntaxUid).attributes;
-    assert.equal(after.StudyInstanceUID, replacementUid(SECRET, before.attributes.StudyInstanceUID as string));
-    assert.equal(after.SeriesInstanceUID, replacementUid(SECRET, before.attributes.SeriesInstanceUID as string));
-    assert.equal(h.sopInstanceUid, after.SOPInstanceUID);
-    assert.notEqual(after.SOPInstanceUID, before.attributes.SOPInstanceUID);
-    study.add(after.StudyInstanceUID as string);
-    series.add(after.SeriesInstanceUID as string);
-    instances.add(after.SOPInstanceUID as string);
-  }
-  assert.equal(study.size, 1);
-  assert.equal(series.size, 1);
-  assert.equal(instances.size, files.length);
-});
+test(
+  'series: same study/series UIDs map to the same new ones across files; meta follows the data set',
+  { skip: hasData ? false : 'no corpus' },
+  () => {
+    const dir = path.join(SHARED_DICOM, 'pydicom', 'dicomdirtests', '77654033', 'CT2');
+    const files = fs.readdirSync(dir).map((f) => fs.readFileSync(path.join(dir, f)));
+    assert.ok(files.length >= 2);
+    const study = new Set<string>();
+    const series = new Set<string>();
+    const instances = new Set<string>();
+    for (const input of files) {
+      const before = readDatasetHeader(input.subarray(readPart10Header(input).datasetOffset), readPart10Header(input).transferSyntaxUid);
+      const r = deidentifyPart10(input, { secret: SECRET });
+      const h = readPart10Header(r.bytes);
+      const after = readDatasetHeader(r.bytes.subarray(h.datasetOffset), h.transferSyntaxUid).attributes;
+      assert.equal(after.StudyInstanceUID, replacementUid(SECRET, before.attributes.StudyInstanceUID as string));
+      assert.equal(after.SeriesInstanceUID, replacementUid(SECRET, before.attributes.SeriesInstanceUID as string));
+      assert.equal(h.sopInstanceUid, after.SOPInstanceUID);
+      assert.notEqual(after.SOPInstanceUID, before.attributes.SOPInstanceUID);
+      study.add(after.StudyInstanceUID);
+      series.add(after.SeriesInstanceUID);
+      instances.add(after.SOPInstanceUID as string);
+    }
+    assert.equal(study.size, 1);
+    assert.equal(series.size, 1);
+    assert.equal(instances.size, files.length);
+  },
+);
 
-test('character-set files: Specific Character Set kept byte for byte, output still converts like the input', { skip: skipCorpus }, async () => {
-  const dir = path.join(SHARED_DICOM, 'pydicom', 'charset_files');
-  const out = tmpDir('deid-charset');
-  for (const name of fs.readdirSync(dir).filter((f) => f.endsWith('.dcm'))) {
-    const input = fs.readFileSync(path.join(dir, name));
-    const r = deidentifyPart10(input, { secret: SECRET, options: ['clean-descriptors', 'retain-institution-identity'] });
-    const a = flatten(input);
-    const b = flatten(r.bytes);
-    const csA = a.top.find((e) => e.tag === 0x00080005);
-    const csB = b.top.find((e) => e.tag === 0x00080005);
-    if (csA) assert.ok(csB && rawOf(a, csA).equals(rawOf(b, csB)), name);
-    fs.writeFileSync(path.join(out, name), r.bytes);
-    // dcmdump +U8 converts to UTF-8 with the data set's character set: it must succeed on the
-    // output whenever it succeeds on the input (nothing we wrote broke the encoding).
-    const convIn = await run('dcmdump', ['-q', '+U8', path.join(dir, name)]);
-    const convOut = await run('dcmdump', ['-q', '+U8', path.join(out, name)]);
-    if (convIn.code === 0) assert.equal(convOut.code, 0, `${name}: ${convOut.stderr.slice(0, 200)}`);
-  }
-  fs.rmSync(out, { recursive: true, force: true });
-});
+test(
+  'character-set files: Specific Character Set kept byte for byte, output still converts like the input',
+  { skip: skipCorpus },
+  async () => {
+    const dir = path.join(SHARED_DICOM, 'pydicom', 'charset_files');
+    const out = tmpDir('deid-charset');
+    for (const name of fs.readdirSync(dir).filter((f) => f.endsWith('.dcm'))) {
+      const input = fs.readFileSync(path.join(dir, name));
+      const r = deidentifyPart10(input, { secret: SECRET, options: ['clean-descriptors', 'retain-institution-identity'] });
+      const a = flatten(input);
+      const b = flatten(r.bytes);
+      const csA = a.top.find((e) => e.tag === 0x00080005);
+      const csB = b.top.find((e) => e.tag === 0x00080005);
+      if (csA) assert.ok(csB && rawOf(a, csA).equals(rawOf(b, csB)), name);
+      fs.writeFileSync(path.join(out, name), r.bytes);
+      // dcmdump +U8 converts to UTF-8 with the data set's character set: it must succeed on the
+      // output whenever it succeeds on the input (nothing we wrote broke the encoding).
+      const convIn = await run('dcmdump', ['-q', '+U8', path.join(dir, name)]);
+      const convOut = await run('dcmdump', ['-q', '+U8', path.join(out, name)]);
+      if (convIn.code === 0) assert.equal(convOut.code, 0, `${name}: ${convOut.stderr.slice(0, 200)}`);
+    }
+    fs.rmSync(out, { recursive: true, force: true });
+  },
+);
 
 // ---------------------------------------------------------------------------
 // Synthetic data sets in every encoding
@@ -392,17 +416,28 @@ function encode(els: El[], syntax: Syntax, undef = false): Buffer {
   const parts: Buffer[] = [];
   const tagBuf = (tag: number, len: number): Buffer => {
     const b = Buffer.alloc(8);
-    if (syntax.littleEndian) { b.writeUInt16LE(tag >>> 16, 0); b.writeUInt16LE(tag & 0xffff, 2); b.writeUInt32LE(len >>> 0, 4); }
-    else { b.writeUInt16BE(tag >>> 16, 0); b.writeUInt16BE(tag & 0xffff, 2); b.writeUInt32BE(len >>> 0, 4); }
+    if (syntax.littleEndian) {
+      b.writeUInt16LE(tag >>> 16, 0);
+      b.writeUInt16LE(tag & 0xffff, 2);
+      b.writeUInt32LE(len >>> 0, 4);
+    } else {
+      b.writeUInt16BE(tag >>> 16, 0);
+      b.writeUInt16BE(tag & 0xffff, 2);
+      b.writeUInt32BE(len >>> 0, 4);
+    }
     return b;
   };
   for (const [tag, vr, v] of els) {
     let value: Buffer;
     if (Array.isArray(v)) {
-      value = Buffer.concat(v.map((item) => {
-        const content = encode(item, syntax, undef);
-        return undef ? Buffer.concat([tagBuf(0xfffee000, UNDEFINED_LENGTH), content, tagBuf(0xfffee00d, 0)]) : Buffer.concat([tagBuf(0xfffee000, content.length), content]);
-      }));
+      value = Buffer.concat(
+        v.map((item) => {
+          const content = encode(item, syntax, undef);
+          return undef
+            ? Buffer.concat([tagBuf(0xfffee000, UNDEFINED_LENGTH), content, tagBuf(0xfffee00d, 0)])
+            : Buffer.concat([tagBuf(0xfffee000, content.length), content]);
+        }),
+      );
       if (undef) value = Buffer.concat([value, tagBuf(0xfffee0dd, 0)]);
     } else value = v.length % 2 ? Buffer.concat([v, Buffer.from(vr === 'UI' ? [0] : [0x20])]) : v;
     const len = Array.isArray(v) && undef ? UNDEFINED_LENGTH : value.length;
@@ -424,7 +459,11 @@ function encode(els: El[], syntax: Syntax, undef = false): Buffer {
 }
 
 const latin1 = (s: string): Buffer => Buffer.from(s, 'latin1');
-const us = (n: number, le: boolean): Buffer => { const b = Buffer.alloc(2); le ? b.writeUInt16LE(n) : b.writeUInt16BE(n); return b; };
+const us = (n: number, le: boolean): Buffer => {
+  const b = Buffer.alloc(2);
+  le ? b.writeUInt16LE(n) : b.writeUInt16BE(n);
+  return b;
+};
 
 function sample(le: boolean): El[] {
   return [
@@ -436,12 +475,36 @@ function sample(le: boolean): El[] {
     [0x00080060, 'CS', latin1('CT')],
     [0x00080080, 'LO', latin1('Klinikum Süd')],
     [0x00081030, 'LO', latin1('Grüße Thorax')],
-    [0x00081110, 'SQ', [[[0x00081150, 'UI', latin1('1.2.840.10008.3.1.2.3.1')], [0x00081155, 'UI', latin1('1.2.3.4.5')]]]],
-    [0x00081115, 'SQ', [[
-      [0x00081199, 'SQ', [[[0x00081150, 'UI', latin1('1.2.840.10008.5.1.4.1.1.2')], [0x00081155, 'UI', latin1('1.2.3.4.5.6.7')]]]],
-      [0x0008103e, 'LO', latin1('Müller series')],
-      [0x0020000e, 'UI', latin1('1.2.3.4.6')],
-    ]]],
+    [
+      0x00081110,
+      'SQ',
+      [
+        [
+          [0x00081150, 'UI', latin1('1.2.840.10008.3.1.2.3.1')],
+          [0x00081155, 'UI', latin1('1.2.3.4.5')],
+        ],
+      ],
+    ],
+    [
+      0x00081115,
+      'SQ',
+      [
+        [
+          [
+            0x00081199,
+            'SQ',
+            [
+              [
+                [0x00081150, 'UI', latin1('1.2.840.10008.5.1.4.1.1.2')],
+                [0x00081155, 'UI', latin1('1.2.3.4.5.6.7')],
+              ],
+            ],
+          ],
+          [0x0008103e, 'LO', latin1('Müller series')],
+          [0x0020000e, 'UI', latin1('1.2.3.4.6')],
+        ],
+      ],
+    ],
     [0x00090010, 'LO', latin1('ACME')],
     [0x00091001, 'LO', latin1('Müller^Hans private')],
     [0x00100010, 'PN', latin1('Müller^Hans')],
@@ -474,7 +537,10 @@ for (const [name, ts, syntax] of [
       const a = parseDataSet(plain, syntax, { isSequenceTag });
       const b = parseDataSet(out, syntax, { isSequenceTag });
       const get = (p: typeof b, tag: number) => p.elements.find((e) => e.tag === tag);
-      const val = (p: typeof b, tag: number) => { const e = get(p, tag); return e ? valueBytes(p.buf, e).toString('latin1') : undefined; };
+      const val = (p: typeof b, tag: number) => {
+        const e = get(p, tag);
+        return e ? valueBytes(p.buf, e).toString('latin1') : undefined;
+      };
       // Identity gone, everywhere.
       for (const s of ['Müller', 'PID-4711', 'ACC12345', '19700101', 'Klinikum']) assert.equal(out.indexOf(latin1(s)), -1, s);
       assert.equal(val(b, 0x00100010), '', "Patient's Name is Z");
@@ -509,11 +575,7 @@ for (const [name, ts, syntax] of [
       assert.equal(val(b, 0x00120062), 'YES ');
       assert.deepEqual(
         r.actions.filter((x) => x.path.includes('[')).map((x) => `${x.path} ${x.action}`),
-        [
-          '(0008,1115)[0].(0008,1199)[0].(0008,1155) U',
-          '(0008,1115)[0].(0008,103E) C',
-          '(0008,1115)[0].(0020,000E) U',
-        ],
+        ['(0008,1115)[0].(0008,1199)[0].(0008,1155) U', '(0008,1115)[0].(0008,103E) C', '(0008,1115)[0].(0020,000E) U'],
       );
       assert.equal(r.burnedInAnnotationRisk, false);
     });
@@ -532,12 +594,16 @@ test('options: modified dates are shifted per patient, full dates kept, UIDs ret
   const ts = '1.2.840.10008.1.2.1';
   const run1 = (pid: string, options: string[]) => {
     const r = deidentifyDataSet(encode(base(pid), EXPLICIT_LE), ts, { secret: SECRET, options });
-    return readDatasetHeader(r.bytes, ts, { tags: { StudyDate: 0x00080020, SeriesDate: 0x00080021, StudyTime: 0x00080030, Age: 0x00101010, SOP: 0x00080018 } }).attributes;
+    return readDatasetHeader(r.bytes, ts, {
+      tags: { StudyDate: 0x00080020, SeriesDate: 0x00080021, StudyTime: 0x00080030, Age: 0x00101010, SOP: 0x00080018 },
+    }).attributes;
   };
   const m = run1('P1', ['retain-long-modified-dates']);
   assert.notEqual(m.StudyDate, '20240229');
   assert.match(m.StudyDate as string, /^\d{8}$/);
-  const days = (a: string, b: string) => (Date.parse(`${b.slice(0, 4)}-${b.slice(4, 6)}-${b.slice(6)}`) - Date.parse(`${a.slice(0, 4)}-${a.slice(4, 6)}-${a.slice(6)}`)) / 86_400_000;
+  const days = (a: string, b: string) =>
+    (Date.parse(`${b.slice(0, 4)}-${b.slice(4, 6)}-${b.slice(6)}`) - Date.parse(`${a.slice(0, 4)}-${a.slice(4, 6)}-${a.slice(6)}`)) /
+    86_400_000;
   assert.equal(days(m.StudyDate as string, m.SeriesDate as string), 1, 'interval kept');
   assert.equal(m.StudyTime, '101010');
   assert.deepEqual(run1('P1', ['retain-long-modified-dates']), m, 'same patient, same shift');
@@ -552,11 +618,18 @@ test('options: modified dates are shifted per patient, full dates kept, UIDs ret
 test('burned-in annotation risk is reported with its reason', () => {
   const ts = '1.2.840.10008.1.2.1';
   const mk = (modality: string, bia?: string) =>
-    deidentifyDataSet(encode([
-      [0x00080060, 'CS', latin1(modality)],
-      ...(bia ? [[0x00280301, 'CS', latin1(bia)] as El] : []),
-      [0x7fe00010, 'OB', Buffer.alloc(4)],
-    ], EXPLICIT_LE), ts, { secret: SECRET });
+    deidentifyDataSet(
+      encode(
+        [
+          [0x00080060, 'CS', latin1(modality)],
+          ...(bia ? [[0x00280301, 'CS', latin1(bia)] as El] : []),
+          [0x7fe00010, 'OB', Buffer.alloc(4)],
+        ],
+        EXPLICIT_LE,
+      ),
+      ts,
+      { secret: SECRET },
+    );
   assert.equal(mk('CT').burnedInAnnotationRisk, false);
   assert.equal(mk('CT', 'YES').burnedInAnnotationRisk, true);
   assert.match(mk('CT', 'YES').reasons.join(), /0028,0301/);
@@ -569,7 +642,10 @@ test('errors are DicomParseError without values', () => {
   const ts = '1.2.840.10008.1.2.1';
   const bad = encode([[0x00100010, 'PN', latin1('Secret^Name')]], EXPLICIT_LE);
   bad.writeUInt16LE(200, 6); // length past the end
-  assert.throws(() => deidentifyDataSet(bad, ts, { secret: SECRET }), (e: unknown) => e instanceof DicomParseError && !/Secret/.test((e as Error).message));
+  assert.throws(
+    () => deidentifyDataSet(bad, ts, { secret: SECRET }),
+    (e: unknown) => e instanceof DicomParseError && !/Secret/.test((e as Error).message),
+  );
   assert.throws(() => deidentifyDataSet(bad, ts, { secret: 'short' }), /16 bytes/);
 });
 

@@ -19,14 +19,20 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test('backoff doubles per attempt up to its cap', () => {
   const s = { maxAttempts: 8, backoffSeconds: 30, backoffCapSeconds: 300 };
-  assert.deepEqual([1, 2, 3, 4, 5, 6].map((n) => backoffSeconds(n, s)), [30, 60, 120, 240, 300, 300]);
+  assert.deepEqual(
+    [1, 2, 3, 4, 5, 6].map((n) => backoffSeconds(n, s)),
+    [30, 60, 120, 240, 300, 300],
+  );
 });
 
 test('destination down: retried with backoff; once up: delivered once; a dead one fails after maxAttempts', async () => {
   const port = await freePort();
   const deadPort = await freePort();
   const t = await startTestNode({
-    destinations: { PACS: { aeTitle: 'STORESCP', host: '127.0.0.1', port }, DEAD: { aeTitle: 'NOBODY', host: '127.0.0.1', port: deadPort } },
+    destinations: {
+      PACS: { aeTitle: 'STORESCP', host: '127.0.0.1', port },
+      DEAD: { aeTitle: 'NOBODY', host: '127.0.0.1', port: deadPort },
+    },
     delivery: { maxAttempts: 3, backoffSeconds: 0.2, backoffCapSeconds: 1 },
   });
   const out = tmpDir('deliv-out');
@@ -89,8 +95,15 @@ test('destination down: retried with backoff; once up: delivered once; a dead on
     assert.equal(st.code, 0, st.stderr);
     assert.match(st.stdout, /^0 jobs$/m);
     assert.match(st.stdout, /^deliveries: 3 delivered, 1 queued$/m);
-    const js = JSON.parse((await run(process.execPath, [CLI, 'status', '--json', '--config', cfg])).stdout) as { deliveries: { destination: string; state: string }[] };
-    assert.deepEqual(js.deliveries.map((d) => `${d.destination}:${d.state}`).sort(), ['DEAD:queued', 'PACS:delivered', 'PACS:delivered', 'PACS:delivered']);
+    const js = JSON.parse((await run(process.execPath, [CLI, 'status', '--json', '--config', cfg])).stdout) as {
+      deliveries: { destination: string; state: string }[];
+    };
+    assert.deepEqual(js.deliveries.map((d) => `${d.destination}:${d.state}`).sort(), [
+      'DEAD:queued',
+      'PACS:delivered',
+      'PACS:delivered',
+      'PACS:delivered',
+    ]);
   } finally {
     scp?.kill('SIGKILL');
     await t.stop();

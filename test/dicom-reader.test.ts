@@ -14,12 +14,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 
-import {
-  DicomParseError,
-  HeaderReadResult,
-  inflateDeflatedDataset,
-  readDatasetHeader,
-} from '../src/dicom/dataset-reader';
+import { DicomParseError, HeaderReadResult, inflateDeflatedDataset, readDatasetHeader } from '../src/dicom/dataset-reader';
 import { buildFileMetaInformation, FileMetaInput, readPart10Header } from '../src/dicom/part10';
 
 // ---------------------------------------------------------------------------
@@ -66,7 +61,10 @@ function dataFile(rel: string): Buffer {
 }
 
 /** Reads a Part 10 file and its dataset header in one go. */
-function readFile(rel: string, totalLength?: number): { header: ReturnType<typeof readPart10Header>; dataset: Buffer; result: HeaderReadResult } {
+function readFile(
+  rel: string,
+  totalLength?: number,
+): { header: ReturnType<typeof readPart10Header>; dataset: Buffer; result: HeaderReadResult } {
   const buf = dataFile(rel);
   const header = readPart10Header(buf);
   const dataset = buf.subarray(header.datasetOffset);
@@ -299,8 +297,7 @@ test('charset: (0008,0005) inside a sequence item does not leak to the top level
 
 test('charset: ISO 2022 escapes in synthetic values (JIS X 0212, Latin-1 G1, unknown escapes, multi-value)', () => {
   const pn = (cs: string, value: Buffer): string | undefined =>
-    readDatasetHeader(Buffer.concat([ex(0x00080005, 'CS', cs), ex(0x00100010, 'PN', value)]), '1.2.840.10008.1.2.1').attributes
-      .PatientName;
+    readDatasetHeader(Buffer.concat([ex(0x00080005, 'CS', cs), ex(0x00100010, 'PN', value)]), '1.2.840.10008.1.2.1').attributes.PatientName;
   const b = (...parts: Array<string | number[]>): Buffer =>
     Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : Buffer.from(p))));
   // JIS X 0212 0x3021 is U+4E02 (丂).
@@ -530,7 +527,12 @@ test('garbage bytes only ever produce DicomParseError (never RangeError etc.)', 
 });
 
 test('garbage: explicit VR with an invalid VR throws DicomParseError naming tag and offset', () => {
-  const ds = Buffer.concat([ex(0x00100010, 'PN', 'SECRET^PATIENT'), tagBytes(0x00100020), Buffer.from([0x7a, 0x01, 4, 0]), Buffer.from('X123')]);
+  const ds = Buffer.concat([
+    ex(0x00100010, 'PN', 'SECRET^PATIENT'),
+    tagBytes(0x00100020),
+    Buffer.from([0x7a, 0x01, 4, 0]),
+    Buffer.from('X123'),
+  ]);
   assert.throws(
     () => readDatasetHeader(ds, '1.2.840.10008.1.2.1'),
     (e: unknown) =>
@@ -645,7 +647,10 @@ test('sequences: defined/undefined items, nesting, and values inside them are ig
 });
 
 test('implicit VR: undefined-length elements are sequences; UN undefined-length in explicit VR is implicit inside', () => {
-  const nested = Buffer.concat([im(0x00100010, 'INNER'), im(0x00540016, Buffer.concat([item(im(0x00100020, 'X'), true), seqDelim()]), UNDEFINED)]);
+  const nested = Buffer.concat([
+    im(0x00100010, 'INNER'),
+    im(0x00540016, Buffer.concat([item(im(0x00100020, 'X'), true), seqDelim()]), UNDEFINED),
+  ]);
   const implicitDs = Buffer.concat([
     im(0x00080005, 'ISO_IR 100'),
     im(0x00540012, Buffer.concat([item(nested, true), seqDelim()]), UNDEFINED),
@@ -741,7 +746,10 @@ test('structural limits: lengths checked against totalLength, missing delimiters
   assert.throws(() => readDatasetHeader(longValue, '1.2.840.10008.1.2.1', { totalLength: 107 }), DicomParseError);
 
   // Partial element header at the very end of a complete dataset.
-  assert.throws(() => readDatasetHeader(Buffer.concat([ex(0x00080060, 'CS', 'CT'), Buffer.alloc(3)]), '1.2.840.10008.1.2.1'), DicomParseError);
+  assert.throws(
+    () => readDatasetHeader(Buffer.concat([ex(0x00080060, 'CS', 'CT'), Buffer.alloc(3)]), '1.2.840.10008.1.2.1'),
+    DicomParseError,
+  );
   assert.equal(readDatasetHeader(Buffer.alloc(0), '1.2.840.10008.1.2.1').stoppedAt, 'end');
   assert.equal(readDatasetHeader(Buffer.alloc(0), '1.2.840.10008.1.2.1', { totalLength: 10 }).stoppedAt, 'truncated');
   assert.throws(() => readDatasetHeader(Buffer.alloc(10), '1.2.840.10008.1.2.1', { totalLength: 5 }), DicomParseError);

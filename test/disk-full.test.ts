@@ -24,7 +24,9 @@ test('disk full: A700 (out of resources), partial file removed, the node goes on
   const node = new DicomNode(testConfig(mnt, { storage: { minFreeMegabytes: 0 } }), createLogger({ level: 'error', silentConsole: true }));
   try {
     const { port } = await node.start();
-    const r = await run('storescu', ['-v', '-nh', '-aet', 'STORESCU', '-aec', 'DICOM_AI', '127.0.0.1', String(port), ...files], { timeoutMs: 60_000 });
+    const r = await run('storescu', ['-v', '-nh', '-aet', 'STORESCU', '-aec', 'DICOM_AI', '127.0.0.1', String(port), ...files], {
+      timeoutMs: 60_000,
+    });
     const ok = (r.stdout + r.stderr).match(/Received Store Response \(Success\)/g)?.length ?? 0;
     const full = (r.stdout + r.stderr).match(/Received Store Response \(Refused: OutOfResources\)/g)?.length ?? 0;
     assert.ok(ok >= 2, `only ${ok} instances fit in 4 MB`);
@@ -33,7 +35,11 @@ test('disk full: A700 (out of resources), partial file removed, the node goes on
     assert.deepEqual(fs.readdirSync(path.join(mnt, 'incoming')), [], 'partial files removed');
     const stored = node.store.listInstances();
     assert.equal(stored.length, ok, 'exactly the acknowledged instances are indexed');
-    const onDisk = execFileSync('find', [path.join(mnt, 'instances'), '-name', '*.dcm']).toString().trim().split('\n').filter(Boolean);
+    const onDisk = execFileSync('find', [path.join(mnt, 'instances'), '-name', '*.dcm'])
+      .toString()
+      .trim()
+      .split('\n')
+      .filter(Boolean);
     assert.equal(onDisk.length, ok, 'no orphan files');
     const echo = await run('echoscu', ['-aet', 'ECHOSCU', '-aec', 'DICOM_AI', '127.0.0.1', String(port)]);
     assert.equal(echo.code, 0, 'still answering');
@@ -50,7 +56,9 @@ test('disk-space guard: below storage.minFreeMegabytes instances get A700 before
     return;
   }
   const files = writeSyntheticCtSeries({ outDir: tmpDir('guard-in'), count: 2, uidRoot: newUidRoot() });
-  const node = new DicomNode(testConfig(mnt, { storage: { minFreeMegabytes: 8 } }), createLogger({ level: 'error', silentConsole: true }), { diskPollMs: 100 });
+  const node = new DicomNode(testConfig(mnt, { storage: { minFreeMegabytes: 8 } }), createLogger({ level: 'error', silentConsole: true }), {
+    diskPollMs: 100,
+  });
   try {
     const { port } = await node.start();
     const filler = path.join(mnt, 'filler');

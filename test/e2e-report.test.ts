@@ -58,7 +58,10 @@ async function storescu(port: number, files: string[]): Promise<void> {
 }
 
 /** The SR series Orthanc holds for a study (Modality SR), waiting up to `timeoutMs` for one. */
-async function waitForSr(studyUid: string, timeoutMs: number): Promise<{ ID: string; MainDicomTags: Record<string, string>; Instances: string[] }> {
+async function waitForSr(
+  studyUid: string,
+  timeoutMs: number,
+): Promise<{ ID: string; MainDicomTags: Record<string, string>; Instances: string[] }> {
   const t0 = Date.now();
   for (;;) {
     const sr = (await pacs.seriesOfStudy(studyUid)).filter((s) => s.MainDicomTags.Modality === 'SR');
@@ -88,7 +91,10 @@ async function validateSr(bytes: Buffer, name: string): Promise<string> {
   return d.stdout;
 }
 
-function matchTruth(result: SeriesResult, truth: readonly NoduleTruth[]): { found: number; wanted: number; diameterErrors: number[]; falsePositives: number } {
+function matchTruth(
+  result: SeriesResult,
+  truth: readonly NoduleTruth[],
+): { found: number; wanted: number; diameterErrors: number[]; falsePositives: number } {
   const used = new Set<number>();
   const diameterErrors: number[] = [];
   let found = 0;
@@ -107,7 +113,12 @@ function matchTruth(result: SeriesResult, truth: readonly NoduleTruth[]): { foun
   }
   // Findings that match no truth nodule at all (small ones included) are false positives.
   const fp = result.findings.filter(
-    (f) => !truth.some((t) => f.centre && Math.hypot(f.centre.x - t.centre.x, f.centre.y - t.centre.y, f.centre.z - t.centre.z) <= Math.max(t.diameterMm / 2, 5)),
+    (f) =>
+      !truth.some(
+        (t) =>
+          f.centre &&
+          Math.hypot(f.centre.x - t.centre.x, f.centre.y - t.centre.y, f.centre.z - t.centre.z) <= Math.max(t.diameterMm / 2, 5),
+      ),
   ).length;
   return { found, wanted: wanted.length, diameterErrors, falsePositives: fp };
 }
@@ -129,7 +140,9 @@ test('chest CT phantom -> node -> SR in Orthanc under the same patient and study
     const sr = await waitForSr(p.studyInstanceUid, 180_000);
     const arrived = Date.now();
     const latency = arrived - lastStoreResponse - STABLE_SECONDS * 1000;
-    t.diagnostic(`last C-STORE response -> SR stored in Orthanc, minus stableSeconds: ${latency} ms for ${p.files.length} slices (CPU reference model)`);
+    t.diagnostic(
+      `last C-STORE response -> SR stored in Orthanc, minus stableSeconds: ${latency} ms for ${p.files.length} slices (CPU reference model)`,
+    );
 
     assert.equal(sr.Instances.length, 1, 'exactly one SR instance');
     const tags = await pacs.json<Record<string, string>>('GET', `/instances/${sr.Instances[0]}/simplified-tags`);
@@ -150,15 +163,23 @@ test('chest CT phantom -> node -> SR in Orthanc under the same patient and study
 
     const result = latestResultOf(n);
     const m = matchTruth(result, p.truth);
-    t.diagnostic(`phantom: ${p.truth.length} nodules (${m.wanted} >= 5 mm), found ${m.found}, diameter errors ${m.diameterErrors.map((e) => e.toFixed(2)).join(', ')} mm, ${m.falsePositives} false positive(s)`);
+    t.diagnostic(
+      `phantom: ${p.truth.length} nodules (${m.wanted} >= 5 mm), found ${m.found}, diameter errors ${m.diameterErrors.map((e) => e.toFixed(2)).join(', ')} mm, ${m.falsePositives} false positive(s)`,
+    );
     assert.equal(m.found, m.wanted, 'every nodule >= 5 mm is reported');
     assert.ok(m.falsePositives <= 1, `${m.falsePositives} false positives`);
     for (const f of result.findings) {
       const d = f.measurements.find((x) => x.key === 'diameterMm');
       assert.ok(d, 'each nodule has a diameter');
-      assert.ok(dump.includes(String(Number(d.value.toFixed(1)))) || dump.includes(d.value.toFixed(1)), `dsrdump shows the diameter ${d.value.toFixed(1)}`);
+      assert.ok(
+        dump.includes(String(Number(d.value.toFixed(1)))) || dump.includes(d.value.toFixed(1)),
+        `dsrdump shows the diameter ${d.value.toFixed(1)}`,
+      );
       assert.ok(f.region, 'each finding points at a source image');
-      assert.ok(p.files.some((file) => file.includes(f.region!.sopInstanceUid)) || n.node.store.getInstance(f.region.sopInstanceUid), 'the referenced SOP instance is one of the source series');
+      assert.ok(
+        p.files.some((file) => file.includes(f.region!.sopInstanceUid)) || n.node.store.getInstance(f.region.sopInstanceUid),
+        'the referenced SOP instance is one of the source series',
+      );
     }
     assert.match(dump, /AI-generated/i);
 
@@ -183,7 +204,11 @@ test('Orthanc down when the report is ready: retries, then exactly one SR once O
     await pacs.stop();
     const p = phantom(12, 60);
     await storescu(n.port, p.files);
-    await waitFor(() => n.node.store.listDeliveries().some((d) => d.attempts >= 1 && d.state === 'queued'), 180_000, 'a failed delivery attempt');
+    await waitFor(
+      () => n.node.store.listDeliveries().some((d) => d.attempts >= 1 && d.state === 'queued'),
+      180_000,
+      'a failed delivery attempt',
+    );
     const d = n.node.store.listDeliveries()[0]!;
     assert.ok(d.lastError, 'the failed attempt says why');
     await pacs.start();
@@ -193,7 +218,16 @@ test('Orthanc down when the report is ready: retries, then exactly one SR once O
     const sr = await waitForSr(p.studyInstanceUid, 30_000);
     assert.equal(sr.Instances.length, 1, 'exactly one SR');
     // A second sweep (e.g. after a crash between "sent" and "recorded") resends the same object: still one.
-    n.node.store.enqueueDelivery({ sopInstanceUid: d.sopInstanceUid, sopClassUid: d.sopClassUid, filePath: d.filePath, destination: 'PACS', alternatives: d.alternatives }, Date.now());
+    n.node.store.enqueueDelivery(
+      {
+        sopInstanceUid: d.sopInstanceUid,
+        sopClassUid: d.sopClassUid,
+        filePath: d.filePath,
+        destination: 'PACS',
+        alternatives: d.alternatives,
+      },
+      Date.now(),
+    );
     await n.node.deliveries.runDue(Date.now() + 60_000);
     const again = await waitForSr(p.studyInstanceUid, 5_000);
     assert.equal(again.Instances.length, 1, 'a resend replaces, never duplicates');
@@ -226,7 +260,13 @@ test('kill -9 during inference, and again right after the report was queued for 
   const dir = tmpDir('e2e-crash');
   const port = await freePort();
   const opts = nodeOptions();
-  const cfg = writeConfig(dir, port, { series: opts.series, inference: opts.inference, destinations: opts.destinations, routes: opts.routes, delivery: opts.delivery });
+  const cfg = writeConfig(dir, port, {
+    series: opts.series,
+    inference: opts.inference,
+    destinations: opts.destinations,
+    routes: opts.routes,
+    delivery: opts.delivery,
+  });
   const killAt = async (marker: RegExp, p: ChestPhantom | null): Promise<void> => {
     const child = await startChildNode(cfg, 60_000);
     if (p) await storescu(port, p.files);

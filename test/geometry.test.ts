@@ -12,7 +12,16 @@ import { tmpDir } from './helpers/env';
 const AXIAL = [1, 0, 0, 0, 1, 0];
 
 function slice(i: number, z: number, o: Partial<SliceGeometry> = {}): SliceGeometry {
-  return { sopInstanceUid: `1.2.3.${i}`, imagePositionPatient: [-250, -250, z], imageOrientationPatient: AXIAL, rows: 512, columns: 512, pixelSpacing: [0.7, 0.7], instanceNumber: i, ...o };
+  return {
+    sopInstanceUid: `1.2.3.${i}`,
+    imagePositionPatient: [-250, -250, z],
+    imageOrientationPatient: AXIAL,
+    rows: 512,
+    columns: 512,
+    pixelSpacing: [0.7, 0.7],
+    instanceNumber: i,
+    ...o,
+  };
 }
 
 function shuffled<T>(a: T[]): T[] {
@@ -29,8 +38,14 @@ test('shuffled arrival: sorted along the normal, not by Instance Number', () => 
   const slices = Array.from({ length: 40 }, (_, i) => slice(40 - i, i * 1.25));
   const v = assembleVolume(shuffled(slices));
   assert.ok(v.ok, JSON.stringify(v));
-  assert.deepEqual(v.positions, slices.map((s) => s.imagePositionPatient![2]));
-  assert.deepEqual(v.slices.map((s) => s.instanceNumber), slices.map((s) => s.instanceNumber));
+  assert.deepEqual(
+    v.positions,
+    slices.map((s) => s.imagePositionPatient![2]),
+  );
+  assert.deepEqual(
+    v.slices.map((s) => s.instanceNumber),
+    slices.map((s) => s.instanceNumber),
+  );
   assert.equal(v.spacing, 1.25);
   assert.deepEqual(v.voxelSize, [0.7, 0.7, 1.25]);
   assert.deepEqual(v.warnings, []);
@@ -40,7 +55,10 @@ test('a missing slice is a gap, with how many are missing', () => {
   const slices = Array.from({ length: 20 }, (_, i) => slice(i, i * 2.5)).filter((_, i) => i !== 7);
   const v = assembleVolume(slices);
   assert.equal(v.ok, false);
-  assert.match((v as { reasons: string[] }).reasons[0]!, /gap in the series: 1 step\(s\) larger than the 2\.50 mm spacing \(about 1 missing slice/);
+  assert.match(
+    (v as { reasons: string[] }).reasons[0]!,
+    /gap in the series: 1 step\(s\) larger than the 2\.50 mm spacing \(about 1 missing slice/,
+  );
 });
 
 test('duplicates, mixed sizes, mixed orientations and missing positions are refused with reasons', () => {
@@ -62,7 +80,9 @@ test('oblique plane: positions measured along the true normal', () => {
   const c = Math.SQRT1_2;
   const iop = [1, 0, 0, 0, c, -c]; // tilted about x
   const normal = [0, c, c];
-  const slices = Array.from({ length: 10 }, (_, i) => slice(i, 0, { imageOrientationPatient: iop, imagePositionPatient: [0, normal[1]! * i * 3, normal[2]! * i * 3] }));
+  const slices = Array.from({ length: 10 }, (_, i) =>
+    slice(i, 0, { imageOrientationPatient: iop, imagePositionPatient: [0, normal[1]! * i * 3, normal[2]! * i * 3] }),
+  );
   const v = assembleVolume(shuffled(slices));
   assert.ok(v.ok);
   assert.ok(Math.abs(v.spacing - 3) < 1e-9);
@@ -71,7 +91,15 @@ test('oblique plane: positions measured along the true normal', () => {
 
 test('a series read from Part 10 files assembles with the spacing in its headers', () => {
   const files = writeSyntheticCtSeries({ outDir: tmpDir('geom'), count: 12, uidRoot: newUidRoot(), rows: 64, columns: 64 });
-  const tags = { SOPInstanceUID: 0x00080018, ImagePositionPatient: 0x00200032, ImageOrientationPatient: 0x00200037, PixelSpacing: 0x00280030, Rows: 0x00280010, Columns: 0x00280011, InstanceNumber: 0x00200013 };
+  const tags = {
+    SOPInstanceUID: 0x00080018,
+    ImagePositionPatient: 0x00200032,
+    ImageOrientationPatient: 0x00200037,
+    PixelSpacing: 0x00280030,
+    Rows: 0x00280010,
+    Columns: 0x00280011,
+    InstanceNumber: 0x00200013,
+  };
   const nums = (v: string | undefined) => (v ? v.split('\\').map(Number) : null);
   const slices: SliceGeometry[] = shuffled(files).map((f) => {
     const buf = fs.readFileSync(f);
@@ -92,5 +120,8 @@ test('a series read from Part 10 files assembles with the spacing in its headers
   assert.equal(v.spacing, 1.25);
   assert.deepEqual(v.voxelSize, [0.7, 0.7, 1.25]);
   // The synthetic series descends in z with the instance number: ascending position = descending number.
-  assert.deepEqual(v.slices.map((s) => s.instanceNumber), Array.from({ length: 12 }, (_, i) => 12 - i));
+  assert.deepEqual(
+    v.slices.map((s) => s.instanceNumber),
+    Array.from({ length: 12 }, (_, i) => 12 - i),
+  );
 });

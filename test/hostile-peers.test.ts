@@ -107,7 +107,10 @@ test('a client that connects and stays silent is dropped after the ARTIM timeout
   const ms = await Promise.race([p.closed, timeout(4000)]);
   assert.notEqual(ms, 'timeout', 'silent connection never closed');
   assert.ok((ms as number) >= 900, `closed after ${ms} ms, before the 1 s ARTIM timeout`);
-  assert.ok(n.logs.some((l) => l.includes('ARTIM')), 'ARTIM expiry logged');
+  assert.ok(
+    n.logs.some((l) => l.includes('ARTIM')),
+    'ARTIM expiry logged',
+  );
 });
 
 test('an association request claiming 2 GB is cut off at its header', async () => {
@@ -197,7 +200,10 @@ test('an association that never releases is closed by the idle timer', async () 
   const closed = new Promise<string>((r) => probe.scu.assoc.once('closed', (reason: string) => r(reason)));
   const reason = await Promise.race([closed, timeout(4000)]);
   assert.notEqual(reason, 'timeout', 'idle association not closed');
-  assert.ok(n.logs.some((l) => l.includes('idle for 1 s')), 'idle abort logged');
+  assert.ok(
+    n.logs.some((l) => l.includes('idle for 1 s')),
+    'idle abort logged',
+  );
 });
 
 test('beyond maxAssociations the caller gets A-ASSOCIATE-RJ "local limit exceeded"', async () => {
@@ -231,7 +237,27 @@ test('a data set that cannot be parsed gets C000, nothing is kept, the associati
     implementationClassUid: '1.2.3.4',
   });
   // An element claiming more bytes than the data set holds, after a plausible start.
-  const bad = Buffer.from([0x08, 0x00, 0x16, 0x00, 0x55, 0x49, 0x1a, 0x00, ...Buffer.from('1.2.840.10008.5.1.4.1.1.2\0'), 0x10, 0x00, 0x10, 0x00, 0x50, 0x4e, 0xff, 0x7f, 0x41, 0x42]);
+  const bad = Buffer.from([
+    0x08,
+    0x00,
+    0x16,
+    0x00,
+    0x55,
+    0x49,
+    0x1a,
+    0x00,
+    ...Buffer.from('1.2.840.10008.5.1.4.1.1.2\0'),
+    0x10,
+    0x00,
+    0x10,
+    0x00,
+    0x50,
+    0x4e,
+    0xff,
+    0x7f,
+    0x41,
+    0x42,
+  ]);
   const badFile = path.join(dir, 'bad.dcm');
   fs.writeFileSync(badFile, Buffer.concat([meta, bad]));
   const [good] = writeSyntheticCtSeries({ outDir: dir, count: 1, uidRoot: newUidRoot() });

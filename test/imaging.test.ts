@@ -63,37 +63,67 @@ interface Sibling {
 const SIBLINGS: Sibling[] = [
   {
     file: 'cornerstone3D/CTImage.dcm_JPEG2000LosslessOnlyTransferSyntax_1.2.840.10008.1.2.4.90.dcm',
-    reference: 'cornerstone3D/CTImage.dcm', frames: [0], maxAbs: 0, maxMean: 0,
+    reference: 'cornerstone3D/CTImage.dcm',
+    frames: [0],
+    maxAbs: 0,
+    maxMean: 0,
     why: 'JPEG 2000 lossless: same pixels as the implicit VR original',
   },
   {
     file: 'cornerstone3D/CTImage.dcm_JPEG2000TransferSyntax_1.2.840.10008.1.2.4.91.dcm',
-    reference: 'cornerstone3D/CTImage.dcm', frames: [0], maxAbs: 8, maxMean: 1,
+    reference: 'cornerstone3D/CTImage.dcm',
+    frames: [0],
+    maxAbs: 8,
+    maxMean: 1,
     why: 'JPEG 2000 lossy (measured: max 5 HU, mean 0.57 HU)',
   },
   {
-    file: 'pydicom/MR_small_jp2klossless.dcm', reference: 'pydicom/MR_small.dcm', frames: [0], maxAbs: 0, maxMean: 0,
+    file: 'pydicom/MR_small_jp2klossless.dcm',
+    reference: 'pydicom/MR_small.dcm',
+    frames: [0],
+    maxAbs: 0,
+    maxMean: 0,
     why: 'JPEG 2000 lossless of MR_small',
   },
   {
-    file: 'pydicom-data/emri_small_jpeg_2k_lossless.dcm', reference: 'pydicom-data/emri_small.dcm',
-    frames: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], maxAbs: 0, maxMean: 0, why: 'JPEG 2000 lossless, 10 frames',
+    file: 'pydicom-data/emri_small_jpeg_2k_lossless.dcm',
+    reference: 'pydicom-data/emri_small.dcm',
+    frames: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+    maxAbs: 0,
+    maxMean: 0,
+    why: 'JPEG 2000 lossless, 10 frames',
   },
   {
-    file: 'pydicom-data/emri_small_jpeg_2k_lossless_too_short.dcm', reference: 'pydicom-data/emri_small.dcm',
-    frames: [0, 9], maxAbs: 0, maxMean: 0, why: 'odd-length Pixel Data item; codestreams still complete',
+    file: 'pydicom-data/emri_small_jpeg_2k_lossless_too_short.dcm',
+    reference: 'pydicom-data/emri_small.dcm',
+    frames: [0, 9],
+    maxAbs: 0,
+    maxMean: 0,
+    why: 'odd-length Pixel Data item; codestreams still complete',
   },
   {
-    file: 'pydicom/JPEG2000.dcm', reference: 'pydicom-data/JPEG-LL.dcm', frames: [0], maxAbs: 110, maxMean: 5,
+    file: 'pydicom/JPEG2000.dcm',
+    reference: 'pydicom-data/JPEG-LL.dcm',
+    frames: [0],
+    maxAbs: 110,
+    maxMean: 5,
     why: 'NEMA WG04 NM1 lossy JPEG 2000 vs its lossless JPEG (measured: max 101, mean 4.2 of 0..278)',
   },
   {
-    file: 'pydicom-data/HTJ2K_08_RGB.dcm', reference: 'pydicom-data/HTJ2KLossless_08_RGB.dcm', frames: [0],
-    maxAbs: 6, maxMean: 1, why: 'HTJ2K lossy vs lossless RGB (measured: max 4, mean 0.45)',
+    file: 'pydicom-data/HTJ2K_08_RGB.dcm',
+    reference: 'pydicom-data/HTJ2KLossless_08_RGB.dcm',
+    frames: [0],
+    maxAbs: 6,
+    maxMean: 1,
+    why: 'HTJ2K lossy vs lossless RGB (measured: max 4, mean 0.45)',
   },
   {
-    file: 'cornerstone3D/CT0012.fragmented_no_bot_jpeg_baseline.51.dcm', reference: 'pydicom-data/eCT_Supplemental.dcm',
-    frames: [0, 1], maxAbs: 20, maxMean: 2, offset: 1024,
+    file: 'cornerstone3D/CT0012.fragmented_no_bot_jpeg_baseline.51.dcm',
+    reference: 'pydicom-data/eCT_Supplemental.dcm',
+    frames: [0, 1],
+    maxAbs: 20,
+    maxMean: 2,
+    offset: 1024,
     why:
       'frame 2 of this multi-fragment, empty-BOT file fails in DCMTK ("Cannot determine start fragment"); ' +
       'frame 1 matches DCMTK. Same series as eCT_Supplemental, but its 12-bit stored values are the ' +
@@ -115,7 +145,8 @@ const NO_REFERENCE: Record<string, string> = {
   'pydicom-data/explicit_VR-UN.dcm': 'JPEG 2000 lossless CT whose header elements are all UN',
   'pydicom-data/HTJ2KLossless_08_RGB.dcm': 'HTJ2K lossless RGB (reference of the lossy one)',
   'pydicom-data/JPEG-LL.dcm': 'also compared with DCMTK directly',
-  'pydicom-data/JLSL_08_07_0_1F.dcm': 'JPEG-LS 7-bit: DCMTK dcmdjpls fails ("Invalid compressed image data"); CharLS in dcmjs-codecs decodes it',
+  'pydicom-data/JLSL_08_07_0_1F.dcm':
+    'JPEG-LS 7-bit: DCMTK dcmdjpls fails ("Invalid compressed image data"); CharLS in dcmjs-codecs decodes it',
   // A corrupted codestream on purpose: pydicom's test that FFFE,E0DD inside a fragment does not end
   // the Pixel Data. The fragment is read whole (by item length); OpenJPEG then rejects the SIZ marker.
   'pydicom/JPEG2000-embedded-sequence-delimiter.dcm': 'corrupt SIZ by design; decoding must fail cleanly',
@@ -134,9 +165,9 @@ function extent(v: ArrayLike<number>): [number, number] {
 }
 
 function walk(dir: string): string[] {
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? walk(path.join(dir, e.name)) : [path.join(dir, e.name)],
-  );
+  return fs
+    .readdirSync(dir, { withFileTypes: true })
+    .flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : [path.join(dir, e.name)]));
 }
 
 function corpusFiles(): string[] {
@@ -221,7 +252,10 @@ test('every pixel-bearing corpus file renders like DCMTK dcmj2pnm (<= 1 grey lev
       if (J2K.test(ts) || NO_REFERENCE[rel] !== undefined) {
         // Compared with a sibling / checked for plausibility in the tests below.
         if (NO_REFERENCE[rel] === undefined) {
-          assert.ok(SIBLINGS.some((s) => s.file === rel), `${rel}: JPEG 2000 file with no sibling and no NO_REFERENCE entry`);
+          assert.ok(
+            SIBLINGS.some((s) => s.file === rel),
+            `${rel}: JPEG 2000 file with no sibling and no NO_REFERENCE entry`,
+          );
         }
         if (!(rel === 'pydicom-data/JPEG-LL.dcm')) continue;
       }
@@ -271,7 +305,15 @@ test('every pixel-bearing corpus file renders like DCMTK dcmj2pnm (<= 1 grey lev
   }
   // The cases the issue names must have been exercised, not skipped.
   const all = [...compared.keys()].join(' | ');
-  for (const must of ['MONOCHROME1 file window', 'MONOCHROME2 file window', 'MONOCHROME2 min-max', 'YBR_FULL_422 -> RGB', 'YBR_FULL -> RGB', 'PALETTE COLOR -> RGB', 'multi-frame']) {
+  for (const must of [
+    'MONOCHROME1 file window',
+    'MONOCHROME2 file window',
+    'MONOCHROME2 min-max',
+    'YBR_FULL_422 -> RGB',
+    'YBR_FULL -> RGB',
+    'PALETTE COLOR -> RGB',
+    'multi-frame',
+  ]) {
     assert.ok(all.includes(must), `no DCMTK comparison covered "${must}" (covered: ${all})`);
   }
   const total = [...compared.values()].reduce((a, v) => a + v.length, 0);
@@ -298,7 +340,10 @@ test('transfer syntaxes DCMTK cannot render match the same image in another synt
         if (d > max) max = d;
       }
       const mean = sum / va.length;
-      assert.ok(max <= s.maxAbs && mean <= s.maxMean, `${s.file} frame ${fi + 1} vs ${s.reference}: max ${max}, mean ${mean.toFixed(3)} (${s.why})`);
+      assert.ok(
+        max <= s.maxAbs && mean <= s.maxMean,
+        `${s.file} frame ${fi + 1} vs ${s.reference}: max ${max}, mean ${mean.toFixed(3)} (${s.why})`,
+      );
     }
   }
 });
@@ -455,16 +500,22 @@ test('fragments to frames: BOT, empty BOT with multi-fragment frames, Extended O
   const data = [soi('aa'), frag('bbbb'), soi('cc'), frag('dd')]; // lengths 4, 4, 4, 2
   const asStrings = (g: Buffer[][]): string[] => g.map((x) => Buffer.concat(x).toString('latin1'));
   // BOT present: frame 2 starts at the third item (offset 12 + 12 = 24).
-  assert.deepEqual(asStrings(frameFragmentGroups({ fragments: [bot([0, 24]), ...data], numberOfFrames: 2 })), ['\xff\xd8aabbbb', '\xff\xd8ccdd']);
+  assert.deepEqual(asStrings(frameFragmentGroups({ fragments: [bot([0, 24]), ...data], numberOfFrames: 2 })), [
+    '\xff\xd8aabbbb',
+    '\xff\xd8ccdd',
+  ]);
   // Empty BOT, more fragments than frames: split at SOI markers.
-  assert.deepEqual(asStrings(frameFragmentGroups({ fragments: [Buffer.alloc(0), ...data], numberOfFrames: 2 })), ['\xff\xd8aabbbb', '\xff\xd8ccdd']);
+  assert.deepEqual(asStrings(frameFragmentGroups({ fragments: [Buffer.alloc(0), ...data], numberOfFrames: 2 })), [
+    '\xff\xd8aabbbb',
+    '\xff\xd8ccdd',
+  ]);
   // Empty BOT, one frame: everything.
   assert.equal(frameFragmentGroups({ fragments: [Buffer.alloc(0), ...data], numberOfFrames: 1 })[0]?.length, 4);
   // Extended Offset Table wins over an (empty) BOT.
-  assert.deepEqual(
-    asStrings(frameFragmentGroups({ fragments: [Buffer.alloc(0), ...data], numberOfFrames: 2, extendedOffsets: [0, 12] })),
-    ['\xff\xd8aa', 'bbbb\xff\xd8ccdd'],
-  );
+  assert.deepEqual(asStrings(frameFragmentGroups({ fragments: [Buffer.alloc(0), ...data], numberOfFrames: 2, extendedOffsets: [0, 12] })), [
+    '\xff\xd8aa',
+    'bbbb\xff\xd8ccdd',
+  ]);
   // Offsets that do not point at an item are an error, not garbage frames.
   assert.throws(() => frameFragmentGroups({ fragments: [bot([0, 5]), ...data], numberOfFrames: 2 }), /does not point/);
 });
@@ -482,7 +533,10 @@ test('RLE segments: PackBits runs and literals, 16-bit byte planes', () => {
 });
 
 test('a data set as the SCP stores it (no meta group) decodes like the Part 10 file', async () => {
-  for (const rel of ['cornerstone3D/CTImage.dcm_DeflatedExplicitVRLittleEndianTransferSyntax_1.2.840.10008.1.2.1.99.dcm', 'pydicom/SC_rgb_rle_2frame.dcm']) {
+  for (const rel of [
+    'cornerstone3D/CTImage.dcm_DeflatedExplicitVRLittleEndianTransferSyntax_1.2.840.10008.1.2.1.99.dcm',
+    'pydicom/SC_rgb_rle_2frame.dcm',
+  ]) {
     const buf = fs.readFileSync(path.join(SHARED_DICOM, rel));
     const h = readPart10Header(buf);
     const a = openDataSet(buf.subarray(h.datasetOffset), h.transferSyntaxUid);
@@ -537,7 +591,10 @@ test('renderFileToPng and the render CLI', async () => {
     assert.match(lines.pop() ?? '', /frame 9 requested; the object has 8 frame/);
     assert.equal(await runRenderCli([cine, path.join(work, 'x.png'), '--window', 'spleen'], io), 2);
     assert.equal(await runRenderCli([cine], io), 2);
-    assert.equal(await runRenderCli([path.join(SHARED_DICOM, 'pydicom/examples_ybr_color.dcm'), path.join(work, 'us.png'), '--frame=30'], io), 0);
+    assert.equal(
+      await runRenderCli([path.join(SHARED_DICOM, 'pydicom/examples_ybr_color.dcm'), path.join(work, 'us.png'), '--frame=30'], io),
+      0,
+    );
     assert.match(lines.pop() ?? '', /240x320 RGB|320x240 RGB/);
     assert.equal(await runRenderCli([path.join(SHARED_DICOM, 'dcmjs/sample-sr.dcm'), path.join(work, 'sr.png')], io), 1);
     assert.match(lines.pop() ?? '', /no Pixel Data/);

@@ -97,24 +97,53 @@ const EXPECTED_COUNTS = [16_421_358, 6_057, 349_801];
 
 const modelsDir = path.join(tmpDir('inference'), 'models');
 writeModel(modelsDir, 'meshnet-gwm', meshnetManifest());
-writeModel(modelsDir, 'wrong-input-name', variant('wrong-input-name', (m) => (m.input.name = 'image')));
-writeModel(modelsDir, 'wrong-rank', variant('wrong-rank', (m) => {
-  m.input.shape = ['batch', 1, 256, 256];
-  m.input.layout = 'NCHW';
-  m.preprocessing.mode = 'slice';
-  m.preprocessing.targetSize = [256, 256];
-}));
-writeModel(modelsDir, 'wrong-dim', variant('wrong-dim', (m) => {
-  m.input.shape = ['batch', 1, 128, 256, 256];
-  m.preprocessing.targetSize = [128, 256, 256];
-}));
-writeModel(modelsDir, 'wrong-dtype', variant('wrong-dtype', (m) => (m.input.dtype = 'float16')));
-writeModel(modelsDir, 'wrong-labels', variant('wrong-labels', (m) => {
-  m.output.labels = ['background', 'brain'];
-  m.templates = {};
-}));
-writeModel(modelsDir, 'other-name', variant('meshnet-copy', () => undefined));
-writeModel(modelsDir, 'no-weights', variant('no-weights', () => undefined), false);
+writeModel(
+  modelsDir,
+  'wrong-input-name',
+  variant('wrong-input-name', (m) => (m.input.name = 'image')),
+);
+writeModel(
+  modelsDir,
+  'wrong-rank',
+  variant('wrong-rank', (m) => {
+    m.input.shape = ['batch', 1, 256, 256];
+    m.input.layout = 'NCHW';
+    m.preprocessing.mode = 'slice';
+    m.preprocessing.targetSize = [256, 256];
+  }),
+);
+writeModel(
+  modelsDir,
+  'wrong-dim',
+  variant('wrong-dim', (m) => {
+    m.input.shape = ['batch', 1, 128, 256, 256];
+    m.preprocessing.targetSize = [128, 256, 256];
+  }),
+);
+writeModel(
+  modelsDir,
+  'wrong-dtype',
+  variant('wrong-dtype', (m) => (m.input.dtype = 'float16')),
+);
+writeModel(
+  modelsDir,
+  'wrong-labels',
+  variant('wrong-labels', (m) => {
+    m.output.labels = ['background', 'brain'];
+    m.templates = {};
+  }),
+);
+writeModel(
+  modelsDir,
+  'other-name',
+  variant('meshnet-copy', () => undefined),
+);
+writeModel(
+  modelsDir,
+  'no-weights',
+  variant('no-weights', () => undefined),
+  false,
+);
 
 let registry: ModelRegistry | undefined;
 async function getRegistry(): Promise<ModelRegistry> {
@@ -134,7 +163,10 @@ test('registry: meshnet-gwm loads; ["cuda","cpu"] falls back to cpu; sha256 reco
   assert.equal(model.manifest.output.labels.length, 3);
   assert.deepEqual(model.session.inputNames, ['input']);
   assert.deepEqual(model.session.outputNames, ['output']);
-  assert.deepEqual(model.session.failedProviders.map((a) => a.provider), ['cuda']);
+  assert.deepEqual(
+    model.session.failedProviders.map((a) => a.provider),
+    ['cuda'],
+  );
   const entry = reg.report.find((r) => r.folder === 'meshnet-gwm');
   assert.ok(entry && entry.status === 'loaded');
   assert.equal(entry.provider, 'cpu');
@@ -169,7 +201,9 @@ test('registry: manifests that do not fit the model are refused, naming the key 
   assert.deepEqual(reasons('other-name'), [
     `${dir}/other-name/model.json: name: "meshnet-copy" differs from the folder name "other-name"; rename one so they match (routes refer to models by this name)`,
   ]);
-  assert.deepEqual(reasons('no-weights'), [`${dir}/no-weights/model.onnx is missing: copy the model's ONNX file there (see the README, "Installing a model")`]);
+  assert.deepEqual(reasons('no-weights'), [
+    `${dir}/no-weights/model.onnx is missing: copy the model's ONNX file there (see the README, "Installing a model")`,
+  ]);
   assert.match(reg.whyUnavailable('wrong-rank'), /^model wrong-rank was refused at start-up: .*input\.shape: /);
   assert.match(reg.whyUnavailable('nope'), /no model named nope is installed/);
 });
@@ -182,10 +216,18 @@ test('model check: a dtype the ONNX model does not take is named (fake metadata:
   });
   assert.deepEqual(problems, ['input.dtype: the manifest says "float32" but the ONNX model\'s input "input" is uint8']);
   const dynamicBatch = checkModelIo(
-    parseManifest({ ...meshnetManifest(), input: { name: 'input', shape: [-1, 1, 256, 256, 256], layout: 'NCDHW', dtype: 'float32' } }, 'x'),
-    { inputs: [{ name: 'input', isTensor: true, type: 'float32', shape: [1, 1, 256, 256, 256] }], outputs: [{ name: 'output', isTensor: true, type: 'float32', shape: [1, 3, 256, 256, 256] }] },
+    parseManifest(
+      { ...meshnetManifest(), input: { name: 'input', shape: [-1, 1, 256, 256, 256], layout: 'NCDHW', dtype: 'float32' } },
+      'x',
+    ),
+    {
+      inputs: [{ name: 'input', isTensor: true, type: 'float32', shape: [1, 1, 256, 256, 256] }],
+      outputs: [{ name: 'output', isTensor: true, type: 'float32', shape: [1, 3, 256, 256, 256] }],
+    },
   );
-  assert.deepEqual(dynamicBatch, ['input.shape[0]: the manifest says a dynamic size but the ONNX model\'s input "input" fixes this dimension at 1 (model shape [1, 1, 256, 256, 256])']);
+  assert.deepEqual(dynamicBatch, [
+    'input.shape[0]: the manifest says a dynamic size but the ONNX model\'s input "input" fixes this dimension at 1 (model shape [1, 1, 256, 256, 256])',
+  ]);
 });
 
 test('manifest: every problem at once, with key paths and did-you-mean', () => {
@@ -226,7 +268,14 @@ test('manifest: every problem at once, with key paths and did-you-mean', () => {
   const ok = parseManifest(meshnetManifest(), where);
   assert.deepEqual(ok.input.shape, ['dynamic', 1, 256, 256, 256]);
   assert.deepEqual(ok.applicability, { modalities: ['MR'], bodyParts: ['BRAIN', 'HEAD'] });
-  assert.deepEqual(ok.preprocessing, { window: 'minmax', targetSize: [256, 256, 256], normalization: null, channels: 1, mode: 'volume', batchSize: 1 });
+  assert.deepEqual(ok.preprocessing, {
+    window: 'minmax',
+    targetSize: [256, 256, 256],
+    normalization: null,
+    channels: 1,
+    mode: 'volume',
+    batchSize: 1,
+  });
 });
 
 function phantomFeed(): Record<string, TensorData> {
@@ -243,14 +292,20 @@ async function infer(session: ModelSession): Promise<{ counts: number[]; dims: r
   return { counts: argmaxCounts(output.data as Float32Array, 3), dims: output.dims, ms };
 }
 
-test('meshnet on a two-sphere phantom: output of the manifest\'s shape, deterministic argmax', async () => {
+test("meshnet on a two-sphere phantom: output of the manifest's shape, deterministic argmax", async () => {
   const model = (await getRegistry()).get('meshnet-gwm')!;
   const { counts, dims, ms } = await infer(model.session);
   const m = model.manifest;
   assert.deepEqual(dims, [1, m.output.labels.length, ...m.preprocessing.targetSize]);
   console.log(`meshnet 256³ on ${model.session.provider}: ${ms.toFixed(0)} ms, argmax counts ${JSON.stringify(counts)}`);
-  assert.equal(counts.reduce((a, b) => a + b, 0), N * N * N);
-  assert.ok(counts.every((c) => c > 0), `all three classes present: ${counts}`);
+  assert.equal(
+    counts.reduce((a, b) => a + b, 0),
+    N * N * N,
+  );
+  assert.ok(
+    counts.every((c) => c > 0),
+    `all three classes present: ${counts}`,
+  );
   assert.deepEqual(counts, EXPECTED_COUNTS);
 });
 

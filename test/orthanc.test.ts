@@ -69,8 +69,10 @@ const RETIRED_JPEG = [
 // Orthanc: process, config, REST
 // ---------------------------------------------------------------------------------------------
 
-const rest = (method: string, urlPath: string, body?: Buffer | string | object, timeoutMs?: number) => orthanc.rest(method, urlPath, body, timeoutMs);
-const restJson = <T = unknown>(method: string, urlPath: string, body?: Buffer | string | object): Promise<T> => orthanc.json<T>(method, urlPath, body);
+const rest = (method: string, urlPath: string, body?: Buffer | string | object, timeoutMs?: number) =>
+  orthanc.rest(method, urlPath, body, timeoutMs);
+const restJson = <T = unknown>(method: string, urlPath: string, body?: Buffer | string | object): Promise<T> =>
+  orthanc.json<T>(method, urlPath, body);
 
 async function startOrthanc(nodePort: number): Promise<void> {
   orthanc = await OrthancPacs.create(
@@ -181,14 +183,21 @@ test('Orthanc runs with our config: our ports and AE title, no plugins', async (
   assert.equal(sys.HttpPort, orthanc.httpPort);
   assert.match(sys.Version, /^1\.\d+\.\d+/);
   // GET /plugins always lists "explorer.js" (Orthanc Explorer's built-in hook), plugins or not.
-  assert.deepEqual((await restJson<string[]>('GET', '/plugins')).filter((p) => p !== 'explorer.js'), [], 'no plugins loaded');
+  assert.deepEqual(
+    (await restJson<string[]>('GET', '/plugins')).filter((p) => p !== 'explorer.js'),
+    [],
+    'no plugins loaded',
+  );
   t.diagnostic(`Orthanc ${sys.Version}`);
 });
 
 test('C-ECHO from Orthanc to the node succeeds', async () => {
   const r = await rest('POST', '/modalities/node/echo', {});
   assert.equal(r.status, 200, r.text);
-  assert.ok(n.logs.some((l) => l.includes('association accepted') && l.includes('ORTHANC')), 'the node logged the association from ORTHANC');
+  assert.ok(
+    n.logs.some((l) => l.includes('association accepted') && l.includes('ORTHANC')),
+    'the node logged the association from ORTHANC',
+  );
 });
 
 test('Orthanc C-STOREs uploaded instances to the node: all indexed, grouped by series, pixel data intact', async (t) => {
@@ -200,10 +209,14 @@ test('Orthanc C-STOREs uploaded instances to the node: all indexed, grouped by s
     ids.push(r.ID);
   }
   const t0 = Date.now();
-  const job = await restJson<{ InstancesCount: number; FailedInstancesCount: number; RemoteAet: string; LocalAet: string }>('POST', '/modalities/node/store', {
-    Resources: ids,
-    Synchronous: true,
-  });
+  const job = await restJson<{ InstancesCount: number; FailedInstancesCount: number; RemoteAet: string; LocalAet: string }>(
+    'POST',
+    '/modalities/node/store',
+    {
+      Resources: ids,
+      Synchronous: true,
+    },
+  );
   const storeMs = Date.now() - t0;
   assert.equal(job.InstancesCount, files.length, JSON.stringify(job));
   assert.equal(job.FailedInstancesCount, 0, JSON.stringify(job));
@@ -225,7 +238,11 @@ test('Orthanc C-STOREs uploaded instances to the node: all indexed, grouped by s
     // class and transfer syntax alone, then DCMTK's list of storage SOP classes with the
     // uncompressed syntaxes. The node accepts every syntax these files use, so Orthanc sends
     // each one as it holds it: no transcoding, native or compressed, big endian included.
-    assert.equal(inst.transferSyntaxUid, f.ts, `${f.name}: stored as ${tsName(inst.transferSyntaxUid)}, sent by Orthanc as ${tsName(f.ts)}`);
+    assert.equal(
+      inst.transferSyntaxUid,
+      f.ts,
+      `${f.name}: stored as ${tsName(inst.transferSyntaxUid)}, sent by Orthanc as ${tsName(f.ts)}`,
+    );
     const a = pixelBytes(f.file);
     const b = pixelBytes(inst.filePath);
     if (a === null) assert.equal(b, null, `${f.name}: pixel data appeared`);
@@ -240,7 +257,11 @@ test('Orthanc C-STOREs uploaded instances to the node: all indexed, grouped by s
     // is the original bytes or exactly DCMTK's own re-encoding of them, never anything else.
     const ours = dataSetOf(f.file).ds;
     if (ours.equals(stored.ds)) verbatim++;
-    else assert.ok((await dcmtkReencoded(f.file, true)).equals(stored.ds), `${f.name}: the node's copy is neither the original data set nor DCMTK's re-encoding of it`);
+    else
+      assert.ok(
+        (await dcmtkReencoded(f.file, true)).equals(stored.ds),
+        `${f.name}: the node's copy is neither the original data set nor DCMTK's re-encoding of it`,
+      );
   }
   const series = n.node.store.getSeries(syntheticSeries);
   assert.ok(series, 'synthetic series indexed');
@@ -256,9 +277,15 @@ test('Orthanc C-STOREs uploaded instances to the node: all indexed, grouped by s
 test('a transfer syntax the node refuses (retired JPEG processes 6/8 and 10/12): Orthanc transcodes to Explicit VR LE', async () => {
   for (const rel of RETIRED_JPEG) {
     const f = describeFile(path.join(SHARED_DICOM, rel));
-    assert.ok(!STORAGE_TRANSFER_SYNTAX_PREFERENCE.includes(f.ts), `${rel}: the node accepts ${f.ts} now; pick another syntax for this test`);
+    assert.ok(
+      !STORAGE_TRANSFER_SYNTAX_PREFERENCE.includes(f.ts),
+      `${rel}: the node accepts ${f.ts} now; pick another syntax for this test`,
+    );
     const up = await restJson<{ ID: string }>('POST', '/instances', fs.readFileSync(f.file));
-    const job = await restJson<{ FailedInstancesCount: number }>('POST', '/modalities/node/store', { Resources: [up.ID], Synchronous: true });
+    const job = await restJson<{ FailedInstancesCount: number }>('POST', '/modalities/node/store', {
+      Resources: [up.ID],
+      Synchronous: true,
+    });
     assert.equal(job.FailedInstancesCount, 0, `${rel}: ${JSON.stringify(job)}`);
     const inst = n.node.store.getInstance(f.sop);
     assert.ok(inst, `${rel}: stored`);
@@ -282,7 +309,10 @@ test('our SCU stores into Orthanc: all accepted, Orthanc has them with the same 
   const { files, syntheticSeries } = await testFiles('orthanc-down');
   const prepared = await Promise.all(files.map((f) => prepareFile(f.file)));
   const t0 = Date.now();
-  const results = await sendFiles({ aeTitle: 'ORTHANC', host: '127.0.0.1', port: orthanc.dicomPort }, prepared, { callingAeTitle: 'DICOM_AI', timeoutSeconds: 20 });
+  const results = await sendFiles({ aeTitle: 'ORTHANC', host: '127.0.0.1', port: orthanc.dicomPort }, prepared, {
+    callingAeTitle: 'DICOM_AI',
+    timeoutSeconds: 20,
+  });
   const sendMs = Date.now() - t0;
   assert.equal(results.length, files.length);
   for (const r of results) assert.equal(r.status, 0, `${path.basename(r.file)}: status ${r.status} ${r.error ?? ''}`);
@@ -323,17 +353,24 @@ test('our SCU stores into Orthanc: all accepted, Orthanc has them with the same 
     const ours = dataSetOf(f.file).ds;
     if (ours.equals(theirs.ds)) verbatim++;
     else {
-      assert.ok((await dcmtkReencoded(f.file)).equals(theirs.ds), `${f.name}: Orthanc's copy is neither our data set nor DCMTK's re-encoding of it`);
+      assert.ok(
+        (await dcmtkReencoded(f.file)).equals(theirs.ds),
+        `${f.name}: Orthanc's copy is neither our data set nor DCMTK's re-encoding of it`,
+      );
       reencoded.push(f.name);
     }
   }
-  const seriesId = (await restJson<{ ID: string; Type: string }[]>('POST', '/tools/lookup', syntheticSeries)).find((h) => h.Type === 'Series')?.ID;
+  const seriesId = (await restJson<{ ID: string; Type: string }[]>('POST', '/tools/lookup', syntheticSeries)).find(
+    (h) => h.Type === 'Series',
+  )?.ID;
   assert.ok(seriesId, 'synthetic series in Orthanc');
   const series = await restJson<{ Instances: string[] }>('GET', `/series/${seriesId}`);
   assert.equal(series.Instances.length, SYNTHETIC_COUNT);
   assert.equal((await restJson<string[]>('GET', '/instances')).length, files.length);
   assert.ok(!reencoded.some((x) => x.startsWith('synthetic/')), `synthetic data sets kept verbatim by Orthanc: ${reencoded.join(', ')}`);
-  t.diagnostic(`node -> Orthanc: ${files.length} instances in ${sendMs} ms; data set verbatim in Orthanc for ${verbatim}; re-encoded by DCMTK: ${reencoded.join(', ') || 'none'}`);
+  t.diagnostic(
+    `node -> Orthanc: ${files.length} instances in ${sendMs} ms; data set verbatim in Orthanc for ${verbatim}; re-encoded by DCMTK: ${reencoded.join(', ') || 'none'}`,
+  );
 });
 
 test("a file whose meta SOP Instance UID differs from its data set's: both sides send it under the data set's UID", async () => {
@@ -357,7 +394,10 @@ test("a file whose meta SOP Instance UID differs from its data set's: both sides
   // node -> Orthanc
   const prepared = await prepareFile(odd.file);
   assert.equal(prepared.sopInstanceUid, odd.sop, "prepareFile takes the data set's UID");
-  const results = await sendFiles({ aeTitle: 'ORTHANC', host: '127.0.0.1', port: orthanc.dicomPort }, [prepared], { callingAeTitle: 'DICOM_AI', timeoutSeconds: 20 });
+  const results = await sendFiles({ aeTitle: 'ORTHANC', host: '127.0.0.1', port: orthanc.dicomPort }, [prepared], {
+    callingAeTitle: 'DICOM_AI',
+    timeoutSeconds: 20,
+  });
   assert.equal(results[0]!.status, 0, `status ${results[0]!.status} ${results[0]!.error ?? ''}`);
   const id = await orthancIdOf(odd.sop);
   assert.ok(id, 'in Orthanc');
@@ -401,7 +441,10 @@ test('Orthanc rejects our SCU calling it by a wrong AE title, and aborts stores 
   const prepared = await Promise.all(files.map((f) => prepareFile(f)));
   // DicomCheckCalledAet: association rejected (permanent, service user, called AE not recognized).
   await assert.rejects(
-    sendFiles({ aeTitle: 'NOT_ORTHANC', host: '127.0.0.1', port: orthanc.dicomPort }, prepared, { callingAeTitle: 'DICOM_AI', timeoutSeconds: 10 }),
+    sendFiles({ aeTitle: 'NOT_ORTHANC', host: '127.0.0.1', port: orthanc.dicomPort }, prepared, {
+      callingAeTitle: 'DICOM_AI',
+      timeoutSeconds: 10,
+    }),
     (e: Error & { rejection?: { result: number; source: number; reason: number } }) => {
       assert.match(e.message, /association rejected/);
       assert.deepEqual(e.rejection, { result: 1, source: 1, reason: 7 });
@@ -410,7 +453,10 @@ test('Orthanc rejects our SCU calling it by a wrong AE title, and aborts stores 
   );
   // DicomAlwaysAllowStore false: Orthanc 1.10 still accepts the association of an unknown calling
   // AE (C-ECHO is allowed from anyone) but answers its first C-STORE with an A-ABORT.
-  const results = await sendFiles({ aeTitle: 'ORTHANC', host: '127.0.0.1', port: orthanc.dicomPort }, prepared, { callingAeTitle: 'STRANGER', timeoutSeconds: 10 });
+  const results = await sendFiles({ aeTitle: 'ORTHANC', host: '127.0.0.1', port: orthanc.dicomPort }, prepared, {
+    callingAeTitle: 'STRANGER',
+    timeoutSeconds: 10,
+  });
   assert.ok(results.length >= 1);
   assert.equal(results[0]!.status, null);
   // Orthanc sends A-ABORT and closes at once: depending on timing the SCU sees the A-ABORT or
@@ -425,7 +471,10 @@ test('sendFiles reports every file when the peer aborts the association (one res
   // = not sent)". Orthanc aborts the association at the first C-STORE of an unknown calling AE.
   const files = writeSyntheticCtSeries({ outDir: tmpDir('orthanc-abort'), count: 3, uidRoot: newUidRoot() });
   const prepared = await Promise.all(files.map((f) => prepareFile(f)));
-  const results = await sendFiles({ aeTitle: 'ORTHANC', host: '127.0.0.1', port: orthanc.dicomPort }, prepared, { callingAeTitle: 'STRANGER', timeoutSeconds: 10 });
+  const results = await sendFiles({ aeTitle: 'ORTHANC', host: '127.0.0.1', port: orthanc.dicomPort }, prepared, {
+    callingAeTitle: 'STRANGER',
+    timeoutSeconds: 10,
+  });
   assert.equal(results.length, prepared.length, `one result per file: got ${results.length} for ${prepared.length} files`);
   assert.deepEqual(
     results.map((r) => [r.file, r.status]),

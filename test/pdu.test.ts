@@ -78,10 +78,22 @@ test('association RQ without user information or with an item running past its P
 test('P-DATA in pieces: PDV headers and data across piece boundaries, data never joined', () => {
   const a = Buffer.alloc(300, 1);
   const b = Buffer.alloc(200, 2);
-  const body = Buffer.concat([encodePDataHeader(1, false, false, a.length).subarray(6), a, encodePDataHeader(1, false, true, b.length).subarray(6), b]);
+  const body = Buffer.concat([
+    encodePDataHeader(1, false, false, a.length).subarray(6),
+    a,
+    encodePDataHeader(1, false, true, b.length).subarray(6),
+    b,
+  ]);
   for (const cut of [1, 3, 5, 6, 7, 306, 307, 310]) {
     const pdvs = decodePDataParts([body.subarray(0, cut), body.subarray(cut)]);
-    assert.deepEqual(pdvs.map((p) => [p.length, p.isLast]), [[300, false], [200, true]], `cut at ${cut}`);
+    assert.deepEqual(
+      pdvs.map((p) => [p.length, p.isLast]),
+      [
+        [300, false],
+        [200, true],
+      ],
+      `cut at ${cut}`,
+    );
     assert.ok(Buffer.concat(pdvs[0]!.data).equals(a) && Buffer.concat(pdvs[1]!.data).equals(b), `cut at ${cut}`);
   }
 });
@@ -93,23 +105,37 @@ test('P-DATA: PDVs split out, command/last bits read', () => {
   const body = Buffer.concat([pdu.subarray(6), encodePDataHeader(3, false, false, 4).subarray(6), b]);
   const pdvs = decodePData(body);
   assert.equal(pdvs.length, 2);
-  assert.deepEqual(pdvs.map((p) => [p.contextId, p.isCommand, p.isLast, p.data.toString()]), [
-    [1, true, true, 'abcd'],
-    [3, false, false, 'efgh'],
-  ]);
+  assert.deepEqual(
+    pdvs.map((p) => [p.contextId, p.isCommand, p.isLast, p.data.toString()]),
+    [
+      [1, true, true, 'abcd'],
+      [3, false, false, 'efgh'],
+    ],
+  );
   assert.throws(() => decodePData(Buffer.from([0, 0, 0, 9, 1, 3, 0])), /does not fit/);
 });
 
 test('PduReader reassembles PDUs across arbitrary chunk boundaries', () => {
-  const pdus = [encodeAssociateRQ(rq), Buffer.concat([encodePDataHeader(1, false, true, 1000), Buffer.alloc(1000, 7)]), encodeAbort({ source: 0, reason: 0 })];
+  const pdus = [
+    encodeAssociateRQ(rq),
+    Buffer.concat([encodePDataHeader(1, false, true, 1000), Buffer.alloc(1000, 7)]),
+    encodeAbort({ source: 0, reason: 0 }),
+  ];
   const stream = Buffer.concat(pdus);
   for (const step of [1, 3, 7, 64, 1000, stream.length]) {
     const r = new PduReader({ maxPDataLength: 4096, maxAssociateLength: 65536 });
     const out = [];
     for (let i = 0; i < stream.length; i += step) out.push(...r.push(stream.subarray(i, i + step)));
-    assert.deepEqual(out.map((p) => p.type), [1, 4, 7], `chunk size ${step}`);
+    assert.deepEqual(
+      out.map((p) => p.type),
+      [1, 4, 7],
+      `chunk size ${step}`,
+    );
     assert.equal(out[1]!.length, 1006);
-    assert.ok(Buffer.concat(out[1]!.parts).equals(stream.subarray(pdus[0]!.length + 6, pdus[0]!.length + 6 + 1006)), 'P-DATA body pieces reassemble to the bytes sent');
+    assert.ok(
+      Buffer.concat(out[1]!.parts).equals(stream.subarray(pdus[0]!.length + 6, pdus[0]!.length + 6 + 1006)),
+      'P-DATA body pieces reassemble to the bytes sent',
+    );
     assert.equal(r.bufferedBytes, 0);
   }
 });
@@ -118,8 +144,14 @@ test('PduReader refuses oversized and unknown PDUs at the header, before bufferi
   const r = new PduReader({ maxPDataLength: 16384, maxAssociateLength: 65536 });
   const h = Buffer.from([4, 0, 0x7f, 0xff, 0xff, 0xff]);
   assert.throws(() => r.push(h), /exceeds the maximum length of 16384/);
-  assert.throws(() => new PduReader({ maxPDataLength: 16384, maxAssociateLength: 65536 }).push(Buffer.from([0x09, 0, 0, 0, 0, 4])), /unrecognised PDU type/);
-  assert.throws(() => new PduReader({ maxPDataLength: 16384, maxAssociateLength: 65536 }).push(Buffer.from([0x05, 0, 0, 0, 1, 0])), /must be 4 bytes/);
+  assert.throws(
+    () => new PduReader({ maxPDataLength: 16384, maxAssociateLength: 65536 }).push(Buffer.from([0x09, 0, 0, 0, 0, 4])),
+    /unrecognised PDU type/,
+  );
+  assert.throws(
+    () => new PduReader({ maxPDataLength: 16384, maxAssociateLength: 65536 }).push(Buffer.from([0x05, 0, 0, 0, 1, 0])),
+    /must be 4 bytes/,
+  );
 });
 
 test('DIMSE command round trip; odd UIDs padded with NUL', () => {
@@ -134,13 +166,20 @@ test('DIMSE command round trip; odd UIDs padded with NUL', () => {
   const bytes = encodeCommand(cmd);
   assert.equal(bytes.readUInt32LE(8), bytes.length - 12, 'group length');
   assert.deepEqual(decodeCommand(bytes), cmd);
-  assert.throws(() => decodeCommand(encodeCommand({ commandField: 0x30, commandDataSetType: NO_DATA_SET }).subarray(0, 20)), /truncated|runs past/);
+  assert.throws(
+    () => decodeCommand(encodeCommand({ commandField: 0x30, commandDataSetType: NO_DATA_SET }).subarray(0, 20)),
+    /truncated|runs past/,
+  );
 });
 
 test('transfer syntax choice looks at every proposed syntax, ours decides the order', () => {
   const pref = STORAGE_TRANSFER_SYNTAX_PREFERENCE;
   assert.equal(chooseTransferSyntax([TS.JPEG2000, TS.ExplicitVRLittleEndian], pref), TS.ExplicitVRLittleEndian);
-  assert.equal(chooseTransferSyntax(['1.2.840.10008.1.2.4.100', TS.JPEGLSLossless], pref), TS.JPEGLSLossless, 'not just the first proposed');
+  assert.equal(
+    chooseTransferSyntax(['1.2.840.10008.1.2.4.100', TS.JPEGLSLossless], pref),
+    TS.JPEGLSLossless,
+    'not just the first proposed',
+  );
   assert.equal(chooseTransferSyntax([TS.JPEGBaseline8Bit, TS.RLELossless], pref), TS.RLELossless, 'lossless before lossy');
   assert.equal(chooseTransferSyntax([TS.JPEGBaseline8Bit], pref), TS.JPEGBaseline8Bit);
   assert.equal(chooseTransferSyntax(['1.2.840.10008.1.2.4.201'], pref), null, 'HTJ2K is not accepted');

@@ -32,7 +32,10 @@ async function storescu(port: number, files: string[], aet = 'STORESCU'): Promis
 async function withStorescp<T>(fn: (port: number, out: string) => Promise<T>): Promise<T> {
   const port = await freePort();
   const out = tmpDir('pipeline-pacs');
-  const scp: ChildProcess = spawn('storescp', ['-aet', 'STORESCP', '-od', out, String(port)], { stdio: 'ignore', env: { ...process.env, TCP_NODELAY: '1' } });
+  const scp: ChildProcess = spawn('storescp', ['-aet', 'STORESCP', '-od', out, String(port)], {
+    stdio: 'ignore',
+    env: { ...process.env, TCP_NODELAY: '1' },
+  });
   await sleep(300);
   try {
     return await fn(port, out);
@@ -66,7 +69,11 @@ function srFiles(out: string): { sop: string; series: string; predecessor: strin
 }
 
 async function doneJobs(n: TestNode, count: number, timeoutMs = 180_000): Promise<void> {
-  await waitFor(() => n.node.store.listJobs().filter((j) => j.state === 'done' || j.state === 'failed').length >= count, timeoutMs, `${count} finished job(s)`);
+  await waitFor(
+    () => n.node.store.listJobs().filter((j) => j.state === 'done' || j.state === 'failed').length >= count,
+    timeoutMs,
+    `${count} finished job(s)`,
+  );
   const failed = n.node.store.listJobs().filter((j) => j.state === 'failed');
   assert.deepEqual(failed, [], 'no job failed');
 }
@@ -92,7 +99,10 @@ test('late instances: the series runs again and an amended SR (revision 2) super
       const reps = n.node.store.listReports().filter((r) => r.form === 'comprehensive3d');
       assert.deepEqual(reps.map((r) => r.revision).sort(), [1, 2]);
       const r2 = fs.readFileSync(reps.find((r) => r.revision === 2)!.filePath);
-      assert.ok(r2.includes(Buffer.from(reps.find((r) => r.revision === 1)!.sopInstanceUid)), 'revision 2 references revision 1 by SOP Instance UID');
+      assert.ok(
+        r2.includes(Buffer.from(reps.find((r) => r.revision === 1)!.sopInstanceUid)),
+        'revision 2 references revision 1 by SOP Instance UID',
+      );
     } finally {
       await n.stop();
     }
@@ -103,7 +113,13 @@ test('urgent jobs go before normal ones queued earlier', async () => {
   await withStorescp(async (port) => {
     const routes = [
       // The trauma scanner's AE title makes a series urgent.
-      { name: 'stroke', match: { Modality: 'CT', CallingAETitle: 'TESTSCU' }, model: 'lung-nodule-reference', destinations: ['PACS'], priority: 'urgent' },
+      {
+        name: 'stroke',
+        match: { Modality: 'CT', CallingAETitle: 'TESTSCU' },
+        model: 'lung-nodule-reference',
+        destinations: ['PACS'],
+        priority: 'urgent',
+      },
       { name: 'routine', match: { Modality: 'CT' }, model: 'lung-nodule-reference', destinations: ['PACS'] },
     ];
     const n = await startTestNode(options(port, routes));
@@ -114,7 +130,14 @@ test('urgent jobs go before normal ones queued earlier', async () => {
       // While it runs: a routine series, then an urgent one.
       const routine = writeChestPhantom({ outDir: tmpDir('prio-b'), seed: 32, uidRoot: newUidRoot(), slices: 20 });
       await storescu(n.port, routine.files);
-      await waitFor(() => n.node.store.listJobs().some((j) => j.route === 'routine' && j.state === 'queued' && j.seriesInstanceUid === routine.seriesInstanceUid), 30_000, 'the routine job queued');
+      await waitFor(
+        () =>
+          n.node.store
+            .listJobs()
+            .some((j) => j.route === 'routine' && j.state === 'queued' && j.seriesInstanceUid === routine.seriesInstanceUid),
+        30_000,
+        'the routine job queued',
+      );
       const urgentDir = tmpDir('prio-c');
       const urgent = writeChestPhantom({ outDir: urgentDir, seed: 33, uidRoot: newUidRoot(), slices: 20 });
       await storescu(n.port, urgent.files, 'TESTSCU');
@@ -136,12 +159,18 @@ test('C-ECHO is answered within 100 ms while the model runs', async (t) => {
       const p = writeChestPhantom({ outDir: tmpDir('echo-load'), seed: 41, uidRoot: newUidRoot(), slices: 100 });
       await storescu(n.port, p.files);
       await waitFor(() => n.node.jobs.activeJobs > 0, 60_000, 'the job to start');
-      const probe = await run(process.execPath, [path.join(PROJECT_ROOT, 'dist', 'test', 'helpers', 'echo-probe.js'), String(n.port), '4000', '50'], { timeoutMs: 30_000 });
+      const probe = await run(
+        process.execPath,
+        [path.join(PROJECT_ROOT, 'dist', 'test', 'helpers', 'echo-probe.js'), String(n.port), '4000', '50'],
+        { timeoutMs: 30_000 },
+      );
       assert.equal(probe.code, 0, probe.stderr);
       const still = n.node.jobs.activeJobs > 0;
       const { rtts } = JSON.parse(probe.stdout) as { rtts: number[] };
       const sorted = [...rtts].sort((a, b) => a - b);
-      t.diagnostic(`${rtts.length} C-ECHOs during inference: median ${sorted[sorted.length >> 1]!.toFixed(1)} ms, max ${sorted[sorted.length - 1]!.toFixed(1)} ms (job still running at the end: ${still})`);
+      t.diagnostic(
+        `${rtts.length} C-ECHOs during inference: median ${sorted[sorted.length >> 1]!.toFixed(1)} ms, max ${sorted[sorted.length - 1]!.toFixed(1)} ms (job still running at the end: ${still})`,
+      );
       assert.ok(rtts.length >= 20, 'the probe ran');
       assert.ok(sorted[sorted.length - 1]! < 100, `slowest C-ECHO ${sorted[sorted.length - 1]!.toFixed(1)} ms`);
       await doneJobs(n, 1);
@@ -153,7 +182,11 @@ test('C-ECHO is answered within 100 ms while the model runs', async (t) => {
 
 test('infer CLI: findings as JSON, measurements with their unit in the key, the source instance and a confidence', async () => {
   const p = writeChestPhantom({ outDir: tmpDir('infer-cli'), seed: 51, uidRoot: newUidRoot(), slices: 60 });
-  const r = await run(process.execPath, [CLI, 'infer', '--model', 'lung-nodule-reference', '--models', MODELS, '--json', path.dirname(p.files[0]!)], { timeoutMs: 180_000 });
+  const r = await run(
+    process.execPath,
+    [CLI, 'infer', '--model', 'lung-nodule-reference', '--models', MODELS, '--json', path.dirname(p.files[0]!)],
+    { timeoutMs: 180_000 },
+  );
   assert.equal(r.code, 0, r.stderr);
   const out = JSON.parse(r.stdout) as { model: string; findings: Record<string, unknown>[] };
   assert.equal(out.model, 'lung-nodule-reference');
@@ -162,7 +195,10 @@ test('infer CLI: findings as JSON, measurements with their unit in the key, the 
   for (const f of out.findings) {
     assert.equal(typeof f.diameterMm, 'number');
     assert.equal(typeof f.confidence, 'number');
-    assert.ok(typeof f.sopInstanceUid === 'string' && p.files.some((file) => fs.readFileSync(file).includes(Buffer.from(f.sopInstanceUid as string))));
+    assert.ok(
+      typeof f.sopInstanceUid === 'string' &&
+        p.files.some((file) => fs.readFileSync(file).includes(Buffer.from(f.sopInstanceUid as string))),
+    );
     const c = f.centre as { xMm: number; yMm: number; zMm: number };
     assert.ok(Number.isFinite(c.xMm) && Number.isFinite(c.yMm) && Number.isFinite(c.zMm));
   }
@@ -174,7 +210,10 @@ test('brain MR through the whole pipeline: MeshNet grey/white matter volumes in 
   fs.mkdirSync(path.join(modelsDir, 'meshnet-gwm'));
   fs.copyFileSync(path.join(MODELS, 'meshnet-gwm', 'model.json'), path.join(modelsDir, 'meshnet-gwm', 'model.json'));
   fs.copyFileSync(path.join(SHARED_DICOM, '..', 'models', 'meshnet-gwm', 'model.onnx'), path.join(modelsDir, 'meshnet-gwm', 'model.onnx'));
-  const files = niftiToDicomSeries(path.join(SHARED_DICOM, '..', 'models', 'meshnet-gwm', 't1_crop.nii.gz'), { outDir: tmpDir('t1'), uidRoot: newUidRoot() });
+  const files = niftiToDicomSeries(path.join(SHARED_DICOM, '..', 'models', 'meshnet-gwm', 't1_crop.nii.gz'), {
+    outDir: tmpDir('t1'),
+    uidRoot: newUidRoot(),
+  });
   await withStorescp(async (port, out) => {
     const n = await startTestNode({
       ...options(port, [{ name: 'brain-mr', match: { Modality: 'MR' }, model: 'meshnet-gwm', destinations: ['PACS'] }]),
@@ -184,16 +223,29 @@ test('brain MR through the whole pipeline: MeshNet grey/white matter volumes in 
       await storescu(n.port, files);
       await doneJobs(n, 1, 300_000);
       const job = n.node.store.listJobs()[0]!;
-      const result = JSON.parse(n.node.store.latestResult(job.id)!.resultJson) as { findings: { label: string; measurements: { key: string; value: number }[] }[]; provenance: { preprocessing: string } };
+      const result = JSON.parse(n.node.store.latestResult(job.id)!.resultJson) as {
+        findings: { label: string; measurements: { key: string; value: number }[] }[];
+        provenance: { preprocessing: string };
+      };
       const ml = (label: string) => result.findings.find((f) => f.label === label)!.measurements.find((m) => m.key === 'volumeMl')!.value;
-      t.diagnostic(`white matter ${ml('white matter').toFixed(1)} ml, grey matter ${ml('grey matter').toFixed(1)} ml; ${result.provenance.preprocessing}`);
+      t.diagnostic(
+        `white matter ${ml('white matter').toFixed(1)} ml, grey matter ${ml('grey matter').toFixed(1)} ml; ${result.provenance.preprocessing}`,
+      );
       assert.ok(Math.abs(ml('white matter') - 519) / 519 < 0.02, `white matter ${ml('white matter')}`);
       assert.ok(Math.abs(ml('grey matter') - 735) / 735 < 0.02, `grey matter ${ml('grey matter')}`);
-      assert.match(n.node.metrics.render(), /dicom_ai_inference_duration_seconds_count\{model="meshnet-gwm",provider="cpu"\} 1/, 'inference latency per model and provider');
+      assert.match(
+        n.node.metrics.render(),
+        /dicom_ai_inference_duration_seconds_count\{model="meshnet-gwm",provider="cpu"\} 1/,
+        'inference latency per model and provider',
+      );
       await waitFor(() => fs.readdirSync(out).length === 1, 30_000, 'the SR at the destination');
       const sr = path.join(out, fs.readdirSync(out)[0]!);
       const v = await run('dciodvfy', ['-new', sr]);
-      assert.deepEqual((v.stdout + v.stderr).split('\n').filter((l) => /^Error/.test(l)), [], v.stdout + v.stderr);
+      assert.deepEqual(
+        (v.stdout + v.stderr).split('\n').filter((l) => /^Error/.test(l)),
+        [],
+        v.stdout + v.stderr,
+      );
       const d = await run('dsrdump', ['+U8', '+Pl', sr]);
       assert.equal(d.code, 0, d.stderr);
       assert.match(d.stdout, /White matter volume 518.5 ml/);
@@ -214,10 +266,19 @@ test('the model side takes only de-identified data: identified instances are ref
   const secret = Buffer.alloc(32, 7);
   const deid = originals.map((b) => deidentifyPart10(b, { secret }).bytes);
   for (const b of deid) {
-    assert.ok(!b.includes(Buffer.from(PHANTOM_PATIENT.name)) && !b.includes(Buffer.from(PHANTOM_PATIENT.id)), 'no patient name or ID in what the model side gets');
+    assert.ok(
+      !b.includes(Buffer.from(PHANTOM_PATIENT.name)) && !b.includes(Buffer.from(PHANTOM_PATIENT.id)),
+      'no patient name or ID in what the model side gets',
+    );
   }
-  const vol = await loadSeriesVolume(deid.map((bytes, i) => ({ bytes, sopInstanceUid: refs[i]!.sopInstanceUid, sopClassUid: refs[i]!.sopClassUid })));
-  assert.deepEqual(new Set(vol.slices.map((s) => s.sopInstanceUid)), new Set(refs.map((r) => r.sopInstanceUid)), 'findings will point at the original instances');
+  const vol = await loadSeriesVolume(
+    deid.map((bytes, i) => ({ bytes, sopInstanceUid: refs[i]!.sopInstanceUid, sopClassUid: refs[i]!.sopClassUid })),
+  );
+  assert.deepEqual(
+    new Set(vol.slices.map((s) => s.sopInstanceUid)),
+    new Set(refs.map((r) => r.sopInstanceUid)),
+    'findings will point at the original instances',
+  );
 });
 
 test('a job over its time limit fails with the reason, and the node goes on with the next one', async () => {
@@ -244,7 +305,16 @@ test('a localizer and a non-image object filed in the series are left out of the
   // A scout in the same series: LOCALIZER image type, coronal orientation (what would break the volume).
   const scout = path.join(dir, 'scout.dcm');
   fs.copyFileSync(p.files[0]!, scout);
-  const m = await run('dcmodify', ['-nb', '-m', '(0008,0008)=ORIGINAL\\PRIMARY\\LOCALIZER', '-m', '(0020,0037)=1\\0\\0\\0\\0\\-1', '-m', `(0008,0018)=${newUidRoot()}.9`, scout]);
+  const m = await run('dcmodify', [
+    '-nb',
+    '-m',
+    '(0008,0008)=ORIGINAL\\PRIMARY\\LOCALIZER',
+    '-m',
+    '(0020,0037)=1\\0\\0\\0\\0\\-1',
+    '-m',
+    `(0008,0018)=${newUidRoot()}.9`,
+    scout,
+  ]);
   assert.equal(m.code, 0, m.stderr);
   const sr = path.join(SHARED_DICOM, 'highdicom', 'sr_document.dcm');
   const secret = Buffer.alloc(32, 9);

@@ -46,7 +46,10 @@ test('the build script writes the committed model.onnx byte for byte', () => {
   const built = fs.readFileSync(out);
   const committed = fs.readFileSync(path.join(MODEL_DIR, 'model.onnx'));
   assert.ok(built.length > 1000, `built model is ${built.length} bytes`);
-  assert.ok(built.equals(committed), 'models/lung-nodule-reference/model.onnx differs from what scripts/build-reference-model.js writes: run `node scripts/build-reference-model.js`');
+  assert.ok(
+    built.equals(committed),
+    'models/lung-nodule-reference/model.onnx differs from what scripts/build-reference-model.js writes: run `node scripts/build-reference-model.js`',
+  );
 });
 
 test('the ONNX graph computes what the JS reference computes, and prefers blobs to ridges', async () => {
@@ -108,7 +111,11 @@ test('the manifest parses, names a known post-processor, and the registry loads 
   }
 });
 
-async function runPhantom(ph: ChestPhantom, session: ort.InferenceSession, m: Manifest): Promise<{ vol: SeriesVolume; result: PostprocessResult }> {
+async function runPhantom(
+  ph: ChestPhantom,
+  session: ort.InferenceSession,
+  m: Manifest,
+): Promise<{ vol: SeriesVolume; result: PostprocessResult }> {
   const vol = await loadSeriesVolume(
     ph.files.map((f, i) => ({ bytes: fs.readFileSync(f), sopInstanceUid: ph.sopInstanceUids[i]!, sopClassUid: CT_IMAGE_STORAGE })),
     ph.frameOfReferenceUid,
@@ -144,25 +151,34 @@ test('phantoms: every nodule >= 5 mm found, measured, located and described; <= 
         // The truth's slice is the one nearest its centre in the volume's order.
         assert.equal(vol.slices[t.sliceIndex]!.sopInstanceUid, t.sopInstanceUid);
         const allowed = [t.sliceIndex - 1, t.sliceIndex, t.sliceIndex + 1].map((k) => vol.slices[k]?.sopInstanceUid);
-        assert.ok(allowed.includes(f.region!.sopInstanceUid), `${what}: region on ${f.region!.sopInstanceUid}, expected ${t.sopInstanceUid} (±1)`);
+        assert.ok(
+          allowed.includes(f.region!.sopInstanceUid),
+          `${what}: region on ${f.region!.sopInstanceUid}, expected ${t.sopInstanceUid} (±1)`,
+        );
         assert.equal(f.region!.sopClassUid, CT_IMAGE_STORAGE);
         assert.equal(f.region!.graphicType, 'CIRCLE');
         const [cx, cy, px, py] = f.region!.graphicData as number[];
-        assert.ok(Math.hypot(cx! - t.column, cy! - t.row) <= 3, `${what}: pixel (${cx}, ${cy}) vs (${t.column.toFixed(1)}, ${t.row.toFixed(1)})`);
+        assert.ok(
+          Math.hypot(cx! - t.column, cy! - t.row) <= 3,
+          `${what}: pixel (${cx}, ${cy}) vs (${t.column.toFixed(1)}, ${t.row.toFixed(1)})`,
+        );
         const radiusMm = Math.hypot(px! - cx!, py! - cy!) * vol.pixelSpacing[1];
         assert.ok(Math.abs(2 * radiusMm - d) < 0.3, `${what}: circle radius ${radiusMm} mm for diameter ${d}`);
         assert.equal(f.attributes?.['composition'], t.type, `${what}: composition`);
         assert.equal(f.site?.laterality, t.side, `${what}: side`);
-        assert.match(f.site!.text, new RegExp(`^${t.side} (upper|middle|lower) zone$`));
-        assert.equal(f.templateValues?.['location'], f.site!.text);
+        assert.match(f.site.text, new RegExp(`^${t.side} (upper|middle|lower) zone$`));
+        assert.equal(f.templateValues?.['location'], f.site.text);
         assert.deepEqual(f.code, { value: '27925004', scheme: 'SCT', meaning: 'Nodule' });
-        assert.equal(f.site!.code.value, '39607008');
+        assert.equal(f.site.code.value, '39607008');
         assert.ok(f.confidence > 0 && f.confidence <= 1, `confidence ${f.confidence}`);
         assert.equal(f.centre?.frameOfReferenceUid, ph.frameOfReferenceUid);
         const hu = measurement(f, 'meanHu')!;
         assert.ok(t.type === 'solid' ? hu > -300 : hu < -300 && hu > -750, `${what}: mean HU ${hu}`);
       }
-      assert.ok(falsePositives.length <= 1, `seed ${seed}: ${falsePositives.length} false positives: ${JSON.stringify(falsePositives.map((f) => [f.centre, measurement(f, 'diameterMm')]))}`);
+      assert.ok(
+        falsePositives.length <= 1,
+        `seed ${seed}: ${falsePositives.length} false positives: ${JSON.stringify(falsePositives.map((f) => [f.centre, measurement(f, 'diameterMm')]))}`,
+      );
       assert.ok(result.uncertainty >= 0 && result.uncertainty <= 1);
       fs.rmSync(path.join(tmp, `ph${seed}`), { recursive: true, force: true });
     }
@@ -170,7 +186,10 @@ test('phantoms: every nodule >= 5 mm found, measured, located and described; <= 
     await session.release();
   }
   // The seeds must exercise both compositions and both sides, or the checks above prove less.
-  assert.ok([...kinds].some((k) => k.startsWith('solid')) && [...kinds].some((k) => k.startsWith('ground-glass')), `kinds covered: ${[...kinds]}`);
+  assert.ok(
+    [...kinds].some((k) => k.startsWith('solid')) && [...kinds].some((k) => k.startsWith('ground-glass')),
+    `kinds covered: ${[...kinds]}`,
+  );
   assert.ok([...kinds].some((k) => k.endsWith('right')) && [...kinds].some((k) => k.endsWith('left')), `sides covered: ${[...kinds]}`);
 });
 

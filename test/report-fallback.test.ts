@@ -42,7 +42,14 @@ const RESULT: SeriesResult = {
       code: { value: '27925004', scheme: 'SCT', meaning: 'Nodule' },
       text: 'Nodule 8.2 mm in the right upper zone (91 %)',
       confidence: 0.91,
-      measurements: [{ key: 'diameterMm', concept: { value: '81827009', scheme: 'SCT', meaning: 'Diameter' }, value: 8.2, unit: { value: 'mm', scheme: 'UCUM', meaning: 'millimeter' } }],
+      measurements: [
+        {
+          key: 'diameterMm',
+          concept: { value: '81827009', scheme: 'SCT', meaning: 'Diameter' },
+          value: 8.2,
+          unit: { value: 'mm', scheme: 'UCUM', meaning: 'millimeter' },
+        },
+      ],
     },
   ],
   impression: 'One nodule.',
@@ -108,14 +115,25 @@ test('a destination that refuses Comprehensive 3D SR gets the Basic Text SR form
     await sleep(500);
     const [first, ...rest] = files;
     const alternatives = rest.map((f) => ({ sopInstanceUid: f.sopInstanceUid, sopClassUid: f.sopClassUid, filePath: f.file }));
-    t.node.deliveries.enqueue({ sopInstanceUid: first!.sopInstanceUid, sopClassUid: first!.sopClassUid, filePath: first!.file }, 'PICKY', alternatives);
-    t.node.deliveries.enqueue({ sopInstanceUid: first!.sopInstanceUid, sopClassUid: first!.sopClassUid, filePath: first!.file }, 'OPEN', alternatives);
+    t.node.deliveries.enqueue(
+      { sopInstanceUid: first!.sopInstanceUid, sopClassUid: first!.sopClassUid, filePath: first!.file },
+      'PICKY',
+      alternatives,
+    );
+    t.node.deliveries.enqueue(
+      { sopInstanceUid: first!.sopInstanceUid, sopClassUid: first!.sopClassUid, filePath: first!.file },
+      'OPEN',
+      alternatives,
+    );
     const r = await t.node.deliveries.runDue();
     assert.deepEqual(r, { delivered: 2, retrying: 0, failed: 0 });
     const got = (out: string) => fs.readdirSync(out).map((f) => readPart10Header(fs.readFileSync(path.join(out, f))).sopClassUid);
     assert.deepEqual(got(pickyOut), ['1.2.840.10008.5.1.4.1.1.88.11'], 'the picky PACS got Basic Text SR');
     assert.deepEqual(got(openOut), ['1.2.840.10008.5.1.4.1.1.88.34'], 'the open PACS got Comprehensive 3D SR');
-    assert.ok(t.logs.some((l) => l.includes('sent a fallback form')), 'the fallback is logged');
+    assert.ok(
+      t.logs.some((l) => l.includes('sent a fallback form')),
+      'the fallback is logged',
+    );
   } finally {
     picky.kill();
     open.kill();

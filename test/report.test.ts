@@ -23,7 +23,8 @@ import { DataSet, parseDicomFile } from '../src/imaging/dataset';
 import { Finding, SeriesResult, UCUM_HU, UCUM_MM } from '../src/inference/findings';
 
 const hasTools =
-  spawnSync('dciodvfy', [], { stdio: 'ignore' }).error === undefined && spawnSync('dsrdump', ['--version'], { stdio: 'ignore' }).error === undefined;
+  spawnSync('dciodvfy', [], { stdio: 'ignore' }).error === undefined &&
+  spawnSync('dsrdump', ['--version'], { stdio: 'ignore' }).error === undefined;
 const hasData = fs.existsSync(SHARED_DICOM);
 const skipTools = !hasTools ? 'dciodvfy/dsrdump not installed' : false;
 const skipCorpus = !hasData ? 'shared/data/dicom not found' : skipTools;
@@ -35,9 +36,18 @@ const SR_CLASS: Record<SrForm, string> = {
   comprehensive: '1.2.840.10008.5.1.4.1.1.88.33',
   'basic-text': '1.2.840.10008.5.1.4.1.1.88.11',
 };
-const DEVICE = { aeTitle: 'DICOM_AI', deviceUid: '2.25.318298118532367137530218463208612345', manufacturer: 'dicom-ai-node project', modelName: 'dicom-ai-node', softwareVersion: '0.1.0' };
+const DEVICE = {
+  aeTitle: 'DICOM_AI',
+  deviceUid: '2.25.318298118532367137530218463208612345',
+  manufacturer: 'dicom-ai-node project',
+  modelName: 'dicom-ai-node',
+  softwareVersion: '0.1.0',
+};
 const WHEN = new Date('2026-03-04T05:06:07.890Z');
-const DISCLAIMER = { en: 'AI-generated result, not verified by a physician. Not for diagnostic use without review.', 'zh-CN': 'AI 生成的结果，未经医师核实。未经审核不得用于诊断。' };
+const DISCLAIMER = {
+  en: 'AI-generated result, not verified by a physician. Not for diagnostic use without review.',
+  'zh-CN': 'AI 生成的结果，未经医师核实。未经审核不得用于诊断。',
+};
 const LOW_CONFIDENCE = { en: 'Low confidence — correlate clinically.', 'zh-CN': '置信度低——请结合临床。' };
 
 // ---------------------------------------------------------------------------
@@ -79,7 +89,10 @@ function header(file: string | Buffer): Record<string, string> {
 function sourceOf(name: string, files: string[]): Source {
   const heads = files.map((f) => header(f));
   const seriesUid = heads[0]!.SeriesInstanceUID!;
-  assert.ok(heads.every((h) => h.SeriesInstanceUID === seriesUid), `${name}: files of one series`);
+  assert.ok(
+    heads.every((h) => h.SeriesInstanceUID === seriesUid),
+    `${name}: files of one series`,
+  );
   return {
     name,
     files,
@@ -91,11 +104,23 @@ function sourceOf(name: string, files: string[]): Source {
 
 function corpusCt(): Source {
   const dir = path.join(SHARED_DICOM, 'pydicom', 'dicomdirtests', '77654033', 'CT2');
-  return sourceOf('corpus CT (pydicom dicomdirtests CT2)', fs.readdirSync(dir).sort().map((f) => path.join(dir, f)));
+  return sourceOf(
+    'corpus CT (pydicom dicomdirtests CT2)',
+    fs
+      .readdirSync(dir)
+      .sort()
+      .map((f) => path.join(dir, f)),
+  );
 }
 
 function syntheticCt(): Source {
-  const files = writeSyntheticCtSeries({ outDir: path.join(tmpDir('report-src'), 'ct'), count: 5, uidRoot: newUidRoot(), rows: 16, columns: 16 });
+  const files = writeSyntheticCtSeries({
+    outDir: path.join(tmpDir('report-src'), 'ct'),
+    count: 5,
+    uidRoot: newUidRoot(),
+    rows: 16,
+    columns: 16,
+  });
   return sourceOf('synthetic CT', files);
 }
 
@@ -143,7 +168,12 @@ function twoNodules(src: Source): SeriesResult {
         ],
         site: { code: LUNG, laterality: 'right', text: 'right upper zone' },
         region: { sopClassUid: on(1).sopClassUid, sopInstanceUid: on(1).sopInstanceUid, graphicType: 'POINT', graphicData: [7.5, 6] },
-        centre: { x: -42.5, y: 18.75, z: -120.5, ...(src.frameOfReferenceUid ? { frameOfReferenceUid: src.frameOfReferenceUid } : { frameOfReferenceUid: '2.25.1001' }) },
+        centre: {
+          x: -42.5,
+          y: 18.75,
+          z: -120.5,
+          ...(src.frameOfReferenceUid ? { frameOfReferenceUid: src.frameOfReferenceUid } : { frameOfReferenceUid: '2.25.1001' }),
+        },
       }),
       finding(2, {
         confidence: 0.71,
@@ -153,7 +183,12 @@ function twoNodules(src: Source): SeriesResult {
           { key: 'meanHu', concept: MEAN, value: -612, unit: UCUM_HU },
         ],
         site: { code: LUNG, laterality: 'left', text: 'left lower zone' },
-        region: { sopClassUid: on(9).sopClassUid, sopInstanceUid: on(9).sopInstanceUid, graphicType: 'CIRCLE', graphicData: [4, 4, 6.5, 4] },
+        region: {
+          sopClassUid: on(9).sopClassUid,
+          sopInstanceUid: on(9).sopInstanceUid,
+          graphicType: 'CIRCLE',
+          graphicData: [4, 4, 6.5, 4],
+        },
         centre: { x: 51, y: 30.5, z: -160 }, // no frame of reference: no SCOORD3D for this one
       }),
     ],
@@ -242,7 +277,11 @@ async function writeAndValidate(
     return m !== null && !src[`Study${m[1]}`];
   };
   // Every warning we could fix is fixed; a new one should be looked at, not accumulate.
-  assert.deepEqual(v.warnings.filter((w) => !inherited(w)), [], `${name}: dciodvfy warnings`);
+  assert.deepEqual(
+    v.warnings.filter((w) => !inherited(w)),
+    [],
+    `${name}: dciodvfy warnings`,
+  );
   return { file, dump: await dsrdump(file) };
 }
 
@@ -254,107 +293,139 @@ for (const [label, makeSource] of [
   ['corpus CT', corpusCt],
   ['synthetic CT', syntheticCt],
 ] as const) {
-  test(`SR reports from ${label}: every form and language passes dciodvfy and dsrdump, identity and evidence copied`, { skip: label === 'corpus CT' ? skipCorpus : skipTools }, async (t) => {
-    const src = makeSource();
-    const dir = tmpDir('report');
-    const result = twoNodules(src);
-    const srcHead = header(src.files[0]!);
-    for (const form of FORMS) {
-      for (const language of LANGUAGES) {
-        const name = `${form}-${language}.dcm`;
-        const report = buildReport(input(src, result, form, language));
-        assert.equal(report.sopClassUid, SR_CLASS[form]);
-        const { file, dump } = await writeAndValidate(t, dir, name, report, src.files[0]!);
+  test(
+    `SR reports from ${label}: every form and language passes dciodvfy and dsrdump, identity and evidence copied`,
+    { skip: label === 'corpus CT' ? skipCorpus : skipTools },
+    async (t) => {
+      const src = makeSource();
+      const dir = tmpDir('report');
+      const result = twoNodules(src);
+      const srcHead = header(src.files[0]!);
+      for (const form of FORMS) {
+        for (const language of LANGUAGES) {
+          const name = `${form}-${language}.dcm`;
+          const report = buildReport(input(src, result, form, language));
+          assert.equal(report.sopClassUid, SR_CLASS[form]);
+          const { file, dump } = await writeAndValidate(t, dir, name, report, src.files[0]!);
 
-        // Identity: patient and study exactly as in the source.
-        const h = header(file);
-        assert.equal(h.PatientName, srcHead.PatientName, `${name}: patient name`);
-        assert.equal(h.PatientID, srcHead.PatientID, `${name}: patient ID`);
-        assert.equal(h.StudyInstanceUID, srcHead.StudyInstanceUID, `${name}: study UID`);
-        assert.equal(report.studyInstanceUid, srcHead.StudyInstanceUID);
-        assert.equal(h.AccessionNumber, srcHead.AccessionNumber ?? '', `${name}: accession number`);
-        assert.equal(h.SpecificCharacterSet, 'ISO_IR 192');
-        assert.equal(h.Modality, 'SR');
-        assert.equal(h.SeriesInstanceUID, report.seriesInstanceUid);
-        assert.notEqual(h.SeriesInstanceUID, src.seriesUid, 'the report is a new series');
-        assert.equal(h.InstanceNumber, '1');
+          // Identity: patient and study exactly as in the source.
+          const h = header(file);
+          assert.equal(h.PatientName, srcHead.PatientName, `${name}: patient name`);
+          assert.equal(h.PatientID, srcHead.PatientID, `${name}: patient ID`);
+          assert.equal(h.StudyInstanceUID, srcHead.StudyInstanceUID, `${name}: study UID`);
+          assert.equal(report.studyInstanceUid, srcHead.StudyInstanceUID);
+          assert.equal(h.AccessionNumber, srcHead.AccessionNumber ?? '', `${name}: accession number`);
+          assert.equal(h.SpecificCharacterSet, 'ISO_IR 192');
+          assert.equal(h.Modality, 'SR');
+          assert.equal(h.SeriesInstanceUID, report.seriesInstanceUid);
+          assert.notEqual(h.SeriesInstanceUID, src.seriesUid, 'the report is a new series');
+          assert.equal(h.InstanceNumber, '1');
 
-        // Evidence: every source instance, exactly once, under the source study and series.
-        const { dataSet: ds } = parseDicomFile(fs.readFileSync(file));
-        const evidence = ds.items(0x0040a375);
-        assert.equal(evidence.length, 1);
-        assert.equal(evidence[0]!.string(0x0020000d), srcHead.StudyInstanceUID);
-        assert.equal(evidence[0]!.items(0x00081115)[0]!.string(0x0020000e), src.seriesUid);
-        assert.deepEqual(evidenceUids(ds, 0x0040a375).sort(), src.instances.map((i) => i.sopInstanceUid).sort(), `${name}: evidence lists all source instances`);
-        assert.equal(ds.string(0x0040a491), 'PARTIAL');
-        assert.equal(ds.string(0x0040a493), 'UNVERIFIED');
-        assert.ok(!ds.has(0x0040a360), 'no predecessor for revision 1');
+          // Evidence: every source instance, exactly once, under the source study and series.
+          const { dataSet: ds } = parseDicomFile(fs.readFileSync(file));
+          const evidence = ds.items(0x0040a375);
+          assert.equal(evidence.length, 1);
+          assert.equal(evidence[0]!.string(0x0020000d), srcHead.StudyInstanceUID);
+          assert.equal(evidence[0]!.items(0x00081115)[0]!.string(0x0020000e), src.seriesUid);
+          assert.deepEqual(
+            evidenceUids(ds, 0x0040a375).sort(),
+            src.instances.map((i) => i.sopInstanceUid).sort(),
+            `${name}: evidence lists all source instances`,
+          );
+          assert.equal(ds.string(0x0040a491), 'PARTIAL');
+          assert.equal(ds.string(0x0040a493), 'UNVERIFIED');
+          assert.ok(!ds.has(0x0040a360), 'no predecessor for revision 1');
 
-        // Content, as DCMTK reads it.
-        assert.match(dump, form === 'basic-text' ? /Diagnostic Imaging Report/ : /Imaging Measurement Report/);
-        assert.ok(dump.includes('8.25'), `${name}: diameter in dsrdump output`);
-        assert.ok(dump.includes(DISCLAIMER[language]), `${name}: AI disclaimer round-trips`);
-        assert.ok(dump.includes(LOW_CONFIDENCE[language]), `${name}: low-confidence notice`);
-        assert.ok(dump.includes('Completion Flag     : PARTIAL') && dump.includes('Verification Flag   : UNVERIFIED'));
-        if (language === 'zh-CN') {
-          assert.ok(dump.includes('(zh,RFC5646,"Chinese")') && dump.includes('(CN,ISO3166_1,"China")'), `${name}: language zh / country CN`);
-          assert.ok(dump.includes('发现 1：结节；右上肺野；直径 8.25 mm，平均密度 37 HU；AI 置信度 93%。'), `${name}: Chinese finding sentence`);
-        } else {
-          assert.ok(dump.includes('(en,RFC5646,"English")'));
-          assert.ok(dump.includes('Finding 1: Solid pulmonary nodule; diameter 8.25 mm, mean attenuation 37 HU; site: right upper zone; AI confidence 93%.'));
-        }
-
-        const items = walk(ds);
-        const types = items.map((i) => i.item.string(0x0040a040));
-        if (form === 'basic-text') {
-          // Basic Text SR: no NUM, no coordinates; image references as IMAGE leaves.
-          assert.deepEqual([...new Set(types)].sort(), ['CODE', 'CONTAINER', 'IMAGE', 'TEXT', 'UIDREF']);
-          const images = items.filter((i) => i.item.string(0x0040a040) === 'IMAGE').map((i) => i.item.items(0x00081199)[0]!.string(0x00081155));
-          assert.deepEqual(images, result.findings.map((f) => f.region!.sopInstanceUid));
-          assert.ok(dump.includes('Impressions') && dump.includes('Findings'));
-          continue;
-        }
-        // Image Library: one IMAGE per source instance.
-        const library = items.filter((i) => i.parent && meaningOf(i.parent) === 'Image Library Group');
-        assert.deepEqual(library.map((i) => i.item.items(0x00081199)[0]!.string(0x00081155)).sort(), src.instances.map((i) => i.sopInstanceUid).sort());
-        // One measurement group per finding, with a tracking UID and its region on the exact source instance.
-        const groups = items.filter((i) => meaningOf(i.item) === 'Measurement Group').map((i) => i.item);
-        assert.equal(groups.length, 2);
-        const trackingUids = new Set<string>();
-        groups.forEach((g, k) => {
-          const f = result.findings[k]!;
-          const children = g.items(0x0040a730);
-          const byName = (m: string) => children.filter((c) => meaningOf(c) === m);
-          trackingUids.add(byName('Tracking Unique Identifier')[0]!.string(0x0040a124)!);
-          assert.equal(byName('Finding')[0]!.items(0x0040a168)[0]!.string(0x00080100), '27925004');
-          const site = byName('Finding Site')[0]!;
-          assert.equal(site.items(0x0040a730)[0]!.items(0x0040a168)[0]!.string(0x00080104), f.site!.laterality === 'right' ? 'Right' : 'Left');
-          const scoord = byName('Image Region')[0]!;
-          assert.equal(scoord.string(0x00700023), f.region!.graphicType);
-          assert.deepEqual(scoord.numbers(0x00700022), f.region!.graphicData);
-          const selected = scoord.items(0x0040a730)[0]!;
-          assert.equal(selected.string(0x0040a010), 'SELECTED FROM');
-          assert.equal(selected.items(0x00081199)[0]!.string(0x00081155), f.region!.sopInstanceUid);
-          const diameter = byName('Diameter')[0]!.items(0x0040a300)[0]!;
-          assert.equal(diameter.string(0x0040a30a), String(f.measurements[0]!.value));
-          assert.equal(diameter.items(0x004008ea)[0]!.string(0x00080100), 'mm');
-          assert.equal(byName('Certainty of Finding')[0]!.items(0x0040a300)[0]!.string(0x0040a30a), String(Math.round(f.confidence * 100)));
-          assert.equal(byName('Algorithm Name')[0]!.string(0x0040a160), 'lung-nodule-det');
-          const centre = byName('Center');
-          if (form === 'comprehensive3d' && f.centre?.frameOfReferenceUid) {
-            assert.equal(centre.length, 1, `${name}: SCOORD3D centre of finding ${f.id}`);
-            assert.equal(centre[0]!.string(0x0040a040), 'SCOORD3D');
-            assert.equal(centre[0]!.string(0x30060024), f.centre.frameOfReferenceUid);
-            assert.deepEqual(centre[0]!.numbers(0x00700022), [f.centre.x, f.centre.y, f.centre.z]);
+          // Content, as DCMTK reads it.
+          assert.match(dump, form === 'basic-text' ? /Diagnostic Imaging Report/ : /Imaging Measurement Report/);
+          assert.ok(dump.includes('8.25'), `${name}: diameter in dsrdump output`);
+          assert.ok(dump.includes(DISCLAIMER[language]), `${name}: AI disclaimer round-trips`);
+          assert.ok(dump.includes(LOW_CONFIDENCE[language]), `${name}: low-confidence notice`);
+          assert.ok(dump.includes('Completion Flag     : PARTIAL') && dump.includes('Verification Flag   : UNVERIFIED'));
+          if (language === 'zh-CN') {
+            assert.ok(
+              dump.includes('(zh,RFC5646,"Chinese")') && dump.includes('(CN,ISO3166_1,"China")'),
+              `${name}: language zh / country CN`,
+            );
+            assert.ok(
+              dump.includes('发现 1：结节；右上肺野；直径 8.25 mm，平均密度 37 HU；AI 置信度 93%。'),
+              `${name}: Chinese finding sentence`,
+            );
           } else {
-            assert.equal(centre.length, 0, `${name}: no SCOORD3D for finding ${f.id}`);
+            assert.ok(dump.includes('(en,RFC5646,"English")'));
+            assert.ok(
+              dump.includes(
+                'Finding 1: Solid pulmonary nodule; diameter 8.25 mm, mean attenuation 37 HU; site: right upper zone; AI confidence 93%.',
+              ),
+            );
           }
-        });
-        assert.equal(trackingUids.size, 2, 'tracking UIDs differ per finding');
-        if (form === 'comprehensive') assert.ok(!types.includes('SCOORD3D'), 'Comprehensive SR has no SCOORD3D');
+
+          const items = walk(ds);
+          const types = items.map((i) => i.item.string(0x0040a040));
+          if (form === 'basic-text') {
+            // Basic Text SR: no NUM, no coordinates; image references as IMAGE leaves.
+            assert.deepEqual([...new Set(types)].sort(), ['CODE', 'CONTAINER', 'IMAGE', 'TEXT', 'UIDREF']);
+            const images = items
+              .filter((i) => i.item.string(0x0040a040) === 'IMAGE')
+              .map((i) => i.item.items(0x00081199)[0]!.string(0x00081155));
+            assert.deepEqual(
+              images,
+              result.findings.map((f) => f.region!.sopInstanceUid),
+            );
+            assert.ok(dump.includes('Impressions') && dump.includes('Findings'));
+            continue;
+          }
+          // Image Library: one IMAGE per source instance.
+          const library = items.filter((i) => i.parent && meaningOf(i.parent) === 'Image Library Group');
+          assert.deepEqual(
+            library.map((i) => i.item.items(0x00081199)[0]!.string(0x00081155)).sort(),
+            src.instances.map((i) => i.sopInstanceUid).sort(),
+          );
+          // One measurement group per finding, with a tracking UID and its region on the exact source instance.
+          const groups = items.filter((i) => meaningOf(i.item) === 'Measurement Group').map((i) => i.item);
+          assert.equal(groups.length, 2);
+          const trackingUids = new Set<string>();
+          groups.forEach((g, k) => {
+            const f = result.findings[k]!;
+            const children = g.items(0x0040a730);
+            const byName = (m: string) => children.filter((c) => meaningOf(c) === m);
+            trackingUids.add(byName('Tracking Unique Identifier')[0]!.string(0x0040a124)!);
+            assert.equal(byName('Finding')[0]!.items(0x0040a168)[0]!.string(0x00080100), '27925004');
+            const site = byName('Finding Site')[0]!;
+            assert.equal(
+              site.items(0x0040a730)[0]!.items(0x0040a168)[0]!.string(0x00080104),
+              f.site!.laterality === 'right' ? 'Right' : 'Left',
+            );
+            const scoord = byName('Image Region')[0]!;
+            assert.equal(scoord.string(0x00700023), f.region!.graphicType);
+            assert.deepEqual(scoord.numbers(0x00700022), f.region!.graphicData);
+            const selected = scoord.items(0x0040a730)[0]!;
+            assert.equal(selected.string(0x0040a010), 'SELECTED FROM');
+            assert.equal(selected.items(0x00081199)[0]!.string(0x00081155), f.region!.sopInstanceUid);
+            const diameter = byName('Diameter')[0]!.items(0x0040a300)[0]!;
+            assert.equal(diameter.string(0x0040a30a), String(f.measurements[0]!.value));
+            assert.equal(diameter.items(0x004008ea)[0]!.string(0x00080100), 'mm');
+            assert.equal(
+              byName('Certainty of Finding')[0]!.items(0x0040a300)[0]!.string(0x0040a30a),
+              String(Math.round(f.confidence * 100)),
+            );
+            assert.equal(byName('Algorithm Name')[0]!.string(0x0040a160), 'lung-nodule-det');
+            const centre = byName('Center');
+            if (form === 'comprehensive3d' && f.centre?.frameOfReferenceUid) {
+              assert.equal(centre.length, 1, `${name}: SCOORD3D centre of finding ${f.id}`);
+              assert.equal(centre[0]!.string(0x0040a040), 'SCOORD3D');
+              assert.equal(centre[0]!.string(0x30060024), f.centre.frameOfReferenceUid);
+              assert.deepEqual(centre[0]!.numbers(0x00700022), [f.centre.x, f.centre.y, f.centre.z]);
+            } else {
+              assert.equal(centre.length, 0, `${name}: no SCOORD3D for finding ${f.id}`);
+            }
+          });
+          assert.equal(trackingUids.size, 2, 'tracking UIDs differ per finding');
+          if (form === 'comprehensive') assert.ok(!types.includes('SCOORD3D'), 'Comprehensive SR has no SCOORD3D');
+        }
       }
-    }
-  });
+    },
+  );
 }
 
 test('a result without findings still makes a valid report in every form', { skip: skipTools }, async (t) => {
@@ -390,11 +461,23 @@ test('UIDs and bytes are deterministic; a revision supersedes its predecessor', 
     assert.match(u, /^2\.25\.[1-9][0-9]*$/);
     assert.ok(u.length <= 64);
   }
-  assert.notEqual(reportUids(src.seriesUid, 'lung-nodule-det', '2.1.1', 1).seriesInstanceUid, a.seriesInstanceUid, 'another model version is another series');
+  assert.notEqual(
+    reportUids(src.seriesUid, 'lung-nodule-det', '2.1.1', 1).seriesInstanceUid,
+    a.seriesInstanceUid,
+    'another model version is another series',
+  );
   assert.notEqual(reportUids(src.seriesUid, 'other-model', '2.1.0', 1).seriesInstanceUid, a.seriesInstanceUid);
 
   // Revision 2 without an explicit predecessor: revision 1 of the same form is superseded.
-  const r2 = buildReport(input(src, result, 'comprehensive3d', 'en', { revision: 2, sourceInstances: [...src.instances, { sopClassUid: src.instances[0]!.sopClassUid, sopInstanceUid: src.instances[0]!.sopInstanceUid + '.99' }] }));
+  const r2 = buildReport(
+    input(src, result, 'comprehensive3d', 'en', {
+      revision: 2,
+      sourceInstances: [
+        ...src.instances,
+        { sopClassUid: src.instances[0]!.sopClassUid, sopInstanceUid: src.instances[0]!.sopInstanceUid + '.99' },
+      ],
+    }),
+  );
   assert.equal(r2.seriesInstanceUid, a.seriesInstanceUid, 'same series');
   assert.notEqual(r2.sopInstanceUid, a.sopInstanceUid, 'new instance');
   assert.equal(r2.sopInstanceUid, reportUids(src.seriesUid, 'lung-nodule-det', '2.1.0', 2).sopInstanceUid);
@@ -408,12 +491,25 @@ test('UIDs and bytes are deterministic; a revision supersedes its predecessor', 
   assert.equal(evidenceUids(ds, 0x0040a375).length, src.instances.length + 1, 'the late instance is in the evidence');
   assert.equal(header(file).InstanceNumber, '2');
   // Tracking UIDs follow the finding across revisions.
-  const tracking = (bytes: Buffer) => walk(parseDicomFile(bytes).dataSet).filter((i) => meaningOf(i.item) === 'Tracking Unique Identifier').map((i) => i.item.string(0x0040a124));
+  const tracking = (bytes: Buffer) =>
+    walk(parseDicomFile(bytes).dataSet)
+      .filter((i) => meaningOf(i.item) === 'Tracking Unique Identifier')
+      .map((i) => i.item.string(0x0040a124));
   assert.deepEqual(tracking(r2.bytes), tracking(a.bytes));
 
   // An explicit predecessor (e.g. a Basic Text report) is used as given.
   const basic = buildReport(input(src, result, 'basic-text', 'en'));
-  const r2b = buildReport(input(src, result, 'comprehensive3d', 'en', { revision: 2, predecessor: { sopClassUid: basic.sopClassUid, sopInstanceUid: basic.sopInstanceUid, seriesInstanceUid: basic.seriesInstanceUid, studyInstanceUid: basic.studyInstanceUid } }));
+  const r2b = buildReport(
+    input(src, result, 'comprehensive3d', 'en', {
+      revision: 2,
+      predecessor: {
+        sopClassUid: basic.sopClassUid,
+        sopInstanceUid: basic.sopInstanceUid,
+        seriesInstanceUid: basic.seriesInstanceUid,
+        studyInstanceUid: basic.studyInstanceUid,
+      },
+    }),
+  );
   const pds = parseDicomFile(r2b.bytes).dataSet.items(0x0040a360)[0]!;
   assert.equal(pds.items(0x00081115)[0]!.items(0x00081199)[0]!.string(0x00081150), SR_CLASS['basic-text']);
 });
@@ -422,11 +518,20 @@ test('bad input is refused with context', () => {
   const src = syntheticCt();
   const result = twoNodules(src);
   assert.throws(() => buildReport(input(src, result, 'comprehensive3d', 'en', { revision: 0 })), /revision must be an integer >= 1/);
-  assert.throws(() => buildReport(input(src, result, 'comprehensive3d', 'en', { sourceInstances: src.instances.slice(0, 1) })), /finding 1: its image region references an instance that is not among sourceInstances/);
+  assert.throws(
+    () => buildReport(input(src, result, 'comprehensive3d', 'en', { sourceInstances: src.instances.slice(0, 1) })),
+    /finding 1: its image region references an instance that is not among sourceInstances/,
+  );
   assert.throws(() => buildReport(input(src, result, 'comprehensive3d', 'en', { sourceSeriesInstanceUid: '1.2.3' })), /another series/);
-  const bad = { ...result, findings: [{ ...result.findings[0]!, region: { ...result.findings[0]!.region!, graphicType: 'CIRCLE' as const, graphicData: [1, 2] } }] };
+  const bad = {
+    ...result,
+    findings: [{ ...result.findings[0]!, region: { ...result.findings[0]!.region!, graphicType: 'CIRCLE' as const, graphicData: [1, 2] } }],
+  };
   assert.throws(() => buildReport(input(src, bad, 'comprehensive', 'en')), /finding 1: 2 graphic data values do not make a CIRCLE/);
-  assert.throws(() => buildReport(input(src, result, 'comprehensive', 'en', { sourceFile: Buffer.from('not dicom') })), /not a DICOM Part 10 file/);
+  assert.throws(
+    () => buildReport(input(src, result, 'comprehensive', 'en', { sourceFile: Buffer.from('not dicom') })),
+    /not a DICOM Part 10 file/,
+  );
 });
 
 // ---------------------------------------------------------------------------
@@ -436,7 +541,15 @@ test('bad input is refused with context', () => {
 /** A minimal Secondary Capture header whose Patient's Name uses ISO 2022 IR 58 (GB 2312 in G1). */
 function iso2022Ir58Source(dir: string): { file: string; expected: string } {
   const esc = Buffer.from([0x1b, 0x24, 0x29, 0x41]); // ESC $ ) A: GB 2312 into G1
-  const name = Buffer.concat([Buffer.from('Zhang^San='), esc, Buffer.from([0xd5, 0xc5]), Buffer.from('^'), esc, Buffer.from([0xc8, 0xfd]), Buffer.from('=')]);
+  const name = Buffer.concat([
+    Buffer.from('Zhang^San='),
+    esc,
+    Buffer.from([0xd5, 0xc5]),
+    Buffer.from('^'),
+    esc,
+    Buffer.from([0xc8, 0xfd]),
+    Buffer.from('='),
+  ]);
   const root = newUidRoot();
   const el = (g: number, e: number, vr: string, v: Buffer | string): Buffer => {
     let value = typeof v === 'string' ? Buffer.from(v, 'latin1') : v;
@@ -458,7 +571,12 @@ function iso2022Ir58Source(dir: string): { file: string; expected: string } {
     el(0x0020, 0x000d, 'UI', `${root}.1`),
     el(0x0020, 0x000e, 'UI', `${root}.2`),
   ]);
-  const meta = buildFileMetaInformation({ mediaStorageSopClassUid: '1.2.840.10008.5.1.4.1.1.7', mediaStorageSopInstanceUid: `${root}.3`, transferSyntaxUid: '1.2.840.10008.1.2.1', implementationClassUid: '2.25.1' });
+  const meta = buildFileMetaInformation({
+    mediaStorageSopClassUid: '1.2.840.10008.5.1.4.1.1.7',
+    mediaStorageSopInstanceUid: `${root}.3`,
+    transferSyntaxUid: '1.2.840.10008.1.2.1',
+    implementationClassUid: '2.25.1',
+  });
   const file = path.join(dir, 'ir58.dcm');
   fs.writeFileSync(file, Buffer.concat([meta, ds]));
   return { file, expected: 'Zhang^San=张^三=' };
@@ -510,7 +628,10 @@ test('sr-dump CLI prints our reports and the shared TID 1500 samples', { skip: s
   assert.match(out, /^Comprehensive 3D SR Storage \(1\.2\.840\.10008\.5\.1\.4\.1\.1\.88\.34\)/);
   assert.ok(out.includes('CONTAINER "Imaging Measurement Report" = SEPARATE [DCMR TID 1500]'));
   assert.ok(out.includes('  has concept mod CODE "Language of Content Item and Descendants" = (zh, RFC5646, "Chinese")'));
-  assert.ok(out.includes('    has concept mod CODE "Country of Language" = (CN, ISO3166_1, "China")'), 'children indented one level deeper');
+  assert.ok(
+    out.includes('    has concept mod CODE "Country of Language" = (CN, ISO3166_1, "China")'),
+    'children indented one level deeper',
+  );
   assert.ok(out.includes('contains NUM "Diameter" = 8.25 mm (millimeter)'));
   assert.ok(out.includes(`contains SCOORD "Image Region" = POINT (7.5, 6)`));
   assert.ok(out.includes(`selected from IMAGE = CT Image Storage ${src.instances[1]!.sopInstanceUid}`));

@@ -26,26 +26,72 @@ test('matching: text ignores case, /regex/flags, calling AE, instance bounds; fi
   const cfg = routesOf(
     [
       { name: 'trauma', match: { Modality: 'CT', CallingAETitle: 'ER_CT' }, model: 'm1', destinations: ['PACS'], priority: 'urgent' },
-      { name: 'chest', match: { Modality: 'ct', SeriesDescription: '/chest|thorax|lung/i' }, minInstances: 20, model: 'lung-nodule-reference', destinations: ['PACS'], window: 'lung' },
+      {
+        name: 'chest',
+        match: { Modality: 'ct', SeriesDescription: '/chest|thorax|lung/i' },
+        minInstances: 20,
+        model: 'lung-nodule-reference',
+        destinations: ['PACS'],
+        window: 'lung',
+      },
       { name: 'any-ct', match: { Modality: 'CT' }, model: 'm3', destinations: ['PACS'] },
     ],
     'all',
   );
   const chest = { attributes: { Modality: 'CT', SeriesDescription: 'Thorax 1.25mm', CallingAETitle: 'CT01' }, instanceCount: 200 };
-  assert.deepEqual(routesFor(chest, cfg.routes, cfg.routing).map((r) => r.name), ['chest', 'any-ct']);
-  assert.deepEqual(routesFor({ ...chest, instanceCount: 3 }, cfg.routes, cfg.routing).map((r) => r.name), ['any-ct'], 'a 3-image scout is not a chest CT');
+  assert.deepEqual(
+    routesFor(chest, cfg.routes, cfg.routing).map((r) => r.name),
+    ['chest', 'any-ct'],
+  );
+  assert.deepEqual(
+    routesFor({ ...chest, instanceCount: 3 }, cfg.routes, cfg.routing).map((r) => r.name),
+    ['any-ct'],
+    'a 3-image scout is not a chest CT',
+  );
   const er = { attributes: { Modality: 'CT', SeriesDescription: 'HEAD', CallingAETitle: 'ER_CT' }, instanceCount: 40 };
-  assert.deepEqual(routesFor(er, cfg.routes, cfg.routing).map((r) => r.name), ['trauma', 'any-ct']);
+  assert.deepEqual(
+    routesFor(er, cfg.routes, cfg.routing).map((r) => r.name),
+    ['trauma', 'any-ct'],
+  );
   assert.equal(cfg.routes[0]!.priority, 'urgent');
   assert.equal(cfg.routes[1]!.window, 'lung');
-  const first = routesOf([{ name: 'a', match: {}, model: 'm', destinations: ['PACS'] }, { name: 'b', match: {}, model: 'm', destinations: ['PACS'] }], 'first');
-  assert.deepEqual(routesFor({ attributes: {}, instanceCount: 1 }, first.routes, first.routing).map((r) => r.name), ['a']);
-  assert.deepEqual(routesFor({ attributes: { Modality: null }, instanceCount: 5 }, cfg.routes, cfg.routing), [], 'a missing attribute matches nothing');
+  const first = routesOf(
+    [
+      { name: 'a', match: {}, model: 'm', destinations: ['PACS'] },
+      { name: 'b', match: {}, model: 'm', destinations: ['PACS'] },
+    ],
+    'first',
+  );
+  assert.deepEqual(
+    routesFor({ attributes: {}, instanceCount: 1 }, first.routes, first.routing).map((r) => r.name),
+    ['a'],
+  );
+  assert.deepEqual(
+    routesFor({ attributes: { Modality: null }, instanceCount: 5 }, cfg.routes, cfg.routing),
+    [],
+    'a missing attribute matches nothing',
+  );
 });
 
 test('route config problems are reported with their key', () => {
   assert.throws(
-    () => routesOf([{ name: 'x', match: { SeriesDescription: '/[unclosed/' }, model: 'm', destinations: ['PACS'], window: 'lungs', priority: 'asap', burnedInAnnotation: 'ignore', minInstances: 10, maxInstances: 5 }], 'some'),
+    () =>
+      routesOf(
+        [
+          {
+            name: 'x',
+            match: { SeriesDescription: '/[unclosed/' },
+            model: 'm',
+            destinations: ['PACS'],
+            window: 'lungs',
+            priority: 'asap',
+            burnedInAnnotation: 'ignore',
+            minInstances: 10,
+            maxInstances: 5,
+          },
+        ],
+        'some',
+      ),
     (e: unknown) => {
       assert.ok(e instanceof ConfigError);
       const t = e.problems.join('\n');
@@ -67,7 +113,15 @@ test('the window presets a route may name are the ones the imaging stage defines
 test('stable series are routed: queued jobs for matching routes, an unrouted record otherwise, re-queued after late instances', async () => {
   const t = await startTestNode({
     series: { stableSeconds: 0.5 },
-    routes: [{ name: 'chest-ct', match: { Modality: 'CT', SeriesDescription: '/chest/i' }, model: 'lung-nodule-reference', destinations: ['PACS'], priority: 'urgent' }],
+    routes: [
+      {
+        name: 'chest-ct',
+        match: { Modality: 'CT', SeriesDescription: '/chest/i' },
+        model: 'lung-nodule-reference',
+        destinations: ['PACS'],
+        priority: 'urgent',
+      },
+    ],
   });
   try {
     const files = writeSyntheticCtSeries({ outDir: tmpDir('route'), count: 4, uidRoot: newUidRoot() });
@@ -88,7 +142,11 @@ test('stable series are routed: queued jobs for matching routes, an unrouted rec
     // A late instance reopens the CT series; once stable again its job is queued again, not duplicated.
     const before = ct.updatedAt;
     assert.equal((await send(files.slice(3))).code, 0);
-    await waitFor(() => t.node.store.listJobs().find((j) => j.route === 'chest-ct')!.updatedAt > before, 5000, 're-routing after the late instance');
+    await waitFor(
+      () => t.node.store.listJobs().find((j) => j.route === 'chest-ct')!.updatedAt > before,
+      5000,
+      're-routing after the late instance',
+    );
     assert.equal(t.node.store.listJobs().filter((j) => j.route === 'chest-ct').length, 1);
   } finally {
     await t.stop();
@@ -142,11 +200,14 @@ test('an operator retries a skipped job over the admin API and with the CLI; oth
   });
   const post = (p: string, auth = true) =>
     new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = http.request({ host: '127.0.0.1', port: t.node.adminPort, path: p, method: 'POST', headers: auth ? { Authorization: `Bearer ${token}` } : {} }, (res) => {
-        let body = '';
-        res.on('data', (d) => (body += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      });
+      const req = http.request(
+        { host: '127.0.0.1', port: t.node.adminPort, path: p, method: 'POST', headers: auth ? { Authorization: `Bearer ${token}` } : {} },
+        (res) => {
+          let body = '';
+          res.on('data', (d) => (body += d));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        },
+      );
       req.on('error', reject);
       req.end();
     });

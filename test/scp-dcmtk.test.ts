@@ -22,9 +22,13 @@ after(async () => {
   await n.stop();
 });
 
-function newestInstance(t: TestNode): { filePath: string; transferSyntaxUid: string; sopInstanceUid: string; receivedAt: number } | undefined {
+function newestInstance(
+  t: TestNode,
+): { filePath: string; transferSyntaxUid: string; sopInstanceUid: string; receivedAt: number } | undefined {
   return t.node.store.db
-    .prepare('SELECT file_path AS filePath, transfer_syntax_uid AS transferSyntaxUid, sop_instance_uid AS sopInstanceUid, received_at AS receivedAt FROM instances ORDER BY received_at DESC, rowid DESC LIMIT 1')
+    .prepare(
+      'SELECT file_path AS filePath, transfer_syntax_uid AS transferSyntaxUid, sop_instance_uid AS sopInstanceUid, received_at AS receivedAt FROM instances ORDER BY received_at DESC, rowid DESC LIMIT 1',
+    )
     .get() as never;
 }
 
@@ -83,7 +87,10 @@ test('unknown calling AE is rejected: permanent, service user, calling AE not re
   const r = await run('echoscu', ['-aet', 'INTRUDER', '-aec', 'DICOM_AI', '127.0.0.1', String(n.port)]);
   assert.notEqual(r.code, 0);
   assert.match(r.stdout + r.stderr, /Calling AE Title Not Recognized/);
-  assert.ok(n.logs.some((l) => l.includes('association rejected') && l.includes('INTRUDER') && l.includes('not listed')), 'rejection logged with calling AE and why');
+  assert.ok(
+    n.logs.some((l) => l.includes('association rejected') && l.includes('INTRUDER') && l.includes('not listed')),
+    'rejection logged with calling AE and why',
+  );
 });
 
 test('wrong called AE is rejected: called AE not recognized', async () => {
@@ -127,9 +134,14 @@ test('a transfer syntax we do not accept is refused per presentation context', a
 test('every file of the shared corpus that DCMTK can send is stored with identical pixel data', async (t) => {
   const refDir = tmpDir('storescp-ref');
   const refPort = 40000 + Math.floor(Math.random() * 20000);
-  const ref: ChildProcess = spawn('storescp', ['+xa', '--ignore', '-od', refDir, String(refPort)], { stdio: 'ignore', env: { ...process.env, TCP_NODELAY: '1' } });
+  const ref: ChildProcess = spawn('storescp', ['+xa', '--ignore', '-od', refDir, String(refPort)], {
+    stdio: 'ignore',
+    env: { ...process.env, TCP_NODELAY: '1' },
+  });
   await new Promise((r) => setTimeout(r, 300));
-  const files = expandPaths([SHARED_DICOM]).filter((f) => !/(LICEN[CS]E|README|PROVENANCE|FileInfo|\.txt|\.md|\.sh)$/i.test(path.basename(f)) && !/DICOMDIR/.test(f));
+  const files = expandPaths([SHARED_DICOM]).filter(
+    (f) => !/(LICEN[CS]E|README|PROVENANCE|FileInfo|\.txt|\.md|\.sh)$/i.test(path.basename(f)) && !/DICOMDIR/.test(f),
+  );
   let stored = 0;
   let compared = 0;
   const refusedByUsOnly: string[] = [];
@@ -165,7 +177,16 @@ test('every file of the shared corpus that DCMTK can send is stored with identic
           }
         }
       } else {
-        const refRun = await run('storescu', ['-aet', 'STORESCU', '-aec', 'ANY-SCP', ...storescuArgsFor(f), '127.0.0.1', String(refPort), f]);
+        const refRun = await run('storescu', [
+          '-aet',
+          'STORESCU',
+          '-aec',
+          'ANY-SCP',
+          ...storescuArgsFor(f),
+          '127.0.0.1',
+          String(refPort),
+          f,
+        ]);
         if (refRun.code === 0 && !hasStudyAndSeries(f)) {
           // DCMTK files anything; we refuse what cannot be filed under a study and series (A900).
           assert.match(r.stdout + r.stderr, /DataSetDoesNotMatchSOPClass|a900/i, `${rel}: expected status A900`);
@@ -181,7 +202,9 @@ test('every file of the shared corpus that DCMTK can send is stored with identic
   } finally {
     ref.kill('SIGKILL');
   }
-  t.diagnostic(`stored ${stored} of ${files.length} files; pixel data compared byte for byte on ${compared}; refused on purpose: ${refusedByUsOnly.join(', ') || 'none'}`);
+  t.diagnostic(
+    `stored ${stored} of ${files.length} files; pixel data compared byte for byte on ${compared}; refused on purpose: ${refusedByUsOnly.join(', ') || 'none'}`,
+  );
   assert.ok(stored >= 120, `only ${stored} files stored`);
   assert.ok(compared >= 90, `only ${compared} pixel comparisons`);
 });
@@ -211,7 +234,8 @@ test('multi-syntax proposals (-xs, -xv, -xt, -xr, -xd, +C combined) and --max-pd
       assert.ok(inst, 'instance indexed');
       if (c.ts) assert.equal(inst.transferSyntaxUid, c.ts, `${c.args.join(' ')}: negotiated transfer syntax`);
       else assert.ok(!LOSSY_TRANSFER_SYNTAXES.has(inst.transferSyntaxUid), `${c.args.join(' ')}: lossy syntax negotiated`);
-      if (inst.transferSyntaxUid === '1.2.840.10008.1.2.1') assert.ok(pixelBytes(files[i]!)!.equals(pixelBytes(inst.filePath)!), 'pixels identical');
+      if (inst.transferSyntaxUid === '1.2.840.10008.1.2.1')
+        assert.ok(pixelBytes(files[i]!)!.equals(pixelBytes(inst.filePath)!), 'pixels identical');
       const check = await run('dcmftest', [inst.filePath]);
       assert.match(check.stdout, /^yes:/);
     }
@@ -224,7 +248,10 @@ test('same SOP Instance UID sent twice is accepted and replaces the stored copy'
   const sop = readPart10Header(fs.readFileSync(file!)).sopInstanceUid;
   assert.equal((await storescu(n.port, [file!])).code, 0);
   assert.equal((await storescu(n.port, [file!])).code, 0);
-  const rows = n.node.store.db.prepare('SELECT receive_count AS c, file_path AS p FROM instances WHERE sop_instance_uid = ?').all(sop) as { c: number; p: string }[];
+  const rows = n.node.store.db.prepare('SELECT receive_count AS c, file_path AS p FROM instances WHERE sop_instance_uid = ?').all(sop) as {
+    c: number;
+    p: string;
+  }[];
   assert.equal(rows.length, 1);
   assert.equal(rows[0]!.c, 2);
   const series = n.node.store.getSeries(n.node.store.getInstance(sop)!.seriesInstanceUid)!;
@@ -263,8 +290,11 @@ test('no patient name, ID or birth date in any log line', async () => {
   assert.equal((await storescu(n.port, files)).code, 0);
   const all = n.logs.join('\n');
   assert.ok(n.logs.length > 10, 'there are log lines to check');
-  for (const v of [SYNTHETIC_PATIENT.name, SYNTHETIC_PATIENT.id, SYNTHETIC_PATIENT.birthDate, 'SYNTHETIC^PATIENT']) assert.ok(!all.includes(v), `log contains ${v}`);
+  for (const v of [SYNTHETIC_PATIENT.name, SYNTHETIC_PATIENT.id, SYNTHETIC_PATIENT.birthDate, 'SYNTHETIC^PATIENT'])
+    assert.ok(!all.includes(v), `log contains ${v}`);
   // Patient data is in the database, where it belongs.
-  const row = n.node.store.db.prepare('SELECT COUNT(*) AS c FROM studies WHERE patient_name = ?').get(SYNTHETIC_PATIENT.name) as { c: number };
+  const row = n.node.store.db.prepare('SELECT COUNT(*) AS c FROM studies WHERE patient_name = ?').get(SYNTHETIC_PATIENT.name) as {
+    c: number;
+  };
   assert.ok(row.c >= 1);
 });

@@ -23,7 +23,10 @@ test('echo and send to DCMTK storescp: many instances on one association, data s
   fs.mkdirSync(out);
   const files = writeSyntheticCtSeries({ outDir: path.join(dir, 'in'), count: 40, uidRoot: newUidRoot() });
   const port = await freePort();
-  const scp = spawn('storescp', ['-aet', 'STORESCP', '-od', out, '-uf', String(port)], { stdio: 'ignore', env: { ...process.env, TCP_NODELAY: '1' } });
+  const scp = spawn('storescp', ['-aet', 'STORESCP', '-od', out, '-uf', String(port)], {
+    stdio: 'ignore',
+    env: { ...process.env, TCP_NODELAY: '1' },
+  });
   try {
     await new Promise((r) => setTimeout(r, 300));
     const e = await cli(['echo', '--to', `STORESCP@127.0.0.1:${port}`]);
@@ -53,7 +56,10 @@ test('echo and send to DCMTK storescp: many instances on one association, data s
       assert.ok(name, `storescp has no file for ${path.basename(f)}`);
       const dst = fs.readFileSync(path.join(out, name));
       // storescp writes the data set it decoded; for these well-formed files that is the same bytes.
-      assert.ok(src.subarray(readPart10Header(src).datasetOffset).equals(dst.subarray(readPart10Header(dst).datasetOffset)), `${path.basename(f)} differs`);
+      assert.ok(
+        src.subarray(readPart10Header(src).datasetOffset).equals(dst.subarray(readPart10Header(dst).datasetOffset)),
+        `${path.basename(f)} differs`,
+      );
     }
   } finally {
     scp.kill('SIGKILL');
@@ -88,7 +94,8 @@ test('the whole corpus through our SCU into our SCP: every stored data set is by
   for (const f of expandPaths([SHARED_DICOM])) {
     try {
       const h = await prepareFile(f); // the data set's own SOP UIDs, as the SCU sends them
-      if (storage.has(h.sopClassUid) && accepted.has(h.transferSyntaxUid)) candidates.push({ file: f, sop: h.sopInstanceUid, ts: h.transferSyntaxUid });
+      if (storage.has(h.sopClassUid) && accepted.has(h.transferSyntaxUid))
+        candidates.push({ file: f, sop: h.sopInstanceUid, ts: h.transferSyntaxUid });
     } catch {
       // not a Part 10 file
     }
@@ -118,7 +125,12 @@ test('the whole corpus through our SCU into our SCP: every stored data set is by
         const sent = a.subarray(readPart10Header(a).datasetOffset);
         const kept = b.subarray(readPart10Header(b).datasetOffset);
         // The one change our SCU makes: an odd-length deflated stream gets its PS3.5 A.5 pad byte.
-        const padded = c.ts === '1.2.840.10008.1.2.1.99' && sent.length % 2 === 1 && kept.length === sent.length + 1 && kept[sent.length] === 0 && kept.subarray(0, sent.length).equals(sent);
+        const padded =
+          c.ts === '1.2.840.10008.1.2.1.99' &&
+          sent.length % 2 === 1 &&
+          kept.length === sent.length + 1 &&
+          kept[sent.length] === 0 &&
+          kept.subarray(0, sent.length).equals(sent);
         assert.ok(sent.equals(kept) || padded, `${path.relative(SHARED_DICOM, c.file)}: stored data set differs from the sent one`);
         identical++;
       }
@@ -136,7 +148,11 @@ test('the whole corpus through our SCU into our SCP: every stored data set is by
       assert.deepEqual(failures, [], 'files refused that should have been stored');
       assert.ok(identical >= 90, `only ${identical} data sets compared`);
       // Nothing silently dropped: every file not stored was reported as failed.
-      assert.deepEqual(refused.filter((f) => !failedFiles.has(path.join(SHARED_DICOM, f))), [], 'files neither stored nor reported');
+      assert.deepEqual(
+        refused.filter((f) => !failedFiles.has(path.join(SHARED_DICOM, f))),
+        [],
+        'files neither stored nor reported',
+      );
     } finally {
       store.close();
     }
@@ -154,14 +170,23 @@ test('the whole corpus through our SCU into our SCP: every stored data set is by
 test('serve with a broken config exits 2 and says which key is wrong', async () => {
   const dir = tmpDir('badcfg');
   const file = path.join(dir, 'config.json');
-  fs.writeFileSync(file, JSON.stringify({ node: { aeTitle: 'THIS_AE_TITLE_IS_TOO_LONG', port: 70000 }, callers: [], storage: { dataDir: './d' }, destinations: {}, routes: [] }));
+  fs.writeFileSync(
+    file,
+    JSON.stringify({
+      node: { aeTitle: 'THIS_AE_TITLE_IS_TOO_LONG', port: 70000 },
+      callers: [],
+      storage: { dataDir: './d' },
+      destinations: {},
+      routes: [],
+    }),
+  );
   const r = await cli(['serve', '--config', file]);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /node\.aeTitle/);
   assert.match(r.stderr, /node\.port/);
 });
 
-test('--help on a command prints that command\'s usage; status lists series, jobs and deliveries', async () => {
+test("--help on a command prints that command's usage; status lists series, jobs and deliveries", async () => {
   for (const cmd of ['serve', 'status', 'echo', 'send', 'retry', 'infer', 'sr-dump', 'config']) {
     const r = await run(process.execPath, [CLI, cmd, '--help']);
     assert.equal(r.code, 0, `${cmd} --help: ${r.stderr}`);

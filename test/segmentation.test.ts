@@ -73,8 +73,24 @@ function rotation(axis: Vec3, deg: number): (v: Vec3) => Vec3 {
 }
 
 /** A SeriesVolume built directly (no DICOM): a sphere of `radius` mm at LPS `centre`, 1000 inside, 100 outside. */
-function sphereSeries(o: { row: Vec3; col: Vec3; columns: number; rows: number; slices: number; dc: number; dr: number; ds: number; firstPosition: Vec3; centre: Vec3; radius: number }): SeriesVolume {
-  const normal: Vec3 = [o.row[1] * o.col[2] - o.row[2] * o.col[1], o.row[2] * o.col[0] - o.row[0] * o.col[2], o.row[0] * o.col[1] - o.row[1] * o.col[0]];
+function sphereSeries(o: {
+  row: Vec3;
+  col: Vec3;
+  columns: number;
+  rows: number;
+  slices: number;
+  dc: number;
+  dr: number;
+  ds: number;
+  firstPosition: Vec3;
+  centre: Vec3;
+  radius: number;
+}): SeriesVolume {
+  const normal: Vec3 = [
+    o.row[1] * o.col[2] - o.row[2] * o.col[1],
+    o.row[2] * o.col[0] - o.row[0] * o.col[2],
+    o.row[0] * o.col[1] - o.row[1] * o.col[0],
+  ];
   const slices = [];
   const values = [];
   for (let s = 0; s < o.slices; s++) {
@@ -133,7 +149,12 @@ function expectedLia(P: Vec3, c: Vec3, size: readonly number[]): Vec3 {
 }
 
 function assertClose(actual: readonly number[], expected: readonly number[], tol: number, what: string): void {
-  actual.forEach((a, i) => assert.ok(Math.abs(a - expected[i]!) <= tol, `${what}[${i}]: ${a} vs expected ${expected[i]} (±${tol}); all: [${actual.join(', ')}] vs [${expected.join(', ')}]`));
+  actual.forEach((a, i) =>
+    assert.ok(
+      Math.abs(a - expected[i]!) <= tol,
+      `${what}[${i}]: ${a} vs expected ${expected[i]} (±${tol}); all: [${actual.join(', ')}] vs [${expected.join(', ')}]`,
+    ),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -146,7 +167,11 @@ test('conform: an oblique series of an off-centre sphere lands where LIA says, v
   // First position chosen so the series' box centre is at (10, -30, 40) LPS.
   const boxCentre: Vec3 = [10, -30, 40];
   const normal: Vec3 = [row[1] * col[2] - row[2] * col[1], row[2] * col[0] - row[0] * col[2], row[0] * col[1] - row[1] * col[0]];
-  const half = [((geometry.columns - 1) / 2) * geometry.dc, ((geometry.rows - 1) / 2) * geometry.dr, ((geometry.slices - 1) / 2) * geometry.ds];
+  const half = [
+    ((geometry.columns - 1) / 2) * geometry.dc,
+    ((geometry.rows - 1) / 2) * geometry.dr,
+    ((geometry.slices - 1) / 2) * geometry.ds,
+  ];
   const firstPosition = [0, 1, 2].map((a) => boxCentre[a]! - half[0]! * row[a]! - half[1]! * col[a]! - half[2]! * normal[a]!) as Vec3;
   const centre: Vec3 = [boxCentre[0] + 17, boxCentre[1] - 22, boxCentre[2] + 13];
   const radius = 28;
@@ -215,7 +240,8 @@ function writeNifti(file: string, dims: Vec3, affine: number[], value: (i: numbe
   h.write('n+1\0', 344, 'latin1');
   const data = Buffer.alloc(dims[0] * dims[1] * dims[2] * 4);
   let p = 0;
-  for (let k = 0; k < dims[2]; k++) for (let j = 0; j < dims[1]; j++) for (let i = 0; i < dims[0]; i++, p++) data.writeFloatLE(value(i, j, k), p * 4);
+  for (let k = 0; k < dims[2]; k++)
+    for (let j = 0; j < dims[1]; j++) for (let i = 0; i < dims[0]; i++, p++) data.writeFloatLE(value(i, j, k), p * 4);
   fs.writeFileSync(file, Buffer.concat([h, data]));
 }
 
@@ -224,23 +250,43 @@ test('nifti-to-dicom: an oblique float32 NIfTI becomes an MR series with the sam
   // RAS affine: anisotropic voxels 1.2 x 0.8 x 1.5 mm along rotated axes.
   const ax = [rot([1.2, 0, 0]), rot([0, 0.8, 0]), rot([0, 0, 1.5])];
   const origin: Vec3 = [-40.25, -55.5, -30.125];
-  const affine = [ax[0]![0], ax[1]![0], ax[2]![0], origin[0], ax[0]![1], ax[1]![1], ax[2]![1], origin[1], ax[0]![2], ax[1]![2], ax[2]![2], origin[2]];
+  const affine = [
+    ax[0]![0],
+    ax[1]![0],
+    ax[2]![0],
+    origin[0],
+    ax[0]![1],
+    ax[1]![1],
+    ax[2]![1],
+    origin[1],
+    ax[0]![2],
+    ax[1]![2],
+    ax[2]![2],
+    origin[2],
+  ];
   const dims: Vec3 = [70, 90, 50];
   const f32 = (v: number): number => Math.fround(v);
   const A = affine.map(f32);
-  const ras = (i: number, j: number, k: number): Vec3 => [0, 1, 2].map((r) => A[4 * r]! * i + A[4 * r + 1]! * j + A[4 * r + 2]! * k + A[4 * r + 3]!) as Vec3;
+  const ras = (i: number, j: number, k: number): Vec3 =>
+    [0, 1, 2].map((r) => A[4 * r]! * i + A[4 * r + 1]! * j + A[4 * r + 2]! * k + A[4 * r + 3]!) as Vec3;
   const centreRas = ras(30, 50, 20);
   const radius = 18;
   const file = path.join(work, 'oblique.nii');
   writeNifti(file, dims, affine, (i, j, k) => {
     const p = ras(i, j, k);
-    return Math.hypot(p[0] - centreRas[0], p[1] - centreRas[1], p[2] - centreRas[2]) <= radius ? 812.75 : 3.5 + ((i * 7 + j * 3 + k) % 5) * 0.25;
+    return Math.hypot(p[0] - centreRas[0], p[1] - centreRas[1], p[2] - centreRas[2]) <= radius
+      ? 812.75
+      : 3.5 + ((i * 7 + j * 3 + k) % 5) * 0.25;
   });
   const nii = readNifti(file);
   assert.equal(nii.datatype, 'float32');
   assert.equal(nii.affineSource, 'sform');
 
-  const files = niftiToDicomSeries(file, { outDir: path.join(work, 'oblique-dcm'), uidRoot: newUidRoot(), seriesDescription: 'T1 OBLIQUE' });
+  const files = niftiToDicomSeries(file, {
+    outDir: path.join(work, 'oblique-dcm'),
+    uidRoot: newUidRoot(),
+    seriesDescription: 'T1 OBLIQUE',
+  });
   assert.equal(files.length, dims[2]);
   const vol = await loadDicomSeries(files);
   assert.equal(vol.modality, 'MR');
@@ -258,7 +304,8 @@ test('nifti-to-dicom: an oblique float32 NIfTI becomes an MR series with the sam
   // Pixel values: float32 quantised to 16 bits over 3.5..812.75: within half a step (0.0062).
   const k0 = vol.slices.findIndex((s) => s.sopInstanceUid === readPart10Header(fs.readFileSync(files[20]!)).sopInstanceUid);
   let worst = 0;
-  for (let p = 0; p < dims[0] * dims[1]; p++) worst = Math.max(worst, Math.abs(vol.values[k0]![p]! - nii.data[20 * dims[0] * dims[1] + p]!));
+  for (let p = 0; p < dims[0] * dims[1]; p++)
+    worst = Math.max(worst, Math.abs(vol.values[k0]![p]! - nii.data[20 * dims[0] * dims[1] + p]!));
   assert.ok(worst < (812.75 - 3.5) / 65535 / 2 + 1e-4, `worst quantisation error ${worst}`);
 
   const size = [128, 128, 128] as const;
@@ -297,7 +344,19 @@ test('segmentation-volumes: counts, volumes, confidence and uncertainty from a k
     if (kind >= 2) gm++;
     if (kind === 3) unsure++;
   }
-  const vol = sphereSeries({ row: [1, 0, 0], col: [0, 1, 0], columns: 6, rows: 5, slices: 4, dc: 1, dr: 1, ds: 1, firstPosition: [0, 0, 0], centre: [0, 0, 0], radius: 1 });
+  const vol = sphereSeries({
+    row: [1, 0, 0],
+    col: [0, 1, 0],
+    columns: 6,
+    rows: 5,
+    slices: 4,
+    dc: 1,
+    dr: 1,
+    ds: 1,
+    firstPosition: [0, 0, 0],
+    centre: [0, 0, 0],
+    radius: 1,
+  });
   const voxel = 1.5; // mm³
   const r = segmentationVolumes({ volume: vol, manifest: m, output: { data, dims: [1, 3, D, H, W], voxelVolumeMm3: voxel } });
   assert.equal(r.findings.length, 2);
@@ -320,7 +379,10 @@ test('segmentation-volumes: counts, volumes, confidence and uncertainty from a k
   // The same scores as logits (log-probabilities): softmax recovers the probabilities; same result.
   const logits = data.map((v) => Math.log(v));
   const r2 = segmentationVolumes({ volume: vol, manifest: m, output: { data: logits, dims: [1, 3, D, H, W], voxelVolumeMm3: voxel } });
-  assert.deepEqual(r2.findings.map((f) => f.measurements[1]!.value), [wm * voxel, gm * voxel]);
+  assert.deepEqual(
+    r2.findings.map((f) => f.measurements[1]!.value),
+    [wm * voxel, gm * voxel],
+  );
   assert.ok(Math.abs(r2.findings[1]!.confidence - g.confidence) < 1e-6);
   assert.ok(Math.abs(r2.uncertainty - r.uncertainty) < 1e-9);
 
@@ -348,7 +410,19 @@ test('meshnet-gwm manifest: parses; volumeTensor refuses slice-mode manifests', 
   assert.deepEqual(m.output.labels, ['background', 'white matter', 'grey matter']);
   const readme = fs.readFileSync(path.join(PROJECT_ROOT, 'models', 'meshnet-gwm', 'README.md'), 'utf8');
   assert.ok(readme.includes(MESHNET_SHA256), 'README gives the sha256 of model.onnx');
-  const vol = sphereSeries({ row: [1, 0, 0], col: [0, 1, 0], columns: 4, rows: 4, slices: 3, dc: 1, dr: 1, ds: 1, firstPosition: [0, 0, 0], centre: [0, 0, 0], radius: 1 });
+  const vol = sphereSeries({
+    row: [1, 0, 0],
+    col: [0, 1, 0],
+    columns: 4,
+    rows: 4,
+    slices: 3,
+    dc: 1,
+    dr: 1,
+    ds: 1,
+    firstPosition: [0, 0, 0],
+    centre: [0, 0, 0],
+    radius: 1,
+  });
   assert.throws(() => volumeTensor(vol, { ...m, preprocessing: { ...m.preprocessing, mode: 'slice' } }), /not "volume"/);
 });
 
@@ -405,7 +479,11 @@ test('meshnet-gwm on the demo T1 through DICOM: ~519 ml white matter, ~735 ml gr
   const scores = out[m.output.name]!;
   assert.deepEqual(scores.dims, [1, 3, 256, 256, 256]);
 
-  const r = segmentationVolumes({ volume: vol, manifest: m, output: { data: scores.data as Float32Array, dims: scores.dims, voxelVolumeMm3: t.voxelVolumeMm3 } });
+  const r = segmentationVolumes({
+    volume: vol,
+    manifest: m,
+    output: { data: scores.data as Float32Array, dims: scores.dims, voxelVolumeMm3: t.voxelVolumeMm3 },
+  });
   const tPost = Date.now();
   const ml = (label: string): number => r.findings.find((f) => f.label === label)!.measurements.find((x) => x.key === 'volumeMl')!.value;
   const wm = ml('white matter');
@@ -420,12 +498,18 @@ test('meshnet-gwm on the demo T1 through DICOM: ~519 ml white matter, ~735 ml gr
   );
   assert.ok(Math.abs(wm - REFERENCE_WM_ML) / REFERENCE_WM_ML < 0.02, `white matter ${wm} ml vs ${REFERENCE_WM_ML}`);
   assert.ok(Math.abs(gm - REFERENCE_GM_ML) / REFERENCE_GM_ML < 0.02, `grey matter ${gm} ml vs ${REFERENCE_GM_ML}`);
-  assert.deepEqual(r.findings.map((f) => f.code.value), ['389080008', '389081007']);
+  assert.deepEqual(
+    r.findings.map((f) => f.code.value),
+    ['389080008', '389081007'],
+  );
   for (const f of r.findings) {
     assert.ok(f.confidence > 0.5 && f.confidence <= 1, `${f.label} confidence ${f.confidence}`);
     assert.equal(f.centre!.frameOfReferenceUid, vol.frameOfReferenceUid);
     // Brain tissue centroids lie within a few cm of the head's centre.
-    assert.ok(Math.hypot(f.centre!.x - g.centre[0], f.centre!.y - g.centre[1], f.centre!.z - g.centre[2]) < 40, `${f.label} centre far off`);
+    assert.ok(
+      Math.hypot(f.centre!.x - g.centre[0], f.centre!.y - g.centre[1], f.centre!.z - g.centre[2]) < 40,
+      `${f.label} centre far off`,
+    );
   }
   assert.ok(r.uncertainty >= 0 && r.uncertainty < m.uncertaintyThreshold, `uncertainty ${r.uncertainty}`);
 });

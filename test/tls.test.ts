@@ -32,14 +32,32 @@ after(async () => {
 const dcmtkTls = (cert: string, key: string) => ['+tls', key, cert, '+cf', pki.ca];
 
 test('echoscu +tls with a certificate from the trusted CA: C-ECHO over TLS succeeds', async () => {
-  const r = await run('echoscu', ['-v', ...dcmtkTls(pki.clientCert, pki.clientKey), '-aet', 'ECHOSCU', '-aec', 'DICOM_AI', '127.0.0.1', String(tlsPort)]);
+  const r = await run('echoscu', [
+    '-v',
+    ...dcmtkTls(pki.clientCert, pki.clientKey),
+    '-aet',
+    'ECHOSCU',
+    '-aec',
+    'DICOM_AI',
+    '127.0.0.1',
+    String(tlsPort),
+  ]);
   assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.match(r.stdout + r.stderr, /Received Echo Response \(Success\)/);
 });
 
 test('storescu +tls: instances arrive over TLS, stored byte for byte', async () => {
   const files = writeSyntheticCtSeries({ outDir: tmpDir('tls-in'), count: 5, uidRoot: newUidRoot() });
-  const r = await run('storescu', [...dcmtkTls(pki.clientCert, pki.clientKey), '-aet', 'STORESCU', '-aec', 'DICOM_AI', '127.0.0.1', String(tlsPort), ...files]);
+  const r = await run('storescu', [
+    ...dcmtkTls(pki.clientCert, pki.clientKey),
+    '-aet',
+    'STORESCU',
+    '-aec',
+    'DICOM_AI',
+    '127.0.0.1',
+    String(tlsPort),
+    ...files,
+  ]);
   assert.equal(r.code, 0, r.stdout + r.stderr);
   for (const f of files) {
     const a = fs.readFileSync(f);
@@ -58,7 +76,15 @@ test('a client without a certificate is refused when one is required', async () 
 
 test('a client certificate from an unknown CA is refused', async () => {
   const before = n.logs.filter((l) => l.includes('TLS connection refused')).length;
-  const r = await run('echoscu', [...dcmtkTls(pki.rogueCert, pki.rogueKey), '-aet', 'ECHOSCU', '-aec', 'DICOM_AI', '127.0.0.1', String(tlsPort)]);
+  const r = await run('echoscu', [
+    ...dcmtkTls(pki.rogueCert, pki.rogueKey),
+    '-aet',
+    'ECHOSCU',
+    '-aec',
+    'DICOM_AI',
+    '127.0.0.1',
+    String(tlsPort),
+  ]);
   assert.notEqual(r.code, 0);
   await waitFor(() => n.logs.filter((l) => l.includes('TLS connection refused')).length > before, 2000, 'the refusal to be logged');
 });
@@ -73,7 +99,9 @@ test('plain DICOM on the TLS port is refused; the plain port still works', async
 test("the node's SCU over TLS to DCMTK storescp +tls (echo and send); an untrusted server is refused", async () => {
   const port = await freePort();
   const out = tmpDir('tls-out');
-  const scp = spawn('storescp', ['+tls', pki.serverKey, pki.serverCert, '+cf', pki.ca, '-aet', 'STORESCP', '-od', out, String(port)], { stdio: 'ignore' });
+  const scp = spawn('storescp', ['+tls', pki.serverKey, pki.serverCert, '+cf', pki.ca, '-aet', 'STORESCP', '-od', out, String(port)], {
+    stdio: 'ignore',
+  });
   try {
     await new Promise((r) => setTimeout(r, 400));
     const tlsArgs = ['--tls-ca', pki.ca, '--tls-cert', pki.clientCert, '--tls-key', pki.clientKey];
@@ -84,7 +112,18 @@ test("the node's SCU over TLS to DCMTK storescp +tls (echo and send); an untrust
     assert.equal(s.code, 0, s.stdout + s.stderr);
     assert.equal(fs.readdirSync(out).length, 3);
     // Trusting another CA than the one that signed storescp's certificate: no association.
-    const rogue = await run(process.execPath, [CLI, 'echo', '--to', `STORESCP@127.0.0.1:${port}`, '--tls-ca', path.join(pki.dir, 'rogue-ca.crt'), '--tls-cert', pki.clientCert, '--tls-key', pki.clientKey]);
+    const rogue = await run(process.execPath, [
+      CLI,
+      'echo',
+      '--to',
+      `STORESCP@127.0.0.1:${port}`,
+      '--tls-ca',
+      path.join(pki.dir, 'rogue-ca.crt'),
+      '--tls-cert',
+      pki.clientCert,
+      '--tls-key',
+      pki.clientKey,
+    ]);
     assert.equal(rogue.code, 1);
     assert.match(rogue.stderr, /certificate/i);
   } finally {

@@ -25,7 +25,9 @@ function identityValues(): Set<string> {
     try {
       const buf = fs.readFileSync(f);
       const h = readPart10Header(buf);
-      const a = readDatasetHeader(buf.subarray(h.datasetOffset), h.transferSyntaxUid, { totalLength: buf.length - h.datasetOffset }).attributes;
+      const a = readDatasetHeader(buf.subarray(h.datasetOffset), h.transferSyntaxUid, {
+        totalLength: buf.length - h.datasetOffset,
+      }).attributes;
       for (const v of [a.PatientName, a.PatientID, a.PatientBirthDate]) {
         const t = (v ?? '').trim();
         if (t.length >= 6 && !GENERIC.test(t)) values.add(t);
@@ -44,7 +46,10 @@ test('no patient name, ID or birth date in any log line of the whole test run', 
     t.skip('no node logged in this run (this file was run on its own)');
     return;
   }
-  const text = fs.readdirSync(RUN_LOG_DIR).map((f) => fs.readFileSync(path.join(RUN_LOG_DIR, f), 'utf8')).join('\n');
+  const text = fs
+    .readdirSync(RUN_LOG_DIR)
+    .map((f) => fs.readFileSync(path.join(RUN_LOG_DIR, f), 'utf8'))
+    .join('\n');
   const lines = text.split('\n').filter(Boolean).length;
   assert.ok(lines > 500, `only ${lines} log lines collected: the scan would prove little`);
   const values = identityValues();

@@ -70,7 +70,7 @@ export class Histogram extends Metric {
     let s = this.series.get(k);
     if (!s) this.series.set(k, (s = { labels, counts: this.buckets.map(() => 0), sum: 0, count: 0 }));
     this.buckets.forEach((b, i) => {
-      if (value <= b) s!.counts[i]!++;
+      if (value <= b) s.counts[i]!++;
     });
     s.sum += value;
     s.count++;

@@ -17,35 +17,71 @@ export interface MetricsSources {
 
 export class NodeMetrics {
   readonly registry = new Registry();
-  readonly associations = this.registry.add(new Counter('dicom_ai_associations_total', 'Associations that ended, by outcome (released, aborted).'));
+  readonly associations = this.registry.add(
+    new Counter('dicom_ai_associations_total', 'Associations that ended, by outcome (released, aborted).'),
+  );
   readonly rejected = this.registry.add(new Counter('dicom_ai_associations_rejected_total', 'Association requests rejected, by reason.'));
-  readonly instances = this.registry.add(new Counter('dicom_ai_instances_received_total', 'C-STORE requests answered with success (instance durably stored and indexed).'));
-  readonly refused = this.registry.add(new Counter('dicom_ai_instances_refused_total', 'C-STORE requests answered with a failure, by status (hex).'));
+  readonly instances = this.registry.add(
+    new Counter('dicom_ai_instances_received_total', 'C-STORE requests answered with success (instance durably stored and indexed).'),
+  );
+  readonly refused = this.registry.add(
+    new Counter('dicom_ai_instances_refused_total', 'C-STORE requests answered with a failure, by status (hex).'),
+  );
   readonly bytes = this.registry.add(new Counter('dicom_ai_bytes_received_total', 'Bytes received on DICOM associations (all PDUs).'));
   readonly storeSeconds = this.registry.add(
-    new Histogram('dicom_ai_store_duration_seconds', 'From C-STORE request to response, including the durable write.', [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]),
+    new Histogram(
+      'dicom_ai_store_duration_seconds',
+      'From C-STORE request to response, including the durable write.',
+      [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    ),
   );
 
   readonly inferenceSeconds = this.registry.add(
-    new Histogram('dicom_ai_inference_duration_seconds', 'One model run on one series (preprocessing, model, post-processing), by model and execution provider.', [0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 900]),
+    new Histogram(
+      'dicom_ai_inference_duration_seconds',
+      'One model run on one series (preprocessing, model, post-processing), by model and execution provider.',
+      [0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 900],
+    ),
   );
-  readonly jobsFinished = this.registry.add(new Counter('dicom_ai_jobs_finished_total', 'Jobs that ended, by model and outcome (done, failed).'));
-  readonly deliveryAttempts = this.registry.add(new Counter('dicom_ai_delivery_attempts_total', 'Attempts to send a report or key image, by destination and outcome (ok, failed).'));
+  readonly jobsFinished = this.registry.add(
+    new Counter('dicom_ai_jobs_finished_total', 'Jobs that ended, by model and outcome (done, failed).'),
+  );
+  readonly deliveryAttempts = this.registry.add(
+    new Counter('dicom_ai_delivery_attempts_total', 'Attempts to send a report or key image, by destination and outcome (ok, failed).'),
+  );
 
   constructor(src: MetricsSources) {
-    this.registry.add(new GaugeFn('dicom_ai_delivery_retry_backlog', 'Deliveries waiting for another attempt after a failed one.', () => [{ labels: {}, value: src.retryBacklog() }]));
-    this.registry.add(new GaugeFn('dicom_ai_associations_open', 'Associations open now.', () => [{ labels: {}, value: src.openAssociations() }]));
+    this.registry.add(
+      new GaugeFn('dicom_ai_delivery_retry_backlog', 'Deliveries waiting for another attempt after a failed one.', () => [
+        { labels: {}, value: src.retryBacklog() },
+      ]),
+    );
+    this.registry.add(
+      new GaugeFn('dicom_ai_associations_open', 'Associations open now.', () => [{ labels: {}, value: src.openAssociations() }]),
+    );
     this.registry.add(stateGauge('dicom_ai_series', 'Series known to the node, by state.', ['receiving', 'stable'], src.seriesByState));
     this.registry.add(
-      stateGauge('dicom_ai_jobs', 'Pipeline jobs by state (queued = waiting for the model; unrouted = no route matched).', ['queued', 'unrouted', 'processing', 'done', 'failed', 'skipped'], src.jobsByState),
+      stateGauge(
+        'dicom_ai_jobs',
+        'Pipeline jobs by state (queued = waiting for the model; unrouted = no route matched).',
+        ['queued', 'unrouted', 'processing', 'done', 'failed', 'skipped'],
+        src.jobsByState,
+      ),
     );
     this.registry.add(
-      stateGauge('dicom_ai_deliveries', 'Deliveries to destinations by state (queued includes those waiting for a retry).', ['queued', 'sending', 'delivered', 'failed'], src.deliveriesByState),
+      stateGauge(
+        'dicom_ai_deliveries',
+        'Deliveries to destinations by state (queued includes those waiting for a retry).',
+        ['queued', 'sending', 'delivered', 'failed'],
+        src.deliveriesByState,
+      ),
     );
-    this.registry.add(new GaugeFn('dicom_ai_disk_free_bytes', 'Free space on the data folder\'s file system.', () => {
-      const v = src.diskFreeBytes();
-      return Number.isFinite(v) ? [{ labels: {}, value: v }] : [];
-    }));
+    this.registry.add(
+      new GaugeFn('dicom_ai_disk_free_bytes', "Free space on the data folder's file system.", () => {
+        const v = src.diskFreeBytes();
+        return Number.isFinite(v) ? [{ labels: {}, value: v }] : [];
+      }),
+    );
   }
 
   storeResult(status: number, ms: number): void {

@@ -130,8 +130,16 @@ function status(args: Args): number {
       const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
       const jobs = store.listJobs().map((j) => ({ ...j, createdAt: iso(j.createdAt), updatedAt: iso(j.updatedAt) }));
       const deliveries = store.listDeliveries().map((d) => ({
-        id: d.id, destination: d.destination, sopClassUid: d.sopClassUid, sopInstanceUid: d.sopInstanceUid, state: d.state,
-        attempts: d.attempts, lastStatus: d.lastStatus, lastError: d.lastError, nextAttemptAt: iso(d.nextAttemptAt), deliveredAt: iso(d.deliveredAt),
+        id: d.id,
+        destination: d.destination,
+        sopClassUid: d.sopClassUid,
+        sopInstanceUid: d.sopInstanceUid,
+        state: d.state,
+        attempts: d.attempts,
+        lastStatus: d.lastStatus,
+        lastError: d.lastError,
+        nextAttemptAt: iso(d.nextAttemptAt),
+        deliveredAt: iso(d.deliveredAt),
       }));
       process.stdout.write(JSON.stringify({ series: out, jobs, deliveries }, null, 2) + '\n');
     } else {
@@ -144,7 +152,9 @@ function status(args: Args): number {
       const jobs = store.listJobs();
       process.stdout.write(`${jobs.length} jobs\n`);
       for (const j of jobs) {
-        process.stdout.write(`${String(j.id).padStart(5)} ${j.state.padEnd(10)} ${j.priority.padEnd(6)} ${(j.route || '-').padEnd(16)} ${j.model ?? '-'}  ${j.seriesInstanceUid}${j.reason ? `  (${j.reason})` : ''}\n`);
+        process.stdout.write(
+          `${String(j.id).padStart(5)} ${j.state.padEnd(10)} ${j.priority.padEnd(6)} ${(j.route || '-').padEnd(16)} ${j.model ?? '-'}  ${j.seriesInstanceUid}${j.reason ? `  (${j.reason})` : ''}\n`,
+        );
       }
       const byState = store.deliveryCountsByState();
       process.stdout.write(`deliveries: ${byState.length === 0 ? 'none' : byState.map((d) => `${d.count} ${d.state}`).join(', ')}\n`);
@@ -182,7 +192,10 @@ async function echo(args: Args): Promise<number> {
     // A destination as configured: its AE title, address, TLS files, and our own AE title.
     const cfg = config(args);
     const d = cfg.destinations[name!];
-    if (!d) throw new UsageError(`no destination "${name}" in ${cfg.configPath}; configured: ${Object.keys(cfg.destinations).join(', ') || 'none'}`);
+    if (!d)
+      throw new UsageError(
+        `no destination "${name}" in ${cfg.configPath}; configured: ${Object.keys(cfg.destinations).join(', ') || 'none'}`,
+      );
     peer = { aeTitle: d.aeTitle, host: d.host, port: d.port };
     tls = d.tls ? tlsClientOptions(d.tls, d.host) : undefined;
     callingAeTitle = str(args, 'aet') ?? cfg.node.aeTitle;
@@ -203,7 +216,9 @@ async function echo(args: Args): Promise<number> {
   const rsp = await scu.echo();
   await scu.release();
   const ok = rsp.status === 0;
-  process.stdout.write(`C-ECHO ${peer.aeTitle}@${peer.host}:${peer.port}: status 0x${(rsp.status ?? 0xffff).toString(16).padStart(4, '0')} in ${Date.now() - t0} ms\n`);
+  process.stdout.write(
+    `C-ECHO ${peer.aeTitle}@${peer.host}:${peer.port}: status 0x${(rsp.status ?? 0xffff).toString(16).padStart(4, '0')} in ${Date.now() - t0} ms\n`,
+  );
   return ok ? 0 : 1;
 }
 
@@ -229,7 +244,10 @@ async function send(args: Args): Promise<number> {
     callingAeTitle: str(args, 'aet') ?? 'DICOM_AI',
     onResult: (r) => {
       const ok = isSuccessOrWarning(r.status);
-      if (!ok) process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}failed ${r.file}: ${r.status === null ? r.error : `status 0x${r.status.toString(16)}`}\n`);
+      if (!ok)
+        process.stderr.write(
+          `${process.stderr.isTTY ? '\n' : ''}failed ${r.file}: ${r.status === null ? r.error : `status 0x${r.status.toString(16)}`}\n`,
+        );
       progress.step(sizes.get(r.file) ?? 0, ok);
     },
   });
@@ -248,7 +266,10 @@ async function send(args: Args): Promise<number> {
 function retry(args: Args): number {
   if (args.positional[0] === 'delivery' || args.positional[0] === 'deliveries') return retryDeliveries(args);
   const id = Number(args.positional[0]);
-  if (!Number.isInteger(id) || id < 1) throw new UsageError('usage: dicom-ai-node retry JOB_ID | retry delivery ID | retry deliveries --failed  [--config FILE] (ids: status --json)');
+  if (!Number.isInteger(id) || id < 1)
+    throw new UsageError(
+      'usage: dicom-ai-node retry JOB_ID | retry delivery ID | retry deliveries --failed  [--config FILE] (ids: status --json)',
+    );
   const store = new Store(databasePath(config(args)));
   try {
     const r = store.retryJob(id, Date.now());
@@ -256,7 +277,13 @@ function retry(args: Args): number {
       process.stderr.write(`${r.error}\n`);
       return 1;
     }
-    store.recordAudit({ at: Date.now(), event: 'job-retried', outcome: 'success', seriesInstanceUid: r.job.seriesInstanceUid, detail: `job ${id} (${r.job.route}) from the CLI` });
+    store.recordAudit({
+      at: Date.now(),
+      event: 'job-retried',
+      outcome: 'success',
+      seriesInstanceUid: r.job.seriesInstanceUid,
+      detail: `job ${id} (${r.job.route}) from the CLI`,
+    });
     process.stdout.write(`job ${id} (${r.job.route}) queued again\n`);
     return 0;
   } finally {
@@ -278,10 +305,17 @@ function retryDeliveries(args: Args): number {
   try {
     const n = store.retryDeliveries(all ? 'all-failed' : id, Date.now());
     if (n === 0) {
-      process.stderr.write(all ? 'no failed deliveries\n' : `delivery ${id} is not failed (or does not exist); only failed deliveries are retried\n`);
+      process.stderr.write(
+        all ? 'no failed deliveries\n' : `delivery ${id} is not failed (or does not exist); only failed deliveries are retried\n`,
+      );
       return 1;
     }
-    store.recordAudit({ at: Date.now(), event: 'delivery-retried', outcome: 'success', detail: `${all ? `${n} failed deliveries` : `delivery ${id}`} from the CLI` });
+    store.recordAudit({
+      at: Date.now(),
+      event: 'delivery-retried',
+      outcome: 'success',
+      detail: `${all ? `${n} failed deliveries` : `delivery ${id}`} from the CLI`,
+    });
     process.stdout.write(`${n} deliver${n === 1 ? 'y' : 'ies'} queued again; the node's delivery sweep sends ${n === 1 ? 'it' : 'them'}\n`);
     return 0;
   } finally {
@@ -314,7 +348,9 @@ export function commandHelp(command: string): string {
     while (i + 1 < lines.length && /^ {4,}\S/.test(lines[i + 1]!) && !lines[i + 1]!.startsWith('  dicom-ai-node')) out.push(lines[++i]!);
   }
   if (out.length === 0) return USAGE;
-  const notes = ['echo', 'send'].includes(command) ? USAGE.slice(USAGE.indexOf('TLS (DICOM TLS')) : USAGE.slice(USAGE.indexOf('Without --config'));
+  const notes = ['echo', 'send'].includes(command)
+    ? USAGE.slice(USAGE.indexOf('TLS (DICOM TLS'))
+    : USAGE.slice(USAGE.indexOf('Without --config'));
   return `Usage:\n${out.join('\n')}\n\n${notes}`;
 }
 

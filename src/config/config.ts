@@ -99,7 +99,8 @@ export interface DestinationConfig {
 }
 
 /** One condition of a route: exact text (case-insensitive, trimmed) or a regular expression. */
-export type MatchCondition = { readonly kind: 'equals'; readonly value: string } | { readonly kind: 'regex'; readonly source: string; readonly flags: string };
+export type MatchCondition =
+  { readonly kind: 'equals'; readonly value: string } | { readonly kind: 'regex'; readonly source: string; readonly flags: string };
 
 export interface RouteConfig {
   readonly name: string;
@@ -346,8 +347,7 @@ export function parseConfig(raw: unknown, configDir: string, configPath?: string
 // ---------------------------------------------------------------------------
 
 export type CallerCheck =
-  | { readonly allowed: true; readonly caller: CallerConfig | null }
-  | { readonly allowed: false; readonly reason: string };
+  { readonly allowed: true; readonly caller: CallerConfig | null } | { readonly allowed: false; readonly reason: string };
 
 /**
  * Whether a peer may associate. A listed calling AE title must come from one
@@ -399,7 +399,23 @@ const DEFAULTS = {
 } as const;
 
 const KEYS = {
-  root: ['node', 'admin', 'audit', 'housekeeping', 'inference', 'report', 'delivery', 'routing', 'callers', 'acceptAnyCaller', 'storage', 'series', 'log', 'destinations', 'routes'],
+  root: [
+    'node',
+    'admin',
+    'audit',
+    'housekeeping',
+    'inference',
+    'report',
+    'delivery',
+    'routing',
+    'callers',
+    'acceptAnyCaller',
+    'storage',
+    'series',
+    'log',
+    'destinations',
+    'routes',
+  ],
   node: [...Object.keys(DEFAULTS.node), 'tls'],
   tlsListener: ['port', 'certFile', 'keyFile', 'caFile', 'requireClientCert'],
   tlsClient: ['caFile', 'certFile', 'keyFile'],
@@ -430,10 +446,29 @@ const SECTIONS: ReadonlyArray<readonly [string, readonly string[]]> = [
 const AE_RULES = 'a DICOM AE title is at most 16 characters (letters, digits, space, _ - . ; no backslash)';
 const MAX_SECONDS = 86400;
 const COMMON_KEYWORDS = [
-  'Modality', 'BodyPartExamined', 'StudyDescription', 'SeriesDescription', 'ProtocolName', 'Manufacturer',
-  'ManufacturerModelName', 'StationName', 'InstitutionName', 'SOPClassUID', 'ImageType', 'SliceThickness',
-  'ConvolutionKernel', 'ContrastBolusAgent', 'ViewPosition', 'PatientSex', 'AccessionNumber', 'StudyInstanceUID',
-  'SeriesInstanceUID', 'PhotometricInterpretation', 'ScanningSequence', 'Laterality', 'ImageLaterality',
+  'Modality',
+  'BodyPartExamined',
+  'StudyDescription',
+  'SeriesDescription',
+  'ProtocolName',
+  'Manufacturer',
+  'ManufacturerModelName',
+  'StationName',
+  'InstitutionName',
+  'SOPClassUID',
+  'ImageType',
+  'SliceThickness',
+  'ConvolutionKernel',
+  'ContrastBolusAgent',
+  'ViewPosition',
+  'PatientSex',
+  'AccessionNumber',
+  'StudyInstanceUID',
+  'SeriesInstanceUID',
+  'PhotometricInterpretation',
+  'ScanningSequence',
+  'Laterality',
+  'ImageLaterality',
 ];
 const HOST_NAME = /^(?=.{1,253}\.?$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
 const DESTINATION_NAME = /^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,63}$/;
@@ -517,8 +552,12 @@ function validate(raw: unknown, configDir: string, configPath: string, initial: 
     checkKeys(p, sl, at, KEYS.syslog);
     const host = requireField(p, sl, at, 'host', 'the address of the syslog collector', (v, k) => readHost(p, v, k));
     const port = has(sl, 'port') ? readPort(p, sl['port'], keyPath(at, 'port'), false) : 514;
-    const appName = has(sl, 'appName') && typeof sl['appName'] === 'string' && /^[\x21-\x7e]{1,48}$/.test(sl['appName']) ? sl['appName'] : 'dicom-ai-node';
-    if (has(sl, 'appName') && appName !== sl['appName']) p.add(keyPath(at, 'appName'), `${describeValue(sl['appName'])} should be 1-48 printable ASCII characters without spaces`);
+    const appName =
+      has(sl, 'appName') && typeof sl['appName'] === 'string' && /^[\x21-\x7e]{1,48}$/.test(sl['appName'])
+        ? sl['appName']
+        : 'dicom-ai-node';
+    if (has(sl, 'appName') && appName !== sl['appName'])
+      p.add(keyPath(at, 'appName'), `${describeValue(sl['appName'])} should be 1-48 printable ASCII characters without spaces`);
     syslog = { host: host ?? '', port: port ?? 514, appName };
   }
   const audit: AuditConfig = { file: readPath(p, auditObj, 'audit', 'file', null, configDir), syslog };
@@ -653,7 +692,8 @@ function readDelivery(p: Problems, obj: Obj): DeliveryConfig {
     if (typeof v === 'string' && isValidCron(v)) out.sweepCron = v;
     else p.add(keyPath(at, 'sweepCron'), `${describeValue(v)} is not a cron schedule, e.g. "* * * * *" for every minute`);
   }
-  if (out.backoffCapSeconds < out.backoffSeconds) p.add(keyPath(at, 'backoffCapSeconds'), `${out.backoffCapSeconds} is below backoffSeconds (${out.backoffSeconds})`);
+  if (out.backoffCapSeconds < out.backoffSeconds)
+    p.add(keyPath(at, 'backoffCapSeconds'), `${out.backoffCapSeconds} is below backoffSeconds (${out.backoffSeconds})`);
   return out;
 }
 
@@ -669,7 +709,11 @@ function readInference(p: Problems, obj: Obj, configDir: string): InferenceConfi
     const v = obj['providers'];
     if (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string' && (PROVIDERS as readonly string[]).includes(x))) {
       providers = v as InferenceConfig['providers'];
-    } else p.add(keyPath(at, 'providers'), `${describeValue(v)} should be a list of execution providers to try in order, from: ${PROVIDERS.join(', ')} (e.g. ["cuda", "cpu"])`);
+    } else
+      p.add(
+        keyPath(at, 'providers'),
+        `${describeValue(v)} should be a list of execution providers to try in order, from: ${PROVIDERS.join(', ')} (e.g. ["cuda", "cpu"])`,
+      );
   }
   return {
     modelsDir: readPath(p, obj, at, 'modelsDir', './models', configDir) ?? '',
@@ -689,7 +733,11 @@ function readReport(p: Problems, obj: Obj): ReportConfig {
   if (has(obj, 'language')) {
     const v = obj['language'];
     if (v === 'en' || v === 'zh-CN') language = v;
-    else p.add(keyPath(at, 'language'), `${describeValue(v)} is not a report language this node writes; use "en" (English) or "zh-CN" (Simplified Chinese)`);
+    else
+      p.add(
+        keyPath(at, 'language'),
+        `${describeValue(v)} is not a report language this node writes; use "en" (English) or "zh-CN" (Simplified Chinese)`,
+      );
   }
   const text = (key: string, fallback: string): string => {
     if (!has(obj, key)) return fallback;
@@ -704,10 +752,18 @@ function readReport(p: Problems, obj: Obj): ReportConfig {
 function readReportForms(p: Problems, entry: Obj, at: string): ReportForm[] {
   if (!has(entry, 'reportForms')) return [...REPORT_FORMS];
   const v = entry['reportForms'];
-  if (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string' && (REPORT_FORMS as readonly string[]).includes(x)) && new Set(v).size === v.length) {
+  if (
+    Array.isArray(v) &&
+    v.length > 0 &&
+    v.every((x) => typeof x === 'string' && (REPORT_FORMS as readonly string[]).includes(x)) &&
+    new Set(v).size === v.length
+  ) {
     return v as ReportForm[];
   }
-  p.add(keyPath(at, 'reportForms'), `${describeValue(v)} should list SR forms in order of preference, each once, from: ${REPORT_FORMS.join(', ')} (e.g. ["comprehensive3d", "basic-text"] for a PACS that takes only one of them)`);
+  p.add(
+    keyPath(at, 'reportForms'),
+    `${describeValue(v)} should list SR forms in order of preference, each once, from: ${REPORT_FORMS.join(', ')} (e.g. ["comprehensive3d", "basic-text"] for a PACS that takes only one of them)`,
+  );
   return [...REPORT_FORMS];
 }
 
@@ -728,7 +784,10 @@ function readHousekeeping(p: Problems, obj: Obj, configDir: string): Housekeepin
     backupDir: readPath(p, obj, at, 'backupDir', null, configDir),
     backupCron: cronField('backupCron', '30 2 * * *'),
     keepBackups: readNumberField(p, obj, at, 'keepBackups', 7, { integer: true, min: 1, max: 1000, unit: 'backups' }),
-    retentionDays: has(obj, 'retentionDays') && obj['retentionDays'] !== null ? readNumberField(p, obj, at, 'retentionDays', 30, { integer: false, min: 0, max: 36500, unit: 'days' }) : null,
+    retentionDays:
+      has(obj, 'retentionDays') && obj['retentionDays'] !== null
+        ? readNumberField(p, obj, at, 'retentionDays', 30, { integer: false, min: 0, max: 36500, unit: 'days' })
+        : null,
     retentionCron: cronField('retentionCron', '15 3 * * *'),
   };
 }
@@ -741,16 +800,23 @@ function readAdmin(p: Problems, obj: Obj, dicomPort: number): AdminConfig {
   const enabled = has(obj, 'enabled') ? readBoolean(p, obj['enabled'], keyPath(at, 'enabled'), true) : true;
   const host = has(obj, 'host') ? (readHost(p, obj['host'], keyPath(at, 'host')) ?? '127.0.0.1') : '127.0.0.1';
   const port = has(obj, 'port') ? (readPort(p, obj['port'], keyPath(at, 'port'), true) ?? 8080) : 8080;
-  if (enabled && port !== 0 && port === dicomPort) p.add(keyPath(at, 'port'), `${port} is also the DICOM port (node.port); the admin endpoint needs a port of its own, e.g. 8080`);
+  if (enabled && port !== 0 && port === dicomPort)
+    p.add(keyPath(at, 'port'), `${port} is also the DICOM port (node.port); the admin endpoint needs a port of its own, e.g. 8080`);
   let token: string | null = null;
-  if (has(obj, 'token') && has(obj, 'tokenEnv')) p.add(at, 'give either "token" or "tokenEnv" (the name of an environment variable holding it), not both');
+  if (has(obj, 'token') && has(obj, 'tokenEnv'))
+    p.add(at, 'give either "token" or "tokenEnv" (the name of an environment variable holding it), not both');
   if (has(obj, 'token')) {
     const v = obj['token'];
-    if (typeof v !== 'string' || v.length < 16) p.add(keyPath(at, 'token'), 'should be a secret of at least 16 characters (better: put it in an environment variable and name it in "tokenEnv")');
+    if (typeof v !== 'string' || v.length < 16)
+      p.add(
+        keyPath(at, 'token'),
+        'should be a secret of at least 16 characters (better: put it in an environment variable and name it in "tokenEnv")',
+      );
     else token = v;
   } else if (has(obj, 'tokenEnv')) {
     const name = obj['tokenEnv'];
-    if (typeof name !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) p.add(keyPath(at, 'tokenEnv'), `${describeValue(name)} is not an environment variable name`);
+    if (typeof name !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
+      p.add(keyPath(at, 'tokenEnv'), `${describeValue(name)} is not an environment variable name`);
     else {
       const v = process.env[name];
       // Not an error: without the token the protected endpoints refuse everyone, health still answers.
@@ -764,16 +830,23 @@ function readAdmin(p: Problems, obj: Obj, dicomPort: number): AdminConfig {
 
 function readTlsListener(p: Problems, obj: Obj, at: string, plainPort: unknown, configDir: string): TlsListenerConfig | null {
   checkKeys(p, obj, at, KEYS.tlsListener);
-  const port = requireField(p, obj, at, 'port', 'the DICOM TLS port (2762 is registered for DICOM over TLS)', (v, k) => readPort(p, v, k, true));
+  const port = requireField(p, obj, at, 'port', 'the DICOM TLS port (2762 is registered for DICOM over TLS)', (v, k) =>
+    readPort(p, v, k, true),
+  );
   if (port !== undefined && port !== 0 && port === (plainPort ?? DEFAULTS.node.port)) {
     p.add(keyPath(at, 'port'), `${port} is also the plain DICOM port (node.port); TLS needs a port of its own, e.g. 2762`);
   }
   const certFile = readTlsFile(p, obj, at, 'certFile', configDir, 'the PEM certificate (chain) the node presents');
   const keyFile = readTlsFile(p, obj, at, 'keyFile', configDir, 'the PEM private key of that certificate');
   const caFile = has(obj, 'caFile') ? readTlsFile(p, obj, at, 'caFile', configDir, '') : null;
-  const requireClientCert = has(obj, 'requireClientCert') ? readBoolean(p, obj['requireClientCert'], keyPath(at, 'requireClientCert'), true) : true;
+  const requireClientCert = has(obj, 'requireClientCert')
+    ? readBoolean(p, obj['requireClientCert'], keyPath(at, 'requireClientCert'), true)
+    : true;
   if (requireClientCert && caFile === null && !has(obj, 'caFile')) {
-    p.add(keyPath(at, 'caFile'), 'missing: with requireClientCert true, give the PEM file of the CA(s) that sign your modalities\' certificates');
+    p.add(
+      keyPath(at, 'caFile'),
+      "missing: with requireClientCert true, give the PEM file of the CA(s) that sign your modalities' certificates",
+    );
   }
   if (port === undefined || certFile === null || keyFile === null) return null;
   return { port, certFile, keyFile, caFile, requireClientCert };
@@ -826,9 +899,7 @@ function readCallers(p: Problems, raw: Obj): CallerConfig[] | undefined {
       return;
     }
     checkKeys(p, entry, at, KEYS.caller);
-    const aeTitle = requireField(p, entry, at, 'aeTitle', 'the calling AE title of the modality/PACS', (v, k) =>
-      readAeTitle(p, v, k),
-    );
+    const aeTitle = requireField(p, entry, at, 'aeTitle', 'the calling AE title of the modality/PACS', (v, k) => readAeTitle(p, v, k));
     if (aeTitle !== undefined) {
       const earlier = firstIndex.get(aeTitle);
       if (earlier !== undefined) {
@@ -883,7 +954,8 @@ function explainBadIp(text: string): string {
   if (text.includes('/')) return '; address ranges (CIDR) are not supported, list each IP address';
   if (text.includes('*')) return '; wildcards are not supported, list each IP address (or remove "hosts" to allow any address)';
   if (/^[0-9.]+$/.test(text)) return ' (IPv4 addresses are four numbers 0-255, e.g. 10.0.0.5)';
-  if (HOST_NAME.test(text)) return '; callers are checked by IP address, so list the IP address(es) of this device rather than its host name';
+  if (HOST_NAME.test(text))
+    return '; callers are checked by IP address, so list the IP address(es) of this device rather than its host name';
   return '';
 }
 
@@ -935,12 +1007,8 @@ function readDestinations(p: Problems, raw: Obj, configDir: string): Record<stri
       continue;
     }
     checkKeys(p, entry, at, KEYS.destination);
-    const aeTitle = requireField(p, entry, at, 'aeTitle', 'the called AE title of the destination', (v, k) =>
-      readAeTitle(p, v, k),
-    );
-    const host = requireField(p, entry, at, 'host', 'the IP address or host name of the destination', (v, k) =>
-      readHost(p, v, k),
-    );
+    const aeTitle = requireField(p, entry, at, 'aeTitle', 'the called AE title of the destination', (v, k) => readAeTitle(p, v, k));
+    const host = requireField(p, entry, at, 'host', 'the IP address or host name of the destination', (v, k) => readHost(p, v, k));
     const port = requireField(p, entry, at, 'port', 'the DICOM port of the destination (often 104 or 11112)', (v, k) =>
       readPort(p, v, k, false),
     );
@@ -987,8 +1055,13 @@ function readRoutes(p: Problems, raw: Obj, destinations: Record<string, Destinat
       }
     }
 
-    const match = requireField(p, entry, at, 'match', 'which series this route applies to, e.g. {"Modality": "CT"} ({} = every series)', (v, k) =>
-      readMatch(p, v, k),
+    const match = requireField(
+      p,
+      entry,
+      at,
+      'match',
+      'which series this route applies to, e.g. {"Modality": "CT"} ({} = every series)',
+      (v, k) => readMatch(p, v, k),
     );
 
     const model = requireField(p, entry, at, 'model', 'the name of the AI model to run', (v, k) => {
@@ -997,21 +1070,35 @@ function readRoutes(p: Problems, raw: Obj, destinations: Record<string, Destinat
       return undefined;
     });
 
-    const routeDestinations = requireField(p, entry, at, 'destinations', 'a list of destination names defined under "destinations"', (v, k) =>
-      readRouteDestinations(p, v, k, defined),
+    const routeDestinations = requireField(
+      p,
+      entry,
+      at,
+      'destinations',
+      'a list of destination names defined under "destinations"',
+      (v, k) => readRouteDestinations(p, v, k, defined),
     );
 
     const minInstances = readNumberField(p, entry, at, 'minInstances', 1, { integer: true, min: 1, unit: 'instances' });
-    const maxInstances = has(entry, 'maxInstances') ? readNumberField(p, entry, at, 'maxInstances', 0, { integer: true, min: 1, unit: 'instances' }) : null;
-    if (maxInstances !== null && maxInstances > 0 && maxInstances < minInstances) p.add(keyPath(at, 'maxInstances'), `${maxInstances} is below minInstances (${minInstances})`);
+    const maxInstances = has(entry, 'maxInstances')
+      ? readNumberField(p, entry, at, 'maxInstances', 0, { integer: true, min: 1, unit: 'instances' })
+      : null;
+    if (maxInstances !== null && maxInstances > 0 && maxInstances < minInstances)
+      p.add(keyPath(at, 'maxInstances'), `${maxInstances} is below minInstances (${minInstances})`);
     const priority = readChoice(p, entry, at, 'priority', ['urgent', 'normal'] as const, 'normal');
     const burnedInAnnotation = readChoice(p, entry, at, 'burnedInAnnotation', ['skip', 'flag'] as const, 'skip');
     let window = 'auto';
     if (has(entry, 'window')) {
       const w = entry['window'];
-      const ok = typeof w === 'string' && (['auto', 'percentile', 'minmax', ...WINDOW_PRESET_NAMES].includes(w.trim()) || /^-?\d+(\.\d+)?\/\d+(\.\d+)?$/.test(w.trim()));
-      if (ok) window = (w as string).trim();
-      else p.add(keyPath(at, 'window'), `${describeValue(w)} is not a window: use auto, percentile, minmax, one of ${WINDOW_PRESET_NAMES.join(', ')}, or center/width like "-600/1500"`);
+      const ok =
+        typeof w === 'string' &&
+        (['auto', 'percentile', 'minmax', ...WINDOW_PRESET_NAMES].includes(w.trim()) || /^-?\d+(\.\d+)?\/\d+(\.\d+)?$/.test(w.trim()));
+      if (ok) window = (w).trim();
+      else
+        p.add(
+          keyPath(at, 'window'),
+          `${describeValue(w)} is not a window: use auto, percentile, minmax, one of ${WINDOW_PRESET_NAMES.join(', ')}, or center/width like "-600/1500"`,
+        );
     }
     out.push({
       name: name ?? '',
@@ -1176,9 +1263,7 @@ function readPort(p: Problems, value: unknown, at: string, allowZero: boolean): 
 function readBoolean(p: Problems, value: unknown, at: string, fallback: boolean): boolean {
   if (typeof value === 'boolean') return value;
   const hint =
-    typeof value === 'string' && /^(true|false)$/i.test(value.trim())
-      ? `; write ${value.trim().toLowerCase()} without quotes`
-      : '';
+    typeof value === 'string' && /^(true|false)$/i.test(value.trim()) ? `; write ${value.trim().toLowerCase()} without quotes` : '';
   p.add(at, `${describeValue(value)} should be true or false${hint}`);
   return fallback;
 }
@@ -1218,9 +1303,7 @@ function readNumberField(p: Problems, obj: Obj, parentAt: string, key: string, f
 function describeSpec(spec: NumberSpec): string {
   const kind = spec.integer ? `a whole number of ${spec.unit}` : `a number of ${spec.unit}`;
   if (spec.minExclusive) {
-    return spec.max !== undefined
-      ? `${kind} greater than ${spec.min} and at most ${spec.max}`
-      : `${kind} greater than ${spec.min}`;
+    return spec.max !== undefined ? `${kind} greater than ${spec.min} and at most ${spec.max}` : `${kind} greater than ${spec.min}`;
   }
   return spec.max !== undefined && spec.max < Number.MAX_SAFE_INTEGER
     ? `${kind} from ${spec.min} to ${spec.max}`
@@ -1228,14 +1311,7 @@ function describeSpec(spec: NumberSpec): string {
 }
 
 /** A non-empty path string resolved against configDir; `fallback` (if not null) when absent. */
-function readPath(
-  p: Problems,
-  obj: Obj,
-  parentAt: string,
-  key: string,
-  fallback: string | null,
-  configDir: string,
-): string | null {
+function readPath(p: Problems, obj: Obj, parentAt: string, key: string, fallback: string | null, configDir: string): string | null {
   if (!has(obj, key)) return fallback === null ? null : path.resolve(configDir, fallback);
   const value = obj[key];
   if (typeof value !== 'string' || value.trim() === '') {

@@ -81,7 +81,7 @@ function expandIpv6(address: string): number[] | null {
 function compressIpv6(groups: number[]): string {
   let bestStart = -1;
   let bestLength = 0;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (groups[i] !== 0) {
       i++;
       continue;

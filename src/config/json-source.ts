@@ -77,7 +77,8 @@ export function scanJson(text: string): JsonScan {
     const m = WORD.exec(text);
     return m ? m[0] : undefined;
   };
-  const describeChar = (c: string): string => (c.trim() === '' ? `character U+${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}` : `'${c}'`);
+  const describeChar = (c: string): string =>
+    c.trim() === '' ? `character U+${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}` : `'${c}'`;
 
   /** Problems common to "a value/key was expected here". */
   const explainUnexpected = (expected: string): never => {

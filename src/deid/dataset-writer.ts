@@ -66,11 +66,7 @@ function encodeNode(n: OutNode, syntax: Syntax): Chunk {
 function encodeItem(item: OutItem, syntax: Syntax): Buffer {
   const content = encodeNodes(item.nodes, syntax);
   if (item.undefinedLength) {
-    return Buffer.concat([
-      tagHeader(TAG_ITEM, UNDEFINED_LENGTH, syntax),
-      content,
-      tagHeader(TAG_ITEM_DELIMITATION, 0, syntax),
-    ]);
+    return Buffer.concat([tagHeader(TAG_ITEM, UNDEFINED_LENGTH, syntax), content, tagHeader(TAG_ITEM_DELIMITATION, 0, syntax)]);
   }
   return Buffer.concat([tagHeader(TAG_ITEM, content.length, syntax), content]);
 }

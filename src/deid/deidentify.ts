@@ -20,16 +20,7 @@ import { EXPLICIT_LE, isDeflatedTransferSyntax, Syntax, syntaxFor } from '../dic
 import { encodeNodes, OutNode } from './dataset-writer';
 import { methodNodes, upsertTopLevel } from './method-attributes';
 import { isPrivateTag, isSequenceTag, profileRowFor, ProfileRow } from './profile-table';
-import {
-  dateShiftDays,
-  dummyValue,
-  pseudonymousId,
-  replacementUid,
-  shiftDa,
-  shiftDt,
-  textValue,
-  uidValue,
-} from './replacement-values';
+import { dateShiftDays, dummyValue, pseudonymousId, replacementUid, shiftDa, shiftDt, textValue, uidValue } from './replacement-values';
 
 export type { DeidOption } from './actions';
 export { SUPPORTED_OPTIONS } from './actions';
@@ -134,20 +125,21 @@ export function deidentifyPart10(fileBytes: Buffer, opts: DeidOptions): DeidResu
     // Not a storable composite instance (test objects, fragments): a minimal meta without the
     // identity it lacks, so the de-identified data set still travels as a Part 10 file.
     meta = minimalFileMeta(ts, classUid || undefined, instanceUid, opts);
-  } else try {
-    meta = buildFileMetaInformation({
-      mediaStorageSopClassUid: classUid,
-      mediaStorageSopInstanceUid: instanceUid,
-      transferSyntaxUid: ts,
-      implementationClassUid: opts.implementationClassUid ?? IMPLEMENTATION_CLASS_UID,
-      implementationVersionName: opts.implementationVersionName ?? IMPLEMENTATION_VERSION_NAME,
-      // With Retain UIDs a non-conformant original UID is carried as it came.
-      nonConformantInstanceUidAllowed: retainUids,
-    });
-  } catch {
-    // The builder's message is about a value's shape; ours must not echo values either.
-    throw new DicomParseError('cannot write a Part 10 file: SOP Class UID or transfer syntax UID is not a valid UID');
-  }
+  } else
+    try {
+      meta = buildFileMetaInformation({
+        mediaStorageSopClassUid: classUid,
+        mediaStorageSopInstanceUid: instanceUid,
+        transferSyntaxUid: ts,
+        implementationClassUid: opts.implementationClassUid ?? IMPLEMENTATION_CLASS_UID,
+        implementationVersionName: opts.implementationVersionName ?? IMPLEMENTATION_VERSION_NAME,
+        // With Retain UIDs a non-conformant original UID is carried as it came.
+        nonConformantInstanceUidAllowed: retainUids,
+      });
+    } catch {
+      // The builder's message is about a value's shape; ours must not echo values either.
+      throw new DicomParseError('cannot write a Part 10 file: SOP Class UID or transfer syntax UID is not a valid UID');
+    }
   result.bytes = Buffer.concat([meta, result.bytes]);
   return result;
 }
@@ -219,7 +211,7 @@ function deidentifyDataSetInternal(
   if (options.has('retain-safe-private')) {
     warnings.push('retain-safe-private: no list of safe private attributes is configured, so every private attribute was removed');
   }
-  if (top.some((e) => (e.tag >>> 16 & 0xff00) === 0x6000 && (e.tag >>> 16) % 2 === 0)) {
+  if (top.some((e) => ((e.tag >>> 16) & 0xff00) === 0x6000 && (e.tag >>> 16) % 2 === 0)) {
     warnings.push('overlay planes (60xx) removed whole: Overlay Data is X in Table E.1-1 and an overlay without it is invalid');
   }
 
@@ -232,7 +224,12 @@ function deidentifyDataSetInternal(
     if (out.length % 2 === 1) out = Buffer.concat([out, Buffer.from([0])]);
   }
 
-  const risk = burnedInRisk(topValue(TAG_BURNED_IN_ANNOTATION), topValue(TAG_MODALITY), topValue(TAG_SOP_CLASS_UID), top.some((e) => PIXEL_DATA_TAGS.has(e.tag)));
+  const risk = burnedInRisk(
+    topValue(TAG_BURNED_IN_ANNOTATION),
+    topValue(TAG_MODALITY),
+    topValue(TAG_SOP_CLASS_UID),
+    top.some((e) => PIXEL_DATA_TAGS.has(e.tag)),
+  );
   const sopClass = topValue(TAG_SOP_CLASS_UID);
   const sopInstance = topValue(TAG_SOP_INSTANCE_UID);
   const retainUids = options.has('retain-uids');
@@ -317,7 +314,10 @@ function applyAction(
   if (action === 'Z') {
     if (el.length === 0) return { node: raw(el, ctx), changed: false };
     if (el.items || vr === 'SQ') {
-      return { node: { kind: 'sequence', tag: el.tag, vr: headerVr, undefinedLength: false, itemSyntax: el.itemSyntax ?? syntax, items: [] }, changed: true };
+      return {
+        node: { kind: 'sequence', tag: el.tag, vr: headerVr, undefinedLength: false, itemSyntax: el.itemSyntax ?? syntax, items: [] },
+        changed: true,
+      };
     }
     return { node: { kind: 'value', tag: el.tag, vr: headerVr, value: Buffer.alloc(0) }, changed: true };
   }
@@ -368,7 +368,9 @@ function replaceValue(
   if (vr === 'UI' && (action === 'U' || action === 'D')) {
     // Every replaced UID goes through the same keyed map, so references stay consistent.
     if (ctx.options.has('retain-uids') && action === 'U') return undefined;
-    const uids = trimUid(value).split('\\').map((u) => (u.trim() === '' ? '' : mapUid(u.trim(), ctx.uidMap, ctx.secret)));
+    const uids = trimUid(value)
+      .split('\\')
+      .map((u) => (u.trim() === '' ? '' : mapUid(u.trim(), ctx.uidMap, ctx.secret)));
     return uidValue(uids.join('\\'));
   }
   switch (action) {

@@ -42,7 +42,7 @@ export function profileRowFor(tag: number): ProfileRow | undefined {
   if (isPrivateTag(tag)) return PRIVATE_ROW;
   const exact = EXACT.get(tag >>> 0);
   if (exact) return exact;
-  for (const m of MASKED) if (((tag & m.mask) >>> 0) === m.value) return m.row;
+  for (const m of MASKED) if ((tag & m.mask) >>> 0 === m.value) return m.row;
   return undefined;
 }
 

@@ -52,9 +52,7 @@ export function shiftDa(value: string, days: number): string | undefined {
   const check = new Date(t);
   if (check.getUTCMonth() !== Number(m[2]) - 1 || check.getUTCDate() !== Number(m[3])) return undefined;
   return (
-    String(d.getUTCFullYear()).padStart(4, '0') +
-    String(d.getUTCMonth() + 1).padStart(2, '0') +
-    String(d.getUTCDate()).padStart(2, '0')
+    String(d.getUTCFullYear()).padStart(4, '0') + String(d.getUTCMonth() + 1).padStart(2, '0') + String(d.getUTCDate()).padStart(2, '0')
   );
 }
 

@@ -14,7 +14,8 @@ export function loadOrCreateDeidSecret(dataDir: string): Buffer {
     const s = fs.readFileSync(file);
     if (s.length >= 16) return s;
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`cannot read the de-identification secret ${file}: ${(e as Error).message}`);
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT')
+      throw new Error(`cannot read the de-identification secret ${file}: ${(e as Error).message}`);
   }
   const secret = randomBytes(32);
   const tmp = `${file}.tmp`;

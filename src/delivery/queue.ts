@@ -51,9 +51,16 @@ export class DeliveryQueue {
   ) {}
 
   /** `alternatives`: other forms of the same content, sent instead when the destination refuses this one's SOP class. */
-  enqueue(inst: { sopInstanceUid: string; sopClassUid: string; filePath: string }, destination: string, alternatives: DeliveryAlternative[] = []): DeliveryRow {
+  enqueue(
+    inst: { sopInstanceUid: string; sopClassUid: string; filePath: string },
+    destination: string,
+    alternatives: DeliveryAlternative[] = [],
+  ): DeliveryRow {
     if (!this.destinations[destination]) throw new Error(`no destination "${destination}" is configured`);
-    return this.store.enqueueDelivery({ sopInstanceUid: inst.sopInstanceUid, sopClassUid: inst.sopClassUid, filePath: inst.filePath, destination, alternatives }, Date.now());
+    return this.store.enqueueDelivery(
+      { sopInstanceUid: inst.sopInstanceUid, sopClassUid: inst.sopClassUid, filePath: inst.filePath, destination, alternatives },
+      Date.now(),
+    );
   }
 
   /** Sends what is due; a sweep already running is joined, not doubled. */
@@ -103,7 +110,11 @@ export class DeliveryQueue {
     }
     if (prepared.length === 0) return;
     try {
-      const sent = await sendFiles(dest, prepared.map((p) => p.file), { callingAeTitle: this.callingAeTitle });
+      const sent = await sendFiles(
+        dest,
+        prepared.map((p) => p.file),
+        { callingAeTitle: this.callingAeTitle },
+      );
       prepared.forEach(({ row }, i) => {
         const r = sent[i];
         if (r && isSuccessOrWarning(r.status)) {
@@ -112,7 +123,11 @@ export class DeliveryQueue {
           if (r.sopInstanceUid !== row.sopInstanceUid) {
             const alt = row.alternatives.find((a) => a.sopInstanceUid === r.sopInstanceUid);
             sent = alt?.sopClassUid ?? sent;
-            this.log.info('destination did not accept the preferred form; sent a fallback form instead', { destination: name, preferredSopClass: row.sopClassUid, sentSopClass: alt?.sopClassUid });
+            this.log.info('destination did not accept the preferred form; sent a fallback form instead', {
+              destination: name,
+              preferredSopClass: row.sopClassUid,
+              sentSopClass: alt?.sopClassUid,
+            });
           }
           this.observe({ row, ok: true, final: true, status: r.status, sentSopClassUid: sent });
           result.delivered++;

@@ -77,7 +77,10 @@ export async function prepareFile(file: string): Promise<PreparedFile> {
 
 function datasetIdentity(head: Buffer, ts: string): { sopClassUid: string; sopInstanceUid: string } {
   try {
-    const r = readDatasetHeader(head, ts, { tags: { SOPClassUID: 0x00080016, SOPInstanceUID: 0x00080018 }, totalLength: Number.MAX_SAFE_INTEGER });
+    const r = readDatasetHeader(head, ts, {
+      tags: { SOPClassUID: 0x00080016, SOPInstanceUID: 0x00080018 },
+      totalLength: Number.MAX_SAFE_INTEGER,
+    });
     return { sopClassUid: r.attributes.SOPClassUID ?? '', sopInstanceUid: r.attributes.SOPInstanceUID ?? '' };
   } catch {
     return { sopClassUid: '', sopInstanceUid: '' }; // unreadable head: the receiver will judge the data set
@@ -102,7 +105,10 @@ export async function sendFiles(dest: Destination, files: PreparedFile[], o: Sen
   for (const f of files.flatMap((x) => [x, ...(x.alternatives ?? [])])) {
     keys.set(`${f.sopClassUid}|${f.transferSyntaxUid}`, { abstractSyntax: f.sopClassUid, transferSyntaxes: [f.transferSyntaxUid] });
   }
-  if (keys.size > 128) throw new Error(`these files need ${keys.size} presentation contexts; one association carries at most 128 — send them in smaller groups`);
+  if (keys.size > 128)
+    throw new Error(
+      `these files need ${keys.size} presentation contexts; one association carries at most 128 — send them in smaller groups`,
+    );
   const timeoutMs = (o.timeoutSeconds ?? 30) * 1000;
   const scu = await ScuAssociation.open({
     host: dest.host,
@@ -134,7 +140,12 @@ export async function sendFiles(dest: Destination, files: PreparedFile[], o: Sen
     }
     // The peer ended the association: what was not attempted is reported too, never dropped.
     for (const f of files.slice(results.length)) {
-      const r: SendResult = { file: f.file, sopInstanceUid: f.sopInstanceUid, status: null, error: `not sent: association closed (${scu.assoc.closeReason})` };
+      const r: SendResult = {
+        file: f.file,
+        sopInstanceUid: f.sopInstanceUid,
+        status: null,
+        error: `not sent: association closed (${scu.assoc.closeReason})`,
+      };
       results.push(r);
       o.onResult?.(r);
     }

@@ -130,7 +130,8 @@ class Parser {
       const start = pos;
       const h = readElementHeader(this.buf, pos, syntax, (n, t) => this.need(start, n, limit, 'element header', t));
       if (h.tag === TAG_ITEM_DELIMITATION) {
-        if (!untilItemDelimiter) throw new DicomParseError('item delimiter outside an item of undefined length', { tag: h.tag, offset: pos });
+        if (!untilItemDelimiter)
+          throw new DicomParseError('item delimiter outside an item of undefined length', { tag: h.tag, offset: pos });
         return { elements: out, end: pos + 8 };
       }
       if (h.tag >>> 16 === 0xfffe) {
@@ -157,8 +158,7 @@ class Parser {
     const el: ParsedElement = { tag, vr, start: pos, end: 0, valueOffset, length };
 
     if (length === UNDEFINED_LENGTH) {
-      const encapsulated =
-        (syntax.explicit && (vr === 'OB' || vr === 'OW')) || (!syntax.explicit && tag === TAG_PIXEL_DATA);
+      const encapsulated = (syntax.explicit && (vr === 'OB' || vr === 'OW')) || (!syntax.explicit && tag === TAG_PIXEL_DATA);
       if (encapsulated) {
         el.encapsulated = true;
         const r = this.fragments(valueOffset, limit, syntax, tag);
@@ -202,8 +202,7 @@ class Parser {
     if (maybeSequence && length > 0) {
       const itemSyntax = vr === 'UN' ? IMPLICIT_LE : syntax;
       const known = this.isSequenceTag(tag);
-      const looksLikeItem =
-        length >= 8 && readTag(this.buf, valueOffset, itemSyntax.littleEndian) === TAG_ITEM;
+      const looksLikeItem = length >= 8 && readTag(this.buf, valueOffset, itemSyntax.littleEndian) === TAG_ITEM;
       if (known || looksLikeItem) {
         try {
           const r = this.items(valueOffset, el.end, itemSyntax, depth + 1, false, tag);
@@ -246,7 +245,8 @@ class Parser {
         pos = r.end;
       } else {
         const itemEnd = pos + 8 + length;
-        if (itemEnd > limit) throw new DicomParseError(`item length ${length} runs past the end of its sequence`, { tag: seqTag, offset: pos });
+        if (itemEnd > limit)
+          throw new DicomParseError(`item length ${length} runs past the end of its sequence`, { tag: seqTag, offset: pos });
         const r = this.elements(pos + 8, itemEnd, syntax, depth, false);
         items.push({ start: pos, end: itemEnd, undefinedLength: false, elements: r.elements });
         pos = itemEnd;
@@ -271,7 +271,8 @@ class Parser {
       if (itemTag !== TAG_ITEM || length === UNDEFINED_LENGTH) {
         throw new DicomParseError('malformed encapsulated pixel data fragment', { tag, offset: pos });
       }
-      if (pos + 8 + length > limit) throw new DicomParseError(`fragment length ${length} runs past the end of the data`, { tag, offset: pos });
+      if (pos + 8 + length > limit)
+        throw new DicomParseError(`fragment length ${length} runs past the end of the data`, { tag, offset: pos });
       fragments.push(this.buf.subarray(pos + 8, pos + 8 + length));
       pos += 8 + length;
     }

@@ -104,19 +104,56 @@ const BINARY_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'UN', 'AT'
  * the stream carries no VR) and for explicit 'UN' elements.
  */
 const DICTIONARY_VR: ReadonlyMap<number, string> = new Map([
-  [0x00080005, 'CS'], [0x00080008, 'CS'], [0x00080012, 'DA'], [0x00080013, 'TM'],
-  [0x00080016, 'UI'], [0x00080018, 'UI'], [0x00080020, 'DA'], [0x00080021, 'DA'],
-  [0x00080022, 'DA'], [0x00080023, 'DA'], [0x00080030, 'TM'], [0x00080031, 'TM'],
-  [0x00080032, 'TM'], [0x00080033, 'TM'], [0x00080050, 'SH'], [0x00080060, 'CS'],
-  [0x00080070, 'LO'], [0x00080080, 'LO'], [0x00080090, 'PN'], [0x00081010, 'SH'],
-  [0x00081030, 'LO'], [0x0008103e, 'LO'], [0x00081090, 'LO'], [0x00100010, 'PN'],
-  [0x00100020, 'LO'], [0x00100030, 'DA'], [0x00100040, 'CS'], [0x00101010, 'AS'],
-  [0x00180015, 'CS'], [0x00180050, 'DS'], [0x00181030, 'LO'], [0x0020000d, 'UI'],
-  [0x0020000e, 'UI'], [0x00200010, 'SH'], [0x00200011, 'IS'], [0x00200012, 'IS'],
-  [0x00200013, 'IS'], [0x00200032, 'DS'], [0x00200037, 'DS'], [0x00200052, 'UI'],
-  [0x00280002, 'US'], [0x00280004, 'CS'], [0x00280008, 'IS'], [0x00280010, 'US'],
-  [0x00280011, 'US'], [0x00280030, 'DS'], [0x00280100, 'US'], [0x00280101, 'US'],
-  [0x00280102, 'US'], [0x00280103, 'US'],
+  [0x00080005, 'CS'],
+  [0x00080008, 'CS'],
+  [0x00080012, 'DA'],
+  [0x00080013, 'TM'],
+  [0x00080016, 'UI'],
+  [0x00080018, 'UI'],
+  [0x00080020, 'DA'],
+  [0x00080021, 'DA'],
+  [0x00080022, 'DA'],
+  [0x00080023, 'DA'],
+  [0x00080030, 'TM'],
+  [0x00080031, 'TM'],
+  [0x00080032, 'TM'],
+  [0x00080033, 'TM'],
+  [0x00080050, 'SH'],
+  [0x00080060, 'CS'],
+  [0x00080070, 'LO'],
+  [0x00080080, 'LO'],
+  [0x00080090, 'PN'],
+  [0x00081010, 'SH'],
+  [0x00081030, 'LO'],
+  [0x0008103e, 'LO'],
+  [0x00081090, 'LO'],
+  [0x00100010, 'PN'],
+  [0x00100020, 'LO'],
+  [0x00100030, 'DA'],
+  [0x00100040, 'CS'],
+  [0x00101010, 'AS'],
+  [0x00180015, 'CS'],
+  [0x00180050, 'DS'],
+  [0x00181030, 'LO'],
+  [0x0020000d, 'UI'],
+  [0x0020000e, 'UI'],
+  [0x00200010, 'SH'],
+  [0x00200011, 'IS'],
+  [0x00200012, 'IS'],
+  [0x00200013, 'IS'],
+  [0x00200032, 'DS'],
+  [0x00200037, 'DS'],
+  [0x00200052, 'UI'],
+  [0x00280002, 'US'],
+  [0x00280004, 'CS'],
+  [0x00280008, 'IS'],
+  [0x00280010, 'US'],
+  [0x00280011, 'US'],
+  [0x00280030, 'DS'],
+  [0x00280100, 'US'],
+  [0x00280101, 'US'],
+  [0x00280102, 'US'],
+  [0x00280103, 'US'],
 ]);
 
 /** Internal signal: the data we need lies beyond `bytes` but within the dataset. */
@@ -138,10 +175,10 @@ class Cursor {
   need(pos: number, n: number, what: string, tag?: number): void {
     if (pos + n <= this.buf.length) return;
     if (pos + n > this.limit) {
-      throw new DicomParseError(
-        `${what} of ${n} bytes extends past the end of the dataset (dataset length ${this.limit})`,
-        { tag, offset: pos },
-      );
+      throw new DicomParseError(`${what} of ${n} bytes extends past the end of the dataset (dataset length ${this.limit})`, {
+        tag,
+        offset: pos,
+      });
     }
     throw TRUNCATED;
   }
@@ -149,10 +186,10 @@ class Cursor {
   /** Throws if a value of `length` bytes at `pos` would end past the dataset. */
   checkWithinLimit(pos: number, length: number, tag: number): void {
     if (pos + length > this.limit) {
-      throw new DicomParseError(
-        `value length ${length} extends past the end of the dataset (dataset length ${this.limit})`,
-        { tag, offset: pos },
-      );
+      throw new DicomParseError(`value length ${length} extends past the end of the dataset (dataset length ${this.limit})`, {
+        tag,
+        offset: pos,
+      });
     }
   }
 }
@@ -290,11 +327,7 @@ function pixelDataLocation(c: Cursor, h: ElementHeader): NonNullable<HeaderReadR
  * crossing the end of `bytes` yields stoppedAt 'truncated' rather than an error.
  * Without `totalLength`, `bytes` is taken to be the whole dataset.
  */
-export function readDatasetHeader(
-  bytes: Buffer,
-  transferSyntaxUid: string,
-  opts: ReadDatasetOptions = {},
-): HeaderReadResult {
+export function readDatasetHeader(bytes: Buffer, transferSyntaxUid: string, opts: ReadDatasetOptions = {}): HeaderReadResult {
   const ts = transferSyntaxUid.replace(/[\0 ]+$/, '');
   const isHead = opts.totalLength !== undefined && opts.totalLength > bytes.length;
   if (opts.totalLength !== undefined && opts.totalLength < bytes.length) {

@@ -21,8 +21,27 @@ export const MAX_SEQUENCE_DEPTH = 64;
 export const LONG_VRS: ReadonlySet<string> = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'SV', 'UC', 'UN', 'UR', 'UT', 'UV']);
 /** VRs whose explicit-VR header has a 16-bit length. */
 export const SHORT_VRS: ReadonlySet<string> = new Set([
-  'AE', 'AS', 'AT', 'CS', 'DA', 'DS', 'DT', 'FD', 'FL', 'IS', 'LO', 'LT',
-  'PN', 'SH', 'SL', 'SS', 'ST', 'TM', 'UI', 'UL', 'US',
+  'AE',
+  'AS',
+  'AT',
+  'CS',
+  'DA',
+  'DS',
+  'DT',
+  'FD',
+  'FL',
+  'IS',
+  'LO',
+  'LT',
+  'PN',
+  'SH',
+  'SL',
+  'SS',
+  'ST',
+  'TM',
+  'UI',
+  'UL',
+  'US',
 ]);
 
 export function isKnownVr(vr: string): boolean {
@@ -60,12 +79,7 @@ export interface ElementHeader {
  * [pos, pos + n) are available; it is called with 8 before anything is read and with 12 before
  * the length of a long-VR header. Throws DicomParseError on a VR that is not one of PS3.5.
  */
-export function readElementHeader(
-  buf: Buffer,
-  pos: number,
-  syntax: Syntax,
-  ensure: (n: number, tag?: number) => void,
-): ElementHeader {
+export function readElementHeader(buf: Buffer, pos: number, syntax: Syntax, ensure: (n: number, tag?: number) => void): ElementHeader {
   ensure(8);
   const le = syntax.littleEndian;
   const tag = readTag(buf, pos, le);

@@ -71,8 +71,27 @@ const META_KEYWORDS: Readonly<Record<number, string>> = {
 
 const LONG_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'SV', 'UC', 'UN', 'UR', 'UT', 'UV']);
 const SHORT_VRS = new Set([
-  'AE', 'AS', 'AT', 'CS', 'DA', 'DS', 'DT', 'FD', 'FL', 'IS', 'LO', 'LT',
-  'PN', 'SH', 'SL', 'SS', 'ST', 'TM', 'UI', 'UL', 'US',
+  'AE',
+  'AS',
+  'AT',
+  'CS',
+  'DA',
+  'DS',
+  'DT',
+  'FD',
+  'FL',
+  'IS',
+  'LO',
+  'LT',
+  'PN',
+  'SH',
+  'SL',
+  'SS',
+  'ST',
+  'TM',
+  'UI',
+  'UL',
+  'US',
 ]);
 
 // ---------------------------------------------------------------------------
@@ -116,12 +135,7 @@ export function buildFileMetaInformation(m: FileMetaInput): Buffer {
   const groupLength = Buffer.alloc(4);
   groupLength.writeUInt32LE(body.length, 0);
 
-  return Buffer.concat([
-    Buffer.alloc(PREAMBLE_LENGTH),
-    Buffer.from(MAGIC, 'latin1'),
-    encodeElement(0x0000, 'UL', groupLength),
-    body,
-  ]);
+  return Buffer.concat([Buffer.alloc(PREAMBLE_LENGTH), Buffer.from(MAGIC, 'latin1'), encodeElement(0x0000, 'UL', groupLength), body]);
 }
 
 /**

@@ -362,7 +362,8 @@ export class Association extends EventEmitter {
     const type = pdu.type;
     if (type === PDU_TYPE.PData) {
       // P-DATA stays in the pieces it arrived in; the other PDUs are small and decoded from one buffer.
-      if (this.state !== 'established' && this.state !== 'releasing') throw new PduError('P-DATA-TF outside an association', ABORT.reason.unexpectedPdu);
+      if (this.state !== 'established' && this.state !== 'releasing')
+        throw new PduError('P-DATA-TF outside an association', ABORT.reason.unexpectedPdu);
       for (const pdv of decodePDataParts(pdu.parts)) this.onPdv(pdv);
       return;
     }
@@ -426,23 +427,29 @@ export class Association extends EventEmitter {
 
   private onPdv(pdv: PdvParts): void {
     const ctx = this.contexts.get(pdv.contextId);
-    if (!ctx) throw new PduError(`PDV on presentation context ${pdv.contextId}, which was not accepted`, ABORT.reason.unexpectedPduParameter);
+    if (!ctx)
+      throw new PduError(`PDV on presentation context ${pdv.contextId}, which was not accepted`, ABORT.reason.unexpectedPduParameter);
     if (this.role === 'requestor') return this.onResponsePdv(pdv);
 
     let msg = this.incoming;
     if (pdv.isCommand) {
-      if (msg && (msg.command || msg.contextId !== pdv.contextId)) throw new PduError('command fragment in the middle of another message', ABORT.reason.unexpectedPdu);
+      if (msg && (msg.command || msg.contextId !== pdv.contextId))
+        throw new PduError('command fragment in the middle of another message', ABORT.reason.unexpectedPdu);
       if (!msg) msg = this.incoming = { contextId: pdv.contextId, commandChunks: [], commandBytes: 0, dataBytes: 0 };
       msg.commandBytes += pdv.length;
-      if (msg.commandBytes > this.limits.maxCommandBytes) throw new PduError(`command set larger than ${this.limits.maxCommandBytes} bytes`);
+      if (msg.commandBytes > this.limits.maxCommandBytes)
+        throw new PduError(`command set larger than ${this.limits.maxCommandBytes} bytes`);
       for (const d of pdv.data) msg.commandChunks.push(Buffer.from(d));
       if (pdv.isLast) this.onCommandComplete(msg, ctx);
       return;
     }
-    if (!msg || !msg.command || !msg.sink) throw new PduError('data set fragment without a command expecting one', ABORT.reason.unexpectedPdu);
-    if (msg.contextId !== pdv.contextId) throw new PduError('data set fragment on another presentation context than its command', ABORT.reason.unexpectedPdu);
+    if (!msg || !msg.command || !msg.sink)
+      throw new PduError('data set fragment without a command expecting one', ABORT.reason.unexpectedPdu);
+    if (msg.contextId !== pdv.contextId)
+      throw new PduError('data set fragment on another presentation context than its command', ABORT.reason.unexpectedPdu);
     msg.dataBytes += pdv.length;
-    if (msg.dataBytes > this.limits.maxDataSetBytes) throw new PduError(`data set larger than the ${this.limits.maxDataSetBytes} bytes allowed for one instance`);
+    if (msg.dataBytes > this.limits.maxDataSetBytes)
+      throw new PduError(`data set larger than the ${this.limits.maxDataSetBytes} bytes allowed for one instance`);
     for (const d of pdv.data) this.trackWrite(msg.sink.write(d), d.length);
     if (pdv.isLast) {
       this.incoming = null;
@@ -482,7 +489,8 @@ export class Association extends EventEmitter {
     let msg = this.incoming;
     if (!msg) msg = this.incoming = { contextId: pdv.contextId, commandChunks: [], commandBytes: 0, dataBytes: 0 };
     msg.commandBytes += pdv.length;
-    if (msg.commandBytes > this.limits.maxCommandBytes) throw new PduError(`response command larger than ${this.limits.maxCommandBytes} bytes`);
+    if (msg.commandBytes > this.limits.maxCommandBytes)
+      throw new PduError(`response command larger than ${this.limits.maxCommandBytes} bytes`);
     for (const d of pdv.data) msg.commandChunks.push(Buffer.from(d));
     if (!pdv.isLast) return;
     this.incoming = null;
@@ -557,7 +565,6 @@ export class Association extends EventEmitter {
     } while (off < data.length);
   }
 
-
   /** Streams a data set from an async source, cutting it into PDUs of the negotiated size. */
   private async writeStream(contextId: number, source: AsyncIterable<Buffer>): Promise<void> {
     const max = this.maxFragment();
@@ -576,7 +583,8 @@ export class Association extends EventEmitter {
   }
 
   private writePdu(header: Buffer, data: Buffer): Promise<void> {
-    if (this.state === 'closed' || this.socket.destroyed) return Promise.reject(new AssociationError(this.closeReason || 'association closed'));
+    if (this.state === 'closed' || this.socket.destroyed)
+      return Promise.reject(new AssociationError(this.closeReason || 'association closed'));
     this.socket.write(header);
     const ok = this.socket.write(data);
     this.touch();
@@ -600,4 +608,3 @@ export class Association extends EventEmitter {
 export function normalizeAddress(a: string): string {
   return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
 }
-

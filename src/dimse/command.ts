@@ -111,13 +111,18 @@ export function decodeCommand(buf: Buffer): DimseCommand {
     if (p + 8 > buf.length) throw new CommandError(`command set: element header truncated at offset ${p}`);
     const tag = ((buf.readUInt16LE(p) << 16) | buf.readUInt16LE(p + 2)) >>> 0;
     const len = buf.readUInt32LE(p + 4);
-    if (len === 0xffffffff || p + 8 + len > buf.length) throw new CommandError(`command set: element (${hexTag(tag)}) length ${len} runs past the command`);
+    if (len === 0xffffffff || p + 8 + len > buf.length)
+      throw new CommandError(`command set: element (${hexTag(tag)}) length ${len} runs past the command`);
     const v = buf.subarray(p + 8, p + 8 + len);
     const f = BY_TAG.get(tag);
     if (f) {
       if (f.kind === 'US') out[f.key] = len >= 2 ? v.readUInt16LE(0) : 0;
       else if (f.kind === 'UL') out[f.key] = len >= 4 ? v.readUInt32LE(0) : 0;
-      else out[f.key] = v.toString('latin1').replace(/[\0 ]+$/, '').replace(/^ +/, '');
+      else
+        out[f.key] = v
+          .toString('latin1')
+          .replace(/[\0 ]+$/, '')
+          .replace(/^ +/, '');
     }
     p += 8 + len;
   }

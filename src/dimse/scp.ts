@@ -6,14 +6,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { EventEmitter } from 'node:events';
 import { Association, AssociationLimits, AssociationTimeouts, DataSetSink, NegotiatedContext, normalizeAddress } from './association';
-import {
-  AcceptedContext,
-  AssociateRQ,
-  PC_RESULT,
-  REJECT,
-  AssociateRJ,
-  RoleSelection,
-} from './pdu';
+import { AcceptedContext, AssociateRQ, PC_RESULT, REJECT, AssociateRJ, RoleSelection } from './pdu';
 import { COMMAND_FIELD, DimseCommand, NO_DATA_SET, STATUS } from './command';
 import { APPLICATION_CONTEXT, VERIFICATION_SOP_CLASS, chooseTransferSyntax } from './uids';
 
@@ -80,7 +73,11 @@ export class StorageScp extends EventEmitter {
   }
 
   listen(port: number, host: string): Promise<net.AddressInfo> {
-    return this.serve(net.createServer((socket) => this.onConnection(socket)), port, host);
+    return this.serve(
+      net.createServer((socket) => this.onConnection(socket)),
+      port,
+      host,
+    );
   }
 
   /**
@@ -136,28 +133,48 @@ export class StorageScp extends EventEmitter {
 
   private onAssociateRq(assoc: Association, rq: AssociateRQ): void {
     const rejectWith = (rejection: AssociateRJ, why: string) => {
-      this.emit('rejected', { callingAeTitle: rq.callingAeTitle, calledAeTitle: rq.calledAeTitle, remoteAddress: assoc.remoteAddress, why, rejection } satisfies RejectionEvent);
+      this.emit('rejected', {
+        callingAeTitle: rq.callingAeTitle,
+        calledAeTitle: rq.calledAeTitle,
+        remoteAddress: assoc.remoteAddress,
+        why,
+        rejection,
+      } satisfies RejectionEvent);
       assoc.reject(rejection);
     };
     const permanentUser = (reason: number): AssociateRJ => ({ result: REJECT.result.permanent, source: REJECT.source.serviceUser, reason });
 
     if (rq.applicationContext !== APPLICATION_CONTEXT) {
-      return rejectWith(permanentUser(REJECT.reason.user.applicationContextNotSupported), `application context ${rq.applicationContext} is not DICOM's`);
+      return rejectWith(
+        permanentUser(REJECT.reason.user.applicationContextNotSupported),
+        `application context ${rq.applicationContext} is not DICOM's`,
+      );
     }
     if ((rq.protocolVersion & 1) === 0) {
       return rejectWith(
-        { result: REJECT.result.permanent, source: REJECT.source.serviceProviderAcse, reason: REJECT.reason.acse.protocolVersionNotSupported },
+        {
+          result: REJECT.result.permanent,
+          source: REJECT.source.serviceProviderAcse,
+          reason: REJECT.reason.acse.protocolVersionNotSupported,
+        },
         `protocol version ${rq.protocolVersion} not supported`,
       );
     }
     if (rq.calledAeTitle !== this.opts.aeTitle) {
-      return rejectWith(permanentUser(REJECT.reason.user.calledAeNotRecognized), `called AE title "${rq.calledAeTitle}" is not ours ("${this.opts.aeTitle}")`);
+      return rejectWith(
+        permanentUser(REJECT.reason.user.calledAeNotRecognized),
+        `called AE title "${rq.calledAeTitle}" is not ours ("${this.opts.aeTitle}")`,
+      );
     }
     const decision = this.opts.decide(rq, assoc.remoteAddress);
     if (!decision.accept) return rejectWith(decision.rejection, decision.why);
     if (this.active.size >= this.opts.maxAssociations) {
       return rejectWith(
-        { result: REJECT.result.transient, source: REJECT.source.serviceProviderPresentation, reason: REJECT.reason.presentation.localLimitExceeded },
+        {
+          result: REJECT.result.transient,
+          source: REJECT.source.serviceProviderPresentation,
+          reason: REJECT.reason.presentation.localLimitExceeded,
+        },
         `local limit exceeded: ${this.active.size} associations already open (maxAssociations ${this.opts.maxAssociations})`,
       );
     }
@@ -180,9 +197,11 @@ export class StorageScp extends EventEmitter {
           asyncOpsWindow: rq.userInformation.asyncOpsWindow ? { invoked: 1, performed: 1 } : undefined,
           // We act as SCP for storage and verification and never take the SCP role for the
           // caller's SOP classes in reverse (no C-GET sub-operations): answer each proposal.
-          roleSelections: rq.userInformation.roleSelections.map(
-            (r): RoleSelection => ({ sopClassUid: r.sopClassUid, scuRole: r.scuRole, scpRole: false }),
-          ),
+          roleSelections: rq.userInformation.roleSelections.map((r): RoleSelection => ({
+            sopClassUid: r.sopClassUid,
+            scuRole: r.scuRole,
+            scpRole: false,
+          })),
           otherItems: [],
         },
       },
@@ -225,9 +244,10 @@ export class StorageScp extends EventEmitter {
       if (sopClassUid !== ctx.abstractSyntax || !/^[\x20-\x7e]{1,64}$/.test(sopInstanceUid)) {
         // The data set still arrives; swallow it and answer with a failure instead of storing
         // something filed under the wrong class or an unusable UID.
-        const why = sopClassUid !== ctx.abstractSyntax
-          ? 'Affected SOP Class UID differs from the presentation context'
-          : 'Affected SOP Instance UID missing or invalid';
+        const why =
+          sopClassUid !== ctx.abstractSyntax
+            ? 'Affected SOP Class UID differs from the presentation context'
+            : 'Affected SOP Instance UID missing or invalid';
         return { sink: discardingSink(STATUS.CannotUnderstand, why), respond: rsp };
       }
       const sink = this.opts.onStore({
@@ -244,7 +264,12 @@ export class StorageScp extends EventEmitter {
       return {
         sink,
         respond: (r?: { status: number; errorComment?: string }) => {
-          this.emit('store-result', { association: assoc, sopClassUid, status: r?.status ?? STATUS.ProcessingFailure, ms: Date.now() - started } satisfies StoreResultEvent);
+          this.emit('store-result', {
+            association: assoc,
+            sopClassUid,
+            status: r?.status ?? STATUS.ProcessingFailure,
+            ms: Date.now() - started,
+          } satisfies StoreResultEvent);
           return rsp(r);
         },
       };

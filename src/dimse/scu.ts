@@ -52,7 +52,8 @@ export class ScuAssociation {
   ) {}
 
   static async open(o: ScuOptions): Promise<ScuAssociation> {
-    if (o.contexts.length === 0 || o.contexts.length > 128) throw new ScuError(`between 1 and 128 presentation contexts can be proposed, not ${o.contexts.length}`);
+    if (o.contexts.length === 0 || o.contexts.length > 128)
+      throw new ScuError(`between 1 and 128 presentation contexts can be proposed, not ${o.contexts.length}`);
     const socket = await connect(o.host, o.port, o.connectTimeoutMs ?? 10_000, o.tls);
     const assoc = new Association(socket, 'requestor', o.limits, o.timeouts);
     const proposed = o.contexts.map((c, i) => ({ id: 2 * i + 1, abstractSyntax: c.abstractSyntax, transferSyntaxes: c.transferSyntaxes }));
@@ -74,7 +75,8 @@ export class ScuAssociation {
     const accepted: NegotiatedContext[] = [];
     for (const pc of ac.presentationContexts) {
       const p = proposed.find((x) => x.id === pc.id);
-      if (p && pc.result === PC_RESULT.acceptance) accepted.push({ id: pc.id, abstractSyntax: p.abstractSyntax, transferSyntax: pc.transferSyntax });
+      if (p && pc.result === PC_RESULT.acceptance)
+        accepted.push({ id: pc.id, abstractSyntax: p.abstractSyntax, transferSyntax: pc.transferSyntax });
     }
     assoc.setContexts(accepted);
     return new ScuAssociation(assoc, accepted, ac);
@@ -101,7 +103,9 @@ export class ScuAssociation {
   async storeFile(f: StoreFileInput, priority = 0): Promise<DimseCommand> {
     const ctx = this.contextFor(f.sopClassUid, f.transferSyntaxUid);
     if (!ctx) {
-      throw new ScuError(`the peer accepted no presentation context for SOP class ${f.sopClassUid} in transfer syntax ${f.transferSyntaxUid}`);
+      throw new ScuError(
+        `the peer accepted no presentation context for SOP class ${f.sopClassUid} in transfer syntax ${f.transferSyntaxUid}`,
+      );
     }
     const messageId = this.takeMessageId();
     const stream = fs.createReadStream(f.file, { start: f.dataSetOffset, highWaterMark: 256 * 1024 });

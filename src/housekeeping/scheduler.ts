@@ -26,16 +26,23 @@ export class Housekeeping {
 
   start(): void {
     for (const x of this.extra) {
-      this.tasks.push(cron.schedule(x.cron, async () => {
-        try {
-          await x.run();
-        } catch (e) {
-          this.log.error('scheduled task failed', { task: x.name, error: (e as Error).message });
-        }
-      }, { noOverlap: true, name: x.name }));
+      this.tasks.push(
+        cron.schedule(
+          x.cron,
+          async () => {
+            try {
+              await x.run();
+            } catch (e) {
+              this.log.error('scheduled task failed', { task: x.name, error: (e as Error).message });
+            }
+          },
+          { noOverlap: true, name: x.name },
+        ),
+      );
     }
     this.tasks.push(cron.schedule(this.cfg.checkpointCron, () => this.checkpoint(), { noOverlap: true, name: 'wal-checkpoint' }));
-    if (this.cfg.backupDir) this.tasks.push(cron.schedule(this.cfg.backupCron, () => this.backup(), { noOverlap: true, name: 'index-backup' }));
+    if (this.cfg.backupDir)
+      this.tasks.push(cron.schedule(this.cfg.backupCron, () => this.backup(), { noOverlap: true, name: 'index-backup' }));
   }
 
   async stop(): Promise<void> {

@@ -17,13 +17,7 @@ import { inflateDeflatedDataset } from '../dicom/deflate';
 import { isKnownVr, UNDEFINED_LENGTH } from '../dicom/element-header';
 import { DicomParseError } from '../dicom/errors';
 import { readPart10Header } from '../dicom/part10';
-import {
-  isDeflatedTransferSyntax,
-  syntaxFor,
-  TS_EXPLICIT_BE,
-  TS_EXPLICIT_LE,
-  TS_IMPLICIT_LE,
-} from '../dicom/transfer-syntax';
+import { isDeflatedTransferSyntax, syntaxFor, TS_EXPLICIT_BE, TS_EXPLICIT_LE, TS_IMPLICIT_LE } from '../dicom/transfer-syntax';
 
 export { TS_EXPLICIT_BE, TS_EXPLICIT_LE, TS_IMPLICIT_LE } from '../dicom/transfer-syntax';
 
@@ -75,20 +69,45 @@ export const TAG = {
  * here; everything else is kept as raw bytes and never interpreted.
  */
 const IMPLICIT_VR: ReadonlyMap<number, string> = new Map<number, string>([
-  [TAG.PhotometricInterpretation, 'CS'], [TAG.SamplesPerPixel, 'US'], [TAG.PlanarConfiguration, 'US'],
-  [TAG.NumberOfFrames, 'IS'], [TAG.Rows, 'US'], [TAG.Columns, 'US'], [TAG.BitsAllocated, 'US'],
-  [TAG.BitsStored, 'US'], [TAG.HighBit, 'US'], [TAG.PixelRepresentation, 'US'],
-  [TAG.WindowCenter, 'DS'], [TAG.WindowWidth, 'DS'], [TAG.RescaleIntercept, 'DS'], [TAG.RescaleSlope, 'DS'],
-  [TAG.RescaleType, 'LO'], [TAG.WindowCenterWidthExplanation, 'LO'], [TAG.VOILUTFunction, 'CS'],
+  [TAG.PhotometricInterpretation, 'CS'],
+  [TAG.SamplesPerPixel, 'US'],
+  [TAG.PlanarConfiguration, 'US'],
+  [TAG.NumberOfFrames, 'IS'],
+  [TAG.Rows, 'US'],
+  [TAG.Columns, 'US'],
+  [TAG.BitsAllocated, 'US'],
+  [TAG.BitsStored, 'US'],
+  [TAG.HighBit, 'US'],
+  [TAG.PixelRepresentation, 'US'],
+  [TAG.WindowCenter, 'DS'],
+  [TAG.WindowWidth, 'DS'],
+  [TAG.RescaleIntercept, 'DS'],
+  [TAG.RescaleSlope, 'DS'],
+  [TAG.RescaleType, 'LO'],
+  [TAG.WindowCenterWidthExplanation, 'LO'],
+  [TAG.VOILUTFunction, 'CS'],
   // LUT descriptors are "US or SS"; read as US, the caller decides about the sign of value 2.
-  [TAG.RedPaletteLUTDescriptor, 'US'], [TAG.GreenPaletteLUTDescriptor, 'US'], [TAG.BluePaletteLUTDescriptor, 'US'],
-  [TAG.RedPaletteLUTData, 'OW'], [TAG.GreenPaletteLUTData, 'OW'], [TAG.BluePaletteLUTData, 'OW'],
-  [TAG.ModalityLUTSequence, 'SQ'], [TAG.LUTDescriptor, 'US'], [TAG.LUTExplanation, 'LO'],
-  [TAG.ModalityLUTType, 'LO'], [TAG.LUTData, 'OW'], [TAG.VOILUTSequence, 'SQ'],
-  [TAG.PixelValueTransformationSequence, 'SQ'], [TAG.FrameVOILUTSequence, 'SQ'],
-  [TAG.SharedFunctionalGroupsSequence, 'SQ'], [TAG.PerFrameFunctionalGroupsSequence, 'SQ'],
-  [TAG.Modality, 'CS'], [TAG.SOPClassUID, 'UI'], [TAG.PixelSpacing, 'DS'],
-  [TAG.ExtendedOffsetTable, 'OV'], [TAG.ExtendedOffsetTableLengths, 'OV'],
+  [TAG.RedPaletteLUTDescriptor, 'US'],
+  [TAG.GreenPaletteLUTDescriptor, 'US'],
+  [TAG.BluePaletteLUTDescriptor, 'US'],
+  [TAG.RedPaletteLUTData, 'OW'],
+  [TAG.GreenPaletteLUTData, 'OW'],
+  [TAG.BluePaletteLUTData, 'OW'],
+  [TAG.ModalityLUTSequence, 'SQ'],
+  [TAG.LUTDescriptor, 'US'],
+  [TAG.LUTExplanation, 'LO'],
+  [TAG.ModalityLUTType, 'LO'],
+  [TAG.LUTData, 'OW'],
+  [TAG.VOILUTSequence, 'SQ'],
+  [TAG.PixelValueTransformationSequence, 'SQ'],
+  [TAG.FrameVOILUTSequence, 'SQ'],
+  [TAG.SharedFunctionalGroupsSequence, 'SQ'],
+  [TAG.PerFrameFunctionalGroupsSequence, 'SQ'],
+  [TAG.Modality, 'CS'],
+  [TAG.SOPClassUID, 'UI'],
+  [TAG.PixelSpacing, 'DS'],
+  [TAG.ExtendedOffsetTable, 'OV'],
+  [TAG.ExtendedOffsetTableLengths, 'OV'],
   // Implicit VR LE pixel data is OW whatever Bits Allocated is; bytes are little endian anyway.
   [TAG.PixelData, 'OW'],
 ]);
@@ -126,7 +145,10 @@ export class DataSet {
   string(tag: number): string | undefined {
     const e = this.elements.get(tag);
     if (e === undefined) return undefined;
-    return e.value.toString('latin1').replace(/[\0 ]+$/, '').replace(/^ +/, '');
+    return e.value
+      .toString('latin1')
+      .replace(/[\0 ]+$/, '')
+      .replace(/^ +/, '');
   }
 
   /**

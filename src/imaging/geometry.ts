@@ -64,7 +64,13 @@ export function assembleVolume(input: readonly SliceGeometry[], gapTolerance = 0
   const reasons: string[] = [];
   if (input.length < 2) return { ok: false, reasons: [`${input.length} slice(s): a volume needs at least 2`] };
 
-  const missing = input.filter((s) => !s.imagePositionPatient || s.imagePositionPatient.length !== 3 || !s.imageOrientationPatient || s.imageOrientationPatient.length !== 6);
+  const missing = input.filter(
+    (s) =>
+      !s.imagePositionPatient ||
+      s.imagePositionPatient.length !== 3 ||
+      !s.imageOrientationPatient ||
+      s.imageOrientationPatient.length !== 6,
+  );
   if (missing.length > 0) reasons.push(`${missing.length} slice(s) lack Image Position/Orientation (Patient)`);
 
   const sizes = new Set(input.map((s) => `${s.rows}x${s.columns}`));
@@ -76,7 +82,11 @@ export function assembleVolume(input: readonly SliceGeometry[], gapTolerance = 0
 
   const iop0 = input[0]!.imageOrientationPatient!;
   const mixed = input.filter((s) => s.imageOrientationPatient!.some((v, i) => Math.abs(v - iop0[i]!) > EPS_COSINE));
-  if (mixed.length > 0) return { ok: false, reasons: [`mixed orientations: ${mixed.length} slice(s) differ from the first (e.g. a localizer or a second plane in the series)`] };
+  if (mixed.length > 0)
+    return {
+      ok: false,
+      reasons: [`mixed orientations: ${mixed.length} slice(s) differ from the first (e.g. a localizer or a second plane in the series)`],
+    };
 
   const n = cross(iop0.slice(0, 3), iop0.slice(3, 6));
   const len = Math.hypot(...n);
@@ -89,7 +99,13 @@ export function assembleVolume(input: readonly SliceGeometry[], gapTolerance = 0
   const steps: number[] = [];
   for (let i = 1; i < withPos.length; i++) steps.push(withPos[i]!.d - withPos[i - 1]!.d);
   const duplicates = steps.filter((st) => Math.abs(st) < 1e-3).length;
-  if (duplicates > 0) return { ok: false, reasons: [`${duplicates} duplicate slice position(s): two instances at the same place (repeated acquisition or several phases in one series)`] };
+  if (duplicates > 0)
+    return {
+      ok: false,
+      reasons: [
+        `${duplicates} duplicate slice position(s): two instances at the same place (repeated acquisition or several phases in one series)`,
+      ],
+    };
 
   const spacing = median(steps);
   const warnings: string[] = [];

@@ -5,8 +5,19 @@ export { DecodedFrame, DicomImage, decodeFrame, decodeFrameSync, isSupportedTran
 export { initCodecs } from './codecs';
 export { ModalityTransform, applyModality, modalityTransform } from './modality-lut';
 export {
-  Voi, VoiFunction, WINDOW_PRESETS, WindowRequest, WindowVoi, applyVoi, fileVoiLuts, fileWindows,
-  minMaxWindow, parseWindowOption, percentileWindow, resolveVoi, windowFunction,
+  Voi,
+  VoiFunction,
+  WINDOW_PRESETS,
+  WindowRequest,
+  WindowVoi,
+  applyVoi,
+  fileVoiLuts,
+  fileWindows,
+  minMaxWindow,
+  parseWindowOption,
+  percentileWindow,
+  resolveVoi,
+  windowFunction,
 } from './voi';
 export { Frame8, IntensityFrame, frame8, intensityFrame, modalityValues, renderFile } from './render';
 export { encodePng, resizeFrame8, writePng } from './png';

@@ -8,8 +8,7 @@ import { Lut, lookup, lutFrom } from './lut';
 import type { Samples } from './native';
 
 export type ModalityTransform =
-  | { kind: 'rescale'; slope: number; intercept: number; type?: string }
-  | { kind: 'lut'; lut: Lut; type?: string };
+  { kind: 'rescale'; slope: number; intercept: number; type?: string } | { kind: 'lut'; lut: Lut; type?: string };
 
 export const IDENTITY: ModalityTransform = { kind: 'rescale', slope: 1, intercept: 0 };
 

@@ -81,7 +81,7 @@ export function storedValues(raw: Uint32Array, pm: Pick<PixelModule, 'bitsStored
   const shift = pm.highBit + 1 - pm.bitsStored;
   const bits = pm.bitsStored;
   if (bits === 32 && shift === 0) return pm.pixelRepresentation === 1 ? new Int32Array(raw.buffer) : raw;
-  const mask = bits === 32 ? 0xffffffff : (2 ** bits) - 1;
+  const mask = bits === 32 ? 0xffffffff : 2 ** bits - 1;
   const out = new Int32Array(raw.length);
   if (pm.pixelRepresentation === 1) {
     const sign = 2 ** (bits - 1);

@@ -18,8 +18,16 @@ export type Photometric =
   | 'PALETTE COLOR';
 
 const KNOWN_PHOTOMETRIC = new Set<string>([
-  'MONOCHROME1', 'MONOCHROME2', 'RGB', 'YBR_FULL', 'YBR_FULL_422', 'YBR_PARTIAL_422',
-  'YBR_PARTIAL_420', 'YBR_ICT', 'YBR_RCT', 'PALETTE COLOR',
+  'MONOCHROME1',
+  'MONOCHROME2',
+  'RGB',
+  'YBR_FULL',
+  'YBR_FULL_422',
+  'YBR_PARTIAL_422',
+  'YBR_PARTIAL_420',
+  'YBR_ICT',
+  'YBR_RCT',
+  'PALETTE COLOR',
 ]);
 
 export interface PixelModule {

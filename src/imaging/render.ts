@@ -38,7 +38,11 @@ export interface WindowOptions {
 }
 
 /** Modality values (HU for CT) of a decoded monochrome frame. */
-export function modalityValues(img: DicomImage, frame: DecodedFrame, frameIndex: number): { values: Float32Array; modality: ModalityTransform } {
+export function modalityValues(
+  img: DicomImage,
+  frame: DecodedFrame,
+  frameIndex: number,
+): { values: Float32Array; modality: ModalityTransform } {
   if (frame.samplesPerPixel !== 1 || frame.photometric === 'PALETTE COLOR') {
     throw new ImagingError(`modality values need a monochrome image, not ${frame.photometric}`);
   }

@@ -42,14 +42,14 @@ function unpackBits(src: Buffer, start: number, end: number, out: Buffer, base: 
   let p = start;
   let i = 0;
   while (p < end && i < count) {
-    const n = (src[p++] as number) << 24 >> 24;
+    const n = ((src[p++] as number) << 24) >> 24;
     if (n >= 0) {
       const len = Math.min(n + 1, count - i, end - p);
-      for (let k = 0; k < len; k++) out[base + (i++) * stride] = src[p++] as number;
+      for (let k = 0; k < len; k++) out[base + i++ * stride] = src[p++] as number;
     } else if (n !== -128) {
       const v = src[p++] as number;
       const len = Math.min(1 - n, count - i);
-      for (let k = 0; k < len; k++) out[base + (i++) * stride] = v;
+      for (let k = 0; k < len; k++) out[base + i++ * stride] = v;
     }
   }
   // Short segments leave zeros (DCMTK warns and does the same); we do not fail a whole image on it.

@@ -60,7 +60,10 @@ export type WindowRequest =
   | { kind: 'explicit'; center: number; width: number; fn?: VoiFunction };
 
 /** Parses a CLI/config window option: 'auto', 'percentile', 'minmax', a preset name, or 'C/W'. */
-export function parseWindowOption(text: string, presets: Readonly<Record<string, { center: number; width: number }>> = WINDOW_PRESETS): WindowRequest {
+export function parseWindowOption(
+  text: string,
+  presets: Readonly<Record<string, { center: number; width: number }>> = WINDOW_PRESETS,
+): WindowRequest {
   const t = text.trim();
   if (t === 'auto' || t === 'percentile' || t === 'minmax') return t;
   if (t === 'file') return { kind: 'file' };
@@ -71,7 +74,9 @@ export function parseWindowOption(text: string, presets: Readonly<Record<string,
     if (width <= 0) throw new ImagingError(`window width must be positive: ${t}`);
     return { kind: 'explicit', center: Number(m[1]), width };
   }
-  throw new ImagingError(`unknown window "${t}": use auto, percentile, minmax, C/W (e.g. 40/400) or one of ${Object.keys(presets).join(', ')}`);
+  throw new ImagingError(
+    `unknown window "${t}": use auto, percentile, minmax, C/W (e.g. 40/400) or one of ${Object.keys(presets).join(', ')}`,
+  );
 }
 
 /** The windows the file defines for a frame (pairs with a usable width only). */
@@ -190,7 +195,7 @@ export function percentileWindow(values: Float32Array, low: number, high: number
   const bins = 65536;
   const scale = (bins - 1) / (max - min);
   const hist = new Uint32Array(bins);
-  for (const v of values) hist[Math.round((v - min) * scale)]++;
+  for (const v of values) hist[Math.round((v - min) * scale)]! += 1;
   const at = (p: number): number => {
     const target = (p / 100) * values.length;
     let acc = 0;

@@ -79,17 +79,17 @@ function sourceAffine(vol: SeriesVolume): SourceAffine {
       : [vol.normal[0] * vol.sliceSpacing, vol.normal[1] * vol.sliceSpacing, vol.normal[2] * vol.sliceSpacing];
   return {
     origin: [first[0], first[1], first[2]],
-    steps: [
-      [rx * dc, ry * dc, rz * dc],
-      [cx * dr, cy * dr, cz * dr],
-      step,
-    ],
+    steps: [[rx * dc, ry * dc, rz * dc], [cx * dr, cy * dr, cz * dr], step],
   };
 }
 
 function apply(a: SourceAffine, c: number, r: number, s: number): Vec3 {
   const [u, v, w] = a.steps;
-  return [a.origin[0] + c * u[0] + r * v[0] + s * w[0], a.origin[1] + c * u[1] + r * v[1] + s * w[1], a.origin[2] + c * u[2] + r * v[2] + s * w[2]];
+  return [
+    a.origin[0] + c * u[0] + r * v[0] + s * w[0],
+    a.origin[1] + c * u[1] + r * v[1] + s * w[1],
+    a.origin[2] + c * u[2] + r * v[2] + s * w[2],
+  ];
 }
 
 /** Inverse of the 3x3 matrix whose columns are u, v, w (row-major result). */
@@ -101,7 +101,17 @@ function invert(u: Vec3, v: Vec3, w: Vec3): number[] {
   const C = d * h - e * g;
   const det = a * A + b * B + c * C;
   if (!(Math.abs(det) > 1e-12)) throw new Error('the series geometry is degenerate (its voxel axes do not span 3D space)');
-  return [A / det, -(b * i - c * h) / det, (b * f - c * e) / det, B / det, (a * i - c * g) / det, -(a * f - c * d) / det, C / det, -(a * h - b * g) / det, (a * e - b * d) / det];
+  return [
+    A / det,
+    -(b * i - c * h) / det,
+    (b * f - c * e) / det,
+    B / det,
+    (a * i - c * g) / det,
+    -(a * f - c * d) / det,
+    C / det,
+    -(a * h - b * g) / det,
+    (a * e - b * d) / det,
+  ];
 }
 
 /** The conformed grid for a series: LIA, `voxelMm` isotropic, centred on the series' bounding box. */
@@ -129,16 +139,25 @@ export function conformGrid(vol: SeriesVolume, size: readonly [number, number, n
 /** LPS mm of (fractional) conformed voxel (i, j, k). */
 export function conformedToPatient(grid: ConformGrid, i: number, j: number, k: number): Vec3 {
   const [a, b, c] = grid.axes;
-  return [grid.origin[0] + i * a[0] + j * b[0] + k * c[0], grid.origin[1] + i * a[1] + j * b[1] + k * c[1], grid.origin[2] + i * a[2] + j * b[2] + k * c[2]];
+  return [
+    grid.origin[0] + i * a[0] + j * b[0] + k * c[0],
+    grid.origin[1] + i * a[1] + j * b[1] + k * c[1],
+    grid.origin[2] + i * a[2] + j * b[2] + k * c[2],
+  ];
 }
 
 /**
  * Resamples the series onto the conformed grid (trilinear; outside the series: its minimum),
  * WITHOUT windowing: modality values. `size` is [D, H, W].
  */
-export function resampleToConformed(vol: SeriesVolume, size: readonly [number, number, number], voxelMm = 1): { data: Float32Array; grid: ConformGrid; sourceMin: number; sourceMax: number } {
+export function resampleToConformed(
+  vol: SeriesVolume,
+  size: readonly [number, number, number],
+  voxelMm = 1,
+): { data: Float32Array; grid: ConformGrid; sourceMin: number; sourceMax: number } {
   const [D, H, W] = size;
-  if (![D, H, W].every((n) => Number.isInteger(n) && n >= 1)) throw new Error(`conformed size ${size.join('x')} is not three whole numbers`);
+  if (![D, H, W].every((n) => Number.isInteger(n) && n >= 1))
+    throw new Error(`conformed size ${size.join('x')} is not three whole numbers`);
   if (!(voxelMm > 0)) throw new Error(`voxel size ${voxelMm} mm is not positive`);
   const nc = vol.columns;
   const nr = vol.rows;
@@ -163,7 +182,11 @@ export function resampleToConformed(vol: SeriesVolume, size: readonly [number, n
   // Source (column, row, slice) of a patient point: inv · (P - origin).
   const toSource = (p: Vec3): Vec3 => {
     const d = [p[0] - aff.origin[0], p[1] - aff.origin[1], p[2] - aff.origin[2]];
-    return [inv[0]! * d[0]! + inv[1]! * d[1]! + inv[2]! * d[2]!, inv[3]! * d[0]! + inv[4]! * d[1]! + inv[5]! * d[2]!, inv[6]! * d[0]! + inv[7]! * d[1]! + inv[8]! * d[2]!];
+    return [
+      inv[0]! * d[0]! + inv[1]! * d[1]! + inv[2]! * d[2]!,
+      inv[3]! * d[0]! + inv[4]! * d[1]! + inv[5]! * d[2]!,
+      inv[6]! * d[0]! + inv[7]! * d[1]! + inv[8]! * d[2]!,
+    ];
   };
   const o = toSource(grid.origin);
   const stepOf = (axis: Vec3): Vec3 => {
@@ -278,7 +301,8 @@ export function conformVolume(vol: SeriesVolume, target: { size: readonly [numbe
 export function volumeTensor(vol: SeriesVolume, m: Manifest): VolumeTensor {
   const pre = m.preprocessing;
   if (pre.mode !== 'volume') throw new Error(`model ${m.name}: preprocessing.mode is "${pre.mode}", not "volume"`);
-  if (m.input.layout !== 'NCDHW') throw new Error(`model ${m.name}: volume mode builds NCDHW tensors, but input.layout is "${m.input.layout}"`);
+  if (m.input.layout !== 'NCDHW')
+    throw new Error(`model ${m.name}: volume mode builds NCDHW tensors, but input.layout is "${m.input.layout}"`);
   const [D, H, W] = pre.targetSize as [number, number, number];
   const voxelMm = 1;
   const r = resampleToConformed(vol, [D, H, W], voxelMm);
@@ -297,7 +321,9 @@ export function volumeTensor(vol: SeriesVolume, m: Manifest): VolumeTensor {
       else for (let p = 0; p < n; p++) data[off + p] = (windowed[p]! - mean) / std;
     }
   }
-  const norm = pre.normalization ? `, (x - mean) / std with mean ${pre.normalization.mean.join('/')} std ${pre.normalization.std.join('/')}` : '';
+  const norm = pre.normalization
+    ? `, (x - mean) / std with mean ${pre.normalization.mean.join('/')} std ${pre.normalization.std.join('/')}`
+    : '';
   return {
     data,
     dims: [1, C, D, H, W],

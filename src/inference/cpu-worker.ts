@@ -19,10 +19,12 @@ function run(): CpuReply {
     return { type: 'postprocess', result: p(task.ctx), values: [...task.ctx.volume.values] };
   }
   const t = volumeTensor(task.volume, task.manifest);
-  return { type: 'volume-tensor', tensor: { data: t.data, dims: t.dims, voxelVolumeMm3: t.voxelVolumeMm3, description: t.description }, values: [...task.volume.values] };
+  return {
+    type: 'volume-tensor',
+    tensor: { data: t.data, dims: t.dims, voxelVolumeMm3: t.voxelVolumeMm3, description: t.description },
+    values: [...task.volume.values],
+  };
 }
-
-
 
 try {
   const reply = run();

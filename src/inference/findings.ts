@@ -93,5 +93,5 @@ export const UCUM_MM: Code = { value: 'mm', scheme: 'UCUM', meaning: 'millimeter
 export const UCUM_MM2: Code = { value: 'mm2', scheme: 'UCUM', meaning: 'square millimeter' };
 export const UCUM_MM3: Code = { value: 'mm3', scheme: 'UCUM', meaning: 'cubic millimeter' };
 export const UCUM_ML: Code = { value: 'ml', scheme: 'UCUM', meaning: 'milliliter' };
-export const UCUM_HU: Code = { value: '[hnsf\'U]', scheme: 'UCUM', meaning: 'Hounsfield unit' };
+export const UCUM_HU: Code = { value: "[hnsf'U]", scheme: 'UCUM', meaning: 'Hounsfield unit' };
 export const UCUM_RATIO: Code = { value: '1', scheme: 'UCUM', meaning: 'no units' };

@@ -108,10 +108,17 @@ export function inferJson(r: SeriesResult, slices: number): Record<string, unkno
 }
 
 function inferText(r: SeriesResult): string {
-  const lines = [`${r.provenance.modelName} ${r.provenance.modelVersion} on ${r.provenance.executionProvider}, ${r.provenance.durationMs} ms`];
+  const lines = [
+    `${r.provenance.modelName} ${r.provenance.modelVersion} on ${r.provenance.executionProvider}, ${r.provenance.durationMs} ms`,
+  ];
   if (r.findings.length === 0) lines.push('  no findings');
   for (const f of r.findings) {
-    const ref = f.region ? ` [${f.region.sopInstanceUid} @ ${f.region.graphicData.slice(0, 2).map((v) => v.toFixed(0)).join(',')}]` : '';
+    const ref = f.region
+      ? ` [${f.region.sopInstanceUid} @ ${f.region.graphicData
+          .slice(0, 2)
+          .map((v) => v.toFixed(0))
+          .join(',')}]`
+      : '';
     lines.push(`  ${f.id}. ${f.text}${ref}`);
   }
   lines.push(`Impression: ${r.impression}`);

@@ -79,21 +79,45 @@ export interface Manifest {
 
 /** Placeholders the findings stage fills in; anything else in a template is a typo. */
 export const TEMPLATE_PLACEHOLDERS = [
-  'label', 'confidence', 'score', 'volumeMl', 'volumeMm3', 'areaMm2', 'diameterMm', 'location', 'count', 'model', 'version',
+  'label',
+  'confidence',
+  'score',
+  'volumeMl',
+  'volumeMm3',
+  'areaMm2',
+  'diameterMm',
+  'location',
+  'count',
+  'model',
+  'version',
 ] as const;
 
 export class ManifestError extends Error {
   readonly problems: string[];
 
   constructor(problems: string[], where: string) {
-    super(`${where} has ${problems.length === 1 ? '1 problem' : `${problems.length} problems`}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    super(
+      `${where} has ${problems.length === 1 ? '1 problem' : `${problems.length} problems`}:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+    );
     this.name = 'ManifestError';
     this.problems = problems;
   }
 }
 
 const KEYS = {
-  root: ['name', 'version', 'description', 'intendedUse', 'notForClinicalUse', 'applicability', 'input', 'preprocessing', 'output', 'templates', 'uncertaintyThreshold'],
+  root: [
+    'name',
+    'version',
+    'description',
+    'intendedUse',
+    'notForClinicalUse',
+    'applicability',
+    'input',
+    'preprocessing',
+    'output',
+    'templates',
+    'uncertaintyThreshold',
+  ],
   applicability: ['modalities', 'bodyParts'],
   input: ['name', 'shape', 'layout', 'dtype'],
   preprocessing: ['window', 'targetSize', 'normalization', 'channels', 'mode', 'batchSize'],
@@ -124,7 +148,10 @@ function has(obj: Obj, key: string): boolean {
 export function parseManifest(raw: unknown, where: string): Manifest {
   const p = new Problems();
   const fail = (): never => {
-    throw new ManifestError(p.list.map((m) => `${where}: ${m}`), where);
+    throw new ManifestError(
+      p.list.map((m) => `${where}: ${m}`),
+      where,
+    );
   };
   if (!isPlainObject(raw)) {
     p.add('', `a model manifest must be a JSON object { ... }, but the file contains ${describeValue(raw)}`);
@@ -134,14 +161,20 @@ export function parseManifest(raw: unknown, where: string): Manifest {
 
   const name = readString(p, raw, '', 'name', true);
   if (name !== undefined && !NAME.test(name)) {
-    p.add('name', `${describeValue(name)} is not a usable model name; use lower-case letters, digits, ".", "_" or "-" (it is also the folder name)`);
+    p.add(
+      'name',
+      `${describeValue(name)} is not a usable model name; use lower-case letters, digits, ".", "_" or "-" (it is also the folder name)`,
+    );
   }
   const version = readString(p, raw, '', 'version', true);
   const description = readString(p, raw, '', 'description', false) ?? '';
   const intendedUse = readString(p, raw, '', 'intendedUse', true);
   let notForClinicalUse = true;
   if (!has(raw, 'notForClinicalUse')) {
-    p.add('notForClinicalUse', 'missing; write true for research/demo models, false only for a model cleared for clinical use at this site');
+    p.add(
+      'notForClinicalUse',
+      'missing; write true for research/demo models, false only for a model cleared for clinical use at this site',
+    );
   } else if (typeof raw['notForClinicalUse'] !== 'boolean') {
     p.add('notForClinicalUse', `${describeValue(raw['notForClinicalUse'])} is not true or false (without quotes)`);
   } else {
@@ -163,8 +196,21 @@ export function parseManifest(raw: unknown, where: string): Manifest {
     p.add('uncertaintyThreshold', 'missing; give the uncertainty (0 to 1) above which a result is flagged "low confidence", e.g. 0.3');
   }
 
-  if (p.list.length > 0 || name === undefined || version === undefined || intendedUse === undefined || !input || !preprocessing || !output) return fail();
-  return { name, version, description, intendedUse, notForClinicalUse, applicability, input, preprocessing, output, templates, uncertaintyThreshold };
+  if (p.list.length > 0 || name === undefined || version === undefined || intendedUse === undefined || !input || !preprocessing || !output)
+    return fail();
+  return {
+    name,
+    version,
+    description,
+    intendedUse,
+    notForClinicalUse,
+    applicability,
+    input,
+    preprocessing,
+    output,
+    templates,
+    uncertaintyThreshold,
+  };
 }
 
 function checkKeys(p: Problems, obj: Obj, at: string, allowed: readonly string[]): void {
@@ -247,7 +293,10 @@ function readInput(p: Problems, raw: Obj): ManifestInput | undefined {
       else if (typeof d === 'number' && Number.isInteger(d) && d >= 1) dims.push(d);
       else {
         ok = false;
-        p.add(indexPath('input.shape', i), `${describeValue(d)} is not a dimension; use a whole number from 1, or -1 / a name such as "batch" for a size the model accepts at any value`);
+        p.add(
+          indexPath('input.shape', i),
+          `${describeValue(d)} is not a dimension; use a whole number from 1, or -1 / a name such as "batch" for a size the model accepts at any value`,
+        );
       }
     });
     if (ok) shape = dims;
@@ -255,8 +304,18 @@ function readInput(p: Problems, raw: Obj): ManifestInput | undefined {
 
   const layout = readString(p, obj, 'input', 'layout', true);
   if (layout !== undefined) {
-    if (!LAYOUT_LETTERS.test(layout) || new Set(layout).size !== layout.length || !/N/.test(layout) || !/C/.test(layout) || !/H/.test(layout) || !/W/.test(layout)) {
-      p.add('input.layout', `${describeValue(layout)} is not a tensor layout; use one letter per dimension, each once, from N (batch), C (channels), D (depth), H, W: e.g. "NCHW" or "NCDHW"`);
+    if (
+      !LAYOUT_LETTERS.test(layout) ||
+      new Set(layout).size !== layout.length ||
+      !/N/.test(layout) ||
+      !/C/.test(layout) ||
+      !/H/.test(layout) ||
+      !/W/.test(layout)
+    ) {
+      p.add(
+        'input.layout',
+        `${describeValue(layout)} is not a tensor layout; use one letter per dimension, each once, from N (batch), C (channels), D (depth), H, W: e.g. "NCHW" or "NCDHW"`,
+      );
     } else if (shape && layout.length !== shape.length) {
       p.add('input.layout', `"${layout}" has ${layout.length} letters but input.shape has ${shape.length} dimensions`);
     }
@@ -266,7 +325,11 @@ function readInput(p: Problems, raw: Obj): ManifestInput | undefined {
   const rawDtype = readString(p, obj, 'input', 'dtype', true);
   if (rawDtype !== undefined) {
     if ((SUPPORTED_DTYPES as readonly string[]).includes(rawDtype)) dtype = rawDtype as InputDtype;
-    else p.add('input.dtype', `${describeValue(rawDtype)} is not supported; the node builds ${SUPPORTED_DTYPES.join(', ')} input tensors (convert the model's input to float32)`);
+    else
+      p.add(
+        'input.dtype',
+        `${describeValue(rawDtype)} is not supported; the node builds ${SUPPORTED_DTYPES.join(', ')} input tensors (convert the model's input to float32)`,
+      );
   }
   if (name === undefined || shape === undefined || layout === undefined || dtype === undefined) return undefined;
   return { name, shape, layout, dtype };
@@ -288,7 +351,8 @@ function readPreprocessing(p: Problems, raw: Obj, input: ManifestInput | undefin
   let mode: Preprocessing['mode'] | undefined;
   const rawMode = readString(p, obj, 'preprocessing', 'mode', true);
   if (rawMode === 'slice' || rawMode === 'volume') mode = rawMode;
-  else if (rawMode !== undefined) p.add('preprocessing.mode', `${describeValue(rawMode)} is not "slice" (2D, slice by slice) or "volume" (3D, whole series)`);
+  else if (rawMode !== undefined)
+    p.add('preprocessing.mode', `${describeValue(rawMode)} is not "slice" (2D, slice by slice) or "volume" (3D, whole series)`);
 
   let channels: 1 | 3 = 1;
   if (has(obj, 'channels')) {
@@ -299,11 +363,18 @@ function readPreprocessing(p: Problems, raw: Obj, input: ManifestInput | undefin
 
   const spatialRank = mode === 'volume' ? 3 : 2;
   let targetSize: number[] | undefined;
-  if (!has(obj, 'targetSize')) p.add('preprocessing.targetSize', `missing; e.g. ${mode === 'volume' ? '[256, 256, 256] (depth, height, width)' : '[512, 512] (height, width)'}`);
+  if (!has(obj, 'targetSize'))
+    p.add(
+      'preprocessing.targetSize',
+      `missing; e.g. ${mode === 'volume' ? '[256, 256, 256] (depth, height, width)' : '[512, 512] (height, width)'}`,
+    );
   else {
     const t = obj['targetSize'];
     if (!Array.isArray(t) || t.length !== spatialRank || !t.every((n) => typeof n === 'number' && Number.isInteger(n) && n >= 1)) {
-      p.add('preprocessing.targetSize', `${describeValue(t)} is not ${spatialRank} whole numbers ${mode === 'volume' ? '[depth, height, width]' : '[height, width]'}`);
+      p.add(
+        'preprocessing.targetSize',
+        `${describeValue(t)} is not ${spatialRank} whole numbers ${mode === 'volume' ? '[depth, height, width]' : '[height, width]'}`,
+      );
     } else targetSize = t as number[];
   }
 
@@ -322,15 +393,18 @@ function readPreprocessing(p: Problems, raw: Obj, input: ManifestInput | undefin
   let batchSize = 1;
   if (has(obj, 'batchSize')) {
     const b = obj['batchSize'];
-    if (typeof b !== 'number' || !Number.isInteger(b) || b < 1 || b > 1024) p.add('preprocessing.batchSize', `${describeValue(b)} is not a whole number from 1 to 1024`);
+    if (typeof b !== 'number' || !Number.isInteger(b) || b < 1 || b > 1024)
+      p.add('preprocessing.batchSize', `${describeValue(b)} is not a whole number from 1 to 1024`);
     else batchSize = b;
   }
 
   // Cross-checks with input: the tensor we build must have the shape the manifest declares.
   if (input && mode) {
     const want = mode === 'volume' ? 'D' : '';
-    if (mode === 'volume' && !input.layout.includes('D')) p.add('preprocessing.mode', `"volume" needs a 3D input layout with D, e.g. "NCDHW", but input.layout is "${input.layout}"`);
-    if (mode === 'slice' && input.layout.includes('D')) p.add('preprocessing.mode', `"slice" needs a 2D input layout such as "NCHW", but input.layout is "${input.layout}"`);
+    if (mode === 'volume' && !input.layout.includes('D'))
+      p.add('preprocessing.mode', `"volume" needs a 3D input layout with D, e.g. "NCDHW", but input.layout is "${input.layout}"`);
+    if (mode === 'slice' && input.layout.includes('D'))
+      p.add('preprocessing.mode', `"slice" needs a 2D input layout such as "NCHW", but input.layout is "${input.layout}"`);
     const cAt = input.layout.indexOf('C');
     const cDim = input.shape[cAt];
     if (typeof cDim === 'number' && cDim !== channels) {
@@ -340,8 +414,8 @@ function readPreprocessing(p: Problems, raw: Obj, input: ManifestInput | undefin
       [...want, 'H', 'W'].forEach((letter, i) => {
         const at = input.layout.indexOf(letter);
         const dim = input.shape[at];
-        if (at >= 0 && typeof dim === 'number' && dim !== targetSize![i]) {
-          p.add(indexPath('preprocessing.targetSize', i), `${targetSize![i]} but input.shape[${at}] (the ${letter} dimension) is ${dim}`);
+        if (at >= 0 && typeof dim === 'number' && dim !== targetSize[i]) {
+          p.add(indexPath('preprocessing.targetSize', i), `${targetSize[i]} but input.shape[${at}] (the ${letter} dimension) is ${dim}`);
         }
       });
     }
@@ -383,11 +457,16 @@ function readOutput(p: Problems, raw: Obj): ManifestOutput | undefined {
     if ((OUTPUT_KINDS as readonly string[]).includes(rawKind)) kind = rawKind as OutputKind;
     else {
       const guess = closestMatch(rawKind, OUTPUT_KINDS);
-      p.add('output.kind', `${describeValue(rawKind)} is not one of ${OUTPUT_KINDS.join(', ')}${guess ? `; did you mean "${guess}"?` : ''}`);
+      p.add(
+        'output.kind',
+        `${describeValue(rawKind)} is not one of ${OUTPUT_KINDS.join(', ')}${guess ? `; did you mean "${guess}"?` : ''}`,
+      );
     }
   }
 
-  const labels = has(obj, 'labels') ? readStringList(p, obj, 'output', 'labels') : (p.add('output.labels', 'missing; list the class names in output-channel order'), undefined);
+  const labels = has(obj, 'labels')
+    ? readStringList(p, obj, 'output', 'labels')
+    : (p.add('output.labels', 'missing; list the class names in output-channel order'), undefined);
   if (labels) {
     if (labels.length === 0) p.add('output.labels', 'the list is empty; list the class names in output-channel order');
     const seen = new Set<string>();
@@ -401,7 +480,11 @@ function readOutput(p: Problems, raw: Obj): ManifestOutput | undefined {
   if (has(obj, 'activation')) {
     const a = obj['activation'];
     if (a === 'none' || a === 'sigmoid' || a === 'softmax') activation = a;
-    else p.add('output.activation', `${describeValue(a)} is not "none" (outputs are probabilities), "sigmoid" or "softmax" (outputs are logits)`);
+    else
+      p.add(
+        'output.activation',
+        `${describeValue(a)} is not "none" (outputs are probabilities), "sigmoid" or "softmax" (outputs are logits)`,
+      );
   }
 
   const thresholds: Record<string, number> = {};
@@ -417,7 +500,8 @@ function readOutput(p: Problems, raw: Obj): ManifestOutput | undefined {
         if (label !== '*' && labels && !labels.includes(label)) {
           const guess = closestMatch(label, labels);
           p.add(at, `"${label}" is not one of output.labels${guess ? `; did you mean "${guess}"?` : ` (${labels.join(', ')})`}`);
-        } else if (typeof value !== 'number' || !(value >= 0 && value <= 1)) p.add(at, `${describeValue(value)} is not a score from 0 to 1`);
+        } else if (typeof value !== 'number' || !(value >= 0 && value <= 1))
+          p.add(at, `${describeValue(value)} is not a score from 0 to 1`);
         else thresholds[label] = value;
       }
     } else p.add('output.thresholds', `${describeValue(t)} is not a score from 0 to 1 or an object {"label": score, "*": score}`);
@@ -432,7 +516,10 @@ function readOutput(p: Problems, raw: Obj): ManifestOutput | undefined {
     if (Object.prototype.hasOwnProperty.call(POSTPROCESSORS, rawPost)) postprocess = rawPost;
     else {
       const guess = closestMatch(rawPost, known);
-      p.add('output.postprocess', `${describeValue(rawPost)} is not a post-processor this node has${guess ? `; did you mean "${guess}"?` : ''} (known: ${known.join(', ') || 'none'})`);
+      p.add(
+        'output.postprocess',
+        `${describeValue(rawPost)} is not a post-processor this node has${guess ? `; did you mean "${guess}"?` : ''} (known: ${known.join(', ') || 'none'})`,
+      );
     }
   }
 
@@ -461,7 +548,10 @@ function readTemplates(p: Problems, raw: Obj, labels: readonly string[] | undefi
       const ph = m[1] as string;
       if (!(TEMPLATE_PLACEHOLDERS as readonly string[]).includes(ph)) {
         const guess = closestMatch(ph, TEMPLATE_PLACEHOLDERS);
-        p.add(at, `unknown placeholder {${ph}}${guess ? `; did you mean {${guess}}?` : `; available: ${TEMPLATE_PLACEHOLDERS.map((x) => `{${x}}`).join(', ')}`}`);
+        p.add(
+          at,
+          `unknown placeholder {${ph}}${guess ? `; did you mean {${guess}}?` : `; available: ${TEMPLATE_PLACEHOLDERS.map((x) => `{${x}}`).join(', ')}`}`,
+        );
       }
     }
     if (/[{}]/.test(text.replace(/\{[^{}]*\}/g, ''))) p.add(at, 'unbalanced { or }');

@@ -37,27 +37,37 @@ export function checkModelIo(manifest: Manifest, io: ModelIo): string[] {
 
   const modelInput = io.inputs.find((m) => m.name === input.name);
   if (!modelInput) {
-    problems.push(`input.name: the manifest says input "${input.name}" but the ONNX model's inputs are: ${io.inputs.map((m) => m.name).join(', ') || '(none)'}`);
+    problems.push(
+      `input.name: the manifest says input "${input.name}" but the ONNX model's inputs are: ${io.inputs.map((m) => m.name).join(', ') || '(none)'}`,
+    );
   } else {
     checkTensor(problems, 'input', modelInput, input.dtype, input.shape);
   }
   // The node feeds exactly one tensor; a model needing more cannot run.
   const unfed = io.inputs.filter((m) => m.name !== input.name).map((m) => `"${m.name}"`);
   if (modelInput && unfed.length > 0) {
-    problems.push(`input.name: the ONNX model also needs input${unfed.length > 1 ? 's' : ''} ${unfed.join(', ')}; the node feeds a single image tensor`);
+    problems.push(
+      `input.name: the ONNX model also needs input${unfed.length > 1 ? 's' : ''} ${unfed.join(', ')}; the node feeds a single image tensor`,
+    );
   }
 
   const modelOutput = io.outputs.find((m) => m.name === output.name);
   if (!modelOutput) {
-    problems.push(`output.name: the manifest says output "${output.name}" but the ONNX model's outputs are: ${io.outputs.map((m) => m.name).join(', ') || '(none)'}`);
+    problems.push(
+      `output.name: the manifest says output "${output.name}" but the ONNX model's outputs are: ${io.outputs.map((m) => m.name).join(', ') || '(none)'}`,
+    );
     return problems;
   }
   if (!modelOutput.isTensor) {
-    problems.push(`output.name: the ONNX model's output "${output.name}" is not a tensor (a sequence or map); the node decodes float32 tensors`);
+    problems.push(
+      `output.name: the ONNX model's output "${output.name}" is not a tensor (a sequence or map); the node decodes float32 tensors`,
+    );
     return problems;
   }
   if (modelOutput.type !== 'float32') {
-    problems.push(`output.name: the ONNX model's output "${output.name}" is ${modelOutput.type ?? 'of unknown type'}; the node decodes float32 scores`);
+    problems.push(
+      `output.name: the ONNX model's output "${output.name}" is ${modelOutput.type ?? 'of unknown type'}; the node decodes float32 scores`,
+    );
   }
   checkOutputShape(problems, manifest, modelOutput.shape ?? []);
   return problems;
@@ -69,7 +79,9 @@ function checkTensor(problems: string[], at: 'input', model: IoMetadata, dtype: 
     return;
   }
   if (model.type !== dtype) {
-    problems.push(`${at}.dtype: the manifest says "${dtype}" but the ONNX model's input "${model.name}" is ${model.type ?? 'of unknown type'}`);
+    problems.push(
+      `${at}.dtype: the manifest says "${dtype}" but the ONNX model's input "${model.name}" is ${model.type ?? 'of unknown type'}`,
+    );
   }
   const modelShape = model.shape ?? [];
   if (modelShape.length !== shape.length) {
@@ -83,7 +95,9 @@ function checkTensor(problems: string[], at: 'input', model: IoMetadata, dtype: 
     // A fixed manifest size on a dynamic model dimension is fine (the manifest narrows it); a
     // dynamic manifest size on a fixed model dimension is not: the node would feed other sizes.
     if (typeof m === 'number' && d !== m) {
-      problems.push(`${at}.shape[${i}]: the manifest says ${showDim(d)} but the ONNX model's input "${model.name}" fixes this dimension at ${m} (model shape ${showShape(modelShape)})`);
+      problems.push(
+        `${at}.shape[${i}]: the manifest says ${showDim(d)} but the ONNX model's input "${model.name}" fixes this dimension at ${m} (model shape ${showShape(modelShape)})`,
+      );
     }
   });
 }
@@ -95,7 +109,9 @@ function checkOutputShape(problems: string[], manifest: Manifest, shape: Readonl
   if (output.kind === 'classification') {
     const last = shape[shape.length - 1];
     if (!perLabel(last)) {
-      problems.push(`output.labels: the manifest lists ${n} labels but the ONNX model's output "${output.name}" has ${String(last)} scores per image (shape ${showShape(shape)})`);
+      problems.push(
+        `output.labels: the manifest lists ${n} labels but the ONNX model's output "${output.name}" has ${String(last)} scores per image (shape ${showShape(shape)})`,
+      );
     }
   } else if (output.kind === 'segmentation' || output.kind === 'heatmap') {
     if (shape.length !== input.shape.length) {
@@ -106,7 +122,9 @@ function checkOutputShape(problems: string[], manifest: Manifest, shape: Readonl
     }
     const c = input.layout.indexOf('C');
     if (!perLabel(shape[c])) {
-      problems.push(`output.labels: the manifest lists ${n} labels but the ONNX model's output "${output.name}" has ${String(shape[c])} channels (shape ${showShape(shape)})`);
+      problems.push(
+        `output.labels: the manifest lists ${n} labels but the ONNX model's output "${output.name}" has ${String(shape[c])} channels (shape ${showShape(shape)})`,
+      );
     }
   }
   // detection: box/score tensor layouts vary by model family; the detection decoder checks them.

@@ -19,7 +19,9 @@ export function windowValues(values: Float32Array, window: string): { data: Floa
 }
 
 export function describeVoi(voi: Voi): string {
-  return voi.kind === 'window' ? `window ${voi.source} (C ${round(voi.center)} / W ${round(voi.width)}, ${voi.fn})` : `VOI LUT (${voi.source})`;
+  return voi.kind === 'window'
+    ? `window ${voi.source} (C ${round(voi.center)} / W ${round(voi.width)}, ${voi.fn})`
+    : `VOI LUT (${voi.source})`;
 }
 
 function round(v: number): number {
@@ -62,7 +64,9 @@ export function sliceBatch(vol: SeriesVolume, from: number, to: number, m: Manif
         width: W,
         height: H,
         channels: C,
-        ...(m.preprocessing.normalization ? { mean: [...m.preprocessing.normalization.mean], std: [...m.preprocessing.normalization.std] } : {}),
+        ...(m.preprocessing.normalization
+          ? { mean: [...m.preprocessing.normalization.mean], std: [...m.preprocessing.normalization.std] }
+          : {}),
       },
     );
     data.set(t.data, i * plane);
@@ -76,7 +80,16 @@ export function sliceBatch(vol: SeriesVolume, from: number, to: number, m: Manif
  * letterbox: a copy when the grids are the same, bilinear otherwise. Always a new array, so that
  * the result does not keep the model's whole batch output alive.
  */
-export function planeToSource(plane: Float32Array, H: number, W: number, rows: number, columns: number, scale: number, offsetX: number, offsetY: number): Float32Array {
+export function planeToSource(
+  plane: Float32Array,
+  H: number,
+  W: number,
+  rows: number,
+  columns: number,
+  scale: number,
+  offsetX: number,
+  offsetY: number,
+): Float32Array {
   if (H === rows && W === columns && scale === 1 && offsetX === 0 && offsetY === 0) return plane.slice();
   const out = new Float32Array(rows * columns);
   for (let y = 0; y < rows; y++) {

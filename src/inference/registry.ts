@@ -31,7 +31,15 @@ export interface LoadedModel {
 }
 
 export type ModelReport =
-  | { readonly folder: string; readonly status: 'loaded'; readonly name: string; readonly version: string; readonly provider: string; readonly sha256: string; readonly notes: readonly string[] }
+  | {
+      readonly folder: string;
+      readonly status: 'loaded';
+      readonly name: string;
+      readonly version: string;
+      readonly provider: string;
+      readonly sha256: string;
+      readonly notes: readonly string[];
+    }
   | { readonly folder: string; readonly status: 'refused'; readonly reasons: readonly string[] };
 
 export interface RegistryOptions extends SessionOptions {
@@ -91,7 +99,15 @@ export async function loadModels(modelsDir: string, options: RegistryOptions = {
     } else {
       models.set(result.name, result);
       const notes = result.session.failedProviders.map((a) => `execution provider ${a.provider} unavailable: ${firstLine(a.error)}`);
-      report.push({ folder, status: 'loaded', name: result.name, version: result.manifest.version, provider: result.session.provider, sha256: result.sha256, notes });
+      report.push({
+        folder,
+        status: 'loaded',
+        name: result.name,
+        version: result.manifest.version,
+        provider: result.session.provider,
+        sha256: result.sha256,
+        notes,
+      });
       options.logger?.info('model loaded', {
         model: result.name,
         version: result.manifest.version,
@@ -138,7 +154,9 @@ async function loadOne(modelsDir: string, folder: string, options: SessionOption
       }
     }
     if (manifest && manifest.name !== folder) {
-      reasons.push(`${shown}: name: "${manifest.name}" differs from the folder name "${folder}"; rename one so they match (routes refer to models by this name)`);
+      reasons.push(
+        `${shown}: name: "${manifest.name}" differs from the folder name "${folder}"; rename one so they match (routes refer to models by this name)`,
+      );
     }
   }
   const modelShown = path.join(path.basename(modelsDir), folder, MODEL_FILE);

@@ -54,7 +54,8 @@ export class InferenceError extends Error {
 
 export async function runModel(vol: SeriesVolume, o: RunModelOptions): Promise<SeriesResult> {
   const started = Date.now();
-  const m = o.window && o.window !== 'auto' ? { ...o.manifest, preprocessing: { ...o.manifest.preprocessing, window: o.window } } : o.manifest;
+  const m =
+    o.window && o.window !== 'auto' ? { ...o.manifest, preprocessing: { ...o.manifest.preprocessing, window: o.window } } : o.manifest;
   const check = (): void => {
     if (o.signal?.aborted) throw o.signal.reason instanceof Error ? o.signal.reason : new InferenceError('inference aborted');
   };
@@ -69,13 +70,18 @@ export async function runModel(vol: SeriesVolume, o: RunModelOptions): Promise<S
     preprocessing = `${voiText || `window ${m.preprocessing.window}`}; ${H}x${W} letterboxed bilinear; ${m.preprocessing.normalization ? 'mean/std normalised; ' : ''}slice-wise, batch ${bs}`;
     ctx = { volume: vol, manifest: m, maps };
   } else {
-    if (!o.volumeTensor && !o.offload) throw new InferenceError(`model ${o.name} works on whole volumes, and no volume builder is available`);
+    if (!o.volumeTensor && !o.offload)
+      throw new InferenceError(`model ${o.name} works on whole volumes, and no volume builder is available`);
     check();
     const t = o.offload ? await volumeTensorInWorker(vol, m) : o.volumeTensor!(vol, m);
     const outputs = await o.session.run({ [m.input.name]: { type: 'float32', data: t.data, dims: t.dims } }, [outName]);
     const out = outputs[outName];
     if (!out) throw new InferenceError(`the model returned no output "${outName}"`);
-    ctx = { volume: vol, manifest: m, output: { data: activation(asFloat32(out), out.dims, m.output.activation), dims: out.dims, voxelVolumeMm3: t.voxelVolumeMm3 } };
+    ctx = {
+      volume: vol,
+      manifest: m,
+      output: { data: activation(asFloat32(out), out.dims, m.output.activation), dims: out.dims, voxelVolumeMm3: t.voxelVolumeMm3 },
+    };
     preprocessing = t.description;
   }
   check();
@@ -137,7 +143,8 @@ export async function runSliceMaps(
         maps[c] ??= [];
         for (let i = 0; i < N; i++) maps[c]![from + i] = Float32Array.of(data[i * C + c]!);
       }
-    } else throw new InferenceError(`output "${outName}" has ${out.dims.length} dimensions; slice models give [N,C,H,W] maps or [N,C] scores`);
+    } else
+      throw new InferenceError(`output "${outName}" has ${out.dims.length} dimensions; slice models give [N,C,H,W] maps or [N,C] scores`);
     await turn();
   }
   return { maps, firstVoi };
@@ -147,12 +154,17 @@ export async function runSliceMaps(
 function postprocessorName(m: Manifest, registry: Readonly<Record<string, Postprocessor>>): string {
   const named = (m.output as { postprocess?: string }).postprocess;
   if (named) {
-    if (!registry[named]) throw new InferenceError(`model ${m.name} asks for post-processing "${named}", which this node does not have (known: ${Object.keys(registry).join(', ')})`);
+    if (!registry[named])
+      throw new InferenceError(
+        `model ${m.name} asks for post-processing "${named}", which this node does not have (known: ${Object.keys(registry).join(', ')})`,
+      );
     return named;
   }
   if (m.output.kind === 'classification') return CLASSIFICATION_POSTPROCESSOR;
   if (m.output.kind === 'segmentation' && registry['segmentation-volumes']) return 'segmentation-volumes';
-  throw new InferenceError(`model ${m.name}: output kind "${m.output.kind}" needs a "postprocess" entry in the manifest naming how to read it (known: ${Object.keys(registry).join(', ')})`);
+  throw new InferenceError(
+    `model ${m.name}: output kind "${m.output.kind}" needs a "postprocess" entry in the manifest naming how to read it (known: ${Object.keys(registry).join(', ')})`,
+  );
 }
 
 /**

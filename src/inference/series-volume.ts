@@ -110,10 +110,14 @@ export async function loadSeriesVolume(
     // The trust boundary: what reaches a model must have been through de-identification
     // (PS3.15 sets Patient Identity Removed to YES). Only synthetic test data may opt out.
     if (!options.allowIdentified && (ds.string(TAG_PATIENT_IDENTITY_REMOVED) ?? '').toUpperCase() !== 'YES') {
-      throw new IdentifiedDataError(`instance ${ref.sopInstanceUid} is not de-identified (Patient Identity Removed is not YES): refusing to give it to a model`);
+      throw new IdentifiedDataError(
+        `instance ${ref.sopInstanceUid} is not de-identified (Patient Identity Removed is not YES): refusing to give it to a model`,
+      );
     }
     if (img.pixel.numberOfFrames !== 1) {
-      throw new NotAVolumeError([`instance ${ref.sopInstanceUid} has ${img.pixel.numberOfFrames} frames: multi-frame objects are not assembled into volumes yet`]);
+      throw new NotAVolumeError([
+        `instance ${ref.sopInstanceUid} has ${img.pixel.numberOfFrames} frames: multi-frame objects are not assembled into volumes yet`,
+      ]);
     }
     modality ||= ds.string(TAG_MODALITY) ?? '';
     const frame = await decodeFrame(img, 0);
@@ -152,7 +156,12 @@ export async function loadSeriesVolume(
   for (const s of v.slices) {
     const d = decoded.get(s.sopInstanceUid)!;
     const p = s.imagePositionPatient!;
-    slices.push({ sopInstanceUid: d.ref.sopInstanceUid, sopClassUid: d.ref.sopClassUid, instanceNumber: d.instanceNumber, position: [p[0]!, p[1]!, p[2]!] });
+    slices.push({
+      sopInstanceUid: d.ref.sopInstanceUid,
+      sopClassUid: d.ref.sopClassUid,
+      instanceNumber: d.instanceNumber,
+      position: [p[0]!, p[1]!, p[2]!],
+    });
     values.push(d.values);
   }
   return {

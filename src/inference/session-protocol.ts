@@ -11,7 +11,18 @@ export interface WorkerSetup {
 /** A tensor as plain data: what crosses the thread boundary (the buffer is transferred, not copied). */
 export interface TensorData {
   readonly type: string;
-  readonly data: Float32Array | Uint8Array | Int8Array | Int32Array | BigInt64Array | Float64Array | Uint16Array | Int16Array | Uint32Array | BigUint64Array | string[];
+  readonly data:
+    | Float32Array
+    | Uint8Array
+    | Int8Array
+    | Int32Array
+    | BigInt64Array
+    | Float64Array
+    | Uint16Array
+    | Int16Array
+    | Uint32Array
+    | BigUint64Array
+    | string[];
   readonly dims: readonly number[];
 }
 

@@ -16,7 +16,9 @@ const setup = workerData as WorkerSetup;
 const port = parentPort!;
 
 function metadata(list: readonly ort.InferenceSession.ValueMetadata[]): IoMetadata[] {
-  return list.map((m) => (m.isTensor ? { name: m.name, isTensor: true, type: m.type, shape: [...m.shape] } : { name: m.name, isTensor: false }));
+  return list.map((m) =>
+    m.isTensor ? { name: m.name, isTensor: true, type: m.type, shape: [...m.shape] } : { name: m.name, isTensor: false },
+  );
 }
 
 function message(err: unknown): string {
@@ -61,15 +63,21 @@ function serve(session: ort.InferenceSession): void {
   });
 }
 
-async function runOne(session: ort.InferenceSession, id: number, feeds: Record<string, TensorData>, outputNames: readonly string[] | undefined): Promise<void> {
+async function runOne(
+  session: ort.InferenceSession,
+  id: number,
+  feeds: Record<string, TensorData>,
+  outputNames: readonly string[] | undefined,
+): Promise<void> {
   try {
     const ortFeeds: Record<string, ort.Tensor> = {};
-    for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = new ort.Tensor(t.type as 'float32', t.data as Float32Array, [...t.dims]);
+    for (const [name, t] of Object.entries(feeds))
+      ortFeeds[name] = new ort.Tensor(t.type as 'float32', t.data as Float32Array, [...t.dims]);
     const results = outputNames ? await session.run(ortFeeds, outputNames) : await session.run(ortFeeds);
     const outputs: Record<string, TensorData> = {};
     const transfer: ArrayBuffer[] = [];
     for (const [name, tensor] of Object.entries(results)) {
-      const data = tensor.data as TensorData['data'];
+      const data = tensor.data;
       outputs[name] = { type: tensor.type, data, dims: [...tensor.dims] };
       if (!Array.isArray(data) && data.buffer instanceof ArrayBuffer && !transfer.includes(data.buffer)) transfer.push(data.buffer);
     }

@@ -82,12 +82,14 @@ export class ModelSession {
     const providers = options.providers ?? ['cpu'];
     if (providers.length === 0) return Promise.reject(new SessionError('no execution providers configured; use e.g. ["cpu"]'));
     const threads = options.intraOpNumThreads ?? 0;
-    if (!Number.isInteger(threads) || threads < 0) return Promise.reject(new SessionError(`intraOpNumThreads must be a whole number ≥ 0, got ${threads}`));
+    if (!Number.isInteger(threads) || threads < 0)
+      return Promise.reject(new SessionError(`intraOpNumThreads must be a whole number ≥ 0, got ${threads}`));
     const setup: WorkerSetup = { modelPath: path.resolve(modelPath), providers: [...providers], intraOpNumThreads: threads };
     const worker = new Worker(path.join(__dirname, 'session-worker.js'), { workerData: setup });
 
     return new Promise((resolve, reject) => {
-      const onExit = (code: number): void => reject(new SessionError(`inference worker for ${modelPath} exited (code ${code}) before the session was created`));
+      const onExit = (code: number): void =>
+        reject(new SessionError(`inference worker for ${modelPath} exited (code ${code}) before the session was created`));
       const onError = (err: Error): void => reject(new SessionError(`inference worker for ${modelPath} failed: ${err.message}`));
       worker.once('exit', onExit);
       worker.once('error', onError);
@@ -98,7 +100,8 @@ export class ModelSession {
           resolve(new ModelSession(worker, setup.modelPath, reply.provider, reply.attempts, reply.io));
         } else {
           void worker.terminate();
-          const why = reply.type === 'failed' ? reply.attempts.map((a) => `${a.provider}: ${a.error}`).join('; ') : `unexpected reply ${reply.type}`;
+          const why =
+            reply.type === 'failed' ? reply.attempts.map((a) => `${a.provider}: ${a.error}`).join('; ') : `unexpected reply ${reply.type}`;
           reject(new SessionError(`cannot load ${modelPath} with any of the execution providers ${providers.join(', ')}: ${why}`));
         }
       });

@@ -41,7 +41,10 @@ export interface StoredInstance {
 /** Errors of the local system (disk full, I/O) that deserve "out of resources", not a parse failure. */
 function isResourceError(e: unknown): boolean {
   const code = (e as NodeJS.ErrnoException)?.code;
-  return typeof code === 'string' && ['ENOSPC', 'SQLITE_FULL', 'SQLITE_IOERR', 'EIO', 'EDQUOT', 'EROFS', 'EMFILE', 'ENFILE', 'ENOMEM', 'EACCES', 'EPERM'].includes(code);
+  return (
+    typeof code === 'string' &&
+    ['ENOSPC', 'SQLITE_FULL', 'SQLITE_IOERR', 'EIO', 'EDQUOT', 'EROFS', 'EMFILE', 'ENFILE', 'ENOMEM', 'EACCES', 'EPERM'].includes(code)
+  );
 }
 
 const UID = /^[0-9]+(\.[0-9]+)*$/;
@@ -173,25 +176,33 @@ export class InstanceWriter implements DataSetSink {
       }
 
       const sizeBytes = this.metaLength + this.dataSetBytes;
-      const { replacedFile } = this.indexOrUnfile(finalPath, earlierCopy, () => this.store.recordInstance(
-        {
-          sopInstanceUid: this.req.sopInstanceUid,
-          sopClassUid: this.req.sopClassUid,
-          seriesInstanceUid: series,
-          studyInstanceUid: study,
-          transferSyntaxUid: this.req.transferSyntaxUid,
-          instanceNumber: toInt(a.InstanceNumber),
-          filePath: finalPath,
-          sizeBytes,
-          callingAeTitle: this.req.association.callingAeTitle,
-          callingHost: this.req.association.remoteAddress,
-          associationId: this.req.association.id,
-          receivedAt: Date.now(),
-        },
-        indexAttributes(a),
-      ));
+      const { replacedFile } = this.indexOrUnfile(finalPath, earlierCopy, () =>
+        this.store.recordInstance(
+          {
+            sopInstanceUid: this.req.sopInstanceUid,
+            sopClassUid: this.req.sopClassUid,
+            seriesInstanceUid: series,
+            studyInstanceUid: study,
+            transferSyntaxUid: this.req.transferSyntaxUid,
+            instanceNumber: toInt(a.InstanceNumber),
+            filePath: finalPath,
+            sizeBytes,
+            callingAeTitle: this.req.association.callingAeTitle,
+            callingHost: this.req.association.remoteAddress,
+            associationId: this.req.association.id,
+            receivedAt: Date.now(),
+          },
+          indexAttributes(a),
+        ),
+      );
       if (replacedFile) fs.rmSync(replacedFile, { force: true });
-      this.onStored({ sopInstanceUid: this.req.sopInstanceUid, seriesInstanceUid: series, studyInstanceUid: study, filePath: finalPath, sizeBytes });
+      this.onStored({
+        sopInstanceUid: this.req.sopInstanceUid,
+        seriesInstanceUid: series,
+        studyInstanceUid: study,
+        filePath: finalPath,
+        sizeBytes,
+      });
       return { status: STATUS.Success };
     } catch (e) {
       await this.cleanup();
@@ -298,7 +309,7 @@ export class InstanceWriter implements DataSetSink {
 
 /** Writes every buffer at the end of the file (vectored; short writes continue where they stopped). */
 async function writeAll(fd: number, buffers: Buffer[]): Promise<void> {
-  let bufs = buffers.filter((b) => b.length > 0);
+  const bufs = buffers.filter((b) => b.length > 0);
   while (bufs.length > 0) {
     let written = await new Promise<number>((resolve, reject) => fs.writev(fd, bufs, (err, n) => (err ? reject(err) : resolve(n))));
     while (bufs.length > 0 && written >= bufs[0]!.length) written -= bufs.shift()!.length;
@@ -333,10 +344,12 @@ function fsyncDir(dir: string): Promise<void> {
   };
   if (!state.running) return start();
   // An fsync is in flight but may have started before our rename: queue the next one.
-  const queued = state.running.catch(() => undefined).then(() => {
-    state.queued = null;
-    return start();
-  });
+  const queued = state.running
+    .catch(() => undefined)
+    .then(() => {
+      state.queued = null;
+      return start();
+    });
   state.queued = queued;
   return queued;
 }

@@ -53,7 +53,13 @@ export interface JobRunnerDeps {
   readonly onReportsQueued: () => void;
   /** Metrics: every job that ends (not those interrupted by a stop). */
   readonly onJobFinished?: (e: { model: string; ok: boolean; inferenceMs: number; provider: string }) => void;
-  readonly audit: (e: { event: string; outcome: 'success' | 'failure'; seriesInstanceUid?: string; studyInstanceUid?: string; detail?: string }) => void;
+  readonly audit: (e: {
+    event: string;
+    outcome: 'success' | 'failure';
+    seriesInstanceUid?: string;
+    studyInstanceUid?: string;
+    detail?: string;
+  }) => void;
 }
 
 export class JobRunner {
@@ -76,10 +82,12 @@ export class JobRunner {
         const job = this.d.store.claimNextJob(loaded, busy, Date.now());
         if (!job) break;
         const model = reg.get(job.model!)!;
-        const done = this.process(job, model).catch((e: Error) => void this.d.log.error('job ended abnormally', { job: job.id, error: e.message })).finally(() => {
-          this.running.delete(job.id);
-          setImmediate(() => this.kick());
-        });
+        const done = this.process(job, model)
+          .catch((e: Error) => void this.d.log.error('job ended abnormally', { job: job.id, error: e.message }))
+          .finally(() => {
+            this.running.delete(job.id);
+            setImmediate(() => this.kick());
+          });
         this.running.set(job.id, { model: model.name, done });
       }
     } catch (e) {
@@ -111,7 +119,14 @@ export class JobRunner {
       if (!route) throw new Error(`route "${job.route}" is no longer configured`);
       const instances = store.listInstances(job.seriesInstanceUid);
       if (instances.length === 0) throw new Error('the series has no stored instances');
-      const instancesHash = createHash('sha256').update(instances.map((i) => i.sopInstanceUid).sort().join('\n')).digest('hex');
+      const instancesHash = createHash('sha256')
+        .update(
+          instances
+            .map((i) => i.sopInstanceUid)
+            .sort()
+            .join('\n'),
+        )
+        .digest('hex');
       log.info('job started', { ...fields, instances: instances.length, urgent: job.priority === 'urgent' });
 
       // 1. Original bytes stay here; the model's side only ever gets de-identified copies.
@@ -122,9 +137,15 @@ export class JobRunner {
         firstOriginal ??= original;
         let deidBytes: Buffer;
         try {
-          deidBytes = deidentifyPart10(original, { secret: this.d.deidSecret, implementationClassUid: IMPLEMENTATION_CLASS_UID, implementationVersionName: IMPLEMENTATION_VERSION_NAME }).bytes;
+          deidBytes = deidentifyPart10(original, {
+            secret: this.d.deidSecret,
+            implementationClassUid: IMPLEMENTATION_CLASS_UID,
+            implementationVersionName: IMPLEMENTATION_VERSION_NAME,
+          }).bytes;
         } catch (e) {
-          throw new Error(`instance ${inst.sopInstanceUid} could not be de-identified, so it is not given to the model: ${(e as Error).message}`);
+          throw new Error(
+            `instance ${inst.sopInstanceUid} could not be de-identified, so it is not given to the model: ${(e as Error).message}`,
+          );
         }
         inputs.push({ bytes: deidBytes, sopInstanceUid: inst.sopInstanceUid, sopClassUid: inst.sopClassUid });
         await turn(); // one instance at a time, then let DICOM traffic through
@@ -195,7 +216,11 @@ export class JobRunner {
           instanceCount: instances.length,
           findings: result.findings.length,
           lowConfidence: result.lowConfidence,
-          resultJson: JSON.stringify({ ...result, ...(flagged ? { flag: flagged } : {}), ...(keyImagePath ? { keyImage: keyImagePath } : {}) }),
+          resultJson: JSON.stringify({
+            ...result,
+            ...(flagged ? { flag: flagged } : {}),
+            ...(keyImagePath ? { keyImage: keyImagePath } : {}),
+          }),
           durationMs: result.provenance.durationMs,
         },
         Date.now(),
@@ -208,7 +233,8 @@ export class JobRunner {
       const studyUid = store.getSeries(job.seriesInstanceUid)?.studyInstanceUid ?? '';
       // Each form of revision n supersedes the same form of revision n-1 (what that PACS got), or
       // the most capable form when that one was not made.
-      const previousRevision = revision > 1 ? store.reportsOfRevision(job.seriesInstanceUid, model.name, model.manifest.version, revision - 1) : [];
+      const previousRevision =
+        revision > 1 ? store.reportsOfRevision(job.seriesInstanceUid, model.name, model.manifest.version, revision - 1) : [];
       const forms = formsNeeded(route, config);
       const base = reportUids(job.seriesInstanceUid, model.name, model.manifest.version, revision);
       const sourceInstances = instances.map((i) => ({ sopClassUid: i.sopClassUid, sopInstanceUid: i.sopInstanceUid }));
@@ -230,12 +256,17 @@ export class JobRunner {
         });
         const filePath = path.join(config.storage.dataDir, 'reports', built.seriesInstanceUid, `${built.sopInstanceUid}.dcm`);
         await writeFileDurably(filePath, built.bytes, config.node.fsync);
-        files.set(form, { sopInstanceUid: built.sopInstanceUid, sopClassUid: built.sopClassUid, filePath, studyInstanceUid: built.studyInstanceUid });
+        files.set(form, {
+          sopInstanceUid: built.sopInstanceUid,
+          sopClassUid: built.sopClassUid,
+          filePath,
+          studyInstanceUid: built.studyInstanceUid,
+        });
       }
       // Optionally the key image as a Secondary Capture, in a series of its own, sent with the SR.
       const extra: { sopInstanceUid: string; sopClassUid: string; filePath: string; form: string }[] = [];
       if (route.keyImage && key) {
-        const f = result.findings.find((x) => x.id === key!.findingId)!;
+        const f = result.findings.find((x) => x.id === key.findingId)!;
         const sc = buildKeyImageSc({
           sourceFile: firstOriginal!,
           sourceSeriesInstanceUid: job.seriesInstanceUid,
@@ -261,16 +292,32 @@ export class JobRunner {
         const dest = config.destinations[name];
         if (!dest) return [];
         const [first, ...rest] = dest.reportForms.map((f) => files.get(f)!);
-        const alternatives: DeliveryAlternative[] = rest.map((f) => ({ sopInstanceUid: f.sopInstanceUid, sopClassUid: f.sopClassUid, filePath: f.filePath }));
+        const alternatives: DeliveryAlternative[] = rest.map((f) => ({
+          sopInstanceUid: f.sopInstanceUid,
+          sopClassUid: f.sopClassUid,
+          filePath: f.filePath,
+        }));
         return [
-          { sopInstanceUid: first!.sopInstanceUid, sopClassUid: first!.sopClassUid, filePath: first!.filePath, destination: name, alternatives },
-          ...extra.map((x) => ({ sopInstanceUid: x.sopInstanceUid, sopClassUid: x.sopClassUid, filePath: x.filePath, destination: name, alternatives: [] })),
+          {
+            sopInstanceUid: first!.sopInstanceUid,
+            sopClassUid: first!.sopClassUid,
+            filePath: first!.filePath,
+            destination: name,
+            alternatives,
+          },
+          ...extra.map((x) => ({
+            sopInstanceUid: x.sopInstanceUid,
+            sopClassUid: x.sopClassUid,
+            filePath: x.filePath,
+            destination: name,
+            alternatives: [],
+          })),
         ];
       });
       const now = Date.now();
       store.recordReportAndDeliveries(
         job.id,
-        [...[...files.entries()].map(([form, f]) => ({ ...f, form: form as string })), ...extra].map((f) => ({
+        [...[...files.entries()].map(([form, f]) => ({ ...f, form: form })), ...extra].map((f) => ({
           sopInstanceUid: f.sopInstanceUid,
           sopClassUid: f.sopClassUid,
           form: f.form,
@@ -304,7 +351,12 @@ export class JobRunner {
         inferenceMs: result.provenance.durationMs,
         totalMs: now - started,
       });
-      this.d.onJobFinished?.({ model: model.name, ok: true, inferenceMs: result.provenance.durationMs, provider: result.provenance.executionProvider });
+      this.d.onJobFinished?.({
+        model: model.name,
+        ok: true,
+        inferenceMs: result.provenance.durationMs,
+        provider: result.provenance.executionProvider,
+      });
       this.d.onReportsQueued();
     } catch (e) {
       const why = (e as Error).message.slice(0, 500);
@@ -316,14 +368,25 @@ export class JobRunner {
       }
       store.finishJob(job.id, 'failed', why, Date.now());
       this.d.onJobFinished?.({ model: model.name, ok: false, inferenceMs: 0, provider: model.session.provider });
-      this.d.audit({ event: 'job-failed', outcome: 'failure', seriesInstanceUid: job.seriesInstanceUid, detail: `job ${job.id} (${job.route}): ${why}` });
+      this.d.audit({
+        event: 'job-failed',
+        outcome: 'failure',
+        seriesInstanceUid: job.seriesInstanceUid,
+        detail: `job ${job.id} (${job.route}): ${why}`,
+      });
       log.error('job failed', { ...fields, error: why, ms: Date.now() - started });
     }
   }
 }
 
 /** The node as the Device observer of its reports. */
-function reportDevice(config: NodeConfig): { aeTitle: string; deviceUid: string; manufacturer: string; modelName: string; softwareVersion: string } {
+function reportDevice(config: NodeConfig): {
+  aeTitle: string;
+  deviceUid: string;
+  manufacturer: string;
+  modelName: string;
+  softwareVersion: string;
+} {
   return {
     aeTitle: config.node.aeTitle,
     deviceUid: hashUid('dicom-ai-node/device', config.node.aeTitle, IMPLEMENTATION_CLASS_UID),
@@ -345,15 +408,31 @@ function formsNeeded(route: RouteConfig, config: NodeConfig): ReportForm[] {
  * The forms of one report revision are different objects (different SOP classes), so each has its
  * own SOP Instance UID; they share the SR series. Comprehensive 3D keeps the base UID.
  */
-function formUids(base: { seriesInstanceUid: string; sopInstanceUid: string }, form: ReportForm): { seriesInstanceUid: string; sopInstanceUid: string } {
-  return form === 'comprehensive3d' ? base : { seriesInstanceUid: base.seriesInstanceUid, sopInstanceUid: hashUid('dicom-ai-node/sr-form', base.sopInstanceUid, form) };
+function formUids(
+  base: { seriesInstanceUid: string; sopInstanceUid: string },
+  form: ReportForm,
+): { seriesInstanceUid: string; sopInstanceUid: string } {
+  return form === 'comprehensive3d'
+    ? base
+    : { seriesInstanceUid: base.seriesInstanceUid, sopInstanceUid: hashUid('dicom-ai-node/sr-form', base.sopInstanceUid, form) };
 }
 
 /** The report a form of a new revision supersedes (Predecessor Documents Sequence). */
-function predecessorFor(previous: readonly ReportRecord[], form: ReportForm, studyInstanceUid: string): { predecessor?: { sopClassUid: string; sopInstanceUid: string; seriesInstanceUid: string; studyInstanceUid: string } } {
+function predecessorFor(
+  previous: readonly ReportRecord[],
+  form: ReportForm,
+  studyInstanceUid: string,
+): { predecessor?: { sopClassUid: string; sopInstanceUid: string; seriesInstanceUid: string; studyInstanceUid: string } } {
   const order: readonly string[] = REPORT_FORMS; // most capable first
   const srs = previous.filter((p) => order.includes(p.form)); // not the key image
   const r = srs.find((p) => p.form === form) ?? [...srs].sort((a, b) => order.indexOf(a.form) - order.indexOf(b.form))[0];
   if (!r) return {};
-  return { predecessor: { sopClassUid: r.sopClassUid, sopInstanceUid: r.sopInstanceUid, seriesInstanceUid: r.srSeriesInstanceUid, studyInstanceUid } };
+  return {
+    predecessor: {
+      sopClassUid: r.sopClassUid,
+      sopInstanceUid: r.sopInstanceUid,
+      seriesInstanceUid: r.srSeriesInstanceUid,
+      studyInstanceUid,
+    },
+  };
 }

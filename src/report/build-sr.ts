@@ -17,7 +17,16 @@
  */
 import { Finding, SeriesResult } from '../inference/findings';
 import { C, LANGUAGES, procedureReported, UCUM_PERCENT } from './codes';
-import { CreatingDevice, dicomDateTime, equipmentNodes, part10Bytes, patientStudyNodes, sopCommonNodes, TAG as COMMON_TAG, truncate } from './common-modules';
+import {
+  CreatingDevice,
+  dicomDateTime,
+  equipmentNodes,
+  part10Bytes,
+  patientStudyNodes,
+  sopCommonNodes,
+  TAG as COMMON_TAG,
+  truncate,
+} from './common-modules';
 import { ContentItem, encodeItem, ImageRef, T } from './content';
 import { Node, seq, text, uid } from './elements';
 import { readSourceIdentity, SourceIdentity } from './source';
@@ -88,10 +97,12 @@ const TAG = {
 export function buildReport(input: ReportInput): BuiltReport {
   const sopClassUid = SR_SOP_CLASSES[input.form];
   if (sopClassUid === undefined) throw new Error(`unknown SR form "${String(input.form)}" (comprehensive3d, comprehensive or basic-text)`);
-  if (input.language !== 'en' && input.language !== 'zh-CN') throw new Error(`unknown report language "${String(input.language)}" (en or zh-CN)`);
+  if (input.language !== 'en' && input.language !== 'zh-CN')
+    throw new Error(`unknown report language "${String(input.language)}" (en or zh-CN)`);
   if (Number.isNaN(input.contentDateTime.getTime())) throw new Error('report contentDateTime is not a valid date');
   const prov = input.result.provenance;
-  const { seriesInstanceUid, sopInstanceUid } = input.uids ?? reportUids(input.sourceSeriesInstanceUid, prov.modelName, prov.modelVersion, input.revision);
+  const { seriesInstanceUid, sopInstanceUid } =
+    input.uids ?? reportUids(input.sourceSeriesInstanceUid, prov.modelName, prov.modelVersion, input.revision);
   const id = readSourceIdentity(input.sourceFile);
   const studyInstanceUid = id.StudyInstanceUID as string;
   if (id.SeriesInstanceUID !== undefined && id.SeriesInstanceUID !== input.sourceSeriesInstanceUid) {
@@ -101,11 +112,15 @@ export function buildReport(input: ReportInput): BuiltReport {
   // Sorted and unique: the evidence list must not depend on the order instances arrived in.
   const byUid = new Map<string, string>();
   for (const s of input.sourceInstances) byUid.set(s.sopInstanceUid, s.sopClassUid);
-  const instances = [...byUid].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([sopInstanceUid, cls]) => ({ sopInstanceUid, sopClassUid: cls }));
+  const instances = [...byUid]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([sopInstanceUid, cls]) => ({ sopInstanceUid, sopClassUid: cls }));
   if (instances.length === 0) throw new Error('report needs at least one source instance (sourceInstances is empty)');
   for (const f of input.result.findings) {
     if (f.region && byUid.get(f.region.sopInstanceUid) !== f.region.sopClassUid) {
-      throw new Error(`finding ${f.id}: its image region references an instance that is not among sourceInstances (or with another SOP class)`);
+      throw new Error(
+        `finding ${f.id}: its image region references an instance that is not among sourceInstances (or with another SOP class)`,
+      );
     }
   }
 
@@ -136,9 +151,7 @@ export function buildReport(input: ReportInput): BuiltReport {
     text(TAG.CompletionFlagDescription, 'LO', words.completionDescription),
     text(TAG.VerificationFlag, 'CS', 'UNVERIFIED'),
     seq(TAG.PerformedProcedureCodeSequence, []),
-    seq(TAG.CurrentRequestedProcedureEvidenceSequence, [
-      hierarchicalReference(studyInstanceUid, input.sourceSeriesInstanceUid, instances),
-    ]),
+    seq(TAG.CurrentRequestedProcedureEvidenceSequence, [hierarchicalReference(studyInstanceUid, input.sourceSeriesInstanceUid, instances)]),
     predecessorSequence(input, sopClassUid, seriesInstanceUid, studyInstanceUid),
     // SR Document Content: the root content item's attributes sit in the top-level data set.
     ...encodeItem(root),
@@ -210,9 +223,12 @@ function provenanceItems(ctx: Ctx): ContentItem[] {
     duration: w.durationText(p.durationMs),
     uncertainty: r.uncertainty.toFixed(3),
   };
-  return (Object.keys(values) as (keyof typeof values)[]).map(
-    (k): ContentItem => ({ rel: 'CONTAINS', type: 'TEXT', name: C.comment, value: w.labelled(w.provenance[k], values[k]) }),
-  );
+  return (Object.keys(values) as (keyof typeof values)[]).map((k): ContentItem => ({
+    rel: 'CONTAINS',
+    type: 'TEXT',
+    name: C.comment,
+    value: w.labelled(w.provenance[k], values[k]),
+  }));
 }
 
 /** The statements every report carries: not verified, and low confidence when flagged. */
@@ -271,7 +287,12 @@ function tid1500Tree(ctx: Ctx, threeD: boolean): ContentItem {
       ...noticeItems(ctx),
       ...(input.result.findings.length === 0
         ? [{ rel: 'CONTAINS', type: 'TEXT', name: C.finding, value: words.noFindings } as ContentItem]
-        : input.result.findings.map((f): ContentItem => ({ rel: 'CONTAINS', type: 'TEXT', name: C.finding, value: words.findingSentence(f) }))),
+        : input.result.findings.map((f): ContentItem => ({
+            rel: 'CONTAINS',
+            type: 'TEXT',
+            name: C.finding,
+            value: words.findingSentence(f),
+          }))),
       { rel: 'CONTAINS', type: 'TEXT', name: C.impression, value: impressionText(ctx) },
       ...provenanceItems(ctx),
     ],
@@ -293,7 +314,7 @@ function measurementGroup(ctx: Ctx, f: Finding, threeD: boolean): ContentItem {
       type: 'CODE',
       name: C.findingSite,
       value: f.site.code,
-      ...(lat ? { children: [{ rel: 'HAS CONCEPT MOD', type: 'CODE', name: C.laterality, value: lat } as ContentItem] } : {}),
+      ...(lat ? { children: [{ rel: 'HAS CONCEPT MOD', type: 'CODE', name: C.laterality, value: lat }] } : {}),
     });
   }
   items.push(...algorithmItems(ctx, 'HAS CONCEPT MOD'));
@@ -336,7 +357,7 @@ function basicTextTree(ctx: Ctx): ContentItem {
             type: 'TEXT',
             name: C.finding,
             value: words.findingSentence(f),
-            ...(ref ? { children: [{ rel: 'INFERRED FROM', type: 'IMAGE', name: C.sourceOfMeasurement, ref } as ContentItem] } : {}),
+            ...(ref ? { children: [{ rel: 'INFERRED FROM', type: 'IMAGE', name: C.sourceOfMeasurement, ref }] } : {}),
           };
         });
   return {
@@ -346,7 +367,12 @@ function basicTextTree(ctx: Ctx): ContentItem {
     children: [
       languageItem(ctx.lang),
       ...deviceObserver(ctx),
-      { rel: 'CONTAINS', type: 'CONTAINER', name: C.findings, children: [...findings, ...algorithmItems(ctx, 'CONTAINS'), ...provenanceItems(ctx)] },
+      {
+        rel: 'CONTAINS',
+        type: 'CONTAINER',
+        name: C.findings,
+        children: [...findings, ...algorithmItems(ctx, 'CONTAINS'), ...provenanceItems(ctx)],
+      },
       {
         rel: 'CONTAINS',
         type: 'CONTAINER',
@@ -368,7 +394,10 @@ function hierarchicalReference(study: string, series: string, instances: { sopCl
     seq(TAG.ReferencedSeriesSequence, [
       [
         uid(TAG.SeriesInstanceUID, series),
-        seq(T.ReferencedSOPSequence, instances.map((i) => [uid(T.ReferencedSOPClassUID, i.sopClassUid), uid(T.ReferencedSOPInstanceUID, i.sopInstanceUid)])),
+        seq(
+          T.ReferencedSOPSequence,
+          instances.map((i) => [uid(T.ReferencedSOPClassUID, i.sopClassUid), uid(T.ReferencedSOPInstanceUID, i.sopInstanceUid)]),
+        ),
       ],
     ]),
   ];

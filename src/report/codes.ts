@@ -58,8 +58,14 @@ export const UCUM_PERCENT: Code = { value: '%', scheme: 'UCUM', meaning: 'Percen
 
 /** RFC 5646 language and ISO 3166-1 country of TID 1204 (CID 5000 / CID 5001). */
 export const LANGUAGES = {
-  en: { language: { value: 'en', scheme: 'RFC5646', meaning: 'English' }, country: { value: 'US', scheme: 'ISO3166_1', meaning: 'United States' } },
-  'zh-CN': { language: { value: 'zh', scheme: 'RFC5646', meaning: 'Chinese' }, country: { value: 'CN', scheme: 'ISO3166_1', meaning: 'China' } },
+  en: {
+    language: { value: 'en', scheme: 'RFC5646', meaning: 'English' },
+    country: { value: 'US', scheme: 'ISO3166_1', meaning: 'United States' },
+  },
+  'zh-CN': {
+    language: { value: 'zh', scheme: 'RFC5646', meaning: 'Chinese' },
+    country: { value: 'CN', scheme: 'ISO3166_1', meaning: 'China' },
+  },
 } as const satisfies Record<string, { language: Code; country: Code }>;
 
 /**

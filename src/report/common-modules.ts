@@ -105,7 +105,12 @@ export function equipmentNodes(dev: CreatingDevice): Node[] {
 }
 
 /** The data set (sorted here), Explicit VR Little Endian, as a Part 10 file from the node's AE. */
-export function part10Bytes(sopClassUid: string, sopInstanceUid: string, nodes: readonly (Node | undefined)[], dev: CreatingDevice): Buffer {
+export function part10Bytes(
+  sopClassUid: string,
+  sopInstanceUid: string,
+  nodes: readonly (Node | undefined)[],
+  dev: CreatingDevice,
+): Buffer {
   const dataset = encodeNodes(sorted(nodes), EXPLICIT_LE);
   const meta = buildFileMetaInformation({
     mediaStorageSopClassUid: sopClassUid,

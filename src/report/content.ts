@@ -81,7 +81,9 @@ export function encodeItem(item: ContentItem): Node[] {
     case 'CONTAINER':
       nodes.push(text(T.ContinuityOfContent, 'CS', item.separate === false ? 'CONTINUOUS' : 'SEPARATE'));
       if (item.template !== undefined) {
-        nodes.push(seq(T.ContentTemplateSequence, [[text(T.MappingResource, 'CS', 'DCMR'), text(T.TemplateIdentifier, 'CS', item.template)]]));
+        nodes.push(
+          seq(T.ContentTemplateSequence, [[text(T.MappingResource, 'CS', 'DCMR'), text(T.TemplateIdentifier, 'CS', item.template)]]),
+        );
       }
       break;
     case 'TEXT':
@@ -95,7 +97,9 @@ export function encodeItem(item: ContentItem): Node[] {
       break;
     case 'NUM':
       nodes.push(
-        seq(T.MeasuredValueSequence, [[text(T.NumericValue, 'DS', formatDs(item.value)), codeSeq(T.MeasurementUnitsCodeSequence, item.unit)]]),
+        seq(T.MeasuredValueSequence, [
+          [text(T.NumericValue, 'DS', formatDs(item.value)), codeSeq(T.MeasurementUnitsCodeSequence, item.unit)],
+        ]),
       );
       break;
     case 'IMAGE':
@@ -105,7 +109,11 @@ export function encodeItem(item: ContentItem): Node[] {
       nodes.push(fl(T.GraphicData, item.data), text(T.GraphicType, 'CS', item.graphicType));
       break;
     case 'SCOORD3D':
-      nodes.push(fl(T.GraphicData, item.data), text(T.GraphicType, 'CS', item.graphicType), uid(T.ReferencedFrameOfReferenceUID, item.frameOfReferenceUid));
+      nodes.push(
+        fl(T.GraphicData, item.data),
+        text(T.GraphicType, 'CS', item.graphicType),
+        uid(T.ReferencedFrameOfReferenceUID, item.frameOfReferenceUid),
+      );
       break;
   }
   if (item.children !== undefined && item.children.length > 0) {

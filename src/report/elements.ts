@@ -13,7 +13,20 @@ import { EXPLICIT_LE } from '../dicom/transfer-syntax';
 /** Text VRs whose values are affected by the character set (written as UTF-8). */
 const CHARSET_VRS = new Set(['PN', 'LO', 'SH', 'ST', 'LT', 'UT', 'UC']);
 /** Maximum lengths in characters (PS3.5 Table 6.2-1); UT has none worth checking here. */
-const MAX_CHARS: Readonly<Record<string, number>> = { AE: 16, CS: 16, DA: 8, DS: 16, IS: 12, LO: 64, SH: 16, TM: 16, UI: 64, DT: 26, ST: 1024, LT: 10240 };
+const MAX_CHARS: Readonly<Record<string, number>> = {
+  AE: 16,
+  CS: 16,
+  DA: 8,
+  DS: 16,
+  IS: 12,
+  LO: 64,
+  SH: 16,
+  TM: 16,
+  UI: 64,
+  DT: 26,
+  ST: 1024,
+  LT: 10240,
+};
 
 export type Node = OutNode;
 
@@ -36,7 +49,8 @@ export function text(tag: number, vr: string, values: string | readonly string[]
     }
   }
   for (const v of list) {
-    if (vr !== 'UT' && vr !== 'LT' && vr !== 'ST' && v.includes('\\')) throw new Error(`value for ${tagName(tag)} (${vr}) contains a backslash`);
+    if (vr !== 'UT' && vr !== 'LT' && vr !== 'ST' && v.includes('\\'))
+      throw new Error(`value for ${tagName(tag)} (${vr}) contains a backslash`);
     if (!CHARSET_VRS.has(vr) && !/^[\x20-\x7e]*$/.test(v)) throw new Error(`value for ${tagName(tag)} (${vr}) must be ASCII`);
   }
   const joined = list.join('\\');

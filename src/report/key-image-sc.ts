@@ -14,7 +14,16 @@ import { readDatasetHeader } from '../dicom/dataset-reader';
 import { readPart10Header } from '../dicom/part10';
 import { TAG as IMAGE_TAG } from '../imaging/dataset';
 import { BuiltReport } from './build-sr';
-import { CreatingDevice, dicomDateTime, equipmentNodes, part10Bytes, patientStudyNodes, sopCommonNodes, TAG as COMMON_TAG, truncate } from './common-modules';
+import {
+  CreatingDevice,
+  dicomDateTime,
+  equipmentNodes,
+  part10Bytes,
+  patientStudyNodes,
+  sopCommonNodes,
+  TAG as COMMON_TAG,
+  truncate,
+} from './common-modules';
 import { Node, seq, text, uid, us } from './elements';
 import { readSourceIdentity } from './source';
 
@@ -93,7 +102,10 @@ const WORDS = {
 function seriesModality(source: string | undefined): string {
   const m = (source ?? '').trim();
   // SR, KO, PR, SEG... describe non-image objects: an image derived from one is "other".
-  return /^[A-Z][A-Z0-9_]{0,15}$/.test(m) && !['SR', 'KO', 'PR', 'SEG', 'REG', 'RTSTRUCT', 'RTPLAN', 'RTDOSE', 'DOC', 'AU', 'ECG'].includes(m) ? m : 'OT';
+  return /^[A-Z][A-Z0-9_]{0,15}$/.test(m) &&
+    !['SR', 'KO', 'PR', 'SEG', 'REG', 'RTSTRUCT', 'RTPLAN', 'RTDOSE', 'DOC', 'AU', 'ECG'].includes(m)
+    ? m
+    : 'OT';
 }
 
 /**
@@ -102,9 +114,33 @@ function seriesModality(source: string | undefined): string {
  * out rather than sent empty.
  */
 const UNPAIRED_BODY_PARTS = new Set([
-  'ABDOMEN', 'ABDOMENPELVIS', 'BLADDER', 'BRAIN', 'CHEST', 'CHESTABDOMEN', 'CHESTABDPELVIS', 'COCCYX', 'CSPINE', 'HEAD',
-  'HEADNECK', 'HEART', 'LIVER', 'LSPINE', 'NECK', 'NECKCHEST', 'NECKCHESTABDOMEN', 'NECKCHESTABDPELV', 'PANCREAS', 'PELVIS',
-  'PROSTATE', 'SKULL', 'SPINE', 'SSPINE', 'STOMACH', 'TSPINE', 'WHOLEBODY',
+  'ABDOMEN',
+  'ABDOMENPELVIS',
+  'BLADDER',
+  'BRAIN',
+  'CHEST',
+  'CHESTABDOMEN',
+  'CHESTABDPELVIS',
+  'COCCYX',
+  'CSPINE',
+  'HEAD',
+  'HEADNECK',
+  'HEART',
+  'LIVER',
+  'LSPINE',
+  'NECK',
+  'NECKCHEST',
+  'NECKCHESTABDOMEN',
+  'NECKCHESTABDPELV',
+  'PANCREAS',
+  'PELVIS',
+  'PROSTATE',
+  'SKULL',
+  'SPINE',
+  'SSPINE',
+  'STOMACH',
+  'TSPINE',
+  'WHOLEBODY',
 ]);
 
 interface Anatomy {
@@ -137,11 +173,16 @@ function sourceAnatomy(sourceFile: Buffer, bodyPartExamined: string | undefined)
 }
 
 export function buildKeyImageSc(input: KeyImageScInput): BuiltReport {
-  if (input.language !== 'en' && input.language !== 'zh-CN') throw new Error(`unknown key image language "${String(input.language)}" (en or zh-CN)`);
+  if (input.language !== 'en' && input.language !== 'zh-CN')
+    throw new Error(`unknown key image language "${String(input.language)}" (en or zh-CN)`);
   if (Number.isNaN(input.contentDateTime.getTime())) throw new Error('key image contentDateTime is not a valid date');
-  if (!Number.isInteger(input.revision) || input.revision < 1) throw new Error(`key image revision must be an integer >= 1 (got ${input.revision})`);
+  if (!Number.isInteger(input.revision) || input.revision < 1)
+    throw new Error(`key image revision must be an integer >= 1 (got ${input.revision})`);
   const { width, height } = input;
-  for (const [name, v] of [['width', width], ['height', height]] as const) {
+  for (const [name, v] of [
+    ['width', width],
+    ['height', height],
+  ] as const) {
     if (!Number.isInteger(v) || v < 1 || v > 0xffff) throw new Error(`key image ${name} must be an integer from 1 to 65535 (got ${v})`);
   }
   if (input.rgb.length !== width * height * 3) {

@@ -164,7 +164,8 @@ function dumpItem(r: Reader, ds: DataSet, depth: number, out: string[]): void {
 
 function evidenceCount(ds: DataSet, seqTag: number): number {
   let n = 0;
-  for (const study of ds.items(seqTag)) for (const series of study.items(TOP.ReferencedSeriesSequence)) n += series.items(T.ReferencedSOPSequence).length;
+  for (const study of ds.items(seqTag))
+    for (const series of study.items(TOP.ReferencedSeriesSequence)) n += series.items(T.ReferencedSOPSequence).length;
   return n;
 }
 

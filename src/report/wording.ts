@@ -17,7 +17,10 @@ interface Wording {
   trackingIdentifier: (f: Finding) => string;
   durationText: (ms: number) => string;
   /** Labels of the provenance lines ("Model SHA-256: ..."). */
-  provenance: Record<'modelSha256' | 'executionProvider' | 'preprocessing' | 'deidentification' | 'nodeVersion' | 'duration' | 'uncertainty', string>;
+  provenance: Record<
+    'modelSha256' | 'executionProvider' | 'preprocessing' | 'deidentification' | 'nodeVersion' | 'duration' | 'uncertainty',
+    string
+  >;
   labelled: (label: string, value: string) => string;
 }
 

@@ -181,7 +181,7 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 6,
-    description: 'retention: when a series\' instances were deleted after delivery',
+    description: "retention: when a series' instances were deleted after delivery",
     sql: `
       ALTER TABLE series ADD COLUMN purged_at INTEGER;
     `,

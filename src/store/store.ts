@@ -254,11 +254,12 @@ export class Store {
    */
   recordInstance(inst: InstanceRecord, attrs: IndexAttributes): { replacedFile: string | null } {
     return this.db.transaction(() => {
-      const previous = this.stmt('SELECT file_path AS filePath, series_uid AS seriesUid, size_bytes AS sizeBytes FROM instances WHERE sop_instance_uid = ?')
-        .get(inst.sopInstanceUid) as { filePath: string; seriesUid: string; sizeBytes: number } | undefined;
+      const previous = this.stmt(
+        'SELECT file_path AS filePath, series_uid AS seriesUid, size_bytes AS sizeBytes FROM instances WHERE sop_instance_uid = ?',
+      ).get(inst.sopInstanceUid) as { filePath: string; seriesUid: string; sizeBytes: number } | undefined;
 
       this.stmt(
-          `INSERT INTO studies (study_uid, patient_id, patient_name, patient_birth_date, patient_sex, study_date, study_time,
+        `INSERT INTO studies (study_uid, patient_id, patient_name, patient_birth_date, patient_sex, study_date, study_time,
               accession_number, study_description, created_at, updated_at)
            VALUES (@studyUid, @patientId, @patientName, @patientBirthDate, @patientSex, @studyDate, @studyTime,
               @accessionNumber, @studyDescription, @now, @now)
@@ -268,23 +269,22 @@ export class Store {
               study_date = excluded.study_date, study_time = excluded.study_time,
               accession_number = excluded.accession_number, study_description = excluded.study_description,
               updated_at = excluded.updated_at`,
-        )
-        .run({
-          studyUid: inst.studyInstanceUid,
-          patientId: attrs.patientId ?? null,
-          patientName: attrs.patientName ?? null,
-          patientBirthDate: attrs.patientBirthDate ?? null,
-          patientSex: attrs.patientSex ?? null,
-          studyDate: attrs.studyDate ?? null,
-          studyTime: attrs.studyTime ?? null,
-          accessionNumber: attrs.accessionNumber ?? null,
-          studyDescription: attrs.studyDescription ?? null,
-          now: inst.receivedAt,
-        });
+      ).run({
+        studyUid: inst.studyInstanceUid,
+        patientId: attrs.patientId ?? null,
+        patientName: attrs.patientName ?? null,
+        patientBirthDate: attrs.patientBirthDate ?? null,
+        patientSex: attrs.patientSex ?? null,
+        studyDate: attrs.studyDate ?? null,
+        studyTime: attrs.studyTime ?? null,
+        accessionNumber: attrs.accessionNumber ?? null,
+        studyDescription: attrs.studyDescription ?? null,
+        now: inst.receivedAt,
+      });
 
       // A new instance (re)opens its series: stability is measured from the last arrival.
       this.stmt(
-          `INSERT INTO series (series_uid, study_uid, modality, body_part, series_description, series_number, manufacturer,
+        `INSERT INTO series (series_uid, study_uid, modality, body_part, series_description, series_number, manufacturer,
               calling_ae, state, first_received_at, last_received_at, stable_at, state_changed_at)
            VALUES (@seriesUid, @studyUid, @modality, @bodyPart, @seriesDescription, @seriesNumber, @manufacturer,
               @callingAe, 'receiving', @now, @now, NULL, @now)
@@ -299,21 +299,20 @@ export class Store {
               state = 'receiving',
               stable_at = NULL,
               purged_at = NULL`,
-        )
-        .run({
-          seriesUid: inst.seriesInstanceUid,
-          studyUid: inst.studyInstanceUid,
-          modality: attrs.modality ?? null,
-          bodyPart: attrs.bodyPartExamined ?? null,
-          seriesDescription: attrs.seriesDescription ?? null,
-          seriesNumber: attrs.seriesNumber ?? null,
-          manufacturer: attrs.manufacturer ?? null,
-          callingAe: inst.callingAeTitle,
-          now: inst.receivedAt,
-        });
+      ).run({
+        seriesUid: inst.seriesInstanceUid,
+        studyUid: inst.studyInstanceUid,
+        modality: attrs.modality ?? null,
+        bodyPart: attrs.bodyPartExamined ?? null,
+        seriesDescription: attrs.seriesDescription ?? null,
+        seriesNumber: attrs.seriesNumber ?? null,
+        manufacturer: attrs.manufacturer ?? null,
+        callingAe: inst.callingAeTitle,
+        now: inst.receivedAt,
+      });
 
       this.stmt(
-          `INSERT INTO instances (sop_instance_uid, sop_class_uid, series_uid, transfer_syntax_uid, instance_number, file_path,
+        `INSERT INTO instances (sop_instance_uid, sop_class_uid, series_uid, transfer_syntax_uid, instance_number, file_path,
               size_bytes, calling_ae, calling_host, association_id, received_at, receive_count)
            VALUES (@sopInstanceUid, @sopClassUid, @seriesInstanceUid, @transferSyntaxUid, @instanceNumber, @filePath,
               @sizeBytes, @callingAeTitle, @callingHost, @associationId, @receivedAt, 1)
@@ -323,8 +322,7 @@ export class Store {
               file_path = excluded.file_path, size_bytes = excluded.size_bytes, calling_ae = excluded.calling_ae,
               calling_host = excluded.calling_host, association_id = excluded.association_id,
               received_at = excluded.received_at, receive_count = instances.receive_count + 1`,
-        )
-        .run(inst);
+      ).run(inst);
 
       // Counts kept up to date incrementally (not recounted: that would grow with the series).
       const adjust = this.stmt('UPDATE series SET instance_count = instance_count + ?, total_bytes = total_bytes + ? WHERE series_uid = ?');
@@ -344,9 +342,12 @@ export class Store {
    */
   markStableSeries(quietSince: number, now: number): SeriesRow[] {
     return this.db.transaction(() => {
-      const due = this.stmt(`SELECT ${SERIES_COLUMNS} FROM series WHERE state = 'receiving' AND last_received_at <= ? ORDER BY last_received_at`)
-        .all(quietSince) as SeriesRow[];
-      const upd = this.stmt(`UPDATE series SET state = 'stable', stable_at = ?, state_changed_at = ? WHERE series_uid = ? AND state = 'receiving'`);
+      const due = this.stmt(
+        `SELECT ${SERIES_COLUMNS} FROM series WHERE state = 'receiving' AND last_received_at <= ? ORDER BY last_received_at`,
+      ).all(quietSince) as SeriesRow[];
+      const upd = this.stmt(
+        `UPDATE series SET state = 'stable', stable_at = ?, state_changed_at = ? WHERE series_uid = ? AND state = 'receiving'`,
+      );
       for (const s of due) {
         upd.run(now, now, s.seriesInstanceUid);
         s.state = 'stable';
@@ -376,8 +377,7 @@ export class Store {
 
   getInstance(sopInstanceUid: string): InstanceRecord | undefined {
     return this.stmt(`SELECT ${INSTANCE_COLUMNS} FROM instances i WHERE i.sop_instance_uid = ?`).get(sopInstanceUid) as
-      | InstanceRecord
-      | undefined;
+      InstanceRecord | undefined;
   }
 
   listInstances(seriesUid?: string): InstanceRecord[] {
@@ -488,9 +488,11 @@ export class Store {
   }
 
   listJobs(seriesUid?: string): JobRow[] {
-    return (seriesUid
-      ? this.stmt(`SELECT ${JOB_COLUMNS} FROM jobs WHERE series_uid = ? ORDER BY id`).all(seriesUid)
-      : this.stmt(`SELECT ${JOB_COLUMNS} FROM jobs ORDER BY CASE priority WHEN 'urgent' THEN 0 ELSE 1 END, created_at, id`).all()) as JobRow[];
+    return (
+      seriesUid
+        ? this.stmt(`SELECT ${JOB_COLUMNS} FROM jobs WHERE series_uid = ? ORDER BY id`).all(seriesUid)
+        : this.stmt(`SELECT ${JOB_COLUMNS} FROM jobs ORDER BY CASE priority WHEN 'urgent' THEN 0 ELSE 1 END, created_at, id`).all()
+    ) as JobRow[];
   }
 
   /**
@@ -501,8 +503,13 @@ export class Store {
     return this.db.transaction(() => {
       const job = this.getJob(id);
       if (!job) return { error: `no job ${id}` };
-      if (job.state !== 'failed' && job.state !== 'skipped') return { error: `job ${id} is ${job.state}; only failed or skipped jobs can be retried` };
-      this.stmt(`UPDATE jobs SET state = 'queued', reason = ?, updated_at = ? WHERE id = ?`).run(`retried by an operator (was ${job.state}${job.reason ? `: ${job.reason}` : ''})`, now, id);
+      if (job.state !== 'failed' && job.state !== 'skipped')
+        return { error: `job ${id} is ${job.state}; only failed or skipped jobs can be retried` };
+      this.stmt(`UPDATE jobs SET state = 'queued', reason = ?, updated_at = ? WHERE id = ?`).run(
+        `retried by an operator (was ${job.state}${job.reason ? `: ${job.reason}` : ''})`,
+        now,
+        id,
+      );
       return { job: this.getJob(id)! };
     })();
   }
@@ -512,7 +519,10 @@ export class Store {
    * delivery: enqueuing it again re-queues it (a resend of an unchanged object is harmless: the
    * receiver replaces it), unless it is being sent right now.
    */
-  enqueueDelivery(d: { sopInstanceUid: string; sopClassUid: string; filePath: string; destination: string; alternatives?: DeliveryAlternative[] }, now: number): DeliveryRow {
+  enqueueDelivery(
+    d: { sopInstanceUid: string; sopClassUid: string; filePath: string; destination: string; alternatives?: DeliveryAlternative[] },
+    now: number,
+  ): DeliveryRow {
     this.stmt(
       `INSERT INTO deliveries (sop_instance_uid, sop_class_uid, file_path, destination, state, attempts, next_attempt_at, created_at, updated_at, alternatives)
        VALUES (?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?)
@@ -521,14 +531,32 @@ export class Store {
          state = CASE WHEN deliveries.state = 'sending' THEN 'sending' ELSE 'queued' END,
          attempts = CASE WHEN deliveries.state = 'sending' THEN deliveries.attempts ELSE 0 END,
          next_attempt_at = excluded.next_attempt_at, updated_at = excluded.updated_at`,
-    ).run(d.sopInstanceUid, d.sopClassUid, d.filePath, d.destination, now, now, now, d.alternatives && d.alternatives.length > 0 ? JSON.stringify(d.alternatives) : null);
-    return deliveryRow(this.stmt(`SELECT ${DELIVERY_COLUMNS} FROM deliveries WHERE sop_instance_uid = ? AND destination = ?`).get(d.sopInstanceUid, d.destination) as RawDelivery);
+    ).run(
+      d.sopInstanceUid,
+      d.sopClassUid,
+      d.filePath,
+      d.destination,
+      now,
+      now,
+      now,
+      d.alternatives && d.alternatives.length > 0 ? JSON.stringify(d.alternatives) : null,
+    );
+    return deliveryRow(
+      this.stmt(`SELECT ${DELIVERY_COLUMNS} FROM deliveries WHERE sop_instance_uid = ? AND destination = ?`).get(
+        d.sopInstanceUid,
+        d.destination,
+      ) as RawDelivery,
+    );
   }
 
   /** Takes every due delivery (state queued, time come) and marks it sending, in one transaction. */
   claimDueDeliveries(now: number, limit = 500): DeliveryRow[] {
     return this.db.transaction(() => {
-      const due = (this.stmt(`SELECT ${DELIVERY_COLUMNS} FROM deliveries WHERE state = 'queued' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?`).all(now, limit) as RawDelivery[]).map(deliveryRow);
+      const due = (
+        this.stmt(
+          `SELECT ${DELIVERY_COLUMNS} FROM deliveries WHERE state = 'queued' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?`,
+        ).all(now, limit) as RawDelivery[]
+      ).map(deliveryRow);
       const mark = this.stmt(`UPDATE deliveries SET state = 'sending', updated_at = ? WHERE id = ?`);
       for (const d of due) mark.run(now, d.id);
       return due.map((d) => ({ ...d, state: 'sending' as const }));
@@ -536,7 +564,9 @@ export class Store {
   }
 
   markDelivered(id: number, status: number, now: number): void {
-    this.stmt(`UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, last_status = ?, last_error = NULL, delivered_at = ?, updated_at = ? WHERE id = ?`).run(status, now, now, id);
+    this.stmt(
+      `UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, last_status = ?, last_error = NULL, delivered_at = ?, updated_at = ? WHERE id = ?`,
+    ).run(status, now, now, id);
   }
 
   /** A failed attempt: back in the queue at `nextAttemptAt`, or failed for good when none is left. */
@@ -548,7 +578,8 @@ export class Store {
 
   /** After a crash, deliveries caught mid-send go back to the queue (a resend replaces, never duplicates). */
   requeueInterruptedDeliveries(now: number): number {
-    return this.stmt(`UPDATE deliveries SET state = 'queued', next_attempt_at = ?, updated_at = ? WHERE state = 'sending'`).run(now, now).changes;
+    return this.stmt(`UPDATE deliveries SET state = 'queued', next_attempt_at = ?, updated_at = ? WHERE state = 'sending'`).run(now, now)
+      .changes;
   }
 
   listDeliveries(): DeliveryRow[] {
@@ -577,9 +608,17 @@ export class Store {
 
   /** Files that belong to a series: its instances, its report files, its key images. */
   seriesFiles(seriesUid: string): { instances: string[]; reports: string[]; keyImages: string[] } {
-    const instances = (this.stmt('SELECT file_path AS p FROM instances WHERE series_uid = ?').all(seriesUid) as { p: string }[]).map((r) => r.p);
-    const reports = (this.stmt('SELECT file_path AS p FROM reports WHERE series_uid = ?').all(seriesUid) as { p: string }[]).map((r) => r.p);
-    const keyImages = (this.stmt(`SELECT json_extract(result_json, '$.keyImage') AS p FROM results WHERE series_uid = ? AND json_extract(result_json, '$.keyImage') IS NOT NULL`).all(seriesUid) as { p: string }[]).map((r) => r.p);
+    const instances = (this.stmt('SELECT file_path AS p FROM instances WHERE series_uid = ?').all(seriesUid) as { p: string }[]).map(
+      (r) => r.p,
+    );
+    const reports = (this.stmt('SELECT file_path AS p FROM reports WHERE series_uid = ?').all(seriesUid) as { p: string }[]).map(
+      (r) => r.p,
+    );
+    const keyImages = (
+      this.stmt(
+        `SELECT json_extract(result_json, '$.keyImage') AS p FROM results WHERE series_uid = ? AND json_extract(result_json, '$.keyImage') IS NOT NULL`,
+      ).all(seriesUid) as { p: string }[]
+    ).map((r) => r.p);
     return { instances, reports, keyImages };
   }
 
@@ -600,8 +639,13 @@ export class Store {
   /** An operator's retry of a failed delivery (or of every failed one): queued again, attempts reset. */
   retryDeliveries(id: number | 'all-failed', now: number): number {
     return id === 'all-failed'
-      ? this.stmt(`UPDATE deliveries SET state = 'queued', attempts = 0, next_attempt_at = ?, updated_at = ? WHERE state = 'failed'`).run(now, now).changes
-      : this.stmt(`UPDATE deliveries SET state = 'queued', attempts = 0, next_attempt_at = ?, updated_at = ? WHERE id = ? AND state = 'failed'`).run(now, now, id).changes;
+      ? this.stmt(`UPDATE deliveries SET state = 'queued', attempts = 0, next_attempt_at = ?, updated_at = ? WHERE state = 'failed'`).run(
+          now,
+          now,
+        ).changes
+      : this.stmt(
+          `UPDATE deliveries SET state = 'queued', attempts = 0, next_attempt_at = ?, updated_at = ? WHERE id = ? AND state = 'failed'`,
+        ).run(now, now, id).changes;
   }
 
   deliveryCountsByState(): { state: string; count: number }[] {
@@ -644,8 +688,23 @@ export class Store {
         `INSERT INTO results (job_id, series_uid, model, model_version, model_sha256, execution_provider, preprocessing, deidentification,
            instances_hash, instance_count, findings, low_confidence, result_json, duration_ms, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      ).run(r.jobId, r.seriesInstanceUid, r.model, r.modelVersion, r.modelSha256, r.executionProvider, r.preprocessing, r.deidentification,
-        r.instancesHash, r.instanceCount, r.findings, r.lowConfidence ? 1 : 0, r.resultJson, r.durationMs, now).lastInsertRowid,
+      ).run(
+        r.jobId,
+        r.seriesInstanceUid,
+        r.model,
+        r.modelVersion,
+        r.modelSha256,
+        r.executionProvider,
+        r.preprocessing,
+        r.deidentification,
+        r.instancesHash,
+        r.instanceCount,
+        r.findings,
+        r.lowConfidence ? 1 : 0,
+        r.resultJson,
+        r.durationMs,
+        now,
+      ).lastInsertRowid,
     );
   }
 
@@ -661,23 +720,29 @@ export class Store {
 
   /** The newest report revision of (series, model, version): every form of it. */
   latestReports(seriesUid: string, model: string, modelVersion: string): ReportRecord[] {
-    const top = this.stmt(`SELECT MAX(revision) AS r FROM reports WHERE series_uid = ? AND model = ? AND model_version = ?`).get(seriesUid, model, modelVersion) as { r: number | null };
+    const top = this.stmt(`SELECT MAX(revision) AS r FROM reports WHERE series_uid = ? AND model = ? AND model_version = ?`).get(
+      seriesUid,
+      model,
+      modelVersion,
+    ) as { r: number | null };
     if (top.r === null) return [];
-    return this.stmt(`SELECT ${REPORT_COLUMNS} FROM reports WHERE series_uid = ? AND model = ? AND model_version = ? AND revision = ? ORDER BY created_at, form`).all(
-      seriesUid, model, modelVersion, top.r,
-    ) as ReportRecord[];
+    return this.stmt(
+      `SELECT ${REPORT_COLUMNS} FROM reports WHERE series_uid = ? AND model = ? AND model_version = ? AND revision = ? ORDER BY created_at, form`,
+    ).all(seriesUid, model, modelVersion, top.r) as ReportRecord[];
   }
 
   reportsOfRevision(seriesUid: string, model: string, modelVersion: string, revision: number): ReportRecord[] {
-    return this.stmt(`SELECT ${REPORT_COLUMNS} FROM reports WHERE series_uid = ? AND model = ? AND model_version = ? AND revision = ? ORDER BY form`).all(
-      seriesUid, model, modelVersion, revision,
-    ) as ReportRecord[];
+    return this.stmt(
+      `SELECT ${REPORT_COLUMNS} FROM reports WHERE series_uid = ? AND model = ? AND model_version = ? AND revision = ? ORDER BY form`,
+    ).all(seriesUid, model, modelVersion, revision) as ReportRecord[];
   }
 
   listReports(seriesUid?: string): ReportRecord[] {
-    return (seriesUid
-      ? this.stmt(`SELECT ${REPORT_COLUMNS} FROM reports WHERE series_uid = ? ORDER BY created_at, revision, form`).all(seriesUid)
-      : this.stmt(`SELECT ${REPORT_COLUMNS} FROM reports ORDER BY created_at, revision, form`).all()) as ReportRecord[];
+    return (
+      seriesUid
+        ? this.stmt(`SELECT ${REPORT_COLUMNS} FROM reports WHERE series_uid = ? ORDER BY created_at, revision, form`).all(seriesUid)
+        : this.stmt(`SELECT ${REPORT_COLUMNS} FROM reports ORDER BY created_at, revision, form`).all()
+    ) as ReportRecord[];
   }
 
   /**
@@ -688,7 +753,13 @@ export class Store {
   recordReportAndDeliveries(
     jobId: number,
     reports: Omit<ReportRecord, 'createdAt'>[],
-    deliveries: { sopInstanceUid: string; sopClassUid: string; filePath: string; destination: string; alternatives: DeliveryAlternative[] }[],
+    deliveries: {
+      sopInstanceUid: string;
+      sopClassUid: string;
+      filePath: string;
+      destination: string;
+      alternatives: DeliveryAlternative[];
+    }[],
     now: number,
   ): void {
     this.db.transaction(() => {
@@ -698,7 +769,21 @@ export class Store {
          ON CONFLICT (sop_instance_uid) DO UPDATE SET file_path = excluded.file_path, result_id = excluded.result_id, job_id = excluded.job_id`,
       );
       for (const r of reports) {
-        ins.run(r.sopInstanceUid, r.sopClassUid, r.form, r.seriesInstanceUid, r.model, r.modelVersion, r.revision, r.instancesHash, r.srSeriesInstanceUid, r.jobId, r.resultId, r.filePath, now);
+        ins.run(
+          r.sopInstanceUid,
+          r.sopClassUid,
+          r.form,
+          r.seriesInstanceUid,
+          r.model,
+          r.modelVersion,
+          r.revision,
+          r.instancesHash,
+          r.srSeriesInstanceUid,
+          r.jobId,
+          r.resultId,
+          r.filePath,
+          now,
+        );
       }
       for (const d of deliveries) this.enqueueDelivery(d, now);
       this.finishJob(jobId, 'done', null, now);

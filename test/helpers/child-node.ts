@@ -61,8 +61,8 @@ export function startChildNode(configFile: string, timeoutMs = 15_000): Promise<
         resolve({ proc, output: () => out, exited });
       }
     };
-    proc.stdout!.on('data', onData);
-    proc.stderr!.on('data', onData);
+    proc.stdout.on('data', onData);
+    proc.stderr.on('data', onData);
     proc.on('exit', (code) => {
       clearTimeout(timer);
       if (!out.includes('storage SCP listening')) reject(new Error(`node exited with ${code} before listening:\n${out}`));

@@ -36,7 +36,15 @@ export type ConfigOverrides = {
 export function testConfig(dataDir: string, o: ConfigOverrides = {}): NodeConfig {
   return parseConfig(
     {
-      node: { aeTitle: 'DICOM_AI', host: '127.0.0.1', port: 0, maxAssociations: 8, idleTimeoutSeconds: 5, artimTimeoutSeconds: 2, ...o.node },
+      node: {
+        aeTitle: 'DICOM_AI',
+        host: '127.0.0.1',
+        port: 0,
+        maxAssociations: 8,
+        idleTimeoutSeconds: 5,
+        artimTimeoutSeconds: 2,
+        ...o.node,
+      },
       callers: o.callers ?? [
         { aeTitle: 'STORESCU', hosts: ['127.0.0.1', '::1'] },
         { aeTitle: 'ECHOSCU', hosts: ['127.0.0.1', '::1'] },

@@ -75,8 +75,8 @@ export class OrthancPacs {
     const configPath = path.join(this.dir, 'orthanc.json');
     fs.writeFileSync(configPath, JSON.stringify(config, null, 2));
     const proc = spawn(ORTHANC_BIN, [configPath], { stdio: ['ignore', 'pipe', 'pipe'], cwd: this.dir });
-    proc.stdout!.on('data', (d) => this.output.push(String(d)));
-    proc.stderr!.on('data', (d) => this.output.push(String(d)));
+    proc.stdout.on('data', (d) => this.output.push(String(d)));
+    proc.stderr.on('data', (d) => this.output.push(String(d)));
     this.proc = proc;
     const t0 = Date.now();
     for (;;) {
@@ -105,7 +105,8 @@ export class OrthancPacs {
   }
 
   rest(method: string, urlPath: string, body?: Buffer | string | object, timeoutMs = 30_000): Promise<HttpResult> {
-    const payload = body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
+    const payload =
+      body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
     return new Promise((resolve, reject) => {
       const req = http.request(
         {
@@ -113,7 +114,9 @@ export class OrthancPacs {
           port: this.httpPort,
           method,
           path: urlPath,
-          headers: payload ? { 'content-length': payload.length, 'content-type': Buffer.isBuffer(body) ? 'application/dicom' : 'application/json' } : {},
+          headers: payload
+            ? { 'content-length': payload.length, 'content-type': Buffer.isBuffer(body) ? 'application/dicom' : 'application/json' }
+            : {},
           timeout: timeoutMs,
         },
         (res) => {
@@ -134,7 +137,10 @@ export class OrthancPacs {
 
   async json<T = unknown>(method: string, urlPath: string, body?: Buffer | string | object): Promise<T> {
     const r = await this.rest(method, urlPath, body);
-    assert.ok(r.status >= 200 && r.status < 300, `${method} ${urlPath}: HTTP ${r.status} ${r.text}\nOrthanc's log:\n${this.output.join('').slice(-3000)}`);
+    assert.ok(
+      r.status >= 200 && r.status < 300,
+      `${method} ${urlPath}: HTTP ${r.status} ${r.text}\nOrthanc's log:\n${this.output.join('').slice(-3000)}`,
+    );
     return JSON.parse(r.text) as T;
   }
 

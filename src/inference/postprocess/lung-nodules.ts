@@ -97,8 +97,16 @@ interface Geometry {
 export const lungNodules: Postprocessor = (ctx: PostprocessContext): PostprocessResult => {
   const vol = ctx.volume;
   const maps = ctx.maps;
-  if (!maps || maps.length < 1) throw new Error("lung-nodules: needs slice-mode outputs (maps); the model's manifest must use preprocessing.mode \"slice\"");
-  const g: Geometry = { rows: vol.rows, cols: vol.columns, S: vol.slices.length, dr: vol.pixelSpacing[0], dc: vol.pixelSpacing[1], dz: vol.sliceSpacing > 0 ? vol.sliceSpacing : 1 };
+  if (!maps || maps.length < 1)
+    throw new Error('lung-nodules: needs slice-mode outputs (maps); the model\'s manifest must use preprocessing.mode "slice"');
+  const g: Geometry = {
+    rows: vol.rows,
+    cols: vol.columns,
+    S: vol.slices.length,
+    dr: vol.pixelSpacing[0],
+    dc: vol.pixelSpacing[1],
+    dz: vol.sliceSpacing > 0 ? vol.sliceSpacing : 1,
+  };
   const label = ctx.manifest.output.labels[0] ?? 'nodule';
   const threshold = ctx.manifest.output.thresholds[label] ?? ctx.manifest.output.thresholds['*'] ?? LUNG_NODULE_PARAMS.defaultThreshold;
   const [tH, tW] = ctx.manifest.preprocessing.targetSize as [number, number];
@@ -265,7 +273,13 @@ function dilateBox(m: Uint8Array, rows: number, cols: number, r: number): Uint8A
 // ---------------------------------------------------------------------------------------------
 // Candidates
 
-function findCandidates(maps: readonly (readonly Float32Array[])[], search: Uint8Array[], g: Geometry, threshold: number, modelScale: number): Candidate[] {
+function findCandidates(
+  maps: readonly (readonly Float32Array[])[],
+  search: Uint8Array[],
+  g: Geometry,
+  threshold: number,
+  modelScale: number,
+): Candidate[] {
   const blob = maps[0]!;
   const peaks = maps[1];
   const sigma = maps[2];
@@ -426,7 +440,8 @@ function segmentCandidate(vol: SeriesVolume, g: Geometry, lung: Uint8Array[], c:
     const rIn = inscribedRadius(comp, bx, by, hz, hx, hy, r + 2, dc, dr);
     const e = Math.max(0.6 * r, 0.7 * rIn);
     const opened = openComponent(comp, bx, by, bz, seedL, e, dc, dr, dz);
-    if (!opened || leaves(opened, local, raw, bx, by, bz, TL)) return { accepted: false, reason: 'leaves the box (vessel)', threshold: T, margin: 1 };
+    if (!opened || leaves(opened, local, raw, bx, by, bz, TL))
+      return { accepted: false, reason: 'leaves the box (vessel)', threshold: T, margin: 1 };
     // What the opening cut off near the candidate must be thin stuff (vessels attached to a
     // nodule), not most of it (the junction of two vessels survives an opening, its trunks not).
     const near = 1.5 * r + dz;
@@ -443,7 +458,13 @@ function segmentCandidate(vol: SeriesVolume, g: Geometry, lung: Uint8Array[], c:
     }
     const cutFraction = inNear > 0 ? cut / inNear : 1;
     const maxCut = LUNG_NODULE_PARAMS.maxCutFraction;
-    if (cutFraction > maxCut) return { accepted: false, reason: `mostly tubes (${cutFraction.toFixed(2)} cut)`, threshold: T, margin: (cutFraction - maxCut) / maxCut };
+    if (cutFraction > maxCut)
+      return {
+        accepted: false,
+        reason: `mostly tubes (${cutFraction.toFixed(2)} cut)`,
+        threshold: T,
+        margin: (cutFraction - maxCut) / maxCut,
+      };
     part = opened;
   }
 
@@ -516,9 +537,25 @@ function segmentCandidate(vol: SeriesVolume, g: Geometry, lung: Uint8Array[], c:
   const centre = { k: z0 + mz / dz, col: x0 + mx / dc, row: y0 + my / dr };
   const meanHu = hn > 0 ? hsum / hn : core;
   const lim = LUNG_NODULE_PARAMS.maxElongation;
-  if (elongation > lim) return { accepted: false, reason: `elongated (${elongation.toFixed(2)})`, threshold: T, margin: (elongation - lim) / lim, elongation, fill };
+  if (elongation > lim)
+    return {
+      accepted: false,
+      reason: `elongated (${elongation.toFixed(2)})`,
+      threshold: T,
+      margin: (elongation - lim) / lim,
+      elongation,
+      fill,
+    };
   const minFill = LUNG_NODULE_PARAMS.minFill;
-  if (fill < minFill) return { accepted: false, reason: `sparse (fill ${fill.toFixed(2)})`, threshold: T, margin: (minFill - fill) / minFill, elongation, fill };
+  if (fill < minFill)
+    return {
+      accepted: false,
+      reason: `sparse (fill ${fill.toFixed(2)})`,
+      threshold: T,
+      margin: (minFill - fill) / minFill,
+      elongation,
+      fill,
+    };
   if (diameterMm < LUNG_NODULE_PARAMS.minDiameterMm) return { accepted: false, reason: 'too small', threshold: T, margin: 1 };
   // Accepted: the whole measured part is this nodule for later candidates.
   for (let li = 0; li < bn; li++) {
@@ -526,11 +563,31 @@ function segmentCandidate(vol: SeriesVolume, g: Geometry, lung: Uint8Array[], c:
     const gi = (z0 + ((li / (bx * by)) | 0)) * P + (y0 + (((li / bx) | 0) % by)) * cols + (x0 + (li % bx));
     if (seen[gi]! > TL) seen[gi] = Math.round(TL);
   }
-  return { accepted: true, threshold: T, margin: (lim - elongation) / (lim - 1), volumeMm3, diameterMm, meanHu, coreHu: core, centre, elongation, fill };
+  return {
+    accepted: true,
+    threshold: T,
+    margin: (lim - elongation) / (lim - 1),
+    volumeMm3,
+    diameterMm,
+    meanHu,
+    coreHu: core,
+    centre,
+    elongation,
+    fill,
+  };
 }
 
 /** 26-connected region growing from `seed` over voxels where `ok(value)` (NaN never). */
-function regionGrow(local: Float32Array, comp: Uint8Array, queue: Int32Array, bx: number, by: number, bz: number, seed: number, ok: (v: number) => boolean): void {
+function regionGrow(
+  local: Float32Array,
+  comp: Uint8Array,
+  queue: Int32Array,
+  bx: number,
+  by: number,
+  bz: number,
+  seed: number,
+  ok: (v: number) => boolean,
+): void {
   let head = 0;
   let tail = 0;
   comp[seed] = 1;
@@ -577,7 +634,17 @@ function leaves(mask: Uint8Array, local: Float32Array, raw: Float32Array, bx: nu
 }
 
 /** Largest in-plane distance (mm) from the component's edge on slice z, within `within` mm of (cx, cy): chamfer 3-4. */
-function inscribedRadius(comp: Uint8Array, bx: number, by: number, z: number, cx: number, cy: number, within: number, dc: number, dr: number): number {
+function inscribedRadius(
+  comp: Uint8Array,
+  bx: number,
+  by: number,
+  z: number,
+  cx: number,
+  cy: number,
+  within: number,
+  dc: number,
+  dr: number,
+): number {
   const n = bx * by;
   const d = new Float32Array(n);
   const off = z * n;
@@ -621,12 +688,24 @@ function ballOffsets(e: number, dc: number, dr: number, dz: number): [number, nu
   const ex = Math.floor(e / dc);
   const ey = Math.floor(e / dr);
   const ez = Math.floor(e / dz);
-  for (let z = -ez; z <= ez; z++) for (let y = -ey; y <= ey; y++) for (let x = -ex; x <= ex; x++) if ((x * dc) ** 2 + (y * dr) ** 2 + (z * dz) ** 2 <= e * e) out.push([x, y, z]);
+  for (let z = -ez; z <= ez; z++)
+    for (let y = -ey; y <= ey; y++)
+      for (let x = -ex; x <= ex; x++) if ((x * dc) ** 2 + (y * dr) ** 2 + (z * dz) ** 2 <= e * e) out.push([x, y, z]);
   return out;
 }
 
 /** Morphological opening of `comp` with a ball of radius e (mm), keeping the part that holds (or is nearest to) the seed. */
-function openComponent(comp: Uint8Array, bx: number, by: number, bz: number, seed: number, e: number, dc: number, dr: number, dz: number): Uint8Array | undefined {
+function openComponent(
+  comp: Uint8Array,
+  bx: number,
+  by: number,
+  bz: number,
+  seed: number,
+  e: number,
+  dc: number,
+  dr: number,
+  dz: number,
+): Uint8Array | undefined {
   const ball = ballOffsets(e, dc, dr, dz);
   if (ball.length <= 1) return comp;
   const plane = bx * by;
@@ -769,7 +848,12 @@ function toFinding(vol: SeriesVolume, g: Geometry, masks: Masks, c: Candidate, s
       graphicType: 'CIRCLE',
       graphicData: [round(ctr.col, 1), round(ctr.row, 1), round(ctr.col + radiusPx, 1), round(ctr.row, 1)],
     },
-    centre: { x: round(x, 2), y: round(y, 2), z: round(z, 2), ...(vol.frameOfReferenceUid ? { frameOfReferenceUid: vol.frameOfReferenceUid } : {}) },
+    centre: {
+      x: round(x, 2),
+      y: round(y, 2),
+      z: round(z, 2),
+      ...(vol.frameOfReferenceUid ? { frameOfReferenceUid: vol.frameOfReferenceUid } : {}),
+    },
     templateValues: { diameterMm, volumeMm3, location, composition, meanHu, score: round(c.score, 3) },
   };
 }

@@ -65,7 +65,12 @@ function normaliseLabel(label: string): string {
 export function labelCode(label: string): Code {
   const known = KNOWN_LABELS[normaliseLabel(label)];
   if (known) return known;
-  const value = normaliseLabel(label).toUpperCase().replace(/[^A-Z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 16) || 'LABEL';
+  const value =
+    normaliseLabel(label)
+      .toUpperCase()
+      .replace(/[^A-Z0-9]+/g, '-')
+      .replace(/^-|-$/g, '')
+      .slice(0, 16) || 'LABEL';
   return { value, scheme: '99DAIN', meaning: label };
 }
 
@@ -103,8 +108,10 @@ export function segmentationStats(
 ): { stats: LabelStats[]; foreground: number; unsure: number; logits: boolean } {
   const spatial = dims.length === 5 ? dims.slice(2) : dims.length === 4 ? dims.slice(1) : null;
   const C = dims.length === 5 ? dims[1]! : dims[0]!;
-  if (!spatial || (dims.length === 5 && dims[0] !== 1)) throw new Error(`segmentation output has shape [${dims.join(', ')}]; expected [1, C, D, H, W]`);
-  if (C !== labels.length) throw new Error(`segmentation output has ${C} channels but the manifest lists ${labels.length} labels (${labels.join(', ')})`);
+  if (!spatial || (dims.length === 5 && dims[0] !== 1))
+    throw new Error(`segmentation output has shape [${dims.join(', ')}]; expected [1, C, D, H, W]`);
+  if (C !== labels.length)
+    throw new Error(`segmentation output has ${C} channels but the manifest lists ${labels.length} labels (${labels.join(', ')})`);
   const [D, H, W] = spatial as [number, number, number];
   const plane = D * H * W;
   if (data.length !== C * plane) throw new Error(`segmentation output has ${data.length} values, [${dims.join(', ')}] needs ${C * plane}`);
@@ -178,13 +185,13 @@ export function segmentationStats(
       }
     }
   }
-  const stats = labels.map((label, c) => {
+  const stats = labels.map((label, c): LabelStats => {
     const n = count[c]!;
     return {
       label,
       voxels: n,
       meanProbability: n > 0 ? probSum[c]! / n : 0,
-      centroid: (n > 0 && !background[c] ? [sumI[c]! / n, sumJ[c]! / n, sumK[c]! / n] : [NaN, NaN, NaN]) as [number, number, number],
+      centroid: n > 0 && !background[c] ? [sumI[c]! / n, sumJ[c]! / n, sumK[c]! / n] : [NaN, NaN, NaN],
     };
   });
   return { stats, foreground, unsure, logits };
@@ -216,7 +223,12 @@ export const segmentationVolumes: Postprocessor = (ctx: PostprocessContext): Pos
       code: labelCode(s.label),
       confidence: Math.min(1, Math.max(0, s.meanProbability)),
       measurements,
-      centre: { x: round(x, 2), y: round(y, 2), z: round(z, 2), ...(ctx.volume.frameOfReferenceUid ? { frameOfReferenceUid: ctx.volume.frameOfReferenceUid } : {}) },
+      centre: {
+        x: round(x, 2),
+        y: round(y, 2),
+        z: round(z, 2),
+        ...(ctx.volume.frameOfReferenceUid ? { frameOfReferenceUid: ctx.volume.frameOfReferenceUid } : {}),
+      },
       templateValues: { volumeMl: round(ml, 1), volumeMm3: Math.round(mm3) },
     });
   });
