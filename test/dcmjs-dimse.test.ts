@@ -531,7 +531,7 @@ test('sendFiles to dcmjs-dimse Server: every file status 0, data sets arrive byt
     // And dcmjs, an independent parser, finds the pixel data of the expected size in them.
     const px = pixelBytes(p.file);
     assert.ok(px, `${name} has pixel data`);
-    const parsed = (r.dataset.getElements()).PixelData;
+    const parsed = r.dataset.getElements().PixelData;
     assert.ok(Array.isArray(parsed), `${name}: dcmjs parsed PixelData`);
     const parsedLength = (parsed as ArrayBuffer[]).reduce((s, b) => s + b.byteLength, 0);
     const expected = isEncapsulated(p.transferSyntaxUid) ? Buffer.concat(fragmentPayloads(px)).length : px.length;

@@ -1093,7 +1093,7 @@ function readRoutes(p: Problems, raw: Obj, destinations: Record<string, Destinat
       const ok =
         typeof w === 'string' &&
         (['auto', 'percentile', 'minmax', ...WINDOW_PRESET_NAMES].includes(w.trim()) || /^-?\d+(\.\d+)?\/\d+(\.\d+)?$/.test(w.trim()));
-      if (ok) window = (w).trim();
+      if (ok) window = w.trim();
       else
         p.add(
           keyPath(at, 'window'),
