@@ -11,7 +11,8 @@ import { startTestNode } from './helpers/node';
 import { tmpDir } from './helpers/env';
 import { freePort } from './helpers/child-node';
 import { newUidRoot, writeSyntheticCtSeries } from '../fixtures/synthetic-ct';
-import { buildReport, SrForm } from '../src/report/build-sr';
+import { buildReport } from '../src/report/build-sr';
+import type { ReportForm } from '../src/report/forms';
 import { hashUid } from '../src/report/uids';
 import type { SeriesResult } from '../src/inference/findings';
 import { readPart10Header } from '../src/dicom/part10';
@@ -78,7 +79,7 @@ test('a destination that refuses Comprehensive 3D SR gets the Basic Text SR form
   const [source] = writeSyntheticCtSeries({ outDir: path.join(dir, 'src'), count: 1, uidRoot: root });
   const sourceBytes = fs.readFileSync(source!);
   const h = readPart10Header(sourceBytes);
-  const forms: SrForm[] = ['comprehensive3d', 'comprehensive', 'basic-text'];
+  const forms: ReportForm[] = ['comprehensive3d', 'comprehensive', 'basic-text'];
   const seriesUid = `${root}.2`; // writeSyntheticCtSeries' series UID
   const files = forms.map((form, i) => {
     const built = buildReport({

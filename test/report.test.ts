@@ -15,7 +15,8 @@ import * as path from 'node:path';
 import { CLI, SHARED_DICOM, tmpDir } from './helpers/env';
 import { run } from './helpers/run';
 import { newUidRoot, writeSyntheticCtSeries } from '../fixtures/synthetic-ct';
-import { buildReport, BuiltReport, reportUids, ReportInput, SrForm } from '../src/report/build-sr';
+import { buildReport, BuiltReport, reportUids, ReportInput } from '../src/report/build-sr';
+import type { ReportForm, ReportLanguage } from '../src/report/forms';
 import { srDump } from '../src/report/sr-dump';
 import { readDatasetHeader } from '../src/dicom/dataset-reader';
 import { buildFileMetaInformation, readPart10Header } from '../src/dicom/part10';
@@ -29,9 +30,9 @@ const hasData = fs.existsSync(SHARED_DICOM);
 const skipTools = !hasTools ? 'dciodvfy/dsrdump not installed' : false;
 const skipCorpus = !hasData ? 'shared/data/dicom not found' : skipTools;
 
-const FORMS: SrForm[] = ['comprehensive3d', 'comprehensive', 'basic-text'];
+const FORMS: ReportForm[] = ['comprehensive3d', 'comprehensive', 'basic-text'];
 const LANGUAGES = ['en', 'zh-CN'] as const;
-const SR_CLASS: Record<SrForm, string> = {
+const SR_CLASS: Record<ReportForm, string> = {
   comprehensive3d: '1.2.840.10008.5.1.4.1.1.88.34',
   comprehensive: '1.2.840.10008.5.1.4.1.1.88.33',
   'basic-text': '1.2.840.10008.5.1.4.1.1.88.11',
@@ -203,7 +204,13 @@ function noFindings(): SeriesResult {
   return { findings: [], impression: 'No pulmonary nodules detected.', uncertainty: 0.05, lowConfidence: false, provenance: provenance() };
 }
 
-function input(src: Source, result: SeriesResult, form: SrForm, language: 'en' | 'zh-CN', over: Partial<ReportInput> = {}): ReportInput {
+function input(
+  src: Source,
+  result: SeriesResult,
+  form: ReportForm,
+  language: ReportLanguage,
+  over: Partial<ReportInput> = {},
+): ReportInput {
   return {
     form,
     language,

@@ -12,6 +12,7 @@ import { isIP } from 'node:net';
 import * as path from 'node:path';
 
 import { canonicalIp, sameIp } from './ip';
+import { isReportForm, isReportLanguage, REPORT_FORMS, type ReportForm, type ReportLanguage } from '../report/forms';
 import { isValidCron } from '../housekeeping/scheduler';
 import { scanJson, lineColumn } from './json-source';
 import { closestMatch, describeValue, indexPath, isCommentKey, isPlainObject, keyPath } from './problems';
@@ -172,13 +173,13 @@ export interface InferenceConfig {
   readonly timeLimitSeconds: number;
 }
 
-export type ReportForm = 'comprehensive3d' | 'comprehensive' | 'basic-text';
-export const REPORT_FORMS: readonly ReportForm[] = ['comprehensive3d', 'comprehensive', 'basic-text'];
+export { REPORT_FORMS } from '../report/forms';
+export type { ReportForm } from '../report/forms';
 
 /** The DICOM SR the node sends back. */
 export interface ReportConfig {
   /** Language of the report's text: English, or Simplified Chinese. */
-  readonly language: 'en' | 'zh-CN';
+  readonly language: ReportLanguage;
   /** Manufacturer and model name written as the Device observer and in General Equipment. */
   readonly manufacturer: string;
   readonly modelName: string;
@@ -732,7 +733,7 @@ function readReport(p: Problems, obj: Obj): ReportConfig {
   let language: ReportConfig['language'] = 'en';
   if (has(obj, 'language')) {
     const v = obj['language'];
-    if (v === 'en' || v === 'zh-CN') language = v;
+    if (isReportLanguage(v)) language = v;
     else
       p.add(
         keyPath(at, 'language'),
@@ -752,12 +753,7 @@ function readReport(p: Problems, obj: Obj): ReportConfig {
 function readReportForms(p: Problems, entry: Obj, at: string): ReportForm[] {
   if (!has(entry, 'reportForms')) return [...REPORT_FORMS];
   const v = entry['reportForms'];
-  if (
-    Array.isArray(v) &&
-    v.length > 0 &&
-    v.every((x) => typeof x === 'string' && (REPORT_FORMS as readonly string[]).includes(x)) &&
-    new Set(v).size === v.length
-  ) {
+  if (Array.isArray(v) && v.length > 0 && v.every(isReportForm) && new Set(v).size === v.length) {
     return v as ReportForm[];
   }
   p.add(

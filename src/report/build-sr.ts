@@ -31,15 +31,14 @@ import { ContentItem, encodeItem, ImageRef, T } from './content';
 import { Node, seq, text, uid } from './elements';
 import { readSourceIdentity, SourceIdentity } from './source';
 import { reportUids, trackingUid } from './uids';
-import { Language, wording } from './wording';
+import { wording } from './wording';
+import { isReportLanguage, ReportForm, ReportLanguage } from './forms';
 
 export { reportUids } from './uids';
 
-export type SrForm = 'comprehensive3d' | 'comprehensive' | 'basic-text';
-
 export interface ReportInput {
-  form: SrForm;
-  language: 'en' | 'zh-CN';
+  form: ReportForm;
+  language: ReportLanguage;
   /** One ORIGINAL (not de-identified) source instance, Part 10 bytes: patient + study identity are taken from it. */
   sourceFile: Buffer;
   /** Every source instance of the series, for Current Requested Procedure Evidence Sequence and the Image Library. */
@@ -71,7 +70,7 @@ export interface BuiltReport {
   studyInstanceUid: string;
 }
 
-export const SR_SOP_CLASSES: Readonly<Record<SrForm, string>> = {
+export const SR_SOP_CLASSES: Readonly<Record<ReportForm, string>> = {
   comprehensive3d: '1.2.840.10008.5.1.4.1.1.88.34',
   comprehensive: '1.2.840.10008.5.1.4.1.1.88.33',
   'basic-text': '1.2.840.10008.5.1.4.1.1.88.11',
@@ -97,8 +96,7 @@ const TAG = {
 export function buildReport(input: ReportInput): BuiltReport {
   const sopClassUid = SR_SOP_CLASSES[input.form];
   if (sopClassUid === undefined) throw new Error(`unknown SR form "${String(input.form)}" (comprehensive3d, comprehensive or basic-text)`);
-  if (input.language !== 'en' && input.language !== 'zh-CN')
-    throw new Error(`unknown report language "${String(input.language)}" (en or zh-CN)`);
+  if (!isReportLanguage(input.language)) throw new Error(`unknown report language "${String(input.language)}" (en or zh-CN)`);
   if (Number.isNaN(input.contentDateTime.getTime())) throw new Error('report contentDateTime is not a valid date');
   const prov = input.result.provenance;
   const { seriesInstanceUid, sopInstanceUid } =
@@ -163,7 +161,7 @@ interface Ctx {
   input: ReportInput;
   id: SourceIdentity;
   words: ReturnType<typeof wording>;
-  lang: Language;
+  lang: ReportLanguage;
   srSeriesUid: string;
   instances: { sopClassUid: string; sopInstanceUid: string }[];
 }
@@ -173,7 +171,7 @@ interface Ctx {
 // ---------------------------------------------------------------------------
 
 /** TID 1204 language of content, with the country (CID 5001) as its modifier. */
-function languageItem(lang: Language): ContentItem {
+function languageItem(lang: ReportLanguage): ContentItem {
   const l = LANGUAGES[lang];
   return {
     rel: 'HAS CONCEPT MOD',

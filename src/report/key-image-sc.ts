@@ -26,6 +26,7 @@ import {
 } from './common-modules';
 import { Node, seq, text, uid, us } from './elements';
 import { readSourceIdentity } from './source';
+import { isReportLanguage, ReportLanguage } from './forms';
 
 export interface KeyImageScInput {
   /** One ORIGINAL (not de-identified) source instance, Part 10 bytes: patient + study identity are taken from it. */
@@ -39,7 +40,7 @@ export interface KeyImageScInput {
   height: number;
   /** One line about the finding shown, UTF-8; written as Image Comments. */
   caption: string;
-  language: 'en' | 'zh-CN';
+  language: ReportLanguage;
   device: CreatingDevice;
   /** Given by the caller (deterministic). */
   uids: { seriesInstanceUid: string; sopInstanceUid: string };
@@ -173,8 +174,7 @@ function sourceAnatomy(sourceFile: Buffer, bodyPartExamined: string | undefined)
 }
 
 export function buildKeyImageSc(input: KeyImageScInput): BuiltReport {
-  if (input.language !== 'en' && input.language !== 'zh-CN')
-    throw new Error(`unknown key image language "${String(input.language)}" (en or zh-CN)`);
+  if (!isReportLanguage(input.language)) throw new Error(`unknown key image language "${String(input.language)}" (en or zh-CN)`);
   if (Number.isNaN(input.contentDateTime.getTime())) throw new Error('key image contentDateTime is not a valid date');
   if (!Number.isInteger(input.revision) || input.revision < 1)
     throw new Error(`key image revision must be an integer >= 1 (got ${input.revision})`);

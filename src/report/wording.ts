@@ -3,8 +3,7 @@
  * concept meanings are not here: they stay the standard's English strings in both languages.
  */
 import { Finding, Measurement, SeriesResult } from '../inference/findings';
-
-export type Language = 'en' | 'zh-CN';
+import type { ReportLanguage } from './forms';
 
 interface Wording {
   disclaimer: string;
@@ -25,7 +24,7 @@ interface Wording {
 }
 
 /** Readable names of measurement keys; anything else falls back to the concept meaning. */
-const MEASUREMENT_NAMES: Record<Language, Record<string, string>> = {
+const MEASUREMENT_NAMES: Record<ReportLanguage, Record<string, string>> = {
   en: { diameterMm: 'diameter', meanHu: 'mean attenuation', volumeMl: 'volume', volumeMm3: 'volume', areaMm2: 'area' },
   'zh-CN': { diameterMm: '直径', meanHu: '平均密度', volumeMl: '体积', volumeMm3: '体积', areaMm2: '面积' },
 };
@@ -69,7 +68,7 @@ export function formatValue(v: number): string {
   return String(Number(v.toFixed(2)));
 }
 
-function measurementList(f: Finding, lang: Language): string {
+function measurementList(f: Finding, lang: ReportLanguage): string {
   return f.measurements
     .map((m) => {
       const name = MEASUREMENT_NAMES[lang][m.key] ?? m.concept.meaning;
@@ -149,6 +148,6 @@ const ZH: Wording = {
   labelled: (label, value) => `${label}：${value}`,
 };
 
-export function wording(lang: Language): Wording {
+export function wording(lang: ReportLanguage): Wording {
   return lang === 'zh-CN' ? ZH : EN;
 }
