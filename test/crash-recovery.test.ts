@@ -145,7 +145,7 @@ function pushWatchingAcks(port: number, files: string[], count: number, atCount:
   let buf = '';
   const reachedOrEnded = new Promise<number>((resolve) => {
     const onData = (d: Buffer) => {
-      buf += d;
+      buf += d.toString();
       let nl;
       while ((nl = buf.indexOf('\n')) >= 0) {
         const line = buf.slice(0, nl);

@@ -24,6 +24,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import type { Writable } from 'node:stream';
 import {
@@ -60,7 +61,7 @@ type PresentationContext = InstanceType<typeof dimseAssociation.PresentationCont
 dimseLog.setLevel('error');
 {
   // The dcmjs that dcmjs-dimse itself loads (its own nested copy, not our dependency).
-  const dcmjsOfDimse = require(require.resolve('dcmjs', { paths: [path.dirname(require.resolve('dcmjs-dimse'))] })) as {
+  const dcmjsOfDimse = createRequire(require.resolve('dcmjs-dimse'))('dcmjs') as {
     log: { setLevel(l: string): void; getLogger(name: string): { setLevel(l: string): void } };
   };
   dcmjsOfDimse.log.setLevel('error');

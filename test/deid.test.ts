@@ -114,7 +114,7 @@ const ALLOWED: Record<string, string[]> = {
 
 /** Bounded-concurrency map for the external tools. */
 async function pool<T, R>(items: T[], n: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
+  const out = new Array<R>(items.length);
   let next = 0;
   await Promise.all(
     Array.from({ length: n }, async () => {
@@ -446,11 +446,11 @@ function encode(els: El[], syntax: Syntax, undef = false): Buffer {
       const long = ['OB', 'OW', 'SQ', 'UN', 'UT', 'UC', 'UR'].includes(vr);
       const h = Buffer.alloc(long ? 12 : 8);
       const le = syntax.littleEndian;
-      le ? h.writeUInt16LE(tag >>> 16, 0) : h.writeUInt16BE(tag >>> 16, 0);
-      le ? h.writeUInt16LE(tag & 0xffff, 2) : h.writeUInt16BE(tag & 0xffff, 2);
+      writeU16(h, tag >>> 16, 0, le);
+      writeU16(h, tag & 0xffff, 2, le);
       h.write(vr, 4, 'latin1');
-      if (long) le ? h.writeUInt32LE(len >>> 0, 8) : h.writeUInt32BE(len >>> 0, 8);
-      else le ? h.writeUInt16LE(len, 6) : h.writeUInt16BE(len, 6);
+      if (long) writeU32(h, len >>> 0, 8, le);
+      else writeU16(h, len, 6, le);
       parts.push(h);
     }
     parts.push(value);
@@ -459,9 +459,11 @@ function encode(els: El[], syntax: Syntax, undef = false): Buffer {
 }
 
 const latin1 = (s: string): Buffer => Buffer.from(s, 'latin1');
+const writeU16 = (b: Buffer, n: number, at: number, le: boolean): number => (le ? b.writeUInt16LE(n, at) : b.writeUInt16BE(n, at));
+const writeU32 = (b: Buffer, n: number, at: number, le: boolean): number => (le ? b.writeUInt32LE(n, at) : b.writeUInt32BE(n, at));
 const us = (n: number, le: boolean): Buffer => {
   const b = Buffer.alloc(2);
-  le ? b.writeUInt16LE(n) : b.writeUInt16BE(n);
+  writeU16(b, n, 0, le);
   return b;
 };
 
@@ -660,7 +662,7 @@ test('CLI: a folder in, a mirrored folder out, with a summary', { skip: hasData 
   (process.stdout as { write: unknown }).write = (s: string) => (writes.push(String(s)), true);
   let code: number;
   try {
-    code = await runDeidCli([src, dst, '--option', 'retain-long-modified-dates', '--secret-file', secretFile]);
+    code = runDeidCli([src, dst, '--option', 'retain-long-modified-dates', '--secret-file', secretFile]);
   } finally {
     (process.stdout as { write: unknown }).write = orig;
   }
@@ -669,6 +671,6 @@ test('CLI: a folder in, a mirrored folder out, with a summary', { skip: hasData 
   const outFiles = [...walk(dst)].map((f) => path.relative(dst, f)).sort();
   assert.deepEqual(outFiles, inFiles);
   assert.match(writes.join(''), new RegExp(`de-identified ${inFiles.length} file\\(s\\)`));
-  assert.equal(await runDeidCli([src, dst, '--option', 'bogus']), 2);
+  assert.equal(runDeidCli([src, dst, '--option', 'bogus']), 2);
   fs.rmSync(out, { recursive: true, force: true });
 });

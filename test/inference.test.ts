@@ -22,7 +22,16 @@ const MESHNET_SHA256 = '02850fb059badf0717d26f61048293b7422b2453fb48db8ae95d0460
 const N = 256;
 
 /** A manifest for meshnet-gwm as a site would write it (the issue's models/meshnet-gwm). */
-function meshnetManifest(): Record<string, unknown> {
+/** A manifest as JSON, with the sections the tests below edit. */
+interface ManifestJson {
+  [key: string]: unknown;
+  input: Record<string, unknown>;
+  preprocessing: Record<string, unknown>;
+  output: Record<string, unknown>;
+  templates: Record<string, unknown>;
+}
+
+function meshnetManifest(): ManifestJson {
   return {
     '//': 'MeshNet grey/white-matter segmenter (brainchop model5_gw_ae via niivue-onnx)',
     name: 'meshnet-gwm',
@@ -46,8 +55,8 @@ function writeModel(modelsDir: string, folder: string, manifest: unknown, withOn
   if (withOnnx) fs.copyFileSync(MESHNET_ONNX, path.join(dir, 'model.onnx'));
 }
 
-function variant(folder: string, edit: (m: any) => void): Record<string, unknown> {
-  const m: any = meshnetManifest();
+function variant(folder: string, edit: (m: ManifestJson) => void): ManifestJson {
+  const m = meshnetManifest();
   m.name = folder;
   edit(m);
   return m;
@@ -231,7 +240,7 @@ test('model check: a dtype the ONNX model does not take is named (fake metadata:
 });
 
 test('manifest: every problem at once, with key paths and did-you-mean', () => {
-  const broken: any = meshnetManifest();
+  const broken = meshnetManifest();
   delete broken.version;
   broken.notForClinicalUse = 'yes';
   broken.input.shape = ['batch', 0, 256, 256, 256];
@@ -304,7 +313,7 @@ test("meshnet on a two-sphere phantom: output of the manifest's shape, determini
   );
   assert.ok(
     counts.every((c) => c > 0),
-    `all three classes present: ${counts}`,
+    `all three classes present: ${counts.join(', ')}`,
   );
   assert.deepEqual(counts, EXPECTED_COUNTS);
 });

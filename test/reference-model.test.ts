@@ -188,9 +188,12 @@ test('phantoms: every nodule >= 5 mm found, measured, located and described; <= 
   // The seeds must exercise both compositions and both sides, or the checks above prove less.
   assert.ok(
     [...kinds].some((k) => k.startsWith('solid')) && [...kinds].some((k) => k.startsWith('ground-glass')),
-    `kinds covered: ${[...kinds]}`,
+    `kinds covered: ${[...kinds].join(', ')}`,
   );
-  assert.ok([...kinds].some((k) => k.endsWith('right')) && [...kinds].some((k) => k.endsWith('left')), `sides covered: ${[...kinds]}`);
+  assert.ok(
+    [...kinds].some((k) => k.endsWith('right')) && [...kinds].some((k) => k.endsWith('left')),
+    `sides covered: ${[...kinds].join(', ')}`,
+  );
 });
 
 test('a phantom without nodules gives at most one finding', async () => {

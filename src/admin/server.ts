@@ -37,10 +37,12 @@ export class AdminServer {
 
   async start(): Promise<AddressInfo> {
     const server = http.createServer((req, res) => {
-      this.handle(req, res).catch((e: Error) => {
-        this.log.error('admin request failed', { path: req.url?.split('?')[0], error: e.message });
+      try {
+        this.handle(req, res);
+      } catch (e) {
+        this.log.error('admin request failed', { path: req.url?.split('?')[0], error: (e as Error).message });
         if (!res.headersSent) send(res, 500, { error: 'internal error' });
-      });
+      }
     });
     server.headersTimeout = 10_000;
     server.requestTimeout = 30_000;
@@ -72,7 +74,7 @@ export class AdminServer {
     return m !== null && timingSafeEqual(digest(m[1]!), digest(this.o.token));
   }
 
-  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://admin');
     const route = `${req.method} ${url.pathname}`;
     if (route === 'GET /healthz') return send(res, 200, { status: 'ok' });

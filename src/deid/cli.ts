@@ -54,7 +54,7 @@ function* walkFiles(dir: string): Generator<string> {
 }
 
 /** Runs the command; returns the exit code (0 all good, 1 some files failed, 2 usage error). */
-export async function runDeidCli(args: string[]): Promise<number> {
+export function runDeidCli(args: string[]): number {
   const parsed = parseArgs(args);
   if (typeof parsed === 'string') {
     process.stderr.write(`deid: ${parsed}\n${USAGE}\n`);

@@ -71,7 +71,7 @@ export class InstanceWriter implements DataSetSink {
   private fd: number | null = null;
   private readonly tmpPath: string;
   private chain: Promise<void> = Promise.resolve();
-  private failure: unknown = null;
+  private failure: Error | null = null;
   private head: Buffer[] = [];
   private headBytes = 0;
   private dataSetBytes = 0;
@@ -119,7 +119,7 @@ export class InstanceWriter implements DataSetSink {
         if (this.fd === null) this.open();
         await writeAll(this.fd!, batch);
       } catch (e) {
-        this.failure = e;
+        this.failure = e instanceof Error ? e : new Error(String(e));
       }
     });
   }

@@ -54,7 +54,7 @@ export function startChildNode(configFile: string, timeoutMs = 15_000): Promise<
       reject(new Error(`node did not start within ${timeoutMs} ms:\n${out}`));
     }, timeoutMs);
     const onData = (d: Buffer) => {
-      out += d;
+      out += d.toString();
       recordLogLines(String(d));
       if (out.includes('storage SCP listening')) {
         clearTimeout(timer);

@@ -8,7 +8,7 @@ export const PROJECT_ROOT = (() => {
   let d = __dirname;
   for (;;) {
     const pj = path.join(d, 'package.json');
-    if (fs.existsSync(pj) && JSON.parse(fs.readFileSync(pj, 'utf8')).name === 'dicom-ai-node') return d;
+    if (fs.existsSync(pj) && (JSON.parse(fs.readFileSync(pj, 'utf8')) as { name?: string }).name === 'dicom-ai-node') return d;
     const up = path.dirname(d);
     if (up === d) throw new Error('project root not found above ' + __dirname);
     d = up;
