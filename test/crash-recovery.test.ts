@@ -20,7 +20,23 @@ test('kill -9 during a multi-instance push loses no acknowledged instance', asyn
   const config = writeConfig(dir, port);
   const node = await startChildNode(config);
 
-  const push = pushWatchingAcks(port, files, 120, () => node.proc.kill('SIGKILL'));
+  // A power loss can also cost the last index commits (synchronous=NORMAL): simulate that with a
+  // copy of the database taken mid-push (an online backup), put in place of the database after the
+  // kill. The instances acknowledged after the copy then have files but no index rows (nor series
+  // counts); their files were fsync'd before the response, so the restart must find and re-index them.
+  const database = path.join(dir, 'data', 'dicom-ai-node.sqlite');
+  const beforePowerLoss = path.join(dir, 'before-power-loss.sqlite');
+  // Settles with the copy's error or null (awaited only after the kill, so it must never reject).
+  let copyFailure: Promise<unknown> = Promise.resolve(null);
+  const push = pushWatchingAcks(port, files, 120, () => node.proc.kill('SIGKILL'), {
+    count: 60,
+    run: () => {
+      copyFailure = copyDatabase(database, beforePowerLoss).then(
+        () => null,
+        (e: unknown) => e,
+      );
+    },
+  });
   const acknowledged = push.acknowledged;
   const killedAfter = await push.reachedOrEnded;
   await node.exited;
@@ -29,23 +45,14 @@ test('kill -9 during a multi-instance push loses no acknowledged instance', asyn
   assert.equal(killedAfter, 120, 'the push was interrupted mid-way');
   assert.ok(acknowledged.length < files.length);
 
-  // A power loss can also cost the last index commits (synchronous=NORMAL): simulate that by
-  // dropping the rows of the last 20 acknowledged instances. Their files were fsync'd before the
-  // response, so the restart must find and re-index them.
-  const lost = acknowledged.slice(-20).map((f) => sopOf.get(f)!);
-  {
-    const db = new Store(path.join(dir, 'data', 'dicom-ai-node.sqlite'));
-    // (A lost commit loses the row and its series count update together.)
-    const uncount = db.db.prepare(
-      'UPDATE series SET instance_count = instance_count - 1, total_bytes = total_bytes - (SELECT size_bytes FROM instances WHERE sop_instance_uid = ?) WHERE series_uid = (SELECT series_uid FROM instances WHERE sop_instance_uid = ?)',
-    );
-    const del = db.db.prepare('DELETE FROM instances WHERE sop_instance_uid = ?');
-    for (const sop of lost) {
-      uncount.run(sop, sop);
-      del.run(sop);
-    }
-    db.close();
-  }
+  assert.equal(await copyFailure, null, 'the database was copied mid-push');
+  const lost = sopsMissingFrom(
+    beforePowerLoss,
+    acknowledged.map((f) => sopOf.get(f)!),
+  );
+  assert.ok(lost.length > 0, 'the copy misses the last acknowledged instances');
+  fs.copyFileSync(beforePowerLoss, database);
+  for (const suffix of ['-wal', '-shm']) fs.rmSync(database + suffix, { force: true });
 
   const restarted = await startChildNode(config);
   assert.match(restarted.output(), /previous run did not stop cleanly/);
@@ -130,12 +137,33 @@ test('SIGTERM during a push: exits 0, every acknowledged instance kept, clean re
   }
 });
 
+/** An online copy of a database another process is writing (better-sqlite3's backup). */
+async function copyDatabase(from: string, to: string): Promise<void> {
+  const store = new Store(from);
+  try {
+    await store.backupTo(to);
+  } finally {
+    store.close();
+  }
+}
+
+/** The SOP Instance UIDs a database has no row for. */
+function sopsMissingFrom(database: string, sops: string[]): string[] {
+  const store = new Store(database);
+  try {
+    return sops.filter((sop) => !store.getInstance(sop));
+  } finally {
+    store.close();
+  }
+}
+
 /**
  * Pushes files with storescu -v (which names each file before sending it and reports each
  * response after it), collecting the acknowledged files; calls `atCount` once when that many
- * were acknowledged. `reachedOrEnded` resolves with the count then, or when storescu ends.
+ * were acknowledged (and `earlier.run` once when `earlier.count` were). `reachedOrEnded` resolves
+ * with the count then, or when storescu ends.
  */
-function pushWatchingAcks(port: number, files: string[], count: number, atCount: () => void) {
+function pushWatchingAcks(port: number, files: string[], count: number, atCount: () => void, earlier?: { count: number; run: () => void }) {
   const scu = spawn('storescu', ['-v', '-aet', 'STORESCU', '-aec', 'DICOM_AI', '127.0.0.1', String(port), ...files], {
     env: { ...process.env, TCP_NODELAY: '1' },
   });
@@ -154,6 +182,7 @@ function pushWatchingAcks(port: number, files: string[], count: number, atCount:
         if (m) current = m[1]!.trim();
         if (/Received Store Response \(Success\)/.test(line)) {
           acknowledged.push(current);
+          if (acknowledged.length === earlier?.count) earlier.run();
           if (acknowledged.length === count) {
             atCount();
             resolve(count);

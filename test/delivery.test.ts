@@ -8,6 +8,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { startTestNode } from './helpers/node';
 import { tmpDir } from './helpers/env';
+import { queueDelivery } from './helpers/deliveries';
 import { freePort, writeConfig } from './helpers/child-node';
 import { run } from './helpers/run';
 import { CLI } from './helpers/env';
@@ -40,9 +41,9 @@ test('destination down: retried with backoff; once up: delivered once; a dead on
   try {
     const files = writeSyntheticCtSeries({ outDir: tmpDir('deliv-in'), count: 3, uidRoot: newUidRoot() });
     const insts = await Promise.all(files.map(async (f) => ({ ...(await prepareFile(f)), filePath: f })));
-    for (const i of insts) t.node.deliveries.enqueue(i, 'PACS');
-    t.node.deliveries.enqueue(insts[0]!, 'PACS'); // the same instance again: still one delivery
-    t.node.deliveries.enqueue(insts[0]!, 'DEAD');
+    for (const i of insts) queueDelivery(t.node.store, i, 'PACS');
+    queueDelivery(t.node.store, insts[0]!, 'PACS'); // the same instance again: still one delivery
+    queueDelivery(t.node.store, insts[0]!, 'DEAD');
     assert.equal(t.node.store.listDeliveries().length, 4);
 
     // Nobody listens yet: every attempt fails and is scheduled again.
@@ -114,7 +115,7 @@ test('a delivery caught mid-send by a crash is queued again at the next start', 
   const t = await startTestNode();
   const [file] = writeSyntheticCtSeries({ outDir: tmpDir('deliv-crash'), count: 1, uidRoot: newUidRoot() });
   const inst = { ...(await prepareFile(file!)), filePath: file! };
-  t.node.deliveries.enqueue(inst, 'PACS');
+  queueDelivery(t.node.store, inst, 'PACS');
   const claimed = t.node.store.claimDueDeliveries(Date.now());
   assert.equal(claimed.length, 1);
   assert.equal(t.node.store.listDeliveries()[0]!.state, 'sending');

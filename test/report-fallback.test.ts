@@ -9,6 +9,7 @@ import path from 'node:path';
 import { spawn, ChildProcess } from 'node:child_process';
 import { startTestNode } from './helpers/node';
 import { tmpDir } from './helpers/env';
+import { queueDelivery } from './helpers/deliveries';
 import { freePort } from './helpers/child-node';
 import { newUidRoot, writeSyntheticCtSeries } from '../fixtures/synthetic-ct';
 import { buildReport } from '../src/report/build-sr';
@@ -116,12 +117,14 @@ test('a destination that refuses Comprehensive 3D SR gets the Basic Text SR form
     await sleep(500);
     const [first, ...rest] = files;
     const alternatives = rest.map((f) => ({ sopInstanceUid: f.sopInstanceUid, sopClassUid: f.sopClassUid, filePath: f.file }));
-    t.node.deliveries.enqueue(
+    queueDelivery(
+      t.node.store,
       { sopInstanceUid: first!.sopInstanceUid, sopClassUid: first!.sopClassUid, filePath: first!.file },
       'PICKY',
       alternatives,
     );
-    t.node.deliveries.enqueue(
+    queueDelivery(
+      t.node.store,
       { sopInstanceUid: first!.sopInstanceUid, sopClassUid: first!.sopClassUid, filePath: first!.file },
       'OPEN',
       alternatives,

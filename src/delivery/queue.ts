@@ -5,7 +5,7 @@
 // delivery back in the queue; resending the same SOP Instance UID replaces, never duplicates.
 
 import type { DestinationConfig } from '../config/config';
-import type { DeliveryAlternative, DeliveryRow, Store } from '../store/store';
+import type { DeliveryRow, Store } from '../store/store';
 import type { Logger } from '../log/logger';
 import { isSuccessOrWarning, prepareFile, PreparedFile, sendFiles } from './send-files';
 
@@ -49,19 +49,6 @@ export class DeliveryQueue {
     /** Told about every attempt (metrics, audit trail). */
     private readonly observe: (e: DeliveryOutcome) => void = () => undefined,
   ) {}
-
-  /** `alternatives`: other forms of the same content, sent instead when the destination refuses this one's SOP class. */
-  enqueue(
-    inst: { sopInstanceUid: string; sopClassUid: string; filePath: string },
-    destination: string,
-    alternatives: DeliveryAlternative[] = [],
-  ): DeliveryRow {
-    if (!this.destinations[destination]) throw new Error(`no destination "${destination}" is configured`);
-    return this.store.enqueueDelivery(
-      { sopInstanceUid: inst.sopInstanceUid, sopClassUid: inst.sopClassUid, filePath: inst.filePath, destination, alternatives },
-      Date.now(),
-    );
-  }
 
   /** Sends what is due; a sweep already running is joined, not doubled. */
   runDue(now = Date.now()): Promise<SweepResult> {

@@ -40,6 +40,24 @@ export interface IndexAttributes {
   manufacturer?: string;
 }
 
+/** An indexed instance, with how many times it arrived (a re-send replaces the row and counts). */
+export interface IndexedInstance extends InstanceRecord {
+  receiveCount: number;
+}
+
+/** A study as indexed, from its latest instance (patient data: database only, never logs). */
+export interface StudyRow {
+  studyInstanceUid: string;
+  patientId: string | null;
+  patientName: string | null;
+  patientBirthDate: string | null;
+  patientSex: string | null;
+  studyDate: string | null;
+  studyTime: string | null;
+  accessionNumber: string | null;
+  studyDescription: string | null;
+}
+
 export interface SeriesRow {
   seriesInstanceUid: string;
   studyInstanceUid: string;
@@ -189,7 +207,8 @@ function deliveryRow(r: RawDelivery): DeliveryRow {
 }
 
 export class Store {
-  readonly db: Database.Database;
+  // Private: every SQL statement stays in this module, and callers never see better-sqlite3 types.
+  private readonly db: Database.Database;
 
   constructor(
     readonly file: string,
@@ -375,9 +394,19 @@ export class Store {
     return this.stmt(`SELECT ${SERIES_COLUMNS} FROM series WHERE series_uid = ?`).get(seriesUid) as SeriesRow | undefined;
   }
 
-  getInstance(sopInstanceUid: string): InstanceRecord | undefined {
-    return this.stmt(`SELECT ${INSTANCE_COLUMNS} FROM instances i WHERE i.sop_instance_uid = ?`).get(sopInstanceUid) as
-      InstanceRecord | undefined;
+  getInstance(sopInstanceUid: string): IndexedInstance | undefined {
+    return this.stmt(`SELECT ${INSTANCE_COLUMNS}, i.receive_count AS receiveCount FROM instances i WHERE i.sop_instance_uid = ?`).get(
+      sopInstanceUid,
+    ) as IndexedInstance | undefined;
+  }
+
+  getStudy(studyUid: string): StudyRow | undefined {
+    return this.stmt(
+      `SELECT study_uid AS studyInstanceUid, patient_id AS patientId, patient_name AS patientName, patient_birth_date AS patientBirthDate,
+         patient_sex AS patientSex, study_date AS studyDate, study_time AS studyTime, accession_number AS accessionNumber,
+         study_description AS studyDescription
+       FROM studies WHERE study_uid = ?`,
+    ).get(studyUid) as StudyRow | undefined;
   }
 
   listInstances(seriesUid?: string): InstanceRecord[] {
