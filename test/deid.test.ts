@@ -651,7 +651,7 @@ test('errors are DicomParseError without values', () => {
   assert.throws(() => deidentifyDataSet(bad, ts, { secret: 'short' }), /16 bytes/);
 });
 
-test('CLI: a folder in, a mirrored folder out, with a summary', { skip: hasData ? false : 'no corpus' }, async () => {
+test('CLI: a folder in, a mirrored folder out, with a summary', { skip: hasData ? false : 'no corpus' }, () => {
   const src = path.join(SHARED_DICOM, 'pydicom', 'dicomdirtests', '77654033');
   const out = tmpDir('deid-cli');
   const secretFile = path.join(out, 'secret');
