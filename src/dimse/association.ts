@@ -408,12 +408,12 @@ export class Association extends EventEmitter<AssociationEvents> {
     if (!isNextStateOf(action, to)) throw new Error(`state machine: ${action} cannot lead from ${from} to ${to}`);
     this.current = to;
     if (to !== 'Sta6') this.clearIdle();
-    if (to === 'Sta1') this.onIdleState();
-    this.emit('transition', { from, event: o.event, action, to });
+    if (to === 'Sta1') this.afterClose();
+    if (this.listenerCount('transition') > 0) this.emit('transition', { from, event: o.event, action, to });
   }
 
   /** The connection is gone: tell the owner once every response and clean-up we queued has run. */
-  private onIdleState(): void {
+  private afterClose(): void {
     this.clearArtim();
     this.clearReplyTimer();
     this.ended(this.closeReason || 'connection closed');
