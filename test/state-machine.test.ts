@@ -250,3 +250,65 @@ test('an ordinary association goes Sta1 → Sta4 → Sta5 → Sta6 → Sta7 → 
     server.close();
   }
 });
+
+/** An acceptor Association on a local server, and a raw client connected to it. */
+async function acceptorWithRawClient(decide: (assoc: Association, rq: AssociateRQ) => void) {
+  let acceptor: Association | undefined;
+  const server = net.createServer((socket) => {
+    const assoc = new Association(socket, 'acceptor', limits, timeouts);
+    assoc.on('associate-rq', (rq) => decide(assoc, rq));
+    acceptor = assoc;
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const client = net.connect({ host: '127.0.0.1', port: (server.address() as net.AddressInfo).port });
+  await new Promise((r) => client.once('connect', r));
+  const clientClosed = new Promise((r) => client.once('close', r));
+  const received: RawPdu[] = [];
+  rawPeer(client, (pdu) => received.push(pdu));
+  const steps: Transition[] = [];
+  client.write(encodeAssociateRQ(rqFor()));
+  await new Promise<void>((r) => {
+    const poll = setInterval(() => {
+      if (received.length > 0) {
+        clearInterval(poll);
+        r();
+      }
+    }, 5);
+  });
+  acceptor!.on('transition', (t) => steps.push(t));
+  const closed = new Promise<string>((r) => acceptor!.once('closed', r));
+  return { server, client, clientClosed, received, steps, closed, acceptor: acceptor! };
+}
+
+test('an A-ASSOCIATE-RQ on an established association: A-ABORT, unexpected PDU (Sta6 + Evt6 → AA-8)', async () => {
+  const t = await acceptorWithRawClient((assoc, rq) => assoc.accept(acFor(rq), rq));
+  try {
+    assert.equal(t.received[0]!.type, PDU_TYPE.AssociateAC);
+    t.client.write(encodeAssociateRQ(rqFor()));
+    assert.equal(await t.closed, 'protocol error: unexpected A-ASSOCIATE-RQ');
+    assert.deepEqual(path(t.steps), ['Sta6+Evt6:AA-8→Sta13', 'Sta13+Evt17:AR-5→Sta1']);
+    await t.clientClosed;
+    const abort = t.received.find((p) => p.type === PDU_TYPE.Abort);
+    assert.ok(abort, 'A-ABORT sent');
+    assert.deepEqual([...pduBody(abort)], [0, 0, 2, 2], 'service provider, unexpected PDU');
+  } finally {
+    t.client.destroy();
+    t.server.close();
+  }
+});
+
+test('after A-ASSOCIATE-RJ, a stray PDU is ignored (Sta13 + Evt10 → AA-6) until the peer closes', async () => {
+  const t = await acceptorWithRawClient((assoc) => assoc.reject({ result: 1, source: 1, reason: 1 }));
+  try {
+    assert.equal(t.received[0]!.type, PDU_TYPE.AssociateRJ);
+    t.client.write(Buffer.from([PDU_TYPE.PData, 0, 0, 0, 0, 6, 0, 0, 0, 2, 1, 3]));
+    await new Promise((r) => setTimeout(r, 50));
+    t.client.end();
+    assert.equal(await t.closed, 'association rejected');
+    assert.deepEqual(path(t.steps), ['Sta13+Evt10:AA-6→Sta13', 'Sta13+Evt17:AR-5→Sta1']);
+    await t.clientClosed;
+    assert.ok(!t.received.some((p) => p.type === PDU_TYPE.Abort), 'no A-ABORT');
+  } finally {
+    t.server.close();
+  }
+});
