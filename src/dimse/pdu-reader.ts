@@ -2,10 +2,10 @@
 // anything is buffered, so a peer that claims a 2 GB PDU is cut off at its header, not after it
 // has filled our memory. Chunks are kept in a list and joined once per PDU (not once per chunk).
 
-import { ABORT, PDU_HEADER_LENGTH, PDU_TYPE, PduError } from './pdu';
+import { ABORT, PDU_HEADER_LENGTH, PDU_TYPE, PduError, PduType, isPduType } from './pdu';
 
 export interface RawPdu {
-  type: number;
+  type: PduType;
   /**
    * The body as the pieces it arrived in (views, not copies): a 64 KB P-DATA PDU spans two TCP
    * reads, and joining them would copy every byte of every instance once more.
@@ -26,12 +26,12 @@ export interface PduLimits {
   maxAssociateLength: number;
 }
 
-const FIXED_LENGTH_PDUS = new Set<number>([PDU_TYPE.AssociateRJ, PDU_TYPE.ReleaseRQ, PDU_TYPE.ReleaseRP, PDU_TYPE.Abort]);
+const FIXED_LENGTH_PDUS = new Set<PduType>([PDU_TYPE.AssociateRJ, PDU_TYPE.ReleaseRQ, PDU_TYPE.ReleaseRP, PDU_TYPE.Abort]);
 
 export class PduReader {
   private chunks: Buffer[] = [];
   private buffered = 0;
-  private pending: { type: number; length: number } | null = null;
+  private pending: { type: PduType; length: number } | null = null;
 
   constructor(private readonly limits: PduLimits) {}
 
@@ -56,8 +56,7 @@ export class PduReader {
         const h = this.take(PDU_HEADER_LENGTH);
         const type = h.readUInt8(0);
         const length = h.readUInt32BE(2);
-        this.check(type, length);
-        this.pending = { type, length };
+        this.pending = { type: this.check(type, length), length };
       }
       if (this.buffered < this.pending.length) break;
       out.push({ type: this.pending.type, parts: this.takeViews(this.pending.length), length: this.pending.length });
@@ -66,8 +65,9 @@ export class PduReader {
     return out;
   }
 
-  private check(type: number, length: number): void {
-    if (type < PDU_TYPE.AssociateRQ || type > PDU_TYPE.Abort) {
+  /** The PDU type, once the header is one we take. */
+  private check(type: number, length: number): PduType {
+    if (!isPduType(type)) {
       throw new PduError(`unrecognised PDU type 0x${type.toString(16).padStart(2, '0')}`, ABORT.reason.unrecognizedPdu);
     }
     if (FIXED_LENGTH_PDUS.has(type) && length !== 4) {
@@ -82,6 +82,7 @@ export class PduReader {
     if ((type === PDU_TYPE.AssociateRQ || type === PDU_TYPE.AssociateAC) && length > this.limits.maxAssociateLength) {
       throw new PduError(`association PDU of ${length} bytes exceeds our limit of ${this.limits.maxAssociateLength}`);
     }
+    return type;
   }
 
   /** Removes exactly n buffered bytes as views into the chunks they arrived in. */

@@ -12,6 +12,42 @@ export const PDU_TYPE = {
   Abort: 0x07,
 } as const;
 
+export type PduType = (typeof PDU_TYPE)[keyof typeof PDU_TYPE];
+
+export function isPduType(type: number): type is PduType {
+  return type >= PDU_TYPE.AssociateRQ && type <= PDU_TYPE.Abort;
+}
+
+/** The standard's names of the PDUs, for messages. */
+export const PDU_NAME: Record<PduType, string> = {
+  [PDU_TYPE.AssociateRQ]: 'A-ASSOCIATE-RQ',
+  [PDU_TYPE.AssociateAC]: 'A-ASSOCIATE-AC',
+  [PDU_TYPE.AssociateRJ]: 'A-ASSOCIATE-RJ',
+  [PDU_TYPE.PData]: 'P-DATA-TF',
+  [PDU_TYPE.ReleaseRQ]: 'A-RELEASE-RQ',
+  [PDU_TYPE.ReleaseRP]: 'A-RELEASE-RP',
+  [PDU_TYPE.Abort]: 'A-ABORT',
+};
+
+/** Variable items of the A-ASSOCIATE PDUs and the sub-items of user information (PS3.8 9.3.2-9.3.3, Annex D; PS3.7 D.3.3). */
+export const ITEM_TYPE = {
+  ApplicationContext: 0x10,
+  PresentationContextRQ: 0x20,
+  PresentationContextAC: 0x21,
+  AbstractSyntax: 0x30,
+  TransferSyntax: 0x40,
+  UserInformation: 0x50,
+  MaximumLength: 0x51,
+  ImplementationClassUid: 0x52,
+  AsyncOperationsWindow: 0x53,
+  RoleSelection: 0x54,
+  ImplementationVersionName: 0x55,
+  SopClassExtendedNegotiation: 0x56,
+  SopClassCommonExtendedNegotiation: 0x57,
+  UserIdentityRQ: 0x58,
+  UserIdentityAC: 0x59,
+} as const;
+
 export const PDU_HEADER_LENGTH = 6;
 
 /** A-ASSOCIATE-RJ result / source / reason values (PS3.8 Table 9-21). */
@@ -151,13 +187,13 @@ function encodeUserInformation(ui: UserInformation): Buffer {
   const subs: Buffer[] = [];
   const max = Buffer.alloc(4);
   max.writeUInt32BE(ui.maxPduLength >>> 0, 0);
-  subs.push(item(0x51, max));
-  if (ui.implementationClassUid) subs.push(item(0x52, ascii(ui.implementationClassUid)));
+  subs.push(item(ITEM_TYPE.MaximumLength, max));
+  if (ui.implementationClassUid) subs.push(item(ITEM_TYPE.ImplementationClassUid, ascii(ui.implementationClassUid)));
   if (ui.asyncOpsWindow) {
     const w = Buffer.alloc(4);
     w.writeUInt16BE(ui.asyncOpsWindow.invoked, 0);
     w.writeUInt16BE(ui.asyncOpsWindow.performed, 2);
-    subs.push(item(0x53, w));
+    subs.push(item(ITEM_TYPE.AsyncOperationsWindow, w));
   }
   for (const r of ui.roleSelections) {
     const uid = ascii(r.sopClassUid);
@@ -166,10 +202,10 @@ function encodeUserInformation(ui: UserInformation): Buffer {
     uid.copy(b, 2);
     b.writeUInt8(r.scuRole ? 1 : 0, 2 + uid.length);
     b.writeUInt8(r.scpRole ? 1 : 0, 3 + uid.length);
-    subs.push(item(0x54, b));
+    subs.push(item(ITEM_TYPE.RoleSelection, b));
   }
-  if (ui.implementationVersionName) subs.push(item(0x55, ascii(ui.implementationVersionName.slice(0, 16))));
-  return item(0x50, Buffer.concat(subs));
+  if (ui.implementationVersionName) subs.push(item(ITEM_TYPE.ImplementationVersionName, ascii(ui.implementationVersionName.slice(0, 16))));
+  return item(ITEM_TYPE.UserInformation, Buffer.concat(subs));
 }
 
 function associateFixed(protocolVersion: number, called: string, calling: string): Buffer {
@@ -182,11 +218,14 @@ function associateFixed(protocolVersion: number, called: string, calling: string
 
 export function encodeAssociateRQ(rq: AssociateRQ): Buffer {
   const parts: Buffer[] = [associateFixed(rq.protocolVersion, rq.calledAeTitle, rq.callingAeTitle)];
-  parts.push(item(0x10, ascii(rq.applicationContext)));
+  parts.push(item(ITEM_TYPE.ApplicationContext, ascii(rq.applicationContext)));
   for (const pc of rq.presentationContexts) {
     const fixed = Buffer.from([pc.id, 0, 0, 0]);
-    const subs = [item(0x30, ascii(pc.abstractSyntax)), ...pc.transferSyntaxes.map((ts) => item(0x40, ascii(ts)))];
-    parts.push(item(0x20, Buffer.concat([fixed, ...subs])));
+    const subs = [
+      item(ITEM_TYPE.AbstractSyntax, ascii(pc.abstractSyntax)),
+      ...pc.transferSyntaxes.map((ts) => item(ITEM_TYPE.TransferSyntax, ascii(ts))),
+    ];
+    parts.push(item(ITEM_TYPE.PresentationContextRQ, Buffer.concat([fixed, ...subs])));
   }
   parts.push(encodeUserInformation(rq.userInformation));
   const body = Buffer.concat(parts);
@@ -195,12 +234,12 @@ export function encodeAssociateRQ(rq: AssociateRQ): Buffer {
 
 export function encodeAssociateAC(ac: AssociateAC): Buffer {
   const parts: Buffer[] = [associateFixed(ac.protocolVersion, ac.calledAeTitle, ac.callingAeTitle)];
-  parts.push(item(0x10, ascii(ac.applicationContext)));
+  parts.push(item(ITEM_TYPE.ApplicationContext, ascii(ac.applicationContext)));
   for (const pc of ac.presentationContexts) {
     const fixed = Buffer.from([pc.id, 0, pc.result, 0]);
     // PS3.8 9.3.3.2: the transfer syntax sub-item is always present; its value is not
     // significant when the context is rejected, so an empty one is sent.
-    parts.push(item(0x21, Buffer.concat([fixed, item(0x40, ascii(pc.transferSyntax))])));
+    parts.push(item(ITEM_TYPE.PresentationContextAC, Buffer.concat([fixed, item(ITEM_TYPE.TransferSyntax, ascii(pc.transferSyntax))])));
   }
   parts.push(encodeUserInformation(ac.userInformation));
   const body = Buffer.concat(parts);
@@ -272,18 +311,18 @@ function decodeUserInformation(data: Buffer): UserInformation {
   const ui: UserInformation = { maxPduLength: 0, roleSelections: [], otherItems: [] };
   for (const sub of readItems(data, 0, 'user information')) {
     switch (sub.type) {
-      case 0x51:
+      case ITEM_TYPE.MaximumLength:
         if (sub.data.length !== 4) throw new PduError('maximum length sub-item must be 4 bytes');
         ui.maxPduLength = sub.data.readUInt32BE(0);
         break;
-      case 0x52:
+      case ITEM_TYPE.ImplementationClassUid:
         ui.implementationClassUid = uidText(sub.data);
         break;
-      case 0x53:
+      case ITEM_TYPE.AsyncOperationsWindow:
         if (sub.data.length !== 4) throw new PduError('asynchronous operations window sub-item must be 4 bytes');
         ui.asyncOpsWindow = { invoked: sub.data.readUInt16BE(0), performed: sub.data.readUInt16BE(2) };
         break;
-      case 0x54: {
+      case ITEM_TYPE.RoleSelection: {
         if (sub.data.length < 4) throw new PduError('role selection sub-item truncated');
         const n = sub.data.readUInt16BE(0);
         if (2 + n + 2 > sub.data.length) throw new PduError('role selection UID length runs past the sub-item');
@@ -294,7 +333,7 @@ function decodeUserInformation(data: Buffer): UserInformation {
         });
         break;
       }
-      case 0x55:
+      case ITEM_TYPE.ImplementationVersionName:
         ui.implementationVersionName = aeText(sub.data);
         break;
       default:
@@ -320,16 +359,16 @@ export function decodeAssociateRQ(body: Buffer): AssociateRQ {
   const presentationContexts: ProposedContext[] = [];
   let userInformation: UserInformation | undefined;
   for (const it of c.items) {
-    if (it.type === 0x10) applicationContext = uidText(it.data);
-    else if (it.type === 0x20) {
+    if (it.type === ITEM_TYPE.ApplicationContext) applicationContext = uidText(it.data);
+    else if (it.type === ITEM_TYPE.PresentationContextRQ) {
       if (it.data.length < 4) throw new PduError('presentation context item truncated');
       const pc: ProposedContext = { id: it.data.readUInt8(0), abstractSyntax: '', transferSyntaxes: [] };
       for (const sub of readItems(it.data, 4, 'presentation context')) {
-        if (sub.type === 0x30) pc.abstractSyntax = uidText(sub.data);
-        else if (sub.type === 0x40) pc.transferSyntaxes.push(uidText(sub.data));
+        if (sub.type === ITEM_TYPE.AbstractSyntax) pc.abstractSyntax = uidText(sub.data);
+        else if (sub.type === ITEM_TYPE.TransferSyntax) pc.transferSyntaxes.push(uidText(sub.data));
       }
       presentationContexts.push(pc);
-    } else if (it.type === 0x50) userInformation = decodeUserInformation(it.data);
+    } else if (it.type === ITEM_TYPE.UserInformation) userInformation = decodeUserInformation(it.data);
   }
   if (!applicationContext) throw new PduError('A-ASSOCIATE-RQ has no application context item');
   if (!userInformation) throw new PduError('A-ASSOCIATE-RQ has no user information item');
@@ -342,13 +381,14 @@ export function decodeAssociateAC(body: Buffer): AssociateAC {
   const presentationContexts: AcceptedContext[] = [];
   let userInformation: UserInformation = { maxPduLength: 0, roleSelections: [], otherItems: [] };
   for (const it of c.items) {
-    if (it.type === 0x10) applicationContext = uidText(it.data);
-    else if (it.type === 0x21) {
+    if (it.type === ITEM_TYPE.ApplicationContext) applicationContext = uidText(it.data);
+    else if (it.type === ITEM_TYPE.PresentationContextAC) {
       if (it.data.length < 4) throw new PduError('presentation context item truncated');
       let transferSyntax = '';
-      for (const sub of readItems(it.data, 4, 'presentation context')) if (sub.type === 0x40) transferSyntax = uidText(sub.data);
+      for (const sub of readItems(it.data, 4, 'presentation context'))
+        if (sub.type === ITEM_TYPE.TransferSyntax) transferSyntax = uidText(sub.data);
       presentationContexts.push({ id: it.data.readUInt8(0), result: it.data.readUInt8(2), transferSyntax });
-    } else if (it.type === 0x50) userInformation = decodeUserInformation(it.data);
+    } else if (it.type === ITEM_TYPE.UserInformation) userInformation = decodeUserInformation(it.data);
   }
   return { ...stripItems(c), applicationContext, presentationContexts, userInformation };
 }

@@ -5,7 +5,15 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { EventEmitter } from 'node:events';
-import { Association, AssociationLimits, AssociationTimeouts, DataSetSink, NegotiatedContext, normalizeAddress } from './association';
+import {
+  Association,
+  AssociationLimits,
+  AssociationTimeouts,
+  CloseReason,
+  DataSetSink,
+  NegotiatedContext,
+  normalizeAddress,
+} from './association';
 import { AcceptedContext, AssociateRQ, PC_RESULT, REJECT, AssociateRJ, RoleSelection } from './pdu';
 import { COMMAND_FIELD, DimseCommand, NO_DATA_SET, STATUS } from './command';
 import { APPLICATION_CONTEXT, VERIFICATION_SOP_CLASS, chooseTransferSyntax } from './uids';
@@ -55,11 +63,26 @@ export interface RejectionEvent {
   rejection: AssociateRJ;
 }
 
-/**
- * Events: 'association' (Association, established), 'association-closed' (Association, reason),
- * 'rejected' (RejectionEvent), 'aborted' (Association, reason: protocol errors and timeouts).
- */
-export class StorageScp extends EventEmitter {
+/** A TLS handshake that failed (no or a bad client certificate, wrong protocol...). */
+export interface TlsRefusedEvent {
+  remoteAddress: string;
+  why: string;
+}
+
+/** The events a StorageScp emits, with their listeners' arguments. */
+export interface ScpEvents {
+  /** An association was accepted; `contexts` are the answers to every proposed presentation context. */
+  association: [association: Association, contexts: AcceptedContext[]];
+  /** An accepted association ended ('released' when it was released normally). */
+  'association-closed': [association: Association, reason: CloseReason];
+  rejected: [rejection: RejectionEvent];
+  /** A connection that never became an association ended (protocol errors, timeouts). */
+  aborted: [association: Association, reason: CloseReason];
+  'store-result': [result: StoreResultEvent];
+  'tls-refused': [refusal: TlsRefusedEvent];
+}
+
+export class StorageScp extends EventEmitter<ScpEvents> {
   private servers: net.Server[] = [];
   private readonly active = new Set<Association>();
   private readonly sockets = new Set<net.Socket>();
@@ -87,7 +110,7 @@ export class StorageScp extends EventEmitter {
   listenTls(port: number, host: string, options: tls.TlsOptions): Promise<net.AddressInfo> {
     const server = tls.createServer(options, (socket) => this.onConnection(socket));
     server.on('tlsClientError', (err, socket) => {
-      this.emit('tls-refused', { remoteAddress: normalizeAddress(socket.remoteAddress ?? ''), why: err.message });
+      this.emit('tls-refused', { remoteAddress: normalizeAddress(socket.remoteAddress ?? ''), why: err.message } satisfies TlsRefusedEvent);
       socket.destroy();
     });
     return this.serve(server, port, host);
@@ -124,8 +147,8 @@ export class StorageScp extends EventEmitter {
     this.sockets.add(socket);
     socket.on('close', () => this.sockets.delete(socket));
     const assoc = new Association(socket, 'acceptor', this.opts.limits, this.opts.timeouts);
-    assoc.on('associate-rq', (rq: AssociateRQ) => this.onAssociateRq(assoc, rq));
-    assoc.on('closed', (reason: string) => {
+    assoc.on('associate-rq', (rq) => this.onAssociateRq(assoc, rq));
+    assoc.on('closed', (reason) => {
       if (this.active.delete(assoc)) this.emit('association-closed', assoc, reason);
       else if (!reason.startsWith('association rejected')) this.emit('aborted', assoc, reason);
     });

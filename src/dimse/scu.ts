@@ -167,7 +167,7 @@ function connect(host: string, port: number, timeoutMs: number, tlsOptions?: tls
       socket.removeAllListeners('error');
       resolve(socket);
     });
-    socket.once('error', (e) => {
+    socket.once('error', (e: Error) => {
       clearTimeout(timer);
       reject(new ScuError(`could not connect to ${host}:${port}${tlsOptions ? ' over TLS' : ''}: ${e.message}`));
     });
