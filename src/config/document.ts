@@ -28,11 +28,12 @@ export const documentSchema: SectionSchema<DocumentKeys> = {
   fields: {
     node: { kind: section(nodeSection), default: SECTION_DEFAULTS, doc: '' },
     admin: { kind: section(adminSection), default: SECTION_DEFAULTS, doc: '' },
+    audit: { kind: section(auditSection), default: SECTION_DEFAULTS, doc: '' },
     housekeeping: { kind: section(housekeepingSection), default: SECTION_DEFAULTS, doc: '' },
     inference: { kind: section(inferenceSection), default: SECTION_DEFAULTS, doc: '' },
     report: { kind: section(reportSection), default: SECTION_DEFAULTS, doc: '' },
     delivery: { kind: section(deliverySection), default: SECTION_DEFAULTS, doc: '' },
-    audit: { kind: section(auditSection), default: SECTION_DEFAULTS, doc: '' },
+    routing: { kind: section(routingSection), default: SECTION_DEFAULTS, doc: '' },
     callers: {
       kind: callerList,
       default: [],
@@ -45,7 +46,6 @@ export const documentSchema: SectionSchema<DocumentKeys> = {
     log: { kind: section(logSection), default: SECTION_DEFAULTS, doc: '' },
     destinations: { kind: destinationMap, default: {}, defaultDoc: '', doc: '`{ "aeTitle", "host", "port" }`: where reports go' },
     routes: { kind: routeList, default: [], defaultDoc: '', doc: 'which series go to which model and destinations' },
-    routing: { kind: section(routingSection), default: SECTION_DEFAULTS, doc: '' },
   },
   check(document, raw, _at, { problems }) {
     // An unusable `callers` value (not a list) is reported on its own.

@@ -94,14 +94,16 @@ export function fieldKeys<T>(schema: SectionSchema<T>): string[] {
   return Object.keys(schema.fields);
 }
 
+/** The table's rows in order, each field seen as reading an unknown value (for walkers that do not care which). */
+export function fieldEntries<T>(schema: SectionSchema<T>): [string, Field<unknown>][] {
+  return Object.entries<Field<unknown>>(schema.fields);
+}
+
 /** Walks a section's table over `raw`: unknown keys, each field (or its default), then the section's rules. */
 export function readSection<T>(schema: SectionSchema<T>, raw: Obj, at: string, ctx: ReadContext): T {
   checkKeys(raw, at, fieldKeys(schema), ctx, schema.suggestOtherSections === true);
   const values: Partial<Record<keyof T, unknown>> = {};
-  for (const key of Object.keys(schema.fields) as (keyof T & string)[]) {
-    const field: Field<unknown> = schema.fields[key];
-    values[key] = readField(field, raw, at, key, ctx);
-  }
+  for (const [key, field] of fieldEntries(schema)) values[key as keyof T] = readField(field, raw, at, key, ctx);
   // Every key of T was just given a value read by its field's kind (Fields<T> ties the two).
   const complete = values as T;
   schema.check?.(complete, raw, at, ctx);

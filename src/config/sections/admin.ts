@@ -10,7 +10,8 @@ export interface AdminKeys {
   readonly host: string;
   readonly port: number;
   readonly token: string | null;
-  readonly tokenEnv: string | null;
+  /** Checked only when `token` is absent: with both given, the one problem worth naming is "not both". */
+  readonly tokenEnv: unknown;
 }
 
 const secret: Kind<string> = {
@@ -21,13 +22,12 @@ const secret: Kind<string> = {
   },
 };
 
-const environmentVariableName: Kind<string> = {
-  read(value, at, { problems }) {
-    if (typeof value === 'string' && /^[A-Za-z_][A-Za-z0-9_]*$/.test(value)) return value;
-    problems.add(at, `${describeValue(value)} is not an environment variable name`);
-    return undefined;
-  },
-};
+/** Taken as written; the section's check names a bad one when it is the token's only source. */
+const asWritten: Kind<unknown> = { read: (value) => value };
+
+function isEnvironmentVariableName(value: unknown): value is string {
+  return typeof value === 'string' && /^[A-Za-z_][A-Za-z0-9_]*$/.test(value);
+}
 
 export const adminSection: SectionSchema<AdminKeys> = {
   suggestOtherSections: true,
@@ -42,15 +42,17 @@ export const adminSection: SectionSchema<AdminKeys> = {
       doc: 'bearer token for everything but `/healthz` and `/readyz`; without one (here or via `tokenEnv`) those endpoints refuse every request',
     },
     tokenEnv: {
-      kind: environmentVariableName,
-      default: null,
+      kind: asWritten,
+      default: undefined,
       defaultDoc: '(default config: `DICOM_AI_ADMIN_TOKEN`)',
       doc: 'or the name of the environment variable holding the token (not both)',
     },
   },
-  check(_admin, raw, at, { problems }) {
+  check(admin, raw, at, { problems }) {
     if (has(raw, 'token') && has(raw, 'tokenEnv'))
       problems.add(at, 'give either "token" or "tokenEnv" (the name of an environment variable holding it), not both');
+    else if (has(raw, 'tokenEnv') && !isEnvironmentVariableName(admin.tokenEnv))
+      problems.add(keyPath(at, 'tokenEnv'), `${describeValue(admin.tokenEnv)} is not an environment variable name`);
   },
 };
 
@@ -62,8 +64,11 @@ export function resolveAdmin(keys: AdminKeys, dicomPort: number, problems: Probl
       keyPath(at, 'port'),
       `${keys.port} is also the DICOM port (node.port); the admin endpoint needs a port of its own, e.g. 8080`,
     );
-  // Not an error when the variable is unset: the protected endpoints refuse everyone, health still answers.
-  const fromEnv = keys.token === null && keys.tokenEnv !== null ? process.env[keys.tokenEnv] : undefined;
-  const token = keys.token ?? (fromEnv !== undefined && fromEnv.length > 0 ? fromEnv : null);
+  let token = keys.token;
+  if (token === null && isEnvironmentVariableName(keys.tokenEnv)) {
+    // Not an error when the variable is unset: the protected endpoints refuse everyone, health still answers.
+    const fromEnv = process.env[keys.tokenEnv];
+    token = fromEnv !== undefined && fromEnv.length > 0 ? fromEnv : null;
+  }
   return { enabled: keys.enabled, host: keys.host, port: keys.port, token };
 }

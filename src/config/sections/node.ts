@@ -12,7 +12,7 @@ export const tlsListenerSection: SectionSchema<TlsListenerConfig> = {
       kind: port(true),
       default: 0,
       missing: 'missing; required (the DICOM TLS port (2762 is registered for DICOM over TLS))',
-      doc: 'DICOM TLS listener beside the plain one (2762 is the registered port)',
+      doc: 'its port (2762 is the registered port for DICOM over TLS)',
     },
     certFile: {
       kind: readableFile,
@@ -68,7 +68,7 @@ export const nodeSection: SectionSchema<NodeSettings> = {
     tls: {
       kind: section(tlsListenerSection),
       default: null,
-      doc: 'DICOM TLS on a port of its own (absent: no TLS listener)',
+      doc: 'a DICOM TLS listener beside the plain one (absent: none)',
       defaultDoc: '',
     },
   },
