@@ -114,16 +114,15 @@ function readField(field: Field<unknown>, raw: Obj, parentAt: string, key: strin
   const at = keyPath(parentAt, key);
   if (!has(raw, key)) {
     if (field.missing !== undefined) ctx.problems.add(at, field.missing);
-    if (field.default === SECTION_DEFAULTS) return field.kind.read({}, at, ctx);
-    return defaultOf(field, ctx);
+    return defaultOf(field, at, ctx);
   }
   const value = field.kind.read(raw[key], at, ctx);
-  return value === undefined ? defaultOf(field, ctx) : value;
+  return value === undefined ? defaultOf(field, at, ctx) : value;
 }
 
-function defaultOf(field: Field<unknown>, ctx: ReadContext): unknown {
+function defaultOf(field: Field<unknown>, at: string, ctx: ReadContext): unknown {
   const value = field.default;
-  if (value === SECTION_DEFAULTS) return field.kind.read({}, '', ctx);
+  if (value === SECTION_DEFAULTS) return field.kind.read({}, at, ctx);
   if (field.kind.resolvesDefault === true && typeof value === 'string') return resolvePath(ctx.configDir, value);
   return value;
 }
