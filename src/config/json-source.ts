@@ -43,15 +43,19 @@ export function lineColumn(text: string, offset: number): { line: number; column
   return { line, column: clamped - lineStart + 1 };
 }
 
-class Failure {
+/** Thrown inside the scanner to unwind to its caller with the first syntax problem. */
+class Failure extends Error {
   constructor(
     readonly offset: number,
     readonly reason: string,
-  ) {}
+  ) {
+    super(reason);
+    this.name = 'JsonScanFailure';
+  }
 }
 
 const NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
-const WORD = /[A-Za-z_$][A-Za-z0-9_$.\-]*/y;
+const WORD = /[A-Za-z_$][A-Za-z0-9_$.-]*/y;
 const MAX_DEPTH = 512;
 
 export function scanJson(text: string): JsonScan {

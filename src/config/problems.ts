@@ -35,8 +35,15 @@ export function describeValue(value: unknown): string {
       return String(value);
     case 'object':
       return 'an object {...}';
-    default:
+    case 'undefined':
+      return 'undefined';
+    case 'bigint':
       return String(value);
+    case 'symbol':
+      return value.toString();
+    default:
+      // A function: never produced by JSON.parse.
+      return 'a function';
   }
 }
 

@@ -86,7 +86,3 @@ export class Housekeeping {
     }
   }
 }
-
-export function isValidCron(expr: string): boolean {
-  return cron.validate(expr);
-}
