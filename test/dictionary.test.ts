@@ -137,3 +137,22 @@ test('syntaxFor and isDeflatedTransferSyntax read the transfer syntax table', ()
   assert.ok(!isDeflatedTransferSyntax(TRANSFER_SYNTAX.DeflatedImageFrameCompression), 'frames are deflated, not the data set');
   assert.ok(!isDeflatedTransferSyntax(TRANSFER_SYNTAX.ExplicitVRLittleEndian));
 });
+
+/** The module specifiers a TypeScript source file imports or re-exports from. */
+function importsOf(file: string): string[] {
+  const source = fs.readFileSync(file, 'utf8');
+  return [...source.matchAll(/^(?:import|export)\b[^;]*?\bfrom '([^']+)';/gms)].map((m) => m[1] as string);
+}
+
+test('the vocabulary modules are leaves, and the network layer imports nothing else from src/', () => {
+  const leaves = ['tags.ts', 'transfer-syntax.ts'].map((f) => path.join(ROOT, 'src', 'dicom', f));
+  for (const leaf of leaves) assert.deepEqual(importsOf(leaf), [], `${path.basename(leaf)} must import nothing`);
+  const dimse = path.join(ROOT, 'src', 'dimse');
+  for (const file of fs.readdirSync(dimse).filter((f) => f.endsWith('.ts'))) {
+    for (const specifier of importsOf(path.join(dimse, file))) {
+      const allowed =
+        specifier.startsWith('node:') || specifier.startsWith('./') || leaves.includes(path.resolve(dimse, specifier) + '.ts');
+      assert.ok(allowed, `src/dimse/${file} imports ${specifier}`);
+    }
+  }
+});

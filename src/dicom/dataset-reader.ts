@@ -19,10 +19,6 @@ import {
   readElementHeader as readElementHeaderAt,
   readTag as readTagAt,
   readU32,
-  TAG_ITEM,
-  TAG_ITEM_DELIMITATION,
-  TAG_PIXEL_DATA,
-  TAG_SEQUENCE_DELIMITATION,
   UNDEFINED_LENGTH,
 } from './element-header';
 import { decodeText, parseCharsetTerms, trimPadding } from './charset';
@@ -236,8 +232,8 @@ function skipSequenceItems(c: Cursor, start: number, syntax: Syntax, depth: numb
     c.need(pos, 8, 'item header');
     const tag = readTag(c, pos, syntax);
     const length = readU32(c.buf, pos + 4, syntax.littleEndian);
-    if (tag === TAG_SEQUENCE_DELIMITATION) return pos + 8;
-    if (tag !== TAG_ITEM) {
+    if (tag === TAG.SequenceDelimitationItem) return pos + 8;
+    if (tag !== TAG.Item) {
       throw new DicomParseError('expected an item or sequence delimitation item inside a sequence', {
         tag,
         offset: pos,
@@ -257,7 +253,7 @@ function skipItemDataset(c: Cursor, start: number, syntax: Syntax, depth: number
   let pos = start;
   for (;;) {
     const h = readElementHeader(c, pos, syntax);
-    if (h.tag === TAG_ITEM_DELIMITATION) return h.valueOffset;
+    if (h.tag === TAG.ItemDelimitationItem) return h.valueOffset;
     if (isItemOrDelimiter(h.tag)) {
       throw new DicomParseError('unexpected item tag inside an item', { tag: h.tag, offset: pos });
     }
@@ -293,7 +289,7 @@ function walkTopLevel(c: Cursor, syntax: Syntax, wanted: ReadonlyMap<number, str
   try {
     while (pos < c.limit) {
       const h = readElementHeader(c, pos, syntax);
-      if (h.tag === TAG_PIXEL_DATA) return { stoppedAt: 'pixel-data', pixelData: pixelDataLocation(c, h) };
+      if (h.tag === TAG.PixelData) return { stoppedAt: 'pixel-data', pixelData: pixelDataLocation(c, h) };
       if (isItemOrDelimiter(h.tag)) {
         throw new DicomParseError('item or delimiter tag at the top level of a dataset', { tag: h.tag, offset: pos });
       }

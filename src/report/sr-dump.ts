@@ -28,7 +28,7 @@ class Reader {
 
   code(ds: DataSet | undefined): string {
     if (!ds) return '(no code)';
-    return `(${this.ascii(ds, TAG.CodeValue) ?? this.text(ds, 0x00080119) ?? ''}, ${this.ascii(ds, TAG.CodingSchemeDesignator) ?? ''}, "${this.text(ds, TAG.CodeMeaning) ?? ''}")`;
+    return `(${this.ascii(ds, TAG.CodeValue) ?? this.text(ds, TAG.LongCodeValue) ?? ''}, ${this.ascii(ds, TAG.CodingSchemeDesignator) ?? ''}, "${this.text(ds, TAG.CodeMeaning) ?? ''}")`;
   }
 
   meaning(ds: DataSet | undefined): string | undefined {
