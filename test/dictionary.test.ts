@@ -22,6 +22,9 @@ import {
   transferSyntaxProperties,
 } from '../src/dicom/transfer-syntax';
 import { HEADER_TAG_VRS } from '../src/dicom/dataset-reader';
+import { sopClassName } from '../src/dicom/sop-classes';
+import { SR_SOP_CLASSES } from '../src/report/build-sr';
+import { SECONDARY_CAPTURE_IMAGE_STORAGE } from '../src/report/key-image-sc';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const DICTIONARY = path.join(ROOT, 'dicom-dictionary');
@@ -155,4 +158,11 @@ test('the vocabulary modules are leaves, and the network layer imports nothing e
       assert.ok(allowed, `src/dimse/${file} imports ${specifier}`);
     }
   }
+});
+
+test('the SOP classes the writers create are the storage SOP classes of the derived table', () => {
+  assert.equal(sopClassName(SR_SOP_CLASSES.comprehensive3d), 'Comprehensive 3D SR Storage');
+  assert.equal(sopClassName(SR_SOP_CLASSES.comprehensive), 'Comprehensive SR Storage');
+  assert.equal(sopClassName(SR_SOP_CLASSES['basic-text']), 'Basic Text SR Storage');
+  assert.equal(sopClassName(SECONDARY_CAPTURE_IMAGE_STORAGE), 'Secondary Capture Image Storage');
 });

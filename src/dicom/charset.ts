@@ -2,7 +2,7 @@
  * Text decoding through the Specific Character Set (0008,0005), PS3.5 Section 6.1 and PS3.3
  * C.12.1.1.2: the ISO 8859 sets, GB18030/GBK, UTF-8, and ISO 2022 code extensions with their
  * escape sequences (Japanese, Korean, Chinese). One module for every reader of text values:
- * the header reader (dataset-reader.ts) and the SR reader (src/report/charset.ts).
+ * the header reader (dataset-reader.ts) and the SR viewer (src/report/sr-dump.ts).
  */
 import { TextDecoder } from 'node:util';
 
