@@ -12,7 +12,7 @@
  */
 import { readDatasetHeader } from '../dicom/dataset-reader';
 import { readPart10Header } from '../dicom/part10';
-import { TAG } from '../dicom/tags';
+import { TAG, tagsByKeyword } from '../dicom/tags';
 import { BuiltReport } from './build-sr';
 import { CreatingDevice, dicomDateTime, equipmentNodes, part10Bytes, patientStudyNodes, sopCommonNodes, truncate } from './common-modules';
 import { Node, seq, text, uid, us } from './elements';
@@ -121,7 +121,7 @@ interface Anatomy {
 function sourceAnatomy(sourceFile: Buffer, bodyPartExamined: string | undefined): Anatomy {
   const head = readPart10Header(sourceFile);
   const attrs = readDatasetHeader(sourceFile.subarray(head.datasetOffset), head.transferSyntaxUid, {
-    tags: { Laterality: TAG.Laterality, ImageLaterality: TAG.ImageLaterality },
+    tags: tagsByKeyword(['Laterality', 'ImageLaterality']),
   }).attributes;
   const cs = (v: string | undefined): string => (v ?? '').trim().toUpperCase();
   const bodyPart = cs(bodyPartExamined);
