@@ -5,8 +5,9 @@
  * delimiters). Group length elements (gggg,0000), retired but still seen, are recomputed so that
  * they stay true after removals.
  */
-import { LONG_VRS, TAG_ITEM, TAG_ITEM_DELIMITATION, TAG_SEQUENCE_DELIMITATION, UNDEFINED_LENGTH } from '../dicom/element-header';
+import { LONG_VRS, UNDEFINED_LENGTH } from '../dicom/element-header';
 import { Syntax } from '../dicom/transfer-syntax';
+import { TAG } from '../dicom/tags';
 
 export type OutNode =
   /** An element copied byte for byte (header, value, delimiters). */
@@ -54,7 +55,7 @@ function encodeNode(n: OutNode, syntax: Syntax): Chunk {
           bytes: Buffer.concat([
             elementHeader(n.tag, n.vr, UNDEFINED_LENGTH, syntax),
             body,
-            tagHeader(TAG_SEQUENCE_DELIMITATION, 0, n.itemSyntax),
+            tagHeader(TAG.SequenceDelimitationItem, 0, n.itemSyntax),
           ]),
         };
       }
@@ -66,9 +67,9 @@ function encodeNode(n: OutNode, syntax: Syntax): Chunk {
 function encodeItem(item: OutItem, syntax: Syntax): Buffer {
   const content = encodeNodes(item.nodes, syntax);
   if (item.undefinedLength) {
-    return Buffer.concat([tagHeader(TAG_ITEM, UNDEFINED_LENGTH, syntax), content, tagHeader(TAG_ITEM_DELIMITATION, 0, syntax)]);
+    return Buffer.concat([tagHeader(TAG.Item, UNDEFINED_LENGTH, syntax), content, tagHeader(TAG.ItemDelimitationItem, 0, syntax)]);
   }
-  return Buffer.concat([tagHeader(TAG_ITEM, content.length, syntax), content]);
+  return Buffer.concat([tagHeader(TAG.Item, content.length, syntax), content]);
 }
 
 /** Item / delimiter header: tag + 32-bit length, never a VR. */

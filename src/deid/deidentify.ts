@@ -21,6 +21,7 @@ import { encodeNodes, OutNode } from './dataset-writer';
 import { methodNodes, upsertTopLevel } from './method-attributes';
 import { isPrivateTag, isSequenceTag, profileRowFor, ProfileRow } from './profile-table';
 import { dateShiftDays, dummyValue, pseudonymousId, replacementUid, shiftDa, shiftDt, textValue, uidValue } from './replacement-values';
+import { TAG } from '../dicom/tags';
 
 export type { DeidOption } from './actions';
 export { SUPPORTED_OPTIONS } from './actions';
@@ -60,25 +61,20 @@ export interface DeidResult {
 
 const MEDIA_STORAGE_DIRECTORY = '1.2.840.10008.1.3.10';
 
-const TAG_SOP_CLASS_UID = 0x00080016;
-const TAG_SOP_INSTANCE_UID = 0x00080018;
-const TAG_MODALITY = 0x00080060;
-const TAG_PATIENT_ID = 0x00100020;
-const TAG_BURNED_IN_ANNOTATION = 0x00280301;
-const PIXEL_DATA_TAGS = new Set([0x7fe00008, 0x7fe00009, 0x7fe00010]);
+const PIXEL_DATA_TAGS = new Set<number>([TAG.FloatPixelData, TAG.DoubleFloatPixelData, TAG.PixelData]);
 /** Attributes whose values, wherever they reappear, make a descriptor identifying. */
 const IDENTIFYING_TAGS = [
-  0x00100010, // Patient's Name
-  0x00100020, // Patient ID
-  0x00100030, // Patient's Birth Date
-  0x00080050, // Accession Number
-  0x00080080, // Institution Name
-  0x00080090, // Referring Physician's Name
-  0x00101000, // Other Patient IDs
-  0x00101001, // Other Patient Names
-  0x00101040, // Patient's Address
-  0x00101060, // Patient's Mother's Birth Name
-  0x00102154, // Patient's Telephone Numbers
+  TAG.PatientName,
+  TAG.PatientID,
+  TAG.PatientBirthDate,
+  TAG.AccessionNumber,
+  TAG.InstitutionName,
+  TAG.ReferringPhysicianName,
+  TAG.OtherPatientIDs,
+  TAG.OtherPatientNames,
+  TAG.PatientAddress,
+  TAG.PatientMotherBirthName,
+  TAG.PatientTelephoneNumbers,
 ];
 
 interface Context {
@@ -146,19 +142,29 @@ export function deidentifyPart10(fileBytes: Buffer, opts: DeidOptions): DeidResu
 
 /** Preamble + DICM + File Meta Information with whichever SOP identity is known. */
 function minimalFileMeta(ts: string, classUid: string | undefined, instanceUid: string | undefined, opts: DeidOptions): Buffer {
-  const nodes: OutNode[] = [{ kind: 'value', tag: 0x00020001, vr: 'OB', value: Buffer.from([0, 1]) }];
-  if (classUid) nodes.push({ kind: 'value', tag: 0x00020002, vr: 'UI', value: uidValue(classUid) });
-  if (instanceUid) nodes.push({ kind: 'value', tag: 0x00020003, vr: 'UI', value: uidValue(instanceUid) });
-  nodes.push({ kind: 'value', tag: 0x00020010, vr: 'UI', value: uidValue(ts) });
-  nodes.push({ kind: 'value', tag: 0x00020012, vr: 'UI', value: uidValue(opts.implementationClassUid ?? IMPLEMENTATION_CLASS_UID) });
-  nodes.push({ kind: 'value', tag: 0x00020013, vr: 'SH', value: textValue(opts.implementationVersionName ?? IMPLEMENTATION_VERSION_NAME) });
+  const nodes: OutNode[] = [{ kind: 'value', tag: TAG.FileMetaInformationVersion, vr: 'OB', value: Buffer.from([0, 1]) }];
+  if (classUid) nodes.push({ kind: 'value', tag: TAG.MediaStorageSOPClassUID, vr: 'UI', value: uidValue(classUid) });
+  if (instanceUid) nodes.push({ kind: 'value', tag: TAG.MediaStorageSOPInstanceUID, vr: 'UI', value: uidValue(instanceUid) });
+  nodes.push({ kind: 'value', tag: TAG.TransferSyntaxUID, vr: 'UI', value: uidValue(ts) });
+  nodes.push({
+    kind: 'value',
+    tag: TAG.ImplementationClassUID,
+    vr: 'UI',
+    value: uidValue(opts.implementationClassUid ?? IMPLEMENTATION_CLASS_UID),
+  });
+  nodes.push({
+    kind: 'value',
+    tag: TAG.ImplementationVersionName,
+    vr: 'SH',
+    value: textValue(opts.implementationVersionName ?? IMPLEMENTATION_VERSION_NAME),
+  });
   const body = encodeNodes(nodes, EXPLICIT_LE);
   const groupLength = Buffer.alloc(4);
   groupLength.writeUInt32LE(body.length);
   return Buffer.concat([
     Buffer.alloc(128),
     Buffer.from('DICM', 'latin1'),
-    encodeNodes([{ kind: 'value', tag: 0x00020000, vr: 'UL', value: groupLength }], EXPLICIT_LE),
+    encodeNodes([{ kind: 'value', tag: TAG.FileMetaInformationGroupLength, vr: 'UL', value: groupLength }], EXPLICIT_LE),
     body,
   ]);
 }
@@ -195,7 +201,7 @@ function deidentifyDataSetInternal(
     const el = top.find((e) => e.tag === tag);
     return el && el.length !== UNDEFINED_LENGTH && !el.items ? valueBytes(data, el) : undefined;
   };
-  const patientId = trimText(topValue(TAG_PATIENT_ID) ?? Buffer.alloc(0));
+  const patientId = trimText(topValue(TAG.PatientID) ?? Buffer.alloc(0));
   const ctx: Context = {
     buf: data,
     secret,
@@ -225,13 +231,13 @@ function deidentifyDataSetInternal(
   }
 
   const risk = burnedInRisk(
-    topValue(TAG_BURNED_IN_ANNOTATION),
-    topValue(TAG_MODALITY),
-    topValue(TAG_SOP_CLASS_UID),
+    topValue(TAG.BurnedInAnnotation),
+    topValue(TAG.Modality),
+    topValue(TAG.SOPClassUID),
     top.some((e) => PIXEL_DATA_TAGS.has(e.tag)),
   );
-  const sopClass = topValue(TAG_SOP_CLASS_UID);
-  const sopInstance = topValue(TAG_SOP_INSTANCE_UID);
+  const sopClass = topValue(TAG.SOPClassUID);
+  const sopInstance = topValue(TAG.SOPInstanceUID);
   const retainUids = options.has('retain-uids');
   let newSopInstanceUid: string | undefined;
   if (sopInstance && trimUid(sopInstance) !== '') {
@@ -386,7 +392,7 @@ function replaceValue(
 
 function dummyFor(tag: number, vr: string | undefined, value: Buffer, ctx: Context, syntax: Syntax): Buffer {
   if (vr === undefined) return Buffer.alloc(0); // no VR known: the only valid "dummy" is empty
-  if (tag === TAG_PATIENT_ID) return textValue(pseudonymousId(ctx.secret, trimText(value)));
+  if (tag === TAG.PatientID) return textValue(pseudonymousId(ctx.secret, trimText(value)));
   return dummyValue(vr, syntax.littleEndian);
 }
 

@@ -8,11 +8,7 @@ import { DeidOption } from './actions';
 import { Syntax } from '../dicom/transfer-syntax';
 import { OutNode } from './dataset-writer';
 import { textValue } from './replacement-values';
-
-export const TAG_PATIENT_IDENTITY_REMOVED = 0x00120062;
-export const TAG_DEID_METHOD = 0x00120063;
-export const TAG_DEID_METHOD_CODE_SEQUENCE = 0x00120064;
-export const TAG_LONGITUDINAL_TEMPORAL_INFORMATION_MODIFIED = 0x00280303;
+import { TAG } from '../dicom/tags';
 
 /** PS3.16 CID 7050 "De-identification Method" codes (scheme DCM). */
 const OPTION_CODES: Readonly<Record<DeidOption, [string, string]>> = {
@@ -34,26 +30,26 @@ export function methodNodes(options: ReadonlySet<DeidOption>, syntax: Syntax): O
   // LO values are limited to 64 characters; every option keyword is a value of its own.
   const methodText = ['PS3.15 Table E.1-1 Basic Profile', ...ordered].join('\\');
   const nodes: OutNode[] = [
-    { kind: 'value', tag: TAG_PATIENT_IDENTITY_REMOVED, vr: 'CS', value: textValue('YES') },
-    { kind: 'value', tag: TAG_DEID_METHOD, vr: 'LO', value: textValue(methodText) },
+    { kind: 'value', tag: TAG.PatientIdentityRemoved, vr: 'CS', value: textValue('YES') },
+    { kind: 'value', tag: TAG.DeidentificationMethod, vr: 'LO', value: textValue(methodText) },
     {
       kind: 'sequence',
-      tag: TAG_DEID_METHOD_CODE_SEQUENCE,
+      tag: TAG.DeidentificationMethodCodeSequence,
       vr: 'SQ',
       undefinedLength: false,
       itemSyntax: syntax,
       items: codes.map(([value, meaning]) => ({
         undefinedLength: false,
         nodes: [
-          { kind: 'value', tag: 0x00080100, vr: 'SH', value: textValue(value) },
-          { kind: 'value', tag: 0x00080102, vr: 'SH', value: textValue('DCM') },
-          { kind: 'value', tag: 0x00080104, vr: 'LO', value: textValue(meaning) },
+          { kind: 'value', tag: TAG.CodeValue, vr: 'SH', value: textValue(value) },
+          { kind: 'value', tag: TAG.CodingSchemeDesignator, vr: 'SH', value: textValue('DCM') },
+          { kind: 'value', tag: TAG.CodeMeaning, vr: 'LO', value: textValue(meaning) },
         ],
       })),
     },
   ];
   if (options.has('retain-long-modified-dates')) {
-    nodes.push({ kind: 'value', tag: TAG_LONGITUDINAL_TEMPORAL_INFORMATION_MODIFIED, vr: 'CS', value: textValue('MODIFIED') });
+    nodes.push({ kind: 'value', tag: TAG.LongitudinalTemporalInformationModified, vr: 'CS', value: textValue('MODIFIED') });
   }
   return nodes;
 }

@@ -10,6 +10,7 @@ import { TlsFiles, tlsClientOptions } from '../dimse/tls';
 import { readPart10Header } from '../dicom/part10';
 import { readDatasetHeader } from '../dicom/dataset-reader';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '../version';
+import { tagsByKeyword } from '../dicom/tags';
 
 export interface Destination {
   aeTitle: string;
@@ -78,7 +79,7 @@ export async function prepareFile(file: string): Promise<PreparedFile> {
 function datasetIdentity(head: Buffer, ts: string): { sopClassUid: string; sopInstanceUid: string } {
   try {
     const r = readDatasetHeader(head, ts, {
-      tags: { SOPClassUID: 0x00080016, SOPInstanceUID: 0x00080018 },
+      tags: tagsByKeyword(['SOPClassUID', 'SOPInstanceUID']),
       totalLength: Number.MAX_SAFE_INTEGER,
     });
     return { sopClassUid: r.attributes.SOPClassUID ?? '', sopInstanceUid: r.attributes.SOPInstanceUID ?? '' };

@@ -18,21 +18,12 @@
  * data set and stop quietly where the bytes end; it shares the element header reading instead.
  */
 import { DicomParseError } from './errors';
-import {
-  MAX_SEQUENCE_DEPTH,
-  readElementHeader,
-  readTag,
-  readU32,
-  TAG_ITEM,
-  TAG_ITEM_DELIMITATION,
-  TAG_PIXEL_DATA,
-  TAG_SEQUENCE_DELIMITATION,
-  UNDEFINED_LENGTH,
-} from './element-header';
+import { MAX_SEQUENCE_DEPTH, readElementHeader, readTag, readU32, UNDEFINED_LENGTH } from './element-header';
 import { IMPLICIT_LE, Syntax } from './transfer-syntax';
+import { TAG } from './tags';
 
 export { EXPLICIT_BE, EXPLICIT_LE, IMPLICIT_LE, Syntax } from './transfer-syntax';
-export { LONG_VRS, TAG_ITEM, TAG_ITEM_DELIMITATION, TAG_SEQUENCE_DELIMITATION, UNDEFINED_LENGTH, readTag } from './element-header';
+export { LONG_VRS, UNDEFINED_LENGTH, readTag } from './element-header';
 
 export interface ParsedElement {
   tag: number;
@@ -129,7 +120,7 @@ class Parser {
       if (this.lenient && !untilItemDelimiter && pos + 8 > limit) return { elements: out, end: limit };
       const start = pos;
       const h = readElementHeader(this.buf, pos, syntax, (n, t) => this.need(start, n, limit, 'element header', t));
-      if (h.tag === TAG_ITEM_DELIMITATION) {
+      if (h.tag === TAG.ItemDelimitationItem) {
         if (!untilItemDelimiter)
           throw new DicomParseError('item delimiter outside an item of undefined length', { tag: h.tag, offset: pos });
         return { elements: out, end: pos + 8 };
@@ -158,7 +149,7 @@ class Parser {
     const el: ParsedElement = { tag, vr, start: pos, end: 0, valueOffset, length };
 
     if (length === UNDEFINED_LENGTH) {
-      const encapsulated = (syntax.explicit && (vr === 'OB' || vr === 'OW')) || (!syntax.explicit && tag === TAG_PIXEL_DATA);
+      const encapsulated = (syntax.explicit && (vr === 'OB' || vr === 'OW')) || (!syntax.explicit && tag === TAG.PixelData);
       if (encapsulated) {
         el.encapsulated = true;
         const r = this.fragments(valueOffset, limit, syntax, tag);
@@ -202,7 +193,7 @@ class Parser {
     if (maybeSequence && length > 0) {
       const itemSyntax = vr === 'UN' ? IMPLICIT_LE : syntax;
       const known = this.isSequenceTag(tag);
-      const looksLikeItem = length >= 8 && readTag(this.buf, valueOffset, itemSyntax.littleEndian) === TAG_ITEM;
+      const looksLikeItem = length >= 8 && readTag(this.buf, valueOffset, itemSyntax.littleEndian) === TAG.Item;
       if (known || looksLikeItem) {
         try {
           const r = this.items(valueOffset, el.end, itemSyntax, depth + 1, false, tag);
@@ -234,11 +225,11 @@ class Parser {
       this.need(pos, 8, limit, 'item header', seqTag);
       const tag = readTag(this.buf, pos, syntax.littleEndian);
       const length = readU32(this.buf, pos + 4, syntax.littleEndian);
-      if (tag === TAG_SEQUENCE_DELIMITATION) {
+      if (tag === TAG.SequenceDelimitationItem) {
         if (!undefinedLength) throw new DicomParseError('sequence delimiter in a sequence of defined length', { tag: seqTag, offset: pos });
         return { items, end: pos + 8 };
       }
-      if (tag !== TAG_ITEM) throw new DicomParseError('expected an item inside a sequence', { tag: seqTag, offset: pos });
+      if (tag !== TAG.Item) throw new DicomParseError('expected an item inside a sequence', { tag: seqTag, offset: pos });
       if (length === UNDEFINED_LENGTH) {
         const r = this.elements(pos + 8, limit, syntax, depth, true);
         items.push({ start: pos, end: r.end, undefinedLength: true, elements: r.elements });
@@ -267,8 +258,8 @@ class Parser {
       this.need(pos, 8, limit, 'fragment header', tag);
       const itemTag = readTag(this.buf, pos, syntax.littleEndian);
       const length = readU32(this.buf, pos + 4, syntax.littleEndian);
-      if (itemTag === TAG_SEQUENCE_DELIMITATION) return { fragments, end: pos + 8 };
-      if (itemTag !== TAG_ITEM || length === UNDEFINED_LENGTH) {
+      if (itemTag === TAG.SequenceDelimitationItem) return { fragments, end: pos + 8 };
+      if (itemTag !== TAG.Item || length === UNDEFINED_LENGTH) {
         throw new DicomParseError('malformed encapsulated pixel data fragment', { tag, offset: pos });
       }
       if (pos + 8 + length > limit)

@@ -11,7 +11,6 @@
  *  - errors carry only structure (tags, offsets, lengths, VRs), never values,
  *    because error messages end up in logs and values may be patient data.
  */
-import { TextDecoder } from 'node:util';
 import { inflate } from './deflate';
 import {
   ElementHeader,
@@ -20,25 +19,16 @@ import {
   readElementHeader as readElementHeaderAt,
   readTag as readTagAt,
   readU32,
-  TAG_ITEM,
-  TAG_ITEM_DELIMITATION,
-  TAG_PIXEL_DATA,
-  TAG_SEQUENCE_DELIMITATION,
   UNDEFINED_LENGTH,
 } from './element-header';
+import { decodeText, parseCharsetTerms, trimPadding } from './charset';
 import { DicomParseError, formatTag } from './errors';
+import { TAG, TagKeyword, tagsByKeyword } from './tags';
 import { IMPLICIT_LE, isDeflatedTransferSyntax, Syntax, syntaxFor } from './transfer-syntax';
 
 export { DicomParseError } from './errors';
 export { inflateDeflatedDataset } from './deflate';
-export {
-  isDeflatedTransferSyntax,
-  TS_DEFLATED_LE,
-  TS_EXPLICIT_BE,
-  TS_EXPLICIT_LE,
-  TS_IMPLICIT_LE,
-  TS_JPIP_REFERENCED_DEFLATE,
-} from './transfer-syntax';
+export { isDeflatedTransferSyntax } from './transfer-syntax';
 
 export interface HeaderReadResult {
   /** keyword -> decoded value. Present-but-empty attributes map to ''. */
@@ -66,33 +56,31 @@ export interface ReadDatasetOptions {
 }
 
 /** Attributes extracted when the caller does not ask for specific tags. */
-export const DEFAULT_HEADER_TAGS: Readonly<Record<string, number>> = Object.freeze({
-  SpecificCharacterSet: 0x00080005,
-  SOPClassUID: 0x00080016,
-  SOPInstanceUID: 0x00080018,
-  StudyDate: 0x00080020,
-  StudyTime: 0x00080030,
-  AccessionNumber: 0x00080050,
-  Modality: 0x00080060,
-  Manufacturer: 0x00080070,
-  StudyDescription: 0x00081030,
-  SeriesDescription: 0x0008103e,
-  PatientName: 0x00100010,
-  PatientID: 0x00100020,
-  PatientBirthDate: 0x00100030,
-  PatientSex: 0x00100040,
-  BodyPartExamined: 0x00180015,
-  StudyInstanceUID: 0x0020000d,
-  SeriesInstanceUID: 0x0020000e,
-  SeriesNumber: 0x00200011,
-  InstanceNumber: 0x00200013,
-  NumberOfFrames: 0x00280008,
-  Rows: 0x00280010,
-  Columns: 0x00280011,
-  BitsAllocated: 0x00280100,
-});
-
-const TAG_SPECIFIC_CHARACTER_SET = 0x00080005;
+export const DEFAULT_HEADER_TAGS: Readonly<Record<string, number>> = tagsByKeyword([
+  'SpecificCharacterSet',
+  'SOPClassUID',
+  'SOPInstanceUID',
+  'StudyDate',
+  'StudyTime',
+  'AccessionNumber',
+  'Modality',
+  'Manufacturer',
+  'StudyDescription',
+  'SeriesDescription',
+  'PatientName',
+  'PatientID',
+  'PatientBirthDate',
+  'PatientSex',
+  'BodyPartExamined',
+  'StudyInstanceUID',
+  'SeriesInstanceUID',
+  'SeriesNumber',
+  'InstanceNumber',
+  'NumberOfFrames',
+  'Rows',
+  'Columns',
+  'BitsAllocated',
+]);
 
 /** VRs whose values are subject to (0008,0005); the rest are plain ASCII. */
 const CHARSET_VRS = new Set(['PN', 'LO', 'SH', 'ST', 'LT', 'UT', 'UC']);
@@ -103,62 +91,70 @@ const BINARY_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'UN', 'AT'
  * VRs of the tags we are likely to be asked for, used for implicit VR (where
  * the stream carries no VR) and for explicit 'UN' elements.
  */
-const DICTIONARY_VR: ReadonlyMap<number, string> = new Map([
-  [0x00080005, 'CS'],
-  [0x00080008, 'CS'],
-  [0x00080012, 'DA'],
-  [0x00080013, 'TM'],
-  [0x00080016, 'UI'],
-  [0x00080018, 'UI'],
-  [0x00080020, 'DA'],
-  [0x00080021, 'DA'],
-  [0x00080022, 'DA'],
-  [0x00080023, 'DA'],
-  [0x00080030, 'TM'],
-  [0x00080031, 'TM'],
-  [0x00080032, 'TM'],
-  [0x00080033, 'TM'],
-  [0x00080050, 'SH'],
-  [0x00080060, 'CS'],
-  [0x00080070, 'LO'],
-  [0x00080080, 'LO'],
-  [0x00080090, 'PN'],
-  [0x00081010, 'SH'],
-  [0x00081030, 'LO'],
-  [0x0008103e, 'LO'],
-  [0x00081090, 'LO'],
-  [0x00100010, 'PN'],
-  [0x00100020, 'LO'],
-  [0x00100030, 'DA'],
-  [0x00100040, 'CS'],
-  [0x00101010, 'AS'],
-  [0x00180015, 'CS'],
-  [0x00180050, 'DS'],
-  [0x00181030, 'LO'],
-  [0x0020000d, 'UI'],
-  [0x0020000e, 'UI'],
-  [0x00200010, 'SH'],
-  [0x00200011, 'IS'],
-  [0x00200012, 'IS'],
-  [0x00200013, 'IS'],
-  [0x00200032, 'DS'],
-  [0x00200037, 'DS'],
-  [0x00200052, 'UI'],
-  [0x00280002, 'US'],
-  [0x00280004, 'CS'],
-  [0x00280008, 'IS'],
-  [0x00280010, 'US'],
-  [0x00280011, 'US'],
-  [0x00280030, 'DS'],
-  [0x00280100, 'US'],
-  [0x00280101, 'US'],
-  [0x00280102, 'US'],
-  [0x00280103, 'US'],
-]);
+export const HEADER_TAG_VRS: Readonly<Partial<Record<TagKeyword, string>>> = {
+  SpecificCharacterSet: 'CS',
+  ImageType: 'CS',
+  InstanceCreationDate: 'DA',
+  InstanceCreationTime: 'TM',
+  SOPClassUID: 'UI',
+  SOPInstanceUID: 'UI',
+  StudyDate: 'DA',
+  SeriesDate: 'DA',
+  AcquisitionDate: 'DA',
+  ContentDate: 'DA',
+  StudyTime: 'TM',
+  SeriesTime: 'TM',
+  AcquisitionTime: 'TM',
+  ContentTime: 'TM',
+  AccessionNumber: 'SH',
+  Modality: 'CS',
+  Manufacturer: 'LO',
+  InstitutionName: 'LO',
+  ReferringPhysicianName: 'PN',
+  StationName: 'SH',
+  StudyDescription: 'LO',
+  SeriesDescription: 'LO',
+  ManufacturerModelName: 'LO',
+  PatientName: 'PN',
+  PatientID: 'LO',
+  PatientBirthDate: 'DA',
+  PatientSex: 'CS',
+  PatientAge: 'AS',
+  BodyPartExamined: 'CS',
+  SliceThickness: 'DS',
+  ProtocolName: 'LO',
+  StudyInstanceUID: 'UI',
+  SeriesInstanceUID: 'UI',
+  StudyID: 'SH',
+  SeriesNumber: 'IS',
+  AcquisitionNumber: 'IS',
+  InstanceNumber: 'IS',
+  ImagePositionPatient: 'DS',
+  ImageOrientationPatient: 'DS',
+  FrameOfReferenceUID: 'UI',
+  SamplesPerPixel: 'US',
+  PhotometricInterpretation: 'CS',
+  NumberOfFrames: 'IS',
+  Rows: 'US',
+  Columns: 'US',
+  PixelSpacing: 'DS',
+  BitsAllocated: 'US',
+  BitsStored: 'US',
+  HighBit: 'US',
+  PixelRepresentation: 'US',
+};
 
-/** Internal signal: the data we need lies beyond `bytes` but within the dataset. */
-class TruncatedSignal {}
-const TRUNCATED = new TruncatedSignal();
+const DICTIONARY_VR: ReadonlyMap<number, string> = new Map(
+  Object.entries(HEADER_TAG_VRS).map(([keyword, vr]) => [TAG[keyword as TagKeyword], vr]),
+);
+
+/**
+ * Internal signal: the data we need lies beyond `bytes` but within the dataset. It never leaves
+ * this module (walkTopLevel turns it into stoppedAt 'truncated'); one shared instance, since a
+ * head of a dataset is the normal case during ingest and needs no stack trace of its own.
+ */
+class TruncatedSignal extends Error {}
+const TRUNCATED = new TruncatedSignal('dataset head ends before the data needed');
 
 /**
  * Bounds-checked view over the dataset bytes. `limit` is the real dataset
@@ -236,8 +232,8 @@ function skipSequenceItems(c: Cursor, start: number, syntax: Syntax, depth: numb
     c.need(pos, 8, 'item header');
     const tag = readTag(c, pos, syntax);
     const length = readU32(c.buf, pos + 4, syntax.littleEndian);
-    if (tag === TAG_SEQUENCE_DELIMITATION) return pos + 8;
-    if (tag !== TAG_ITEM) {
+    if (tag === TAG.SequenceDelimitationItem) return pos + 8;
+    if (tag !== TAG.Item) {
       throw new DicomParseError('expected an item or sequence delimitation item inside a sequence', {
         tag,
         offset: pos,
@@ -257,7 +253,7 @@ function skipItemDataset(c: Cursor, start: number, syntax: Syntax, depth: number
   let pos = start;
   for (;;) {
     const h = readElementHeader(c, pos, syntax);
-    if (h.tag === TAG_ITEM_DELIMITATION) return h.valueOffset;
+    if (h.tag === TAG.ItemDelimitationItem) return h.valueOffset;
     if (isItemOrDelimiter(h.tag)) {
       throw new DicomParseError('unexpected item tag inside an item', { tag: h.tag, offset: pos });
     }
@@ -293,7 +289,7 @@ function walkTopLevel(c: Cursor, syntax: Syntax, wanted: ReadonlyMap<number, str
   try {
     while (pos < c.limit) {
       const h = readElementHeader(c, pos, syntax);
-      if (h.tag === TAG_PIXEL_DATA) return { stoppedAt: 'pixel-data', pixelData: pixelDataLocation(c, h) };
+      if (h.tag === TAG.PixelData) return { stoppedAt: 'pixel-data', pixelData: pixelDataLocation(c, h) };
       if (isItemOrDelimiter(h.tag)) {
         throw new DicomParseError('item or delimiter tag at the top level of a dataset', { tag: h.tag, offset: pos });
       }
@@ -349,7 +345,7 @@ export function readDatasetHeader(bytes: Buffer, transferSyntaxUid: string, opts
   const wanted = new Map<number, string>();
   for (const [keyword, tag] of Object.entries(tags)) wanted.set(tag >>> 0, keyword);
   // Always collect the character set: text values cannot be decoded without it.
-  if (!wanted.has(TAG_SPECIFIC_CHARACTER_SET)) wanted.set(TAG_SPECIFIC_CHARACTER_SET, '');
+  if (!wanted.has(TAG.SpecificCharacterSet)) wanted.set(TAG.SpecificCharacterSet, '');
 
   const found: RawValue[] = [];
   const outcome = walkTopLevel(cursor, syntax, wanted, found);
@@ -357,8 +353,8 @@ export function readDatasetHeader(bytes: Buffer, transferSyntaxUid: string, opts
 }
 
 function buildResult(found: RawValue[], outcome: WalkOutcome, syntax: Syntax): HeaderReadResult {
-  const charsetRaw = found.find((f) => f.tag === TAG_SPECIFIC_CHARACTER_SET);
-  const specificCharacterSet = charsetRaw ? trimTrailing(charsetRaw.bytes.toString('latin1')) : undefined;
+  const charsetRaw = found.find((f) => f.tag === TAG.SpecificCharacterSet);
+  const specificCharacterSet = charsetRaw ? trimPadding(charsetRaw.bytes.toString('latin1')) : undefined;
   const terms = specificCharacterSet !== undefined ? parseCharsetTerms(specificCharacterSet) : [];
 
   const attributes: Record<string, string> = {};
@@ -376,10 +372,6 @@ function buildResult(found: RawValue[], outcome: WalkOutcome, syntax: Syntax): H
 // ---------------------------------------------------------------------------
 // Value decoding
 // ---------------------------------------------------------------------------
-
-function trimTrailing(s: string): string {
-  return s.replace(/[ \0]+$/, '');
-}
 
 /** Picks the VR to decode with: the stream's, unless it is absent or UN. */
 function effectiveVr(f: RawValue): string | undefined {
@@ -417,221 +409,8 @@ function decodeValue(f: RawValue, littleEndian: boolean, charsetTerms: string[])
   }
   if (vr !== undefined && BINARY_VRS.has(vr)) return undefined;
   // Unknown VR (implicit VR, tag not in our dictionary): best guess is text.
-  if (vr === undefined || CHARSET_VRS.has(vr)) return trimTrailing(decodeText(b, charsetTerms));
-  return trimTrailing(b.toString('latin1'));
-}
-
-// ---------------------------------------------------------------------------
-// Specific Character Set handling
-// ---------------------------------------------------------------------------
-
-/**
- * Splits (0008,0005) into its values and normalises common misspellings
- * ("ISO-IR 100", "ISO IR 100", "ISO_IR100") to the defined terms.
- */
-function parseCharsetTerms(value: string): string[] {
-  return value.split('\\').map((term) => {
-    const t = term.trim().toUpperCase();
-    const m = /^ISO[ _-]?IR[ _-]?(\d+)$/.exec(t);
-    return m ? `ISO_IR ${m[1]}` : t;
-  });
-}
-
-/** Single-byte-per-term (non code-extension) defined terms -> WHATWG labels. */
-const DIRECT_ENCODINGS: Readonly<Record<string, string>> = {
-  'ISO_IR 6': 'latin1',
-  'ISO_IR 100': 'latin1',
-  'ISO_IR 101': 'iso-8859-2',
-  'ISO_IR 109': 'iso-8859-3',
-  'ISO_IR 110': 'iso-8859-4',
-  'ISO_IR 144': 'iso-8859-5',
-  'ISO_IR 127': 'iso-8859-6',
-  'ISO_IR 126': 'iso-8859-7',
-  'ISO_IR 138': 'iso-8859-8',
-  'ISO_IR 148': 'iso-8859-9',
-  'ISO_IR 203': 'iso-8859-15',
-  'ISO_IR 166': 'windows-874', // TIS 620-2533; WHATWG maps tis-620 to windows-874
-  'ISO_IR 13': 'shift_jis', // JIS X 0201 in both halves: a subset of Shift_JIS
-  'ISO_IR 192': 'utf-8',
-  GB18030: 'gb18030',
-  GBK: 'gbk',
-};
-
-const decoderCache = new Map<string, TextDecoder>();
-
-/**
- * Decodes bytes in a WHATWG encoding. 'latin1' is special-cased to true
- * ISO 8859-1 because WHATWG aliases latin1 to windows-1252.
- */
-function decodeWith(label: string, bytes: Uint8Array): string {
-  if (label === 'latin1') return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
-  let decoder = decoderCache.get(label);
-  if (decoder === undefined) {
-    decoder = new TextDecoder(label);
-    decoderCache.set(label, decoder);
-  }
-  return decoder.decode(bytes);
-}
-
-/**
- * Decodes a charset-affected text value.
- *
- * Single-valued, non code-extension terms map straight to a decoder. Anything
- * using ISO 2022 code extensions ("ISO 2022 IR nnn", usually multi-valued like
- * "\ISO 2022 IR 87") goes through decodeIso2022, which honours the escape
- * sequences in the value. Unknown terms fall back to latin1 (best effort; we
- * would rather index a slightly wrong name than reject the object).
- */
-function decodeText(bytes: Buffer, terms: string[]): string {
-  if (bytes.length === 0) return '';
-  const first = terms[0] ?? '';
-  if (!terms.some((t) => t.startsWith('ISO 2022'))) {
-    return decodeWith(DIRECT_ENCODINGS[first] ?? 'latin1', bytes);
-  }
-  return decodeIso2022(bytes, first);
-}
-
-/**
- * One ISO 2022 graphic character set that DICOM allows, designated into G0
- * (7-bit bytes) or G1 (8-bit bytes, invoked into GR).
- */
-interface CodeElement {
-  plane: 'G0' | 'G1';
-  /** Bytes following ESC in the designating escape sequence. */
-  escape: string;
-  decode: (bytes: Uint8Array) => string;
-}
-
-/** JIS X 0208 (ISO IR 87) 7-bit bytes -> EUC-JP by setting the high bit. */
-function decodeJisX0208(bytes: Uint8Array): string {
-  const euc = Uint8Array.from(bytes, (b) => (b >= 0x21 && b <= 0x7e ? b | 0x80 : b));
-  return decodeWith('euc-jp', euc);
-}
-
-/** JIS X 0212 (ISO IR 159) 7-bit pairs -> EUC-JP code set 3 (0x8F prefix). */
-function decodeJisX0212(bytes: Uint8Array): string {
-  const out: number[] = [];
-  for (let i = 0; i < bytes.length; i++) {
-    const b = bytes[i] as number;
-    const next = bytes[i + 1];
-    if (b >= 0x21 && b <= 0x7e && next !== undefined && next >= 0x21 && next <= 0x7e) {
-      out.push(0x8f, b | 0x80, next | 0x80);
-      i++;
-    } else {
-      out.push(b);
-    }
-  }
-  return decodeWith('euc-jp', Uint8Array.from(out));
-}
-
-const single = (label: string) => (bytes: Uint8Array) => decodeWith(label, bytes);
-
-/** The code elements of PS3.3 C.12.1.1.2 (Tables C.12-3/4/5). */
-const CODE_ELEMENTS: Readonly<Record<string, CodeElement>> = {
-  'IR 6': { plane: 'G0', escape: '(B', decode: single('latin1') },
-  'IR 14': { plane: 'G0', escape: '(J', decode: single('shift_jis') },
-  'IR 87': { plane: 'G0', escape: '$B', decode: decodeJisX0208 },
-  // Not a DICOM defined term, but older Japanese systems designate JIS X 0208
-  // with the 1978 escape "ESC $ @"; the code points are compatible enough.
-  'IR 42': { plane: 'G0', escape: '$@', decode: decodeJisX0208 },
-  'IR 159': { plane: 'G0', escape: '$(D', decode: decodeJisX0212 },
-  'IR 13': { plane: 'G1', escape: ')I', decode: single('shift_jis') },
-  'IR 149': { plane: 'G1', escape: '$)C', decode: single('euc-kr') },
-  'IR 58': { plane: 'G1', escape: '$)A', decode: single('gb18030') },
-  'IR 100': { plane: 'G1', escape: '-A', decode: single('latin1') },
-  'IR 101': { plane: 'G1', escape: '-B', decode: single('iso-8859-2') },
-  'IR 109': { plane: 'G1', escape: '-C', decode: single('iso-8859-3') },
-  'IR 110': { plane: 'G1', escape: '-D', decode: single('iso-8859-4') },
-  'IR 144': { plane: 'G1', escape: '-L', decode: single('iso-8859-5') },
-  'IR 127': { plane: 'G1', escape: '-G', decode: single('iso-8859-6') },
-  'IR 126': { plane: 'G1', escape: '-F', decode: single('iso-8859-7') },
-  'IR 138': { plane: 'G1', escape: '-H', decode: single('iso-8859-8') },
-  'IR 148': { plane: 'G1', escape: '-M', decode: single('iso-8859-9') },
-  'IR 203': { plane: 'G1', escape: '-b', decode: single('iso-8859-15') },
-  'IR 166': { plane: 'G1', escape: '-T', decode: single('windows-874') },
-};
-
-const ESCAPES: ReadonlyArray<[string, CodeElement]> = Object.values(CODE_ELEMENTS)
-  .map((ce): [string, CodeElement] => [ce.escape, ce])
-  // Longest first so "$(D" is not mistaken for a shorter sequence.
-  .sort((a, b) => b[0].length - a[0].length);
-
-/**
- * Initial G0/G1 designations implied by value 1 of (0008,0005) (PS3.5 6.1.2.5.1):
- * G0 is ASCII except for ISO 2022 IR 13 (JIS X 0201 Romaji); G1 is the
- * 8-bit half of value 1, if any.
- */
-function initialDesignations(firstTerm: string): { g0: CodeElement; g1?: CodeElement } {
-  const ascii = CODE_ELEMENTS['IR 6'] as CodeElement;
-  const m = /^(?:ISO 2022 |ISO_)(IR \d+)$/.exec(firstTerm);
-  const ce = m ? CODE_ELEMENTS[m[1] as string] : undefined;
-  if (ce === undefined) return { g0: ascii };
-  if (m?.[1] === 'IR 13') return { g0: CODE_ELEMENTS['IR 14'] as CodeElement, g1: ce };
-  return ce.plane === 'G1' ? { g0: ascii, g1: ce } : { g0: ascii };
-}
-
-/**
- * Decodes a value that uses ISO 2022 code extensions: bytes are split into runs
- * by escape sequences and by plane (7-bit -> G0, 8-bit -> G1) and each run is
- * decoded with the currently designated set.
- *
- * Limitations (best effort): designations are not reset at value/component
- * delimiters - conformant writers switch back explicitly before them, as
- * PS3.5 6.1.2.5.3 requires; unknown escape sequences are dropped; 8-bit bytes
- * with no G1 designation are read as latin1.
- */
-function decodeIso2022(bytes: Buffer, firstTerm: string): string {
-  const initial = initialDesignations(firstTerm);
-  let g0 = initial.g0;
-  let g1 = initial.g1;
-  let out = '';
-  let runStart = 0;
-  let runHigh = false;
-
-  const flush = (end: number): void => {
-    if (end <= runStart) return;
-    const run = bytes.subarray(runStart, end);
-    if (!runHigh) out += g0.decode(run);
-    else out += g1 ? g1.decode(run) : decodeWith('latin1', run);
-  };
-
-  let i = 0;
-  while (i < bytes.length) {
-    const b = bytes[i] as number;
-    if (b === 0x1b) {
-      flush(i);
-      const match = ESCAPES.find(([esc]) => bytes.toString('latin1', i + 1, i + 1 + esc.length) === esc);
-      if (match) {
-        if (match[1].plane === 'G0') g0 = match[1];
-        else g1 = match[1];
-        i += 1 + match[0].length;
-      } else {
-        i = skipUnknownEscape(bytes, i);
-      }
-      runStart = i;
-      continue;
-    }
-    const high = b >= 0x80;
-    if (high !== runHigh) {
-      flush(i);
-      runStart = i;
-      runHigh = high;
-    }
-    i++;
-  }
-  flush(bytes.length);
-  return out;
-}
-
-/**
- * Skips an unrecognised ISO 2022 escape sequence (ESC, intermediate bytes
- * 0x20-0x2F, one final byte 0x30-0x7E) so its bytes do not show up as text.
- */
-function skipUnknownEscape(bytes: Buffer, escOffset: number): number {
-  let j = escOffset + 1;
-  while (j < bytes.length && (bytes[j] as number) >= 0x20 && (bytes[j] as number) <= 0x2f) j++;
-  if (j < bytes.length && (bytes[j] as number) >= 0x30 && (bytes[j] as number) <= 0x7e) j++;
-  return j;
+  if (vr === undefined || CHARSET_VRS.has(vr)) return trimPadding(decodeText(b, charsetTerms));
+  return trimPadding(b.toString('latin1'));
 }
 
 /** Exposed for callers that want to log a tag the same way errors do. */

@@ -9,10 +9,6 @@
 import { DicomParseError } from './errors';
 import { Syntax } from './transfer-syntax';
 
-export const TAG_PIXEL_DATA = 0x7fe00010;
-export const TAG_ITEM = 0xfffee000;
-export const TAG_ITEM_DELIMITATION = 0xfffee00d;
-export const TAG_SEQUENCE_DELIMITATION = 0xfffee0dd;
 export const UNDEFINED_LENGTH = 0xffffffff;
 /** Nesting bound so hostile input cannot exhaust the stack. */
 export const MAX_SEQUENCE_DEPTH = 64;

@@ -1,4 +1,5 @@
 // DIMSE command sets (PS3.7 section 9.3 and Annex E): group 0000, always Implicit VR Little Endian.
+import { TAG } from '../dicom/tags';
 
 export const COMMAND_FIELD = {
   C_STORE_RQ: 0x0001,
@@ -46,17 +47,17 @@ export interface DimseCommand {
 
 type Kind = 'UI' | 'US' | 'UL' | 'AE' | 'LO';
 const FIELDS: { tag: number; key: keyof DimseCommand; kind: Kind }[] = [
-  { tag: 0x00000002, key: 'affectedSopClassUid', kind: 'UI' },
-  { tag: 0x00000100, key: 'commandField', kind: 'US' },
-  { tag: 0x00000110, key: 'messageId', kind: 'US' },
-  { tag: 0x00000120, key: 'messageIdBeingRespondedTo', kind: 'US' },
-  { tag: 0x00000700, key: 'priority', kind: 'US' },
-  { tag: 0x00000800, key: 'commandDataSetType', kind: 'US' },
-  { tag: 0x00000900, key: 'status', kind: 'US' },
-  { tag: 0x00000902, key: 'errorComment', kind: 'LO' },
-  { tag: 0x00001000, key: 'affectedSopInstanceUid', kind: 'UI' },
-  { tag: 0x00001030, key: 'moveOriginatorAeTitle', kind: 'AE' },
-  { tag: 0x00001031, key: 'moveOriginatorMessageId', kind: 'US' },
+  { tag: TAG.AffectedSOPClassUID, key: 'affectedSopClassUid', kind: 'UI' },
+  { tag: TAG.CommandField, key: 'commandField', kind: 'US' },
+  { tag: TAG.MessageID, key: 'messageId', kind: 'US' },
+  { tag: TAG.MessageIDBeingRespondedTo, key: 'messageIdBeingRespondedTo', kind: 'US' },
+  { tag: TAG.Priority, key: 'priority', kind: 'US' },
+  { tag: TAG.CommandDataSetType, key: 'commandDataSetType', kind: 'US' },
+  { tag: TAG.Status, key: 'status', kind: 'US' },
+  { tag: TAG.ErrorComment, key: 'errorComment', kind: 'LO' },
+  { tag: TAG.AffectedSOPInstanceUID, key: 'affectedSopInstanceUid', kind: 'UI' },
+  { tag: TAG.MoveOriginatorApplicationEntityTitle, key: 'moveOriginatorAeTitle', kind: 'AE' },
+  { tag: TAG.MoveOriginatorMessageID, key: 'moveOriginatorMessageId', kind: 'US' },
 ];
 const BY_TAG = new Map(FIELDS.map((f) => [f.tag, f]));
 
@@ -94,7 +95,7 @@ export function encodeCommand(cmd: DimseCommand): Buffer {
   const body = Buffer.concat(elements);
   const gl = Buffer.alloc(4);
   gl.writeUInt32LE(body.length, 0);
-  return Buffer.concat([element(0x00000000, gl), body]);
+  return Buffer.concat([element(TAG.CommandGroupLength, gl), body]);
 }
 
 export class CommandError extends Error {

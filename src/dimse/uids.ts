@@ -1,25 +1,16 @@
-// UIDs the transport itself needs to know (PS3.5 Annex A, PS3.6 Table A-1, PS3.7 Annex A).
+// UIDs the transport itself needs to know (PS3.5 Annex A, PS3.6 Table A-1, PS3.7 Annex A), and the
+// node's transfer syntax preferences. The transfer syntax UIDs themselves come from the leaf
+// vocabulary module src/dicom/transfer-syntax.ts (see README.md here for the import rule).
 // Storage SOP classes live in dicom-dictionary/ (derived from the standard's tables) because the
 // accepted list is policy of the node, not of the transport.
+
+import { TRANSFER_SYNTAX, transferSyntaxProperties } from '../dicom/transfer-syntax';
 
 export const APPLICATION_CONTEXT = '1.2.840.10008.3.1.1.1';
 export const VERIFICATION_SOP_CLASS = '1.2.840.10008.1.1';
 
-export const TS = {
-  ImplicitVRLittleEndian: '1.2.840.10008.1.2',
-  ExplicitVRLittleEndian: '1.2.840.10008.1.2.1',
-  DeflatedExplicitVRLittleEndian: '1.2.840.10008.1.2.1.99',
-  ExplicitVRBigEndian: '1.2.840.10008.1.2.2',
-  JPEGBaseline8Bit: '1.2.840.10008.1.2.4.50',
-  JPEGExtended12Bit: '1.2.840.10008.1.2.4.51',
-  JPEGLossless: '1.2.840.10008.1.2.4.57',
-  JPEGLosslessSV1: '1.2.840.10008.1.2.4.70',
-  JPEGLSLossless: '1.2.840.10008.1.2.4.80',
-  JPEGLSNearLossless: '1.2.840.10008.1.2.4.81',
-  JPEG2000Lossless: '1.2.840.10008.1.2.4.90',
-  JPEG2000: '1.2.840.10008.1.2.4.91',
-  RLELossless: '1.2.840.10008.1.2.5',
-} as const;
+/** The transfer syntaxes by PS3.6 keyword; the vocabulary itself lives in src/dicom/transfer-syntax.ts. */
+export const TS = TRANSFER_SYNTAX;
 
 export const TRANSFER_SYNTAX_NAMES: Readonly<Record<string, string>> = {
   [TS.ImplicitVRLittleEndian]: 'Implicit VR Little Endian',
@@ -38,13 +29,9 @@ export const TRANSFER_SYNTAX_NAMES: Readonly<Record<string, string>> = {
 };
 
 /** Lossy compressions: never chosen when the caller offers a lossless syntax we accept. */
-export const LOSSY_TRANSFER_SYNTAXES: ReadonlySet<string> = new Set([
-  TS.JPEGBaseline8Bit,
-  TS.JPEGExtended12Bit,
-  TS.JPEGLSNearLossless,
-  TS.JPEG2000,
-]);
-
+export const LOSSY_TRANSFER_SYNTAXES: ReadonlySet<string> = new Set(
+  Object.values(TS).filter((uid) => transferSyntaxProperties(uid)?.lossy === true),
+);
 /**
  * The transfer syntaxes the Storage SCP accepts, best first. When a caller proposes several for
  * one presentation context we take the first of this list that it proposed, whatever order it

@@ -7,24 +7,24 @@
  * decoding after that is synchronous.
  */
 import { Context, NativeCodecs, log as codecsLog } from 'dcmjs-codecs';
+import { TRANSFER_SYNTAX } from '../dicom/transfer-syntax';
 import { ImagingError, Photometric, PixelModule } from './pixel-module';
 
+const TS = TRANSFER_SYNTAX;
+
+/** The JPEG processes libjpeg-turbo decodes. */
 export const JPEG_TRANSFER_SYNTAXES: ReadonlySet<string> = new Set([
-  '1.2.840.10008.1.2.4.50', // baseline 8-bit
-  '1.2.840.10008.1.2.4.51', // extended 12-bit (process 2 & 4)
-  '1.2.840.10008.1.2.4.53', // retired: spectral selection, non-hierarchical (process 6 & 8)
-  '1.2.840.10008.1.2.4.55', // retired: full progression, non-hierarchical (process 10 & 12)
-  '1.2.840.10008.1.2.4.57', // lossless process 14, any predictor
-  '1.2.840.10008.1.2.4.70', // lossless process 14, selection value 1
+  TS.JPEGBaseline8Bit,
+  TS.JPEGExtended12Bit, // process 2 & 4
+  TS.JPEGSpectralSelectionNonHierarchical68, // retired
+  TS.JPEGFullProgressionNonHierarchical1012, // retired
+  TS.JPEGLossless, // process 14, any predictor
+  TS.JPEGLosslessSV1, // process 14, selection value 1
 ]);
-export const JPEG_LS_TRANSFER_SYNTAXES: ReadonlySet<string> = new Set(['1.2.840.10008.1.2.4.80', '1.2.840.10008.1.2.4.81']);
-export const JPEG_2000_TRANSFER_SYNTAXES: ReadonlySet<string> = new Set(['1.2.840.10008.1.2.4.90', '1.2.840.10008.1.2.4.91']);
-export const HTJ2K_TRANSFER_SYNTAXES: ReadonlySet<string> = new Set([
-  '1.2.840.10008.1.2.4.201',
-  '1.2.840.10008.1.2.4.202',
-  '1.2.840.10008.1.2.4.203',
-]);
-export const RLE_TRANSFER_SYNTAX = '1.2.840.10008.1.2.5';
+export const JPEG_LS_TRANSFER_SYNTAXES: ReadonlySet<string> = new Set([TS.JPEGLSLossless, TS.JPEGLSNearLossless]);
+export const JPEG_2000_TRANSFER_SYNTAXES: ReadonlySet<string> = new Set([TS.JPEG2000Lossless, TS.JPEG2000]);
+export const HTJ2K_TRANSFER_SYNTAXES: ReadonlySet<string> = new Set([TS.HTJ2KLossless, TS.HTJ2KLosslessRPCL, TS.HTJ2K]);
+export const RLE_TRANSFER_SYNTAX = TS.RLELossless;
 
 let ready: Promise<void> | undefined;
 

@@ -2,7 +2,8 @@
  * Colour models to RGB: YCbCr (full and partial range, PS3.3 C.7.6.3.1.2) and PALETTE COLOR
  * (C.7.6.3.1.5/6, C.7.9). Inputs are stored values, samples interleaved.
  */
-import { DataSet, TAG } from './dataset';
+import { TAG } from '../dicom/tags';
+import { DataSet } from './dataset';
 import { Lut, lookup, lutFrom } from './lut';
 import { ImagingError } from './pixel-module';
 import type { Samples } from './native';
@@ -58,15 +59,15 @@ export function readPalette(ds: DataSet, signedInput: boolean): Palette {
     const desc = ds.get(descTag);
     const data = ds.get(dataTag);
     if (desc === undefined || data === undefined) {
-      if (ds.has(TAG.SegmentedRedPaletteLUTData)) throw new ImagingError('segmented palette LUTs are not supported');
+      if (ds.has(TAG.SegmentedRedPaletteColorLookupTableData)) throw new ImagingError('segmented palette LUTs are not supported');
       throw new ImagingError(`PALETTE COLOR without ${name} palette LUT descriptor/data`);
     }
     return lutFrom(desc, data, signedInput);
   };
   return {
-    red: one(TAG.RedPaletteLUTDescriptor, TAG.RedPaletteLUTData, 'red'),
-    green: one(TAG.GreenPaletteLUTDescriptor, TAG.GreenPaletteLUTData, 'green'),
-    blue: one(TAG.BluePaletteLUTDescriptor, TAG.BluePaletteLUTData, 'blue'),
+    red: one(TAG.RedPaletteColorLookupTableDescriptor, TAG.RedPaletteColorLookupTableData, 'red'),
+    green: one(TAG.GreenPaletteColorLookupTableDescriptor, TAG.GreenPaletteColorLookupTableData, 'green'),
+    blue: one(TAG.BluePaletteColorLookupTableDescriptor, TAG.BluePaletteColorLookupTableData, 'blue'),
   };
 }
 

@@ -17,52 +17,8 @@ import { inflateDeflatedDataset } from '../dicom/deflate';
 import { isKnownVr, UNDEFINED_LENGTH } from '../dicom/element-header';
 import { DicomParseError } from '../dicom/errors';
 import { readPart10Header } from '../dicom/part10';
-import { isDeflatedTransferSyntax, syntaxFor, TS_EXPLICIT_BE, TS_EXPLICIT_LE, TS_IMPLICIT_LE } from '../dicom/transfer-syntax';
-
-export { TS_EXPLICIT_BE, TS_EXPLICIT_LE, TS_IMPLICIT_LE } from '../dicom/transfer-syntax';
-
-export const TAG = {
-  PhotometricInterpretation: 0x00280004,
-  SamplesPerPixel: 0x00280002,
-  PlanarConfiguration: 0x00280006,
-  NumberOfFrames: 0x00280008,
-  Rows: 0x00280010,
-  Columns: 0x00280011,
-  BitsAllocated: 0x00280100,
-  BitsStored: 0x00280101,
-  HighBit: 0x00280102,
-  PixelRepresentation: 0x00280103,
-  WindowCenter: 0x00281050,
-  WindowWidth: 0x00281051,
-  RescaleIntercept: 0x00281052,
-  RescaleSlope: 0x00281053,
-  RescaleType: 0x00281054,
-  WindowCenterWidthExplanation: 0x00281055,
-  VOILUTFunction: 0x00281056,
-  RedPaletteLUTDescriptor: 0x00281101,
-  GreenPaletteLUTDescriptor: 0x00281102,
-  BluePaletteLUTDescriptor: 0x00281103,
-  RedPaletteLUTData: 0x00281201,
-  GreenPaletteLUTData: 0x00281202,
-  BluePaletteLUTData: 0x00281203,
-  SegmentedRedPaletteLUTData: 0x00281221,
-  ModalityLUTSequence: 0x00283000,
-  LUTDescriptor: 0x00283002,
-  LUTExplanation: 0x00283003,
-  ModalityLUTType: 0x00283004,
-  LUTData: 0x00283006,
-  VOILUTSequence: 0x00283010,
-  PixelValueTransformationSequence: 0x00289145,
-  FrameVOILUTSequence: 0x00289132,
-  SharedFunctionalGroupsSequence: 0x52009229,
-  PerFrameFunctionalGroupsSequence: 0x52009230,
-  Modality: 0x00080060,
-  SOPClassUID: 0x00080016,
-  PixelSpacing: 0x00280030,
-  ExtendedOffsetTable: 0x7fe00001,
-  ExtendedOffsetTableLengths: 0x7fe00002,
-  PixelData: 0x7fe00010,
-} as const;
+import { TAG } from '../dicom/tags';
+import { isDeflatedTransferSyntax, syntaxFor, TRANSFER_SYNTAX } from '../dicom/transfer-syntax';
 
 /**
  * VRs for implicit VR data sets (the stream carries none). Only tags imaging reads need to be
@@ -87,12 +43,12 @@ const IMPLICIT_VR: ReadonlyMap<number, string> = new Map<number, string>([
   [TAG.WindowCenterWidthExplanation, 'LO'],
   [TAG.VOILUTFunction, 'CS'],
   // LUT descriptors are "US or SS"; read as US, the caller decides about the sign of value 2.
-  [TAG.RedPaletteLUTDescriptor, 'US'],
-  [TAG.GreenPaletteLUTDescriptor, 'US'],
-  [TAG.BluePaletteLUTDescriptor, 'US'],
-  [TAG.RedPaletteLUTData, 'OW'],
-  [TAG.GreenPaletteLUTData, 'OW'],
-  [TAG.BluePaletteLUTData, 'OW'],
+  [TAG.RedPaletteColorLookupTableDescriptor, 'US'],
+  [TAG.GreenPaletteColorLookupTableDescriptor, 'US'],
+  [TAG.BluePaletteColorLookupTableDescriptor, 'US'],
+  [TAG.RedPaletteColorLookupTableData, 'OW'],
+  [TAG.GreenPaletteColorLookupTableData, 'OW'],
+  [TAG.BluePaletteColorLookupTableData, 'OW'],
   [TAG.ModalityLUTSequence, 'SQ'],
   [TAG.LUTDescriptor, 'US'],
   [TAG.LUTExplanation, 'LO'],
@@ -237,12 +193,12 @@ export function parseDicomFile(file: Buffer): ParsedObject {
   const magicAt = (o: number): boolean => file.length >= o + 4 && file.toString('latin1', o, o + 4) === 'DICM';
   if (magicAt(128) || magicAt(0)) return parsePart10(file);
   if (file.length < 8) throw new DicomParseError('too short to be a DICOM data set');
-  let ts = TS_IMPLICIT_LE;
+  let ts = TRANSFER_SYNTAX.ImplicitVRLittleEndian;
   const vr = file.toString('latin1', 4, 6);
   if (file.readUInt16LE(0) > 0x00ff && file.readUInt16BE(0) <= 0x00ff && isKnownVr(vr)) {
-    ts = TS_EXPLICIT_BE;
+    ts = TRANSFER_SYNTAX.ExplicitVRBigEndian;
   } else if (isKnownVr(vr)) {
-    ts = TS_EXPLICIT_LE;
+    ts = TRANSFER_SYNTAX.ExplicitVRLittleEndian;
   }
   return { transferSyntaxUid: ts, dataSet: parseDataSet(file, ts) };
 }

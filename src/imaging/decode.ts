@@ -8,7 +8,9 @@
  * Colour comes out as RGB (YCbCr converted here or by the JPEG decoder); MONOCHROME and PALETTE
  * COLOR keep their stored values, which the modality/VOI stages or the palette turn into output.
  */
-import { DataSet, TAG, parseDataSet, parseDicomFile } from './dataset';
+import { TAG } from '../dicom/tags';
+import { TRANSFER_SYNTAX } from '../dicom/transfer-syntax';
+import { DataSet, parseDataSet, parseDicomFile } from './dataset';
 import { ImagingError, Photometric, PixelModule, readPixelModule } from './pixel-module';
 import { encapsulatedFrame } from './fragments';
 import { Samples, decodedBytesToSamples, nativeFrame } from './native';
@@ -17,13 +19,12 @@ import { RLE_TRANSFER_SYNTAX, decodeCompressedFrame, initCodecs, isWasmCompresse
 import { ybrFullToRgb, ybrPartialToRgb } from './color';
 
 const NATIVE_TRANSFER_SYNTAXES: ReadonlySet<string> = new Set([
-  '1.2.840.10008.1.2',
-  '1.2.840.10008.1.2.1',
-  '1.2.840.10008.1.2.2',
-  '1.2.840.10008.1.2.1.99',
-  '1.2.840.10008.1.2.4.95', // JPIP Referenced Deflate: deflated like 1.2.1.99 when pixels are present
+  TRANSFER_SYNTAX.ImplicitVRLittleEndian,
+  TRANSFER_SYNTAX.ExplicitVRLittleEndian,
+  TRANSFER_SYNTAX.ExplicitVRBigEndian,
+  TRANSFER_SYNTAX.DeflatedExplicitVRLittleEndian,
+  TRANSFER_SYNTAX.JPIPReferencedDeflate, // deflated like 1.2.1.99 when pixels are present
 ]);
-
 /** A parsed image object: its data set and what its pixel data means. */
 export interface DicomImage {
   transferSyntaxUid: string;

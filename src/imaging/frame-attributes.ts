@@ -4,7 +4,8 @@
  * macros, per frame or shared (PS3.3 C.7.6.16): Pixel Value Transformation (0028,9145) and Frame
  * VOI LUT (0028,9132). Per-frame beats shared beats top level.
  */
-import { DataSet, TAG } from './dataset';
+import { TAG } from '../dicom/tags';
+import { DataSet } from './dataset';
 
 /** The item holding `macroTag`'s attributes for frame `frameIndex`, or the top-level data set. */
 export function frameMacro(ds: DataSet, frameIndex: number, macroTag: number): DataSet {

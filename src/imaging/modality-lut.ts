@@ -2,7 +2,8 @@
  * Modality LUT stage (PS3.3 C.11.1): stored values -> values in real-world units (Hounsfield units
  * for CT), by Rescale Slope/Intercept or a Modality LUT Sequence.
  */
-import { DataSet, TAG } from './dataset';
+import { TAG } from '../dicom/tags';
+import { DataSet } from './dataset';
 import { frameMacro } from './frame-attributes';
 import { Lut, lookup, lutFrom } from './lut';
 import type { Samples } from './native';

@@ -3,7 +3,8 @@
  * Validated here once so that decoders can trust the numbers (no zero sizes, no Bits Stored above
  * Bits Allocated, no pixel data shorter than the frames it claims).
  */
-import { DataSet, TAG } from './dataset';
+import { TAG } from '../dicom/tags';
+import { DataSet } from './dataset';
 
 export type Photometric =
   | 'MONOCHROME1'

@@ -6,7 +6,8 @@
  * brings no usable window (MR, some DX). Everything resolves to a `Voi`, so what was applied can be
  * logged and reproduced.
  */
-import { DataSet, TAG } from './dataset';
+import { TAG } from '../dicom/tags';
+import { DataSet } from './dataset';
 import { frameMacro } from './frame-attributes';
 import { Lut, lookup, lutFrom } from './lut';
 import { ImagingError } from './pixel-module';

@@ -14,17 +14,7 @@ import { decodeFrame, imageFrom, openImage } from '../imaging/decode';
 import { parseDicomFile } from '../imaging/dataset';
 import { modalityValues } from '../imaging/render';
 import { assembleVolume, SliceGeometry } from '../imaging/geometry';
-
-const TAG_IMAGE_POSITION = 0x00200032;
-const TAG_IMAGE_ORIENTATION = 0x00200037;
-const TAG_PIXEL_SPACING = 0x00280030;
-const TAG_IMAGER_PIXEL_SPACING = 0x00181164;
-const TAG_INSTANCE_NUMBER = 0x00200013;
-const TAG_FRAME_OF_REFERENCE = 0x00200052;
-const TAG_MODALITY = 0x00080060;
-const TAG_IMAGE_TYPE = 0x00080008;
-const TAG_PIXEL_DATA = 0x7fe00010;
-const TAG_PATIENT_IDENTITY_REMOVED = 0x00120062;
+import { TAG } from '../dicom/tags';
 
 export class IdentifiedDataError extends Error {
   constructor(message: string) {
@@ -97,11 +87,11 @@ export async function loadSeriesVolume(
   for (const ref of inputs) {
     const parsed = parseDicomFile(ref.bytes);
     const ds0 = parsed.dataSet;
-    if (!ds0.has(TAG_PIXEL_DATA)) {
+    if (!ds0.has(TAG.PixelData)) {
       skippedNoPixels++;
       continue;
     }
-    if ((ds0.string(TAG_IMAGE_TYPE) ?? '').toUpperCase().split('\\').includes('LOCALIZER')) {
+    if ((ds0.string(TAG.ImageType) ?? '').toUpperCase().split('\\').includes('LOCALIZER')) {
       skippedLocalizers++;
       continue;
     }
@@ -109,7 +99,7 @@ export async function loadSeriesVolume(
     const ds = img.dataSet;
     // The trust boundary: what reaches a model must have been through de-identification
     // (PS3.15 sets Patient Identity Removed to YES). Only synthetic test data may opt out.
-    if (!options.allowIdentified && (ds.string(TAG_PATIENT_IDENTITY_REMOVED) ?? '').toUpperCase() !== 'YES') {
+    if (!options.allowIdentified && (ds.string(TAG.PatientIdentityRemoved) ?? '').toUpperCase() !== 'YES') {
       throw new IdentifiedDataError(
         `instance ${ref.sopInstanceUid} is not de-identified (Patient Identity Removed is not YES): refusing to give it to a model`,
       );
@@ -119,14 +109,14 @@ export async function loadSeriesVolume(
         `instance ${ref.sopInstanceUid} has ${img.pixel.numberOfFrames} frames: multi-frame objects are not assembled into volumes yet`,
       ]);
     }
-    modality ||= ds.string(TAG_MODALITY) ?? '';
+    modality ||= ds.string(TAG.Modality) ?? '';
     const frame = await decodeFrame(img, 0);
     const { values } = modalityValues(img, frame, 0);
-    const ps = ds.numbers(TAG_PIXEL_SPACING);
-    const ips = ds.numbers(TAG_IMAGER_PIXEL_SPACING);
-    const ipp = ds.numbers(TAG_IMAGE_POSITION);
-    const iop = ds.numbers(TAG_IMAGE_ORIENTATION);
-    const instanceNumber = ds.number(TAG_INSTANCE_NUMBER) ?? null;
+    const ps = ds.numbers(TAG.PixelSpacing);
+    const ips = ds.numbers(TAG.ImagerPixelSpacing);
+    const ipp = ds.numbers(TAG.ImagePositionPatient);
+    const iop = ds.numbers(TAG.ImageOrientationPatient);
+    const instanceNumber = ds.number(TAG.InstanceNumber) ?? null;
     geoms.push({
       sopInstanceUid: ref.sopInstanceUid,
       imagePositionPatient: ipp.length === 3 && ipp.every(Number.isFinite) ? ipp : null,
@@ -182,7 +172,7 @@ export async function loadSeriesVolume(
 /** Reads the Frame of Reference UID of an (original) instance's data set, for the report's SCOORD3D. */
 export function frameOfReferenceOf(bytes: Buffer): string | undefined {
   try {
-    return openImage(bytes).dataSet.string(TAG_FRAME_OF_REFERENCE);
+    return openImage(bytes).dataSet.string(TAG.FrameOfReferenceUID);
   } catch (e) {
     if (e instanceof ImagingError) return undefined;
     throw e;

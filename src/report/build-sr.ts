@@ -17,22 +17,14 @@
  */
 import { Finding, SeriesResult } from '../inference/findings';
 import { C, LANGUAGES, procedureReported, UCUM_PERCENT } from './codes';
-import {
-  CreatingDevice,
-  dicomDateTime,
-  equipmentNodes,
-  part10Bytes,
-  patientStudyNodes,
-  sopCommonNodes,
-  TAG as COMMON_TAG,
-  truncate,
-} from './common-modules';
-import { ContentItem, encodeItem, ImageRef, T } from './content';
+import { CreatingDevice, dicomDateTime, equipmentNodes, part10Bytes, patientStudyNodes, sopCommonNodes, truncate } from './common-modules';
+import { ContentItem, encodeItem, ImageRef } from './content';
 import { Node, seq, text, uid } from './elements';
 import { readSourceIdentity, SourceIdentity } from './source';
 import { reportUids, trackingUid } from './uids';
 import { wording } from './wording';
 import { isReportLanguage, ReportForm, ReportLanguage } from './forms';
+import { TAG } from '../dicom/tags';
 
 export { reportUids } from './uids';
 
@@ -78,20 +70,6 @@ export const SR_SOP_CLASSES: Readonly<Record<ReportForm, string>> = {
 
 /** Series Number of our reports: high, so PACS viewers list them after the acquired series. */
 export const REPORT_SERIES_NUMBER = '9901';
-
-/** Ours, on top of the tags shared with the key image writer (common-modules.ts). */
-const TAG = {
-  ...COMMON_TAG,
-  ReferencedPerformedProcedureStepSequence: 0x00081111,
-  ReferencedSeriesSequence: 0x00081115,
-  PredecessorDocumentsSequence: 0x0040a360,
-  PerformedProcedureCodeSequence: 0x0040a372,
-  CurrentRequestedProcedureEvidenceSequence: 0x0040a375,
-  CompletionFlag: 0x0040a491,
-  CompletionFlagDescription: 0x0040a492,
-  VerificationFlag: 0x0040a493,
-  PreliminaryFlag: 0x0040a496,
-} as const;
 
 export function buildReport(input: ReportInput): BuiltReport {
   const sopClassUid = SR_SOP_CLASSES[input.form];
@@ -393,8 +371,8 @@ function hierarchicalReference(study: string, series: string, instances: { sopCl
       [
         uid(TAG.SeriesInstanceUID, series),
         seq(
-          T.ReferencedSOPSequence,
-          instances.map((i) => [uid(T.ReferencedSOPClassUID, i.sopClassUid), uid(T.ReferencedSOPInstanceUID, i.sopInstanceUid)]),
+          TAG.ReferencedSOPSequence,
+          instances.map((i) => [uid(TAG.ReferencedSOPClassUID, i.sopClassUid), uid(TAG.ReferencedSOPInstanceUID, i.sopInstanceUid)]),
         ),
       ],
     ]),

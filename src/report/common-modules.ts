@@ -6,30 +6,11 @@
  */
 import { encodeNodes } from '../deid/dataset-writer';
 import { buildFileMetaInformation } from '../dicom/part10';
-import { EXPLICIT_LE, TS_EXPLICIT_LE } from '../dicom/transfer-syntax';
+import { TAG } from '../dicom/tags';
+import { EXPLICIT_LE, TRANSFER_SYNTAX } from '../dicom/transfer-syntax';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '../version';
 import { copied, Node, sorted, text, uid } from './elements';
-import { IDENTITY_TAGS, SourceIdentity } from './source';
-
-/** Tags both writers use: the source identity's, and those of the modules below. */
-export const TAG = {
-  ...IDENTITY_TAGS,
-  InstanceCreationDate: 0x00080012,
-  InstanceCreationTime: 0x00080013,
-  SOPClassUID: 0x00080016,
-  SOPInstanceUID: 0x00080018,
-  ContentDate: 0x00080023,
-  ContentTime: 0x00080033,
-  Manufacturer: 0x00080070,
-  TimezoneOffsetFromUTC: 0x00080201,
-  StationName: 0x00081010,
-  SeriesDescription: 0x0008103e,
-  ManufacturerModelName: 0x00081090,
-  DeviceUID: 0x00181002,
-  SoftwareVersions: 0x00181020,
-  SeriesNumber: 0x00200011,
-  InstanceNumber: 0x00200013,
-} as const;
+import { SourceIdentity } from './source';
 
 /** The node as the creator of an object (General Equipment, observer, Part 10 source AE). */
 export interface CreatingDevice {
@@ -115,7 +96,7 @@ export function part10Bytes(
   const meta = buildFileMetaInformation({
     mediaStorageSopClassUid: sopClassUid,
     mediaStorageSopInstanceUid: sopInstanceUid,
-    transferSyntaxUid: TS_EXPLICIT_LE,
+    transferSyntaxUid: TRANSFER_SYNTAX.ExplicitVRLittleEndian,
     implementationClassUid: IMPLEMENTATION_CLASS_UID,
     implementationVersionName: IMPLEMENTATION_VERSION_NAME,
     sourceApplicationEntityTitle: stationName(dev) || undefined,

@@ -12,18 +12,9 @@
  */
 import { readDatasetHeader } from '../dicom/dataset-reader';
 import { readPart10Header } from '../dicom/part10';
-import { TAG as IMAGE_TAG } from '../imaging/dataset';
+import { TAG, tagsByKeyword } from '../dicom/tags';
 import { BuiltReport } from './build-sr';
-import {
-  CreatingDevice,
-  dicomDateTime,
-  equipmentNodes,
-  part10Bytes,
-  patientStudyNodes,
-  sopCommonNodes,
-  TAG as COMMON_TAG,
-  truncate,
-} from './common-modules';
+import { CreatingDevice, dicomDateTime, equipmentNodes, part10Bytes, patientStudyNodes, sopCommonNodes, truncate } from './common-modules';
 import { Node, seq, text, uid, us } from './elements';
 import { readSourceIdentity } from './source';
 import { isReportLanguage, ReportLanguage } from './forms';
@@ -53,35 +44,6 @@ export const SECONDARY_CAPTURE_IMAGE_STORAGE = '1.2.840.10008.5.1.4.1.1.7';
 
 /** Series Number of our key images: after the acquired series and after the SR series (9901). */
 export const KEY_IMAGE_SERIES_NUMBER = '9902';
-
-/** Ours, on top of the tags shared with the SR writer and the Image Pixel tags of the image reader. */
-const TAG = {
-  ...IMAGE_TAG,
-  ...COMMON_TAG,
-  ImageType: 0x00080008,
-  SeriesDate: 0x00080021,
-  SeriesTime: 0x00080031,
-  ConversionType: 0x00080064,
-  CodeValue: 0x00080100,
-  CodingSchemeDesignator: 0x00080102,
-  CodeMeaning: 0x00080104,
-  ReferencedSOPClassUID: 0x00081150,
-  ReferencedSOPInstanceUID: 0x00081155,
-  DerivationDescription: 0x00082111,
-  SourceImageSequence: 0x00082112,
-  DateOfSecondaryCapture: 0x00181012,
-  TimeOfSecondaryCapture: 0x00181014,
-  SecondaryCaptureDeviceManufacturer: 0x00181016,
-  SecondaryCaptureDeviceManufacturerModelName: 0x00181018,
-  SecondaryCaptureDeviceSoftwareVersions: 0x00181019,
-  Laterality: 0x00200060,
-  PatientOrientation: 0x00200020,
-  ImageLaterality: 0x00200062,
-  ImageComments: 0x00204000,
-  BurnedInAnnotation: 0x00280301,
-  LossyImageCompression: 0x00282110,
-  PurposeOfReferenceCodeSequence: 0x0040a170,
-} as const;
 
 /** CID 7202 Source Image Purposes of Reference. */
 const SOURCE_IMAGE_FOR_PROCESSING = { value: '121322', scheme: 'DCM', meaning: 'Source image for image processing operation' } as const;
@@ -159,7 +121,7 @@ interface Anatomy {
 function sourceAnatomy(sourceFile: Buffer, bodyPartExamined: string | undefined): Anatomy {
   const head = readPart10Header(sourceFile);
   const attrs = readDatasetHeader(sourceFile.subarray(head.datasetOffset), head.transferSyntaxUid, {
-    tags: { Laterality: TAG.Laterality, ImageLaterality: TAG.ImageLaterality },
+    tags: tagsByKeyword(['Laterality', 'ImageLaterality']),
   }).attributes;
   const cs = (v: string | undefined): string => (v ?? '').trim().toUpperCase();
   const bodyPart = cs(bodyPartExamined);

@@ -6,27 +6,28 @@
  */
 import { readDatasetHeader } from '../dicom/dataset-reader';
 import { readPart10Header } from '../dicom/part10';
+import { tagsByKeyword } from '../dicom/tags';
 
 /** The identity attributes read from the source; the report writers use these tags too (common-modules.ts). */
-export const IDENTITY_TAGS = {
-  SpecificCharacterSet: 0x00080005,
-  StudyDate: 0x00080020,
-  StudyTime: 0x00080030,
-  AccessionNumber: 0x00080050,
-  Modality: 0x00080060,
-  ReferringPhysicianName: 0x00080090,
-  StudyDescription: 0x00081030,
-  PatientName: 0x00100010,
-  PatientID: 0x00100020,
-  IssuerOfPatientID: 0x00100021,
-  PatientBirthDate: 0x00100030,
-  PatientSex: 0x00100040,
-  OtherPatientIDs: 0x00101000,
-  BodyPartExamined: 0x00180015,
-  StudyInstanceUID: 0x0020000d,
-  SeriesInstanceUID: 0x0020000e,
-  StudyID: 0x00200010,
-} as const;
+export const IDENTITY_TAGS = tagsByKeyword([
+  'SpecificCharacterSet',
+  'StudyDate',
+  'StudyTime',
+  'AccessionNumber',
+  'Modality',
+  'ReferringPhysicianName',
+  'StudyDescription',
+  'PatientName',
+  'PatientID',
+  'IssuerOfPatientID',
+  'PatientBirthDate',
+  'PatientSex',
+  'OtherPatientIDs',
+  'BodyPartExamined',
+  'StudyInstanceUID',
+  'SeriesInstanceUID',
+  'StudyID',
+] as const);
 
 export type SourceIdentity = { readonly [K in Exclude<keyof typeof IDENTITY_TAGS, 'SpecificCharacterSet'>]?: string } & {
   /** As found, for diagnostics; the values above are already decoded. */

@@ -8,43 +8,8 @@
  */
 import { DataSet, Element, numericValues, parseDicomFile } from '../imaging/dataset';
 import { sopClassName } from '../dicom/sop-classes';
-import { decodeText } from './charset';
-import { T } from './content';
-
-const TOP = {
-  SpecificCharacterSet: 0x00080005,
-  SOPClassUID: 0x00080016,
-  SOPInstanceUID: 0x00080018,
-  ContentDate: 0x00080023,
-  ContentTime: 0x00080033,
-  PatientName: 0x00100010,
-  PatientID: 0x00100020,
-  StudyInstanceUID: 0x0020000d,
-  SeriesInstanceUID: 0x0020000e,
-  SeriesDescription: 0x0008103e,
-  InstanceNumber: 0x00200013,
-  CompletionFlag: 0x0040a491,
-  VerificationFlag: 0x0040a493,
-  PreliminaryFlag: 0x0040a496,
-  PredecessorDocumentsSequence: 0x0040a360,
-  CurrentRequestedProcedureEvidenceSequence: 0x0040a375,
-  ReferencedSeriesSequence: 0x00081115,
-} as const;
-
-const V = {
-  DateTime: 0x0040a120,
-  Date: 0x0040a121,
-  Time: 0x0040a122,
-  PersonName: 0x0040a123,
-  ReferencedContentItemIdentifier: 0x0040db73,
-  FloatingPointValue: 0x0040a161,
-  NumericValueQualifierCodeSequence: 0x0040a301,
-  TemporalRangeType: 0x0040a130,
-  ReferencedSamplePositions: 0x0040a132,
-  ReferencedTimeOffsets: 0x0040a138,
-  ReferencedDateTime: 0x0040a13a,
-  ReferencedWaveformChannels: 0x0040a0b0,
-} as const;
+import { decodeTextValue } from '../dicom/charset';
+import { TAG } from '../dicom/tags';
 
 class Reader {
   constructor(private readonly charset: string | undefined) {}
@@ -53,7 +18,7 @@ class Reader {
   text(ds: DataSet, tag: number): string | undefined {
     const e = ds.get(tag);
     if (e === undefined) return undefined;
-    return decodeText(e.value, this.charset).replace(/[\0 ]+$/, '');
+    return decodeTextValue(e.value, this.charset);
   }
 
   /** ASCII values (CS, UI, DA...). */
@@ -63,11 +28,11 @@ class Reader {
 
   code(ds: DataSet | undefined): string {
     if (!ds) return '(no code)';
-    return `(${this.ascii(ds, T.CodeValue) ?? this.text(ds, 0x00080119) ?? ''}, ${this.ascii(ds, T.CodingSchemeDesignator) ?? ''}, "${this.text(ds, T.CodeMeaning) ?? ''}")`;
+    return `(${this.ascii(ds, TAG.CodeValue) ?? this.text(ds, TAG.LongCodeValue) ?? ''}, ${this.ascii(ds, TAG.CodingSchemeDesignator) ?? ''}, "${this.text(ds, TAG.CodeMeaning) ?? ''}")`;
   }
 
   meaning(ds: DataSet | undefined): string | undefined {
-    return ds ? this.text(ds, T.CodeMeaning) : undefined;
+    return ds ? this.text(ds, TAG.CodeMeaning) : undefined;
   }
 }
 
@@ -83,59 +48,59 @@ function fmt(n: number): string {
 }
 
 function imageRef(r: Reader, ds: DataSet): string {
-  const ref = ds.items(T.ReferencedSOPSequence)[0];
+  const ref = ds.items(TAG.ReferencedSOPSequence)[0];
   if (!ref) return '(no reference)';
-  const cls = r.ascii(ref, T.ReferencedSOPClassUID) ?? '';
-  const frames = r.ascii(ref, T.ReferencedFrameNumber);
-  return `${sopClassName(cls)} ${r.ascii(ref, T.ReferencedSOPInstanceUID) ?? ''}${frames ? ` frame ${frames}` : ''}`;
+  const cls = r.ascii(ref, TAG.ReferencedSOPClassUID) ?? '';
+  const frames = r.ascii(ref, TAG.ReferencedFrameNumber);
+  return `${sopClassName(cls)} ${r.ascii(ref, TAG.ReferencedSOPInstanceUID) ?? ''}${frames ? ` frame ${frames}` : ''}`;
 }
 
 function value(r: Reader, ds: DataSet, type: string): string {
   switch (type) {
     case 'CONTAINER':
-      return r.ascii(ds, T.ContinuityOfContent) ?? '';
+      return r.ascii(ds, TAG.ContinuityOfContent) ?? '';
     case 'TEXT':
-      return JSON.stringify(r.text(ds, T.TextValue) ?? '');
+      return JSON.stringify(r.text(ds, TAG.TextValue) ?? '');
     case 'CODE':
-      return r.code(ds.items(T.ConceptCodeSequence)[0]);
+      return r.code(ds.items(TAG.ConceptCodeSequence)[0]);
     case 'UIDREF':
-      return r.ascii(ds, T.UID) ?? '';
+      return r.ascii(ds, TAG.UID) ?? '';
     case 'PNAME':
-      return r.text(ds, V.PersonName) ?? '';
+      return r.text(ds, TAG.PersonName) ?? '';
     case 'DATE':
-      return r.ascii(ds, V.Date) ?? '';
+      return r.ascii(ds, TAG.Date) ?? '';
     case 'TIME':
-      return r.ascii(ds, V.Time) ?? '';
+      return r.ascii(ds, TAG.Time) ?? '';
     case 'DATETIME':
-      return r.ascii(ds, V.DateTime) ?? '';
+      return r.ascii(ds, TAG.DateTime) ?? '';
     case 'NUM': {
-      const mv = ds.items(T.MeasuredValueSequence)[0];
+      const mv = ds.items(TAG.MeasuredValueSequence)[0];
       if (!mv) {
-        const q = ds.items(V.NumericValueQualifierCodeSequence)[0];
+        const q = ds.items(TAG.NumericValueQualifierCodeSequence)[0];
         return q ? `(no value: ${r.meaning(q) ?? ''})` : '(no value)';
       }
-      const unit = mv.items(T.MeasurementUnitsCodeSequence)[0];
-      const unitCode = unit ? r.ascii(unit, T.CodeValue) : undefined;
-      return `${r.ascii(mv, T.NumericValue) ?? ''} ${unitCode ?? ''}${unit ? ` (${r.meaning(unit) ?? ''})` : ''}`.trim();
+      const unit = mv.items(TAG.MeasurementUnitsCodeSequence)[0];
+      const unitCode = unit ? r.ascii(unit, TAG.CodeValue) : undefined;
+      return `${r.ascii(mv, TAG.NumericValue) ?? ''} ${unitCode ?? ''}${unit ? ` (${r.meaning(unit) ?? ''})` : ''}`.trim();
     }
     case 'IMAGE':
     case 'COMPOSITE':
     case 'WAVEFORM':
       return imageRef(r, ds);
     case 'SCOORD': {
-      const pts = floats(ds.get(T.GraphicData), 'FL');
+      const pts = floats(ds.get(TAG.GraphicData), 'FL');
       const pairs: string[] = [];
       for (let i = 0; i + 1 < pts.length; i += 2) pairs.push(`(${fmt(pts[i]!)}, ${fmt(pts[i + 1]!)})`);
-      return `${r.ascii(ds, T.GraphicType) ?? ''} ${pairs.join(' ')}`;
+      return `${r.ascii(ds, TAG.GraphicType) ?? ''} ${pairs.join(' ')}`;
     }
     case 'SCOORD3D': {
-      const pts = floats(ds.get(T.GraphicData), 'FL');
+      const pts = floats(ds.get(TAG.GraphicData), 'FL');
       const triples: string[] = [];
       for (let i = 0; i + 2 < pts.length; i += 3) triples.push(`(${fmt(pts[i]!)}, ${fmt(pts[i + 1]!)}, ${fmt(pts[i + 2]!)})`);
-      return `${r.ascii(ds, T.GraphicType) ?? ''} ${triples.join(' ')} in frame of reference ${r.ascii(ds, T.ReferencedFrameOfReferenceUID) ?? '?'}`;
+      return `${r.ascii(ds, TAG.GraphicType) ?? ''} ${triples.join(' ')} in frame of reference ${r.ascii(ds, TAG.ReferencedFrameOfReferenceUID) ?? '?'}`;
     }
     case 'TCOORD':
-      return `${r.ascii(ds, V.TemporalRangeType) ?? ''}`;
+      return `${r.ascii(ds, TAG.TemporalRangeType) ?? ''}`;
     default:
       return '';
   }
@@ -147,49 +112,49 @@ function dumpItem(r: Reader, ds: DataSet, depth: number, out: string[]): void {
     return;
   }
   const indent = '  '.repeat(depth);
-  const rel = r.ascii(ds, T.RelationshipType);
-  const byRef = r.ascii(ds, V.ReferencedContentItemIdentifier);
+  const rel = r.ascii(ds, TAG.RelationshipType);
+  const byRef = r.ascii(ds, TAG.ReferencedContentItemIdentifier);
   if (byRef !== undefined) {
     out.push(`${indent}${rel ? rel.toLowerCase() + ' ' : ''}-> content item ${byRef.replace(/\\/g, '.')} (by reference)`);
     return;
   }
-  const type = r.ascii(ds, T.ValueType) ?? '?';
-  const name = r.meaning(ds.items(T.ConceptNameCodeSequence)[0]);
-  const template = ds.items(T.ContentTemplateSequence)[0];
-  const tid = template ? ` [${r.ascii(template, T.MappingResource) ?? ''} TID ${r.ascii(template, T.TemplateIdentifier) ?? ''}]` : '';
+  const type = r.ascii(ds, TAG.ValueType) ?? '?';
+  const name = r.meaning(ds.items(TAG.ConceptNameCodeSequence)[0]);
+  const template = ds.items(TAG.ContentTemplateSequence)[0];
+  const tid = template ? ` [${r.ascii(template, TAG.MappingResource) ?? ''} TID ${r.ascii(template, TAG.TemplateIdentifier) ?? ''}]` : '';
   const head = `${rel ? rel.toLowerCase() + ' ' : ''}${type}${name !== undefined ? ` "${name}"` : ''}`;
   out.push(`${indent}${head} = ${value(r, ds, type)}${tid}`);
-  for (const child of ds.items(T.ContentSequence)) dumpItem(r, child, depth + 1, out);
+  for (const child of ds.items(TAG.ContentSequence)) dumpItem(r, child, depth + 1, out);
 }
 
 function evidenceCount(ds: DataSet, seqTag: number): number {
   let n = 0;
   for (const study of ds.items(seqTag))
-    for (const series of study.items(TOP.ReferencedSeriesSequence)) n += series.items(T.ReferencedSOPSequence).length;
+    for (const series of study.items(TAG.ReferencedSeriesSequence)) n += series.items(TAG.ReferencedSOPSequence).length;
   return n;
 }
 
 /** The readable dump of an SR document (Part 10 bytes, or a bare data set). */
 export function srDump(bytes: Buffer): string {
   const { dataSet: ds } = parseDicomFile(bytes);
-  const charset = ds.string(TOP.SpecificCharacterSet);
+  const charset = ds.string(TAG.SpecificCharacterSet);
   const r = new Reader(charset);
-  const cls = r.ascii(ds, TOP.SOPClassUID) ?? '';
-  if (!ds.has(T.ValueType) || !ds.has(T.ContentSequence)) {
+  const cls = r.ascii(ds, TAG.SOPClassUID) ?? '';
+  if (!ds.has(TAG.ValueType) || !ds.has(TAG.ContentSequence)) {
     throw new Error(`not an SR document: no content tree (SOP class ${cls ? sopClassName(cls) : 'unknown'})`);
   }
   const out: string[] = [
     `${sopClassName(cls)} (${cls})`,
-    `Patient:       ${r.text(ds, TOP.PatientName) ?? ''} (ID ${r.text(ds, TOP.PatientID) ?? ''})`,
-    `Study:         ${r.ascii(ds, TOP.StudyInstanceUID) ?? ''}`,
-    `Series:        ${r.ascii(ds, TOP.SeriesInstanceUID) ?? ''} "${r.text(ds, TOP.SeriesDescription) ?? ''}"`,
-    `Instance:      ${r.ascii(ds, TOP.SOPInstanceUID) ?? ''} (number ${r.ascii(ds, TOP.InstanceNumber) ?? ''})`,
-    `Content:       ${r.ascii(ds, TOP.ContentDate) ?? ''} ${r.ascii(ds, TOP.ContentTime) ?? ''}`,
-    `Flags:         completion ${r.ascii(ds, TOP.CompletionFlag) ?? '-'}, verification ${r.ascii(ds, TOP.VerificationFlag) ?? '-'}` +
-      (ds.has(TOP.PreliminaryFlag) ? `, ${r.ascii(ds, TOP.PreliminaryFlag)}` : ''),
+    `Patient:       ${r.text(ds, TAG.PatientName) ?? ''} (ID ${r.text(ds, TAG.PatientID) ?? ''})`,
+    `Study:         ${r.ascii(ds, TAG.StudyInstanceUID) ?? ''}`,
+    `Series:        ${r.ascii(ds, TAG.SeriesInstanceUID) ?? ''} "${r.text(ds, TAG.SeriesDescription) ?? ''}"`,
+    `Instance:      ${r.ascii(ds, TAG.SOPInstanceUID) ?? ''} (number ${r.ascii(ds, TAG.InstanceNumber) ?? ''})`,
+    `Content:       ${r.ascii(ds, TAG.ContentDate) ?? ''} ${r.ascii(ds, TAG.ContentTime) ?? ''}`,
+    `Flags:         completion ${r.ascii(ds, TAG.CompletionFlag) ?? '-'}, verification ${r.ascii(ds, TAG.VerificationFlag) ?? '-'}` +
+      (ds.has(TAG.PreliminaryFlag) ? `, ${r.ascii(ds, TAG.PreliminaryFlag)}` : ''),
     `Character set: ${charset ?? '(default)'}`,
-    `Evidence:      ${evidenceCount(ds, TOP.CurrentRequestedProcedureEvidenceSequence)} instance(s)` +
-      (ds.has(TOP.PredecessorDocumentsSequence) ? `; supersedes ${evidenceCount(ds, TOP.PredecessorDocumentsSequence)} document(s)` : ''),
+    `Evidence:      ${evidenceCount(ds, TAG.CurrentRequestedProcedureEvidenceSequence)} instance(s)` +
+      (ds.has(TAG.PredecessorDocumentsSequence) ? `; supersedes ${evidenceCount(ds, TAG.PredecessorDocumentsSequence)} document(s)` : ''),
     '',
   ];
   dumpItem(r, ds, 0, out);
