@@ -12,7 +12,7 @@ import { segmentCandidate, type CandidateOutcome } from '../src/inference/postpr
 import type { Candidate } from '../src/inference/postprocess/lung-nodules/candidates';
 import { SegmentedVoxels } from '../src/inference/postprocess/lung-nodules/segmented-voxels';
 import { gridIndex, volumeGrid, VoxelBox, type VolumeGrid } from '../src/inference/postprocess/lung-nodules/volume-grid';
-import { symmetricEigenvalues } from '../src/inference/postprocess/lung-nodules';
+import { symmetricEigenvalues } from '../src/inference/postprocess/lung-nodules/nodule-measurements';
 
 const GRID: VolumeGrid = { rows: 20, columns: 30, slices: 10, xSpacingMm: 0.7, ySpacingMm: 0.8, zSpacingMm: 2 };
 
