@@ -18,7 +18,7 @@ import { parseManifest, type Manifest } from '../src/inference/manifest';
 import { loadSeriesVolume, type SeriesVolume } from '../src/inference/series-volume';
 import { runSliceMaps } from '../src/inference/run-model';
 import { POSTPROCESSORS } from '../src/inference/postprocess';
-import { lungNodulesDebug, type Candidate, type Segment } from '../src/inference/postprocess/lung-nodules';
+import { findLungNodules, type Accepted, type Candidate, type CandidateOutcome } from '../src/inference/postprocess/lung-nodules/index';
 import { pixelToPatient } from '../src/inference/series-volume';
 import type { FindingDraft } from '../src/inference/postprocess/types';
 
@@ -84,6 +84,12 @@ export function measurement(f: FindingDraft, key: string): number | undefined {
   return f.measurements.find((m) => m.key === key)?.value;
 }
 
+/** One candidate's outcome in a line: 'accepted' or the reason, with the segmentation threshold where there is one. */
+function describe(outcome: CandidateOutcome): string {
+  if (outcome.outcome === 'accepted') return `accepted T=${outcome.thresholdHu.toFixed(0)}`;
+  return 'thresholdHu' in outcome ? `${outcome.description} T=${outcome.thresholdHu.toFixed(0)}` : `not measured: ${outcome.description}`;
+}
+
 function median(v: number[]): number {
   if (v.length === 0) return NaN;
   const s = [...v].sort((a, b) => a - b);
@@ -140,9 +146,10 @@ async function main(): Promise<void> {
       const maps = await runSliceModel(session, vol, manifest);
       const modelMs = now() - t;
       t = now();
-      const evaluated: { c: Candidate; s: Segment | undefined }[] = [];
-      lungNodulesDebug.onCandidate = verbose ? (c, s) => evaluated.push({ c, s }) : undefined;
-      const result = post({ volume: vol, manifest, maps });
+      const evaluated: { c: Candidate; s: CandidateOutcome }[] = [];
+      const ctx = { volume: vol, manifest, maps };
+      // --verbose traces every candidate: the lung-nodules post-processor called directly.
+      const result = verbose ? findLungNodules(ctx, (c, s) => evaluated.push({ c, s })) : post(ctx);
       const postMs = now() - t;
       const { matches, falsePositives } = matchFindings(ph.truth, result.findings);
       all.push(...matches);
@@ -154,37 +161,42 @@ async function main(): Promise<void> {
           ` ${genMs.toFixed(0).padStart(7)} ${loadMs.toFixed(0).padStart(7)} ${modelMs.toFixed(0).padStart(8)} ${(modelMs / vol.slices.length).toFixed(1).padStart(8)} ${postMs.toFixed(0).padStart(7)}`,
       );
       if (verbose) {
+        // The accepted outcome a finding came from: its circle's centre column is the nodule's, rounded.
+        const acceptedFor = (f: FindingDraft, diameterMm?: number): Accepted | undefined =>
+          evaluated
+            .map((x) => x.s)
+            .find(
+              (s): s is Accepted =>
+                s.outcome === 'accepted' &&
+                (diameterMm === undefined || Math.abs(s.nodule.diameterMm - diameterMm) < 0.051) &&
+                Math.abs(s.nodule.centre.column - f.region!.graphicData[0]!) < 0.06,
+            );
         for (const m of matches) {
           const tr = m.truth;
           const f = m.finding;
+          const a = f && acceptedFor(f);
           console.log(
             `   truth ${tr.type.padEnd(12)} d=${tr.diameterMm.toFixed(1).padStart(5)} hu=${String(tr.meanHu).padStart(5)} ${tr.side.padEnd(5)} k=${tr.sliceIndex}` +
               (f
-                ? ` -> d=${measurement(f, 'diameterMm')} hu=${measurement(f, 'meanHu')} ${f.attributes?.['composition']} ${f.site?.text} dist=${m.distanceMm!.toFixed(1)} conf=${f.confidence} score=${f.templateValues?.['score']} elong=${evaluated.find((x) => x.s?.accepted && x.s.centre && Math.abs(x.s.centre.col - f.region!.graphicData[0]!) < 0.06)?.s?.elongation?.toFixed(2)} fill=${evaluated.find((x) => x.s?.accepted && x.s.centre && Math.abs(x.s.centre.col - f.region!.graphicData[0]!) < 0.06)?.s?.fill?.toFixed(2)}`
+                ? ` -> d=${measurement(f, 'diameterMm')} hu=${measurement(f, 'meanHu')} ${f.attributes?.['composition']} ${f.site?.text} dist=${m.distanceMm!.toFixed(1)} conf=${f.confidence} score=${f.templateValues?.['score']} elong=${a?.nodule.elongation.toFixed(2)} fill=${a?.nodule.fill.toFixed(2)}`
                 : ' -> MISSED'),
           );
           if (!f) {
             for (const e of evaluated) {
-              const [x, y, z] = pixelToPatient(vol, e.c.k, e.c.col, e.c.row);
+              const [x, y, z] = pixelToPatient(vol, e.c.slice, e.c.column, e.c.row);
               const d = Math.hypot(x - tr.centre.x, y - tr.centre.y, z - tr.centre.z);
               if (d < Math.max(10, tr.diameterMm))
                 console.log(
-                  `      candidate k=${e.c.k} score=${e.c.score.toFixed(3)} r=${e.c.radiusMm.toFixed(1)} dist=${d.toFixed(1)} -> ${e.s ? (e.s.accepted ? 'accepted' : e.s.reason) + ' T=' + e.s.threshold.toFixed(0) : 'not measurable / seen'}`,
+                  `      candidate k=${e.c.slice} score=${e.c.score.toFixed(3)} r=${e.c.radiusMm.toFixed(1)} dist=${d.toFixed(1)} -> ${describe(e.s)}`,
                 );
             }
           }
         }
         for (const f of falsePositives) {
-          const e = evaluated.find(
-            (x) =>
-              x.s?.accepted &&
-              x.s.diameterMm !== undefined &&
-              Math.abs(x.s.diameterMm - f.measurements[0]!.value) < 0.051 &&
-              x.s.centre &&
-              Math.abs(x.s.centre.col - f.region!.graphicData[0]!) < 0.06,
-          );
+          const e = evaluated.find((x) => x.s === acceptedFor(f, f.measurements[0]!.value));
+          const a = e?.s.outcome === 'accepted' ? e.s : undefined;
           console.log(
-            `   FP d=${measurement(f, 'diameterMm')} hu=${measurement(f, 'meanHu')} at ${JSON.stringify(f.centre)} conf=${f.confidence} score=${f.templateValues?.['score']} elong=${e?.s?.elongation?.toFixed(2)} fill=${e?.s?.fill?.toFixed(2)} r=${e?.c.radiusMm.toFixed(1)} T=${e?.s?.threshold.toFixed(0)}`,
+            `   FP d=${measurement(f, 'diameterMm')} hu=${measurement(f, 'meanHu')} at ${JSON.stringify(f.centre)} conf=${f.confidence} score=${f.templateValues?.['score']} elong=${a?.nodule.elongation.toFixed(2)} fill=${a?.nodule.fill.toFixed(2)} r=${e?.c.radiusMm.toFixed(1)} T=${a?.thresholdHu.toFixed(0)}`,
           );
         }
       }

@@ -3,7 +3,9 @@
  * add an entry per post-processor (manifest validation lists these names).
  */
 import type { Postprocessor } from './types';
-import { lungNodules } from './lung-nodules';
+// The folder's index by name: a dist/ built before lung-nodules became a folder still holds a
+// lung-nodules.js that Node would resolve first.
+import { lungNodules } from './lung-nodules/index';
 import { segmentationVolumes } from './segmentation';
 
 export const POSTPROCESSORS: Record<string, Postprocessor> = {

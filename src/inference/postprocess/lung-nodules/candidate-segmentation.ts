@@ -1,0 +1,296 @@
+/**
+ * Step 3, each candidate segmented in 3D around its peak: threshold halfway between the local
+ * lung density and the candidate's core density (so solid nodules are cut at about -400 HU and
+ * ground-glass ones at about -680 HU), 26-connected region growing down to a quarter of that
+ * contrast in a box a few radii wide. Structures that leave the box go through vessel rejection;
+ * what remains must be compact: the ratio of its longest to shortest principal axis must stay
+ * under maxElongation (a vessel seen end-on is a round blob on one slice but a long tube across
+ * slices) and it must fill its moment ellipsoid.
+ */
+import type { SeriesVolume } from '../../series-volume';
+import { growRegion26 } from './box-morphology';
+import type { Candidate } from './candidates';
+import { measureNodule, type NoduleMeasurement } from './nodule-measurements';
+import { LUNG_NODULE_PARAMS } from './params';
+import type { SegmentedVoxels } from './segmented-voxels';
+import { leavesBox, separateFromVessels, type BoxedStructure } from './vessel-rejection';
+import { gridIndex, inGrid, VoxelBox, type VolumeGrid } from './volume-grid';
+
+export interface Accepted {
+  readonly outcome: 'accepted';
+  /** The segmentation threshold, HU. */
+  readonly thresholdHu: number;
+  /** How far the elongation stays under its cut-off, relative (0 = on the cut-off, 1 = a sphere). */
+  readonly margin: number;
+  readonly nodule: NoduleMeasurement & {
+    /** Density of the candidate's core, HU. */
+    readonly coreHu: number;
+  };
+}
+
+/** Why a candidate was not measured at all. */
+export type UnmeasurableReason =
+  | 'no-lung-around' // too little lung around the peak to know the background density
+  | 'too-faint' // the core is too little denser than the lung around it
+  | 'seed-below-threshold' // nothing at the peak reaches the segmentation threshold
+  | 'already-segmented' // the peak lies in a structure a stronger candidate segmented
+  | 'nothing-denser-than-lung'; // the segmented part weighs nothing
+
+/** Why a measured candidate is not a nodule. */
+export type ShapeReason = 'leaves-box' | 'mostly-tubes' | 'elongated' | 'sparse' | 'too-small';
+
+export type Rejected =
+  | { readonly outcome: 'rejected'; readonly reason: UnmeasurableReason; readonly description: string }
+  | {
+      readonly outcome: 'rejected';
+      readonly reason: ShapeReason;
+      /** With the deciding value, e.g. 'elongated (2.31)'. */
+      readonly description: string;
+      /** The segmentation threshold, HU. */
+      readonly thresholdHu: number;
+      /** How far the deciding feature is past its cut-off, relative (0 = on the cut-off). */
+      readonly margin: number;
+      readonly shape?: { readonly elongation: number; readonly fill: number };
+    };
+
+export type CandidateOutcome = Accepted | Rejected;
+
+/** A rejection decided by a cut-off on a measured feature (it tells how close a nodule came to being missed). */
+export function isDecidedRejection(outcome: CandidateOutcome): outcome is Extract<Rejected, { reason: ShapeReason }> {
+  return outcome.outcome === 'rejected' && 'margin' in outcome;
+}
+
+/** The core is measured over a disc of this fraction of the blob radius. */
+const CORE_DISC_BLOB_FRACTION = 0.4;
+/** A neighbouring slice's core must be this much denser (HU) to move the seed off the peak's slice (noise is a few HU). */
+const NEIGHBOUR_SLICE_PREFERENCE_HU = 15;
+/** The background ring lies between these many blob radii from the peak (mostly lung there)... */
+const RING_INNER_BLOB_RADII = 2.5;
+const RING_OUTER_BLOB_RADII = 3.5;
+/** ... and at least these many pixels (small blobs still get a ring of usable size). */
+const RING_MIN_INNER_PX = 3;
+const RING_MIN_OUTER_PX = 5;
+/** The ring is sampled on a grid of about this many steps across its outer radius. */
+const RING_SAMPLES_PER_RADIUS = 12;
+/** Fewer lung samples than this in the ring: the background is unknown. */
+const RING_MIN_SAMPLES = 8;
+/** Lung parenchyma is at most this dense (HU): a ring on vessels or partial volume must not raise the background. */
+const LUNG_PARENCHYMA_MAX_HU = -650;
+/** Least core-to-lung contrast (HU) a candidate needs to be segmented reliably. */
+const MIN_CONTRAST_HU = 150;
+/** The segmentation threshold lies this far from lung to core density (halfway: the edge of a blurred blob). */
+const SEGMENTATION_FRACTION = 0.5;
+/** The box's half-width is two blob radii plus this (mm)... */
+const BOX_MARGIN_MM = 4;
+/** ... and at least this (mm). */
+const BOX_MIN_HALF_WIDTH_MM = 8;
+
+/** Segments one candidate and decides whether it is a nodule; records what it segmented in `segmented`. */
+export function segmentCandidate(
+  volume: SeriesVolume,
+  grid: VolumeGrid,
+  lung: readonly Uint8Array[],
+  candidate: Candidate,
+  segmented: SegmentedVoxels,
+): CandidateOutcome {
+  const blobRadiusMm = Math.max(1, Math.min(LUNG_NODULE_PARAMS.maxDiameterMm / 2, candidate.radiusMm));
+  const { coreHu, slice } = coreDensity(volume, grid, candidate, blobRadiusMm);
+  const backgroundHu = lungBackgroundHu(volume, grid, lung[slice]!, slice, candidate, blobRadiusMm);
+  if (backgroundHu === undefined) return unmeasurable('no-lung-around', 'no lung around');
+  if (coreHu - backgroundHu < MIN_CONTRAST_HU) return unmeasurable('too-faint', 'too faint');
+  const thresholdHu = backgroundHu + SEGMENTATION_FRACTION * (coreHu - backgroundHu);
+  // Structures are followed at a quarter of the contrast: a thin oblique vessel on thick slices
+  // is a chain of short streaks that only touch through their faint partial-volume ends.
+  const linkHu = backgroundHu + LUNG_NODULE_PARAMS.linkFraction * (coreHu - backgroundHu);
+  const seed = densestNextToPeak(volume, grid, slice, candidate);
+  if (seed.hu < thresholdHu) return unmeasurable('seed-below-threshold', 'seed below threshold');
+  if (segmented.alreadySegmented(gridIndex(grid, seed.column, seed.row, slice), linkHu))
+    return unmeasurable('already-segmented', 'already segmented');
+
+  const structure = cutOutBox(volume, grid, lung, seed.column, seed.row, slice, blobRadiusMm, linkHu);
+  const { box } = structure;
+  const component = new Uint8Array(box.voxelCount);
+  growRegion26(box, structure.lungHu, component, new Int32Array(box.voxelCount), structure.seed, (hu) => hu >= linkHu);
+  const touches = leavesBox(structure, component);
+  // Remember what was segmented so later (weaker) candidates on the same structure are skipped:
+  // all of a compact structure, only the candidate's own neighbourhood of one that leaves its
+  // box (a better-centred candidate on a nodule touching a vessel deserves its own try).
+  segmented.record(box, component, linkHu, touches ? blobRadiusMm : Infinity);
+  let part: Uint8Array = component;
+  if (touches) {
+    const check = separateFromVessels(structure, component, blobRadiusMm);
+    if (!check.separated) {
+      if (check.reason === 'leaves-box') return rejected('leaves-box', 'leaves the box (vessel)', thresholdHu, 1);
+      const maxCut = LUNG_NODULE_PARAMS.maxCutFraction;
+      return rejected(
+        'mostly-tubes',
+        `mostly tubes (${check.cutFraction.toFixed(2)} cut)`,
+        thresholdHu,
+        (check.cutFraction - maxCut) / maxCut,
+      );
+    }
+    part = check.part;
+  }
+
+  const nodule = measureNodule(box, part, structure.lungHu, backgroundHu, coreHu);
+  if (!nodule) return unmeasurable('nothing-denser-than-lung', 'nothing denser than lung');
+  const { elongation, fill } = nodule;
+  const maxElongation = LUNG_NODULE_PARAMS.maxElongation;
+  if (elongation > maxElongation)
+    return rejected('elongated', `elongated (${elongation.toFixed(2)})`, thresholdHu, (elongation - maxElongation) / maxElongation, {
+      elongation,
+      fill,
+    });
+  const minFill = LUNG_NODULE_PARAMS.minFill;
+  if (fill < minFill)
+    return rejected('sparse', `sparse (fill ${fill.toFixed(2)})`, thresholdHu, (minFill - fill) / minFill, { elongation, fill });
+  if (nodule.diameterMm < LUNG_NODULE_PARAMS.minDiameterMm) return rejected('too-small', 'too small', thresholdHu, 1);
+  // Accepted: the whole measured part is this nodule for later candidates.
+  segmented.record(box, part, linkHu);
+  return {
+    outcome: 'accepted',
+    thresholdHu,
+    margin: (maxElongation - elongation) / (maxElongation - 1),
+    nodule: { ...nodule, coreHu },
+  };
+}
+
+function unmeasurable(reason: UnmeasurableReason, description: string): Rejected {
+  return { outcome: 'rejected', reason, description };
+}
+
+function rejected(
+  reason: ShapeReason,
+  description: string,
+  thresholdHu: number,
+  margin: number,
+  shape?: { elongation: number; fill: number },
+): Rejected {
+  return { outcome: 'rejected', reason, description, thresholdHu, margin, ...(shape ? { shape } : {}) };
+}
+
+/**
+ * Core density: the mean HU of the densest small disc at the peak, on its slice and the ones
+ * next to it; `slice` is where it is densest (the seed's slice).
+ */
+function coreDensity(
+  volume: SeriesVolume,
+  grid: VolumeGrid,
+  candidate: Candidate,
+  blobRadiusMm: number,
+): { coreHu: number; slice: number } {
+  const { rows, columns } = grid;
+  const discRadius = Math.max(1, Math.round((CORE_DISC_BLOB_FRACTION * blobRadiusMm) / grid.xSpacingMm));
+  let coreHu = -Infinity;
+  let coreSlice = candidate.slice;
+  for (let slice = Math.max(0, candidate.slice - 1); slice <= Math.min(grid.slices - 1, candidate.slice + 1); slice++) {
+    const hu = volume.values[slice]!;
+    let sum = 0;
+    let count = 0;
+    for (let y = candidate.row - discRadius; y <= candidate.row + discRadius; y++) {
+      for (let x = candidate.column - discRadius; x <= candidate.column + discRadius; x++) {
+        if (y < 0 || x < 0 || y >= rows || x >= columns || (x - candidate.column) ** 2 + (y - candidate.row) ** 2 > discRadius * discRadius)
+          continue;
+        sum += hu[y * columns + x]!;
+        count++;
+      }
+    }
+    const mean = sum / count;
+    if (mean > coreHu + (slice === candidate.slice ? 0 : NEIGHBOUR_SLICE_PREFERENCE_HU)) {
+      coreHu = mean;
+      coreSlice = slice;
+    }
+  }
+  return { coreHu, slice: coreSlice };
+}
+
+/**
+ * Background: the median HU of the lung in a ring at 2.5-3.5 blob radii around the peak, capped
+ * at LUNG_PARENCHYMA_MAX_HU; undefined when too little of the ring is lung.
+ */
+function lungBackgroundHu(
+  volume: SeriesVolume,
+  grid: VolumeGrid,
+  lung: Uint8Array,
+  slice: number,
+  candidate: Candidate,
+  blobRadiusMm: number,
+): number | undefined {
+  const { rows, columns } = grid;
+  const hu = volume.values[slice]!;
+  const samples: number[] = [];
+  const inner = Math.max(RING_MIN_INNER_PX, (RING_INNER_BLOB_RADII * blobRadiusMm) / grid.xSpacingMm);
+  const outer = Math.max(RING_MIN_OUTER_PX, (RING_OUTER_BLOB_RADII * blobRadiusMm) / grid.xSpacingMm);
+  const step = Math.max(1, Math.floor(outer / RING_SAMPLES_PER_RADIUS));
+  for (let y = Math.floor(candidate.row - outer); y <= candidate.row + outer; y += step) {
+    for (let x = Math.floor(candidate.column - outer); x <= candidate.column + outer; x += step) {
+      if (y < 0 || x < 0 || y >= rows || x >= columns) continue;
+      const distanceSquared = (x - candidate.column) ** 2 + (y - candidate.row) ** 2;
+      if (distanceSquared < inner * inner || distanceSquared > outer * outer) continue;
+      if (lung[y * columns + x]) samples.push(hu[y * columns + x]!);
+    }
+  }
+  if (samples.length < RING_MIN_SAMPLES) return undefined;
+  samples.sort((a, b) => a - b);
+  return Math.min(LUNG_PARENCHYMA_MAX_HU, samples[Math.floor(samples.length / 2)]!);
+}
+
+/** The seed: the densest pixel of the 3x3 around the peak on `slice`. */
+function densestNextToPeak(
+  volume: SeriesVolume,
+  grid: VolumeGrid,
+  slice: number,
+  candidate: Candidate,
+): { column: number; row: number; hu: number } {
+  const hu = volume.values[slice]!;
+  let best = { column: candidate.column, row: candidate.row, hu: -Infinity };
+  for (let dy = -1; dy <= 1; dy++) {
+    for (let dx = -1; dx <= 1; dx++) {
+      const value = hu[(candidate.row + dy) * grid.columns + candidate.column + dx]!;
+      if (value > best.hu) best = { column: candidate.column + dx, row: candidate.row + dy, hu: value };
+    }
+  }
+  return best;
+}
+
+/**
+ * The box around the seed (two blob radii and a margin each way) with local copies of the HU:
+ * everywhere in the volume, and inside the lung mask only.
+ */
+function cutOutBox(
+  volume: SeriesVolume,
+  grid: VolumeGrid,
+  lung: readonly Uint8Array[],
+  seedColumn: number,
+  seedRow: number,
+  seedSlice: number,
+  blobRadiusMm: number,
+  linkHu: number,
+): BoxedStructure {
+  const halfWidthMm = Math.max(2 * blobRadiusMm + BOX_MARGIN_MM, BOX_MIN_HALF_WIDTH_MM);
+  const halfX = Math.ceil(halfWidthMm / grid.xSpacingMm);
+  const halfY = Math.ceil(halfWidthMm / grid.ySpacingMm);
+  const halfZ = Math.ceil(halfWidthMm / grid.zSpacingMm);
+  const box = VoxelBox.centredOn(grid, seedColumn, seedRow, seedSlice, halfX, halfY, halfZ);
+  const lungHu = new Float32Array(box.voxelCount);
+  const hu = new Float32Array(box.voxelCount);
+  for (let z = 0; z < box.sizeZ; z++) {
+    for (let y = 0; y < box.sizeY; y++) {
+      for (let x = 0; x < box.sizeX; x++) {
+        const gridX = box.originX + x;
+        const gridY = box.originY + y;
+        const gridZ = box.originZ + z;
+        const i = box.index(x, y, z);
+        if (!inGrid(grid, gridX, gridY, gridZ)) {
+          lungHu[i] = NaN;
+          hu[i] = NaN;
+        } else {
+          const pixel = gridY * grid.columns + gridX;
+          hu[i] = volume.values[gridZ]![pixel]!;
+          lungHu[i] = lung[gridZ]![pixel] ? volume.values[gridZ]![pixel]! : NaN;
+        }
+      }
+    }
+  }
+  return { box, lungHu, hu, seed: box.index(halfX, halfY, halfZ), linkHu };
+}

@@ -1,0 +1,91 @@
+/**
+ * 'lung-nodules': turns the reference model's slice-wise blob responses (models/lung-nodule-reference,
+ * output channels: 0 blob score, 1 score at local maxima, 2 sigma of the best scale in model pixels)
+ * into lung-nodule findings, using the CT values of the whole series.
+ *
+ * 1. Lung mask per slice (lung-mask.ts).
+ * 2. Candidates: local maxima of the blob score at or above the manifest's threshold inside that
+ *    mask, strongest first (candidates.ts).
+ * 3. Each candidate segmented in 3D around its peak (candidate-segmentation.ts); structures that
+ *    leave their box are opened and rejected as vessels if they still do (vessel-rejection.ts).
+ * 4. Measurements from partial-volume-weighted moments (nodule-measurements.ts).
+ * 5. Accepted candidates worded as findings (nodule-finding.ts), one per nodule.
+ */
+import { pixelToPatient } from '../../series-volume';
+import type { FindingDraft, PostprocessContext, PostprocessResult, Postprocessor } from '../types';
+import { isDecidedRejection, segmentCandidate, type CandidateOutcome } from './candidate-segmentation';
+import { findCandidates, type Candidate } from './candidates';
+import { lungMasks } from './lung-mask';
+import { clamp01, confidence, round, toFinding } from './nodule-finding';
+import { LUNG_NODULE_PARAMS } from './params';
+import { SegmentedVoxels } from './segmented-voxels';
+import { volumeGrid } from './volume-grid';
+
+export { LUNG_NODULE_PARAMS } from './params';
+export { CODES } from './nodule-finding';
+export { symmetricEigenvalues } from './nodule-measurements';
+export type { Candidate } from './candidates';
+export type { Accepted, CandidateOutcome, Rejected, ShapeReason, UnmeasurableReason } from './candidate-segmentation';
+
+/** Called for every candidate evaluated, with what became of it (diagnostics: the benchmark's --verbose). */
+export type CandidateTrace = (candidate: Readonly<Candidate>, outcome: CandidateOutcome) => void;
+
+/** Rejected candidates this many times the score threshold count for the series' uncertainty (a missed nodule?)... */
+const NEAR_MISS_SCORE_FACTOR = 2;
+/** ... the strongest this many of them... */
+const NEAR_MISS_COUNT = 3;
+/** ... at this weight (vessels often come close to the shape limits: they alone never make a series uncertain). */
+const NEAR_MISS_WEIGHT = 0.5;
+/** Accepted centres closer than this (mm), or than either's radius, are the same nodule. */
+const SAME_NODULE_DISTANCE_MM = 3;
+
+export const lungNodules: Postprocessor = (ctx) => findLungNodules(ctx);
+
+export function findLungNodules(ctx: PostprocessContext, trace?: CandidateTrace): PostprocessResult {
+  const volume = ctx.volume;
+  const maps = ctx.maps;
+  if (!maps || maps.length < 1)
+    throw new Error('lung-nodules: needs slice-mode outputs (maps); the model\'s manifest must use preprocessing.mode "slice"');
+  const grid = volumeGrid(volume);
+  const label = ctx.manifest.output.labels[0] ?? 'nodule';
+  const threshold = ctx.manifest.output.thresholds[label] ?? ctx.manifest.output.thresholds['*'] ?? LUNG_NODULE_PARAMS.defaultThreshold;
+  const [targetHeight, targetWidth] = ctx.manifest.preprocessing.targetSize as [number, number];
+  // Source pixel -> model pixel scale (the runner letterboxes the slice into the model's grid).
+  const modelScale = Math.min(targetWidth / grid.columns, targetHeight / grid.rows);
+
+  const masks = lungMasks(volume, grid);
+  const candidates = findCandidates(maps, masks.search, grid, threshold, modelScale);
+  const segmented = new SegmentedVoxels(grid);
+  const findings: FindingDraft[] = [];
+  const margins: number[] = [];
+  let nearMisses = 0;
+  let nearMiss = 0;
+  const reported: { x: number; y: number; z: number; diameterMm: number }[] = [];
+  for (const candidate of candidates) {
+    if (findings.length >= LUNG_NODULE_PARAMS.maxFindings) break;
+    const outcome = segmentCandidate(volume, grid, masks.filled, candidate, segmented);
+    trace?.(candidate, outcome);
+    if (outcome.outcome === 'rejected') {
+      if (isDecidedRejection(outcome) && nearMisses < NEAR_MISS_COUNT && candidate.score >= NEAR_MISS_SCORE_FACTOR * threshold) {
+        nearMisses++;
+        nearMiss = Math.max(nearMiss, 1 - clamp01(outcome.margin));
+      }
+      continue;
+    }
+    // The same nodule reached from another candidate (e.g. one the first opening cut differently).
+    const { centre, diameterMm } = outcome.nodule;
+    const [x, y, z] = pixelToPatient(volume, centre.slice, centre.column, centre.row);
+    const sameNodule = (r: (typeof reported)[number]): boolean =>
+      Math.hypot(r.x - x, r.y - y, r.z - z) < Math.max(SAME_NODULE_DISTANCE_MM, r.diameterMm / 2, diameterMm / 2);
+    if (reported.some(sameNodule)) continue;
+    reported.push({ x, y, z, diameterMm });
+    margins.push(Math.min(outcome.margin, (candidate.score - threshold) / threshold));
+    const findingConfidence = confidence(candidate.score, threshold, outcome.nodule.elongation);
+    findings.push(toFinding(volume, grid, masks, candidate, outcome, findingConfidence, label));
+  }
+  findings.sort((a, b) => b.confidence - a.confidence);
+  // Uncertainty: how close the decisive decisions were to their cut-offs (1 = on the cut-off):
+  // the least certain reported finding, and at half weight the strongest candidates rejected.
+  const worstFinding = margins.length > 0 ? 1 - Math.min(...margins.map(clamp01)) : 0;
+  return { findings, uncertainty: round(Math.max(worstFinding, NEAR_MISS_WEIGHT * nearMiss), 3) };
+}

@@ -1,0 +1,158 @@
+/**
+ * Step 3b, vessels: a structure that leaves its box is a vessel (or a nodule with something
+ * large attached). It is opened morphologically and rejected if it still leaves the box, or if
+ * the opening cut most of it away near the candidate (the junction of two vessels survives an
+ * opening, its trunks do not).
+ */
+import { ballOffsets, dilateWithin, erode, growRegion26 } from './box-morphology';
+import { LUNG_NODULE_PARAMS } from './params';
+import type { VoxelBox } from './volume-grid';
+
+/** The structure segmented around a candidate, on its box. */
+export interface BoxedStructure {
+  readonly box: VoxelBox;
+  /** HU inside the lung mask, NaN outside the volume or the lung. */
+  readonly lungHu: Float32Array;
+  /** HU everywhere inside the volume, NaN outside it. */
+  readonly hu: Float32Array;
+  /** The candidate's seed voxel, box-local index (the box's centre). */
+  readonly seed: number;
+  /** HU down to which the structure is followed. */
+  readonly linkHu: number;
+}
+
+/** The ball is at least this fraction of the blob radius: thinner attachments are cut. */
+const OPENING_MIN_BLOB_FRACTION = 0.6;
+/** ... and this fraction of the structure's own inscribed radius at the candidate (a tube's core is cut too). */
+const OPENING_INSCRIBED_FRACTION = 0.7;
+/** The inscribed radius is looked for within the blob radius plus this (mm) of the candidate. */
+const INSCRIBED_SEARCH_MARGIN_MM = 2;
+/** Near the candidate: within this many blob radii (plus a slice) the cut fraction is measured. */
+const CUT_NEIGHBOURHOOD_BLOB_RADII = 1.5;
+
+export type VesselCheck =
+  | { readonly separated: true; readonly part: Uint8Array }
+  | { readonly separated: false; readonly reason: 'leaves-box' }
+  | { readonly separated: false; readonly reason: 'mostly-tubes'; readonly cutFraction: number };
+
+/**
+ * Whether a structure leaves its box: a voxel on the box's faces, or one next to dense tissue
+ * (at least `linkHu`) outside the lung mask (a vessel running into the hilum, anything fused
+ * with the chest wall).
+ */
+export function leavesBox(structure: BoxedStructure, mask: Uint8Array): boolean {
+  const { box, lungHu, hu, linkHu } = structure;
+  for (let i = 0; i < mask.length; i++) {
+    if (!mask[i]) continue;
+    if (box.onFace(i)) return true;
+    for (const n of box.faceNeighboursOfInterior(i)) {
+      if (Number.isNaN(lungHu[n]!) && hu[n]! >= linkHu) return true;
+    }
+  }
+  return false;
+}
+
+/**
+ * Opens a structure that leaves its box with a ball of about 0.7 x its inscribed radius at the
+ * candidate (at least 0.6 x the blob radius): a nodule with thinner vessels attached keeps its
+ * body, a vessel keeps leaving the box or is mostly cut away.
+ */
+export function separateFromVessels(structure: BoxedStructure, component: Uint8Array, blobRadiusMm: number): VesselCheck {
+  const { box } = structure;
+  const centreZ = box.zOf(structure.seed);
+  const centreX = box.xOf(structure.seed);
+  const centreY = box.yOf(structure.seed);
+  const inscribedMm = inscribedRadiusMm(box, component, centreZ, centreX, centreY, blobRadiusMm + INSCRIBED_SEARCH_MARGIN_MM);
+  const ballRadiusMm = Math.max(OPENING_MIN_BLOB_FRACTION * blobRadiusMm, OPENING_INSCRIBED_FRACTION * inscribedMm);
+  const opened = openAroundSeed(box, component, structure.seed, ballRadiusMm);
+  if (!opened || leavesBox(structure, opened)) return { separated: false, reason: 'leaves-box' };
+  // What the opening cut off near the candidate must be thin stuff (vessels attached to a
+  // nodule), not most of it.
+  const { xSpacingMm: dx, ySpacingMm: dy, zSpacingMm: dz } = box.grid;
+  const near = CUT_NEIGHBOURHOOD_BLOB_RADII * blobRadiusMm + dz;
+  let inNear = 0;
+  let cut = 0;
+  for (let i = 0; i < box.voxelCount; i++) {
+    if (!component[i]) continue;
+    const offX = (box.xOf(i) - centreX) * dx;
+    const offY = (box.yOf(i) - centreY) * dy;
+    const offZ = (box.zOf(i) - centreZ) * dz;
+    if (offX * offX + offY * offY + offZ * offZ > near * near) continue;
+    inNear++;
+    if (!opened[i]) cut++;
+  }
+  const cutFraction = inNear > 0 ? cut / inNear : 1;
+  if (cutFraction > LUNG_NODULE_PARAMS.maxCutFraction) return { separated: false, reason: 'mostly-tubes', cutFraction };
+  return { separated: true, part: opened };
+}
+
+/**
+ * Largest in-plane distance (mm) from the component's edge on slice z, within `withinMm` of
+ * (centreX, centreY): chamfer 3-4 distance transform.
+ */
+function inscribedRadiusMm(box: VoxelBox, component: Uint8Array, z: number, centreX: number, centreY: number, withinMm: number): number {
+  const { sizeX, sizeY, plane } = box;
+  const { xSpacingMm: dx, ySpacingMm: dy } = box.grid;
+  const distance = new Float32Array(plane);
+  const offset = z * plane;
+  const far = 1e9;
+  for (let i = 0; i < plane; i++) distance[i] = component[offset + i] ? far : 0;
+  const pixel = Math.min(dx, dy);
+  const diagonal = Math.hypot(dx, dy);
+  // Forward pass (top-left to bottom-right). Outside the box counts as inside the structure (it continues there).
+  for (let y = 0; y < sizeY; y++) {
+    for (let x = 0; x < sizeX; x++) {
+      const i = y * sizeX + x;
+      if (distance[i] === 0) continue;
+      let d = distance[i]!;
+      if (x > 0) d = Math.min(d, distance[i - 1]! + dx);
+      if (y > 0) d = Math.min(d, distance[i - sizeX]! + dy);
+      if (x > 0 && y > 0) d = Math.min(d, distance[i - sizeX - 1]! + diagonal);
+      if (x < sizeX - 1 && y > 0) d = Math.min(d, distance[i - sizeX + 1]! + diagonal);
+      distance[i] = d;
+    }
+  }
+  // Backward pass, taking the largest distance near the centre on the way.
+  let best = 0;
+  for (let y = sizeY - 1; y >= 0; y--) {
+    for (let x = sizeX - 1; x >= 0; x--) {
+      const i = y * sizeX + x;
+      if (distance[i] === 0) continue;
+      let d = distance[i]!;
+      if (x < sizeX - 1) d = Math.min(d, distance[i + 1]! + dx);
+      if (y < sizeY - 1) d = Math.min(d, distance[i + sizeX]! + dy);
+      if (x < sizeX - 1 && y < sizeY - 1) d = Math.min(d, distance[i + sizeX + 1]! + diagonal);
+      if (x > 0 && y < sizeY - 1) d = Math.min(d, distance[i + sizeX - 1]! + diagonal);
+      distance[i] = d;
+      if (d < far / 2 && ((x - centreX) * dx) ** 2 + ((y - centreY) * dy) ** 2 <= withinMm * withinMm) best = Math.max(best, d);
+    }
+  }
+  // A pixel next to the edge is at distance ~one pixel; the edge itself lies half a pixel out.
+  return Math.max(0, best - pixel / 2);
+}
+
+/**
+ * Morphological opening of `component` with a ball of `radiusMm`, keeping the part that holds
+ * (or is nearest to) the seed; undefined when nothing of it survives near the seed.
+ */
+function openAroundSeed(box: VoxelBox, component: Uint8Array, seed: number, radiusMm: number): Uint8Array | undefined {
+  const ball = ballOffsets(box, radiusMm);
+  if (ball.length <= 1) return component;
+  const eroded = erode(box, component, ball);
+  // The eroded part nearest to the seed.
+  let start = -1;
+  let bestDistanceSquared = Infinity;
+  for (let i = 0; i < box.voxelCount; i++) {
+    if (!eroded[i]) continue;
+    const distanceSquared = box.distanceSquaredMm(i, seed);
+    if (distanceSquared < bestDistanceSquared) {
+      bestDistanceSquared = distanceSquared;
+      start = i;
+    }
+  }
+  // Farther than the ball's diameter plus a slice: what survived is another structure.
+  if (start < 0 || Math.sqrt(bestDistanceSquared) > 2 * radiusMm + box.grid.zSpacingMm) return undefined;
+  const core = new Uint8Array(box.voxelCount);
+  growRegion26(box, Float32Array.from(eroded), core, new Int32Array(box.voxelCount), start, (v) => v > 0);
+  return dilateWithin(box, core, ball, component);
+}

@@ -1,0 +1,155 @@
+/**
+ * The lung-nodule post-processor's small units on synthetic data (the whole chain on chest
+ * phantoms with the real model is test/reference-model.test.ts): box indexing and connectivity,
+ * and one candidate segmented to each kind of outcome.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import type { SeriesVolume } from '../src/inference/series-volume';
+import { growRegion26, dilateFaces } from '../src/inference/postprocess/lung-nodules/box-morphology';
+import { segmentCandidate, type CandidateOutcome } from '../src/inference/postprocess/lung-nodules/candidate-segmentation';
+import type { Candidate } from '../src/inference/postprocess/lung-nodules/candidates';
+import { SegmentedVoxels } from '../src/inference/postprocess/lung-nodules/segmented-voxels';
+import { gridIndex, volumeGrid, VoxelBox, type VolumeGrid } from '../src/inference/postprocess/lung-nodules/volume-grid';
+import { symmetricEigenvalues } from '../src/inference/postprocess/lung-nodules/nodule-measurements';
+
+const GRID: VolumeGrid = { rows: 20, columns: 30, slices: 10, xSpacingMm: 0.7, ySpacingMm: 0.8, zSpacingMm: 2 };
+
+test('VoxelBox: box index <-> (x, y, z) and grid index, faces, 6- and 26-neighbourhoods', () => {
+  const box = VoxelBox.centredOn(GRID, 10, 8, 4, 2, 3, 1); // 5 x 7 x 3 voxels from (8, 5, 3)
+  assert.deepEqual([box.sizeX, box.sizeY, box.sizeZ, box.voxelCount], [5, 7, 3, 105]);
+  for (let i = 0; i < box.voxelCount; i++) {
+    const [x, y, z] = [box.xOf(i), box.yOf(i), box.zOf(i)];
+    assert.equal(box.index(x, y, z), i);
+    assert.equal(box.toGridIndex(i), gridIndex(GRID, 8 + x, 5 + y, 3 + z));
+    assert.equal(box.onFace(i), x === 0 || y === 0 || z === 0 || x === 4 || y === 6 || z === 2);
+  }
+  const centre = box.index(2, 3, 1);
+  assert.equal(box.toGridIndex(centre), gridIndex(GRID, 10, 8, 4));
+  const count = (visitAll: (visit: (n: number) => void) => void): number[] => {
+    const seen: number[] = [];
+    visitAll((n) => seen.push(n));
+    return seen;
+  };
+  const around = count((v) => box.forEachIn3x3x3(centre, v));
+  assert.equal(around.length, 27, 'the voxel itself and its 26 neighbours');
+  assert.equal(count((v) => box.forEachIn3x3x3(0, v)).length, 8, 'a corner has 7 neighbours in the box');
+  const faces = count((v) => box.forEachFaceNeighbour(centre, v));
+  assert.deepEqual(
+    [...faces].sort((a, b) => a - b),
+    [...box.faceNeighboursOfInterior(centre)].sort((a, b) => a - b),
+  );
+  assert.equal(faces.length, 6);
+  assert.equal(count((v) => box.forEachFaceNeighbour(0, v)).length, 3);
+  assert.equal(box.distanceSquaredMm(box.index(0, 0, 0), box.index(1, 1, 1)), 0.7 * 0.7 + 0.8 * 0.8 + 2 * 2);
+});
+
+test('growRegion26 joins voxels that touch only at a corner; dilateFaces adds the 6 face neighbours', () => {
+  const box = new VoxelBox(GRID, 0, 0, 0, 4, 4, 4);
+  const values = new Float32Array(box.voxelCount).fill(-900);
+  values[box.index(1, 1, 1)] = 0;
+  values[box.index(2, 2, 2)] = 0; // corner contact only
+  values[box.index(3, 3, 3)] = NaN; // outside the lung: never grown into
+  const region = new Uint8Array(box.voxelCount);
+  growRegion26(box, values, region, new Int32Array(box.voxelCount), box.index(1, 1, 1), (hu) => hu >= -500);
+  assert.deepEqual(
+    [...region.keys()].filter((i) => region[i]),
+    [box.index(1, 1, 1), box.index(2, 2, 2)],
+  );
+  const single = new Uint8Array(box.voxelCount);
+  single[box.index(1, 1, 1)] = 1;
+  assert.equal(
+    dilateFaces(box, single).reduce((a, b) => a + b, 0),
+    7,
+  );
+});
+
+test('symmetricEigenvalues: diagonal and rotated matrices, descending', () => {
+  assert.deepEqual(symmetricEigenvalues(1, 3, 2, 0, 0, 0), [3, 2, 1]);
+  // [[2 1 0] [1 2 0] [0 0 5]]: eigenvalues 5, 3, 1
+  const [a, b, c] = symmetricEigenvalues(2, 2, 5, 1, 0, 0);
+  assert.ok(Math.abs(a - 5) < 1e-9 && Math.abs(b - 3) < 1e-9 && Math.abs(c - 1) < 1e-9, `${a} ${b} ${c}`);
+});
+
+// A synthetic lung: 64 x 64 x 32 voxels of -850 HU, all of it inside the lung mask.
+const LUNG_HU = -850;
+function syntheticVolume(dense: (xMm: number, yMm: number, zMm: number) => boolean): {
+  volume: SeriesVolume;
+  lung: Uint8Array[];
+} {
+  const rows = 64;
+  const columns = 64;
+  const slices = 32;
+  const spacing = 0.7;
+  const sliceSpacing = 1.25;
+  const values: Float32Array[] = [];
+  for (let k = 0; k < slices; k++) {
+    const slice = new Float32Array(rows * columns);
+    for (let row = 0; row < rows; row++)
+      for (let column = 0; column < columns; column++)
+        slice[row * columns + column] = dense(column * spacing, row * spacing, k * sliceSpacing) ? 0 : LUNG_HU;
+    values.push(slice);
+  }
+  const volume: SeriesVolume = {
+    modality: 'CT',
+    rows,
+    columns,
+    pixelSpacing: [spacing, spacing],
+    sliceSpacing,
+    orientation: [1, 0, 0, 0, 1, 0],
+    normal: [0, 0, 1],
+    slices: values.map((_, k) => ({
+      sopInstanceUid: `2.25.${k + 1}`,
+      sopClassUid: '1.2.840.10008.5.1.4.1.1.2',
+      instanceNumber: k + 1,
+      position: [0, 0, k * sliceSpacing],
+    })),
+    values,
+    warnings: [],
+  };
+  return { volume, lung: values.map(() => new Uint8Array(rows * columns).fill(1)) };
+}
+
+// Centre of the synthetic structures: voxel (32, 32, 16).
+const CX = 32 * 0.7;
+const CY = 32 * 0.7;
+const CZ = 16 * 1.25;
+const candidateAt = (column: number, radiusMm: number): Candidate => ({ slice: 16, column, row: 32, score: 0.5, radiusMm });
+
+function segment(volume: SeriesVolume, lung: Uint8Array[], candidates: Candidate[]): CandidateOutcome[] {
+  const grid = volumeGrid(volume);
+  const segmented = new SegmentedVoxels(grid);
+  return candidates.map((c) => segmentCandidate(volume, grid, lung, c, segmented));
+}
+
+test('segmentCandidate: a solid sphere is accepted and measured; a second candidate on it is already segmented', () => {
+  const radiusMm = 4;
+  const { volume, lung } = syntheticVolume((x, y, z) => Math.hypot(x - CX, y - CY, z - CZ) <= radiusMm);
+  const [first, second] = segment(volume, lung, [candidateAt(32, radiusMm), candidateAt(33, radiusMm)]);
+  assert.equal(first?.outcome, 'accepted', JSON.stringify(first));
+  if (first?.outcome !== 'accepted') return;
+  assert.ok(Math.abs(first.nodule.diameterMm - 2 * radiusMm) < 1, `diameter ${first.nodule.diameterMm}`);
+  assert.ok(Math.abs(first.nodule.centre.column - 32) < 0.5 && Math.abs(first.nodule.centre.row - 32) < 0.5);
+  assert.ok(Math.abs(first.nodule.centre.slice - 16) < 0.5);
+  assert.equal(first.nodule.coreHu, 0);
+  assert.ok(first.nodule.elongation < 1.3 && first.margin > 0, `elongation ${first.nodule.elongation}`);
+  assert.ok(Math.abs(first.thresholdHu - (LUNG_HU + 0) / 2) < 1e-9, `threshold ${first.thresholdHu}`);
+  assert.deepEqual(second, { outcome: 'rejected', reason: 'already-segmented', description: 'already segmented' });
+});
+
+test('segmentCandidate: a vessel through the box is rejected with a reason and a margin; plain lung is too faint', () => {
+  const { volume, lung } = syntheticVolume((x, y) => Math.hypot(x - CX, y - CY) <= 1.5);
+  const [vessel] = segment(volume, lung, [candidateAt(32, 1.5)]);
+  // A tube keeps leaving its box after the opening: a vessel, as sure as it gets (margin 1).
+  assert.deepEqual(vessel, {
+    outcome: 'rejected',
+    reason: 'leaves-box',
+    description: 'leaves the box (vessel)',
+    thresholdHu: (LUNG_HU + 0) / 2,
+    margin: 1,
+  });
+
+  const [faint] = segment(volume, lung, [candidateAt(12, 2)]);
+  assert.deepEqual(faint, { outcome: 'rejected', reason: 'too-faint', description: 'too faint' });
+});
