@@ -145,7 +145,7 @@ function fragmentPayloads(encapsulated: Buffer): Buffer[] {
 
 function isEncapsulated(ts: string): boolean {
   return ![TS.ImplicitVRLittleEndian, TS.ExplicitVRLittleEndian, TS.ExplicitVRBigEndian, TS.DeflatedExplicitVRLittleEndian].includes(
-    ts as never,
+    ts,
   );
 }
 
