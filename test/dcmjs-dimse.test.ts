@@ -144,9 +144,7 @@ function fragmentPayloads(encapsulated: Buffer): Buffer[] {
 }
 
 function isEncapsulated(ts: string): boolean {
-  return ![TS.ImplicitVRLittleEndian, TS.ExplicitVRLittleEndian, TS.ExplicitVRBigEndian, TS.DeflatedExplicitVRLittleEndian].includes(
-    ts,
-  );
+  return ![TS.ImplicitVRLittleEndian, TS.ExplicitVRLittleEndian, TS.ExplicitVRBigEndian, TS.DeflatedExplicitVRLittleEndian].includes(ts);
 }
 
 test('dcmjs-dimse Client: C-ECHO to our node succeeds', async () => {
