@@ -17,7 +17,7 @@
  *      replaces instead of duplicating;
  *   6. delivery-plan: reports + deliveries + "done" recorded in one transaction.
  */
-import type { NodeConfig } from '../config/config';
+import type { NodeConfig, RouteConfig } from '../config/config';
 import type { ClaimedJob, Store } from '../store/store';
 import type { Logger } from '../log/logger';
 import type { AuditSink } from '../log/audit';
@@ -116,34 +116,19 @@ export class JobRunner {
       const volume = await volumeOfSeries(deidentified);
       // Gaps, uneven spacing, localizers or non-image objects left out: geometry and counts only.
       if (volume.warnings.length > 0) log.warn('series volume has warnings', { ...fields, warnings: volume.warnings });
-      const window = route.window && route.window !== 'auto' ? route.window : model.manifest.preprocessing.window;
-      const result = await withTimeLimit(config.inference.timeLimitSeconds, 'inference.timeLimitSeconds', (signal) =>
-        runModel(volume, {
-          name: model.name,
-          manifest: model.manifest,
-          session: model.session,
-          sha256: model.sha256,
-          postprocessors: this.d.postprocessors,
-          window: route.window,
-          deidentification: DEID_DESCRIPTION,
-          signal,
-          offload: true,
-        }),
-      );
-      const key = await this.keyImage(job, series, volume, result, window, fields);
-
+      const result = await this.infer(volume, model, route);
+      const key = await this.keyImage(job, series, volume, result, keyImageWindow(route, model), fields);
       const resultId = store.recordResult(
         resultRecord({
           jobId: job.id,
           burnedInFlag: job.burnedInFlag,
-          model: { name: model.name, version: model.manifest.version, sha256: model.sha256 },
+          model: modelIdentity(model),
           series,
           result,
           keyImagePath: key?.filePath ?? null,
         }),
         Date.now(),
       );
-
       const plan = this.planReports(
         job,
         model,
@@ -151,30 +136,51 @@ export class JobRunner {
         formsNeeded(route.destinations, config.destinations),
         route.keyImage && key !== null,
       );
-      const reports = await writeReportSet(
-        plan,
-        {
-          series,
-          firstOriginal: deidentified.firstOriginal,
-          result,
-          model: { name: model.name, version: model.manifest.version },
-          keyImage: key,
-        },
-        config,
-      );
-      const rows = reportRows(reports, {
-        jobId: job.id,
-        resultId,
-        seriesInstanceUid: job.seriesInstanceUid,
-        model: model.name,
-        modelVersion: model.manifest.version,
-        instancesHash: series.instancesHash,
-      });
-      store.recordReportAndDeliveries(job.id, rows, planDeliveries(route.destinations, config.destinations, reports), Date.now());
+      const source = { series, firstOriginal: deidentified.firstOriginal, result, model: modelIdentity(model), keyImage: key };
+      const reports = await writeReportSet(plan, source, config);
+      this.queueReports(job, model, series, resultId, reports, route.destinations);
       this.finished(job, model, result, reports, route.destinations, fields, started);
     } catch (e) {
       this.failed(job, model, e as Error, fields, started);
     }
+  }
+
+  /** The model on the de-identified volume, under the job's time limit. */
+  private infer(volume: SeriesVolume, model: LoadedModel, route: RouteConfig): Promise<SeriesResult> {
+    return withTimeLimit(this.d.config.inference.timeLimitSeconds, 'inference.timeLimitSeconds', (signal) =>
+      runModel(volume, {
+        name: model.name,
+        manifest: model.manifest,
+        session: model.session,
+        sha256: model.sha256,
+        postprocessors: this.d.postprocessors,
+        window: route.window,
+        deidentification: DEID_DESCRIPTION,
+        signal,
+        offload: true,
+      }),
+    );
+  }
+
+  /** The report rows, their deliveries and "done", in one transaction. */
+  private queueReports(
+    job: ClaimedJob,
+    model: LoadedModel,
+    series: SeriesInstances,
+    resultId: number,
+    reports: ReportSet,
+    destinations: readonly string[],
+  ): void {
+    const { store, config } = this.d;
+    const rows = reportRows(reports, {
+      jobId: job.id,
+      resultId,
+      seriesInstanceUid: job.seriesInstanceUid,
+      model: model.name,
+      modelVersion: model.manifest.version,
+      instancesHash: series.instancesHash,
+    });
+    store.recordReportAndDeliveries(job.id, rows, planDeliveries(destinations, config.destinations, reports), Date.now());
   }
 
   /** The key image, kept with the job; a report goes without it when it cannot be made. */
@@ -278,4 +284,14 @@ export class JobRunner {
     });
     log.error('job failed', { ...fields, error: why, ms: Date.now() - started });
   }
+}
+
+/** Name, version and checksum of a model, as results and reports cite it. */
+function modelIdentity(model: LoadedModel): { name: string; version: string; sha256: string } {
+  return { name: model.name, version: model.manifest.version, sha256: model.sha256 };
+}
+
+/** The key image shows the slice as the model saw it: the route's window, or the model's own. */
+function keyImageWindow(route: RouteConfig, model: LoadedModel): string {
+  return route.window && route.window !== 'auto' ? route.window : model.manifest.preprocessing.window;
 }
