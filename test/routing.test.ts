@@ -177,15 +177,18 @@ test('burned-in annotation risk: a "skip" route records the series as skipped wi
     assert.match(byRoute.get('us-strict')!.reason!, /^skipped: burned-in annotation risk \(modality US/);
     assert.equal(byRoute.get('us-research')!.state, 'queued');
     assert.match(byRoute.get('us-research')!.reason!, /^flagged: burned-in annotation risk/);
+    assert.match(byRoute.get('us-research')!.burnedInFlag!, /^flagged: burned-in annotation risk/);
+    assert.equal(byRoute.get('us-strict')!.burnedInFlag, null, 'a skipped job carries no flag');
     assert.equal(byRoute.get('ct')!.state, 'queued');
     assert.equal(byRoute.get('ct')!.reason, null, 'a CT series carries no burned-in risk');
+    assert.equal(byRoute.get('ct')!.burnedInFlag, null, 'a CT series carries no burned-in flag');
     // The runner takes the job with its flag (it goes into the result), also after a crash re-queue.
     const now = Date.now();
     const claimed = t.node.store.claimNextJob(['m2'], new Set(), now)!;
     assert.equal(claimed.route, 'us-research');
-    assert.match(claimed.reason!, /^flagged: burned-in annotation risk/);
+    assert.match(claimed.burnedInFlag!, /^flagged: burned-in annotation risk/);
     assert.equal(t.node.store.requeueInterruptedJobs(now), 1);
-    assert.match(t.node.store.getJob(claimed.id)!.reason!, /^flagged: burned-in annotation risk/);
+    assert.match(t.node.store.getJob(claimed.id)!.burnedInFlag!, /^flagged: burned-in annotation risk/);
   } finally {
     await t.stop();
   }

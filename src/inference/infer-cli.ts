@@ -17,7 +17,7 @@ import { runModel } from './run-model';
 import { POSTPROCESSORS } from './postprocess';
 import { volumeTensor } from './conform';
 import type { SeriesResult } from './findings';
-import { DEID_DESCRIPTION } from '../pipeline/job-runner';
+import { DEID_DESCRIPTION } from '../pipeline/deidentify-series';
 import { createLogger } from '../log/logger';
 
 export interface InferArgs {

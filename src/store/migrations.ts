@@ -186,4 +186,12 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE series ADD COLUMN purged_at INTEGER;
     `,
   },
+  {
+    version: 7,
+    description: 'jobs: the burned-in annotation flag as a column of its own (it travelled as a "flagged" prefix of reason)',
+    sql: `
+      ALTER TABLE jobs ADD COLUMN burned_in_flag TEXT;
+      UPDATE jobs SET burned_in_flag = reason WHERE reason LIKE 'flagged%';
+    `,
+  },
 ];

@@ -114,6 +114,11 @@ export interface JobRow {
   priority: 'urgent' | 'normal';
   state: JobState;
   reason: string | null;
+  /**
+   * Set when the route's burned-in annotation policy is 'flag' and the series carries the risk:
+   * the job runs, and the flag (this text) goes into its result. Null otherwise.
+   */
+  burnedInFlag: string | null;
   runs: number;
   createdAt: number;
   updatedAt: number;
@@ -190,7 +195,21 @@ export interface ReportRecord {
   createdAt: number;
 }
 
-const JOB_COLUMNS = `id, series_uid AS seriesInstanceUid, route, model, priority, state, reason, runs, created_at AS createdAt, updated_at AS updatedAt`;
+const JOB_COLUMNS = `id, series_uid AS seriesInstanceUid, route, model, priority, state, reason, burned_in_flag AS burnedInFlag, runs,
+  created_at AS createdAt, updated_at AS updatedAt`;
+
+/** A job the runner took: it has a model (unrouted records have none and are never claimed). */
+export type ClaimedJob = JobRow & { model: string };
+
+/** One job of a routing decision (see recordRouting). */
+export interface RoutedJob {
+  route: string;
+  model: string;
+  priority: 'urgent' | 'normal';
+  state: 'queued' | 'skipped';
+  reason: string | null;
+  burnedInFlag: string | null;
+}
 
 const DELIVERY_COLUMNS = `id, sop_instance_uid AS sopInstanceUid, sop_class_uid AS sopClassUid, file_path AS filePath, destination, state,
   attempts, last_status AS lastStatus, last_error AS lastError, next_attempt_at AS nextAttemptAt, created_at AS createdAt,
@@ -488,25 +507,21 @@ export class Store {
    * per matching route (re-queued when the series was stable before and got new instances), or one
    * 'unrouted' row saying why nothing matched.
    */
-  recordRouting(
-    seriesUid: string,
-    jobs: { route: string; model: string; priority: 'urgent' | 'normal'; state?: 'queued' | 'skipped'; reason?: string | null }[],
-    unroutedReason: string,
-    now: number,
-  ): JobRow[] {
+  recordRouting(seriesUid: string, jobs: readonly RoutedJob[], unroutedReason: string, now: number): JobRow[] {
     return this.db.transaction(() => {
       if (jobs.length === 0) {
         this.stmt(
           `INSERT INTO jobs (series_uid, route, model, priority, state, reason, created_at, updated_at) VALUES (?, '', NULL, 'normal', 'unrouted', ?, ?, ?)
-           ON CONFLICT (series_uid, route) DO UPDATE SET state = 'unrouted', reason = excluded.reason, updated_at = excluded.updated_at`,
+           ON CONFLICT (series_uid, route) DO UPDATE SET state = 'unrouted', reason = excluded.reason, burned_in_flag = NULL, updated_at = excluded.updated_at`,
         ).run(seriesUid, unroutedReason, now, now);
       } else {
         this.stmt(`DELETE FROM jobs WHERE series_uid = ? AND route = '' AND state = 'unrouted'`).run(seriesUid);
         const up = this.stmt(
-          `INSERT INTO jobs (series_uid, route, model, priority, state, reason, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-           ON CONFLICT (series_uid, route) DO UPDATE SET state = excluded.state, model = excluded.model, priority = excluded.priority, reason = excluded.reason, updated_at = excluded.updated_at`,
+          `INSERT INTO jobs (series_uid, route, model, priority, state, reason, burned_in_flag, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (series_uid, route) DO UPDATE SET state = excluded.state, model = excluded.model, priority = excluded.priority, reason = excluded.reason,
+             burned_in_flag = excluded.burned_in_flag, updated_at = excluded.updated_at`,
         );
-        for (const j of jobs) up.run(seriesUid, j.route, j.model, j.priority, j.state ?? 'queued', j.reason ?? null, now, now);
+        for (const j of jobs) up.run(seriesUid, j.route, j.model, j.priority, j.state, j.reason, j.burnedInFlag, now, now);
       }
       return this.listJobs(seriesUid);
     })();
@@ -683,18 +698,23 @@ export class Store {
 
   /**
    * Takes the next queued job (urgent first, then oldest) whose model is one of `models` and not
-   * in `busyModels`, and marks it processing, in one transaction.
+   * in `busyModels`, and marks it processing, in one transaction. The selection is SQL's: however
+   * many jobs of unloaded or busy models wait ahead, a runnable one is found.
    */
-  claimNextJob(models: readonly string[], busyModels: ReadonlySet<string>, now: number): JobRow | undefined {
+  claimNextJob(models: readonly string[], busyModels: ReadonlySet<string>, now: number): ClaimedJob | undefined {
     return this.db.transaction(() => {
-      const rows = this.stmt(
-        `SELECT ${JOB_COLUMNS} FROM jobs WHERE state = 'queued' ORDER BY CASE priority WHEN 'urgent' THEN 0 ELSE 1 END, created_at, id LIMIT 200`,
-      ).all() as JobRow[];
-      const job = rows.find((j) => j.model !== null && models.includes(j.model) && !busyModels.has(j.model));
-      if (!job) return undefined;
-      // The reason stays: a "flagged: burned-in annotation risk" job must carry its flag into the result.
-      this.stmt(`UPDATE jobs SET state = 'processing', runs = runs + 1, updated_at = ? WHERE id = ?`).run(now, job.id);
-      return this.getJob(job.id);
+      const next = this.stmt(
+        `SELECT id FROM jobs
+         WHERE state = 'queued'
+           AND model IN (SELECT value FROM json_each(?))
+           AND model NOT IN (SELECT value FROM json_each(?))
+         ORDER BY CASE priority WHEN 'urgent' THEN 0 ELSE 1 END, created_at, id
+         LIMIT 1`,
+      ).get(JSON.stringify(models), JSON.stringify([...busyModels])) as { id: number } | undefined;
+      if (!next) return undefined;
+      this.stmt(`UPDATE jobs SET state = 'processing', runs = runs + 1, updated_at = ? WHERE id = ?`).run(now, next.id);
+      const job = this.getJob(next.id);
+      return job && job.model !== null ? { ...job, model: job.model } : undefined;
     })();
   }
 
@@ -706,7 +726,7 @@ export class Store {
   /** After a crash, jobs caught mid-run go back to the queue (the report UIDs make a rerun idempotent). */
   requeueInterruptedJobs(now: number): number {
     return this.stmt(
-      `UPDATE jobs SET state = 'queued', reason = CASE WHEN reason LIKE 'flagged%' THEN reason ELSE 'interrupted by a stop; run again' END, updated_at = ?
+      `UPDATE jobs SET state = 'queued', reason = 'interrupted by a stop; run again', updated_at = ?
        WHERE state = 'processing'`,
     ).run(now).changes;
   }

@@ -1,0 +1,113 @@
+// Stage 4, done: every planned SR form, and the key image Secondary Capture when planned, built
+// from the ORIGINAL patient and study identity and written durably under the reports folder.
+// (The database learns of them only afterwards, in the job's closing transaction.)
+
+import path from 'node:path';
+import type { NodeConfig } from '../config/config';
+import type { SeriesResult } from '../inference/findings';
+import { buildReport, type BuiltReport } from '../report/build-sr';
+import type { CreatingDevice } from '../report/common-modules';
+import type { ReportForm } from '../report/forms';
+import { buildKeyImageSc } from '../report/key-image-sc';
+import { hashUid } from '../report/uids';
+import { IMPLEMENTATION_CLASS_UID, VERSION } from '../version';
+import { writeFileDurably } from './durable-file';
+import type { JobKeyImage } from './key-image-stage';
+import type { ObjectUids, ReportSetPlan } from './report-set';
+import type { SeriesInstances } from './series-instances';
+
+/** One report object on disk. */
+export interface WrittenReport {
+  readonly sopInstanceUid: string;
+  readonly sopClassUid: string;
+  readonly filePath: string;
+  readonly studyInstanceUid: string;
+}
+
+export interface ReportSet {
+  readonly revision: number;
+  readonly srSeriesInstanceUid: string;
+  /** One per form, in the plan's order. */
+  readonly srs: ReadonlyMap<ReportForm, WrittenReport>;
+  readonly keyImage: WrittenReport | null;
+}
+
+export interface ReportSetSource {
+  readonly series: SeriesInstances;
+  /** One ORIGINAL instance of the series: patient and study identity. */
+  readonly firstOriginal: Buffer;
+  readonly result: SeriesResult;
+  readonly model: { readonly name: string; readonly version: string };
+  /** Needed when the plan has a key image. */
+  readonly keyImage: JobKeyImage | null;
+}
+
+type ReportSettings = Pick<NodeConfig, 'report' | 'storage'> & { readonly node: Pick<NodeConfig['node'], 'aeTitle' | 'fsync'> };
+
+/** The node as the Device observer of its reports. */
+export function reportDevice(config: ReportSettings): CreatingDevice {
+  return {
+    aeTitle: config.node.aeTitle,
+    deviceUid: hashUid('dicom-ai-node/device', config.node.aeTitle, IMPLEMENTATION_CLASS_UID),
+    manufacturer: config.report.manufacturer,
+    modelName: config.report.modelName,
+    softwareVersion: VERSION,
+  };
+}
+
+export async function writeReportSet(plan: ReportSetPlan, source: ReportSetSource, config: ReportSettings): Promise<ReportSet> {
+  const device = reportDevice(config);
+  const sourceInstances = source.series.instances.map(({ sopClassUid, sopInstanceUid }) => ({ sopClassUid, sopInstanceUid }));
+  const srs = new Map<ReportForm, WrittenReport>();
+  for (const planned of plan.srs) {
+    const built = buildReport({
+      form: planned.form,
+      language: config.report.language,
+      sourceFile: source.firstOriginal,
+      sourceInstances,
+      sourceSeriesInstanceUid: source.series.seriesInstanceUid,
+      result: source.result,
+      device,
+      revision: plan.revision,
+      ...(planned.predecessor ? { predecessor: planned.predecessor } : {}),
+      contentDateTime: new Date(),
+      uids: planned.uids,
+    });
+    srs.set(planned.form, await writeReport(built, config));
+  }
+  const keyImage =
+    plan.keyImage && source.keyImage ? await writeKeyImage(plan.keyImage, plan.revision, source.keyImage, source, config) : null;
+  return { revision: plan.revision, srSeriesInstanceUid: plan.srSeriesInstanceUid, srs, keyImage };
+}
+
+/** The key image as a Secondary Capture, in a series of its own, sent with the SR. */
+async function writeKeyImage(
+  uids: ObjectUids,
+  revision: number,
+  key: JobKeyImage,
+  source: ReportSetSource,
+  config: ReportSettings,
+): Promise<WrittenReport> {
+  const { finding, image } = key;
+  const built = buildKeyImageSc({
+    sourceFile: source.firstOriginal,
+    sourceSeriesInstanceUid: source.series.seriesInstanceUid,
+    referenced: { sopClassUid: finding.region.sopClassUid, sopInstanceUid: finding.region.sopInstanceUid },
+    rgb: image.rgb,
+    width: image.width,
+    height: image.height,
+    caption: `${source.model.name} ${source.model.version}, finding ${finding.id}: ${finding.text} (AI-generated, unverified)`,
+    language: config.report.language,
+    device: reportDevice(config),
+    uids,
+    contentDateTime: new Date(),
+    revision,
+  });
+  return writeReport(built, config);
+}
+
+async function writeReport(built: BuiltReport, config: ReportSettings): Promise<WrittenReport> {
+  const filePath = path.join(config.storage.dataDir, 'reports', built.seriesInstanceUid, `${built.sopInstanceUid}.dcm`);
+  await writeFileDurably(filePath, built.bytes, config.node.fsync);
+  return { sopInstanceUid: built.sopInstanceUid, sopClassUid: built.sopClassUid, filePath, studyInstanceUid: built.studyInstanceUid };
+}
