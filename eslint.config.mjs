@@ -1,9 +1,17 @@
-// Lint: typescript-eslint's type-aware recommended rules over everything tsc compiles.
+// Lint: typescript-eslint's type-aware recommended rules over everything tsc compiles, and the
+// plain recommended rules over the build scripts written in JavaScript.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+const nodeGlobals = Object.fromEntries(
+  ['require', 'module', 'exports', '__dirname', '__filename', 'process', 'Buffer', 'console', 'setTimeout', 'clearTimeout'].map((g) => [
+    g,
+    'readonly',
+  ]),
+);
+
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'data/**', 'scripts/**/*.js', 'eslint.config.mjs'] },
+  { ignores: ['dist/**', 'node_modules/**', 'data/**', 'eslint.config.mjs'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -23,5 +31,12 @@ export default tseslint.config(
         },
       ],
     },
+  },
+  {
+    // CommonJS build scripts: not part of the TypeScript program, so no type information.
+    files: ['scripts/**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: { ...tseslint.configs.disableTypeChecked.languageOptions, sourceType: 'commonjs', globals: nodeGlobals },
+    rules: { ...tseslint.configs.disableTypeChecked.rules, '@typescript-eslint/no-require-imports': 'off' },
   },
 );

@@ -121,7 +121,6 @@ const fFloat = (field, x) => {
 const msg = (...parts) => Buffer.concat(parts.flat());
 
 const DT_FLOAT = 1;
-const DT_INT64 = 7;
 
 function tensor(name, dims, dataType, values) {
   let raw;
@@ -129,6 +128,7 @@ function tensor(name, dims, dataType, values) {
     raw = Buffer.alloc(values.length * 4);
     values.forEach((v, i) => raw.writeFloatLE(v, i * 4));
   } else {
+    // Any other type is written as INT64 (ONNX data type 7), the only other one the graph uses.
     raw = Buffer.alloc(values.length * 8);
     values.forEach((v, i) => raw.writeBigInt64LE(BigInt(v), i * 8));
   }
