@@ -4,6 +4,7 @@
  * (PS3.10 7.1). The dataset that follows is carried through untouched.
  */
 import { DicomParseError } from './errors';
+import { LONG_VRS, SHORT_VRS } from './element-header';
 
 export { DicomParseError } from './errors';
 
@@ -68,31 +69,6 @@ const META_KEYWORDS: Readonly<Record<number, string>> = {
   0x0100: 'PrivateInformationCreatorUID',
   0x0102: 'PrivateInformation',
 };
-
-const LONG_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'SV', 'UC', 'UN', 'UR', 'UT', 'UV']);
-const SHORT_VRS = new Set([
-  'AE',
-  'AS',
-  'AT',
-  'CS',
-  'DA',
-  'DS',
-  'DT',
-  'FD',
-  'FL',
-  'IS',
-  'LO',
-  'LT',
-  'PN',
-  'SH',
-  'SL',
-  'SS',
-  'ST',
-  'TM',
-  'UI',
-  'UL',
-  'US',
-]);
 
 // ---------------------------------------------------------------------------
 // Writing
