@@ -200,12 +200,10 @@ export class DicomNode extends EventEmitter<DicomNodeEvents> {
   /** A stable series takes its routes; its queued jobs start as soon as a model is free. */
   private seriesStable(series: SeriesRow): void {
     this.emit('series-stable', series);
-    try {
-      routeSeries(series.seriesInstanceUid, { store: this.store, config: this.config, log: this.log }, Date.now());
-      this.jobs.kick();
-    } catch (e) {
-      this.log.error('routing failed', { error: (e as Error).message });
-    }
+    routeSeries(series.seriesInstanceUid, { store: this.store, config: this.config, log: this.log }, Date.now()).then(
+      () => this.jobs.kick(),
+      (e: Error) => this.log.error('routing failed', { error: e.message }),
+    );
   }
 
   /** Metrics of every attempt; the final outcome audited (IHE ATNA "DICOM Instances Transferred"). */

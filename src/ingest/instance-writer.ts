@@ -14,6 +14,7 @@ import { STATUS } from '../dimse/command';
 import { buildFileMetaInformation } from '../dicom/part10';
 import { DicomParseError, HeaderReadResult, readDatasetHeader } from '../dicom/dataset-reader';
 import type { IndexAttributes, Store } from '../store/store';
+import { burnedInAnnotationRisk } from '../deid/burned-in';
 import type { Logger } from '../log/logger';
 
 export interface IngestSettings {
@@ -191,6 +192,7 @@ export class InstanceWriter implements DataSetSink {
             callingHost: this.req.association.remoteAddress,
             associationId: this.req.association.id,
             receivedAt: Date.now(),
+            burnedInRisk: headerBurnedInRisk(header, this.req.sopClassUid),
           },
           indexAttributes(a),
         ),
@@ -377,6 +379,19 @@ export function toInt(v: string | undefined): number | null {
   if (v === undefined || v.trim() === '') return null;
   const n = Number.parseInt(v, 10);
   return Number.isFinite(n) ? n : null;
+}
+
+/**
+ * The instance's burned-in annotation risk, judged from the header read for indexing, so that
+ * routing judges a whole series with one query (any instance at risk puts the series at risk).
+ */
+export function headerBurnedInRisk(header: HeaderReadResult, sopClassUid: string): string[] {
+  return burnedInAnnotationRisk({
+    burnedInAnnotation: header.attributes.BurnedInAnnotation,
+    modality: header.attributes.Modality,
+    sopClassUid: header.attributes.SOPClassUID || sopClassUid,
+    hasPixels: header.stoppedAt !== 'end',
+  });
 }
 
 export function indexAttributes(a: Record<string, string>): IndexAttributes {

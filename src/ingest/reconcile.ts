@@ -10,7 +10,7 @@ import { readFileHead } from '../dicom/file-head';
 import { readDatasetHeader } from '../dicom/dataset-reader';
 import type { Store } from '../store/store';
 import type { Logger } from '../log/logger';
-import { indexAttributes, toInt } from './instance-writer';
+import { headerBurnedInRisk, indexAttributes, toInt } from './instance-writer';
 
 const MARKER = '.running';
 
@@ -82,6 +82,7 @@ function recoverOne(file: string, store: Store): void {
         callingHost: '',
         associationId: 'recovered',
         receivedAt: Math.round(st.mtimeMs),
+        burnedInRisk: headerBurnedInRisk(r, meta.sopClassUid),
       },
       indexAttributes(a),
     );
