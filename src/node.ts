@@ -33,6 +33,7 @@ import { routeSeries } from './pipeline/route-series';
 import { runRetention, RetentionResult } from './housekeeping/retention';
 import { loadOrCreateDeidSecret } from './deid/secret';
 import { POSTPROCESSORS } from './inference/postprocess';
+import { mkdirPrivate, tightenDataDir } from './private-files';
 
 export function databasePath(config: NodeConfig): string {
   return path.join(config.storage.dataDir, 'dicom-ai-node.sqlite');
@@ -68,7 +69,9 @@ export class DicomNode extends EventEmitter<DicomNodeEvents> {
   ) {
     super();
     const dataDir = config.storage.dataDir;
-    fs.mkdirSync(dataDir, { recursive: true });
+    const tightened = tightenDataDir(dataDir);
+    if (tightened && tightened.files + tightened.folders > 0)
+      this.log.info('data folder made private to the node user (files 0600, folders 0700)', tightened);
     this.removeAbandonedPartials(dataDir);
     this.store = new Store(databasePath(config), { durableFiles: config.node.fsync });
     if (markRunning(dataDir)) {
@@ -350,7 +353,7 @@ export class DicomNode extends EventEmitter<DicomNodeEvents> {
   /** Temporary files of transfers that never completed (a crash mid-instance): never acknowledged. */
   private removeAbandonedPartials(dataDir: string): void {
     const dir = incomingDir(dataDir);
-    fs.mkdirSync(dir, { recursive: true });
+    mkdirPrivate(dir);
     let removed = 0;
     for (const f of fs.readdirSync(dir)) {
       if (!f.endsWith('.part')) continue;

@@ -16,6 +16,7 @@ import { DicomParseError, HeaderReadResult, readDatasetHeader } from '../dicom/d
 import type { IndexAttributes, Store } from '../store/store';
 import { burnedInAnnotationRisk } from '../deid/burned-in';
 import type { Logger } from '../log/logger';
+import { mkdirPrivate, PRIVATE_FILE_MODE } from '../private-files';
 
 export interface IngestSettings {
   dataDir: string;
@@ -136,7 +137,7 @@ export class InstanceWriter implements DataSetSink {
       nonConformantInstanceUidAllowed: true,
     });
     this.metaLength = meta.length;
-    this.fd = fs.openSync(this.tmpPath, 'wx');
+    this.fd = fs.openSync(this.tmpPath, 'wx', PRIVATE_FILE_MODE);
     // The data follow at their own offsets; the meta (a few hundred bytes) goes into the page cache now.
     fs.writeSync(this.fd, meta);
   }
@@ -369,7 +370,7 @@ async function fsyncDirNow(dir: string): Promise<void> {
 const knownDirs = new Set<string>();
 function ensureDir(dir: string): boolean {
   if (knownDirs.has(dir) && fs.existsSync(dir)) return false;
-  const created = fs.mkdirSync(dir, { recursive: true }) !== undefined;
+  const created = mkdirPrivate(dir) !== undefined;
   if (knownDirs.size > 10_000) knownDirs.clear();
   knownDirs.add(dir);
   return created;

@@ -8,6 +8,7 @@ import type { AuditConfig } from '../config/config';
 import type { AuditEvent, Store } from '../store/store';
 import type { Logger } from './logger';
 import { SyslogSender } from './syslog';
+import { chmodPrivateFile, PRIVATE_FILE_MODE } from '../private-files';
 
 /** An event as its source reports it; the trail stamps the time. */
 export type AuditRecord = Omit<AuditEvent, 'at'>;
@@ -29,6 +30,14 @@ export class AuditTrail {
     private readonly node: string,
     private readonly log: Logger,
   ) {
+    // An older install's audit file (IPs, AE titles, UIDs): the node's user only, as new ones are.
+    if (config.file) {
+      try {
+        chmodPrivateFile(config.file);
+      } catch (e) {
+        log.warn('the audit file could not be made private (0600)', { error: (e as Error).message });
+      }
+    }
     const target = config.syslog;
     this.syslog = target
       ? new SyslogSender(target.host, target.port, target.appName, (e) => {
@@ -56,7 +65,9 @@ export class AuditTrail {
       // One JSON object per line, appended synchronously: audit events are rare and must not be
       // reordered or lost in a buffer when the process ends.
       try {
-        fs.appendFileSync(file, JSON.stringify({ ...event, at: new Date(event.at).toISOString(), node: this.node }) + '\n');
+        fs.appendFileSync(file, JSON.stringify({ ...event, at: new Date(event.at).toISOString(), node: this.node }) + '\n', {
+          mode: PRIVATE_FILE_MODE,
+        });
       } catch (err) {
         this.log.error('could not append to the audit file', { error: (err as Error).message });
       }

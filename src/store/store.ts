@@ -2,9 +2,9 @@
 // is one transaction, so a crash between two steps resumes from the last committed one.
 
 import Database from 'better-sqlite3';
-import fs from 'node:fs';
 import path from 'node:path';
 import { MIGRATIONS } from './migrations';
+import { chmodPrivateFile, ensurePrivateFile, mkdirPrivate } from '../private-files';
 
 export type SeriesState = 'receiving' | 'stable';
 
@@ -238,7 +238,12 @@ export class Store {
     readonly file: string,
     options: { durableFiles?: boolean } = {},
   ) {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
+    mkdirPrivate(path.dirname(file));
+    // The index holds names, IDs and birth dates: 0600. SQLite creates the -wal and -shm files with
+    // the main file's mode, so the main file is made private before it is opened (created here
+    // when new); those of an older install are tightened too.
+    ensurePrivateFile(file);
+    for (const companion of ['-wal', '-shm', '-journal']) chmodPrivateFile(file + companion);
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
     // NORMAL in WAL mode: a commit survives a crash of the process (the WAL is written before the
