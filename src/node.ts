@@ -32,6 +32,7 @@ import { JobRunner } from './pipeline/job-runner';
 import { routeSeries } from './pipeline/route-series';
 import { runRetention, RetentionResult } from './housekeeping/retention';
 import { loadOrCreateDeidSecret } from './deid/secret';
+import { setUidRefKey } from './log/uid-ref';
 import { POSTPROCESSORS } from './inference/postprocess';
 import { mkdirPrivate, tightenDataDir } from './private-files';
 
@@ -72,6 +73,9 @@ export class DicomNode extends EventEmitter<DicomNodeEvents> {
     const tightened = tightenDataDir(dataDir);
     if (tightened && tightened.files + tightened.folders > 0)
       this.log.info('data folder made private to the node user (files 0600, folders 0700)', tightened);
+    const deidSecret = loadOrCreateDeidSecret(dataDir);
+    // UIDs in log lines become references keyed by this installation's secret (src/log/uid-ref.ts).
+    setUidRefKey(deidSecret);
     this.removeAbandonedPartials(dataDir);
     this.store = new Store(databasePath(config), { durableFiles: config.node.fsync });
     if (markRunning(dataDir)) {
@@ -100,7 +104,7 @@ export class DicomNode extends EventEmitter<DicomNodeEvents> {
       store: this.store,
       log,
       models: () => this.models,
-      deidSecret: loadOrCreateDeidSecret(dataDir),
+      deidSecret,
       postprocessors: POSTPROCESSORS,
       onReportsQueued: () => this.sweepDeliveries(),
       onJobFinished: (e) => this.jobFinished(e),

@@ -8,6 +8,7 @@ import type { AuditConfig } from '../config/config';
 import type { AuditEvent, Store } from '../store/store';
 import type { Logger } from './logger';
 import { SyslogSender } from './syslog';
+import { hashUidsIn } from './uid-ref';
 import { chmodPrivateFile, PRIVATE_FILE_MODE } from '../private-files';
 
 /** An event as its source reports it; the trail stamps the time. */
@@ -53,7 +54,9 @@ export class AuditTrail {
   readonly sink: AuditSink = (event) => this.record(event);
 
   record(e: AuditRecord): void {
-    const event: AuditEvent = { at: Date.now(), ...e };
+    // The participant object identifiers ATNA requires (study, series) keep their own fields; a
+    // UID inside the free-text detail (an instance named by an error) is a uidRef, as in logs.
+    const event: AuditEvent = { at: Date.now(), ...e, detail: e.detail ? hashUidsIn(e.detail) : e.detail };
     try {
       this.store.recordAudit(event);
     } catch (err) {

@@ -4,6 +4,7 @@
 
 import winston from 'winston';
 import path from 'node:path';
+import { hashUidsDeep } from './uid-ref';
 import { chmodPrivateFile, mkdirPrivate, PRIVATE_FILE_MODE } from '../private-files';
 
 export type Logger = winston.Logger;
@@ -18,6 +19,13 @@ const stripIdentity = winston.format((info) => {
   return info;
 });
 
+/** Study/series/instance UIDs in the message or any field (error texts, file paths) become uidRefs. */
+const hashUids = winston.format((info) => {
+  const record = info as Record<string, unknown>;
+  for (const key of Object.keys(record)) record[key] = hashUidsDeep(record[key]);
+  return info;
+});
+
 export interface LoggerOptions {
   level: string;
   file?: string | null;
@@ -27,7 +35,7 @@ export interface LoggerOptions {
 }
 
 export function createLogger(o: LoggerOptions): Logger {
-  const format = winston.format.combine(stripIdentity(), winston.format.timestamp(), winston.format.json());
+  const format = winston.format.combine(stripIdentity(), hashUids(), winston.format.timestamp(), winston.format.json());
   const transports: winston.transport[] = [];
   if (!o.silentConsole) transports.push(new winston.transports.Console());
   if (o.file) {
