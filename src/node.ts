@@ -32,7 +32,9 @@ import { JobRunner } from './pipeline/job-runner';
 import { routeSeries } from './pipeline/route-series';
 import { runRetention, RetentionResult } from './housekeeping/retention';
 import { loadOrCreateDeidSecret } from './deid/secret';
+import { setUidRefKey } from './log/uid-ref';
 import { POSTPROCESSORS } from './inference/postprocess';
+import { mkdirPrivate, tightenDataDir } from './private-files';
 
 export function databasePath(config: NodeConfig): string {
   return path.join(config.storage.dataDir, 'dicom-ai-node.sqlite');
@@ -68,7 +70,12 @@ export class DicomNode extends EventEmitter<DicomNodeEvents> {
   ) {
     super();
     const dataDir = config.storage.dataDir;
-    fs.mkdirSync(dataDir, { recursive: true });
+    const tightened = tightenDataDir(dataDir);
+    if (tightened && tightened.files + tightened.folders > 0)
+      this.log.info('data folder made private to the node user (files 0600, folders 0700)', tightened);
+    const deidSecret = loadOrCreateDeidSecret(dataDir);
+    // UIDs in log lines become references keyed by this installation's secret (src/log/uid-ref.ts).
+    setUidRefKey(deidSecret);
     this.removeAbandonedPartials(dataDir);
     this.store = new Store(databasePath(config), { durableFiles: config.node.fsync });
     if (markRunning(dataDir)) {
@@ -97,7 +104,7 @@ export class DicomNode extends EventEmitter<DicomNodeEvents> {
       store: this.store,
       log,
       models: () => this.models,
-      deidSecret: loadOrCreateDeidSecret(dataDir),
+      deidSecret,
       postprocessors: POSTPROCESSORS,
       onReportsQueued: () => this.sweepDeliveries(),
       onJobFinished: (e) => this.jobFinished(e),
@@ -200,12 +207,10 @@ export class DicomNode extends EventEmitter<DicomNodeEvents> {
   /** A stable series takes its routes; its queued jobs start as soon as a model is free. */
   private seriesStable(series: SeriesRow): void {
     this.emit('series-stable', series);
-    try {
-      routeSeries(series.seriesInstanceUid, { store: this.store, config: this.config, log: this.log }, Date.now());
-      this.jobs.kick();
-    } catch (e) {
-      this.log.error('routing failed', { error: (e as Error).message });
-    }
+    routeSeries(series.seriesInstanceUid, { store: this.store, config: this.config, log: this.log }, Date.now()).then(
+      () => this.jobs.kick(),
+      (e: Error) => this.log.error('routing failed', { error: e.message }),
+    );
   }
 
   /** Metrics of every attempt; the final outcome audited (IHE ATNA "DICOM Instances Transferred"). */
@@ -352,7 +357,7 @@ export class DicomNode extends EventEmitter<DicomNodeEvents> {
   /** Temporary files of transfers that never completed (a crash mid-instance): never acknowledged. */
   private removeAbandonedPartials(dataDir: string): void {
     const dir = incomingDir(dataDir);
-    fs.mkdirSync(dir, { recursive: true });
+    mkdirPrivate(dir);
     let removed = 0;
     for (const f of fs.readdirSync(dir)) {
       if (!f.endsWith('.part')) continue;

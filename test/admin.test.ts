@@ -120,6 +120,37 @@ test('/readyz says 503 when the disk is below the threshold', async () => {
   }
 });
 
+test('/readyz without the token says which check failed, not its detail; with the token, the detail too', async () => {
+  const t = await startTestNode({ admin: { token: TOKEN }, storage: { minFreeMegabytes: 1024 * 1024 * 1024 } });
+  try {
+    // A database that refuses writes: its check fails with SQLite's own error text.
+    t.node.store.close();
+    const anon = await getFrom(t.node.adminPort, '/readyz');
+    assert.equal(anon.status, 503);
+    const checks = (JSON.parse(anon.body) as { checks: { name: string; ok: boolean; detail?: string }[] }).checks;
+    assert.deepEqual(
+      checks.filter((c) => !c.ok).map((c) => c.name),
+      ['database', 'disk'],
+    );
+    assert.ok(
+      checks.every((c) => Object.keys(c).sort().join() === 'name,ok'),
+      `only names and ok flags without the token: ${anon.body}`,
+    );
+    assert.doesNotMatch(anon.body, /not open|MB free/);
+    const wrong = await getFrom(t.node.adminPort, '/readyz', 'wrong-token-wrong-token');
+    assert.doesNotMatch(wrong.body, /not open|MB free/, 'a wrong token is no token');
+    const op = await getFrom(t.node.adminPort, '/readyz', TOKEN);
+    assert.equal(op.status, 503);
+    const detailed = new Map(
+      (JSON.parse(op.body) as { checks: { name: string; detail?: string }[] }).checks.map((c) => [c.name, c.detail]),
+    );
+    assert.match(detailed.get('database') ?? '', /not open/);
+    assert.match(detailed.get('disk') ?? '', /MB free, minimum/);
+  } finally {
+    await t.stop();
+  }
+});
+
 test('audit trail: who sent which series from where, and who was turned away', async () => {
   const r = await get('/api/audit?limit=100', TOKEN);
   assert.equal(r.status, 200);
@@ -154,7 +185,7 @@ test('/readyz: not ready while a route names a model that is not loaded; ready o
   const route = { name: 'brain-mr', match: { Modality: 'MR' }, model: 'meshnet-gwm', destinations: ['PACS'] };
   const without = await startTestNode({ admin: { token: TOKEN }, routes: [route], inference: { modelsDir, providers: ['cpu'] } });
   try {
-    const r = await getFrom(without.node.adminPort, '/readyz');
+    const r = await getFrom(without.node.adminPort, '/readyz', TOKEN); // details are for the operator only
     assert.equal(r.status, 503);
     assert.match(r.body, /models named by routes but not loaded: brain-mr → meshnet-gwm/);
     assert.ok(without.logs.some((l) => l.includes('a route names a model that is not loaded')));

@@ -17,6 +17,9 @@ import { readDatasetHeader } from '../src/dicom/dataset-reader';
 /** Values too generic to be identifying (placeholders used by anonymised sample files). */
 const GENERIC = /^(anonymous|anonymized|anonymised|unknown|test|patient|none|n\/a|phantom)$/i;
 
+/** Study, series and instance UIDs of the shared corpus (every test sends from it); standard UIDs excluded. */
+const corpusUids = new Set<string>();
+
 function identityValues(): Set<string> {
   // The generated series (CT transport fixtures, chest phantoms, the T1 MR series) and the corpus.
   const values = new Set<string>([SYNTHETIC_PATIENT.name, SYNTHETIC_PATIENT.id, SYNTHETIC_PATIENT.birthDate]);
@@ -28,6 +31,10 @@ function identityValues(): Set<string> {
       const a = readDatasetHeader(buf.subarray(h.datasetOffset), h.transferSyntaxUid, {
         totalLength: buf.length - h.datasetOffset,
       }).attributes;
+      for (const uid of [a.StudyInstanceUID, a.SeriesInstanceUID, a.SOPInstanceUID]) {
+        // The form log lines hash (src/log/uid-ref.ts): five or more components.
+        if (uid && /^\d+(\.\d+){4,}$/.test(uid) && !uid.startsWith('1.2.840.10008.')) corpusUids.add(uid);
+      }
       for (const v of [a.PatientName, a.PatientID, a.PatientBirthDate]) {
         const t = (v ?? '').trim();
         if (t.length >= 6 && !GENERIC.test(t)) values.add(t);
@@ -62,4 +69,20 @@ test('no patient name, ID or birth date in any log line of the whole test run', 
   }
   t.diagnostic(`${lines} log lines scanned for ${values.size} identity values`);
   assert.deepEqual(found, [], 'patient data found in logs');
+});
+
+test('no original study, series or SOP instance UID of the shared corpus in any log line of the whole test run', (t) => {
+  if (!fs.existsSync(RUN_LOG_DIR)) {
+    t.skip('no node logged in this run (this file was run on its own)');
+    return;
+  }
+  const text = fs
+    .readdirSync(RUN_LOG_DIR)
+    .map((f) => fs.readFileSync(path.join(RUN_LOG_DIR, f), 'utf8'))
+    .join('\n');
+  if (corpusUids.size === 0) identityValues();
+  assert.ok(corpusUids.size > 20, `only ${corpusUids.size} corpus UIDs to look for`);
+  const found = [...corpusUids].filter((uid) => new RegExp(`(?<![\\d.])${uid.replace(/\./g, '\\.')}(?!\\.?\\d)`).test(text));
+  t.diagnostic(`log lines scanned for ${corpusUids.size} corpus UIDs`);
+  assert.deepEqual(found, [], 'original UIDs found in logs (they should be uidRefs)');
 });

@@ -81,7 +81,10 @@ export class AdminServer {
     if (route === 'GET /readyz') {
       const checks = this.src.readiness();
       const ready = checks.every((c) => c.ok);
-      return send(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', checks });
+      // Anyone may ask whether the node is ready (load balancers, probes); only an operator with
+      // the token gets the details, which can carry internals (a database error's text, paths).
+      const shown = this.authorized(req) ? checks : checks.map(({ name, ok }) => ({ name, ok }));
+      return send(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', checks: shown });
     }
     const known = ['GET /metrics', 'GET /api/series', 'GET /api/audit', 'GET /api/jobs', 'GET /api/models'];
     const retry = req.method === 'POST' ? /^\/api\/jobs\/(\d+)\/retry$/.exec(url.pathname) : null;

@@ -72,6 +72,7 @@ export const DEFAULT_HEADER_TAGS: Readonly<Record<string, number>> = tagsByKeywo
   'PatientBirthDate',
   'PatientSex',
   'BodyPartExamined',
+  'BurnedInAnnotation',
   'StudyInstanceUID',
   'SeriesInstanceUID',
   'SeriesNumber',
@@ -142,6 +143,7 @@ export const HEADER_TAG_VRS: Readonly<Partial<Record<TagKeyword, string>>> = {
   BitsStored: 'US',
   HighBit: 'US',
   PixelRepresentation: 'US',
+  BurnedInAnnotation: 'CS',
 };
 
 const DICTIONARY_VR: ReadonlyMap<number, string> = new Map(

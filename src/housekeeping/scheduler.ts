@@ -8,6 +8,7 @@ import cron, { ScheduledTask } from 'node-cron';
 import type { Store } from '../store/store';
 import type { Logger } from '../log/logger';
 import type { HousekeepingConfig } from '../config/config';
+import { ensurePrivateFile, mkdirPrivate } from '../private-files';
 
 export class Housekeeping {
   private tasks: ScheduledTask[] = [];
@@ -66,10 +67,11 @@ export class Housekeeping {
   async backup(): Promise<string> {
     const dir = this.cfg.backupDir;
     if (!dir) throw new Error('no housekeeping.backupDir configured');
-    fs.mkdirSync(dir, { recursive: true });
+    mkdirPrivate(dir);
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
     const file = path.join(dir, `dicom-ai-node-${stamp}.sqlite`);
     try {
+      ensurePrivateFile(file); // SQLite writes into it (and its journal) with the file's own mode
       await this.store.backupTo(file);
       const old = fs
         .readdirSync(dir)

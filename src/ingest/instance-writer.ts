@@ -14,7 +14,9 @@ import { STATUS } from '../dimse/command';
 import { buildFileMetaInformation } from '../dicom/part10';
 import { DicomParseError, HeaderReadResult, readDatasetHeader } from '../dicom/dataset-reader';
 import type { IndexAttributes, Store } from '../store/store';
+import { burnedInAnnotationRisk } from '../deid/burned-in';
 import type { Logger } from '../log/logger';
+import { mkdirPrivate, PRIVATE_FILE_MODE } from '../private-files';
 
 export interface IngestSettings {
   dataDir: string;
@@ -135,7 +137,7 @@ export class InstanceWriter implements DataSetSink {
       nonConformantInstanceUidAllowed: true,
     });
     this.metaLength = meta.length;
-    this.fd = fs.openSync(this.tmpPath, 'wx');
+    this.fd = fs.openSync(this.tmpPath, 'wx', PRIVATE_FILE_MODE);
     // The data follow at their own offsets; the meta (a few hundred bytes) goes into the page cache now.
     fs.writeSync(this.fd, meta);
   }
@@ -191,6 +193,7 @@ export class InstanceWriter implements DataSetSink {
             callingHost: this.req.association.remoteAddress,
             associationId: this.req.association.id,
             receivedAt: Date.now(),
+            burnedInRisk: headerBurnedInRisk(header, this.req.sopClassUid),
           },
           indexAttributes(a),
         ),
@@ -367,7 +370,7 @@ async function fsyncDirNow(dir: string): Promise<void> {
 const knownDirs = new Set<string>();
 function ensureDir(dir: string): boolean {
   if (knownDirs.has(dir) && fs.existsSync(dir)) return false;
-  const created = fs.mkdirSync(dir, { recursive: true }) !== undefined;
+  const created = mkdirPrivate(dir) !== undefined;
   if (knownDirs.size > 10_000) knownDirs.clear();
   knownDirs.add(dir);
   return created;
@@ -377,6 +380,19 @@ export function toInt(v: string | undefined): number | null {
   if (v === undefined || v.trim() === '') return null;
   const n = Number.parseInt(v, 10);
   return Number.isFinite(n) ? n : null;
+}
+
+/**
+ * The instance's burned-in annotation risk, judged from the header read for indexing, so that
+ * routing judges a whole series with one query (any instance at risk puts the series at risk).
+ */
+export function headerBurnedInRisk(header: HeaderReadResult, sopClassUid: string): string[] {
+  return burnedInAnnotationRisk({
+    burnedInAnnotation: header.attributes.BurnedInAnnotation,
+    modality: header.attributes.Modality,
+    sopClassUid: header.attributes.SOPClassUID || sopClassUid,
+    hasPixels: header.stoppedAt !== 'end',
+  });
 }
 
 export function indexAttributes(a: Record<string, string>): IndexAttributes {

@@ -10,7 +10,8 @@ import { readFileHead } from '../dicom/file-head';
 import { readDatasetHeader } from '../dicom/dataset-reader';
 import type { Store } from '../store/store';
 import type { Logger } from '../log/logger';
-import { indexAttributes, toInt } from './instance-writer';
+import { headerBurnedInRisk, indexAttributes, toInt } from './instance-writer';
+import { PRIVATE_FILE_MODE } from '../private-files';
 
 const MARKER = '.running';
 
@@ -18,7 +19,7 @@ const MARKER = '.running';
 export function markRunning(dataDir: string): boolean {
   const marker = path.join(dataDir, MARKER);
   const unclean = fs.existsSync(marker);
-  const fd = fs.openSync(marker, 'w');
+  const fd = fs.openSync(marker, 'w', PRIVATE_FILE_MODE);
   fs.writeSync(fd, `${process.pid} ${new Date().toISOString()}\n`);
   fs.fsyncSync(fd);
   fs.closeSync(fd);
@@ -82,6 +83,7 @@ function recoverOne(file: string, store: Store): void {
         callingHost: '',
         associationId: 'recovered',
         receivedAt: Math.round(st.mtimeMs),
+        burnedInRisk: headerBurnedInRisk(r, meta.sopClassUid),
       },
       indexAttributes(a),
     );

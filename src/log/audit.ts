@@ -8,6 +8,8 @@ import type { AuditConfig } from '../config/config';
 import type { AuditEvent, Store } from '../store/store';
 import type { Logger } from './logger';
 import { SyslogSender } from './syslog';
+import { hashUidsIn } from './uid-ref';
+import { chmodPrivateFile, PRIVATE_FILE_MODE } from '../private-files';
 
 /** An event as its source reports it; the trail stamps the time. */
 export type AuditRecord = Omit<AuditEvent, 'at'>;
@@ -29,6 +31,14 @@ export class AuditTrail {
     private readonly node: string,
     private readonly log: Logger,
   ) {
+    // An older install's audit file (IPs, AE titles, UIDs): the node's user only, as new ones are.
+    if (config.file) {
+      try {
+        chmodPrivateFile(config.file);
+      } catch (e) {
+        log.warn('the audit file could not be made private (0600)', { error: (e as Error).message });
+      }
+    }
     const target = config.syslog;
     this.syslog = target
       ? new SyslogSender(target.host, target.port, target.appName, (e) => {
@@ -44,7 +54,9 @@ export class AuditTrail {
   readonly sink: AuditSink = (event) => this.record(event);
 
   record(e: AuditRecord): void {
-    const event: AuditEvent = { at: Date.now(), ...e };
+    // The participant object identifiers ATNA requires (study, series) keep their own fields; a
+    // UID inside the free-text detail (an instance named by an error) is a uidRef, as in logs.
+    const event: AuditEvent = { at: Date.now(), ...e, detail: e.detail ? hashUidsIn(e.detail) : e.detail };
     try {
       this.store.recordAudit(event);
     } catch (err) {
@@ -56,7 +68,9 @@ export class AuditTrail {
       // One JSON object per line, appended synchronously: audit events are rare and must not be
       // reordered or lost in a buffer when the process ends.
       try {
-        fs.appendFileSync(file, JSON.stringify({ ...event, at: new Date(event.at).toISOString(), node: this.node }) + '\n');
+        fs.appendFileSync(file, JSON.stringify({ ...event, at: new Date(event.at).toISOString(), node: this.node }) + '\n', {
+          mode: PRIVATE_FILE_MODE,
+        });
       } catch (err) {
         this.log.error('could not append to the audit file', { error: (err as Error).message });
       }

@@ -3,6 +3,9 @@
 // any field whose name says it carries patient or study identity before the line is written.
 
 import winston from 'winston';
+import path from 'node:path';
+import { hashUidsDeep } from './uid-ref';
+import { chmodPrivateFile, mkdirPrivate, PRIVATE_FILE_MODE } from '../private-files';
 
 export type Logger = winston.Logger;
 
@@ -16,6 +19,13 @@ const stripIdentity = winston.format((info) => {
   return info;
 });
 
+/** Study/series/instance UIDs in the message or any field (error texts, file paths) become uidRefs. */
+const hashUids = winston.format((info) => {
+  const record = info as Record<string, unknown>;
+  for (const key of Object.keys(record)) record[key] = hashUidsDeep(record[key]);
+  return info;
+});
+
 export interface LoggerOptions {
   level: string;
   file?: string | null;
@@ -25,10 +35,17 @@ export interface LoggerOptions {
 }
 
 export function createLogger(o: LoggerOptions): Logger {
-  const format = winston.format.combine(stripIdentity(), winston.format.timestamp(), winston.format.json());
+  const format = winston.format.combine(stripIdentity(), hashUids(), winston.format.timestamp(), winston.format.json());
   const transports: winston.transport[] = [];
   if (!o.silentConsole) transports.push(new winston.transports.Console());
-  if (o.file) transports.push(new winston.transports.File({ filename: o.file, maxsize: 50 * 1024 * 1024, maxFiles: 5, tailable: true }));
+  if (o.file) {
+    // Log lines carry no patient data, but AE titles, addresses and hashed UIDs are still the
+    // hospital's: the node's user only (winston passes `options` to fs.createWriteStream).
+    mkdirPrivate(path.dirname(o.file));
+    chmodPrivateFile(o.file);
+    const options = { flags: 'a', mode: PRIVATE_FILE_MODE };
+    transports.push(new winston.transports.File({ filename: o.file, maxsize: 50 * 1024 * 1024, maxFiles: 5, tailable: true, options }));
+  }
   if (o.stream) transports.push(new winston.transports.Stream({ stream: o.stream }));
   if (transports.length === 0) transports.push(new winston.transports.Console({ silent: true }));
   const logger = winston.createLogger({ level: o.level, format, transports });

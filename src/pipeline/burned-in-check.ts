@@ -1,4 +1,4 @@
-// The routing side of the burned-in annotation policy: judge a series' risk from a header, and
+// The routing side of the burned-in annotation policy: judge an instance's risk from its header, and
 // turn that risk and a route's policy into the job's state, reason and flag. The judgement itself
 // is src/deid/burned-in.ts; this module only reads what it needs and applies the route's choice.
 
@@ -13,35 +13,29 @@ import type { RouteConfig } from '../config/config';
 const HEADER_BYTES = 256 * 1024;
 const HEADER_TAGS = tagsByKeyword(['BurnedInAnnotation', 'Modality', 'SOPClassUID']);
 
-/** The instance a series is judged by. */
+/** An instance to judge from its file (one indexed before the risk was recorded at ingest). */
 export interface JudgedInstance {
   filePath: string;
   sopClassUid: string;
 }
 
 /**
- * Burned-in annotation risk of a series, judged from one instance's header (the series' first).
- * Empty: no known risk. An unreadable header counts as a risk, so that a 'skip' route does not
- * pass it on unchecked.
+ * Burned-in annotation risk of one instance, judged from its header (a bounded head read that
+ * stops at Pixel Data). Empty: no known risk. Throws when the header cannot be read.
  */
-export function burnedInRisk(instance: JudgedInstance | undefined, seriesModality: string | null): string[] {
-  if (!instance) return [];
-  try {
-    const head = readFileHead(instance.filePath, HEADER_BYTES);
-    const meta = readPart10Header(head);
-    const header = readDatasetHeader(head.subarray(meta.datasetOffset), meta.transferSyntaxUid, {
-      tags: HEADER_TAGS,
-      totalLength: Number.MAX_SAFE_INTEGER,
-    });
-    return burnedInAnnotationRisk({
-      burnedInAnnotation: header.attributes.BurnedInAnnotation,
-      modality: header.attributes.Modality ?? seriesModality ?? undefined,
-      sopClassUid: header.attributes.SOPClassUID ?? instance.sopClassUid,
-      hasPixels: header.stoppedAt !== 'end', // a header longer than the head read counts as having pixels
-    });
-  } catch (e) {
-    return [`header could not be read (${(e as Error).message})`];
-  }
+export function instanceBurnedInRisk(instance: JudgedInstance, seriesModality: string | null): string[] {
+  const head = readFileHead(instance.filePath, HEADER_BYTES);
+  const meta = readPart10Header(head);
+  const header = readDatasetHeader(head.subarray(meta.datasetOffset), meta.transferSyntaxUid, {
+    tags: HEADER_TAGS,
+    totalLength: Number.MAX_SAFE_INTEGER,
+  });
+  return burnedInAnnotationRisk({
+    burnedInAnnotation: header.attributes.BurnedInAnnotation,
+    modality: header.attributes.Modality ?? seriesModality ?? undefined,
+    sopClassUid: header.attributes.SOPClassUID ?? instance.sopClassUid,
+    hasPixels: header.stoppedAt !== 'end', // a header longer than the head read counts as having pixels
+  });
 }
 
 /** What a route's burned-in policy makes of a series' risk: the job's state, reason and flag. */

@@ -4,12 +4,13 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
+import { mkdirPrivateAsync, PRIVATE_FILE_MODE } from '../private-files';
 
 export async function writeFileDurably(file: string, bytes: Buffer, fsync: boolean): Promise<void> {
   const dir = path.dirname(file);
-  await fsp.mkdir(dir, { recursive: true });
+  await mkdirPrivateAsync(dir);
   const tmp = `${file}.part`;
-  const fh = await fsp.open(tmp, 'w', 0o640);
+  const fh = await fsp.open(tmp, 'w', PRIVATE_FILE_MODE);
   try {
     await fh.writeFile(bytes);
     if (fsync) await fh.sync();

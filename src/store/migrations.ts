@@ -194,4 +194,12 @@ export const MIGRATIONS: readonly Migration[] = [
       UPDATE jobs SET burned_in_flag = reason WHERE reason LIKE 'flagged%';
     `,
   },
+  {
+    version: 8,
+    description:
+      "instances: each instance's burned-in annotation risk, judged from its header at ingest (NULL: indexed before, judged at routing)",
+    sql: `
+      ALTER TABLE instances ADD COLUMN burned_in_risk TEXT;
+    `,
+  },
 ];

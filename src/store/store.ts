@@ -2,9 +2,9 @@
 // is one transaction, so a crash between two steps resumes from the last committed one.
 
 import Database from 'better-sqlite3';
-import fs from 'node:fs';
 import path from 'node:path';
 import { MIGRATIONS } from './migrations';
+import { chmodPrivateFile, ensurePrivateFile, mkdirPrivate } from '../private-files';
 
 export type SeriesState = 'receiving' | 'stable';
 
@@ -21,6 +21,11 @@ export interface InstanceRecord {
   callingHost: string;
   associationId: string;
   receivedAt: number;
+  /**
+   * Why this instance's pixels may carry burned-in identifying text, judged from its header at
+   * ingest (empty: no known risk). Absent or null: not judged (indexed before migration 8).
+   */
+  burnedInRisk?: readonly string[] | null;
 }
 
 /** Study/series attributes read from the data set (patient data: database only, never logs). */
@@ -233,7 +238,12 @@ export class Store {
     readonly file: string,
     options: { durableFiles?: boolean } = {},
   ) {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
+    mkdirPrivate(path.dirname(file));
+    // The index holds names, IDs and birth dates: 0600. SQLite creates the -wal and -shm files with
+    // the main file's mode, so the main file is made private before it is opened (created here
+    // when new); those of an older install are tightened too.
+    ensurePrivateFile(file);
+    for (const companion of ['-wal', '-shm', '-journal']) chmodPrivateFile(file + companion);
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
     // NORMAL in WAL mode: a commit survives a crash of the process (the WAL is written before the
@@ -351,16 +361,17 @@ export class Store {
 
       this.stmt(
         `INSERT INTO instances (sop_instance_uid, sop_class_uid, series_uid, transfer_syntax_uid, instance_number, file_path,
-              size_bytes, calling_ae, calling_host, association_id, received_at, receive_count)
+              size_bytes, calling_ae, calling_host, association_id, received_at, receive_count, burned_in_risk)
            VALUES (@sopInstanceUid, @sopClassUid, @seriesInstanceUid, @transferSyntaxUid, @instanceNumber, @filePath,
-              @sizeBytes, @callingAeTitle, @callingHost, @associationId, @receivedAt, 1)
+              @sizeBytes, @callingAeTitle, @callingHost, @associationId, @receivedAt, 1, @burnedInRisk)
            ON CONFLICT (sop_instance_uid) DO UPDATE SET
               sop_class_uid = excluded.sop_class_uid, series_uid = excluded.series_uid,
               transfer_syntax_uid = excluded.transfer_syntax_uid, instance_number = excluded.instance_number,
               file_path = excluded.file_path, size_bytes = excluded.size_bytes, calling_ae = excluded.calling_ae,
               calling_host = excluded.calling_host, association_id = excluded.association_id,
-              received_at = excluded.received_at, receive_count = instances.receive_count + 1`,
-      ).run(inst);
+              received_at = excluded.received_at, receive_count = instances.receive_count + 1,
+              burned_in_risk = excluded.burned_in_risk`,
+      ).run({ ...inst, burnedInRisk: inst.burnedInRisk ? JSON.stringify(inst.burnedInRisk) : null });
 
       // Counts kept up to date incrementally (not recounted: that would grow with the series).
       const adjust = this.stmt('UPDATE series SET instance_count = instance_count + ?, total_bytes = total_bytes + ? WHERE series_uid = ?');
@@ -500,6 +511,31 @@ export class Store {
          s.calling_ae AS CallingAETitle, s.instance_count AS instanceCount
        FROM series s JOIN studies st ON st.study_uid = s.study_uid WHERE s.series_uid = ?`,
     ).get(seriesUid) as SeriesRoutingRow | undefined;
+  }
+
+  /**
+   * Burned-in annotation risk of a series over every instance: the distinct reasons its judged
+   * instances carry (any at risk puts the series at risk), and the instances not judged yet
+   * (indexed before the risk was recorded at ingest), for the caller to judge from their files.
+   */
+  seriesBurnedInRisk(seriesUid: string): {
+    reasons: string[];
+    unjudged: { sopInstanceUid: string; sopClassUid: string; filePath: string }[];
+  } {
+    const judged = this.stmt(
+      `SELECT DISTINCT burned_in_risk AS risk FROM instances WHERE series_uid = ? AND burned_in_risk IS NOT NULL AND burned_in_risk <> '[]'`,
+    ).all(seriesUid) as { risk: string }[];
+    const reasons = [...new Set(judged.flatMap((r) => JSON.parse(r.risk) as string[]))];
+    const unjudged = this.stmt(
+      `SELECT sop_instance_uid AS sopInstanceUid, sop_class_uid AS sopClassUid, file_path AS filePath
+       FROM instances WHERE series_uid = ? AND burned_in_risk IS NULL ORDER BY instance_number, received_at`,
+    ).all(seriesUid) as { sopInstanceUid: string; sopClassUid: string; filePath: string }[];
+    return { reasons, unjudged };
+  }
+
+  /** Records the burned-in risk of an instance judged after ingest (see seriesBurnedInRisk). */
+  setBurnedInRisk(sopInstanceUid: string, reasons: readonly string[]): void {
+    this.stmt('UPDATE instances SET burned_in_risk = ? WHERE sop_instance_uid = ?').run(JSON.stringify(reasons), sopInstanceUid);
   }
 
   /**
