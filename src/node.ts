@@ -33,6 +33,7 @@ import { routeSeries } from './pipeline/route-series';
 import { runRetention, RetentionResult } from './housekeeping/retention';
 import { loadOrCreateDeidSecret } from './deid/secret';
 import { POSTPROCESSORS } from './inference/postprocess';
+import { pixelLimitsFromMegabytes } from './dicom/pixel-budget';
 
 export function databasePath(config: NodeConfig): string {
   return path.join(config.storage.dataDir, 'dicom-ai-node.sqlite');
@@ -153,6 +154,7 @@ export class DicomNode extends EventEmitter<DicomNodeEvents> {
                 fsync: n.fsync,
                 implementationClassUid: IMPLEMENTATION_CLASS_UID,
                 implementationVersionName: IMPLEMENTATION_VERSION_NAME,
+                pixelLimits: pixelLimitsFromMegabytes(config.imaging),
               },
               this.store,
               log,

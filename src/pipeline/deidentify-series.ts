@@ -9,6 +9,7 @@ import { deidentifyPart10 } from '../deid';
 import type { VolumeInput } from '../inference/series-volume';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '../version';
 import type { SeriesInstances } from './series-instances';
+import type { PixelLimits } from '../dicom/pixel-budget';
 
 export const DEID_DESCRIPTION = 'DICOM PS3.15 Basic Application Level Confidentiality Profile (in memory, before the model)';
 
@@ -20,7 +21,8 @@ export interface DeidentifiedSeries {
 }
 
 /** Throws, naming the instance, when one cannot be de-identified: it is not given to the model. */
-export async function deidentifySeries(series: SeriesInstances, secret: Buffer): Promise<DeidentifiedSeries> {
+/** `limits`: what a deflated instance may inflate to, judged from its header (default DEFAULT_PIXEL_LIMITS). */
+export async function deidentifySeries(series: SeriesInstances, secret: Buffer, limits?: PixelLimits): Promise<DeidentifiedSeries> {
   const inputs: VolumeInput[] = [];
   let firstOriginal: Buffer | null = null;
   for (const instance of series.instances) {
@@ -32,6 +34,7 @@ export async function deidentifySeries(series: SeriesInstances, secret: Buffer):
         secret,
         implementationClassUid: IMPLEMENTATION_CLASS_UID,
         implementationVersionName: IMPLEMENTATION_VERSION_NAME,
+        ...(limits ? { pixelLimits: limits } : {}),
       }).bytes;
     } catch (e) {
       throw new Error(
