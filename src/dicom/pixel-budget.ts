@@ -114,11 +114,11 @@ export function checkPixelBudget(g: PixelGeometry, limits: PixelLimits = DEFAULT
   return total;
 }
 
-/** Refuses a series whose instances together claim more than the series limit. */
+/** Refuses a series whose instances (the first `instances` counted so far) together claim more than the series limit. */
 export function checkSeriesBudget(totalBytes: number, instances: number, limits: PixelLimits = DEFAULT_PIXEL_LIMITS): void {
   if (totalBytes > limits.maxSeriesBytes) {
     throw new PixelBudgetExceeded(
-      `the series' ${instances} instance(s) claim ${formatBytes(totalBytes)} of pixel data, more than the limit of ${formatBytes(limits.maxSeriesBytes)} (${PIXEL_LIMIT_KEYS.maxSeriesBytes})`,
+      `the series' pixel data claims ${formatBytes(totalBytes)} in ${instances} instance(s), more than the limit of ${formatBytes(limits.maxSeriesBytes)} (${PIXEL_LIMIT_KEYS.maxSeriesBytes})`,
       PIXEL_LIMIT_KEYS.maxSeriesBytes,
       totalBytes,
     );

@@ -183,18 +183,24 @@ export async function loadSeriesVolume(
  */
 export function checkSeriesPixelBudget(inputs: readonly Pick<VolumeInput, 'bytes'>[], limits: PixelLimits = DEFAULT_PIXEL_LIMITS): number {
   let total = 0;
-  for (const input of inputs) {
-    // Inputs from the job are Part 10 (de-identification writes them); a bare data set (tests,
-    // tools) is still held to the per-frame limit when decoded.
-    if (!isPart10(input.bytes)) continue;
-    const meta = readPart10Header(input.bytes);
-    const header = readDatasetHeader(input.bytes.subarray(meta.datasetOffset), meta.transferSyntaxUid, { tags: PIXEL_GEOMETRY_TAGS });
-    if (header.stoppedAt !== 'pixel-data') continue; // no pixels (an SR, a presentation state): nothing to decode
-    const geometry = geometryFromAttributes(header.attributes);
-    if (geometry !== undefined) total += checkPixelBudget(geometry, limits);
-  }
+  for (const input of inputs) total += declaredPixelBytes(input.bytes, limits);
   checkSeriesBudget(total, inputs.length, limits);
   return total;
+}
+
+/**
+ * The pixel data one Part 10 instance declares in its header, in bytes (0 without pixels), held
+ * against the limits for one instance (PixelBudgetExceeded). Only the header is read.
+ */
+export function declaredPixelBytes(bytes: Buffer, limits: PixelLimits = DEFAULT_PIXEL_LIMITS): number {
+  // Inputs from the job are Part 10 (de-identification writes them); a bare data set (tests,
+  // tools) is still held to the per-frame limit when decoded.
+  if (!isPart10(bytes)) return 0;
+  const meta = readPart10Header(bytes);
+  const header = readDatasetHeader(bytes.subarray(meta.datasetOffset), meta.transferSyntaxUid, { tags: PIXEL_GEOMETRY_TAGS });
+  if (header.stoppedAt !== 'pixel-data') return 0; // no pixels (an SR, a presentation state): nothing to decode
+  const geometry = geometryFromAttributes(header.attributes);
+  return geometry === undefined ? 0 : checkPixelBudget(geometry, limits);
 }
 
 function isPart10(b: Buffer): boolean {
