@@ -24,7 +24,14 @@ import {
   rleSizeClaim,
   writeHostileFile,
 } from '../fixtures/hostile-objects';
-import { checkPixelBudget, checkSeriesBudget, DEFAULT_PIXEL_LIMITS, PixelBudgetExceeded } from '../src/dicom/pixel-budget';
+import {
+  checkPixelBudget,
+  checkSeriesBudget,
+  DEFAULT_PIXEL_LIMITS,
+  PixelBudgetExceeded,
+  pixelLimitsFromMegabytes,
+} from '../src/dicom/pixel-budget';
+import { parseConfig } from '../src/config/config';
 import { inflate, InflateBudgetExceeded } from '../src/dicom/deflate';
 import { inflateDataSet } from '../src/dicom/inflate-data-set';
 import { readDatasetHeader } from '../src/dicom/dataset-reader';
@@ -63,6 +70,21 @@ test('pixel budget: real images pass, absurd claims and sizes over the limits ar
   assert.throws(
     () => checkPixelBudget(mg, { ...DEFAULT_PIXEL_LIMITS, maxFrameBytes: 16 * MIB }),
     /16\.0 MiB \(imaging\.maxFrameMegabytes\)/,
+  );
+});
+
+test('imaging limits are configuration: defaults, megabytes to bytes, and a clear problem for nonsense', () => {
+  const defaults = parseConfig({ callers: [{ aeTitle: 'CT01' }] }, '/etc/dicom-ai');
+  assert.deepEqual(pixelLimitsFromMegabytes(defaults.imaging), DEFAULT_PIXEL_LIMITS);
+  const set = parseConfig(
+    { callers: [{ aeTitle: 'CT01' }], imaging: { maxFrameMegabytes: 128, maxSeriesMegabytes: 4096 } },
+    '/etc/dicom-ai',
+  );
+  assert.deepEqual(pixelLimitsFromMegabytes(set.imaging), { maxFrameBytes: 128 * MIB, maxSeriesBytes: 4096 * MIB });
+  assert.throws(
+    () => parseConfig({ callers: [{ aeTitle: 'CT01' }], imaging: { maxFrameMegabytes: 0, maxSeriesMegabytes: '2048' } }, '/etc/dicom-ai'),
+    (e: Error) =>
+      /imaging\.maxFrameMegabytes/.test(e.message) && /imaging\.maxSeriesMegabytes/.test(e.message) && /without quotes/.test(e.message),
   );
 });
 
