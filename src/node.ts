@@ -35,6 +35,7 @@ import { loadOrCreateDeidSecret } from './deid/secret';
 import { setUidRefKey } from './log/uid-ref';
 import { POSTPROCESSORS } from './inference/postprocess';
 import { mkdirPrivate, tightenDataDir } from './private-files';
+import { pixelLimitsFromMegabytes } from './dicom/pixel-budget';
 
 export function databasePath(config: NodeConfig): string {
   return path.join(config.storage.dataDir, 'dicom-ai-node.sqlite');
@@ -160,6 +161,7 @@ export class DicomNode extends EventEmitter<DicomNodeEvents> {
                 fsync: n.fsync,
                 implementationClassUid: IMPLEMENTATION_CLASS_UID,
                 implementationVersionName: IMPLEMENTATION_VERSION_NAME,
+                pixelLimits: pixelLimitsFromMegabytes(config.imaging),
               },
               this.store,
               log,

@@ -12,6 +12,7 @@ import { deliverySection } from './sections/delivery';
 import { destinationMap } from './sections/destinations';
 import { housekeepingSection } from './sections/housekeeping';
 import { inferenceSection } from './sections/inference';
+import { imagingSection } from './sections/imaging';
 import { logSection } from './sections/log';
 import { nodeSection } from './sections/node';
 import { reportSection } from './sections/report';
@@ -31,6 +32,7 @@ export const documentSchema: SectionSchema<DocumentKeys> = {
     audit: { kind: section(auditSection), default: SECTION_DEFAULTS, doc: '' },
     housekeeping: { kind: section(housekeepingSection), default: SECTION_DEFAULTS, doc: '' },
     inference: { kind: section(inferenceSection), default: SECTION_DEFAULTS, doc: '' },
+    imaging: { kind: section(imagingSection), default: SECTION_DEFAULTS, doc: '' },
     report: { kind: section(reportSection), default: SECTION_DEFAULTS, doc: '' },
     delivery: { kind: section(deliverySection), default: SECTION_DEFAULTS, doc: '' },
     routing: { kind: section(routingSection), default: SECTION_DEFAULTS, doc: '' },

@@ -158,6 +158,14 @@ export interface InferenceConfig {
   readonly timeLimitSeconds: number;
 }
 
+/** What an instance's pixels may claim, judged from its header before inflating or decoding. */
+export interface ImagingConfig {
+  /** Largest decoded frame, MiB (rows × columns × samples × bytes per sample). */
+  readonly maxFrameMegabytes: number;
+  /** Largest series, MiB: all frames of all its instances. */
+  readonly maxSeriesMegabytes: number;
+}
+
 /** The DICOM SR the node sends back. */
 export interface ReportConfig {
   /** Language of the report's text: English, or Simplified Chinese. */
@@ -195,6 +203,7 @@ export interface NodeConfig {
   readonly audit: AuditConfig;
   readonly delivery: DeliveryConfig;
   readonly inference: InferenceConfig;
+  readonly imaging: ImagingConfig;
   readonly report: ReportConfig;
   readonly housekeeping: HousekeepingConfig;
   readonly admin: AdminConfig;

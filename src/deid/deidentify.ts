@@ -10,7 +10,8 @@
  */
 import { burnedInAnnotationRisk } from './burned-in';
 import * as zlib from 'node:zlib';
-import { inflate } from '../dicom/deflate';
+import { inflateDataSet } from '../dicom/inflate-data-set';
+import type { PixelLimits } from '../dicom/pixel-budget';
 import { DicomParseError, formatTag } from '../dicom/errors';
 import { buildFileMetaInformation, readPart10Header } from '../dicom/part10';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '../version';
@@ -34,6 +35,11 @@ export interface DeidOptions {
   /** File Meta identity written into de-identified Part 10 files. */
   implementationClassUid?: string;
   implementationVersionName?: string;
+  /**
+   * What a deflated data set may inflate to is judged from its header against these limits
+   * (default DEFAULT_PIXEL_LIMITS); beyond them it is refused, not inflated.
+   */
+  pixelLimits?: PixelLimits;
 }
 
 export interface DeidAction {
@@ -193,7 +199,7 @@ function deidentifyDataSetInternal(
   const deflated = isDeflatedTransferSyntax(ts);
   const syntax = syntaxFor(ts);
   // A data set to be re-emitted must be whole: a deflated stream that stops early is an error.
-  const data = deflated ? inflate(bytes, false).data : bytes;
+  const data = deflated ? inflateDataSet(bytes, ts, opts.pixelLimits) : bytes;
   const parsed = parseDataSet(data, syntax, { isSequenceTag });
   const top = parsed.elements;
 

@@ -11,7 +11,8 @@
  *  - errors carry only structure (tags, offsets, lengths, VRs), never values,
  *    because error messages end up in logs and values may be patient data.
  */
-import { inflate } from './deflate';
+import { inflate, InflateBudgetExceeded, inflatePrefix } from './deflate';
+import { formatBytes } from './pixel-budget';
 import {
   ElementHeader,
   isItemOrDelimiter,
@@ -27,7 +28,7 @@ import { TAG, TagKeyword, tagsByKeyword } from './tags';
 import { IMPLICIT_LE, isDeflatedTransferSyntax, Syntax, syntaxFor } from './transfer-syntax';
 
 export { DicomParseError } from './errors';
-export { inflateDeflatedDataset } from './deflate';
+export { inflateDeflatedDataset, InflateBudgetExceeded } from './deflate';
 export { isDeflatedTransferSyntax } from './transfer-syntax';
 
 export interface HeaderReadResult {
@@ -53,7 +54,27 @@ export interface ReadDatasetOptions {
    * transfer syntaxes this is the length of the deflated stream.
    */
   totalLength?: number;
+  /**
+   * Deflated transfer syntaxes: the most inflated bytes the header (everything before Pixel Data,
+   * or the whole data set when it has none) may take. Beyond it the read throws
+   * InflateBudgetExceeded instead of inflating further. Defaults to DEFLATED_HEADER_MAX_BYTES.
+   */
+  maxHeaderBytes?: number;
 }
+
+/**
+ * The most a deflated data set's header may inflate to. Deflated data sets in practice are SRs,
+ * presentation states and small images whose headers are kilobytes; enhanced multi-frame headers
+ * reach megabytes. A stream that needs more before its Pixel Data is refused rather than inflated.
+ */
+export const DEFLATED_HEADER_MAX_BYTES = 32 * 1024 * 1024;
+
+/**
+ * First compressed prefix tried for a deflated header; grown four-fold until the header is
+ * complete. A compressed byte inflates to at most ~1032 bytes, so a small prefix cannot cost much
+ * even when the bytes after the header are a bomb of zeros.
+ */
+const FIRST_DEFLATED_PREFIX = 2048;
 
 /** Attributes extracted when the caller does not ask for specific tags. */
 export const DEFAULT_HEADER_TAGS: Readonly<Record<string, number>> = tagsByKeyword([
@@ -164,6 +185,9 @@ const TRUNCATED = new TruncatedSignal('dataset head ends before the data needed'
  * head" (truncated), reading past `limit` means the encoding is impossible.
  */
 class Cursor {
+  /** How far into the data set the last truncated read needed bytes. */
+  neededUpTo = 0;
+
   constructor(
     readonly buf: Buffer,
     readonly limit: number,
@@ -178,6 +202,7 @@ class Cursor {
         offset: pos,
       });
     }
+    this.neededUpTo = pos + n;
     throw TRUNCATED;
   }
 
@@ -332,16 +357,6 @@ export function readDatasetHeader(bytes: Buffer, transferSyntaxUid: string, opts
     throw new DicomParseError(`totalLength ${opts.totalLength} is smaller than the ${bytes.length} bytes given`);
   }
 
-  let cursor: Cursor;
-  if (isDeflatedTransferSyntax(ts)) {
-    const inflated = inflate(bytes, isHead);
-    // The inflated length of a partial stream is unknown, so anything past what
-    // we could inflate is "not received yet".
-    cursor = new Cursor(inflated.data, inflated.complete ? inflated.data.length : Number.POSITIVE_INFINITY);
-  } else {
-    cursor = new Cursor(bytes, opts.totalLength ?? bytes.length);
-  }
-
   const syntax = syntaxFor(ts);
   const tags = opts.tags ?? DEFAULT_HEADER_TAGS;
   const wanted = new Map<number, string>();
@@ -349,9 +364,62 @@ export function readDatasetHeader(bytes: Buffer, transferSyntaxUid: string, opts
   // Always collect the character set: text values cannot be decoded without it.
   if (!wanted.has(TAG.SpecificCharacterSet)) wanted.set(TAG.SpecificCharacterSet, '');
 
+  if (isDeflatedTransferSyntax(ts)) {
+    return readDeflatedHeader(bytes, isHead, syntax, wanted, opts.maxHeaderBytes ?? DEFLATED_HEADER_MAX_BYTES);
+  }
   const found: RawValue[] = [];
-  const outcome = walkTopLevel(cursor, syntax, wanted, found);
+  const outcome = walkTopLevel(new Cursor(bytes, opts.totalLength ?? bytes.length), syntax, wanted, found);
   return buildResult(found, outcome, syntax);
+}
+
+/**
+ * A deflated header is inflated from a growing prefix of the stream, and only as far as the
+ * header: the walk stops at Pixel Data, so the pixels of a bomb are never inflated here. An
+ * element whose end lies beyond `maxHeaderBytes` (a length of 0xFFFFFFF0, say) is refused at
+ * once, without inflating up to it.
+ */
+function readDeflatedHeader(
+  bytes: Buffer,
+  isHead: boolean,
+  syntax: Syntax,
+  wanted: ReadonlyMap<number, string>,
+  maxHeaderBytes: number,
+): HeaderReadResult {
+  let prefix = Math.min(bytes.length, FIRST_DEFLATED_PREFIX);
+  for (;;) {
+    const whole = prefix === bytes.length;
+    const inflated = inflateHeaderPrefix(bytes.subarray(0, prefix), whole, isHead, maxHeaderBytes);
+    // The inflated length of a partial stream is unknown, so anything past what
+    // we could inflate is "not received yet".
+    const cursor = new Cursor(inflated.data, inflated.complete ? inflated.data.length : Number.POSITIVE_INFINITY);
+    const found: RawValue[] = [];
+    const outcome = walkTopLevel(cursor, syntax, wanted, found);
+    if (outcome.stoppedAt !== 'truncated') return buildResult(found, outcome, syntax);
+    if (cursor.neededUpTo > maxHeaderBytes) {
+      throw new InflateBudgetExceeded(
+        `deflated data set header needs ${cursor.neededUpTo} inflated bytes, more than the ${formatBytes(maxHeaderBytes)} a header may take`,
+        maxHeaderBytes,
+      );
+    }
+    if (whole) return buildResult(found, outcome, syntax);
+    prefix = Math.min(bytes.length, prefix * 4);
+  }
+}
+
+function inflateHeaderPrefix(bytes: Buffer, whole: boolean, isHead: boolean, maxHeaderBytes: number) {
+  try {
+    return whole ? inflate(bytes, isHead, maxHeaderBytes) : inflatePrefix(bytes, maxHeaderBytes);
+  } catch (e) {
+    if (e instanceof InflateBudgetExceeded) {
+      throw new InflateBudgetExceeded(
+        `deflated data set header not complete within the first ${formatBytes(maxHeaderBytes)} inflated`,
+        maxHeaderBytes,
+      );
+    }
+    if (whole) throw e;
+    // A prefix that is not deflate data: let the whole stream say why.
+    return inflate(bytes, true, maxHeaderBytes);
+  }
 }
 
 function buildResult(found: RawValue[], outcome: WalkOutcome, syntax: Syntax): HeaderReadResult {

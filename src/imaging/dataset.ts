@@ -13,7 +13,8 @@
  * Errors carry structure only (tags, offsets), never values, like DicomParseError elsewhere.
  */
 import { ParsedElement, parseDataSet as parseStructure, valueBytes } from '../dicom/dataset-parser';
-import { inflateDeflatedDataset } from '../dicom/deflate';
+import { inflateDataSet } from '../dicom/inflate-data-set';
+import { DEFAULT_PIXEL_LIMITS, type PixelLimits } from '../dicom/pixel-budget';
 import { isKnownVr, UNDEFINED_LENGTH } from '../dicom/element-header';
 import { DicomParseError } from '../dicom/errors';
 import { readPart10Header } from '../dicom/part10';
@@ -177,10 +178,10 @@ export interface ParsedObject {
  * Files without a Part 10 header are not accepted: without the meta group the transfer syntax
  * (and so whether pixel data is compressed) is a guess.
  */
-export function parsePart10(file: Buffer): ParsedObject {
+export function parsePart10(file: Buffer, limits: PixelLimits = DEFAULT_PIXEL_LIMITS): ParsedObject {
   const h = readPart10Header(file);
   const ts = h.transferSyntaxUid.replace(/[\0 ]+$/, '');
-  return { transferSyntaxUid: ts, dataSet: parseDataSet(file.subarray(h.datasetOffset), ts) };
+  return { transferSyntaxUid: ts, dataSet: parseDataSet(file.subarray(h.datasetOffset), ts, limits) };
 }
 
 /**
@@ -189,9 +190,9 @@ export function parsePart10(file: Buffer): ParsedObject {
  * element, the way DCMTK does: big-endian group numbers mean Explicit VR Big Endian, two VR
  * letters after the tag mean Explicit VR Little Endian, anything else Implicit VR Little Endian.
  */
-export function parseDicomFile(file: Buffer): ParsedObject {
+export function parseDicomFile(file: Buffer, limits: PixelLimits = DEFAULT_PIXEL_LIMITS): ParsedObject {
   const magicAt = (o: number): boolean => file.length >= o + 4 && file.toString('latin1', o, o + 4) === 'DICM';
-  if (magicAt(128) || magicAt(0)) return parsePart10(file);
+  if (magicAt(128) || magicAt(0)) return parsePart10(file, limits);
   if (file.length < 8) throw new DicomParseError('too short to be a DICOM data set');
   let ts = TRANSFER_SYNTAX.ImplicitVRLittleEndian;
   const vr = file.toString('latin1', 4, 6);
@@ -200,13 +201,17 @@ export function parseDicomFile(file: Buffer): ParsedObject {
   } else if (isKnownVr(vr)) {
     ts = TRANSFER_SYNTAX.ExplicitVRLittleEndian;
   }
-  return { transferSyntaxUid: ts, dataSet: parseDataSet(file, ts) };
+  return { transferSyntaxUid: ts, dataSet: parseDataSet(file, ts, limits) };
 }
 
-/** Parses raw data set bytes (as stored by the SCP after the meta group) in `transferSyntaxUid`. */
-export function parseDataSet(bytes: Buffer, transferSyntaxUid: string): DataSet {
+/**
+ * Parses raw data set bytes (as stored by the SCP after the meta group) in `transferSyntaxUid`.
+ * A deflated data set is inflated only as far as its header allows (`limits`, inflate-data-set.ts).
+ */
+export function parseDataSet(bytes: Buffer, transferSyntaxUid: string, limits: PixelLimits = DEFAULT_PIXEL_LIMITS): DataSet {
   let data = bytes;
-  if (isDeflatedTransferSyntax(transferSyntaxUid)) data = inflateDeflatedDataset(bytes);
+  // Lenient like the parse below: a truncated stream yields what it holds.
+  if (isDeflatedTransferSyntax(transferSyntaxUid)) data = inflateDataSet(bytes, transferSyntaxUid, limits, true);
   const syntax = syntaxFor(transferSyntaxUid);
   // Lenient: a renderer can live with trailing padding or a missing final delimiter.
   const parsed = parseStructure(data, syntax, { isSequenceTag: isImagingSequence, lenient: true });

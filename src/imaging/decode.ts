@@ -17,6 +17,8 @@ import { Samples, decodedBytesToSamples, nativeFrame } from './native';
 import { decodeRleFrame } from './rle';
 import { RLE_TRANSFER_SYNTAX, decodeCompressedFrame, initCodecs, isWasmCompressed } from './codecs';
 import { ybrFullToRgb, ybrPartialToRgb } from './color';
+import { checkPixelBudget, DEFAULT_PIXEL_LIMITS, type PixelLimits } from '../dicom/pixel-budget';
+import { checkCodestreamSize } from './codestream-size';
 
 const NATIVE_TRANSFER_SYNTAXES: ReadonlySet<string> = new Set([
   TRANSFER_SYNTAX.ImplicitVRLittleEndian,
@@ -30,6 +32,8 @@ export interface DicomImage {
   transferSyntaxUid: string;
   dataSet: DataSet;
   pixel: PixelModule;
+  /** What a frame and the pixel data may claim; checked before any frame is decoded. */
+  limits: PixelLimits;
 }
 
 export interface DecodedFrame {
@@ -52,19 +56,19 @@ export function isSupportedTransferSyntax(ts: string): boolean {
  * A file's bytes (Part 10, or a bare data set without meta group) -> DicomImage. Throws
  * ImagingError when it has no usable pixels, DicomParseError when it is not DICOM.
  */
-export function openImage(file: Buffer): DicomImage {
-  const { transferSyntaxUid, dataSet } = parseDicomFile(file);
-  return imageFrom(dataSet, transferSyntaxUid);
+export function openImage(file: Buffer, limits: PixelLimits = DEFAULT_PIXEL_LIMITS): DicomImage {
+  const { transferSyntaxUid, dataSet } = parseDicomFile(file, limits);
+  return imageFrom(dataSet, transferSyntaxUid, limits);
 }
 
 /** Data set bytes as the SCP receives them (no meta group) -> DicomImage. */
-export function openDataSet(bytes: Buffer, transferSyntaxUid: string): DicomImage {
-  return imageFrom(parseDataSet(bytes, transferSyntaxUid), transferSyntaxUid);
+export function openDataSet(bytes: Buffer, transferSyntaxUid: string, limits: PixelLimits = DEFAULT_PIXEL_LIMITS): DicomImage {
+  return imageFrom(parseDataSet(bytes, transferSyntaxUid, limits), transferSyntaxUid, limits);
 }
 
-export function imageFrom(dataSet: DataSet, ts: string): DicomImage {
+export function imageFrom(dataSet: DataSet, ts: string, limits: PixelLimits = DEFAULT_PIXEL_LIMITS): DicomImage {
   if (!isSupportedTransferSyntax(ts)) throw new ImagingError(`unsupported transfer syntax ${ts}`);
-  return { transferSyntaxUid: ts, dataSet, pixel: readPixelModule(dataSet) };
+  return { transferSyntaxUid: ts, dataSet, pixel: readPixelModule(dataSet), limits };
 }
 
 /** Decodes frame `index` (0-based). Async only because the codecs WebAssembly loads lazily. */
@@ -82,6 +86,8 @@ export function decodeFrameSync(img: DicomImage, index = 0): DecodedFrame {
   const ts = img.transferSyntaxUid;
   const pd = img.dataSet.get(TAG.PixelData);
   if (pd === undefined) throw new ImagingError('object has no Pixel Data');
+  // Before any decoder allocates the frame the header claims (PixelBudgetExceeded).
+  checkPixelBudget(pm, img.limits);
 
   let samples: Samples;
   let photometric: Photometric = pm.photometric;
@@ -94,6 +100,7 @@ export function decodeFrameSync(img: DicomImage, index = 0): DecodedFrame {
       { fragments: pd.fragments, numberOfFrames: pm.numberOfFrames, extendedOffsets: extendedOffsets(img.dataSet) },
       index,
     );
+    if (ts !== RLE_TRANSFER_SYNTAX) checkCodestreamSize(encoded, pm);
     if (ts === RLE_TRANSFER_SYNTAX) {
       samples = decodedBytesToSamples(decodeRleFrame(encoded, pm), pm);
     } else if (isWasmCompressed(ts)) {

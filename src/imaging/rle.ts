@@ -22,6 +22,7 @@ export function decodeRleFrame(encoded: Buffer, g: RleGeometry): Buffer {
     throw new ImagingError(`RLE frame has ${segments} segments, expected ${expectedSegments}`);
   }
   const pixels = g.rows * g.columns;
+  checkCredibleSize(encoded, segments, pixels);
   const out = Buffer.alloc(pixels * expectedSegments);
   for (let s = 0; s < segments; s++) {
     const start = encoded.readUInt32LE(4 + 4 * s);
@@ -35,6 +36,23 @@ export function decodeRleFrame(encoded: Buffer, g: RleGeometry): Buffer {
     unpackBits(encoded, start, end, out, base, stride, pixels);
   }
   return out;
+}
+
+/**
+ * PackBits expands at most 64-fold (a 2-byte run repeats a byte 128 times). A segment that could
+ * not fill even half of its byte plane is not a short segment (tolerated below) but a claimed size
+ * the data cannot back: a few hundred bytes claiming 8192×8192. Refused before the output is
+ * allocated.
+ */
+const MAX_PACKBITS_EXPANSION = 64;
+
+function checkCredibleSize(encoded: Buffer, segments: number, pixels: number): void {
+  const perSegment = (encoded.length - 64) / segments;
+  if (perSegment * MAX_PACKBITS_EXPANSION * 2 < pixels) {
+    throw new ImagingError(
+      `RLE frame of ${encoded.length} bytes cannot hold the ${pixels} pixels its header claims (${segments} segment(s) would expand to at most ${Math.floor(perSegment * MAX_PACKBITS_EXPANSION)} bytes each)`,
+    );
+  }
 }
 
 /** PackBits: n >= 0 copies n+1 literal bytes; -127..-1 repeats the next byte 1-n times; -128 is a no-op. */

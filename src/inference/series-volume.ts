@@ -15,6 +15,10 @@ import { parseDicomFile } from '../imaging/dataset';
 import { modalityValues } from '../imaging/render';
 import { assembleVolume, SliceGeometry } from '../imaging/geometry';
 import { TAG } from '../dicom/tags';
+import { readPart10Header } from '../dicom/part10';
+import { readDatasetHeader } from '../dicom/dataset-reader';
+import { PIXEL_GEOMETRY_TAGS } from '../dicom/inflate-data-set';
+import { checkPixelBudget, checkSeriesBudget, DEFAULT_PIXEL_LIMITS, geometryFromAttributes, type PixelLimits } from '../dicom/pixel-budget';
 
 export class IdentifiedDataError extends Error {
   constructor(message: string) {
@@ -74,8 +78,10 @@ export class NotAVolumeError extends Error {
 export async function loadSeriesVolume(
   inputs: readonly VolumeInput[],
   originalFrameOfReferenceUid?: string,
-  options: { allowIdentified?: boolean } = {},
+  options: { allowIdentified?: boolean; limits?: PixelLimits } = {},
 ): Promise<SeriesVolume> {
+  const limits = options.limits ?? DEFAULT_PIXEL_LIMITS;
+  checkSeriesPixelBudget(inputs, limits);
   const geoms: SliceGeometry[] = [];
   const decoded = new Map<string, { values: Float32Array; ref: VolumeInput; instanceNumber: number | null }>();
   let modality = '';
@@ -85,7 +91,7 @@ export async function loadSeriesVolume(
   let skippedNoPixels = 0;
   let skippedLocalizers = 0;
   for (const ref of inputs) {
-    const parsed = parseDicomFile(ref.bytes);
+    const parsed = parseDicomFile(ref.bytes, limits);
     const ds0 = parsed.dataSet;
     if (!ds0.has(TAG.PixelData)) {
       skippedNoPixels++;
@@ -95,7 +101,7 @@ export async function loadSeriesVolume(
       skippedLocalizers++;
       continue;
     }
-    const img = imageFrom(ds0, parsed.transferSyntaxUid);
+    const img = imageFrom(ds0, parsed.transferSyntaxUid, limits);
     const ds = img.dataSet;
     // The trust boundary: what reaches a model must have been through de-identification
     // (PS3.15 sets Patient Identity Removed to YES). Only synthetic test data may opt out.
@@ -169,10 +175,42 @@ export async function loadSeriesVolume(
   };
 }
 
+/**
+ * The series' pixel data as its headers declare it, summed and held against the limits before
+ * anything is inflated or decoded: the job fails (PixelBudgetExceeded, naming the limit and its
+ * configuration key) instead of allocating what a sender claimed. Only headers are read (a
+ * deflated one is inflated up to its Pixel Data, no further).
+ */
+export function checkSeriesPixelBudget(inputs: readonly Pick<VolumeInput, 'bytes'>[], limits: PixelLimits = DEFAULT_PIXEL_LIMITS): number {
+  let total = 0;
+  for (const input of inputs) total += declaredPixelBytes(input.bytes, limits);
+  checkSeriesBudget(total, inputs.length, limits);
+  return total;
+}
+
+/**
+ * The pixel data one Part 10 instance declares in its header, in bytes (0 without pixels), held
+ * against the limits for one instance (PixelBudgetExceeded). Only the header is read.
+ */
+export function declaredPixelBytes(bytes: Buffer, limits: PixelLimits = DEFAULT_PIXEL_LIMITS): number {
+  // Inputs from the job are Part 10 (de-identification writes them); a bare data set (tests,
+  // tools) is still held to the per-frame limit when decoded.
+  if (!isPart10(bytes)) return 0;
+  const meta = readPart10Header(bytes);
+  const header = readDatasetHeader(bytes.subarray(meta.datasetOffset), meta.transferSyntaxUid, { tags: PIXEL_GEOMETRY_TAGS });
+  if (header.stoppedAt !== 'pixel-data') return 0; // no pixels (an SR, a presentation state): nothing to decode
+  const geometry = geometryFromAttributes(header.attributes);
+  return geometry === undefined ? 0 : checkPixelBudget(geometry, limits);
+}
+
+function isPart10(b: Buffer): boolean {
+  return [128, 0].some((o) => b.length >= o + 4 && b.toString('latin1', o, o + 4) === 'DICM');
+}
+
 /** Reads the Frame of Reference UID of an (original) instance's data set, for the report's SCOORD3D. */
-export function frameOfReferenceOf(bytes: Buffer): string | undefined {
+export function frameOfReferenceOf(bytes: Buffer, limits: PixelLimits = DEFAULT_PIXEL_LIMITS): string | undefined {
   try {
-    return openImage(bytes).dataSet.string(TAG.FrameOfReferenceUID);
+    return openImage(bytes, limits).dataSet.string(TAG.FrameOfReferenceUID);
   } catch (e) {
     if (e instanceof ImagingError) return undefined;
     throw e;

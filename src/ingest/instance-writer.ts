@@ -12,7 +12,10 @@ import type { DataSetSink } from '../dimse/association';
 import type { StoreRequest } from '../dimse/scp';
 import { STATUS } from '../dimse/command';
 import { buildFileMetaInformation } from '../dicom/part10';
-import { DicomParseError, HeaderReadResult, readDatasetHeader } from '../dicom/dataset-reader';
+import { DEFAULT_HEADER_TAGS, DicomParseError, HeaderReadResult, InflateBudgetExceeded, readDatasetHeader } from '../dicom/dataset-reader';
+import { isDeflatedTransferSyntax } from '../dicom/transfer-syntax';
+import { inflatedSizeBudget, PIXEL_GEOMETRY_TAGS } from '../dicom/inflate-data-set';
+import { DEFAULT_PIXEL_LIMITS, PixelBudgetExceeded, type PixelLimits } from '../dicom/pixel-budget';
 import type { IndexAttributes, Store } from '../store/store';
 import { burnedInAnnotationRisk } from '../deid/burned-in';
 import type { Logger } from '../log/logger';
@@ -23,7 +26,12 @@ export interface IngestSettings {
   fsync: boolean;
   implementationClassUid: string;
   implementationVersionName: string;
+  /** What a deflated data set's header may declare (`imaging` section); default DEFAULT_PIXEL_LIMITS. */
+  pixelLimits?: PixelLimits;
 }
+
+/** Header attributes read at ingest: the index's, and the pixel geometry a deflated data set is judged by. */
+const INGEST_HEADER_TAGS: Readonly<Record<string, number>> = { ...DEFAULT_HEADER_TAGS, ...PIXEL_GEOMETRY_TAGS };
 
 /** How much of the data set we keep in memory to index it (the header before Pixel Data). */
 const HEAD_BYTES = 256 * 1024;
@@ -154,6 +162,7 @@ export class InstanceWriter implements DataSetSink {
       this.fd = null;
 
       const header = await this.readHeader();
+      this.checkDeflatedBudget(header);
       const a = header.attributes;
       const check = this.checkIdentity(a);
       if (check) {
@@ -209,6 +218,14 @@ export class InstanceWriter implements DataSetSink {
       return { status: STATUS.Success };
     } catch (e) {
       await this.cleanup();
+      const refusal = budgetRefusal(e);
+      if (refusal) {
+        this.log.warn('C-STORE refused: data set claims more than the limits allow', {
+          ...this.logContext(),
+          reason: (e as Error).message,
+        });
+        return { status: STATUS.CannotUnderstand, errorComment: refusal };
+      }
       if (e instanceof DicomParseError) {
         this.log.warn('C-STORE refused: data set cannot be parsed', { ...this.logContext(), reason: e.message });
         return { status: STATUS.CannotUnderstand, errorComment: 'data set cannot be parsed' };
@@ -227,17 +244,29 @@ export class InstanceWriter implements DataSetSink {
     this.log.warn('C-STORE abandoned: partial instance removed', { ...this.logContext(), reason, bytes: this.dataSetBytes });
   }
 
+  /**
+   * A deflated data set is stored as received (its deflated bytes), but what it would inflate to
+   * is judged now, from its header alone: pixel data over the limits, or a Pixel Data element
+   * longer than the header declares, is refused before the job would inflate it. (Other transfer
+   * syntaxes cost on the wire what they claim, or are judged when decoded: RLE/JPEG claims fail
+   * their job, since a store-and-forward node should not refuse what its decoders need not read.)
+   */
+  private checkDeflatedBudget(header: HeaderReadResult): void {
+    if (!isDeflatedTransferSyntax(this.req.transferSyntaxUid.replace(/[\0 ]+$/, ''))) return;
+    inflatedSizeBudget(header, this.settings.pixelLimits ?? DEFAULT_PIXEL_LIMITS);
+  }
+
   /** Header attributes, from the bytes kept in memory or, for very long headers, from the file. */
   private async readHeader(): Promise<HeaderReadResult> {
     // The header usually sits in the first fragment or two: try those before joining all we kept.
     const pieces = this.head;
     this.head = [];
     let head = pieces[0] ?? Buffer.alloc(0);
-    let r = readDatasetHeader(head, this.req.transferSyntaxUid, { totalLength: this.dataSetBytes });
+    let r = readDatasetHeader(head, this.req.transferSyntaxUid, { totalLength: this.dataSetBytes, tags: INGEST_HEADER_TAGS });
     for (const k of [4, pieces.length]) {
       if (r.stoppedAt !== 'truncated' || pieces.length <= 1) break;
       head = Buffer.concat(pieces.slice(0, k));
-      r = readDatasetHeader(head, this.req.transferSyntaxUid, { totalLength: this.dataSetBytes });
+      r = readDatasetHeader(head, this.req.transferSyntaxUid, { totalLength: this.dataSetBytes, tags: INGEST_HEADER_TAGS });
     }
     let want = Math.max(head.length * 4, 4 * 1024 * 1024);
     while (r.stoppedAt === 'truncated' && want <= MAX_HEADER_BYTES) {
@@ -246,7 +275,10 @@ export class InstanceWriter implements DataSetSink {
       const fh = await fsp.open(this.tmpPath, 'r');
       try {
         const { bytesRead } = await fh.read(buf, 0, n, this.metaLength);
-        r = readDatasetHeader(buf.subarray(0, bytesRead), this.req.transferSyntaxUid, { totalLength: this.dataSetBytes });
+        r = readDatasetHeader(buf.subarray(0, bytesRead), this.req.transferSyntaxUid, {
+          totalLength: this.dataSetBytes,
+          tags: INGEST_HEADER_TAGS,
+        });
       } finally {
         await fh.close();
       }
@@ -308,6 +340,18 @@ export class InstanceWriter implements DataSetSink {
       messageId: this.req.messageId,
     };
   }
+}
+
+/**
+ * The Error Comment (at most 64 characters, no values) for an instance refused because of what it
+ * claims: the limit's configuration key, or the inflate budget. Null for other errors.
+ */
+function budgetRefusal(e: unknown): string | null {
+  if (e instanceof PixelBudgetExceeded) {
+    return e.limitKey.startsWith('imaging.') ? `pixel data over the limit ${e.limitKey}` : 'impossible image size in the header';
+  }
+  if (e instanceof InflateBudgetExceeded) return 'deflated data set inflates beyond its header';
+  return null;
 }
 
 /** Writes every buffer at the end of the file (vectored; short writes continue where they stopped). */

@@ -26,6 +26,7 @@ import type { Postprocessor } from '../inference/postprocess/types';
 import type { SeriesResult } from '../inference/findings';
 import type { SeriesVolume } from '../inference/series-volume';
 import { runModel } from '../inference/run-model';
+import { pixelLimitsFromMegabytes } from '../dicom/pixel-budget';
 import { seriesInstances, type SeriesInstances } from './series-instances';
 import { DEID_DESCRIPTION, deidentifySeries } from './deidentify-series';
 import { volumeOfSeries } from './volume-stage';
@@ -112,8 +113,9 @@ export class JobRunner {
       const series = seriesInstances(job.seriesInstanceUid, store.listInstances(job.seriesInstanceUid));
       log.info('job started', { ...fields, instances: series.instances.length, urgent: job.priority === 'urgent' });
 
-      const deidentified = await deidentifySeries(series, this.d.deidSecret);
-      const volume = await volumeOfSeries(deidentified);
+      const limits = pixelLimitsFromMegabytes(config.imaging);
+      const deidentified = await deidentifySeries(series, this.d.deidSecret, limits);
+      const volume = await volumeOfSeries(deidentified, limits);
       // Gaps, uneven spacing, localizers or non-image objects left out: geometry and counts only.
       if (volume.warnings.length > 0) log.warn('series volume has warnings', { ...fields, warnings: volume.warnings });
       const result = await this.infer(volume, model, route);

@@ -22,6 +22,7 @@ export type ConfigOverrides = {
   housekeeping?: Record<string, unknown>;
   routes?: unknown[];
   inference?: Record<string, unknown>;
+  imaging?: Record<string, unknown>;
   report?: Record<string, unknown>;
   delivery?: Record<string, unknown>;
   audit?: Record<string, unknown>;
@@ -59,6 +60,7 @@ export function testConfig(dataDir: string, o: ConfigOverrides = {}): NodeConfig
       routes: o.routes ?? [],
       ...(o.routing ? { routing: o.routing } : {}),
       ...(o.inference ? { inference: o.inference } : {}),
+      ...(o.imaging ? { imaging: o.imaging } : {}),
       ...(o.report ? { report: o.report } : {}),
       ...(o.delivery ? { delivery: o.delivery } : {}),
       ...(o.audit ? { audit: o.audit } : {}),
