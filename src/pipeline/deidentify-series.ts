@@ -1,31 +1,31 @@
 // Stage 1: the stored instances are read and DE-IDENTIFIED one by one in memory (PS3.15 Basic
 // Profile); only those copies go on to the model. The original SOP Instance UIDs travel beside
-// them, so findings point at what PACS has, and the first original stays here for the reports'
-// patient and study identity.
+// them, so findings point at what PACS has. This runs inside the volume worker (volume-stage):
+// one instance is read, de-identified and handed on before the next is read, so a series is never
+// held twice over in memory.
 
 import fsp from 'node:fs/promises';
-import { setImmediate as turn } from 'node:timers/promises';
 import { deidentifyPart10 } from '../deid';
 import type { VolumeInput } from '../inference/series-volume';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '../version';
-import type { SeriesInstances } from './series-instances';
+import type { SeriesInstances, SourceInstance } from './series-instances';
 
 export const DEID_DESCRIPTION = 'DICOM PS3.15 Basic Application Level Confidentiality Profile (in memory, before the model)';
 
-export interface DeidentifiedSeries {
-  /** De-identified copies for the model (emptied by the volume stage once decoded). */
-  readonly inputs: VolumeInput[];
-  /** The first instance's ORIGINAL bytes: identity for the reports, never given to the model. */
-  readonly firstOriginal: Buffer;
-}
-
-/** Throws, naming the instance, when one cannot be de-identified: it is not given to the model. */
-export async function deidentifySeries(series: SeriesInstances, secret: Buffer): Promise<DeidentifiedSeries> {
-  const inputs: VolumeInput[] = [];
-  let firstOriginal: Buffer | null = null;
-  for (const instance of series.instances) {
+/**
+ * The de-identified copies of `instances`, one at a time. `onOriginal` sees each ORIGINAL's bytes
+ * before they are let go (the volume stage takes the Frame of Reference UID from the first).
+ * Throws, naming the instance, when one cannot be de-identified: it is not given to the model.
+ */
+export async function* deidentifiedInstances(
+  instances: readonly SourceInstance[],
+  secret: Buffer,
+  onOriginal: (original: Buffer, index: number) => void = () => undefined,
+): AsyncGenerator<VolumeInput> {
+  let index = 0;
+  for (const instance of instances) {
     const original = await fsp.readFile(instance.filePath);
-    firstOriginal ??= original;
+    onOriginal(original, index++);
     let deidentified: Buffer;
     try {
       deidentified = deidentifyPart10(original, {
@@ -38,9 +38,13 @@ export async function deidentifySeries(series: SeriesInstances, secret: Buffer):
         `instance ${instance.sopInstanceUid} could not be de-identified, so it is not given to the model: ${(e as Error).message}`,
       );
     }
-    inputs.push({ bytes: deidentified, sopInstanceUid: instance.sopInstanceUid, sopClassUid: instance.sopClassUid });
-    await turn(); // one instance at a time, then let DICOM traffic through
+    yield { bytes: deidentified, sopInstanceUid: instance.sopInstanceUid, sopClassUid: instance.sopClassUid };
   }
-  if (!firstOriginal) throw new Error('the series has no stored instances');
-  return { inputs, firstOriginal };
+}
+
+/** The first instance's ORIGINAL bytes: patient and study identity for the reports, never given to the model. */
+export function firstOriginal(series: SeriesInstances): Promise<Buffer> {
+  const first = series.instances[0];
+  if (!first) return Promise.reject(new Error('the series has no stored instances'));
+  return fsp.readFile(first.filePath);
 }
