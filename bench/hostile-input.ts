@@ -44,14 +44,20 @@ interface Samples {
   echo: number[];
   store: number[];
   rssMb: number[];
+  /** When each value was taken (ms since the epoch), same order. */
+  echoAt: number[];
+  rssAt: number[];
 }
 
 class Recorder {
   phase: Phase = 'idle';
-  readonly samples = new Map<Phase, Samples>(PHASES.map((p) => [p, { echo: [], store: [], rssMb: [] }]));
+  readonly samples = new Map<Phase, Samples>(PHASES.map((p) => [p, { echo: [], store: [], rssMb: [], echoAt: [], rssAt: [] }]));
   errors: string[] = [];
-  add(kind: keyof Samples, v: number): void {
-    this.samples.get(this.phase)![kind].push(v);
+  add(kind: 'echo' | 'store' | 'rssMb', v: number): void {
+    const s = this.samples.get(this.phase)!;
+    s[kind].push(v);
+    if (kind === 'echo') s.echoAt.push(Date.now());
+    if (kind === 'rssMb') s.rssAt.push(Date.now());
   }
 }
 
@@ -161,10 +167,10 @@ async function sendAll(port: number, files: readonly HostileFile[]): Promise<str
       scu ??= await open(port, 'STORESCU', contexts);
       const rsp = await scu.storeFile(f);
       answers.push(
-        `${path.basename(f.file)}: ${(rsp.status ?? 0xffff).toString(16).padStart(4, '0')}${rsp.errorComment ? ` (${rsp.errorComment})` : ''}`,
+        `${new Date().toISOString().slice(11, 23)} ${path.basename(f.file)}: ${(rsp.status ?? 0xffff).toString(16).padStart(4, '0')}${rsp.errorComment ? ` (${rsp.errorComment})` : ''}`,
       );
     } catch (e) {
-      answers.push(`${path.basename(f.file)}: ${(e as Error).message}`);
+      answers.push(`${new Date().toISOString().slice(11, 23)} ${path.basename(f.file)}: ${(e as Error).message}`);
       scu = null;
     }
   }
@@ -193,6 +199,16 @@ async function jobsSettled(node: NodeProcess, minMs: number, maxMs: number): Pro
     if (Date.now() - t0 >= minMs && started === ended) return;
     if (Date.now() - t0 > maxMs) throw new Error(`jobs still running after ${maxMs} ms (${started} started, ${ended} ended)`);
   }
+}
+
+/** The times of the `k` largest values, for matching them with the node's log. */
+function at(values: number[], times: number[], k: number): string {
+  return values
+    .map((v, i) => [v, times[i]!] as const)
+    .sort((a, b) => b[0] - a[0])
+    .slice(0, k)
+    .map(([v, t]) => `${new Date(t).toISOString().slice(11, 23)} (${v.toFixed(0)})`)
+    .join(', ');
 }
 
 function stats(v: number[]): string {
@@ -231,6 +247,7 @@ async function main(): Promise<void> {
     const phantom = writeChestPhantom({ outDir: path.join(dir, 'phantom'), seed: 4242, uidRoot: newUidRoot(), slices });
     const normalAnswers = await sendAll(port, phantom.files.map(asStoreInput));
     const refused = normalAnswers.filter((a) => !/: 0000$/.test(a));
+    console.log(`phantom stored by ${new Date().toISOString()}`);
     if (refused.length > 0) throw new Error(`the phantom was not stored: ${refused.slice(0, 3).join('; ')}`);
     await jobsSettled(node, 3000, 600_000);
 
@@ -252,6 +269,7 @@ async function main(): Promise<void> {
     clearInterval(rss);
   }
   const hwm = node.memory('VmHWM');
+  fs.writeFileSync(path.join(dir, 'node.log'), node.lines(/./).join('\n'));
   const jobLines = node.lines(/job (done|failed)/).map((l) => l.slice(0, 400));
   await node.stop();
 
@@ -264,9 +282,12 @@ async function main(): Promise<void> {
     console.log(`\n[${p}]`);
     console.log(`  C-ECHO  ${stats(s.echo)}`);
     console.log(`  C-STORE ${stats(s.store)}`);
-    console.log(`  peak RSS ${s.rssMb.length ? Math.max(...s.rssMb).toFixed(0) : 'n/a'} MB (sampled every 100 ms)`);
+    console.log(
+      `  peak RSS ${s.rssMb.length ? Math.max(...s.rssMb).toFixed(0) : 'n/a'} MB (sampled every 100 ms) at ${at(s.rssMb, s.rssAt, 1)}`,
+    );
+    console.log(`  slowest C-ECHOs at ${at(s.echo, s.echoAt, 3)}`);
   }
-  console.log(`\nnode VmHWM over the run: ${hwm.toFixed(0)} MB`);
+  console.log(`\nnode VmHWM over the run: ${hwm.toFixed(0)} MB; its log: ${path.join(dir, 'node.log')}`);
   if (bombAnswers.length) console.log(`bomb C-STORE answers:\n  ${bombAnswers.join('\n  ')}`);
   console.log(`jobs:\n  ${jobLines.join('\n  ')}`);
   if (rec.errors.length) console.log(`probe errors: ${[...new Set(rec.errors)].join('; ')}`);
