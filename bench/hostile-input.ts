@@ -189,14 +189,16 @@ function asStoreInput(file: string): HostileFile {
   };
 }
 
-/** Until every job the node started has ended, at least `minMs` from now, at most `maxMs`. */
+/** Until every series the node routed has had its job end, at least `minMs` from now, at most `maxMs`. */
 async function jobsSettled(node: NodeProcess, minMs: number, maxMs: number): Promise<void> {
   const t0 = Date.now();
   for (;;) {
     await sleep(200);
     const started = node.count(/job started/);
     const ended = node.count(/job done|job failed|job ended abnormally/);
-    if (Date.now() - t0 >= minMs && started === ended) return;
+    // Every routed series (one route here) makes one job; a job may not have started yet.
+    const routed = node.count(/series routed/);
+    if (Date.now() - t0 >= minMs && started === ended && ended >= routed) return;
     if (Date.now() - t0 > maxMs) throw new Error(`jobs still running after ${maxMs} ms (${started} started, ${ended} ended)`);
   }
 }
