@@ -1,7 +1,8 @@
 /**
  * Runs a CPU-heavy step in a worker thread (cpu-worker.ts) and waits for it without blocking the
  * event loop. The volume's slice arrays are transferred to the worker and come back afterwards
- * (the caller's `volume.values` is refilled), so nothing of the series is copied.
+ * (the caller's `volume.values` is refilled), so nothing of the series is copied. A series volume
+ * is made in the worker from the stored files and transferred back.
  */
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -9,24 +10,33 @@ import type { Manifest } from './manifest';
 import type { SeriesVolume } from './series-volume';
 import type { PostprocessContext, PostprocessResult } from './postprocess/types';
 import type { VolumeTensor } from './run-model';
+import type { SeriesVolumeRequest } from '../pipeline/volume-stage';
 
 export const CLASSIFICATION_POSTPROCESSOR = '(classification)';
 
 export type CpuTask =
   | { readonly type: 'postprocess'; readonly name: string; readonly ctx: PostprocessContext }
-  | { readonly type: 'volume-tensor'; readonly volume: SeriesVolume; readonly manifest: Manifest };
+  | { readonly type: 'volume-tensor'; readonly volume: SeriesVolume; readonly manifest: Manifest }
+  | { readonly type: 'series-volume'; readonly request: SeriesVolumeRequest };
 
 export type CpuReply =
   | { readonly type: 'postprocess'; readonly result: PostprocessResult; readonly values: Float32Array[] }
-  | { readonly type: 'volume-tensor'; readonly tensor: VolumeTensor; readonly values: Float32Array[] };
+  | { readonly type: 'volume-tensor'; readonly tensor: VolumeTensor; readonly values: Float32Array[] }
+  | { readonly type: 'series-volume'; readonly volume: SeriesVolume; readonly values: Float32Array[] };
+
+/** The volume the task lends the worker (and gets back), if any. */
+function lentVolume(task: CpuTask): SeriesVolume | null {
+  if (task.type === 'postprocess') return task.ctx.volume;
+  if (task.type === 'volume-tensor') return task.volume;
+  return null;
+}
 
 function buffersOf(task: CpuTask): ArrayBuffer[] {
   const set = new Set<ArrayBuffer>();
   const add = (a: Float32Array) => {
     if (a.buffer instanceof ArrayBuffer && a.byteLength > 0) set.add(a.buffer);
   };
-  const vol = task.type === 'postprocess' ? task.ctx.volume : task.volume;
-  vol.values.forEach(add);
+  lentVolume(task)?.values.forEach(add);
   if (task.type === 'postprocess') {
     for (const c of task.ctx.maps ?? []) c.forEach(add);
     if (task.ctx.output) add(task.ctx.output.data);
@@ -34,28 +44,40 @@ function buffersOf(task: CpuTask): ArrayBuffer[] {
   return [...set];
 }
 
-function runTask(task: CpuTask): Promise<CpuReply> {
-  const vol = task.type === 'postprocess' ? task.ctx.volume : task.volume;
+/** Runs `task` in a fresh worker; `signal` terminates the worker and rejects with the signal's reason. */
+function runTask(task: CpuTask, signal?: AbortSignal): Promise<CpuReply> {
+  const vol = lentVolume(task);
   return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(abortReason(signal));
     // workerData with a transfer list: the slices move to the worker without a copy.
     const worker = new Worker(path.join(__dirname, 'cpu-worker.js'), { workerData: task, transferList: buffersOf(task) });
     let settled = false;
+    const settle = (fn: () => void) => {
+      if (settled) return;
+      settled = true;
+      signal?.removeEventListener('abort', onAbort);
+      fn();
+    };
+    const onAbort = () => {
+      settle(() => reject(abortReason(signal!)));
+      void worker.terminate();
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
     worker.once('message', (m: { ok: true; reply: CpuReply } | { ok: false; error: string }) => {
-      settled = true;
-      if (m.ok) {
-        // The slices come back: put them where the caller expects them.
-        (vol.values as Float32Array[]).splice(0, vol.values.length, ...m.reply.values);
+      settle(() => {
+        if (!m.ok) return reject(new Error(m.error));
+        // Lent slices come back: put them where the caller expects them.
+        if (vol) (vol.values as Float32Array[]).splice(0, vol.values.length, ...m.reply.values);
         resolve(m.reply);
-      } else reject(new Error(m.error));
+      });
     });
-    worker.once('error', (e) => {
-      if (!settled) reject(e);
-      settled = true;
-    });
-    worker.once('exit', (code) => {
-      if (!settled) reject(new Error(`CPU worker exited with code ${code} before answering`));
-    });
+    worker.once('error', (e) => settle(() => reject(e)));
+    worker.once('exit', (code) => settle(() => reject(new Error(`CPU worker exited with code ${code} before answering`))));
   });
+}
+
+function abortReason(signal: AbortSignal): Error {
+  return signal.reason instanceof Error ? signal.reason : new Error('the CPU task was aborted');
 }
 
 export async function postprocessInWorker(name: string, ctx: PostprocessContext): Promise<PostprocessResult> {
@@ -68,4 +90,11 @@ export async function volumeTensorInWorker(volume: SeriesVolume, manifest: Manif
   const r = await runTask({ type: 'volume-tensor', volume, manifest });
   if (r.type !== 'volume-tensor') throw new Error('CPU worker answered the wrong task');
   return r.tensor;
+}
+
+/** Reads, de-identifies and decodes a stored series into its volume in a worker (volume-stage's buildSeriesVolume). */
+export async function seriesVolumeInWorker(request: SeriesVolumeRequest, signal?: AbortSignal): Promise<SeriesVolume> {
+  const r = await runTask({ type: 'series-volume', request }, signal);
+  if (r.type !== 'series-volume') throw new Error('CPU worker answered the wrong task');
+  return r.volume;
 }

@@ -1,18 +1,25 @@
 /**
- * A short-lived worker thread for one CPU-heavy step of a job: post-processing a whole series
- * (lung masks, 3D grouping, argmax over 256³ voxels) or conforming a volume for a 3D model. On the
- * main thread these take 0.5-2 s of uninterrupted JavaScript, during which the Storage SCP could
- * answer nothing (measured: a C-ECHO waited 1.1 s). Buffers are transferred both ways, not copied.
+ * A short-lived worker thread for one CPU-heavy step of a job: making a series' volume from its
+ * stored files (read, inflate, de-identify, decode), post-processing a whole series (lung masks,
+ * 3D grouping, argmax over 256³ voxels) or conforming a volume for a 3D model. On the main thread
+ * these take 0.5-2 s of uninterrupted JavaScript (a hostile series far more), during which the
+ * Storage SCP could answer nothing (measured: a C-ECHO waited 1.1 s). Buffers are transferred both
+ * ways, not copied.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { CLASSIFICATION_POSTPROCESSOR, CpuTask, CpuReply } from './cpu-task';
 import { POSTPROCESSORS } from './postprocess';
 import { classificationScores } from './run-model';
 import { volumeTensor } from './conform';
+import { buildSeriesVolume } from '../pipeline/volume-stage';
 
 const task = workerData as CpuTask;
 
-function run(): CpuReply {
+async function run(): Promise<CpuReply> {
+  if (task.type === 'series-volume') {
+    const volume = await buildSeriesVolume(task.request);
+    return { type: 'series-volume', volume, values: [...volume.values] };
+  }
   if (task.type === 'postprocess') {
     const p = task.name === CLASSIFICATION_POSTPROCESSOR ? classificationScores : POSTPROCESSORS[task.name];
     if (!p) throw new Error(`no post-processor "${task.name}" (known: ${Object.keys(POSTPROCESSORS).join(', ')})`);
@@ -26,12 +33,15 @@ function run(): CpuReply {
   };
 }
 
-try {
-  const reply = run();
-  const transfer = new Set<ArrayBuffer>();
-  for (const v of reply.values) if (v.buffer instanceof ArrayBuffer) transfer.add(v.buffer);
-  if (reply.type === 'volume-tensor' && reply.tensor.data.buffer instanceof ArrayBuffer) transfer.add(reply.tensor.data.buffer);
-  parentPort!.postMessage({ ok: true, reply }, [...transfer]);
-} catch (e) {
-  parentPort!.postMessage({ ok: false, error: (e as Error).message });
-}
+run().then(
+  (reply) => {
+    const transfer = new Set<ArrayBuffer>();
+    for (const v of reply.values) if (v.buffer instanceof ArrayBuffer) transfer.add(v.buffer);
+    if (reply.type === 'volume-tensor' && reply.tensor.data.buffer instanceof ArrayBuffer) transfer.add(reply.tensor.data.buffer);
+    parentPort!.postMessage({ ok: true, reply }, [...transfer]);
+  },
+  (e: unknown) => {
+    // The message is the job's failure reason: it crosses the thread boundary as it was thrown.
+    parentPort!.postMessage({ ok: false, error: e instanceof Error ? e.message : String(e) });
+  },
+);

@@ -76,22 +76,30 @@ export class NotAVolumeError extends Error {
  * warnings), ImagingError for undecodable pixels.
  */
 export async function loadSeriesVolume(
-  inputs: readonly VolumeInput[],
+  // An async iterable lets the caller make each input only when it is needed (the volume stage
+  // reads and de-identifies one instance at a time), so the series is never all in memory at once.
+  inputs: Iterable<VolumeInput> | AsyncIterable<VolumeInput>,
   originalFrameOfReferenceUid?: string,
   options: { allowIdentified?: boolean; limits?: PixelLimits } = {},
 ): Promise<SeriesVolume> {
   const limits = options.limits ?? DEFAULT_PIXEL_LIMITS;
-  checkSeriesPixelBudget(inputs, limits);
   const geoms: SliceGeometry[] = [];
-  const decoded = new Map<string, { values: Float32Array; ref: VolumeInput; instanceNumber: number | null }>();
+  // Only the UIDs of each input are kept, not its bytes: those are let go once decoded.
+  const decoded = new Map<string, { values: Float32Array; ref: Omit<VolumeInput, 'bytes'>; instanceNumber: number | null }>();
   let modality = '';
   // Series as PACS forward them can hold objects that are not slices of the volume: a localizer
   // (scout) stored in the same series, a presentation state or SR filed alongside. They are left
   // out and said in the warnings, rather than failing the whole series.
   let skippedNoPixels = 0;
   let skippedLocalizers = 0;
-  for (const ref of inputs) {
-    const parsed = parseDicomFile(ref.bytes, limits);
+  let declared = 0;
+  let count = 0;
+  for await (const input of inputs) {
+    // The series limit as inputs come (they may be made one at a time): over it, nothing more is decoded.
+    declared += declaredPixelBytes(input.bytes, limits);
+    checkSeriesBudget(declared, ++count, limits);
+    const ref = { sopInstanceUid: input.sopInstanceUid, sopClassUid: input.sopClassUid };
+    const parsed = parseDicomFile(input.bytes, limits);
     const ds0 = parsed.dataSet;
     if (!ds0.has(TAG.PixelData)) {
       skippedNoPixels++;

@@ -7,7 +7,9 @@
  * sequence of stages, each its own module:
  *
  *   1. deidentify-series: the stored instances, DE-IDENTIFIED in memory (PS3.15 Basic Profile);
- *   2. volume-stage: only those copies are decoded into the volume the model sees;
+ *   2. volume-stage: only those copies are decoded into the volume the model sees. Stages 1 and 2
+ *      run together in a worker thread, one instance at a time, under the job's time limit: the
+ *      event loop (the Storage SCP) never inflates, de-identifies or decodes;
  *   3. the model (src/inference/run-model.ts) under the job's time limit (time-limit), and the
  *      key image of its most confident finding (key-image-stage);
  *   4. record-result: the result with its provenance (and the job's burned-in flag) in SQLite;
@@ -28,7 +30,7 @@ import type { SeriesVolume } from '../inference/series-volume';
 import { runModel } from '../inference/run-model';
 import { pixelLimitsFromMegabytes } from '../dicom/pixel-budget';
 import { seriesInstances, type SeriesInstances } from './series-instances';
-import { DEID_DESCRIPTION, deidentifySeries } from './deidentify-series';
+import { DEID_DESCRIPTION, firstOriginal } from './deidentify-series';
 import { volumeOfSeries } from './volume-stage';
 import { withTimeLimit } from './time-limit';
 import { makeKeyImage, type JobKeyImage } from './key-image-stage';
@@ -114,8 +116,9 @@ export class JobRunner {
       log.info('job started', { ...fields, instances: series.instances.length, urgent: job.priority === 'urgent' });
 
       const limits = pixelLimitsFromMegabytes(config.imaging);
-      const deidentified = await deidentifySeries(series, this.d.deidSecret, limits);
-      const volume = await volumeOfSeries(deidentified, limits);
+      const volume = await withTimeLimit(config.inference.timeLimitSeconds, 'inference.timeLimitSeconds', (signal) =>
+        volumeOfSeries({ instances: series.instances, secret: this.d.deidSecret, limits }, signal),
+      );
       // Gaps, uneven spacing, localizers or non-image objects left out: geometry and counts only.
       if (volume.warnings.length > 0) log.warn('series volume has warnings', { ...fields, warnings: volume.warnings });
       const result = await this.infer(volume, model, route);
@@ -138,7 +141,7 @@ export class JobRunner {
         formsNeeded(route.destinations, config.destinations),
         route.keyImage && key !== null,
       );
-      const source = { series, firstOriginal: deidentified.firstOriginal, result, model: modelIdentity(model), keyImage: key };
+      const source = { series, firstOriginal: await firstOriginal(series), result, model: modelIdentity(model), keyImage: key };
       const reports = await writeReportSet(plan, source, config);
       this.queueReports(job, model, series, resultId, reports, route.destinations);
       this.finished(job, model, result, reports, route.destinations, fields, started);

@@ -1,0 +1,94 @@
+// The volume stage in a worker thread: the same volume as the in-process function (byte for byte),
+// the time limit's signal ends it, and an error inside the worker is the job's failure reason.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { buildSeriesVolume, volumeOfSeries, type SeriesVolumeRequest } from '../src/pipeline/volume-stage';
+import { readPart10Header } from '../src/dicom/part10';
+import { DEFAULT_PIXEL_LIMITS } from '../src/dicom/pixel-budget';
+import { writeChestPhantom } from '../fixtures/chest-phantom';
+import { newUidRoot, writeSyntheticCtSeries } from '../fixtures/synthetic-ct';
+import { PROJECT_ROOT, tmpDir } from './helpers/env';
+import { startTestNode, waitFor } from './helpers/node';
+import { run } from './helpers/run';
+
+const SECRET = Buffer.alloc(32, 5);
+
+function requestFor(files: readonly string[]): SeriesVolumeRequest {
+  const instances = files.map((filePath) => {
+    const h = readPart10Header(fs.readFileSync(filePath));
+    return { sopInstanceUid: h.sopInstanceUid, sopClassUid: h.sopClassUid, filePath };
+  });
+  return { instances, secret: SECRET, limits: DEFAULT_PIXEL_LIMITS };
+}
+
+test('the volume worker returns the in-process volume: same geometry, original UIDs, byte-identical values', async () => {
+  const p = writeChestPhantom({ outDir: tmpDir('volume-worker'), seed: 91, uidRoot: newUidRoot(), slices: 5 });
+  // Shuffled: both must order the slices along the normal themselves.
+  const request = requestFor([p.files[3]!, p.files[0]!, p.files[4]!, p.files[1]!, p.files[2]!]);
+  const local = await buildSeriesVolume(request);
+  const remote = await volumeOfSeries(request);
+  const { values: localValues, ...localRest } = local;
+  const { values: remoteValues, ...remoteRest } = remote;
+  assert.deepEqual(remoteRest, localRest, 'geometry, slices, warnings and Frame of Reference');
+  assert.equal(remote.frameOfReferenceUid, p.frameOfReferenceUid, 'the ORIGINAL Frame of Reference UID');
+  assert.deepEqual(
+    remote.slices.map((s) => s.sopInstanceUid),
+    p.sopInstanceUids.slice().reverse(),
+    'the original SOP Instance UIDs, ordered along the normal',
+  );
+  assert.equal(remoteValues.length, 5);
+  remoteValues.forEach((v, i) => {
+    assert.ok(v instanceof Float32Array);
+    assert.ok(
+      Buffer.from(v.buffer, v.byteOffset, v.byteLength).equals(
+        Buffer.from(localValues[i]!.buffer, localValues[i]!.byteOffset, localValues[i]!.byteLength),
+      ),
+      `slice ${i}`,
+    );
+  });
+});
+
+test('an aborted volume worker rejects with the signal reason; a failing one with its own message', async () => {
+  const p = writeChestPhantom({ outDir: tmpDir('volume-abort'), seed: 92, uidRoot: newUidRoot(), slices: 3 });
+  const abort = new AbortController();
+  const pending = volumeOfSeries(requestFor(p.files), abort.signal);
+  abort.abort(new Error('time limit exceeded (test)'));
+  await assert.rejects(pending, /time limit exceeded \(test\)/);
+  const missing = { ...requestFor(p.files.slice(0, 1)) };
+  const gone = {
+    instances: [{ ...missing.instances[0]!, filePath: path.join(tmpDir('gone'), 'nothing.dcm') }],
+    secret: SECRET,
+    limits: DEFAULT_PIXEL_LIMITS,
+  };
+  await assert.rejects(volumeOfSeries(gone), /ENOENT.*nothing\.dcm/);
+});
+
+test('an error inside the volume worker becomes the job failure reason, and the node goes on answering', async () => {
+  const n = await startTestNode({
+    series: { stableSeconds: 1 },
+    inference: { modelsDir: path.join(PROJECT_ROOT, 'models'), providers: ['cpu'] },
+    routes: [{ name: 'chest-ct', match: { Modality: 'CT' }, model: 'lung-nodule-reference', destinations: ['PACS'] }],
+  });
+  try {
+    // A multi-frame CT: stored fine, but not assembled into a volume (the worker throws NotAVolumeError).
+    const files = writeSyntheticCtSeries({
+      outDir: tmpDir('multiframe'),
+      count: 1,
+      uidRoot: newUidRoot(),
+      rows: 32,
+      columns: 32,
+      frames: 2,
+    });
+    const s = await run('storescu', ['-aet', 'STORESCU', '-aec', 'DICOM_AI', '127.0.0.1', String(n.port), ...files], { timeoutMs: 60_000 });
+    assert.equal(s.code, 0, s.stderr);
+    await waitFor(() => n.node.store.listJobs().some((j) => j.state === 'failed'), 60_000, 'the job to fail');
+    const job = n.node.store.listJobs()[0]!;
+    assert.match(job.reason ?? '', /has 2 frames: multi-frame objects are not assembled into volumes yet/);
+    const echo = await run('echoscu', ['-aet', 'ECHOSCU', '-aec', 'DICOM_AI', '127.0.0.1', String(n.port)], { timeoutMs: 10_000 });
+    assert.equal(echo.code, 0, 'the node still answers C-ECHO');
+  } finally {
+    await n.stop();
+  }
+});
