@@ -184,19 +184,6 @@ export async function loadSeriesVolume(
 }
 
 /**
- * The series' pixel data as its headers declare it, summed and held against the limits before
- * anything is inflated or decoded: the job fails (PixelBudgetExceeded, naming the limit and its
- * configuration key) instead of allocating what a sender claimed. Only headers are read (a
- * deflated one is inflated up to its Pixel Data, no further).
- */
-export function checkSeriesPixelBudget(inputs: readonly Pick<VolumeInput, 'bytes'>[], limits: PixelLimits = DEFAULT_PIXEL_LIMITS): number {
-  let total = 0;
-  for (const input of inputs) total += declaredPixelBytes(input.bytes, limits);
-  checkSeriesBudget(total, inputs.length, limits);
-  return total;
-}
-
-/**
  * The pixel data one Part 10 instance declares in its header, in bytes (0 without pixels), held
  * against the limits for one instance (PixelBudgetExceeded). Only the header is read.
  */
