@@ -123,6 +123,11 @@ export class StorageScp extends EventEmitter<ScpEvents> {
     this.pending = new PendingConnections(opts.pending);
   }
 
+  /** The servers listening now (plain and TLS), for monitoring and tests. */
+  get listeningServers(): readonly net.Server[] {
+    return this.servers;
+  }
+
   /** Connections waiting for their A-ASSOCIATE-RQ (or TLS handshake) now. */
   get pendingConnections(): number {
     return this.pending.count;

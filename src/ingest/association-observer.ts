@@ -142,7 +142,7 @@ function rejectionLabel(r: RejectionEvent): string {
 function observeConnectionFloods(scp: StorageScp, { metrics, audit, log }: AssociationObservers): void {
   const refusals = new LogThrottle(REFUSALS_LOGGED_EVERY_MS);
   scp.on('connection-refused', (r: ConnectionRefusedEvent) => {
-    metrics.rejected.inc({ reason: 'pending-limit' });
+    metrics.connectionsRefused.inc({ reason: 'pending-limit' });
     const t = refusals.take(r.remoteAddress);
     if (!t.log) return;
     const alsoRefused = t.heldBack > 0 ? ` (${t.heldBack} more refused since the last report)` : '';
