@@ -190,12 +190,34 @@ const tlsListener = (port: number, extra: Record<string, unknown> = {}) => ({
 
 test('node.port null: DICOM TLS only; no plain listener, TLS works, /readyz counts the TLS listener', async () => {
   const port = await freePort();
-  const only = await startTestNode({ node: { port: null, tls: tlsListener(port) } });
+  const only = await startTestNode({ node: { port: null, maxPendingConnectionsPerAddress: 2, tls: tlsListener(port) } });
   try {
     assert.equal(only.node.port, 0, 'no plain listener');
     assert.equal(only.port, port, 'start() answers the TLS address');
     assert.ok(only.logs.some((l) => l.includes('DICOM TLS only')));
     assert.equal(await echoAs(port, 'ECHOSCU', { cert: pki.clientCert, key: pki.clientKey }), 0);
+    // Established TLS associations no longer count as pending: more of them at once from one
+    // address than maxPendingConnectionsPerAddress (2) are fine.
+    // Opened one after another: opening them all at once would be 4 pending at the same time.
+    const open: ScuAssociation[] = [];
+    for (let i = 0; i < 4; i++)
+      open.push(
+        await ScuAssociation.open({
+          host: '127.0.0.1',
+          port,
+          callingAeTitle: 'ECHOSCU',
+          calledAeTitle: 'DICOM_AI',
+          contexts: [{ abstractSyntax: VERIFICATION_SOP_CLASS, transferSyntaxes: [...VERIFICATION_TRANSFER_SYNTAX_PREFERENCE] }],
+          implementationClassUid: '2.25.1',
+          implementationVersionName: 'TLS_POLICY',
+          limits: { maxPduLength: 65536, maxCommandBytes: 65536, maxAssociateLength: 1 << 20, maxDataSetBytes: 0 },
+          timeouts: { artimMs: 5000, idleMs: 30_000 },
+          tls: tlsClientOptions({ caFile: pki.ca, certFile: pki.clientCert, keyFile: pki.clientKey }, '127.0.0.1'),
+        }),
+      );
+    // One after another, so that at most one is pending at a time beside the 4 established.
+    for (let i = 0; i < 3; i++) assert.equal(await echoAs(port, 'ECHOSCU', { cert: pki.clientCert, key: pki.clientKey }), 0);
+    for (const scu of open) await scu.release();
     assert.deepEqual(
       only.node.readiness().find((c) => c.name === 'dicom-listener'),
       { name: 'dicom-listener', ok: true },
