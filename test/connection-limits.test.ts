@@ -1,4 +1,4 @@
-// Connections that never send an A-ASSOCIATE-RQ: bounded per remote address and overall, closed
+// Connections not associated yet (silent, or rejected and lingering): bounded per remote address and overall, closed
 // by a short timer, refusals logged once per address rather than once per socket; legitimate
 // callers from other addresses keep getting through. And a real EMFILE on the listener (a child
 // node with a low file-descriptor limit) is logged and survived.
@@ -12,6 +12,7 @@ import { CLI } from './helpers/env';
 import { freePort, writeConfig } from './helpers/child-node';
 import { recordLogLines } from './helpers/log-sink';
 import { ScuAssociation } from '../src/dimse/scu';
+import { encodeAssociateRQ } from '../src/dimse/pdu';
 import { VERIFICATION_SOP_CLASS, VERIFICATION_TRANSFER_SYNTAX_PREFERENCE } from '../src/dimse/uids';
 
 const PER_ADDRESS = 4;
@@ -221,5 +222,37 @@ test('descriptor exhaustion (a child node under ulimit -n 96, flooded with conne
     for (const s of sockets) s.socket.destroy();
     proc.kill('SIGTERM');
     await exited;
+  }
+});
+
+test('rejected callers that keep their connection open count as pending too', async () => {
+  const rq = encodeAssociateRQ({
+    protocolVersion: 1,
+    calledAeTitle: 'DICOM_AI',
+    callingAeTitle: 'INTRUDER',
+    applicationContext: '1.2.840.10008.3.1.1.1',
+    presentationContexts: [{ id: 1, abstractSyntax: VERIFICATION_SOP_CLASS, transferSyntaxes: ['1.2.840.10008.1.2'] }],
+    userInformation: { maxPduLength: 16384, implementationClassUid: '1.2.3.4', roleSelections: [], otherItems: [] },
+  });
+  const lingering: Silent[] = [];
+  const answers: Buffer[][] = [];
+  try {
+    for (let i = 0; i < PER_ADDRESS; i++) {
+      const s = await connectSilent(n.port, '127.0.0.5');
+      const got: Buffer[] = [];
+      s.socket.on('data', (d: Buffer) => got.push(d));
+      s.socket.write(rq);
+      lingering.push(s);
+      answers.push(got);
+    }
+    // Each got its A-ASSOCIATE-RJ (PDU type 3) and, not closing, waits for ARTIM (10 s here).
+    await waitFor(() => answers.every((a) => a.length > 0), 3000, 'the rejections');
+    assert.ok(answers.every((a) => a[0]![0] === 0x03));
+    const extra = await connectSilent(n.port, '127.0.0.5');
+    await Promise.race([extra.closed, new Promise((_, reject) => setTimeout(() => reject(new Error('not refused')), 2000))]);
+    assert.ok(lingering.every((s) => !s.isClosed()));
+    assert.equal(await echoFrom(n.port, '127.0.0.6'), 0, 'another address is still served');
+  } finally {
+    for (const s of lingering) s.socket.destroy();
   }
 });

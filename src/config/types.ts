@@ -16,7 +16,7 @@ export interface NodeSettings {
   /** TCP port; 0 (tests only) lets the OS pick a free port; null = no plain listener (DICOM TLS only). */
   readonly port: number | null;
   readonly maxAssociations: number;
-  /** Connections that have not sent an A-ASSOCIATE-RQ yet, overall and from one address. */
+  /** Connections not associated yet (no A-ASSOCIATE-RQ, or rejected and not closed), overall and from one address. */
   readonly maxPendingConnections: number;
   readonly maxPendingConnectionsPerAddress: number;
   /** A connection without an A-ASSOCIATE-RQ this long is closed (ARTIM if that is shorter). */

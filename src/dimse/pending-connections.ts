@@ -1,15 +1,15 @@
-// Connections that have not yet sent an A-ASSOCIATE-RQ: each holds a socket and a file
-// descriptor while proving nothing about who is calling. Without a bound of their own, a peer
-// that opens connections and stays silent (renewing them before the timer closes them) fills the
-// listener's connection limit and every legitimate caller is refused. They are counted per
-// remote address and overall; one over either limit is closed at once, before any TLS or DICOM
-// work is done for it.
+// Connections not associated yet (TLS handshake or A-ASSOCIATE-RQ still awaited, or rejected and
+// not yet closed by the peer): each holds a socket and a file descriptor while proving nothing
+// about who is calling. Without a bound of their own, a peer that opens connections and stays
+// silent (renewing them before the timer closes them) fills the listener's connection limit and
+// every legitimate caller is refused. They are counted per remote address and overall; one over
+// either limit is closed at once, before any TLS or DICOM work is done for it.
 
 import type net from 'node:net';
 import { normalizeAddress } from './association';
 
 export interface PendingLimits {
-  /** Connections without an A-ASSOCIATE-RQ yet, all addresses together. */
+  /** Connections not associated yet, all addresses together. */
   readonly maxPending: number;
   /** The same, from one remote address (so that one address cannot take them all). */
   readonly maxPendingPerAddress: number;
@@ -25,7 +25,7 @@ export class PendingConnections {
 
   constructor(private readonly limits: PendingLimits) {}
 
-  /** How many connections are waiting for their A-ASSOCIATE-RQ now. */
+  /** How many connections are not associated now. */
   get count(): number {
     return this.total;
   }
@@ -37,13 +37,13 @@ export class PendingConnections {
     if (fromAddress >= this.limits.maxPendingPerAddress) {
       return {
         admitted: false,
-        why: `${fromAddress} connections from this address have not sent an A-ASSOCIATE-RQ yet (maxPendingConnectionsPerAddress ${this.limits.maxPendingPerAddress})`,
+        why: `${fromAddress} connections from this address are not associated yet (maxPendingConnectionsPerAddress ${this.limits.maxPendingPerAddress})`,
       };
     }
     if (this.total >= this.limits.maxPending) {
       return {
         admitted: false,
-        why: `${this.total} connections have not sent an A-ASSOCIATE-RQ yet (maxPendingConnections ${this.limits.maxPending})`,
+        why: `${this.total} connections are not associated yet (maxPendingConnections ${this.limits.maxPending})`,
       };
     }
     this.total++;
@@ -65,8 +65,8 @@ export class PendingConnections {
   }
 
   /**
-   * The connection's A-ASSOCIATE-RQ arrived: it no longer counts. `socket` may be the TLS socket
-   * over the TCP connection that was admitted; both have the same addresses and ports.
+   * An association was accepted on the connection: it no longer counts. `socket` may be the TLS
+   * socket over the TCP connection that was admitted; both have the same addresses and ports.
    */
   associated(socket: net.Socket): void {
     this.waiting.get(connectionKey(socket))?.();

@@ -51,7 +51,7 @@ export interface ScpOptions {
   limits: AssociationLimits;
   timeouts: AssociationTimeouts;
   maxAssociations: number;
-  /** Connections that have not sent their A-ASSOCIATE-RQ yet (separate from maxAssociations). */
+  /** Connections not associated yet: no A-ASSOCIATE-RQ, or rejected and not closed (separate from maxAssociations). */
   pending: PendingLimits;
   /** Transfer syntaxes accepted for an abstract syntax, best first; null = not supported. */
   transferSyntaxesFor(abstractSyntax: string): readonly string[] | null;
@@ -84,7 +84,7 @@ export interface TlsRefusedEvent {
   why: string;
 }
 
-/** A connection closed at once: too many connections were waiting for their A-ASSOCIATE-RQ. */
+/** A connection closed at once: too many connections were not associated yet. */
 export interface ConnectionRefusedEvent {
   remoteAddress: string;
   why: string;
@@ -128,7 +128,7 @@ export class StorageScp extends EventEmitter<ScpEvents> {
     return this.servers;
   }
 
-  /** Connections waiting for their A-ASSOCIATE-RQ (or TLS handshake) now. */
+  /** Connections not associated yet (TLS handshake, A-ASSOCIATE-RQ awaited, or rejected and not closed) now. */
   get pendingConnections(): number {
     return this.pending.count;
   }
@@ -211,10 +211,7 @@ export class StorageScp extends EventEmitter<ScpEvents> {
     this.sockets.add(socket);
     socket.on('close', () => this.sockets.delete(socket));
     const assoc = new Association(socket, 'acceptor', this.opts.limits, this.opts.timeouts);
-    assoc.on('associate-rq', (rq) => {
-      this.pending.associated(socket);
-      this.onAssociateRq(assoc, rq, transport());
-    });
+    assoc.on('associate-rq', (rq) => this.onAssociateRq(assoc, rq, transport()));
     assoc.on('closed', (reason) => {
       if (this.active.delete(assoc)) this.emit('association-closed', assoc, reason);
       else if (!reason.startsWith('association rejected')) this.emit('aborted', assoc, reason);
@@ -270,6 +267,8 @@ export class StorageScp extends EventEmitter<ScpEvents> {
     }
 
     const contexts = rq.presentationContexts.map((pc) => this.negotiate(pc.abstractSyntax, pc.transferSyntaxes, pc.id));
+    // Pending until accepted: a rejected peer that keeps its connection open (ARTIM) still counts.
+    this.pending.associated(assoc.socket);
     this.active.add(assoc);
     assoc.setHandler({ onCommand: (a, cmd, ctx) => this.onCommand(a, cmd, ctx) });
     assoc.accept(

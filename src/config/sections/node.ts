@@ -64,7 +64,7 @@ export const nodeSection: SectionSchema<NodeSettings> = {
     maxPendingConnections: {
       kind: integer({ min: 1, max: 4096, unit: 'connections' }),
       default: 64,
-      doc: 'connections that have not sent their A-ASSOCIATE-RQ yet (all addresses); more are closed at once',
+      doc: 'connections not associated yet (no A-ASSOCIATE-RQ yet, or rejected and not closed), all addresses; more are closed at once',
     },
     maxPendingConnectionsPerAddress: {
       kind: integer({ min: 1, max: 4096, unit: 'connections' }),
