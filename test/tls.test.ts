@@ -235,6 +235,7 @@ test('callers[].tls "required" and certificateNames: refused on the plain port a
     callers: [
       { aeTitle: 'SECURE', hosts, tls: 'required' },
       { aeTitle: 'BOUND', hosts, certificateNames: ['CLIENT'] },
+      { aeTitle: 'BYSAN', hosts, certificateNames: ['localhost'] },
       { aeTitle: 'ECHOSCU', hosts },
     ],
   });
@@ -249,6 +250,9 @@ test('callers[].tls "required" and certificateNames: refused on the plain port a
     await assert.rejects(echoAs(p.port, 'BOUND'), /reject/i);
     assert.equal(await echoAs(port, 'BOUND', client), 0, 'CN "client" matches "CLIENT" (case-insensitive)');
     await assert.rejects(echoAs(port, 'BOUND', other), /reject/i);
+    // A subjectAltName value binds as well as the subject CN (the server certificate: DNS:localhost).
+    assert.equal(await echoAs(port, 'BYSAN', other), 0);
+    await assert.rejects(echoAs(port, 'BYSAN', client), /reject/i);
     // Callers without a TLS rule still use the plain port.
     assert.equal(await echoAs(p.port, 'ECHOSCU'), 0);
 
@@ -270,7 +274,15 @@ test('callers[].tls "required" and certificateNames: refused on the plain port a
       ),
       details.join('\n'),
     );
-    assert.equal(p.logs.filter((l) => l.includes('association rejected')).length, 3);
+    assert.ok(
+      details.some(
+        (d) =>
+          d.startsWith('BYSAN: ') &&
+          /bound to certificate names localhost, but the caller presented a client certificate naming client$/.test(d),
+      ),
+      details.join('\n'),
+    );
+    assert.equal(p.logs.filter((l) => l.includes('association rejected')).length, 4);
   } finally {
     await p.stop();
   }
