@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { StorageScp, discardingSink } from './dimse/scp';
+import { StorageScp, discardingSink, type Transport } from './dimse/scp';
 import { NodeMetrics } from './admin/node-metrics';
 import { AdminServer } from './admin/server';
 import { Housekeeping } from './housekeeping/scheduler';
@@ -125,21 +125,26 @@ export class DicomNode extends EventEmitter<DicomNodeEvents> {
       implementationClassUid: IMPLEMENTATION_CLASS_UID,
       implementationVersionName: IMPLEMENTATION_VERSION_NAME,
       maxAssociations: n.maxAssociations,
+      pending: { maxPending: n.maxPendingConnections, maxPendingPerAddress: n.maxPendingConnectionsPerAddress },
       limits: {
         maxPduLength: n.maxPduLength,
         maxCommandBytes: 64 * 1024,
         maxAssociateLength: 1024 * 1024,
         maxDataSetBytes: n.maxInstanceBytes,
       },
-      timeouts: { artimMs: n.artimTimeoutSeconds * 1000, idleMs: n.idleTimeoutSeconds * 1000 },
+      timeouts: {
+        artimMs: n.artimTimeoutSeconds * 1000,
+        associateRqMs: n.associationRequestTimeoutSeconds * 1000,
+        idleMs: n.idleTimeoutSeconds * 1000,
+      },
       transferSyntaxesFor: (as) =>
         as === VERIFICATION_SOP_CLASS
           ? VERIFICATION_TRANSFER_SYNTAX_PREFERENCE
           : storage.has(as)
             ? STORAGE_TRANSFER_SYNTAX_PREFERENCE
             : null,
-      decide: (rq: AssociateRQ, remote: string) => {
-        const c = checkCaller(config, rq.callingAeTitle, remote);
+      decide: (rq: AssociateRQ, remote: string, transport: Transport) => {
+        const c = checkCaller(config, rq.callingAeTitle, remote, transport);
         if (c.allowed) return { accept: true };
         return {
           accept: false,
@@ -253,7 +258,7 @@ export class DicomNode extends EventEmitter<DicomNodeEvents> {
       ok: !this.disk.isLow,
       detail: `${Math.floor(this.disk.free / 1048576)} MB free, minimum ${this.config.storage.minFreeMegabytes} MB`,
     });
-    checks.push({ name: 'dicom-listener', ok: this.address !== null });
+    checks.push({ name: 'dicom-listener', ok: this.listening() });
     const missing = this.config.routes.filter((r) => !this.models?.get(r.model)).map((r) => `${r.name} → ${r.model}`);
     checks.push({
       name: 'models',
@@ -264,10 +269,18 @@ export class DicomNode extends EventEmitter<DicomNodeEvents> {
     return checks;
   }
 
+  /** Every configured DICOM listener (plain, TLS or both) is listening. */
+  private listening(): boolean {
+    const plain = this.config.node.port === null || this.address !== null;
+    const tls = this.config.node.tls === null || this.tlsAddress !== null;
+    return plain && tls && (this.address ?? this.tlsAddress) !== null;
+  }
+
   get adminPort(): number {
     return this.adminAddress?.port ?? 0;
   }
 
+  /** Starts everything; returns the plain DICOM listener's address (the TLS one's in TLS-only mode). */
   async start(): Promise<AddressInfo> {
     const inf = this.config.inference;
     this.models = await loadModels(inf.modelsDir, {
@@ -291,23 +304,35 @@ export class DicomNode extends EventEmitter<DicomNodeEvents> {
     this.disk.start();
     this.stability.start();
     this.housekeeping.start();
-    this.address = await this.scp.listen(this.config.node.port, this.config.node.host);
+    const { port, host } = this.config.node;
+    // node.port null: DICOM TLS only (the configuration then requires node.tls).
+    if (port !== null) this.address = await this.scp.listen(port, host);
     if (this.config.admin.enabled) this.adminAddress = await this.admin.start();
     const t = this.config.node.tls;
     if (t) {
-      this.tlsAddress = await this.scp.listenTls(t.port, this.config.node.host, tlsServerOptions(t));
+      const options = tlsServerOptions({ ...t, handshakeTimeoutMs: t.handshakeTimeoutSeconds * 1000 });
+      this.tlsAddress = await this.scp.listenTls(t.port, host, options);
       this.log.info('storage SCP listening for DICOM TLS', { port: this.tlsAddress.port, requireClientCert: t.requireClientCert });
     }
-    this.log.info('storage SCP listening', { aeTitle: this.config.node.aeTitle, host: this.address.address, port: this.address.port });
+    const listening = this.address ?? this.tlsAddress;
+    if (listening === null) throw new Error('no DICOM listener configured: node.port is null and node.tls is absent');
+    if (this.address)
+      this.log.info('storage SCP listening', { aeTitle: this.config.node.aeTitle, host: this.address.address, port: this.address.port });
+    else
+      this.log.info('storage SCP listening for DICOM TLS only: no plain DICOM port (node.port is null)', {
+        aeTitle: this.config.node.aeTitle,
+      });
     this.audit.record({
       event: 'application-start',
       outcome: 'success',
       calledAeTitle: this.config.node.aeTitle,
-      detail: `port ${this.address.port}${this.tlsAddress ? `, TLS port ${this.tlsAddress.port}` : ''}`,
+      detail: [this.address ? `port ${this.address.port}` : 'no plain port', this.tlsAddress ? `TLS port ${this.tlsAddress.port}` : '']
+        .filter(Boolean)
+        .join(', '),
     });
     this.jobs.kick();
     if (requeued > 0) this.sweepDeliveries();
-    return this.address;
+    return listening;
   }
 
   get port(): number {

@@ -101,6 +101,9 @@ test('config/default.json loads and has the documented values', () => {
     maxInstanceBytes: 4294967296,
     fsync: true,
     tls: null,
+    maxPendingConnections: 64,
+    maxPendingConnectionsPerAddress: 8,
+    associationRequestTimeoutSeconds: 10,
   });
   assert.deepEqual({ ...cfg.admin, token: null }, { enabled: true, host: '127.0.0.1', port: 8080, token: null });
   assert.equal(cfg.acceptAnyCaller, false);

@@ -13,6 +13,10 @@ import { makeTestPki, TestPki } from './helpers/certs';
 import { newUidRoot, writeSyntheticCtSeries } from '../fixtures/synthetic-ct';
 import { readPart10Header } from '../src/dicom/part10';
 import { parseConfig, ConfigError } from '../src/config/config';
+import net from 'node:net';
+import { ScuAssociation } from '../src/dimse/scu';
+import { tlsClientOptions } from '../src/dimse/tls';
+import { VERIFICATION_SOP_CLASS, VERIFICATION_TRANSFER_SYNTAX_PREFERENCE } from '../src/dimse/uids';
 
 let pki: TestPki;
 let n: TestNode;
@@ -151,4 +155,190 @@ test('TLS config is checked at start-up: missing files and a shared port are rep
       return true;
     },
   );
+});
+
+// ---------------------------------------------------------------------------------------------
+// TLS policy: TLS-only mode, callers that must use TLS, certificates bound to calling AE titles.
+
+function echoAs(port: number, callingAeTitle: string, tlsFiles?: { cert: string; key: string }) {
+  return ScuAssociation.open({
+    host: '127.0.0.1',
+    port,
+    callingAeTitle,
+    calledAeTitle: 'DICOM_AI',
+    contexts: [{ abstractSyntax: VERIFICATION_SOP_CLASS, transferSyntaxes: [...VERIFICATION_TRANSFER_SYNTAX_PREFERENCE] }],
+    implementationClassUid: '2.25.1',
+    implementationVersionName: 'TLS_POLICY',
+    limits: { maxPduLength: 65536, maxCommandBytes: 65536, maxAssociateLength: 1 << 20, maxDataSetBytes: 0 },
+    timeouts: { artimMs: 5000, idleMs: 30_000 },
+    tls: tlsFiles ? tlsClientOptions({ caFile: pki.ca, certFile: tlsFiles.cert, keyFile: tlsFiles.key }, '127.0.0.1') : undefined,
+  }).then(async (scu) => {
+    const rsp = await scu.echo();
+    await scu.release();
+    return rsp.status;
+  });
+}
+
+const tlsListener = (port: number, extra: Record<string, unknown> = {}) => ({
+  port,
+  certFile: pki.serverCert,
+  keyFile: pki.serverKey,
+  caFile: pki.ca,
+  requireClientCert: true,
+  ...extra,
+});
+
+test('node.port null: DICOM TLS only; no plain listener, TLS works, /readyz counts the TLS listener', async () => {
+  const port = await freePort();
+  const only = await startTestNode({ node: { port: null, maxPendingConnectionsPerAddress: 2, tls: tlsListener(port) } });
+  try {
+    assert.equal(only.node.port, 0, 'no plain listener');
+    assert.equal(only.port, port, 'start() answers the TLS address');
+    assert.ok(only.logs.some((l) => l.includes('DICOM TLS only')));
+    assert.equal(await echoAs(port, 'ECHOSCU', { cert: pki.clientCert, key: pki.clientKey }), 0);
+    // Established TLS associations no longer count as pending: more of them at once from one
+    // address than maxPendingConnectionsPerAddress (2) are fine.
+    // Opened one after another: opening them all at once would be 4 pending at the same time.
+    const open: ScuAssociation[] = [];
+    for (let i = 0; i < 4; i++)
+      open.push(
+        await ScuAssociation.open({
+          host: '127.0.0.1',
+          port,
+          callingAeTitle: 'ECHOSCU',
+          calledAeTitle: 'DICOM_AI',
+          contexts: [{ abstractSyntax: VERIFICATION_SOP_CLASS, transferSyntaxes: [...VERIFICATION_TRANSFER_SYNTAX_PREFERENCE] }],
+          implementationClassUid: '2.25.1',
+          implementationVersionName: 'TLS_POLICY',
+          limits: { maxPduLength: 65536, maxCommandBytes: 65536, maxAssociateLength: 1 << 20, maxDataSetBytes: 0 },
+          timeouts: { artimMs: 5000, idleMs: 30_000 },
+          tls: tlsClientOptions({ caFile: pki.ca, certFile: pki.clientCert, keyFile: pki.clientKey }, '127.0.0.1'),
+        }),
+      );
+    // One after another, so that at most one is pending at a time beside the 4 established.
+    for (let i = 0; i < 3; i++) assert.equal(await echoAs(port, 'ECHOSCU', { cert: pki.clientCert, key: pki.clientKey }), 0);
+    for (const scu of open) await scu.release();
+    assert.deepEqual(
+      only.node.readiness().find((c) => c.name === 'dicom-listener'),
+      { name: 'dicom-listener', ok: true },
+    );
+  } finally {
+    await only.stop();
+  }
+});
+
+test('callers[].tls "required" and certificateNames: refused on the plain port and with the wrong certificate, logged and audited', async () => {
+  const port = await freePort();
+  const hosts = ['127.0.0.1', '::1'];
+  const p = await startTestNode({
+    node: { tls: tlsListener(port) },
+    callers: [
+      { aeTitle: 'SECURE', hosts, tls: 'required' },
+      { aeTitle: 'BOUND', hosts, certificateNames: ['CLIENT'] },
+      { aeTitle: 'BYSAN', hosts, certificateNames: ['localhost'] },
+      { aeTitle: 'ECHOSCU', hosts },
+    ],
+  });
+  const client = { cert: pki.clientCert, key: pki.clientKey };
+  // The server certificate is also valid for client authentication, but names "server".
+  const other = { cert: pki.serverCert, key: pki.serverKey };
+  try {
+    await assert.rejects(echoAs(p.port, 'SECURE'), /reject/i);
+    assert.equal(await echoAs(port, 'SECURE', client), 0);
+    assert.equal(await echoAs(port, 'SECURE', other), 0, 'tls "required" alone accepts any trusted certificate');
+
+    await assert.rejects(echoAs(p.port, 'BOUND'), /reject/i);
+    assert.equal(await echoAs(port, 'BOUND', client), 0, 'CN "client" matches "CLIENT" (case-insensitive)');
+    await assert.rejects(echoAs(port, 'BOUND', other), /reject/i);
+    // A subjectAltName value binds as well as the subject CN (the server certificate: DNS:localhost).
+    assert.equal(await echoAs(port, 'BYSAN', other), 0);
+    await assert.rejects(echoAs(port, 'BYSAN', client), /reject/i);
+    // Callers without a TLS rule still use the plain port.
+    assert.equal(await echoAs(p.port, 'ECHOSCU'), 0);
+
+    const rejected = p.node.store.listAudit(100).filter((a) => a.event === 'association-rejected');
+    const details = rejected.map((a) => `${a.callingAeTitle}: ${a.detail}`);
+    assert.ok(
+      details.some((d) => d.startsWith('SECURE: ') && /must connect over DICOM TLS/.test(d)),
+      details.join('\n'),
+    );
+    assert.ok(
+      details.some((d) => d.startsWith('BOUND: ') && /must connect over DICOM TLS/.test(d)),
+      details.join('\n'),
+    );
+    assert.ok(
+      details.some(
+        (d) =>
+          d.startsWith('BOUND: ') &&
+          /bound to certificate names CLIENT, but the caller presented a client certificate naming server/.test(d),
+      ),
+      details.join('\n'),
+    );
+    assert.ok(
+      details.some(
+        (d) =>
+          d.startsWith('BYSAN: ') &&
+          /bound to certificate names localhost, but the caller presented a client certificate naming client$/.test(d),
+      ),
+      details.join('\n'),
+    );
+    assert.equal(p.logs.filter((l) => l.includes('association rejected')).length, 4);
+  } finally {
+    await p.stop();
+  }
+});
+
+test('a TLS handshake that never starts is abandoned after node.tls.handshakeTimeoutSeconds', async () => {
+  const port = await freePort();
+  const p = await startTestNode({ node: { artimTimeoutSeconds: 30, tls: tlsListener(port, { handshakeTimeoutSeconds: 1 }) } });
+  try {
+    const t0 = Date.now();
+    const socket = net.connect({ host: '127.0.0.1', port });
+    socket.on('error', () => undefined);
+    await new Promise<void>((r) => socket.on('close', () => r()));
+    const ms = Date.now() - t0;
+    assert.ok(ms < 10_000, `closed after ${ms} ms (Node's default handshake timeout is 120 s)`);
+    await waitFor(
+      () => p.logs.some((l) => l.includes('TLS connection refused') && /handshake timeout/i.test(l)),
+      2000,
+      'the refusal to be logged',
+    );
+  } finally {
+    await p.stop();
+  }
+});
+
+test('TLS policy config: port null needs node.tls; callers requiring TLS or certificates need a TLS listener asking for them', () => {
+  const problems = (raw: Record<string, unknown>): string => {
+    try {
+      parseConfig({ storage: { dataDir: '/tmp' }, ...raw }, '/tmp');
+      return '';
+    } catch (e) {
+      assert.ok(e instanceof ConfigError);
+      return e.problems.join('\n');
+    }
+  };
+  assert.match(
+    problems({ node: { port: null }, callers: [{ aeTitle: 'A' }] }),
+    /node\.port: null runs DICOM TLS only; then node\.tls is required/,
+  );
+  const noTls = problems({
+    callers: [
+      { aeTitle: 'A', tls: 'required' },
+      { aeTitle: 'B', certificateNames: ['b.example'] },
+    ],
+  });
+  assert.match(noTls, /callers\[0\]\.tls: "required", but node\.tls is not configured/);
+  assert.match(noTls, /callers\[1\]\.certificateNames: node\.tls is not configured/);
+  const noClientCert = problems({
+    node: { tls: tlsListener(2762, { requireClientCert: false }) },
+    callers: [{ aeTitle: 'B', certificateNames: ['b.example'] }],
+  });
+  assert.match(noClientCert, /callers\[0\]\.certificateNames: node\.tls\.requireClientCert is false/);
+  assert.match(
+    problems({ callers: [{ aeTitle: 'A', tls: 'always' }] }),
+    /callers\[0\]\.tls: "always" should be one of: optional, required/,
+  );
+  assert.match(problems({ callers: [{ aeTitle: 'A', certificateNames: 'a.example' }] }), /write it as a list: \["a\.example"\]/);
+  assert.equal(problems({ node: { port: null, tls: tlsListener(2762) }, callers: [{ aeTitle: 'A', tls: 'required' }] }), '');
 });

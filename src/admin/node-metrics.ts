@@ -21,6 +21,9 @@ export class NodeMetrics {
     new Counter('dicom_ai_associations_total', 'Associations that ended, by outcome (released, aborted).'),
   );
   readonly rejected = this.registry.add(new Counter('dicom_ai_associations_rejected_total', 'Association requests rejected, by reason.'));
+  readonly connectionsRefused = this.registry.add(
+    new Counter('dicom_ai_connections_refused_total', 'Connections closed before their association request, by reason (pending-limit).'),
+  );
   readonly instances = this.registry.add(
     new Counter('dicom_ai_instances_received_total', 'C-STORE requests answered with success (instance durably stored and indexed).'),
   );

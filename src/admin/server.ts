@@ -6,6 +6,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Logger } from '../log/logger';
+import { LogThrottle } from '../log/throttle';
 
 export interface AdminSources {
   /** Checks for /readyz: name → ok and a word on why not. */
@@ -52,6 +53,17 @@ export class AdminServer {
         server.off('error', reject);
         resolve();
       });
+    });
+    // After listen(), an 'error' without a listener (EMFILE on accept) would end the process.
+    const errors = new LogThrottle(60_000);
+    server.on('error', (e: NodeJS.ErrnoException) => {
+      const t = errors.take(e.code ?? 'unknown');
+      if (t.log)
+        this.log.error('admin HTTP endpoint could not accept a connection; it keeps listening', {
+          code: e.code,
+          error: e.message,
+          heldBack: t.heldBack,
+        });
     });
     this.server = server;
     const addr = server.address() as AddressInfo;

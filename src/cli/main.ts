@@ -330,7 +330,7 @@ function configCheck(args: Args): number {
   const cfg = loadConfig(file); // throws ConfigError (exit 2) with every problem
   const tls = cfg.node.tls ? `, DICOM TLS on port ${cfg.node.tls.port}` : '';
   process.stdout.write(
-    `${cfg.configPath}: configuration OK — AE ${cfg.node.aeTitle} on ${cfg.node.host}:${cfg.node.port}${tls}, ` +
+    `${cfg.configPath}: configuration OK — AE ${cfg.node.aeTitle} on ${cfg.node.port === null ? `${cfg.node.host} (no plain DICOM port)` : `${cfg.node.host}:${cfg.node.port}`}${tls}, ` +
       `${cfg.callers.length} caller(s)${cfg.acceptAnyCaller ? ' (any caller accepted)' : ''}, ` +
       `${Object.keys(cfg.destinations).length} destination(s), ${cfg.routes.length} route(s), data in ${cfg.storage.dataDir}\n`,
   );

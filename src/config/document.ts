@@ -7,7 +7,7 @@ import { boolean, section } from './kinds';
 import { type SectionSchema, SECTION_DEFAULTS, fieldKeys, has } from './schema';
 import { type AdminKeys, adminSection } from './sections/admin';
 import { auditSection } from './sections/audit';
-import { callerList } from './sections/callers';
+import { callerList, checkCallerTransport } from './sections/callers';
 import { deliverySection } from './sections/delivery';
 import { destinationMap } from './sections/destinations';
 import { housekeepingSection } from './sections/housekeeping';
@@ -59,6 +59,7 @@ export const documentSchema: SectionSchema<DocumentKeys> = {
           'list the calling AE titles of your modalities/PACS here, or set "acceptAnyCaller": true',
       );
     }
+    checkCallerTransport(document, problems);
   },
 };
 

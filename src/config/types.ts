@@ -13,9 +13,14 @@ export interface NodeSettings {
   readonly aeTitle: string;
   /** Address to listen on: an IP address or host name. */
   readonly host: string;
-  /** TCP port; 0 (tests only) lets the OS pick a free port. */
-  readonly port: number;
+  /** TCP port; 0 (tests only) lets the OS pick a free port; null = no plain listener (DICOM TLS only). */
+  readonly port: number | null;
   readonly maxAssociations: number;
+  /** Connections not associated yet (no A-ASSOCIATE-RQ, or rejected and not closed), overall and from one address. */
+  readonly maxPendingConnections: number;
+  readonly maxPendingConnectionsPerAddress: number;
+  /** A connection without an A-ASSOCIATE-RQ this long is closed (ARTIM if that is shorter). */
+  readonly associationRequestTimeoutSeconds: number;
   /** Largest PDU we accept/propose, in bytes. */
   readonly maxPduLength: number;
   readonly idleTimeoutSeconds: number;
@@ -36,6 +41,8 @@ export interface TlsListenerConfig {
   readonly caFile: string | null;
   /** Refuse callers that present no (valid) certificate. */
   readonly requireClientCert: boolean;
+  /** A TLS handshake not finished this long after connecting is abandoned. */
+  readonly handshakeTimeoutSeconds: number;
 }
 
 /** DICOM TLS towards a destination. Paths are absolute. */
@@ -52,6 +59,13 @@ export interface CallerConfig {
   readonly aeTitle: string;
   /** Allowed peer IP addresses in canonical form (see canonicalIp); null = any address. */
   readonly hosts: readonly string[] | null;
+  /** 'required': refused on the plain DICOM port, accepted over DICOM TLS only. */
+  readonly tls: 'optional' | 'required';
+  /**
+   * When given: accepted only over TLS with a verified client certificate whose subject CN or a
+   * subjectAltName value is one of these (compared case-insensitively). null = any certificate.
+   */
+  readonly certificateNames: readonly string[] | null;
 }
 
 export interface StorageConfig {

@@ -48,6 +48,11 @@ import { Action, EVENTS, Event, STATES, State, isNextStateOf, transition } from 
 export interface AssociationTimeouts {
   /** ARTIM: how long we wait for an association request, or for the peer to close after RJ/RP. */
   artimMs: number;
+  /**
+   * Acceptor only: how long a new connection may take to send its A-ASSOCIATE-RQ, when that
+   * should be shorter than ARTIM (silent connections hold sockets other callers need).
+   */
+  associateRqMs?: number;
   /** How long an established association may stay silent while we owe nothing. */
   idleMs: number;
 }
@@ -484,7 +489,8 @@ export class Association extends EventEmitter<AssociationEvents> {
 
   /** AE-5 */
   private awaitAssociateRq(): State {
-    this.startArtim('no A-ASSOCIATE-RQ within ARTIM timeout');
+    const ms = Math.min(this.timeouts.associateRqMs ?? Infinity, this.timeouts.artimMs);
+    this.startArtim(ms < this.timeouts.artimMs ? `no A-ASSOCIATE-RQ within ${ms / 1000} s` : 'no A-ASSOCIATE-RQ within ARTIM timeout', ms);
     return 'Sta2';
   }
 
@@ -682,10 +688,10 @@ export class Association extends EventEmitter<AssociationEvents> {
     setImmediate(() => this.socket.destroy());
   }
 
-  private startArtim(reason: string): void {
+  private startArtim(reason: string, ms = this.timeouts.artimMs): void {
     this.clearArtim();
     this.artimReason = reason;
-    this.artimTimer = setTimeout(() => this.fire({ event: 'Evt18' }), this.timeouts.artimMs);
+    this.artimTimer = setTimeout(() => this.fire({ event: 'Evt18' }), ms);
     this.artimTimer.unref();
   }
 

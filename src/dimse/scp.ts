@@ -14,6 +14,8 @@ import {
   NegotiatedContext,
   normalizeAddress,
 } from './association';
+import { PendingConnections, PendingLimits } from './pending-connections';
+import { verifiedPeerNames } from './tls';
 import { AcceptedContext, AssociateRQ, PC_RESULT, REJECT, AssociateRJ, RoleSelection } from './pdu';
 import { COMMAND_FIELD, DimseCommand, NO_DATA_SET, STATUS } from './command';
 import { APPLICATION_CONTEXT, VERIFICATION_SOP_CLASS, chooseTransferSyntax } from './uids';
@@ -29,6 +31,17 @@ export interface StoreRequest {
   moveOriginatorAeTitle?: string;
 }
 
+/** How an association reached us: what a caller policy may require of it. */
+export interface Transport {
+  /** 'tls': over the DICOM TLS listener; 'plain': over plain TCP. */
+  readonly kind: 'plain' | 'tls';
+  /**
+   * Subject CN and subjectAltName values of the client certificate, when one was presented and
+   * verified against the trusted CAs; empty otherwise.
+   */
+  readonly certificateNames: readonly string[];
+}
+
 export type AssociationDecision = { accept: true } | { accept: false; rejection: AssociateRJ; why: string };
 
 export interface ScpOptions {
@@ -38,10 +51,12 @@ export interface ScpOptions {
   limits: AssociationLimits;
   timeouts: AssociationTimeouts;
   maxAssociations: number;
+  /** Connections not associated yet: no A-ASSOCIATE-RQ, or rejected and not closed (separate from maxAssociations). */
+  pending: PendingLimits;
   /** Transfer syntaxes accepted for an abstract syntax, best first; null = not supported. */
   transferSyntaxesFor(abstractSyntax: string): readonly string[] | null;
   /** Caller policy (beyond the called AE title and the association limit, checked here). */
-  decide(rq: AssociateRQ, remoteAddress: string): AssociationDecision;
+  decide(rq: AssociateRQ, remoteAddress: string, transport: Transport): AssociationDecision;
   /** Opens the sink for one incoming C-STORE. */
   onStore(req: StoreRequest): DataSetSink;
 }
@@ -69,6 +84,18 @@ export interface TlsRefusedEvent {
   why: string;
 }
 
+/** A connection closed at once: too many connections were not associated yet. */
+export interface ConnectionRefusedEvent {
+  remoteAddress: string;
+  why: string;
+}
+
+/** A listener reported an error after it started (EMFILE on accept...); it keeps listening. */
+export interface ListenerErrorEvent {
+  listener: 'dicom' | 'dicom-tls';
+  error: NodeJS.ErrnoException;
+}
+
 /** The events a StorageScp emits, with their listeners' arguments. */
 export interface ScpEvents {
   /** An association was accepted; `contexts` are the answers to every proposed presentation context. */
@@ -80,15 +107,30 @@ export interface ScpEvents {
   aborted: [association: Association, reason: CloseReason];
   'store-result': [result: StoreResultEvent];
   'tls-refused': [refusal: TlsRefusedEvent];
+  /** Emitted for every connection refused (observers decide how often to log). */
+  'connection-refused': [refusal: ConnectionRefusedEvent];
+  'listener-error': [event: ListenerErrorEvent];
 }
 
 export class StorageScp extends EventEmitter<ScpEvents> {
   private servers: net.Server[] = [];
   private readonly active = new Set<Association>();
   private readonly sockets = new Set<net.Socket>();
+  private readonly pending: PendingConnections;
 
   constructor(private readonly opts: ScpOptions) {
     super();
+    this.pending = new PendingConnections(opts.pending);
+  }
+
+  /** The servers listening now (plain and TLS), for monitoring and tests. */
+  get listeningServers(): readonly net.Server[] {
+    return this.servers;
+  }
+
+  /** Connections not associated yet (TLS handshake, A-ASSOCIATE-RQ awaited, or rejected and not closed) now. */
+  get pendingConnections(): number {
+    return this.pending.count;
   }
 
   get activeAssociations(): number {
@@ -96,11 +138,10 @@ export class StorageScp extends EventEmitter<ScpEvents> {
   }
 
   listen(port: number, host: string): Promise<net.AddressInfo> {
-    return this.serve(
-      net.createServer((socket) => this.onConnection(socket)),
-      port,
-      host,
-    );
+    const server = net.createServer((socket) => {
+      if (this.admit(socket)) this.onConnection(socket, () => ({ kind: 'plain', certificateNames: [] }));
+    });
+    return this.serve(server, 'dicom', port, host);
   }
 
   /**
@@ -108,22 +149,45 @@ export class StorageScp extends EventEmitter<ScpEvents> {
    * succeeded; a caller without a valid certificate (when one is required) never gets that far.
    */
   listenTls(port: number, host: string, options: tls.TlsOptions): Promise<net.AddressInfo> {
-    const server = tls.createServer(options, (socket) => this.onConnection(socket));
+    const server = tls.createServer(options, (socket) =>
+      this.onConnection(socket, () => ({ kind: 'tls', certificateNames: verifiedPeerNames(socket) })),
+    );
     server.on('tlsClientError', (err, socket) => {
       this.emit('tls-refused', { remoteAddress: normalizeAddress(socket.remoteAddress ?? ''), why: err.message } satisfies TlsRefusedEvent);
       socket.destroy();
     });
-    return this.serve(server, port, host);
+    // A connection over the pending limits must cost no TLS handshake: the TLS server's own
+    // 'connection' listener (which starts the handshake) only sees the connections admitted.
+    const startTls = server.listeners('connection');
+    server.removeAllListeners('connection');
+    server.on('connection', (socket: net.Socket) => {
+      if (this.admit(socket)) for (const l of startTls) l.call(server, socket);
+    });
+    return this.serve(server, 'dicom-tls', port, host);
   }
 
-  private serve(server: net.Server, port: number, host: string): Promise<net.AddressInfo> {
+  /** Counts a new connection as pending, or closes it at once when over a pending limit. */
+  private admit(socket: net.Socket): boolean {
+    const admission = this.pending.admit(socket);
+    if (admission.admitted) return true;
+    const remoteAddress = normalizeAddress(socket.remoteAddress ?? '');
+    socket.destroy();
+    this.emit('connection-refused', { remoteAddress, why: admission.why } satisfies ConnectionRefusedEvent);
+    return false;
+  }
+
+  private serve(server: net.Server, listener: ListenerErrorEvent['listener'], port: number, host: string): Promise<net.AddressInfo> {
     return new Promise((resolve, reject) => {
       // A few more sockets than associations, so that a caller over the limit still gets a
-      // proper A-ASSOCIATE-RJ "local limit exceeded" instead of a refused connection.
-      server.maxConnections = this.opts.maxAssociations * 2 + 8;
+      // proper A-ASSOCIATE-RJ "local limit exceeded" instead of a refused connection; the
+      // pending ones have their own, lower limits.
+      server.maxConnections = this.opts.maxAssociations * 2 + 8 + this.opts.pending.maxPending;
       server.once('error', reject);
       server.listen({ port, host, exclusive: true }, () => {
         server.off('error', reject);
+        // After listen(), errors are about one connection (EMFILE/ENFILE on accept): an 'error'
+        // event without a listener would end the process. The server keeps listening.
+        server.on('error', (error: NodeJS.ErrnoException) => this.emit('listener-error', { listener, error }));
         this.servers.push(server);
         resolve(server.address() as net.AddressInfo);
       });
@@ -143,18 +207,18 @@ export class StorageScp extends EventEmitter<ScpEvents> {
     for (const s of this.sockets) s.destroy();
   }
 
-  private onConnection(socket: net.Socket): void {
+  private onConnection(socket: net.Socket, transport: () => Transport): void {
     this.sockets.add(socket);
     socket.on('close', () => this.sockets.delete(socket));
     const assoc = new Association(socket, 'acceptor', this.opts.limits, this.opts.timeouts);
-    assoc.on('associate-rq', (rq) => this.onAssociateRq(assoc, rq));
+    assoc.on('associate-rq', (rq) => this.onAssociateRq(assoc, rq, transport()));
     assoc.on('closed', (reason) => {
       if (this.active.delete(assoc)) this.emit('association-closed', assoc, reason);
       else if (!reason.startsWith('association rejected')) this.emit('aborted', assoc, reason);
     });
   }
 
-  private onAssociateRq(assoc: Association, rq: AssociateRQ): void {
+  private onAssociateRq(assoc: Association, rq: AssociateRQ, transport: Transport): void {
     const rejectWith = (rejection: AssociateRJ, why: string) => {
       this.emit('rejected', {
         callingAeTitle: rq.callingAeTitle,
@@ -189,7 +253,7 @@ export class StorageScp extends EventEmitter<ScpEvents> {
         `called AE title "${rq.calledAeTitle}" is not ours ("${this.opts.aeTitle}")`,
       );
     }
-    const decision = this.opts.decide(rq, assoc.remoteAddress);
+    const decision = this.opts.decide(rq, assoc.remoteAddress, transport);
     if (!decision.accept) return rejectWith(decision.rejection, decision.why);
     if (this.active.size >= this.opts.maxAssociations) {
       return rejectWith(
@@ -203,6 +267,8 @@ export class StorageScp extends EventEmitter<ScpEvents> {
     }
 
     const contexts = rq.presentationContexts.map((pc) => this.negotiate(pc.abstractSyntax, pc.transferSyntaxes, pc.id));
+    // Pending until accepted: a rejected peer that keeps its connection open (ARTIM) still counts.
+    this.pending.associated(assoc.socket);
     this.active.add(assoc);
     assoc.setHandler({ onCommand: (a, cmd, ctx) => this.onCommand(a, cmd, ctx) });
     assoc.accept(

@@ -24,6 +24,8 @@ export interface ScuOptions {
   connectTimeoutMs?: number;
   /** DICOM TLS: connect with these options (see tls.ts), or plain TCP when absent. */
   tls?: tls.ConnectionOptions;
+  /** Local address to connect from (a host with several addresses; the peer may filter by it). */
+  localAddress?: string;
 }
 
 export interface StoreFileInput {
@@ -54,7 +56,7 @@ export class ScuAssociation {
   static async open(o: ScuOptions): Promise<ScuAssociation> {
     if (o.contexts.length === 0 || o.contexts.length > 128)
       throw new ScuError(`between 1 and 128 presentation contexts can be proposed, not ${o.contexts.length}`);
-    const socket = await connect(o.host, o.port, o.connectTimeoutMs ?? 10_000, o.tls);
+    const socket = await connect(o.host, o.port, o.connectTimeoutMs ?? 10_000, o.tls, o.localAddress);
     const assoc = new Association(socket, 'requestor', o.limits, o.timeouts);
     const proposed = o.contexts.map((c, i) => ({ id: 2 * i + 1, abstractSyntax: c.abstractSyntax, transferSyntaxes: c.transferSyntaxes }));
     const rq = encodeAssociateRQ({
@@ -153,10 +155,17 @@ async function* withTrailingNul(source: AsyncIterable<Buffer>): AsyncIterable<Bu
   yield Buffer.from([0]);
 }
 
-function connect(host: string, port: number, timeoutMs: number, tlsOptions?: tls.ConnectionOptions): Promise<net.Socket> {
+function connect(
+  host: string,
+  port: number,
+  timeoutMs: number,
+  tlsOptions?: tls.ConnectionOptions,
+  localAddress?: string,
+): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     // With TLS the association starts only after the handshake (and certificate check) succeeded.
-    const socket = tlsOptions ? tls.connect({ ...tlsOptions, host, port }) : net.connect({ host, port });
+    const where: net.TcpNetConnectOpts = { host, port, localAddress };
+    const socket = tlsOptions ? tls.connect({ ...tlsOptions, ...where }) : net.connect(where);
     const ready = tlsOptions ? 'secureConnect' : 'connect';
     const timer = setTimeout(() => {
       socket.destroy();

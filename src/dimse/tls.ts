@@ -32,8 +32,10 @@ function read(file: string | null | undefined, what: string): Buffer | undefined
 }
 
 /** Options for the node's TLS listener. */
-export function tlsServerOptions(f: TlsFiles & { requireClientCert: boolean }): tls.TlsOptions {
+export function tlsServerOptions(f: TlsFiles & { requireClientCert: boolean; handshakeTimeoutMs?: number }): tls.TlsOptions {
   return {
+    // Node's default is 120 s: long enough for a few silent peers to hold every socket.
+    handshakeTimeout: f.handshakeTimeoutMs ?? 10_000,
     minVersion: 'TLSv1.2',
     ciphers: `${TLS13_SUITES}:${BCP195_TLS12_CIPHERS}`,
     honorCipherOrder: true,
@@ -57,4 +59,41 @@ export function tlsClientOptions(f: TlsFiles, host: string): tls.ConnectionOptio
     // SNI only for names, never for IP addresses (RFC 6066 3).
     servername: /^[\d.]+$|:/.test(host) ? undefined : host,
   };
+}
+
+/**
+ * The names a verified client certificate carries: its subject CN(s) and its subjectAltName
+ * values (DNS, URI, email, IP address). Empty when the peer sent no certificate or one that does
+ * not chain to a trusted CA: names from an unverified certificate prove nothing.
+ */
+export function verifiedPeerNames(socket: tls.TLSSocket): string[] {
+  if (!socket.authorized) return [];
+  const cert = socket.getPeerCertificate();
+  // An empty object when no certificate was presented.
+  if (!cert || Object.keys(cert).length === 0) return [];
+  const cn: unknown = cert.subject?.CN;
+  const names = Array.isArray(cn) ? cn.filter((x): x is string => typeof x === 'string') : typeof cn === 'string' ? [cn] : [];
+  for (const entry of splitSubjectAltName(cert.subjectaltname ?? '')) {
+    const m = /^(DNS|URI|email|IP Address):(.*)$/.exec(entry);
+    if (m) names.push(m[2]!);
+  }
+  return names;
+}
+
+/** "DNS:a, URI:b" → ["DNS:a", "URI:b"]; Node quotes a value containing ", " as a JSON string. */
+function splitSubjectAltName(text: string): string[] {
+  const out: string[] = [];
+  const re = /([A-Za-z ]+):("(?:[^"\\]|\\.)*"|[^,]*)(?:, |$)/g;
+  for (let m = re.exec(text); m !== null && m[0] !== ''; m = re.exec(text)) {
+    let value = m[2]!;
+    if (value.startsWith('"')) {
+      try {
+        value = JSON.parse(value) as string;
+      } catch {
+        continue;
+      }
+    }
+    out.push(`${m[1]!}:${value}`);
+  }
+  return out;
 }

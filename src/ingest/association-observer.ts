@@ -4,9 +4,10 @@
 
 import type { NodeMetrics } from '../admin/node-metrics';
 import type { Association } from '../dimse/association';
-import type { RejectionEvent, StorageScp, StoreResultEvent } from '../dimse/scp';
+import type { ConnectionRefusedEvent, ListenerErrorEvent, RejectionEvent, StorageScp, StoreResultEvent } from '../dimse/scp';
 import type { AuditSink } from '../log/audit';
 import type { Logger } from '../log/logger';
+import { LogThrottle } from '../log/throttle';
 import type { Store } from '../store/store';
 
 export interface AssociationObservers {
@@ -16,7 +17,11 @@ export interface AssociationObservers {
   readonly log: Logger;
 }
 
+/** Refused connections and accept errors: one log line (and audit event) per address per minute. */
+const REFUSALS_LOGGED_EVERY_MS = 60_000;
+
 export function observeAssociations(scp: StorageScp, { store, metrics, audit, log }: AssociationObservers): void {
+  observeConnectionFloods(scp, { store, metrics, audit, log });
   scp.on('store-result', (e: StoreResultEvent) => {
     metrics.storeResult(e.status, e.ms);
     if (e.status !== 0) {
@@ -127,4 +132,42 @@ function rejectionLabel(r: RejectionEvent): string {
   if (source === 3 && reason === 2) return 'local-limit-exceeded';
   if (source === 2 && reason === 2) return 'protocol-version-not-supported';
   return 'other';
+}
+
+/**
+ * Connections closed for being over the pending limits, and listener errors (EMFILE...): each is
+ * counted, but logged and audited at most once per address (or error code) per interval, with
+ * how many were held back, so that a flood costs a few lines, not one per socket.
+ */
+function observeConnectionFloods(scp: StorageScp, { metrics, audit, log }: AssociationObservers): void {
+  const refusals = new LogThrottle(REFUSALS_LOGGED_EVERY_MS);
+  scp.on('connection-refused', (r: ConnectionRefusedEvent) => {
+    metrics.connectionsRefused.inc({ reason: 'pending-limit' });
+    const t = refusals.take(r.remoteAddress);
+    if (!t.log) return;
+    const alsoRefused = t.heldBack > 0 ? ` (${t.heldBack} more refused since the last report)` : '';
+    audit({ event: 'connection-refused', outcome: 'failure', remoteAddress: r.remoteAddress, detail: `${r.why}${alsoRefused}` });
+    log.warn('connection closed before its association request: too many pending connections', {
+      remote: r.remoteAddress,
+      why: r.why,
+      heldBack: t.heldBack,
+      nextReportAfterSeconds: REFUSALS_LOGGED_EVERY_MS / 1000,
+    });
+  });
+  const errors = new LogThrottle(REFUSALS_LOGGED_EVERY_MS);
+  scp.on('listener-error', (e: ListenerErrorEvent) => {
+    const code = e.error.code ?? 'unknown';
+    const t = errors.take(`${e.listener}/${code}`);
+    if (!t.log) return;
+    log.error('DICOM listener could not accept a connection; it keeps listening', {
+      listener: e.listener,
+      code,
+      error: e.error.message,
+      heldBack: t.heldBack,
+      hint:
+        code === 'EMFILE' || code === 'ENFILE'
+          ? 'out of file descriptors: raise the limit (ulimit -n) or lower maxAssociations'
+          : undefined,
+    });
+  });
 }

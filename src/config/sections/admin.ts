@@ -57,7 +57,7 @@ export const adminSection: SectionSchema<AdminKeys> = {
 };
 
 /** The admin endpoint as configured: its port checked against the DICOM port; the token from `token`, else from the variable `tokenEnv` names. */
-export function resolveAdmin(keys: AdminKeys, dicomPort: number, problems: Problems): AdminConfig {
+export function resolveAdmin(keys: AdminKeys, dicomPort: number | null, problems: Problems): AdminConfig {
   const at = 'admin';
   if (keys.enabled && keys.port !== 0 && keys.port === dicomPort)
     problems.add(

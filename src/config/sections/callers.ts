@@ -1,9 +1,9 @@
 /** `callers[]`: the modalities and PACS allowed to send, by calling AE title and IP address. */
 import { canonicalIp } from '../ip';
-import { HOST_NAME, aeTitle } from '../kinds';
+import { HOST_NAME, aeTitle, choice } from '../kinds';
 import { describeValue, indexPath, isPlainObject, keyPath } from '../problems';
-import { type Kind, type NestedSection, type SectionSchema, readSection, required } from '../schema';
-import type { CallerConfig } from '../types';
+import { type Kind, type NestedSection, type Problems, type SectionSchema, readSection, required } from '../schema';
+import type { CallerConfig, NodeSettings } from '../types';
 
 /** IP addresses in canonical form (see canonicalIp), each once. */
 const callerHosts: Kind<readonly string[]> = {
@@ -41,6 +41,33 @@ function explainBadIp(text: string): string {
   return '';
 }
 
+/** Names a client certificate must carry (subject CN or subjectAltName values), each once. */
+const certificateNames: Kind<readonly string[] | null> = {
+  read(value, at, { problems }) {
+    if (value === null) return null;
+    if (!Array.isArray(value) || value.length === 0) {
+      const hint = typeof value === 'string' ? `; write it as a list: [${JSON.stringify(value)}]` : '';
+      problems.add(
+        at,
+        `${describeValue(value)} should be a non-empty list of names from the caller's certificate (its subject CN or subjectAltName values)${hint}`,
+      );
+      return undefined;
+    }
+    const names: string[] = [];
+    value.forEach((entry: unknown, index) => {
+      if (typeof entry !== 'string' || entry.trim() === '') {
+        problems.add(
+          indexPath(at, index),
+          `${describeValue(entry)} is not a certificate name; write it as text, e.g. "ct01.hospital.example"`,
+        );
+        return;
+      }
+      if (!names.includes(entry.trim())) names.push(entry.trim());
+    });
+    return names;
+  },
+};
+
 export const callerSection: SectionSchema<CallerConfig> = {
   fields: {
     aeTitle: { kind: aeTitle, default: '', missing: required('the calling AE title of the modality/PACS'), doc: 'its calling AE title' },
@@ -49,6 +76,17 @@ export const callerSection: SectionSchema<CallerConfig> = {
       default: null,
       defaultDoc: 'any address',
       doc: 'the IP addresses it may connect from (no `hosts`: any address)',
+    },
+    tls: {
+      kind: choice(['optional', 'required'] as const),
+      default: 'optional',
+      doc: '`"required"`: refused on the plain DICOM port, accepted over DICOM TLS only',
+    },
+    certificateNames: {
+      kind: certificateNames,
+      default: null,
+      defaultDoc: 'any certificate',
+      doc: 'accepted only over TLS with a client certificate whose subject CN or a subjectAltName value is listed here',
     },
   },
   check(caller, raw, at, { problems }) {
@@ -98,3 +136,28 @@ export const callerList: Kind<readonly CallerConfig[]> = {
     return callers;
   },
 };
+
+/** A caller that must use TLS needs a TLS listener; one bound to certificate names needs the node to ask for certificates. */
+export function checkCallerTransport(document: { node: NodeSettings; callers: readonly CallerConfig[] }, problems: Problems): void {
+  const tls = document.node.tls;
+  document.callers.forEach((caller, index) => {
+    const at = indexPath('callers', index);
+    const who = `"${caller.aeTitle}"`;
+    if (tls === null && caller.tls === 'required') {
+      problems.add(
+        keyPath(at, 'tls'),
+        `"required", but node.tls is not configured, so ${who} could not connect at all; configure node.tls`,
+      );
+    } else if (tls === null && caller.certificateNames !== null) {
+      problems.add(
+        keyPath(at, 'certificateNames'),
+        `node.tls is not configured, so ${who} could not connect with a certificate; configure node.tls`,
+      );
+    } else if (tls !== null && !tls.requireClientCert && caller.certificateNames !== null) {
+      problems.add(
+        keyPath(at, 'certificateNames'),
+        `node.tls.requireClientCert is false, so the node does not ask callers for certificates and ${who} could never match; set it to true`,
+      );
+    }
+  });
+}

@@ -1,6 +1,6 @@
 /** `node`: the Storage SCP's own identity and limits, and its optional DICOM TLS listener. */
 import { keyPath } from '../problems';
-import { MAX_SECONDS, aeTitle, boolean, decimal, host, integer, port, readableFile, section } from '../kinds';
+import { MAX_SECONDS, aeTitle, boolean, decimal, host, integer, nullable, port, readableFile, section } from '../kinds';
 import { type SectionSchema, has } from '../schema';
 import type { NodeSettings, TlsListenerConfig } from '../types';
 
@@ -28,6 +28,11 @@ export const tlsListenerSection: SectionSchema<TlsListenerConfig> = {
     },
     caFile: { kind: readableFile, default: null, doc: "PEM CA certificates that callers' certificates must chain to", defaultDoc: '' },
     requireClientCert: { kind: boolean, default: true, doc: 'refuse callers without a valid certificate' },
+    handshakeTimeoutSeconds: {
+      kind: decimal({ min: 0, minExclusive: true, max: 300, unit: 'seconds' }),
+      default: 10,
+      doc: 'a TLS handshake not finished this long after connecting is abandoned',
+    },
   },
   check(tls, raw, at, { problems }) {
     if (tls.requireClientCert && !has(raw, 'caFile')) {
@@ -46,11 +51,30 @@ export const nodeSection: SectionSchema<NodeSettings> = {
   fields: {
     aeTitle: { kind: aeTitle, default: 'DICOM_AI', doc: 'our AE title (called AE title callers must use)' },
     host: { kind: host, default: '0.0.0.0', doc: 'address to listen on' },
-    port: { kind: port(true), default: DEFAULT_DICOM_PORT, doc: 'DICOM port' },
+    port: {
+      kind: nullable(port(true)),
+      default: DEFAULT_DICOM_PORT,
+      doc: 'DICOM port; `null`: no plain listener, DICOM TLS only (needs `node.tls`)',
+    },
     maxAssociations: {
       kind: integer({ min: 1, max: 4096, unit: 'simultaneous connections' }),
       default: 32,
       doc: 'concurrent associations; more are rejected "local limit exceeded"',
+    },
+    maxPendingConnections: {
+      kind: integer({ min: 1, max: 4096, unit: 'connections' }),
+      default: 64,
+      doc: 'connections not associated yet (no A-ASSOCIATE-RQ yet, or rejected and not closed), all addresses; more are closed at once',
+    },
+    maxPendingConnectionsPerAddress: {
+      kind: integer({ min: 1, max: 4096, unit: 'connections' }),
+      default: 8,
+      doc: 'the same, from one IP address',
+    },
+    associationRequestTimeoutSeconds: {
+      kind: decimal(seconds),
+      default: 10,
+      doc: 'a connection that has not sent its A-ASSOCIATE-RQ this long is closed (artimTimeoutSeconds if shorter)',
     },
     maxPduLength: {
       kind: integer({ min: 4096, max: 16777216, unit: 'bytes' }),
@@ -73,8 +97,17 @@ export const nodeSection: SectionSchema<NodeSettings> = {
     },
   },
   check(node, raw, at, { problems }) {
+    if (raw['port'] === null && (raw['tls'] ?? null) === null) {
+      problems.add(keyPath(at, 'port'), 'null runs DICOM TLS only; then node.tls is required (give its port, certFile and keyFile)');
+    }
+    if (node.maxPendingConnectionsPerAddress > node.maxPendingConnections) {
+      problems.add(
+        keyPath(at, 'maxPendingConnectionsPerAddress'),
+        `${node.maxPendingConnectionsPerAddress} is more than maxPendingConnections (${node.maxPendingConnections}); the limit per address should be the smaller one`,
+      );
+    }
     // Compared with the port as written: an invalid node.port is reported on its own.
-    const plainPort = raw['port'] ?? DEFAULT_DICOM_PORT;
+    const plainPort = has(raw, 'port') ? raw['port'] : DEFAULT_DICOM_PORT;
     const tlsPort = node.tls?.port;
     if (tlsPort !== undefined && tlsPort !== 0 && tlsPort === plainPort) {
       problems.add(
