@@ -6,14 +6,14 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { spawn } from 'node:child_process';
+import { openTestScu } from './helpers/scu';
 import { startTestNode, TestNode, waitFor } from './helpers/node';
 import { tmpDir } from './helpers/env';
 import { CLI } from './helpers/env';
 import { freePort, writeConfig } from './helpers/child-node';
 import { recordLogLines } from './helpers/log-sink';
-import { ScuAssociation } from '../src/dimse/scu';
 import { encodeAssociateRQ } from '../src/dimse/pdu';
-import { VERIFICATION_SOP_CLASS, VERIFICATION_TRANSFER_SYNTAX_PREFERENCE } from '../src/dimse/uids';
+import { VERIFICATION_SOP_CLASS } from '../src/dimse/uids';
 
 const PER_ADDRESS = 4;
 const OVERALL = 10;
@@ -72,19 +72,7 @@ async function flood(port: number, localAddress: string, count: number): Promise
 }
 
 function echoFrom(port: number, localAddress: string) {
-  return ScuAssociation.open({
-    host: '127.0.0.1',
-    port,
-    localAddress,
-    callingAeTitle: 'ECHOSCU',
-    calledAeTitle: 'DICOM_AI',
-    contexts: [{ abstractSyntax: VERIFICATION_SOP_CLASS, transferSyntaxes: [...VERIFICATION_TRANSFER_SYNTAX_PREFERENCE] }],
-    implementationClassUid: '2.25.1',
-    implementationVersionName: 'LIMITS_TEST',
-    limits: { maxPduLength: 65536, maxCommandBytes: 65536, maxAssociateLength: 1 << 20, maxDataSetBytes: 0 },
-    timeouts: { artimMs: 5000, idleMs: 30_000 },
-    connectTimeoutMs: 5000,
-  }).then(async (scu) => {
+  return openTestScu(port, { localAddress, callingAeTitle: 'ECHOSCU', connectTimeoutMs: 5000 }).then(async (scu) => {
     const rsp = await scu.echo();
     await scu.release();
     return rsp.status;

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import * as zlib from 'node:zlib';
+import { openTestScu } from './helpers/scu';
 import { startTestNode, TestNode, waitFor } from './helpers/node';
 import { PROJECT_ROOT, tmpDir } from './helpers/env';
 import { ScuAssociation } from '../src/dimse/scu';
@@ -175,21 +176,13 @@ after(async () => {
 });
 
 function openScu(): Promise<ScuAssociation> {
-  return ScuAssociation.open({
-    host: '127.0.0.1',
-    port: n.port,
-    callingAeTitle: 'TESTSCU',
-    calledAeTitle: 'DICOM_AI',
+  return openTestScu(n.port, {
     contexts: [
       { abstractSyntax: CT, transferSyntaxes: [TS.DeflatedExplicitVRLittleEndian] },
       { abstractSyntax: CT, transferSyntaxes: [TS.RLELossless] },
       { abstractSyntax: CT, transferSyntaxes: [TS.ExplicitVRLittleEndian] },
       { abstractSyntax: VERIFICATION_SOP_CLASS, transferSyntaxes: [TS.ExplicitVRLittleEndian] },
     ],
-    implementationClassUid: '1.2.3.4',
-    implementationVersionName: 'TEST',
-    limits: { maxPduLength: 16384, maxCommandBytes: 65536, maxAssociateLength: 1 << 20, maxDataSetBytes: 0 },
-    timeouts: { artimMs: 5000, idleMs: 60_000 },
   });
 }
 
@@ -327,17 +320,7 @@ test('a series over imaging.maxSeriesMegabytes fails its job before decoding, na
     const root = newUidRoot();
     // Four 512×512 16-bit slices: 2 MiB of pixel data against a 1 MiB limit.
     const files = writeSyntheticCtSeries({ outDir: tmpDir('series-limit'), uidRoot: root, count: 4 });
-    const scu = await ScuAssociation.open({
-      host: '127.0.0.1',
-      port: small.port,
-      callingAeTitle: 'TESTSCU',
-      calledAeTitle: 'DICOM_AI',
-      contexts: [{ abstractSyntax: CT, transferSyntaxes: [TS.ExplicitVRLittleEndian] }],
-      implementationClassUid: '1.2.3.4',
-      implementationVersionName: 'TEST',
-      limits: { maxPduLength: 16384, maxCommandBytes: 65536, maxAssociateLength: 1 << 20, maxDataSetBytes: 0 },
-      timeouts: { artimMs: 5000, idleMs: 60_000 },
-    });
+    const scu = await openTestScu(small.port, { contexts: [{ abstractSyntax: CT, transferSyntaxes: [TS.ExplicitVRLittleEndian] }] });
     try {
       for (const [i, file] of files.entries()) {
         const meta = readPart10Header(fs.readFileSync(file)).datasetOffset;

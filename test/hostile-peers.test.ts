@@ -6,12 +6,12 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { openTestScu } from './helpers/scu';
 import { startTestNode, TestNode, waitFor } from './helpers/node';
 import { run } from './helpers/run';
 import { tmpDir } from './helpers/env';
 import { encodeAssociateRQ, encodePDataHeader, PDU_TYPE } from '../src/dimse/pdu';
 import { encodeCommand, COMMAND_FIELD } from '../src/dimse/command';
-import { ScuAssociation } from '../src/dimse/scu';
 import { TS, VERIFICATION_SOP_CLASS } from '../src/dimse/uids';
 import { newUidRoot, writeSyntheticCtSeries } from '../fixtures/synthetic-ct';
 import { prepareFile } from '../src/delivery/send-files';
@@ -59,17 +59,7 @@ function connectRaw(port: number): Promise<RawPeer> {
 
 /** Our SCU, as a well-behaved peer beside the hostile ones. */
 function openScu(port: number, abstractSyntax: string) {
-  return ScuAssociation.open({
-    host: '127.0.0.1',
-    port,
-    callingAeTitle: 'TESTSCU',
-    calledAeTitle: 'DICOM_AI',
-    contexts: [{ abstractSyntax, transferSyntaxes: [TS.ExplicitVRLittleEndian] }],
-    implementationClassUid: '1.2.3.4',
-    implementationVersionName: 'TEST',
-    limits: { maxPduLength: 16384, maxCommandBytes: 65536, maxAssociateLength: 1 << 20, maxDataSetBytes: 0 },
-    timeouts: { artimMs: 5000, idleMs: 60_000 },
-  });
+  return openTestScu(port, { contexts: [{ abstractSyntax, transferSyntaxes: [TS.ExplicitVRLittleEndian] }] });
 }
 
 /** Opens a real association and returns a C-ECHO round-trip timer on it. */

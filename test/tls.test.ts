@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
+import { openTestScu } from './helpers/scu';
 import { startTestNode, TestNode, waitFor } from './helpers/node';
 import { run } from './helpers/run';
 import { CLI, tmpDir } from './helpers/env';
@@ -14,9 +15,8 @@ import { newUidRoot, writeSyntheticCtSeries } from '../fixtures/synthetic-ct';
 import { readPart10Header } from '../src/dicom/part10';
 import { parseConfig, ConfigError } from '../src/config/config';
 import net from 'node:net';
-import { ScuAssociation } from '../src/dimse/scu';
+import type { ScuAssociation } from '../src/dimse/scu';
 import { tlsClientOptions } from '../src/dimse/tls';
-import { VERIFICATION_SOP_CLASS, VERIFICATION_TRANSFER_SYNTAX_PREFERENCE } from '../src/dimse/uids';
 
 let pki: TestPki;
 let n: TestNode;
@@ -161,16 +161,8 @@ test('TLS config is checked at start-up: missing files and a shared port are rep
 // TLS policy: TLS-only mode, callers that must use TLS, certificates bound to calling AE titles.
 
 function echoAs(port: number, callingAeTitle: string, tlsFiles?: { cert: string; key: string }) {
-  return ScuAssociation.open({
-    host: '127.0.0.1',
-    port,
+  return openTestScu(port, {
     callingAeTitle,
-    calledAeTitle: 'DICOM_AI',
-    contexts: [{ abstractSyntax: VERIFICATION_SOP_CLASS, transferSyntaxes: [...VERIFICATION_TRANSFER_SYNTAX_PREFERENCE] }],
-    implementationClassUid: '2.25.1',
-    implementationVersionName: 'TLS_POLICY',
-    limits: { maxPduLength: 65536, maxCommandBytes: 65536, maxAssociateLength: 1 << 20, maxDataSetBytes: 0 },
-    timeouts: { artimMs: 5000, idleMs: 30_000 },
     tls: tlsFiles ? tlsClientOptions({ caFile: pki.ca, certFile: tlsFiles.cert, keyFile: tlsFiles.key }, '127.0.0.1') : undefined,
   }).then(async (scu) => {
     const rsp = await scu.echo();
@@ -202,16 +194,8 @@ test('node.port null: DICOM TLS only; no plain listener, TLS works, /readyz coun
     const open: ScuAssociation[] = [];
     for (let i = 0; i < 4; i++)
       open.push(
-        await ScuAssociation.open({
-          host: '127.0.0.1',
-          port,
+        await openTestScu(port, {
           callingAeTitle: 'ECHOSCU',
-          calledAeTitle: 'DICOM_AI',
-          contexts: [{ abstractSyntax: VERIFICATION_SOP_CLASS, transferSyntaxes: [...VERIFICATION_TRANSFER_SYNTAX_PREFERENCE] }],
-          implementationClassUid: '2.25.1',
-          implementationVersionName: 'TLS_POLICY',
-          limits: { maxPduLength: 65536, maxCommandBytes: 65536, maxAssociateLength: 1 << 20, maxDataSetBytes: 0 },
-          timeouts: { artimMs: 5000, idleMs: 30_000 },
           tls: tlsClientOptions({ caFile: pki.ca, certFile: pki.clientCert, keyFile: pki.clientKey }, '127.0.0.1'),
         }),
       );
