@@ -48,15 +48,21 @@ function identityValues(): Set<string> {
 
 after(() => fs.rmSync(RUN_LOG_DIR, { recursive: true, force: true }));
 
-test('no patient name, ID or birth date in any log line of the whole test run', (t) => {
-  if (!fs.existsSync(RUN_LOG_DIR)) {
-    t.skip('no node logged in this run (this file was run on its own)');
-    return;
-  }
-  const text = fs
+/** Every log line every node wrote during this test run, or null when none did. */
+function runLogText(): string | null {
+  if (!fs.existsSync(RUN_LOG_DIR)) return null;
+  return fs
     .readdirSync(RUN_LOG_DIR)
     .map((f) => fs.readFileSync(path.join(RUN_LOG_DIR, f), 'utf8'))
     .join('\n');
+}
+
+test('no patient name, ID or birth date in any log line of the whole test run', (t) => {
+  const text = runLogText();
+  if (text === null) {
+    t.skip('no node logged in this run (this file was run on its own)');
+    return;
+  }
   const lines = text.split('\n').filter(Boolean).length;
   assert.ok(lines > 500, `only ${lines} log lines collected: the scan would prove little`);
   const values = identityValues();
@@ -72,14 +78,11 @@ test('no patient name, ID or birth date in any log line of the whole test run', 
 });
 
 test('no original study, series or SOP instance UID of the shared corpus in any log line of the whole test run', (t) => {
-  if (!fs.existsSync(RUN_LOG_DIR)) {
+  const text = runLogText();
+  if (text === null) {
     t.skip('no node logged in this run (this file was run on its own)');
     return;
   }
-  const text = fs
-    .readdirSync(RUN_LOG_DIR)
-    .map((f) => fs.readFileSync(path.join(RUN_LOG_DIR, f), 'utf8'))
-    .join('\n');
   if (corpusUids.size === 0) identityValues();
   assert.ok(corpusUids.size > 20, `only ${corpusUids.size} corpus UIDs to look for`);
   const found = [...corpusUids].filter((uid) => new RegExp(`(?<![\\d.])${uid.replace(/\./g, '\\.')}(?!\\.?\\d)`).test(text));
