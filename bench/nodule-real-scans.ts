@@ -97,11 +97,14 @@ export function referenceOf(scan: RealScan, luna: readonly Luna16Nodule[]): Scan
   );
 }
 
+/** The real data is not there: the bench says so and how to point it elsewhere, without a stack trace. */
+export class RealDataMissing extends Error {}
+
 /** The series folders under `root` (one level down), and the LUNA16 rows beside them. */
 export function readRealDataset(root: string): { scans: string[]; luna: Luna16Nodule[] } {
   const csv = path.join(root, 'luna16-annotations.csv');
   if (!fs.existsSync(root) || !fs.existsSync(csv)) {
-    throw new Error(
+    throw new RealDataMissing(
       `real CT data not found: ${root} needs series folders and luna16-annotations.csv (LIDC-IDRI via TCIA, LUNA16 annotations); pass --real FOLDER`,
     );
   }

@@ -120,9 +120,13 @@ async function main(): Promise<void> {
   const session = await ort.InferenceSession.create(path.join(MODEL_DIR, 'model.onnx'), { intraOpNumThreads: threads });
   if (flag('real')) {
     // Loaded here, not at the top: nodule-real-scans uses this module's slice loop.
-    const { runRealScans } = await import('./nodule-real-scans');
+    const { runRealScans, RealDataMissing } = await import('./nodule-real-scans');
     try {
       await runRealScans(realFolder(), session, manifest, post);
+    } catch (e) {
+      if (!(e instanceof RealDataMissing)) throw e;
+      console.error(e.message);
+      process.exitCode = 2;
     } finally {
       await session.release();
     }
