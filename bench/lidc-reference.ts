@@ -186,8 +186,9 @@ export function markInPatient(mark: LidcMark, geometry: ReadonlyMap<string, Inst
 }
 
 /**
- * LUNA16's evaluation script gives an irrelevant finding without a diameter (a point mark) a
- * 10 mm diameter when deciding whether a detection falls on it.
+ * Point marks (nodules < 3 mm, non-nodules) have no diameter (LUNA16's annotations_excluded.csv
+ * lists them with -1). They get a 10 mm zone: the default recalled from LUNA16's evaluation
+ * script, not checked against it here.
  */
 export const POINT_MARK_DIAMETER_MM = 10;
 
