@@ -7,6 +7,8 @@
 // max(radius, 5 mm)) and print sensitivity, diameter error, false positives and timings.
 //
 // node dist/bench/nodule-sensitivity.js [--phantoms 20] [--seed 1000] [--slices N] [--thickness 2.5] [--threads 1] [--verbose]
+// node dist/bench/nodule-sensitivity.js --real [FOLDER] [--threads 1]: real chest CT instead
+// (bench/nodule-real-scans; FOLDER defaults to ../shared/data/ct-lidc beside the project).
 
 import fs from 'node:fs';
 import os from 'node:os';
@@ -29,6 +31,12 @@ function arg(name: string, fallback: number): number {
   return i > 0 ? Number(process.argv[i + 1]) : fallback;
 }
 const flag = (name: string): boolean => process.argv.includes(`--${name}`);
+
+/** --real's folder: the argument after it unless that is another option, else ../shared/data/ct-lidc. */
+function realFolder(): string {
+  const next = process.argv[process.argv.indexOf('--real') + 1];
+  return next && !next.startsWith('--') ? path.resolve(next) : path.resolve(__dirname, '..', '..', '..', 'shared', 'data', 'ct-lidc');
+}
 const now = (): number => Number(process.hrtime.bigint()) / 1e6;
 
 /** The runner's slice-mode loop: batches of manifest.preprocessing.batchSize, outputs back on the source grid. */
@@ -110,6 +118,20 @@ async function main(): Promise<void> {
   );
   const post = POSTPROCESSORS[manifest.output.postprocess ?? '']!;
   const session = await ort.InferenceSession.create(path.join(MODEL_DIR, 'model.onnx'), { intraOpNumThreads: threads });
+  if (flag('real')) {
+    // Loaded here, not at the top: nodule-real-scans uses this module's slice loop.
+    const { runRealScans, RealDataMissing } = await import('./nodule-real-scans');
+    try {
+      await runRealScans(realFolder(), session, manifest, post);
+    } catch (e) {
+      if (!(e instanceof RealDataMissing)) throw e;
+      console.error(e.message);
+      process.exitCode = 2;
+    } finally {
+      await session.release();
+    }
+    return;
+  }
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-nodules-'));
   const all: Match[] = [];
   const fpPerScan: number[] = [];
