@@ -135,6 +135,21 @@ test('config/default.json loads and has the documented values', () => {
       burnedInAnnotation: 'skip',
       keyImage: true,
     },
+    {
+      name: 'brain-t1-mr',
+      match: {
+        Modality: { kind: 'equals', value: 'MR' },
+        SeriesDescription: { kind: 'regex', source: 't1|mprage|spgr|bravo', flags: 'i' },
+      },
+      minInstances: 100,
+      maxInstances: null,
+      model: 'meshnet-gwm',
+      destinations: ['PACS'],
+      priority: 'normal',
+      window: 'auto',
+      burnedInAnnotation: 'skip',
+      keyImage: false,
+    },
   ]);
   assert.deepEqual(cfg.routing, { mode: 'first' });
   assert.deepEqual(cfg.report, { language: 'en', manufacturer: 'dicom-ai-node project', modelName: 'dicom-ai-node' });

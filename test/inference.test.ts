@@ -41,7 +41,7 @@ function meshnetManifest(): ManifestJson {
     notForClinicalUse: true,
     applicability: { modalities: ['MR'], bodyParts: ['BRAIN', 'HEAD'] },
     input: { name: 'input', shape: ['batch', 1, 256, 256, 256], layout: 'NCDHW', dtype: 'float32' },
-    preprocessing: { window: 'minmax', targetSize: [256, 256, 256], channels: 1, mode: 'volume' },
+    preprocessing: { intensity: 'conform-uchar', window: 'minmax', targetSize: [256, 256, 256], channels: 1, mode: 'volume' },
     output: { name: 'output', kind: 'segmentation', labels: ['background', 'white matter', 'grey matter'], activation: 'softmax' },
     templates: { 'white matter': 'White matter volume {volumeMl} ml', 'grey matter': 'Grey matter volume {volumeMl} ml' },
     uncertaintyThreshold: 0.3,
@@ -119,6 +119,7 @@ writeModel(
     m.input.layout = 'NCHW';
     m.preprocessing.mode = 'slice';
     m.preprocessing.targetSize = [256, 256];
+    delete m.preprocessing.intensity; // a volume-only option
   }),
 );
 writeModel(
@@ -279,12 +280,35 @@ test('manifest: every problem at once, with key paths and did-you-mean', () => {
   assert.deepEqual(ok.applicability, { modalities: ['MR'], bodyParts: ['BRAIN', 'HEAD'] });
   assert.deepEqual(ok.preprocessing, {
     window: 'minmax',
+    intensity: 'conform-uchar',
     targetSize: [256, 256, 256],
     normalization: null,
     channels: 1,
     mode: 'volume',
     batchSize: 1,
   });
+  const intensityProblems = (edit: (m: ManifestJson) => void): string[] => {
+    const m = meshnetManifest();
+    edit(m);
+    try {
+      parseManifest(m, where);
+    } catch (e) {
+      if (e instanceof ManifestError) return e.problems;
+      throw e;
+    }
+    return [];
+  };
+  assert.deepEqual(
+    intensityProblems((m) => (m.preprocessing.intensity = 'freesurfer')),
+    [
+      `${where}: preprocessing.intensity: "freesurfer" is not "none" or "conform-uchar" (FreeSurfer's conform to 0..255, for volume models trained on conformed T1)`,
+    ],
+  );
+  assert.ok(
+    intensityProblems((m) => (m.preprocessing.mode = 'slice')).includes(
+      `${where}: preprocessing.intensity: "conform-uchar" needs "mode": "volume" (it is computed over the whole series)`,
+    ),
+  );
 });
 
 function phantomFeed(): Record<string, TensorData> {

@@ -21,6 +21,7 @@
 // The whole (conformed) volume is windowed at once, so 'minmax' and 'percentile' are computed
 // over all of it; without a header, 'auto' falls back to percentiles as in slice mode.
 import { windowValues } from './preprocess';
+import { describeUcharScale, getUcharScale, scaleCropUchar } from './intensity-conform';
 import type { Voi } from '../imaging/voi';
 import type { VolumeTensor as RunnerVolumeTensor } from './run-model';
 import type { Manifest } from './manifest';
@@ -293,7 +294,8 @@ export function conformVolume(vol: SeriesVolume, target: { size: readonly [numbe
 
 /**
  * The input tensor of a volume-mode manifest: the series conformed to preprocessing.targetSize
- * ([D, H, W]) at 1 mm LIA, windowed with preprocessing.window over the whole volume ("minmax":
+ * ([D, H, W]) at 1 mm LIA, with preprocessing.intensity "conform-uchar" mapped to uchar 0..255 as
+ * FreeSurfer's conform does (intensity-conform.ts), windowed with preprocessing.window over the whole volume ("minmax":
  * min-max to [0, 1], as MeshNet/brainchop expect; "percentile": 0.5..99.5 % of the volume; a
  * preset or "C/W": that window), then (x - mean) / std when preprocessing.normalization is set,
  * grey repeated into preprocessing.channels. Layout NCDHW, N = 1.
@@ -305,7 +307,10 @@ export function volumeTensor(vol: SeriesVolume, m: Manifest): VolumeTensor {
     throw new Error(`model ${m.name}: volume mode builds NCDHW tensors, but input.layout is "${m.input.layout}"`);
   const [D, H, W] = pre.targetSize as [number, number, number];
   const voxelMm = 1;
+  // FreeSurfer takes the uchar scale from the ORIGINAL values, before resampling (conform.py).
+  const uchar = pre.intensity === 'conform-uchar' ? getUcharScale(vol.values) : null;
   const r = resampleToConformed(vol, [D, H, W], voxelMm);
+  if (uchar) scaleCropUchar(r.data, uchar);
   const { data: windowed, voi } = windowValues(r.data, pre.window);
   const C = pre.channels;
   const n = D * H * W;
@@ -329,6 +334,6 @@ export function volumeTensor(vol: SeriesVolume, m: Manifest): VolumeTensor {
     dims: [1, C, D, H, W],
     voxelVolumeMm3: voxelMm ** 3,
     grid: r.grid,
-    description: `${describeSource(vol)} conformed to ${W}x${H}x${D} ${voxelMm} mm LIA (trilinear, centred on the series), ${describeWindow(voi)}${norm}, NCDHW${C > 1 ? `, ${C} channels` : ''}`,
+    description: `${describeSource(vol)} conformed to ${W}x${H}x${D} ${voxelMm} mm LIA (trilinear, centred on the series), ${uchar ? `${describeUcharScale(uchar)}, ` : ''}${describeWindow(voi)}${norm}, NCDHW${C > 1 ? `, ${C} channels` : ''}`,
   };
 }

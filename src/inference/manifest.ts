@@ -33,9 +33,17 @@ export interface ManifestInput {
   readonly dtype: InputDtype;
 }
 
+/**
+ * Intensity step before windowing (volume mode): "none", or "conform-uchar" = FreeSurfer's
+ * `mri_convert --conform` mapping to uchar 0..255 with a robust upper bound (intensity-conform.ts).
+ */
+export type IntensityConform = 'none' | 'conform-uchar';
+export const INTENSITY_CONFORMS: readonly IntensityConform[] = ['none', 'conform-uchar'];
+
 export interface Preprocessing {
   /** As for routes: a preset name, "C/W", "percentile", "minmax" or "auto" (parseWindowOption). */
   readonly window: string;
+  readonly intensity: IntensityConform;
   /** Spatial size of the tensor in layout order: [height, width] for slices, [depth, height, width] for volumes. */
   readonly targetSize: readonly number[];
   /** Per-channel (x - mean) / std after windowing to [0,1]; null = none. */
@@ -120,7 +128,7 @@ const KEYS = {
   ],
   applicability: ['modalities', 'bodyParts'],
   input: ['name', 'shape', 'layout', 'dtype'],
-  preprocessing: ['window', 'targetSize', 'normalization', 'channels', 'mode', 'batchSize'],
+  preprocessing: ['window', 'intensity', 'targetSize', 'normalization', 'channels', 'mode', 'batchSize'],
   normalization: ['mean', 'std'],
   output: ['name', 'kind', 'labels', 'activation', 'thresholds', 'postprocess'],
 } as const;
@@ -354,6 +362,19 @@ function readPreprocessing(p: Problems, raw: Obj, input: ManifestInput | undefin
   else if (rawMode !== undefined)
     p.add('preprocessing.mode', `${describeValue(rawMode)} is not "slice" (2D, slice by slice) or "volume" (3D, whole series)`);
 
+  let intensity: IntensityConform = 'none';
+  const rawIntensity = readString(p, obj, 'preprocessing', 'intensity', false);
+  if (rawIntensity !== undefined) {
+    if ((INTENSITY_CONFORMS as readonly string[]).includes(rawIntensity)) intensity = rawIntensity as IntensityConform;
+    else
+      p.add(
+        'preprocessing.intensity',
+        `${describeValue(rawIntensity)} is not "none" or "conform-uchar" (FreeSurfer's conform to 0..255, for volume models trained on conformed T1)`,
+      );
+  }
+  if (intensity !== 'none' && mode === 'slice')
+    p.add('preprocessing.intensity', `"${intensity}" needs "mode": "volume" (it is computed over the whole series)`);
+
   let channels: 1 | 3 = 1;
   if (has(obj, 'channels')) {
     const c = obj['channels'];
@@ -426,7 +447,7 @@ function readPreprocessing(p: Problems, raw: Obj, input: ManifestInput | undefin
     }
   }
   if (!mode || !targetSize) return undefined;
-  return { window, targetSize, normalization, channels, mode, batchSize };
+  return { window, intensity, targetSize, normalization, channels, mode, batchSize };
 }
 
 function readPerChannel(p: Problems, obj: Obj, at: string, key: string, channels: number, positive: boolean): number[] | undefined {
