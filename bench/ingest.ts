@@ -7,6 +7,13 @@
 // so that one run's dirty pages are not written back during the next one (storescp never fsyncs:
 // its files would otherwise be flushed while the node is being measured).
 //
+// The single-association case also runs "the durable write alone" (bench/durable-write.ts): the
+// same files written one at a time in the node's folder layout with write, fsync, rename, fsync
+// folder, in this process, with no network. From it and storescp the bench derives
+// R = 1 / (1/storescp_rate + 1/durable_write_rate): storescp's work and then the durable write, one
+// after the other, which is what a receiver that fsyncs can be held to on one association.
+// DCMTK tools run with TCP_NODELAY=1 (Debian's build leaves Nagle on otherwise).
+//
 // Peak RSS is VmHWM of the receiver process, read from /proc just before it is stopped. For
 // `storescp --fork` that is the parent's; the children (one per association) are sampled every
 // 25 ms while alive and their largest VmHWM seen is reported separately (a sample can miss the
@@ -25,6 +32,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { newUidRoot, writeSyntheticCtSeries } from '../fixtures/synthetic-ct';
+import { durableWriteAlone, type DurableWriteItem } from './durable-write';
 import { freePort } from '../test/helpers/child-node';
 
 // ---------------------------------------------------------------------------------------------
@@ -48,7 +56,9 @@ interface Options {
   verbose: boolean;
 }
 
-const HELP = `bench/ingest: this node vs DCMTK storescp, fed by storescu over 127.0.0.1
+const HELP = `bench/ingest: this node vs DCMTK storescp, fed by storescu over 127.0.0.1, and (single case)
+the durable write alone (write temp, fsync, rename, fsync folder; in-process, no network) and
+R = 1 / (1/storescp + 1/durable write)
 
   --rounds N            runs per receiver and case (default 5, env BENCH_ROUNDS)
   --count N             synthetic 512x512 CT instances (default 500, env BENCH_COUNT)
@@ -269,13 +279,14 @@ function childPids(pid: number): number[] {
 // ---------------------------------------------------------------------------------------------
 // Receivers
 
-type ReceiverKind = 'node' | 'node-nofsync' | 'storescp' | 'storescp-fork';
+type ReceiverKind = 'node' | 'node-nofsync' | 'storescp' | 'storescp-fork' | 'durable-write';
 
 const RECEIVER_LABEL: Record<ReceiverKind, string> = {
   node: 'node (fsync on)',
   'node-nofsync': 'node (fsync off)',
   storescp: 'storescp',
   'storescp-fork': 'storescp --fork',
+  'durable-write': 'durable write alone',
 };
 
 const NODE_AE = 'BENCH_NODE';
@@ -560,10 +571,41 @@ function syncDisks(): void {
   spawnSync('sync', [], { stdio: 'ignore' });
 }
 
+/** The single case's files, read into memory once, for the durable write alone; and their study/series UIDs. */
+let durableInput: { items: DurableWriteItem[]; study: string; series: string } | null = null;
+
+function durableRun(c: CaseName, round: number, runDir: string, opts: Options): RunRecord {
+  const input = durableInput!;
+  const r = durableWriteAlone(input.items, path.join(runDir, 'data'), input.study, input.series);
+  const files = listFiles(path.join(runDir, 'data', 'instances'), (n) => n.endsWith('.dcm'));
+  const ok = files === input.items.length;
+  if (!opts.keep) fs.rmSync(runDir, { recursive: true, force: true });
+  return {
+    case: c,
+    receiver: 'durable-write',
+    round,
+    associations: 0,
+    instances: r.instances,
+    bytes: r.bytes,
+    wallS: r.wallS,
+    instPerS: r.instances / r.wallS,
+    mbPerS: r.bytes / 1e6 / r.wallS,
+    peakRssMiB: null, // in this process: its RSS is the bench's, not a receiver's
+    readyRssMiB: null,
+    forkChildPeakRssMiB: null,
+    receiverCpuS: null,
+    storedFiles: files,
+    indexed: null,
+    ok,
+    problem: ok ? null : `${files} of ${input.items.length} files written`,
+  };
+}
+
 async function oneRun(c: CaseName, kind: ReceiverKind, round: number, data: Dataset, opts: Options, root: string): Promise<RunRecord> {
   const runDir = path.join(root, `run-${c}-${kind}-${round}`);
   fs.mkdirSync(runDir);
   syncDisks();
+  if (kind === 'durable-write') return durableRun(c, round, runDir, opts);
   const r = await startReceiver(kind, runDir, opts, `node-${c}-${kind}-r${round}`);
   let pushed: PushResult;
   let stopped: StopResult;
@@ -672,6 +714,19 @@ interface TargetResult {
   detail: string;
 }
 
+/** R = 1 / (1/storescp + 1/durable write), from the medians of the case; null without both. */
+function rateR(s: CaseSummary[], c: CaseName): number | null {
+  const scp = s.find((x) => x.case === c && x.receiver === 'storescp')?.medianInstPerS;
+  const dw = s.find((x) => x.case === c && x.receiver === 'durable-write')?.medianInstPerS;
+  return scp && dw ? 1 / (1 / scp + 1 / dw) : null;
+}
+
+function ratioToR(s: CaseSummary[], c: CaseName, k: ReceiverKind): number | null {
+  const r = rateR(s, c);
+  const v = s.find((x) => x.case === c && x.receiver === k)?.medianInstPerS;
+  return r && v ? v / r : null;
+}
+
 function evaluateTargets(s: CaseSummary[], runs: RunRecord[], opts: Options): TargetResult[] {
   const get = (c: CaseName, k: ReceiverKind) => s.find((x) => x.case === c && x.receiver === k);
   const ratio = (a?: CaseSummary, b?: CaseSummary) =>
@@ -680,6 +735,14 @@ function evaluateTargets(s: CaseSummary[], runs: RunRecord[], opts: Options): Ta
   const verdict = (v: number | null, ok: (v: number) => boolean) => (v === null ? null : ok(v));
 
   if (opts.cases.includes('single')) {
+    const rR = ratioToR(s, 'single', 'node');
+    t.push({
+      name: '1 association, fsync on: node/R throughput',
+      value: rR,
+      target: '>= 0.9x',
+      pass: verdict(rR, (v) => v >= 0.9),
+      detail: `R = 1/(1/storescp + 1/durable write) = ${fmt(rateR(s, 'single'), 1)} inst/s (storescp ${fmt(get('single', 'storescp')?.medianInstPerS, 1)}, durable write alone ${fmt(get('single', 'durable-write')?.medianInstPerS, 1)})`,
+    });
     const r = ratio(get('single', 'node'), get('single', 'storescp'));
     t.push({
       name: '1 association, fsync on: node/storescp throughput',
@@ -754,7 +817,18 @@ function caseLabel(c: CaseName, opts: Options, data: Record<CaseName, Dataset | 
 }
 
 function printTable(s: CaseSummary[], targets: TargetResult[], opts: Options, data: Record<CaseName, Dataset | undefined>): void {
-  const head = ['case', 'receiver', 'ok/runs', 'time s', 'inst/s', 'MB/s', 'peak RSS MiB (med/max)', 'rcv CPU s', 'inst/s vs storescp'];
+  const head = [
+    'case',
+    'receiver',
+    'ok/runs',
+    'time s',
+    'inst/s',
+    'MB/s',
+    'peak RSS MiB (med/max)',
+    'rcv CPU s',
+    'inst/s vs storescp',
+    'vs R',
+  ];
   const rows: string[][] = [];
   for (const c of opts.cases) {
     const base = s.find((x) => x.case === c && x.receiver === 'storescp');
@@ -772,6 +846,23 @@ function printTable(s: CaseSummary[], targets: TargetResult[], opts: Options, da
         rss,
         fmt(x.medianReceiverCpuS, 2),
         x.receiver === 'storescp' ? '1 (baseline)' : ratio,
+        ratioToR(s, c, x.receiver) === null ? '-' : `${ratioToR(s, c, x.receiver)!.toFixed(2)}x`,
+      ]);
+    }
+    const r = rateR(s, c);
+    if (r !== null) {
+      const d = data[c];
+      rows.push([
+        caseLabel(c, opts, data),
+        'R (derived)',
+        '-',
+        d ? fmt(d.instances / r, 2) : '-',
+        fmt(r, 1),
+        d ? fmt((r * d.bytes) / d.instances / 1e6, 1) : '-',
+        '-',
+        '-',
+        base?.medianInstPerS ? `${(r / base.medianInstPerS).toFixed(2)}x` : '-',
+        '1 (baseline)',
       ]);
     }
   }
@@ -785,7 +876,9 @@ function printTable(s: CaseSummary[], targets: TargetResult[], opts: Options, da
   process.stdout.write(
     '\nPeak RSS = VmHWM of the receiver process read just before stopping it. For storescp --fork this is the\n' +
       'parent, which only accepts and forks; "child" is the largest VmHWM sampled (every 25 ms) among its\n' +
-      'per-association children. rcv CPU = user+system seconds of the receiver from ready to stop (for --fork incl. reaped children).\n',
+      'per-association children. rcv CPU = user+system seconds of the receiver from ready to stop (for --fork incl. reaped children).\n' +
+      'durable write alone = the same files written one at a time in this process (write temp, fsync, rename, fsync\n' +
+      'folder; no network, no RSS of its own). R = 1 / (1/storescp + 1/durable write). The node fsyncs; storescp does not.\n',
   );
   process.stdout.write('\nTargets\n');
   for (const t of targets) {
@@ -845,7 +938,14 @@ async function main(): Promise<void> {
   const data: Record<CaseName, Dataset | undefined> = { single: undefined, concurrent: undefined, big: undefined };
   let t = performance.now();
   const allDir = path.join(root, 'src', 'all');
-  const files = writeSyntheticCtSeries({ outDir: allDir, count: opts.count, uidRoot: newUidRoot() });
+  const uidRoot = newUidRoot();
+  const files = writeSyntheticCtSeries({ outDir: allDir, count: opts.count, uidRoot });
+  // writeSyntheticCtSeries names its UIDs <root>.1 (study), <root>.2 (series), <root>.3.<n> (instance n, file n).
+  durableInput = {
+    study: `${uidRoot}.1`,
+    series: `${uidRoot}.2`,
+    items: files.map((f, i) => ({ sopInstanceUid: `${uidRoot}.3.${i + 1}`, bytes: fs.readFileSync(f) })),
+  };
   const allBytes = dirBytes(allDir);
   data.single = { dirs: [allDir], instances: files.length, bytes: allBytes };
   const parts: string[] = [];
@@ -871,6 +971,7 @@ async function main(): Promise<void> {
   const receiversFor = (c: CaseName): ReceiverKind[] => {
     const k: ReceiverKind[] = ['node', 'storescp'];
     if (c === 'concurrent') k.push('storescp-fork');
+    if (c === 'single') k.push('durable-write');
     if (opts.fsyncOff) k.push('node-nofsync');
     return k;
   };
@@ -886,7 +987,7 @@ async function main(): Promise<void> {
         const rec = await oneRun(c, kind, round, data[c]!, opts, runsRoot);
         runs.push(rec);
         const msg =
-          `round ${round} ${c.padEnd(10)} ${RECEIVER_LABEL[kind].padEnd(17)} ${rec.wallS.toFixed(2).padStart(6)} s ` +
+          `round ${round} ${c.padEnd(10)} ${RECEIVER_LABEL[kind].padEnd(19)} ${rec.wallS.toFixed(2).padStart(6)} s ` +
           `${rec.instPerS.toFixed(1).padStart(7)} inst/s ${rec.mbPerS.toFixed(1).padStart(6)} MB/s ` +
           `RSS ${fmt(rec.peakRssMiB, 1).padStart(6)} MiB${rec.ok ? '' : '  FAILED'}\n`;
         process.stdout.write(msg);
