@@ -9,6 +9,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 
@@ -37,8 +38,8 @@ interface BuildScript {
   syntheticImage(H?: number, W?: number): Float32Array;
   SIZE: number;
 }
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const script = require(SCRIPT) as BuildScript;
+// The build script is CommonJS JavaScript outside the TypeScript program: loaded as a module.
+const script = createRequire(__filename)(SCRIPT) as BuildScript;
 
 test('the build script writes the committed model.onnx byte for byte', () => {
   const out = path.join(tmp, 'model.onnx');
