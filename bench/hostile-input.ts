@@ -22,7 +22,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ScuAssociation } from '../src/dimse/scu';
+import { ScuAssociation, type StoreFileInput } from '../src/dimse/scu';
 import { TS, VERIFICATION_SOP_CLASS } from '../src/dimse/uids';
 import { readPart10Header } from '../src/dicom/part10';
 import { writeChestPhantom } from '../fixtures/chest-phantom';
@@ -164,7 +164,7 @@ async function storeLoop(port: number, dir: string, rec: Recorder, stop: () => b
 }
 
 /** Sends files on one association (a new one after an abort); returns each response or error. */
-async function sendAll(port: number, files: readonly HostileFile[]): Promise<string[]> {
+async function sendAll(port: number, files: readonly StoreFileInput[]): Promise<string[]> {
   const contexts = [TS.ExplicitVRLittleEndian, TS.DeflatedExplicitVRLittleEndian, TS.RLELossless].map((ts) => ({
     abstractSyntax: CT,
     transferSyntaxes: [ts],
@@ -187,21 +187,12 @@ async function sendAll(port: number, files: readonly HostileFile[]): Promise<str
   return answers;
 }
 
-/** What the SCU needs to send a file as it is. */
-interface HostileFile {
-  readonly file: string;
-  readonly sopClassUid: string;
-  readonly sopInstanceUid: string;
-  readonly transferSyntaxUid: string;
-  readonly dataSetOffset: number;
-}
-
-function written(dir: string, o: HostileObject): HostileFile {
+function written(dir: string, o: HostileObject): StoreFileInput {
   const { file, dataSetOffset } = writeHostileFile(dir, o);
   return { file, sopClassUid: o.sopClassUid, sopInstanceUid: o.sopInstanceUid, transferSyntaxUid: o.transferSyntaxUid, dataSetOffset };
 }
 
-function asStoreInput(file: string): HostileFile {
+function asStoreInput(file: string): StoreFileInput {
   const h = readPart10Header(fs.readFileSync(file));
   return {
     file,
@@ -289,7 +280,7 @@ async function main(): Promise<void> {
     if (!skipBombs) {
       rec.phase = 'bombs';
       const bombDir = path.join(dir, 'bombs');
-      const series = (n: number, make: (instance: number) => HostileObject): HostileFile[] =>
+      const series = (n: number, make: (instance: number) => HostileObject): StoreFileInput[] =>
         Array.from({ length: n }, (_, i) => written(bombDir, make(i + 1)));
       const [trailer, claimed, huge, rle] = [newUidRoot(), newUidRoot(), newUidRoot(), newUidRoot()];
       const bombs = [
