@@ -14,6 +14,34 @@ export interface SliceGeometry {
   /** (0028,0030) Pixel Spacing [row spacing, column spacing] mm, or Imager Pixel Spacing. */
   pixelSpacing: readonly number[] | null;
   instanceNumber?: number | null;
+  /**
+   * 1-based frame number inside a multi-frame object (Enhanced CT/MR/PET, Legacy Converted
+   * Enhanced); absent for a single-frame instance. Several SliceGeometry entries then share one
+   * sopInstanceUid, and (sopInstanceUid, frameNumber) names the slice.
+   */
+  frameNumber?: number;
+  /** What tells stacks in one series apart; a key left out means the object did not say. */
+  stackKey?: StackKey;
+}
+
+/**
+ * Attributes that separate several stacks filed in one series (a three-plane localizer, echoes,
+ * phases, two orientations). Read from the single-frame header or from a multi-frame object's
+ * Frame Content / MR Echo / CT Acquisition Details functional groups.
+ */
+export interface StackKey {
+  /** (0020,9056) Stack ID, Frame Content Sequence. */
+  stackId?: string;
+  /** (0018,0086) Echo Number(s), or the frame's echo from (0018,9082) Effective Echo Time. */
+  echoNumber?: number;
+  /** (0020,0100) Temporal Position Identifier, or (0020,9128) Temporal Position Index. */
+  temporalPosition?: number;
+  /** (0020,0012) Acquisition Number. */
+  acquisitionNumber?: number;
+  /** (0008,0008) Image Type (or the frame's Frame Type), upper case, backslash-joined. */
+  imageType?: string;
+  /** (0018,0050) Slice Thickness, mm. */
+  sliceThickness?: number;
 }
 
 export interface VolumeGeometry {
