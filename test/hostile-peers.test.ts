@@ -76,6 +76,10 @@ async function echoProbe(port: number) {
   };
 }
 
+// Liveness, not speed (bench:hostile prints C-ECHO latency under these attacks): a hostile peer
+// that stalled the event loop would hold every C-ECHO for seconds.
+const LIVENESS_CEILING_MS = 1000;
+
 const timeout = (ms: number) => new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), ms));
 
 function incomingFiles(): string[] {
@@ -114,7 +118,7 @@ test('an association request claiming 2 GB is cut off at its header', async () =
   assert.ok((ms as number) < 500, `took ${ms} ms to cut off`);
 });
 
-test('a P-DATA PDU claiming 2 GB is aborted at once while other associations keep echoing < 50 ms', async () => {
+test('a P-DATA PDU claiming 2 GB is aborted at once while other associations keep echoing', async () => {
   const probe = await echoProbe(n.port);
   const p = await connectRaw(n.port);
   p.socket.write(rq());
@@ -136,7 +140,10 @@ test('a P-DATA PDU claiming 2 GB is aborted at once while other associations kee
   // (The A-ABORT we send may not reach a peer that floods us: closing with unread data makes
   // the kernel send RST. The log says why.)
   await waitFor(() => n.logs.some((l) => l.includes('P-DATA-TF PDU of 2147483647 bytes exceeds')), 2000, 'the abort reason in the log');
-  assert.ok(Math.max(...times) < 50, `C-ECHO took up to ${Math.max(...times).toFixed(1)} ms meanwhile`);
+  assert.ok(
+    Math.max(...times) < LIVENESS_CEILING_MS,
+    `C-ECHO took up to ${Math.max(...times).toFixed(1)} ms meanwhile: the event loop was blocked`,
+  );
   await probe.scu.release();
 });
 
@@ -180,7 +187,7 @@ test('a half-sent C-STORE is cut off by the idle timer and its partial file remo
   assert.notEqual(ms, 'timeout', 'half-sent PDU kept the association open');
   await waitFor(() => incomingFiles().length === 0, 2000, 'the partial file to be removed');
   assert.equal(n.node.store.getInstance(f.sopInstanceUid), undefined, 'nothing indexed');
-  assert.ok(Math.max(...times) < 50, `C-ECHO took up to ${Math.max(...times).toFixed(1)} ms`);
+  assert.ok(Math.max(...times) < LIVENESS_CEILING_MS, `C-ECHO took up to ${Math.max(...times).toFixed(1)} ms: the event loop was blocked`);
   await waitFor(() => n.logs.some((l) => l.includes('partial instance removed')), 2000, 'the removal to be logged');
 });
 
