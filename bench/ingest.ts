@@ -21,7 +21,7 @@
 //
 // Usage: node dist/bench/ingest.js [--rounds N] [--count N] [--big-frames N | --no-big]
 //          [--fsync-off] [--cases single,concurrent,big] [--concurrency N] [--json PATH]
-//          [--node-max-pdu N] [--storescp-max-pdu N] [--cpu-prof DIR] [--keep] [--verbose]
+//          [--node-max-pdu N] [--storescp-max-pdu N] [--cpu-prof DIR] [--baseline-cli PATH] [--keep] [--verbose]
 // Environment (overridden by flags): BENCH_ROUNDS, BENCH_COUNT, BENCH_BIG_FRAMES, BENCH_FSYNC_OFF=1,
 //   BENCH_JSON.
 
@@ -52,6 +52,8 @@ interface Options {
   nodeMaxPdu: number;
   storescpMaxPdu: number | null;
   cpuProfDir: string | null;
+  /** Another build's dist/src/cli/main.js, measured alternately as "node (baseline build)". */
+  baselineCli: string | null;
   keep: boolean;
   verbose: boolean;
 }
@@ -71,6 +73,8 @@ R = 1 / (1/storescp + 1/durable write)
   --node-max-pdu N      node.maxPduLength in the generated config (default 65536)
   --storescp-max-pdu N  pass -pdu N to storescp (default: storescp's own, 16384)
   --cpu-prof DIR        run the node with --cpu-prof, profiles written to DIR
+  --baseline-cli PATH   also run another build of the node (its dist/src/cli/main.js, fsync on) in
+                        every round, alternating, for a before/after comparison in one run
   --keep                keep the temporary folder (printed at the end)
   --verbose             print every run as it finishes, with the storescu output of failures`;
 
@@ -94,6 +98,7 @@ function parseOptions(argv: string[]): Options {
     nodeMaxPdu: 65536,
     storescpMaxPdu: null,
     cpuProfDir: null,
+    baselineCli: null,
     keep: false,
     verbose: false,
   };
@@ -136,6 +141,9 @@ function parseOptions(argv: string[]): Options {
         break;
       case '--cpu-prof':
         o.cpuProfDir = path.resolve(value() ?? '');
+        break;
+      case '--baseline-cli':
+        o.baselineCli = path.resolve(value() ?? '');
         break;
       case '--keep':
         o.keep = true;
@@ -279,11 +287,17 @@ function childPids(pid: number): number[] {
 // ---------------------------------------------------------------------------------------------
 // Receivers
 
-type ReceiverKind = 'node' | 'node-nofsync' | 'storescp' | 'storescp-fork' | 'durable-write';
+type ReceiverKind = 'node' | 'node-nofsync' | 'node-baseline' | 'storescp' | 'storescp-fork' | 'durable-write';
+
+/** The receivers that are a build of this node (configured, checked with `status`, stopped with SIGTERM). */
+function isNode(kind: ReceiverKind): boolean {
+  return kind === 'node' || kind === 'node-nofsync' || kind === 'node-baseline';
+}
 
 const RECEIVER_LABEL: Record<ReceiverKind, string> = {
   node: 'node (fsync on)',
   'node-nofsync': 'node (fsync off)',
+  'node-baseline': 'node (baseline build)',
   storescp: 'storescp',
   'storescp-fork': 'storescp --fork',
   'durable-write': 'durable write alone',
@@ -312,6 +326,8 @@ interface Receiver {
   pid: number;
   dataDir: string;
   configPath: string | null;
+  /** The node build's cli/main.js (for `status`); null for storescp. */
+  cli: string | null;
   logPath: string;
   stop(): Promise<StopResult>;
   /** Whether the process died on its own before stop(). */
@@ -348,8 +364,9 @@ async function startReceiver(kind: ReceiverKind, runDir: string, opts: Options, 
   let child: ChildProcess;
   let configPath: string | null = null;
   let aeTitle: string;
+  const cli = kind === 'node-baseline' ? opts.baselineCli! : isNode(kind) ? CLI : null;
 
-  if (kind === 'node' || kind === 'node-nofsync') {
+  if (cli !== null) {
     aeTitle = NODE_AE;
     configPath = path.join(runDir, 'config.json');
     const config = {
@@ -359,7 +376,7 @@ async function startReceiver(kind: ReceiverKind, runDir: string, opts: Options, 
         port,
         maxAssociations: 32,
         maxPduLength: opts.nodeMaxPdu,
-        fsync: kind === 'node',
+        fsync: kind !== 'node-nofsync',
       },
       callers: [{ aeTitle: CALLING_AE, hosts: ['127.0.0.1'] }],
       acceptAnyCaller: false,
@@ -373,7 +390,7 @@ async function startReceiver(kind: ReceiverKind, runDir: string, opts: Options, 
     const nodeArgs = opts.cpuProfDir
       ? ['--cpu-prof', '--cpu-prof-dir', opts.cpuProfDir, '--cpu-prof-name', `${profileName}.cpuprofile`]
       : [];
-    child = spawn(process.execPath, [...nodeArgs, CLI, 'serve', '--config', configPath], {
+    child = spawn(process.execPath, [...nodeArgs, cli, 'serve', '--config', configPath], {
       env,
       stdio: ['ignore', logFd, logFd],
       detached: true,
@@ -427,6 +444,7 @@ async function startReceiver(kind: ReceiverKind, runDir: string, opts: Options, 
     pid: pid,
     dataDir,
     configPath,
+    cli,
     logPath,
     died: () => (child.exitCode !== null || child.signalCode !== null ? `exited (${child.exitCode ?? child.signalCode})` : null),
     async stop(): Promise<StopResult> {
@@ -440,7 +458,7 @@ async function startReceiver(kind: ReceiverKind, runDir: string, opts: Options, 
       const cpuNow = cpuSeconds(pid);
       const cpuS = cpuNow !== null && cpuAtReady !== null ? cpuNow - cpuAtReady : null;
       let exitedCleanly = false;
-      if (kind === 'node' || kind === 'node-nofsync') {
+      if (isNode(kind)) {
         // Graceful: lets the node close its database and write a CPU profile if asked.
         killGroup(child, 'SIGTERM');
         exitedCleanly = await waitExit(child, 10_000);
@@ -521,7 +539,7 @@ function verify(r: Receiver, expected: number): Verification {
     return { files, indexed: null, problem: files === expected ? null : `${files} of ${expected} files written` };
   }
   const files = listFiles(path.join(r.dataDir, 'instances'), (n) => n.endsWith('.dcm'));
-  const st = spawnSync(process.execPath, [CLI, 'status', '--config', r.configPath!, '--json'], { encoding: 'utf8' });
+  const st = spawnSync(process.execPath, [r.cli!, 'status', '--config', r.configPath!, '--json'], { encoding: 'utf8' });
   let indexed: number | null = null;
   try {
     const parsed = JSON.parse(st.stdout) as { series: { instanceCount: number }[] };
@@ -623,8 +641,7 @@ async function oneRun(c: CaseName, kind: ReceiverKind, round: number, data: Data
     if (code !== 0) problems.push(`storescu #${i + 1} exit ${code}: ${pushed.output[i]!.trim().split('\n').slice(-3).join(' | ')}`);
   });
   if (v.problem) problems.push(v.problem);
-  if ((kind === 'node' || kind === 'node-nofsync') && !stopped.exitedCleanly)
-    problems.push(`node did not stop on SIGTERM (${died ?? 'killed'})`);
+  if (isNode(kind) && !stopped.exitedCleanly) problems.push(`node did not stop on SIGTERM (${died ?? 'killed'})`);
   const rec: RunRecord = {
     case: c,
     receiver: kind,
@@ -793,10 +810,10 @@ function evaluateTargets(s: CaseSummary[], runs: RunRecord[], opts: Options): Ta
       detail: `time ${fmt(node?.medianWallS, 2)} s vs storescp ${fmt(scp?.medianWallS, 2)} s; storescp peak RSS ${fmt(scp?.maxPeakRssMiB, 1)} MiB`,
     });
   }
-  const bad = runs.filter((r) => !r.ok && (r.receiver === 'node' || r.receiver === 'node-nofsync'));
+  const bad = runs.filter((r) => !r.ok && isNode(r.receiver));
   t.push({
     name: 'node stored and indexed every instance, every run',
-    value: runs.filter((r) => r.receiver === 'node' || r.receiver === 'node-nofsync').length - bad.length,
+    value: runs.filter((r) => isNode(r.receiver)).length - bad.length,
     target: 'all runs',
     pass: bad.length === 0,
     detail: bad.length === 0 ? '' : bad.map((r) => `${r.case} r${r.round}: ${r.problem}`).join('; '),
@@ -898,12 +915,13 @@ function printTable(s: CaseSummary[], targets: TargetResult[], opts: Options, da
 // ---------------------------------------------------------------------------------------------
 // Main
 
-function checkTools(): void {
+function checkTools(opts: Options): void {
   for (const tool of ['storescu', 'storescp']) {
     if (spawnSync(tool, ['--version'], { stdio: 'ignore' }).error)
       throw new Error(`${tool} (DCMTK) not found on PATH; install the dcmtk package`);
   }
   if (!fs.existsSync(CLI)) throw new Error(`${CLI} missing: build first (npx tsc -p tsconfig.json)`);
+  if (opts.baselineCli && !fs.existsSync(opts.baselineCli)) throw new Error(`--baseline-cli ${opts.baselineCli}: no such file`);
 }
 
 function loadavg(): string {
@@ -920,7 +938,7 @@ function dirBytes(dir: string): number {
 async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2));
   keepTmp = opts.keep;
-  checkTools();
+  checkTools(opts);
   if (opts.cpuProfDir) fs.mkdirSync(opts.cpuProfDir, { recursive: true });
   const started = Date.now();
   const root = makeTmp('bench-ingest-');
@@ -973,6 +991,7 @@ async function main(): Promise<void> {
     if (c === 'concurrent') k.push('storescp-fork');
     if (c === 'single') k.push('durable-write');
     if (opts.fsyncOff) k.push('node-nofsync');
+    if (opts.baselineCli) k.push('node-baseline');
     return k;
   };
 

@@ -2,6 +2,8 @@
 // dicom-ai-node: the command line. `serve` runs the node; `status` reads the database; `echo` and
 // `send` are the node's own SCU, for checking a destination and pushing files by hand.
 
+// First: the thread pool is sized from the environment when it is first used.
+import './thread-pool';
 import { ConfigError, DEFAULT_CONFIG_PATH, NodeConfig, loadConfig } from '../config/config';
 import { createLogger } from '../log/logger';
 import { DicomNode, databasePath } from '../node';

@@ -538,8 +538,12 @@ export class Association extends EventEmitter<AssociationEvents> {
   private sendPData(o: Occurrence, stay: 'Sta6' | 'Sta8'): State {
     if (o.event !== 'Evt9') throw new Error(`sending P-DATA on ${o.event}`);
     if (!this.socket.destroyed) {
+      // One segment for header and data (with Nagle off, two writes are two segments and the peer
+      // wakes up twice for a C-STORE-RSP).
+      this.socket.cork();
       this.socket.write(o.header);
       this.socket.write(o.data);
+      this.socket.uncork();
     }
     this.touch(stay);
     return stay;

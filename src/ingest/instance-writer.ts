@@ -77,7 +77,12 @@ function safeName(uid: string): string {
 }
 
 export class InstanceWriter implements DataSetSink {
-  /** Raw descriptor: the cheap calls (open, close, rename) are made synchronously, the slow ones (write, fsync) on the thread pool. */
+  /**
+   * Raw descriptor. Creating the file, writing and fsync run on the thread pool: a create waits
+   * for the file system's journal whenever another fsync is committing it (0.6 ms per instance
+   * measured on a busy disk), and the socket should be read meanwhile. Close and rename stay
+   * synchronous (cheap, and their order with the fsyncs matters).
+   */
   private fd: number | null = null;
   private readonly tmpPath: string;
   private chain: Promise<void> = Promise.resolve();
@@ -126,7 +131,8 @@ export class InstanceWriter implements DataSetSink {
     this.chain = this.chain.then(async () => {
       if (this.failure || this.done) return;
       try {
-        if (this.fd === null) this.open();
+        // The File Meta Information goes first, in the same vectored write as the first data.
+        if (this.fd === null) batch.unshift(await this.create());
         await writeAll(this.fd!, batch);
       } catch (e) {
         this.failure = e instanceof Error ? e : new Error(String(e));
@@ -134,7 +140,8 @@ export class InstanceWriter implements DataSetSink {
     });
   }
 
-  private open(): void {
+  /** Creates the temporary file (exclusively, private); returns the File Meta Information to write first. */
+  private async create(): Promise<Buffer> {
     const meta = buildFileMetaInformation({
       mediaStorageSopClassUid: this.req.sopClassUid,
       mediaStorageSopInstanceUid: this.req.sopInstanceUid,
@@ -145,27 +152,26 @@ export class InstanceWriter implements DataSetSink {
       nonConformantInstanceUidAllowed: true,
     });
     this.metaLength = meta.length;
-    this.fd = fs.openSync(this.tmpPath, 'wx', PRIVATE_FILE_MODE);
-    // The data follow at their own offsets; the meta (a few hundred bytes) goes into the page cache now.
-    fs.writeSync(this.fd, meta);
+    this.fd = await new Promise<number>((resolve, reject) =>
+      fs.open(this.tmpPath, 'wx', PRIVATE_FILE_MODE, (err, fd) => (err ? reject(err) : resolve(fd))),
+    );
+    return meta;
   }
 
   async end(): Promise<{ status: number; errorComment?: string }> {
     this.flush();
-    await this.chain;
-    this.done = true;
+    // The file goes to disk (thread pool) while the header is read from memory and checked here:
+    // both must be done before the rename, so the disk's time hides the CPU's, and nothing is
+    // answered before the file is on disk.
+    const durable = this.makeFileDurable();
+    durable.catch(() => undefined); // awaited on every path below; not unhandled meanwhile
     try {
-      if (this.failure) throw this.failure;
-      if (this.fd === null) this.open(); // an empty data set still gets its file (and fails the parse below)
-      if (this.settings.fsync) await fsyncFd(this.fd!);
-      fs.closeSync(this.fd!);
-      this.fd = null;
-
-      const header = await this.readHeader();
+      const header = await this.readHeader(durable);
       this.checkDeflatedBudget(header);
       const a = header.attributes;
       const check = this.checkIdentity(a);
       if (check) {
+        await durable; // a disk failure is the more useful answer (out of resources)
         await this.removeTmp();
         this.log.warn('C-STORE refused: data set not usable', { ...this.logContext(), reason: check });
         // PS3.4 B.2.3 A900: the data set lacks what every composite instance must carry (Type 1
@@ -179,6 +185,7 @@ export class InstanceWriter implements DataSetSink {
       const dir = path.dirname(finalPath);
       const created = ensureDir(dir);
       const earlierCopy = this.store.getInstance(this.req.sopInstanceUid)?.filePath;
+      await durable;
       fs.renameSync(this.tmpPath, finalPath);
       if (this.settings.fsync) {
         await fsyncDir(dir);
@@ -216,7 +223,14 @@ export class InstanceWriter implements DataSetSink {
         sizeBytes,
       });
       return { status: STATUS.Success };
-    } catch (e) {
+    } catch (thrown) {
+      // A failed write or fsync is what the sender should hear about, even when the header read
+      // that ran meanwhile failed too (it was judged first before these steps overlapped).
+      const diskError = await durable.then(
+        () => null,
+        (d: unknown) => d,
+      );
+      const e = diskError ?? thrown;
       await this.cleanup();
       const refusal = budgetRefusal(e);
       if (refusal) {
@@ -235,6 +249,22 @@ export class InstanceWriter implements DataSetSink {
       if (isResourceError(e)) return { status: STATUS.OutOfResources, errorComment: `out of resources (${code})` };
       return { status: STATUS.OutOfResources, errorComment: 'instance could not be stored' };
     }
+  }
+
+  /** Waits for the queued writes, then fsyncs and closes the temporary file; rejects with the first write error. */
+  private async makeFileDurable(): Promise<void> {
+    await this.chain;
+    this.done = true;
+    if (this.failure) throw this.failure;
+    if (this.fd === null) {
+      // Not reached today (end() queues a write, which creates the file); kept so that every
+      // instance, even an empty data set, leaves a file to judge.
+      const meta = await this.create();
+      await writeAll(this.fd!, [meta]);
+    }
+    if (this.settings.fsync) await fsyncFd(this.fd!);
+    fs.closeSync(this.fd!);
+    this.fd = null;
   }
 
   async abort(reason: string): Promise<void> {
@@ -256,8 +286,11 @@ export class InstanceWriter implements DataSetSink {
     inflatedSizeBudget(header, this.settings.pixelLimits ?? DEFAULT_PIXEL_LIMITS);
   }
 
-  /** Header attributes, from the bytes kept in memory or, for very long headers, from the file. */
-  private async readHeader(): Promise<HeaderReadResult> {
+  /**
+   * Header attributes, from the bytes kept in memory or, for very long headers, from the file
+   * (once `written` says it is complete).
+   */
+  private async readHeader(written: Promise<void>): Promise<HeaderReadResult> {
     // The header usually sits in the first fragment or two: try those before joining all we kept.
     const pieces = this.head;
     this.head = [];
@@ -269,6 +302,7 @@ export class InstanceWriter implements DataSetSink {
       r = readDatasetHeader(head, this.req.transferSyntaxUid, { totalLength: this.dataSetBytes, tags: INGEST_HEADER_TAGS });
     }
     let want = Math.max(head.length * 4, 4 * 1024 * 1024);
+    if (r.stoppedAt === 'truncated') await written;
     while (r.stoppedAt === 'truncated' && want <= MAX_HEADER_BYTES) {
       const n = Math.min(want, this.dataSetBytes);
       const buf = Buffer.allocUnsafe(n);
