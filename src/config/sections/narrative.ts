@@ -105,12 +105,12 @@ export const narrativeSection: SectionSchema<NarrativeConfig> = {
     maxResponseBytes: {
       kind: integer({ min: 1024, max: 64 * 1048576, unit: 'bytes' }),
       default: 1048576,
-      doc: "largest answer read; a longer one fails and the template text is used",
+      doc: 'largest answer read; a longer one fails and the template text is used',
     },
     promptFile: {
       kind: nullable(readableFile),
       default: null,
-      defaultDoc: 'the node\'s own (`config/narrative-prompts/`)',
+      defaultDoc: "the node's own (`config/narrative-prompts/`)",
       doc: "the prompt; its SHA-256 is written in every report's provenance",
     },
   },
