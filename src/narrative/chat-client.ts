@@ -79,7 +79,11 @@ function postOnce(endpoint: ChatEndpoint, body: Buffer, signal: AbortSignal): Pr
           reject(new ChatFailure('http', `the server answered HTTP ${status}${errorDetail(text)}`, status >= 500 || status === 429));
           return;
         }
-        resolve(parseAnswer(text));
+        try {
+          resolve(parseAnswer(text));
+        } catch (e) {
+          reject(e instanceof Error ? e : new ChatFailure('malformed', String(e), false));
+        }
       }, reject);
     });
     req.on('error', (e: NodeJS.ErrnoException) => reject(transportFailure(e, signal)));
@@ -95,8 +99,9 @@ function readCapped(res: http.IncomingMessage, cap: number, signal: AbortSignal)
     res.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > cap) {
-        res.destroy();
+        // Rejected first: destroying the response also emits 'aborted', which must not win.
         reject(new ChatFailure('too-large', `the answer is larger than maxResponseBytes (${cap} bytes)`, false));
+        res.destroy();
         return;
       }
       chunks.push(chunk);

@@ -183,6 +183,8 @@ function sidesNamed(body: string, language: ReportLanguage): Set<Side> {
 }
 
 function sideProblem(body: string, findings: readonly Finding[], language: ReportLanguage): string | undefined {
+  // Without findings, "both lungs are clear" names sides truthfully; the claim check decides.
+  if (findings.length === 0) return undefined;
   const onSide = new Set(findings.map(sideOf).filter((s): s is Side => s !== undefined));
   for (const side of sidesNamed(body, language)) {
     if (!onSide.has(side)) return `the text names the ${side} side, but no finding is on the ${side}`;
