@@ -128,3 +128,41 @@ test('phantom -> node -> Orthanc: the grounded narrative arrives as a marked dra
     await n.stop();
   }
 });
+
+test('a server that never answers: the next job runs meanwhile, and each SR goes out with template text at the deadline', async () => {
+  const timeoutSeconds = 8;
+  const n = await startTestNode({
+    series: { stableSeconds: 1 },
+    inference: { modelsDir: path.join(PROJECT_ROOT, 'models'), providers: ['cpu'], concurrency: 1 },
+    destinations: { PACS: { aeTitle: 'ORTHANC', host: '127.0.0.1', port: pacs.dicomPort } },
+    routes: [{ name: 'chest-ct', match: { Modality: 'CT' }, model: 'lung-nodule-reference', destinations: ['PACS'] }],
+    delivery: { backoffSeconds: 1, backoffCapSeconds: 2, maxAttempts: 20 },
+    report: { narrative: { baseUrl: server.baseUrl, model: 'qwen3-vl-2b-instruct', timeoutSeconds } },
+  });
+  try {
+    server.reply = replies.silent();
+    const a = writeChestPhantom({ outDir: tmpDir('narrative-silent-a'), seed: 31, uidRoot: newUidRoot(), slices: 30 });
+    const b = writeChestPhantom({ outDir: tmpDir('narrative-silent-b'), seed: 32, uidRoot: newUidRoot(), slices: 30 });
+    await storescu(n.port, [...a.files, ...b.files]);
+    const first = await srDumpOf(a.studyInstanceUid);
+    const second = await srDumpOf(b.studyInstanceUid);
+    for (const dump of [first, second]) {
+      assert.match(dump, new RegExp(`not used \\(failed: no answer within timeoutSeconds \\(${timeoutSeconds} s\\)\\)`));
+      assert.doesNotMatch(dump, /,,"Findings"\)=/);
+    }
+    // One model slot (inference.concurrency 1), yet the second job started while the first was
+    // still waiting for its narrative: narratives do not hold the model.
+    const lines = n.logs.map((l) => JSON.parse(l) as { message: string; job?: number });
+    const started = lines.filter((l) => l.message === 'job started').map((l) => lines.indexOf(l));
+    const firstGaveUp = lines.findIndex((l) => l.message.startsWith('narrative not used'));
+    assert.equal(started.length, 2, 'two jobs');
+    assert.ok(started[1]! < firstGaveUp, 'the second job started before the first narrative gave up');
+    assert.equal(n.node.metrics.narratives.get({ outcome: 'failed' }), 2);
+    assert.deepEqual(
+      n.node.store.listJobs().map((j) => j.state),
+      ['done', 'done'],
+    );
+  } finally {
+    await n.stop();
+  }
+});
