@@ -36,6 +36,7 @@ import { setUidRefKey } from './log/uid-ref';
 import { POSTPROCESSORS } from './inference/postprocess';
 import { mkdirPrivate, tightenDataDir } from './private-files';
 import { pixelLimitsFromMegabytes } from './dicom/pixel-budget';
+import { NarrativeService } from './narrative/narrative-service';
 
 export function databasePath(config: NodeConfig): string {
   return path.join(config.storage.dataDir, 'dicom-ai-node.sqlite');
@@ -110,6 +111,7 @@ export class DicomNode extends EventEmitter<DicomNodeEvents> {
       onReportsQueued: () => this.sweepDeliveries(),
       onJobFinished: (e) => this.jobFinished(e),
       audit: this.audit.sink,
+      narratives: this.createNarratives(),
     });
     this.scheduleHousekeeping();
     this.admin = this.createAdmin();
@@ -233,6 +235,16 @@ export class DicomNode extends EventEmitter<DicomNodeEvents> {
       remoteAddress: d ? `${d.host}:${d.port}` : undefined,
       detail: `${e.row.destination}: SOP class ${e.sentSopClassUid ?? e.row.sopClassUid}, status ${e.status === null ? 'none' : `0x${e.status.toString(16).padStart(4, '0')}`}, attempt ${e.row.attempts + 1}${e.error ? `: ${e.error}` : ''}`,
     });
+  }
+
+  /** The narrative model's client, when report.narrative is configured (answers cached under data/narratives). */
+  private createNarratives(): NarrativeService | null {
+    const { report, storage } = this.config;
+    if (!report.narrative) return null;
+    const language = report.narrative.language ?? report.language;
+    return new NarrativeService(report.narrative, language, path.join(storage.dataDir, 'narratives'), this.log, (kind) =>
+      this.metrics.narratives.inc({ outcome: kind }),
+    );
   }
 
   private jobFinished(e: { model: string; ok: boolean; inferenceMs: number; provider: string }): void {

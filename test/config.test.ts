@@ -134,6 +134,7 @@ test('config/default.json loads and has the documented values', () => {
       window: 'auto',
       burnedInAnnotation: 'skip',
       keyImage: true,
+      narrative: true,
     },
     {
       name: 'brain-t1-mr',
@@ -149,10 +150,11 @@ test('config/default.json loads and has the documented values', () => {
       window: 'auto',
       burnedInAnnotation: 'skip',
       keyImage: false,
+      narrative: true,
     },
   ]);
   assert.deepEqual(cfg.routing, { mode: 'first' });
-  assert.deepEqual(cfg.report, { language: 'en', manufacturer: 'dicom-ai-node project', modelName: 'dicom-ai-node' });
+  assert.deepEqual(cfg.report, { language: 'en', manufacturer: 'dicom-ai-node project', modelName: 'dicom-ai-node', narrative: null });
   assert.deepEqual([cfg.inference.concurrency, cfg.inference.timeLimitSeconds], [1, 900]);
 });
 

@@ -49,6 +49,12 @@ export class NodeMetrics {
   readonly jobsFinished = this.registry.add(
     new Counter('dicom_ai_jobs_finished_total', 'Jobs that ended, by model and outcome (done, failed).'),
   );
+  readonly narratives = this.registry.add(
+    new Counter(
+      'dicom_ai_narratives_total',
+      'Report texts asked of the narrative model, by outcome (accepted, rejected by grounding, failed, skipped).',
+    ),
+  );
   readonly deliveryAttempts = this.registry.add(
     new Counter('dicom_ai_delivery_attempts_total', 'Attempts to send a report or key image, by destination and outcome (ok, failed).'),
   );

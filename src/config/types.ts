@@ -120,6 +120,8 @@ export interface RouteConfig {
   readonly burnedInAnnotation: 'skip' | 'flag';
   /** Also send a Secondary Capture of the key image (the most confident finding, marked) with the report. */
   readonly keyImage: boolean;
+  /** Ask the narrative model (report.narrative) for FINDINGS / IMPRESSION text; no effect without report.narrative. */
+  readonly narrative: boolean;
 }
 
 export interface RoutingConfig {
@@ -187,6 +189,33 @@ export interface ReportConfig {
   /** Manufacturer and model name written as the Device observer and in General Equipment. */
   readonly manufacturer: string;
   readonly modelName: string;
+  /** Report text drafted by a vision-language model behind an OpenAI-compatible server; null = template text only. */
+  readonly narrative: NarrativeConfig | null;
+}
+
+/** A vision-language model behind an OpenAI-compatible chat-completions server (vLLM, llama-server, Ollama). */
+export interface NarrativeConfig {
+  readonly backend: 'openai';
+  /** http(s)://host:port/v1 — the request goes to <baseUrl>/chat/completions. */
+  readonly baseUrl: string;
+  /** Model name sent in the request (as the server knows it). */
+  readonly model: string;
+  /** Name of the environment variable holding the API key (sent as a Bearer token); null = no key. */
+  readonly apiKeyEnv: string | null;
+  /** One total deadline per narrative: queueing, the request, its one retry and the answer. */
+  readonly timeoutSeconds: number;
+  /** Most images sent per narrative (the key image first, then finding slices). */
+  readonly maxImages: number;
+  /** Language asked for and grounded; null = report.language. */
+  readonly language: ReportLanguage | null;
+  /** CA certificates an https server's certificate must chain to; null = system CAs. */
+  readonly tls: { readonly caFile: string | null } | null;
+  /** Narratives requested at the same time (outside the model slots). */
+  readonly concurrency: number;
+  /** Largest answer read, in bytes; a longer one is cut off and counted as failed. */
+  readonly maxResponseBytes: number;
+  /** The prompt file (absolute); null = the node's own versioned prompt for the language. */
+  readonly promptFile: string | null;
 }
 
 /** Sending to destinations: attempts and backoff, and how often due retries are swept. */

@@ -18,6 +18,11 @@
  *      version, revision): a rerun after a crash rebuilds the very same objects, so a resend
  *      replaces instead of duplicating;
  *   6. delivery-plan: reports + deliveries + "done" recorded in one transaction.
+ *
+ * With report.narrative, a vision-language model drafts report text from the key image and the
+ * findings (src/narrative/). It is asked right after the model ran; the job then gives up its
+ * model slot (the next job may run) and waits for the narrative, at most until its deadline,
+ * before stage 5.
  */
 import type { NodeConfig, RouteConfig } from '../config/config';
 import type { ClaimedJob, Store } from '../store/store';
@@ -38,6 +43,8 @@ import { resultRecord } from './record-result';
 import { formsNeeded, planReportSet, reportRevision, type ReportSetPlan } from './report-set';
 import { writeReportSet, type ReportSet } from './write-report-set';
 import { planDeliveries, reportRows } from './delivery-plan';
+import type { NarrativeService } from '../narrative/narrative-service';
+import type { NarrativeOutcome } from '../narrative/outcome';
 
 export interface JobRunnerDeps {
   readonly config: NodeConfig;
@@ -51,13 +58,16 @@ export interface JobRunnerDeps {
   /** Metrics: every job that ends (not those interrupted by a stop). */
   readonly onJobFinished?: (e: { model: string; ok: boolean; inferenceMs: number; provider: string }) => void;
   readonly audit: AuditSink;
+  /** Drafts report text when report.narrative is configured; null = template text only. */
+  readonly narratives?: NarrativeService | null;
 }
 
 /** Log fields of a job (no patient data). */
 type JobFields = { job: number; route: string; model: string; version: string };
 
 export class JobRunner {
-  private readonly running = new Map<number, { model: string; done: Promise<void> }>();
+  /** Jobs in progress; `holdsSlot` = still counted against inference.concurrency and its model (false while waiting for a narrative). */
+  private readonly running = new Map<number, { model: string; done: Promise<void>; holdsSlot: boolean }>();
   private stopped = false;
   private pumping = false;
 
@@ -71,8 +81,10 @@ export class JobRunner {
       const registry = this.d.models();
       if (!registry) return;
       const loaded = [...registry.models.keys()];
-      while (this.running.size < this.d.config.inference.concurrency) {
-        const busy = new Set([...this.running.values()].map((r) => r.model));
+      for (;;) {
+        const holding = [...this.running.values()].filter((r) => r.holdsSlot);
+        if (holding.length >= this.d.config.inference.concurrency) break;
+        const busy = new Set(holding.map((r) => r.model));
         const job = this.d.store.claimNextJob(loaded, busy, Date.now());
         if (!job) break;
         const model = registry.get(job.model);
@@ -83,7 +95,7 @@ export class JobRunner {
             this.running.delete(job.id);
             setImmediate(() => this.kick());
           });
-        this.running.set(job.id, { model: model.name, done });
+        this.running.set(job.id, { model: model.name, done, holdsSlot: true });
       }
     } catch (e) {
       this.d.log.error('could not take the next job', { error: (e as Error).message });
@@ -123,6 +135,7 @@ export class JobRunner {
       if (volume.warnings.length > 0) log.warn('series volume has warnings', { ...fields, warnings: volume.warnings });
       const result = await this.infer(volume, model, route);
       const key = await this.keyImage(job, series, volume, result, keyImageWindow(route, model), fields);
+      const narrative = this.narrative(job, route, volume, result, key, keyImageWindow(route, model), fields);
       const resultId = store.recordResult(
         resultRecord({
           jobId: job.id,
@@ -134,6 +147,9 @@ export class JobRunner {
         }),
         Date.now(),
       );
+      // Without a narrative to wait for, the job keeps its slot to the end (as it always did).
+      if (this.d.narratives && route.narrative) this.releaseSlot(job.id);
+      const narrativeOutcome = await narrative;
       const plan = this.planReports(
         job,
         model,
@@ -141,13 +157,50 @@ export class JobRunner {
         formsNeeded(route.destinations, config.destinations),
         route.keyImage && key !== null,
       );
-      const source = { series, firstOriginal: await firstOriginal(series), result, model: modelIdentity(model), keyImage: key };
+      const source = {
+        series,
+        firstOriginal: await firstOriginal(series),
+        result,
+        model: modelIdentity(model),
+        keyImage: key,
+        ...(narrativeOutcome ? { narrative: narrativeOutcome } : {}),
+      };
       const reports = await writeReportSet(plan, source, config);
       this.queueReports(job, model, series, resultId, reports, route.destinations);
       this.finished(job, model, result, reports, route.destinations, fields, started);
     } catch (e) {
       this.failed(job, model, e as Error, fields, started);
     }
+  }
+
+  /** The job no longer needs its model: the next job may start while this one waits for its narrative. */
+  private releaseSlot(jobId: number): void {
+    const entry = this.running.get(jobId);
+    if (!entry || !entry.holdsSlot) return;
+    entry.holdsSlot = false;
+    setImmediate(() => this.kick());
+  }
+
+  /** The narrative of the result, when configured and the route wants one (never rejects). */
+  private narrative(
+    job: ClaimedJob,
+    route: RouteConfig,
+    volume: SeriesVolume,
+    result: SeriesResult,
+    key: JobKeyImage | null,
+    window: string,
+    fields: JobFields,
+  ): Promise<NarrativeOutcome | undefined> {
+    const service = this.d.narratives;
+    if (!service || !route.narrative) return Promise.resolve(undefined);
+    return service.draft({
+      volume,
+      findings: result.findings,
+      keyImage: key?.image ?? null,
+      window,
+      burnedInRisk: job.burnedInFlag !== null,
+      logFields: fields,
+    });
   }
 
   /** The model on the de-identified volume, under the job's time limit. */

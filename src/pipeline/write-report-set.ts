@@ -15,6 +15,7 @@ import { writeFileDurably } from './durable-file';
 import type { JobKeyImage } from './key-image-stage';
 import type { ObjectUids, ReportSetPlan } from './report-set';
 import type { SeriesInstances } from './series-instances';
+import type { NarrativeOutcome } from '../narrative/outcome';
 
 /** One report object on disk. */
 export interface WrittenReport {
@@ -40,6 +41,8 @@ export interface ReportSetSource {
   readonly model: { readonly name: string; readonly version: string };
   /** Needed when the plan has a key image. */
   readonly keyImage: JobKeyImage | null;
+  /** Draft text of the narrative model, or why there is none; absent = not configured for the route. */
+  readonly narrative?: NarrativeOutcome;
 }
 
 type ReportSettings = Pick<NodeConfig, 'report' | 'storage'> & { readonly node: Pick<NodeConfig['node'], 'aeTitle' | 'fsync'> };
@@ -72,6 +75,7 @@ export async function writeReportSet(plan: ReportSetPlan, source: ReportSetSourc
       ...(planned.predecessor ? { predecessor: planned.predecessor } : {}),
       contentDateTime: new Date(),
       uids: planned.uids,
+      ...(source.narrative ? { narrative: source.narrative } : {}),
     });
     srs.set(planned.form, await writeReport(built, config));
   }

@@ -25,6 +25,8 @@ import { reportUids, trackingUid } from './uids';
 import { wording } from './wording';
 import { isReportLanguage, ReportForm, ReportLanguage } from './forms';
 import { TAG } from '../dicom/tags';
+import type { NarrativeOutcome } from '../narrative/outcome';
+import { narrativeFindingsItems, narrativeImpressionItems } from './narrative-items';
 
 export { reportUids } from './uids';
 
@@ -52,6 +54,8 @@ export interface ReportInput {
    * Instance UID (different SOP classes must not share one), all in the same SR series.
    */
   uids?: { seriesInstanceUid: string; sopInstanceUid: string };
+  /** Draft text of a vision-language model (or why there is none); absent = no narrative configured. */
+  narrative?: NarrativeOutcome;
 }
 
 export interface BuiltReport {
@@ -270,6 +274,8 @@ function tid1500Tree(ctx: Ctx, threeD: boolean): ContentItem {
             value: words.findingSentence(f),
           }))),
       { rel: 'CONTAINS', type: 'TEXT', name: C.impression, value: impressionText(ctx) },
+      ...narrativeFindingsItems(input.narrative, ctx.lang),
+      ...narrativeImpressionItems(input.narrative),
       ...provenanceItems(ctx),
     ],
   });
@@ -347,13 +353,22 @@ function basicTextTree(ctx: Ctx): ContentItem {
         rel: 'CONTAINS',
         type: 'CONTAINER',
         name: C.findings,
-        children: [...findings, ...algorithmItems(ctx, 'CONTAINS'), ...provenanceItems(ctx)],
+        children: [
+          ...findings,
+          ...narrativeFindingsItems(input.narrative, ctx.lang),
+          ...algorithmItems(ctx, 'CONTAINS'),
+          ...provenanceItems(ctx),
+        ],
       },
       {
         rel: 'CONTAINS',
         type: 'CONTAINER',
         name: C.impressions,
-        children: [{ rel: 'CONTAINS', type: 'TEXT', name: C.impression, value: impressionText(ctx) }, ...noticeItems(ctx)],
+        children: [
+          { rel: 'CONTAINS', type: 'TEXT', name: C.impression, value: impressionText(ctx) },
+          ...narrativeImpressionItems(input.narrative),
+          ...noticeItems(ctx),
+        ],
       },
     ],
   };

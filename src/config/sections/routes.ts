@@ -179,6 +179,11 @@ export const routeSection: SectionSchema<RouteConfig> = {
       defaultDoc: '`false` (default config: `true`)',
       doc: 'also send the key image (the most confident finding, circled) as a Secondary Capture',
     },
+    narrative: {
+      kind: boolean,
+      default: true,
+      doc: 'ask the narrative model for report text when `report.narrative` is set',
+    },
   },
   check(route, _raw, at, { problems }) {
     if (route.maxInstances !== null && route.maxInstances < route.minInstances)
