@@ -110,6 +110,9 @@ export class DicomNode extends EventEmitter<DicomNodeEvents> {
       postprocessors: POSTPROCESSORS,
       onReportsQueued: () => this.sweepDeliveries(),
       onJobFinished: (e) => this.jobFinished(e),
+      onPlausibility: (e) => {
+        for (const check of new Set(e.checks)) this.metrics.plausibility.inc({ model: e.model, outcome: e.outcome, check });
+      },
       audit: this.audit.sink,
       narratives: this.createNarratives(),
     });
@@ -247,8 +250,8 @@ export class DicomNode extends EventEmitter<DicomNodeEvents> {
     );
   }
 
-  private jobFinished(e: { model: string; ok: boolean; inferenceMs: number; provider: string }): void {
-    this.metrics.jobsFinished.inc({ model: e.model, outcome: e.ok ? 'done' : 'failed' });
+  private jobFinished(e: { model: string; ok: boolean; inferenceMs: number; provider: string; skipped?: boolean }): void {
+    this.metrics.jobsFinished.inc({ model: e.model, outcome: e.ok ? 'done' : e.skipped ? 'skipped' : 'failed' });
     if (e.ok) this.metrics.inferenceSeconds.observe(e.inferenceMs / 1000, { model: e.model, provider: e.provider });
   }
 

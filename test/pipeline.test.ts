@@ -242,6 +242,8 @@ test('brain MR through the whole pipeline: MeshNet grey/white matter volumes in 
       );
       assert.ok(Math.abs(ml('white matter') - 519) / 519 < 0.02, `white matter ${ml('white matter')}`);
       assert.ok(Math.abs(ml('grey matter') - 735) / 735 < 0.02, `grey matter ${ml('grey matter')}`);
+      // An adult (the fixture's birth date), volumes inside the adult ranges, a whole-head field of view: no flag.
+      assert.equal(job.lowConfidence, null, 'no low-confidence flag');
       assert.match(
         n.node.metrics.render(),
         /dicom_ai_inference_duration_seconds_count\{model="meshnet-gwm",provider="cpu"\} 1/,

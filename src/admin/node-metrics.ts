@@ -47,7 +47,13 @@ export class NodeMetrics {
     ),
   );
   readonly jobsFinished = this.registry.add(
-    new Counter('dicom_ai_jobs_finished_total', 'Jobs that ended, by model and outcome (done, failed).'),
+    new Counter('dicom_ai_jobs_finished_total', 'Jobs that ended, by model and outcome (done, failed, skipped).'),
+  );
+  readonly plausibility = this.registry.add(
+    new Counter(
+      'dicom_ai_plausibility_total',
+      "Results flagged low confidence (outcome flagged) and jobs skipped (outcome skipped) by the model's contract, by model and check (range, age-band, modality, body-part, slices, slice-thickness, coverage, uncertainty).",
+    ),
   );
   readonly narratives = this.registry.add(
     new Counter(

@@ -5,6 +5,7 @@
  * the SR. Coordinates are given twice: pixel (column, row) on a named source instance for SCOORD,
  * and patient millimetres for SCOORD3D / the centre.
  */
+import type { PlausibilityOutcome } from './plausibility';
 
 /** A coded concept (SR Code Sequence item). */
 export interface Code {
@@ -84,9 +85,16 @@ export interface SeriesResult {
   readonly impression: string;
   /** In [0,1]; higher = less certain. */
   readonly uncertainty: number;
-  /** True when uncertainty exceeds the manifest's threshold: the report says "low confidence — correlate clinically". */
+  /**
+   * True when uncertainty exceeds the manifest's threshold, or the result or its input is outside the
+   * model's plausibility contract: the report says "low confidence" and why.
+   */
   readonly lowConfidence: boolean;
   readonly provenance: Provenance;
+  /** The plausibility contract's verdict (expected ranges by age band, input checks), when one was applied. */
+  readonly plausibility?: PlausibilityOutcome;
+  /** Why the result is low confidence, in English (logs, /api/jobs, audit); absent when it is not. */
+  readonly lowConfidenceReason?: string;
 }
 
 export const UCUM_MM: Code = { value: 'mm', scheme: 'UCUM', meaning: 'millimeter' };

@@ -18,6 +18,8 @@ import { POSTPROCESSORS } from './postprocess';
 import { volumeTensor } from './conform';
 import type { SeriesResult } from './findings';
 import { DEID_DESCRIPTION } from '../pipeline/deidentify-series';
+import { originalFacts } from '../pipeline/original-facts';
+import { applyPlausibility, describeIssue, headerIssues, volumeIssues } from './plausibility';
 import { createLogger } from '../log/logger';
 
 export interface InferArgs {
@@ -60,7 +62,19 @@ export async function runInfer(a: InferArgs): Promise<number> {
     }
     if (inputs.length === 0) throw new Error(`no DICOM files under ${a.folder} (${skipped} other files)`);
     const volume = await loadSeriesVolume(inputs, frameOfReferenceOf(firstOriginal!));
-    const result = await runModel(volume, {
+    // The model's plausibility contract, as the node applies it (job-runner.ts): the age from the
+    // original header picks the expected ranges' band; a series that fails a skip check is not run.
+    const facts = originalFacts(firstOriginal!);
+    const inputIssues = [
+      ...headerIssues(model.manifest.applicability, facts),
+      ...volumeIssues(model.manifest.plausibility?.inputChecks ?? {}, volume, facts),
+    ];
+    const skip = inputIssues.filter((i) => i.skip);
+    if (skip.length > 0) {
+      process.stderr.write(`skipped: input outside the model's checks: ${skip.map(describeIssue).join('; ')}\n`);
+      return 1;
+    }
+    const raw = await runModel(volume, {
       name: model.name,
       manifest: model.manifest,
       session: model.session,
@@ -69,6 +83,7 @@ export async function runInfer(a: InferArgs): Promise<number> {
       volumeTensor,
       deidentification: DEID_DESCRIPTION,
     });
+    const result = applyPlausibility(raw, model.manifest, facts.ageYears, inputIssues);
     process.stdout.write(a.json ? JSON.stringify(inferJson(result, volume.slices.length), null, 2) + '\n' : inferText(result));
     return 0;
   } finally {
@@ -103,6 +118,8 @@ export function inferJson(r: SeriesResult, slices: number): Record<string, unkno
     impression: r.impression,
     uncertainty: round(r.uncertainty, 3),
     lowConfidence: r.lowConfidence,
+    ...(r.lowConfidenceReason ? { lowConfidenceReason: r.lowConfidenceReason } : {}),
+    ...(r.plausibility ? { ageBand: r.plausibility.band } : {}),
     provenance: r.provenance,
   };
 }
@@ -123,6 +140,7 @@ function inferText(r: SeriesResult): string {
   }
   lines.push(`Impression: ${r.impression}`);
   if (r.lowConfidence) lines.push(`Low confidence (uncertainty ${r.uncertainty.toFixed(2)}): correlate clinically.`);
+  if (r.lowConfidenceReason) lines.push(`${r.lowConfidenceReason}.`);
   return lines.join('\n') + '\n';
 }
 

@@ -13,6 +13,8 @@ import { ImagingError } from '../imaging/pixel-module';
 import { parseWindowOption } from '../imaging/voi';
 import { closestMatch, describeValue, indexPath, isCommentKey, isPlainObject, keyPath } from '../config/problems';
 import { POSTPROCESSORS } from './postprocess';
+import { readPlausibility } from './plausibility-manifest';
+import type { Plausibility } from './plausibility';
 
 export type OutputKind = 'classification' | 'detection' | 'segmentation' | 'heatmap';
 export const OUTPUT_KINDS: readonly OutputKind[] = ['classification', 'detection', 'segmentation', 'heatmap'];
@@ -83,6 +85,8 @@ export interface Manifest {
   readonly templates: Readonly<Record<string, string>>;
   /** A series result whose uncertainty exceeds this is flagged "low confidence". In [0,1]. */
   readonly uncertaintyThreshold: number;
+  /** Expected ranges by age band and input checks (plausibility.ts); absent = none beyond applicability. */
+  readonly plausibility?: Plausibility;
 }
 
 /** Placeholders the findings stage fills in; anything else in a template is a typo. */
@@ -125,6 +129,7 @@ const KEYS = {
     'output',
     'templates',
     'uncertaintyThreshold',
+    'plausibility',
   ],
   applicability: ['modalities', 'bodyParts'],
   input: ['name', 'shape', 'layout', 'dtype'],
@@ -204,6 +209,10 @@ export function parseManifest(raw: unknown, where: string): Manifest {
     p.add('uncertaintyThreshold', 'missing; give the uncertainty (0 to 1) above which a result is flagged "low confidence", e.g. 0.3');
   }
 
+  const plausibility = has(raw, 'plausibility')
+    ? readPlausibility(raw['plausibility'], output?.labels, (at, m) => p.add(at, m))
+    : undefined;
+
   if (p.list.length > 0 || name === undefined || version === undefined || intendedUse === undefined || !input || !preprocessing || !output)
     return fail();
   return {
@@ -218,6 +227,7 @@ export function parseManifest(raw: unknown, where: string): Manifest {
     output,
     templates,
     uncertaintyThreshold,
+    ...(plausibility ? { plausibility } : {}),
   };
 }
 

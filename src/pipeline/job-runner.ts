@@ -45,6 +45,8 @@ import { writeReportSet, type ReportSet } from './write-report-set';
 import { planDeliveries, reportRows } from './delivery-plan';
 import type { NarrativeService } from '../narrative/narrative-service';
 import type { NarrativeOutcome } from '../narrative/outcome';
+import { originalFacts } from './original-facts';
+import { applyPlausibility, describeIssue, headerIssues, volumeIssues, type PlausibilityIssue } from '../inference/plausibility';
 
 export interface JobRunnerDeps {
   readonly config: NodeConfig;
@@ -55,8 +57,10 @@ export interface JobRunnerDeps {
   readonly postprocessors: Readonly<Record<string, Postprocessor>>;
   /** Called after a job's reports were queued for delivery. */
   readonly onReportsQueued: () => void;
-  /** Metrics: every job that ends (not those interrupted by a stop). */
-  readonly onJobFinished?: (e: { model: string; ok: boolean; inferenceMs: number; provider: string }) => void;
+  /** Metrics: every job that ends (not those interrupted by a stop); `skipped`: its input failed the model's checks. */
+  readonly onJobFinished?: (e: { model: string; ok: boolean; inferenceMs: number; provider: string; skipped?: boolean }) => void;
+  /** Metrics: a result flagged low confidence, or a job skipped, with the checks that caused it. */
+  readonly onPlausibility?: (e: { model: string; outcome: 'flagged' | 'skipped'; checks: readonly string[] }) => void;
   readonly audit: AuditSink;
   /** Drafts report text when report.narrative is configured; null = template text only. */
   readonly narratives?: NarrativeService | null;
@@ -126,6 +130,12 @@ export class JobRunner {
       if (!route) throw new Error(`route "${job.route}" is no longer configured`);
       const series = seriesInstances(job.seriesInstanceUid, store.listInstances(job.seriesInstanceUid));
       log.info('job started', { ...fields, instances: series.instances.length, urgent: job.priority === 'urgent' });
+      // The ORIGINAL header, before anything is de-identified: the age picks the expected ranges'
+      // band (it never reaches the model or the log); modality and body part are checked first.
+      const original = await firstOriginal(series);
+      const facts = originalFacts(original);
+      const wrongSeries = headerIssues(model.manifest.applicability, facts);
+      if (wrongSeries.some((i) => i.skip)) return this.skipped(job, model, wrongSeries, fields, started);
 
       const limits = pixelLimitsFromMegabytes(config.imaging);
       const volume = await withTimeLimit(config.inference.timeLimitSeconds, 'inference.timeLimitSeconds', (signal) =>
@@ -133,7 +143,9 @@ export class JobRunner {
       );
       // Gaps, uneven spacing, localizers or non-image objects left out: geometry and counts only.
       if (volume.warnings.length > 0) log.warn('series volume has warnings', { ...fields, warnings: volume.warnings });
-      const result = await this.infer(volume, model, route);
+      const inputIssues = [...wrongSeries, ...volumeIssues(model.manifest.plausibility?.inputChecks ?? {}, volume, facts)];
+      if (inputIssues.some((i) => i.skip)) return this.skipped(job, model, inputIssues, fields, started);
+      const result = applyPlausibility(await this.infer(volume, model, route), model.manifest, facts.ageYears, inputIssues);
       const key = await this.keyImage(job, series, volume, result, keyImageWindow(route, model), fields);
       const narrative = this.narrative(job, route, volume, result, key, keyImageWindow(route, model), fields);
       const resultId = store.recordResult(
@@ -159,7 +171,7 @@ export class JobRunner {
       );
       const source = {
         series,
-        firstOriginal: await firstOriginal(series),
+        firstOriginal: original,
         result,
         model: modelIdentity(model),
         keyImage: key,
@@ -302,24 +314,50 @@ export class JobRunner {
   ): void {
     const provider = result.provenance.executionProvider;
     const study = reports.srs.values().next().value?.studyInstanceUid;
+    const flag = result.lowConfidenceReason;
     this.d.audit({
       event: 'report-created',
       outcome: 'success',
       seriesInstanceUid: job.seriesInstanceUid,
       ...(study ? { studyInstanceUid: study } : {}),
-      detail: `job ${job.id}: ${model.name} ${model.manifest.version} on ${provider}, ${result.findings.length} finding(s), revision ${reports.revision}, forms ${[...reports.srs.keys()].join('/')}, to ${destinations.join(', ') || 'no destination'}`,
+      detail: `job ${job.id}: ${model.name} ${model.manifest.version} on ${provider}, ${result.findings.length} finding(s), revision ${reports.revision}, forms ${[...reports.srs.keys()].join('/')}, to ${destinations.join(', ') || 'no destination'}${flag ? `; ${flag}` : ''}`,
     });
     this.d.log.info('job done', {
       ...fields,
       findings: result.findings.length,
       lowConfidence: result.lowConfidence,
+      ...(flag ? { lowConfidenceReason: flag, ageBand: result.plausibility?.band } : {}),
       provider,
       revision: reports.revision,
       inferenceMs: result.provenance.durationMs,
       totalMs: Date.now() - started,
     });
     this.d.onJobFinished?.({ model: model.name, ok: true, inferenceMs: result.provenance.durationMs, provider });
+    if (result.lowConfidence) {
+      const checks: string[] = (result.plausibility?.issues ?? []).map((i) => i.check);
+      if (result.lowConfidenceReason?.includes('uncertainty')) checks.unshift('uncertainty');
+      this.d.onPlausibility?.({ model: model.name, outcome: 'flagged', checks });
+    }
     this.d.onReportsQueued();
+  }
+
+  /**
+   * A series the model cannot give a meaningful result for (wrong modality or body part, a scout,
+   * too few slices): the job ends `skipped` with why, in the log, /api/jobs and the audit trail.
+   */
+  private skipped(job: ClaimedJob, model: LoadedModel, issues: readonly PlausibilityIssue[], fields: JobFields, started: number): void {
+    const failing = issues.filter((i) => i.skip);
+    const why = `input outside the model's checks: ${failing.map(describeIssue).join('; ')}`.slice(0, 500);
+    this.d.store.finishJob(job.id, 'skipped', why, Date.now());
+    this.d.audit({
+      event: 'job-skipped',
+      outcome: 'failure',
+      seriesInstanceUid: job.seriesInstanceUid,
+      detail: `job ${job.id} (${job.route}): ${why}`,
+    });
+    this.d.log.warn('job skipped', { ...fields, reason: why, ms: Date.now() - started });
+    this.d.onJobFinished?.({ model: model.name, ok: false, inferenceMs: 0, provider: model.session.provider, skipped: true });
+    this.d.onPlausibility?.({ model: model.name, outcome: 'skipped', checks: failing.map((i) => i.check) });
   }
 
   /** A job that failed is recorded failed with why; one interrupted by the stop stays for the next start. */

@@ -211,10 +211,17 @@ function provenanceItems(ctx: Ctx): ContentItem[] {
   }));
 }
 
-/** The statements every report carries: not verified, and low confidence when flagged. */
+/**
+ * The statements every report carries: not verified, and low confidence when flagged, with each
+ * thing outside the model's plausibility contract (what, value, expected range, age band) said
+ * on its own, so no form shows a flagged number as a plain confident one (issue 17).
+ */
 function noticeItems(ctx: Ctx): ContentItem[] {
-  const out: ContentItem[] = [{ rel: 'CONTAINS', type: 'TEXT', name: C.comment, value: ctx.words.disclaimer }];
-  if (ctx.input.result.lowConfidence) out.push({ rel: 'CONTAINS', type: 'TEXT', name: C.comment, value: ctx.words.lowConfidence });
+  const r = ctx.input.result;
+  const comment = (value: string): ContentItem => ({ rel: 'CONTAINS', type: 'TEXT', name: C.comment, value });
+  const out: ContentItem[] = [comment(ctx.words.disclaimer)];
+  if (r.lowConfidence) out.push(comment(ctx.words.lowConfidence));
+  for (const issue of r.plausibility?.issues ?? []) out.push(comment(ctx.words.outsideRange(issue)));
   return out;
 }
 

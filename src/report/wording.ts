@@ -4,10 +4,13 @@
  */
 import { Finding, Measurement, SeriesResult } from '../inference/findings';
 import type { ReportLanguage } from './forms';
+import { describeIssue, expectedText, UNKNOWN_AGE_BAND, type PlausibilityIssue } from '../inference/plausibility';
 
 interface Wording {
   disclaimer: string;
   lowConfidence: string;
+  /** One plausibility issue as its own statement: "Low confidence — outside the expected range: ...". */
+  outsideRange: (i: PlausibilityIssue) => string;
   noFindings: string;
   completionDescription: string;
   seriesDescription: (model: string, version: string) => string;
@@ -78,11 +81,40 @@ function measurementList(f: Finding, lang: ReportLanguage): string {
     .join(lang === 'en' ? ', ' : '，');
 }
 
+const LABELS_ZH_PLAIN: Record<string, string> = { 'white matter': '白质', 'grey matter': '灰质', nodule: '结节' };
+const AXES_ZH: Record<string, string> = { leftRight: '左右方向', anteriorPosterior: '前后方向', headFoot: '头足方向' };
+
+/** A plausibility issue in Chinese (describeIssue is the English). */
+function issueZh(i: PlausibilityIssue): string {
+  const expected = expectedText(i, { atLeast: '至少', atMost: '至多', oneOf: '以下之一：', sep: '、' });
+  const value = `${typeof i.value === 'number' ? formatValue(i.value) : i.value}${i.unit ? ' ' + i.unit : ''}`;
+  switch (i.check) {
+    case 'range': {
+      const what = `${LABELS_ZH_PLAIN[i.subject] ?? i.subject}${MEASUREMENT_NAMES['zh-CN'][i.measurement ?? ''] ?? ''}`;
+      const band = i.band === UNKNOWN_AGE_BAND ? '年龄未知：采用所有年龄段的合并范围' : `年龄段 ${i.band ?? ''}`;
+      return `${what} ${value}，预期 ${expected}（${band}）`;
+    }
+    case 'age-band':
+      return `患者年龄超出模型的年龄段（${expected}）；采用所有年龄段的合并范围`;
+    case 'modality':
+      return `模态 ${value}，预期${expected}`;
+    case 'body-part':
+      return `检查部位 ${value}，预期${expected}`;
+    case 'slices':
+      return `层数 ${value}，预期${expected}`;
+    case 'slice-thickness':
+      return `层厚 ${value}，预期${expected}`;
+    case 'coverage':
+      return `${AXES_ZH[i.subject] ?? i.subject}覆盖范围 ${value}，预期${expected}`;
+  }
+}
+
 const percent = (c: number): string => `${Math.round(c * 100)}%`;
 
 const EN: Wording = {
   disclaimer: 'AI-generated result, not verified by a physician. Not for diagnostic use without review.',
   lowConfidence: 'Low confidence — correlate clinically.',
+  outsideRange: (i) => `Low confidence — outside the expected range: ${describeIssue(i)}.`,
   noFindings: 'No findings detected by the AI model.',
   completionDescription: 'AI-generated, unverified',
   seriesDescription: (model, version) => `AI report: ${model} ${version}`,
@@ -112,6 +144,7 @@ const EN: Wording = {
 const ZH: Wording = {
   disclaimer: 'AI 生成的结果，未经医师核实。未经审核不得用于诊断。',
   lowConfidence: '置信度低——请结合临床。',
+  outsideRange: (i) => `置信度低——超出预期范围：${issueZh(i)}。`,
   noFindings: 'AI 模型未检出异常发现。',
   completionDescription: 'AI 生成，未经核实',
   seriesDescription: (model, version) => `AI 报告：${model} ${version}`,

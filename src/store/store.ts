@@ -203,6 +203,16 @@ export interface ReportRecord {
 const JOB_COLUMNS = `id, series_uid AS seriesInstanceUid, route, model, priority, state, reason, burned_in_flag AS burnedInFlag, runs,
   created_at AS createdAt, updated_at AS updatedAt`;
 
+/**
+ * The latest result's low-confidence reason (record-result.ts keeps it in the result JSON): the
+ * plausibility flag "low confidence — outside the expected range: ..." or the uncertainty's.
+ */
+const LOW_CONFIDENCE_COLUMN = `(SELECT json_extract(r.result_json, '$.lowConfidenceReason') FROM results r
+  WHERE r.job_id = jobs.id ORDER BY r.id DESC LIMIT 1) AS lowConfidence`;
+
+/** A job as /api/jobs lists it. */
+export type JobListRow = JobRow & { lowConfidence: string | null };
+
 /** A job the runner took: it has a model (unrouted records have none and are never claimed). */
 export type ClaimedJob = JobRow & { model: string };
 
@@ -567,12 +577,14 @@ export class Store {
     return this.stmt(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ?`).get(id) as JobRow | undefined;
   }
 
-  listJobs(seriesUid?: string): JobRow[] {
+  /** Jobs with, for those that made a result, why it is low confidence (null when it is not). */
+  listJobs(seriesUid?: string): JobListRow[] {
+    const cols = `${JOB_COLUMNS}, ${LOW_CONFIDENCE_COLUMN}`;
     return (
       seriesUid
-        ? this.stmt(`SELECT ${JOB_COLUMNS} FROM jobs WHERE series_uid = ? ORDER BY id`).all(seriesUid)
-        : this.stmt(`SELECT ${JOB_COLUMNS} FROM jobs ORDER BY CASE priority WHEN 'urgent' THEN 0 ELSE 1 END, created_at, id`).all()
-    ) as JobRow[];
+        ? this.stmt(`SELECT ${cols} FROM jobs WHERE series_uid = ? ORDER BY id`).all(seriesUid)
+        : this.stmt(`SELECT ${cols} FROM jobs ORDER BY CASE priority WHEN 'urgent' THEN 0 ELSE 1 END, created_at, id`).all()
+    ) as JobListRow[];
   }
 
   /**
@@ -754,8 +766,8 @@ export class Store {
     })();
   }
 
-  /** Ends a job run: done, failed (with why), or back to queued (e.g. the series changed meanwhile). */
-  finishJob(id: number, state: 'done' | 'failed' | 'queued', reason: string | null, now: number): void {
+  /** Ends a job run: done, failed or skipped (with why), or back to queued (e.g. the series changed meanwhile). */
+  finishJob(id: number, state: 'done' | 'failed' | 'queued' | 'skipped', reason: string | null, now: number): void {
     this.stmt(`UPDATE jobs SET state = ?, reason = ?, updated_at = ? WHERE id = ? AND state = 'processing'`).run(state, reason, now, id);
   }
 
