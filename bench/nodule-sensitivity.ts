@@ -6,7 +6,8 @@
 // then the manifest's post-processor; match findings to the truth (centre distance below
 // max(radius, 5 mm)) and print sensitivity, diameter error, false positives and timings.
 //
-// node dist/bench/nodule-sensitivity.js [--phantoms 20] [--seed 1000] [--slices N] [--thickness 2.5] [--threads 1] [--verbose]
+// node dist/bench/nodule-sensitivity.js [--phantoms 20] [--seed 1000] [--slices N] [--thickness 2.5] [--threads 1] [--verbose] [--hard]
+//   --hard: phantoms with through-plane vessel trees (3 per lung) and 2 ground-glass nodules beside vessels (issue 17)
 // node dist/bench/nodule-sensitivity.js --real [FOLDER] [--threads 1]: real chest CT instead
 // (bench/nodule-real-scans; FOLDER defaults to ../shared/data/ct-lidc beside the project).
 
@@ -112,6 +113,7 @@ async function main(): Promise<void> {
   const slicesArg = arg('slices', 0);
   const threads = arg('threads', 1);
   const verbose = flag('verbose');
+  const hard = flag('hard') ? { throughPlaneVessels: 3, groundGlassBesideVessels: 2 } : {};
   const manifest = parseManifest(
     JSON.parse(fs.readFileSync(path.join(MODEL_DIR, 'model.json'), 'utf8')),
     'models/lung-nodule-reference/model.json',
@@ -137,7 +139,7 @@ async function main(): Promise<void> {
   const fpPerScan: number[] = [];
   const uncertainties: number[] = [];
   console.log(
-    `lung-nodule-reference on ${phantoms} phantoms (seeds ${seed0}..${seed0 + phantoms - 1}), ${thickness} mm slices, ORT CPU ${threads} thread(s)`,
+    `lung-nodule-reference on ${phantoms} ${flag('hard') ? 'hard ' : ''}phantoms (seeds ${seed0}..${seed0 + phantoms - 1}), ${thickness} mm slices, ORT CPU ${threads} thread(s)`,
   );
   console.log('seed  slices nodules found  FP  gen_ms load_ms model_ms ms/slice post_ms');
   try {
@@ -151,6 +153,7 @@ async function main(): Promise<void> {
         uidRoot: `2.25.${900000 + seed}`,
         sliceThicknessMm: thickness,
         ...(slicesArg > 0 ? { slices: slicesArg } : {}),
+        ...hard,
       });
       const genMs = now() - t;
       t = now();

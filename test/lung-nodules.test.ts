@@ -13,6 +13,7 @@ import type { Candidate } from '../src/inference/postprocess/lung-nodules/candid
 import { SegmentedVoxels } from '../src/inference/postprocess/lung-nodules/segmented-voxels';
 import { gridIndex, volumeGrid, VoxelBox, type VolumeGrid } from '../src/inference/postprocess/lung-nodules/volume-grid';
 import { symmetricEigenvalues } from '../src/inference/postprocess/lung-nodules/nodule-measurements';
+import { rollingBallClose, squaredDistanceTransform } from '../src/inference/postprocess/lung-nodules/rolling-ball';
 
 const GRID: VolumeGrid = { rows: 20, columns: 30, slices: 10, xSpacingMm: 0.7, ySpacingMm: 0.8, zSpacingMm: 2 };
 
@@ -152,4 +153,58 @@ test('segmentCandidate: a vessel through the box is rejected with a reason and a
 
   const [faint] = segment(volume, lung, [candidateAt(12, 2)]);
   assert.deepEqual(faint, { outcome: 'rejected', reason: 'too-faint', description: 'too faint' });
+});
+
+test('squaredDistanceTransform matches brute force; rollingBallClose fills a bite narrower than the ball, not a wide curve or a gap between pieces', () => {
+  const width = 23;
+  const height = 17;
+  const seeds = new Uint8Array(width * height);
+  for (const i of [5, 77, 200, 333]) seeds[i] = 1;
+  const distance = squaredDistanceTransform(seeds, width, height);
+  for (let i = 0; i < seeds.length; i++) {
+    let best = Infinity;
+    for (let j = 0; j < seeds.length; j++)
+      if (seeds[j]) best = Math.min(best, ((i % width) - (j % width)) ** 2 + (((i / width) | 0) - ((j / width) | 0)) ** 2);
+    assert.equal(distance[i], best, `pixel ${i}`);
+  }
+
+  // A lung: a 60 x 100 px rectangle (its right edge the chest wall) with a round bite of
+  // radius 8 px cut into that edge (a juxtapleural nodule), and a second lung 3 px to the left.
+  const rows = 140;
+  const columns = 160;
+  const mask = new Uint8Array(rows * columns);
+  const lungAt = (x: number, y: number): boolean =>
+    (x >= 60 && x < 120 && y >= 20 && y < 120 && Math.hypot(x - 120, y - 70) > 8) || (x >= 10 && x < 57 && y >= 20 && y < 120);
+  for (let y = 0; y < rows; y++) for (let x = 0; x < columns; x++) if (lungAt(x, y)) mask[y * columns + x] = 1;
+  const closed = rollingBallClose(mask, rows, columns, 12);
+  for (let i = 0; i < mask.length; i++) if (mask[i]) assert.equal(closed[i], 1, 'closing never removes lung');
+  assert.equal(closed[70 * columns + 115], 1, 'the bite (nodule) is inside the closed lung');
+  assert.equal(closed[66 * columns + 114], 1);
+  // ... but for its last R - sqrt(R² - r²) = 3.1 px, where the ball still reaches into it.
+  assert.equal(closed[70 * columns + 118], 0, 'the ball pokes into the bottom of the bite');
+  assert.equal(closed[70 * columns + 122], 0, 'the chest wall beyond it is not');
+  assert.equal(closed[70 * columns + 58], 0, 'the gap between the two lungs is not bridged');
+  assert.equal(closed[10 * columns + 90], 0, 'nor anything outside a straight edge');
+});
+
+test('segmentCandidate: a nodule on the chest wall is rejected in the plain lung mask, accepted and measured in the closed one', () => {
+  // Chest wall: x >= 30 mm (dense, not lung). A 10 mm solid nodule centred 2 mm inside the lung.
+  const wallMm = 30;
+  const radiusMm = 5;
+  const cx = wallMm - radiusMm + 3;
+  const { volume } = syntheticVolume((x, y, z) => x >= wallMm || Math.hypot(x - cx, y - CY, z - CZ) <= radiusMm);
+  const lung = volume.values.map((hu) => hu.map((v) => (v < -400 ? 1 : 0)) as unknown as Uint8Array);
+  const lungMasks = lung.map((m) => Uint8Array.from(m));
+  const closed = lungMasks.map((m) => rollingBallClose(m, volume.rows, volume.columns, 15 / 0.7));
+  const grid = volumeGrid(volume);
+  const column = Math.round(cx / 0.7);
+  const candidate: Candidate = { slice: 16, column, row: 32, score: 0.5, radiusMm };
+  const plain = segmentCandidate(volume, grid, lungMasks, candidate, new SegmentedVoxels(grid));
+  assert.equal(plain.outcome, 'rejected', 'outside the plain mask the nodule cannot be segmented as a nodule');
+  const inClosed = segmentCandidate(volume, grid, lungMasks, candidate, new SegmentedVoxels(grid), closed);
+  assert.equal(inClosed.outcome, 'accepted', JSON.stringify(inClosed));
+  if (inClosed.outcome !== 'accepted') return;
+  // The part of the sphere inside the lung is about 80 % of it: diameter within max(3 mm, 30 %).
+  assert.ok(Math.abs(inClosed.nodule.diameterMm - 2 * radiusMm) < 3, `diameter ${inClosed.nodule.diameterMm}`);
+  assert.ok(inClosed.wall.inBite > 0.9 && inClosed.wall.onWall > 0, JSON.stringify(inClosed.wall));
 });

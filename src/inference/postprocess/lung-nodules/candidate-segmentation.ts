@@ -13,7 +13,7 @@ import type { Candidate } from './candidates';
 import { measureNodule, type NoduleMeasurement } from './nodule-measurements';
 import { LUNG_NODULE_PARAMS } from './params';
 import type { SegmentedVoxels } from './segmented-voxels';
-import { leavesBox, separateFromVessels, type BoxedStructure } from './vessel-rejection';
+import { leavesBox, separateFromVessels, wallContact, type BoxedStructure, type WallContact } from './vessel-rejection';
 import { gridIndex, inGrid, VoxelBox, type VolumeGrid } from './volume-grid';
 
 export interface Accepted {
@@ -26,6 +26,8 @@ export interface Accepted {
     /** Density of the candidate's core, HU. */
     readonly coreHu: number;
   };
+  /** How it sits against the chest wall or mediastinum (all 0 for a nodule inside the lung). */
+  readonly wall: WallContact;
 }
 
 /** Why a candidate was not measured at all. */
@@ -85,13 +87,20 @@ const BOX_MARGIN_MM = 4;
 /** ... and at least this (mm). */
 const BOX_MIN_HALF_WIDTH_MM = 8;
 
-/** Segments one candidate and decides whether it is a nodule; records what it segmented in `segmented`. */
+/**
+ * Segments one candidate and decides whether it is a nodule; records what it segmented in `segmented`.
+ *
+ * @param lung the lung (holes filled): where the background density is read
+ * @param closed the lung closed by the rolling ball (default `lung`): what structures are segmented
+ *   within; dense tissue that only the closing added is the pleural side of a juxtapleural nodule
+ */
 export function segmentCandidate(
   volume: SeriesVolume,
   grid: VolumeGrid,
   lung: readonly Uint8Array[],
   candidate: Candidate,
   segmented: SegmentedVoxels,
+  closed: readonly Uint8Array[] = lung,
 ): CandidateOutcome {
   const blobRadiusMm = Math.max(1, Math.min(LUNG_NODULE_PARAMS.maxDiameterMm / 2, candidate.radiusMm));
   const { coreHu, slice } = coreDensity(volume, grid, candidate, blobRadiusMm);
@@ -107,7 +116,7 @@ export function segmentCandidate(
   if (segmented.alreadySegmented(gridIndex(grid, seed.column, seed.row, slice), linkHu))
     return unmeasurable('already-segmented', 'already segmented');
 
-  const structure = cutOutBox(volume, grid, lung, seed.column, seed.row, slice, blobRadiusMm, linkHu);
+  const structure = cutOutBox(volume, grid, { lung, closed }, { column: seed.column, row: seed.row, slice }, blobRadiusMm, linkHu);
   const { box } = structure;
   const component = new Uint8Array(box.voxelCount);
   growRegion26(box, structure.lungHu, component, new Int32Array(box.voxelCount), structure.seed, (hu) => hu >= linkHu);
@@ -152,6 +161,7 @@ export function segmentCandidate(
     thresholdHu,
     margin: (maxElongation - elongation) / (maxElongation - 1),
     nodule: { ...nodule, coreHu },
+    wall: wallContact(structure, part),
   };
 }
 
@@ -255,18 +265,18 @@ function densestNextToPeak(
 
 /**
  * The box around the seed (two blob radii and a margin each way) with local copies of the HU:
- * everywhere in the volume, and inside the lung mask only.
+ * everywhere in the volume, and inside the closed lung mask only; and where the closing added
+ * to the lung (the pleural side of juxtapleural structures).
  */
 function cutOutBox(
   volume: SeriesVolume,
   grid: VolumeGrid,
-  lung: readonly Uint8Array[],
-  seedColumn: number,
-  seedRow: number,
-  seedSlice: number,
+  masks: { readonly lung: readonly Uint8Array[]; readonly closed: readonly Uint8Array[] },
+  seedAt: { readonly column: number; readonly row: number; readonly slice: number },
   blobRadiusMm: number,
   linkHu: number,
 ): BoxedStructure {
+  const { column: seedColumn, row: seedRow, slice: seedSlice } = seedAt;
   const halfWidthMm = Math.max(2 * blobRadiusMm + BOX_MARGIN_MM, BOX_MIN_HALF_WIDTH_MM);
   const halfX = Math.ceil(halfWidthMm / grid.xSpacingMm);
   const halfY = Math.ceil(halfWidthMm / grid.ySpacingMm);
@@ -274,6 +284,7 @@ function cutOutBox(
   const box = VoxelBox.centredOn(grid, seedColumn, seedRow, seedSlice, halfX, halfY, halfZ);
   const lungHu = new Float32Array(box.voxelCount);
   const hu = new Float32Array(box.voxelCount);
+  const pleural = new Uint8Array(box.voxelCount);
   for (let z = 0; z < box.sizeZ; z++) {
     for (let y = 0; y < box.sizeY; y++) {
       for (let x = 0; x < box.sizeX; x++) {
@@ -287,10 +298,13 @@ function cutOutBox(
         } else {
           const pixel = gridY * grid.columns + gridX;
           hu[i] = volume.values[gridZ]![pixel]!;
-          lungHu[i] = lung[gridZ]![pixel] ? volume.values[gridZ]![pixel]! : NaN;
+          const inLung = masks.lung[gridZ]![pixel]!;
+          const inClosed = masks.closed[gridZ]![pixel]!;
+          lungHu[i] = inClosed ? volume.values[gridZ]![pixel]! : NaN;
+          pleural[i] = inClosed && !inLung ? 1 : 0;
         }
       }
     }
   }
-  return { box, lungHu, hu, seed: box.index(halfX, halfY, halfZ), linkHu };
+  return { box, lungHu, hu, pleural, seed: box.index(halfX, halfY, halfZ), linkHu };
 }

@@ -3,7 +3,7 @@
  * output channels: 0 blob score, 1 score at local maxima, 2 sigma of the best scale in model pixels)
  * into lung-nodule findings, using the CT values of the whole series.
  *
- * 1. Lung mask per slice (lung-mask.ts).
+ * 1. Lung mask per slice, closed by a rolling ball for juxtapleural nodules (lung-mask.ts, rolling-ball.ts).
  * 2. Candidates: local maxima of the blob score at or above the manifest's threshold inside that
  *    mask, strongest first (candidates.ts).
  * 3. Each candidate segmented in 3D around its peak (candidate-segmentation.ts); structures that
@@ -63,7 +63,7 @@ export function findLungNodules(ctx: PostprocessContext, trace?: CandidateTrace)
   const reported: { x: number; y: number; z: number; diameterMm: number }[] = [];
   for (const candidate of candidates) {
     if (findings.length >= LUNG_NODULE_PARAMS.maxFindings) break;
-    const outcome = segmentCandidate(volume, grid, masks.filled, candidate, segmented);
+    const outcome = segmentCandidate(volume, grid, masks.filled, candidate, segmented, masks.closed);
     trace?.(candidate, outcome);
     if (outcome.outcome === 'rejected') {
       if (isDecidedRejection(outcome) && nearMisses < NEAR_MISS_COUNT && candidate.score >= NEAR_MISS_SCORE_FACTOR * threshold) {

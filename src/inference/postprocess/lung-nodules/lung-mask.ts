@@ -1,17 +1,24 @@
 /**
  * Step 1, the lung mask per slice: air-like voxels inside the body and not connected to the
- * outside air, with holes filled (nodules and vessels inside the lung count as lung), grown by a
- * few mm so juxtapleural nodules are kept. Also the per-slice lung area and body centre the
- * findings' zone and side are read from.
+ * outside air, with holes filled (nodules and vessels inside the lung count as lung), then closed
+ * with a rolling ball (rolling-ball.ts) so nodules touching the chest wall or mediastinum count
+ * as lung too, and grown by a few mm for the candidate search. Also the per-slice lung area and
+ * body centre the findings' zone and side are read from.
  */
 import type { SeriesVolume } from '../../series-volume';
 import { LUNG_NODULE_PARAMS } from './params';
+import { rollingBallClose } from './rolling-ball';
 import type { VolumeGrid } from './volume-grid';
 
 export interface LungMasks {
   /** Lung with holes filled, per slice (1 = lung). */
   readonly filled: Uint8Array[];
-  /** `filled` grown by LUNG_NODULE_PARAMS.maskGrowMm: where candidates are looked for. */
+  /**
+   * `filled` closed by a ball of LUNG_NODULE_PARAMS.rollingBallMm: juxtapleural and
+   * juxtamediastinal nodules lie inside it (what structures are segmented within).
+   */
+  readonly closed: Uint8Array[];
+  /** `closed` grown by LUNG_NODULE_PARAMS.maskGrowMm: where candidates are looked for. */
   readonly search: Uint8Array[];
   /** Lung area per slice, mm². */
   readonly areaMm2: Float64Array;
@@ -23,12 +30,15 @@ export function lungMasks(volume: SeriesVolume, grid: VolumeGrid): LungMasks {
   const { rows, columns } = grid;
   const pixels = rows * columns;
   const filled: Uint8Array[] = [];
+  const closed: Uint8Array[] = [];
   const search: Uint8Array[] = [];
   const areaMm2 = new Float64Array(grid.slices);
   const bodyCentre: [number, number][] = [];
   const queue = new Int32Array(pixels);
   const outside = new Uint8Array(pixels);
-  const growPixels = Math.max(1, Math.round(LUNG_NODULE_PARAMS.maskGrowMm / Math.min(grid.ySpacingMm, grid.xSpacingMm)));
+  const pixelMm = Math.min(grid.ySpacingMm, grid.xSpacingMm);
+  const growPixels = Math.max(1, Math.round(LUNG_NODULE_PARAMS.maskGrowMm / pixelMm));
+  const ballPixels = LUNG_NODULE_PARAMS.rollingBallMm / pixelMm;
   const isAir = (hu: number): boolean => hu < LUNG_NODULE_PARAMS.airHu;
   for (let slice = 0; slice < grid.slices; slice++) {
     const hu = volume.values[slice]!;
@@ -59,9 +69,11 @@ export function lungMasks(volume: SeriesVolume, grid: VolumeGrid): LungMasks {
     }
     filled.push(lung);
     areaMm2[slice] = lungPixels * grid.ySpacingMm * grid.xSpacingMm;
-    search.push(lungPixels > 0 ? dilateSquare(lung, rows, columns, growPixels) : lung);
+    const lungClosed = lungPixels > 0 ? rollingBallClose(lung, rows, columns, ballPixels) : lung;
+    closed.push(lungClosed);
+    search.push(lungPixels > 0 ? dilateSquare(lungClosed, rows, columns, growPixels) : lung);
   }
-  return { filled, search, areaMm2, bodyCentre };
+  return { filled, closed, search, areaMm2, bodyCentre };
 }
 
 /** Marks the pixels reachable from the image border through `passable` ones (4-connected). */

@@ -4,7 +4,12 @@ export const LUNG_NODULE_PARAMS = {
   defaultThreshold: 0.12,
   /** Air-like (HU) for the lung mask. */
   airHu: -400,
-  /** Lung mask growth for juxtapleural nodules (mm). */
+  /**
+   * Radius of the ball rolled along the lung's contour (mm): bites into the lung narrower than
+   * twice this (nodules on the chest wall or mediastinum up to ~30 mm) are closed into it.
+   */
+  rollingBallMm: 15,
+  /** Lung mask growth around the closed mask for the candidate search (mm). */
   maskGrowMm: 3,
   /** Structures are followed down to this fraction of the lung-to-core contrast. */
   linkFraction: 0.25,

@@ -15,6 +15,11 @@ export interface BoxedStructure {
   readonly lungHu: Float32Array;
   /** HU everywhere inside the volume, NaN outside it. */
   readonly hu: Float32Array;
+  /**
+   * 1 where only the rolling-ball closing made the voxel lung (the pleural side of a bite in the
+   * lung's contour); absent when the lung mask was not closed.
+   */
+  readonly pleural?: Uint8Array;
   /** The candidate's seed voxel, box-local index (the box's centre). */
   readonly seed: number;
   /** HU down to which the structure is followed. */
@@ -38,13 +43,15 @@ export type VesselCheck =
 /**
  * Whether a structure leaves its box: a voxel on the box's faces, or one next to dense tissue
  * (at least `linkHu`) outside the lung mask (a vessel running into the hilum, anything fused
- * with the chest wall).
+ * with the chest wall). Contact made across a bite the rolling ball closed is the broad base of
+ * a juxtapleural nodule, not a way out: a tube leaving through the wall still reaches a face.
  */
 export function leavesBox(structure: BoxedStructure, mask: Uint8Array): boolean {
-  const { box, lungHu, hu, linkHu } = structure;
+  const { box, lungHu, hu, linkHu, pleural } = structure;
   for (let i = 0; i < mask.length; i++) {
     if (!mask[i]) continue;
     if (box.onFace(i)) return true;
+    if (pleural?.[i]) continue;
     for (const n of box.faceNeighboursOfInterior(i)) {
       if (Number.isNaN(lungHu[n]!) && hu[n]! >= linkHu) return true;
     }
@@ -155,4 +162,36 @@ function openAroundSeed(box: VoxelBox, component: Uint8Array, seed: number, radi
   const core = new Uint8Array(box.voxelCount);
   growRegion26(box, Float32Array.from(eroded), core, new Int32Array(box.voxelCount), start, (v) => v > 0);
   return dilateWithin(box, core, ball, component);
+}
+
+/** How a structure sits against the lung's wall: shares of its voxels, 0..1. */
+export interface WallContact {
+  /** Share of the structure that only the rolling-ball closing made lung (inside a bite of the contour). */
+  readonly inBite: number;
+  /** Share of its surface voxels that touch dense tissue outside the (closed) lung: its base on the wall. */
+  readonly onWall: number;
+}
+
+export function wallContact(structure: BoxedStructure, part: Uint8Array): WallContact {
+  const { box, lungHu, hu, linkHu, pleural } = structure;
+  let voxels = 0;
+  let inBite = 0;
+  let surface = 0;
+  let onWall = 0;
+  for (let i = 0; i < part.length; i++) {
+    if (!part[i]) continue;
+    voxels++;
+    if (pleural?.[i]) inBite++;
+    if (box.onFace(i)) continue;
+    let isSurface = false;
+    let touchesWall = false;
+    for (const n of box.faceNeighboursOfInterior(i)) {
+      if (part[n]) continue;
+      isSurface = true;
+      if (Number.isNaN(lungHu[n]!) && hu[n]! >= linkHu) touchesWall = true;
+    }
+    if (isSurface) surface++;
+    if (touchesWall) onWall++;
+  }
+  return { inBite: voxels > 0 ? inBite / voxels : 0, onWall: surface > 0 ? onWall / surface : 0 };
 }
