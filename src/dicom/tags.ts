@@ -187,6 +187,30 @@ export const TAG = {
 
   ReferencedFrameOfReferenceUID: 0x30060024,
 
+  // Enhanced multi-frame functional groups and dimensions (PS3.3 C.7.6.16, C.7.6.17; issue 12).
+  EchoNumbers: 0x00180086,
+  EffectiveEchoTime: 0x00189082,
+  MREchoSequence: 0x00189114,
+  MRImageFrameTypeSequence: 0x00189226,
+  CTImageFrameTypeSequence: 0x00189329,
+  FrameType: 0x00089007,
+  TemporalPositionIdentifier: 0x00200100,
+  FrameContentSequence: 0x00209111,
+  PlanePositionSequence: 0x00209113,
+  PlaneOrientationSequence: 0x00209116,
+  StackID: 0x00209056,
+  InStackPositionNumber: 0x00209057,
+  FrameAcquisitionNumber: 0x00209156,
+  DimensionIndexValues: 0x00209157,
+  DimensionIndexPointer: 0x00209165,
+  FunctionalGroupPointer: 0x00209167,
+  DimensionIndexSequence: 0x00209222,
+  TemporalPositionIndex: 0x00209128,
+  PixelMeasuresSequence: 0x00289110,
+  RealWorldValueMappingSequence: 0x00409096,
+  RealWorldValueIntercept: 0x00409224,
+  RealWorldValueSlope: 0x00409225,
+
   SharedFunctionalGroupsSequence: 0x52009229,
   PerFrameFunctionalGroupsSequence: 0x52009230,
 
