@@ -54,7 +54,16 @@ export async function loadFiles(files: readonly string[]): Promise<SeriesVolume>
 export function volumeDifferences(a: SeriesVolume, b: SeriesVolume): string[] {
   const out: string[] = [];
   const same = (x: unknown, y: unknown): boolean => JSON.stringify(x) === JSON.stringify(y);
-  for (const key of ['modality', 'rows', 'columns', 'pixelSpacing', 'sliceSpacing', 'orientation', 'normal', 'frameOfReferenceUid'] as const) {
+  for (const key of [
+    'modality',
+    'rows',
+    'columns',
+    'pixelSpacing',
+    'sliceSpacing',
+    'orientation',
+    'normal',
+    'frameOfReferenceUid',
+  ] as const) {
     if (!same(a[key], b[key])) out.push(`${key}: ${JSON.stringify(a[key])} vs ${JSON.stringify(b[key])}`);
   }
   if (a.slices.length !== b.slices.length) return [...out, `slices: ${a.slices.length} vs ${b.slices.length}`];

@@ -15,14 +15,7 @@ import { convertSeries } from '../fixtures/to-enhanced';
 import { CT_IMAGE_STORAGE, monochrome16, patientModule, writePart10 } from '../fixtures/dicom-writer';
 import { newUidRoot } from '../fixtures/synthetic-ct';
 import { writeChestPhantom } from '../fixtures/chest-phantom';
-import {
-  dciodvfyErrors,
-  dicomFiles,
-  findingSummary,
-  loadFiles,
-  openNoduleModel,
-  volumeDifferences,
-} from '../bench/enhanced-equivalence';
+import { dciodvfyErrors, dicomFiles, findingSummary, loadFiles, openNoduleModel, volumeDifferences } from '../bench/enhanced-equivalence';
 import { loadSeriesVolume, NotAVolumeError, type SeriesVolume } from '../src/inference/series-volume';
 import { parseDicomFile } from '../src/imaging/dataset';
 import { readPart10Header } from '../src/dicom/part10';
@@ -36,26 +29,32 @@ const MR_T1 = path.join(SHARED_DICOM, '..', 'mr-t1-sag');
 const hasDciodvfy = spawnSync('dciodvfy', [], { stdio: 'ignore' }).error === undefined;
 const hasDsrdump = spawnSync('dsrdump', ['--version'], { stdio: 'ignore' }).error === undefined;
 
-test('emri_small in every encoding is refused with the reason (no functional groups, no frame geometry), never stacked', {
-  skip: fs.existsSync(PYDICOM) ? false : 'shared/data/dicom/pydicom-data not found',
-}, async () => {
-  const files = fs.readdirSync(PYDICOM).filter((f) => /^emri_small.*\.dcm$/.test(f));
-  // Explicit LE, big endian, RLE, JPEG-LS, JPEG 2000 and the truncated JPEG 2000 one.
-  assert.ok(files.length >= 6, `emri_small encodings found: ${files.join(', ')}`);
-  assert.ok(files.includes('emri_small_jpeg_2k_lossless_too_short.dcm'));
-  for (const f of files) {
-    const bytes = fs.readFileSync(path.join(PYDICOM, f));
-    await assert.rejects(
-      loadSeriesVolume([{ bytes, sopInstanceUid: '2.25.1', sopClassUid: '1.2.840.10008.5.1.4.1.1.4.1' }], undefined, { allowIdentified: true }),
-      (e: unknown) => {
-        assert.ok(e instanceof NotAVolumeError, `${f}: ${String(e)}`);
-        assert.match(e.message, /10 frames\) cannot be placed in a volume: it has no Shared or Per-frame Functional Groups/, f);
-        assert.match(e.message, /not stacked blindly/, f);
-        return true;
-      },
-    );
-  }
-});
+test(
+  'emri_small in every encoding is refused with the reason (no functional groups, no frame geometry), never stacked',
+  {
+    skip: fs.existsSync(PYDICOM) ? false : 'shared/data/dicom/pydicom-data not found',
+  },
+  async () => {
+    const files = fs.readdirSync(PYDICOM).filter((f) => /^emri_small.*\.dcm$/.test(f));
+    // Explicit LE, big endian, RLE, JPEG-LS, JPEG 2000 and the truncated JPEG 2000 one.
+    assert.ok(files.length >= 6, `emri_small encodings found: ${files.join(', ')}`);
+    assert.ok(files.includes('emri_small_jpeg_2k_lossless_too_short.dcm'));
+    for (const f of files) {
+      const bytes = fs.readFileSync(path.join(PYDICOM, f));
+      await assert.rejects(
+        loadSeriesVolume([{ bytes, sopInstanceUid: '2.25.1', sopClassUid: '1.2.840.10008.5.1.4.1.1.4.1' }], undefined, {
+          allowIdentified: true,
+        }),
+        (e: unknown) => {
+          assert.ok(e instanceof NotAVolumeError, `${f}: ${String(e)}`);
+          assert.match(e.message, /10 frames\) cannot be placed in a volume: it has no Shared or Per-frame Functional Groups/, f);
+          assert.match(e.message, /not stacked blindly/, f);
+          return true;
+        },
+      );
+    }
+  },
+);
 
 /** Single-frame CT slices 8x8 whose stored values are the same pattern but whose rescale differs per slice. */
 function writeRescaledSlices(dir: string): string[] {
@@ -144,28 +143,32 @@ test('per-frame rescale and shuffled frames: Enhanced and Legacy Converted Enhan
   }
 });
 
-test('sagittal T1: Enhanced MR (one object) and Legacy Converted Enhanced MR (3 objects, shuffled) load to the single-frame volume bit for bit', {
-  skip: fs.existsSync(MR_T1) ? false : 'shared/data/mr-t1-sag not found',
-}, async () => {
-  const dir = tmpDir('mf-t1');
-  try {
-    const files = dicomFiles(MR_T1);
-    const base = await loadFiles(files);
-    assert.equal(base.slices.length, 192);
-    for (const [kind, objects, shuffleSeed] of [
-      ['enhanced', 1, undefined],
-      ['legacy', 3, 5],
-    ] as const) {
-      const out = await convertSeries(files, { kind, objects, outDir: path.join(dir, kind), ...(shuffleSeed ? { shuffleSeed } : {}) });
-      const vol = await loadFiles(out);
-      assert.deepEqual(volumeDifferences(base, vol), [], kind);
-      assertFramesPointAtTheirSources(base, vol, out);
-      if (hasDciodvfy) for (const f of out) assert.deepEqual(dciodvfyErrors(f), [], `${kind} ${path.basename(f)}`);
+test(
+  'sagittal T1: Enhanced MR (one object) and Legacy Converted Enhanced MR (3 objects, shuffled) load to the single-frame volume bit for bit',
+  {
+    skip: fs.existsSync(MR_T1) ? false : 'shared/data/mr-t1-sag not found',
+  },
+  async () => {
+    const dir = tmpDir('mf-t1');
+    try {
+      const files = dicomFiles(MR_T1);
+      const base = await loadFiles(files);
+      assert.equal(base.slices.length, 192);
+      for (const [kind, objects, shuffleSeed] of [
+        ['enhanced', 1, undefined],
+        ['legacy', 3, 5],
+      ] as const) {
+        const out = await convertSeries(files, { kind, objects, outDir: path.join(dir, kind), ...(shuffleSeed ? { shuffleSeed } : {}) });
+        const vol = await loadFiles(out);
+        assert.deepEqual(volumeDifferences(base, vol), [], kind);
+        assertFramesPointAtTheirSources(base, vol, out);
+        if (hasDciodvfy) for (const f of out) assert.deepEqual(dciodvfyErrors(f), [], `${kind} ${path.basename(f)}`);
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
     }
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-});
+  },
+);
 
 const DEVICE = { aeTitle: 'AI_NODE', deviceUid: '2.25.42', manufacturer: 'test', modelName: 'test', softwareVersion: '0' };
 
@@ -200,51 +203,58 @@ function measurementLines(sr: Buffer, dir: string, name: string): string[] {
 // The reference lung-nodule model finds nothing on LIDC-IDRI-0001 today, so the findings and SR
 // half of the proof runs on the chest phantom (nodules the model finds); the LIDC scan itself is
 // compared in every arrival form by bench/enhanced-equivalence.
-test('chest CT phantom as Enhanced CT in 2 shuffled objects: same volume, same findings, same SR measurements; the SR names the frame', {
-  skip: hasDsrdump ? false : 'dsrdump not installed',
-}, async () => {
-  const dir = tmpDir('mf-phantom');
-  const model = await openNoduleModel();
-  try {
-    const phantom = writeChestPhantom({ outDir: path.join(dir, 'single'), seed: 7, uidRoot: newUidRoot(), slices: 40 });
-    const files = phantom.files;
-    const base = await loadFiles(files);
-    const out = await convertSeries(files, { kind: 'enhanced', objects: 2, shuffleSeed: 9, outDir: path.join(dir, 'enhanced') });
-    const vol = await loadFiles(out);
-    assert.deepEqual(volumeDifferences(base, vol), []);
-    assertFramesPointAtTheirSources(base, vol, out);
+test(
+  'chest CT phantom as Enhanced CT in 2 shuffled objects: same volume, same findings, same SR measurements; the SR names the frame',
+  {
+    skip: hasDsrdump ? false : 'dsrdump not installed',
+  },
+  async () => {
+    const dir = tmpDir('mf-phantom');
+    const model = await openNoduleModel();
+    try {
+      const phantom = writeChestPhantom({ outDir: path.join(dir, 'single'), seed: 7, uidRoot: newUidRoot(), slices: 40 });
+      const files = phantom.files;
+      const base = await loadFiles(files);
+      const out = await convertSeries(files, { kind: 'enhanced', objects: 2, shuffleSeed: 9, outDir: path.join(dir, 'enhanced') });
+      const vol = await loadFiles(out);
+      assert.deepEqual(volumeDifferences(base, vol), []);
+      assertFramesPointAtTheirSources(base, vol, out);
 
-    const single = await model.run(base);
-    const multi = await model.run(vol);
-    assert.ok(single.findings.length > 0, 'the reference model finds phantom nodules');
-    assert.deepEqual(findingSummary(multi), findingSummary(single));
-    // Each region names (instance, frame) of the multi-frame source, lying where the single-frame image does.
-    for (const [k, f] of multi.findings.entries()) {
-      const r = f.region!;
-      const slice = vol.slices.findIndex((s) => s.sopInstanceUid === r.sopInstanceUid && s.frameNumber === r.frame);
-      assert.ok(r.frame !== undefined && slice >= 0, `finding ${f.id} names a frame of the volume`);
-      assert.equal(base.slices[slice]!.sopInstanceUid, single.findings[k]!.region!.sopInstanceUid);
+      const single = await model.run(base);
+      const multi = await model.run(vol);
+      assert.ok(single.findings.length > 0, 'the reference model finds phantom nodules');
+      assert.deepEqual(findingSummary(multi), findingSummary(single));
+      // Each region names (instance, frame) of the multi-frame source, lying where the single-frame image does.
+      for (const [k, f] of multi.findings.entries()) {
+        const r = f.region!;
+        const slice = vol.slices.findIndex((s) => s.sopInstanceUid === r.sopInstanceUid && s.frameNumber === r.frame);
+        assert.ok(r.frame !== undefined && slice >= 0, `finding ${f.id} names a frame of the volume`);
+        assert.equal(base.slices[slice]!.sopInstanceUid, single.findings[k]!.region!.sopInstanceUid);
+      }
+
+      const srSingle = report(single, files, files[0]!);
+      const srMulti = report(multi, out, out[0]!);
+      const lines = measurementLines(srSingle, dir, 'single.sr');
+      assert.ok(
+        lines.some((l) => /\bNUM\b/.test(l)),
+        'the SR carries measurements',
+      );
+      assert.deepEqual(measurementLines(srMulti, dir, 'multi.sr'), lines);
+      // Referenced Frame Number in the IMAGE references of the multi-frame SR, none in the single-frame one.
+      const frames = (sr: Buffer): string[] =>
+        parseDicomFile(sr)
+          .dataSet.items(TAG.ContentSequence)
+          .flatMap(function walk(item): string[] {
+            const own = item.items(TAG.ReferencedSOPSequence).flatMap((ref) => ref.string(TAG.ReferencedFrameNumber) ?? []);
+            return [...own, ...item.items(TAG.ContentSequence).flatMap(walk)];
+          });
+      assert.deepEqual(frames(srSingle), []);
+      const expected = new Set(multi.findings.flatMap((f) => (f.region?.frame !== undefined ? [String(f.region.frame)] : [])));
+      assert.ok(expected.size > 0);
+      assert.deepEqual(new Set(frames(srMulti)), expected);
+    } finally {
+      await model.close();
+      fs.rmSync(dir, { recursive: true, force: true });
     }
-
-    const srSingle = report(single, files, files[0]!);
-    const srMulti = report(multi, out, out[0]!);
-    const lines = measurementLines(srSingle, dir, 'single.sr');
-    assert.ok(lines.some((l) => /\bNUM\b/.test(l)), 'the SR carries measurements');
-    assert.deepEqual(measurementLines(srMulti, dir, 'multi.sr'), lines);
-    // Referenced Frame Number in the IMAGE references of the multi-frame SR, none in the single-frame one.
-    const frames = (sr: Buffer): string[] =>
-      parseDicomFile(sr)
-        .dataSet.items(TAG.ContentSequence)
-        .flatMap(function walk(item): string[] {
-          const own = item.items(TAG.ReferencedSOPSequence).flatMap((ref) => ref.string(TAG.ReferencedFrameNumber) ?? []);
-          return [...own, ...item.items(TAG.ContentSequence).flatMap(walk)];
-        });
-    assert.deepEqual(frames(srSingle), []);
-    const expected = new Set(multi.findings.flatMap((f) => (f.region?.frame !== undefined ? [String(f.region.frame)] : [])));
-    assert.ok(expected.size > 0);
-    assert.deepEqual(new Set(frames(srMulti)), expected);
-  } finally {
-    await model.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-});
+  },
+);
