@@ -22,11 +22,13 @@ import { readPart10Header } from '../src/dicom/part10';
 import { TAG } from '../src/dicom/tags';
 import { buildReport } from '../src/report/build-sr';
 import type { SeriesResult } from '../src/inference/findings';
+import { keyImage } from '../src/inference/key-image';
 import { SHARED_DICOM, tmpDir } from './helpers/env';
 
 const PYDICOM = path.join(SHARED_DICOM, 'pydicom-data');
 const MR_T1 = path.join(SHARED_DICOM, '..', 'mr-t1-sag');
 const hasDciodvfy = spawnSync('dciodvfy', [], { stdio: 'ignore' }).error === undefined;
+const hasDcmdump = spawnSync('dcmdump', ['--version'], { stdio: 'ignore' }).error === undefined;
 const hasDsrdump = spawnSync('dsrdump', ['--version'], { stdio: 'ignore' }).error === undefined;
 
 test(
@@ -137,11 +139,29 @@ test('per-frame rescale and shuffled frames: Enhanced and Legacy Converted Enhan
         `${kind}: frames shuffled`,
       );
       if (hasDciodvfy) for (const f of out) assert.deepEqual(dciodvfyErrors(f), [], `${kind} ${path.basename(f)}`);
+      if (hasDcmdump) assertFramePositionsAsDcmdumpReads(vol, out);
     }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+/**
+ * DCMTK as an independent reader: dcmdump lists each object's Image Position (Patient) values in
+ * frame order (the per-frame groups); slice (instance, frame n) must lie at the n-th of them.
+ */
+function assertFramePositionsAsDcmdumpReads(vol: SeriesVolume, files: readonly string[]): void {
+  for (const file of files) {
+    const r = spawnSync('dcmdump', ['-q', '+P', '0020,0032', file], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const positions = [...r.stdout.matchAll(/\[([^\]]*)\]/g)].map((m) => m[1]!.split('\\').map(Number));
+    const uid = readPart10Header(fs.readFileSync(file)).sopInstanceUid;
+    const slices = vol.slices.filter((s) => s.sopInstanceUid === uid);
+    assert.equal(slices.length, positions.length, path.basename(file));
+    for (const s of slices)
+      assert.deepEqual([...s.position], positions[s.frameNumber! - 1], `${path.basename(file)} frame ${s.frameNumber}`);
+  }
+}
 
 test(
   'sagittal T1: Enhanced MR (one object) and Legacy Converted Enhanced MR (3 objects, shuffled) load to the single-frame volume bit for bit',
@@ -231,6 +251,11 @@ test(
         assert.ok(r.frame !== undefined && slice >= 0, `finding ${f.id} names a frame of the volume`);
         assert.equal(base.slices[slice]!.sopInstanceUid, single.findings[k]!.region!.sopInstanceUid);
       }
+
+      // The key image is drawn on the same slice, found by (instance, frame).
+      const [keySingle, keyMulti] = [await keyImage(base, single.findings, 'lung'), await keyImage(vol, multi.findings, 'lung')];
+      assert.ok(keySingle && keyMulti);
+      assert.ok(keyMulti.png.equals(keySingle.png), 'the same key image');
 
       const srSingle = report(single, files, files[0]!);
       const srMulti = report(multi, out, out[0]!);
