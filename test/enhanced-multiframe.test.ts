@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 
 import { convertSeries } from '../fixtures/to-enhanced';
 import { CT_IMAGE_STORAGE, monochrome16, patientModule, writePart10 } from '../fixtures/dicom-writer';
@@ -23,7 +23,10 @@ import { TAG } from '../src/dicom/tags';
 import { buildReport } from '../src/report/build-sr';
 import type { SeriesResult } from '../src/inference/findings';
 import { keyImage } from '../src/inference/key-image';
-import { SHARED_DICOM, tmpDir } from './helpers/env';
+import { PROJECT_ROOT, SHARED_DICOM, tmpDir } from './helpers/env';
+import { startTestNode, waitFor } from './helpers/node';
+import { freePort } from './helpers/child-node';
+import { run } from './helpers/run';
 
 const PYDICOM = path.join(SHARED_DICOM, 'pydicom-data');
 const MR_T1 = path.join(SHARED_DICOM, '..', 'mr-t1-sag');
@@ -190,6 +193,70 @@ test(
   },
 );
 
+/** Referenced Frame Numbers of the IMAGE (and SCOORD-selected) references anywhere in an SR's content tree. */
+function referencedFrames(sr: Buffer): string[] {
+  return parseDicomFile(sr)
+    .dataSet.items(TAG.ContentSequence)
+    .flatMap(function walk(item): string[] {
+      const own = item.items(TAG.ReferencedSOPSequence).flatMap((ref) => ref.string(TAG.ReferencedFrameNumber) ?? []);
+      return [...own, ...item.items(TAG.ContentSequence).flatMap(walk)];
+    });
+}
+
+/** Sends `files` to a node routed to the reference model, with DCMTK storescp as its PACS; returns what the PACS received. */
+async function runThroughNode(files: readonly string[]): Promise<{ sopClassUid: string; bytes: Buffer }[]> {
+  const port = await freePort();
+  const pacs = tmpDir('mf-pacs');
+  const scp = spawn('storescp', ['-aet', 'STORESCP', '-od', pacs, String(port)], {
+    stdio: 'ignore',
+    env: { ...process.env, TCP_NODELAY: '1' },
+  });
+  const n = await startTestNode({
+    series: { stableSeconds: 1 },
+    inference: { modelsDir: path.join(PROJECT_ROOT, 'models'), providers: ['cpu'] },
+    destinations: { PACS: { aeTitle: 'STORESCP', host: '127.0.0.1', port } },
+    routes: [{ name: 'chest-ct', match: { Modality: 'CT' }, model: 'lung-nodule-reference', destinations: ['PACS'], keyImage: true }],
+    delivery: { backoffSeconds: 1, backoffCapSeconds: 2 },
+  });
+  try {
+    const s = await run('storescu', ['-aet', 'STORESCU', '-aec', 'DICOM_AI', '127.0.0.1', String(n.port), ...files], {
+      timeoutMs: 120_000,
+    });
+    assert.equal(s.code, 0, s.stderr);
+    await waitFor(() => n.node.store.listJobs().some((j) => j.state === 'done' || j.state === 'failed'), 300_000, 'the job to finish');
+    assert.deepEqual(
+      n.node.store
+        .listJobs()
+        .filter((j) => j.state === 'failed')
+        .map((j) => j.reason),
+      [],
+      'the job over the enhanced objects did not fail',
+    );
+    const received = (): { sopClassUid: string; bytes: Buffer }[] =>
+      fs.readdirSync(pacs).flatMap((f) => {
+        const bytes = fs.readFileSync(path.join(pacs, f));
+        try {
+          parseDicomFile(bytes); // throws while storescp is still writing the file
+          return [{ sopClassUid: readPart10Header(bytes).sopClassUid, bytes }];
+        } catch {
+          return [];
+        }
+      });
+    const arrived = (): boolean => {
+      const classes = received().map((d) => d.sopClassUid);
+      return classes.some((c) => c.startsWith('1.2.840.10008.5.1.4.1.1.88.')) && classes.includes(SECONDARY_CAPTURE);
+    };
+    await waitFor(arrived, 60_000, 'the SR and the key image at the PACS');
+    return received();
+  } finally {
+    await n.stop();
+    scp.kill();
+    fs.rmSync(pacs, { recursive: true, force: true });
+  }
+}
+
+const SECONDARY_CAPTURE = '1.2.840.10008.5.1.4.1.1.7';
+
 const DEVICE = { aeTitle: 'AI_NODE', deviceUid: '2.25.42', manufacturer: 'test', modelName: 'test', softwareVersion: '0' };
 
 function report(result: SeriesResult, files: readonly string[], firstFile: string): Buffer {
@@ -266,17 +333,25 @@ test(
       );
       assert.deepEqual(measurementLines(srMulti, dir, 'multi.sr'), lines);
       // Referenced Frame Number in the IMAGE references of the multi-frame SR, none in the single-frame one.
-      const frames = (sr: Buffer): string[] =>
-        parseDicomFile(sr)
-          .dataSet.items(TAG.ContentSequence)
-          .flatMap(function walk(item): string[] {
-            const own = item.items(TAG.ReferencedSOPSequence).flatMap((ref) => ref.string(TAG.ReferencedFrameNumber) ?? []);
-            return [...own, ...item.items(TAG.ContentSequence).flatMap(walk)];
-          });
+      const frames = referencedFrames;
       assert.deepEqual(frames(srSingle), []);
       const expected = new Set(multi.findings.flatMap((f) => (f.region?.frame !== undefined ? [String(f.region.frame)] : [])));
       assert.ok(expected.size > 0);
       assert.deepEqual(new Set(frames(srMulti)), expected);
+
+      // Through the node: the enhanced objects stored by C-STORE, de-identified, run, reported and
+      // delivered — the delivered SR has the same measurements and names the same frames, and the
+      // key image Secondary Capture names the frame of its source slice.
+      const delivered = await runThroughNode(out);
+      const sr = delivered.find((d) => d.sopClassUid.startsWith('1.2.840.10008.5.1.4.1.1.88.'));
+      assert.ok(sr, `an SR was delivered (got ${delivered.map((d) => d.sopClassUid).join(', ')})`);
+      assert.deepEqual(measurementLines(sr.bytes, dir, 'node.sr'), lines);
+      assert.deepEqual(new Set(frames(sr.bytes)), expected);
+      const sc = delivered.find((d) => d.sopClassUid === SECONDARY_CAPTURE);
+      const source = parseDicomFile(sc!.bytes).dataSet.items(TAG.SourceImageSequence)[0];
+      const top = multi.findings.find((f) => f.region)!.region!;
+      assert.equal(source?.string(TAG.ReferencedSOPInstanceUID), top.sopInstanceUid);
+      assert.equal(source?.string(TAG.ReferencedFrameNumber), String(top.frame));
     } finally {
       await model.close();
       fs.rmSync(dir, { recursive: true, force: true });
