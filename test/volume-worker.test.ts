@@ -72,7 +72,8 @@ test('an error inside the volume worker becomes the job failure reason, and the 
     routes: [{ name: 'chest-ct', match: { Modality: 'CT' }, model: 'lung-nodule-reference', destinations: ['PACS'] }],
   });
   try {
-    // A multi-frame CT: stored fine, but not assembled into a volume (the worker throws NotAVolumeError).
+    // A multi-frame CT without functional groups: stored fine, but its frames say nowhere where they
+    // lie, so it is not assembled into a volume (the worker throws NotAVolumeError).
     const files = writeSyntheticCtSeries({
       outDir: tmpDir('multiframe'),
       count: 1,
@@ -85,7 +86,7 @@ test('an error inside the volume worker becomes the job failure reason, and the 
     assert.equal(s.code, 0, s.stderr);
     await waitFor(() => n.node.store.listJobs().some((j) => j.state === 'failed'), 60_000, 'the job to fail');
     const job = n.node.store.listJobs()[0]!;
-    assert.match(job.reason ?? '', /has 2 frames: multi-frame objects are not assembled into volumes yet/);
+    assert.match(job.reason ?? '', /\(2 frames\) cannot be placed in a volume: it has no Shared or Per-frame Functional Groups/);
     const echo = await run('echoscu', ['-aet', 'ECHOSCU', '-aec', 'DICOM_AI', '127.0.0.1', String(n.port)], { timeoutMs: 10_000 });
     assert.equal(echo.code, 0, 'the node still answers C-ECHO');
   } finally {

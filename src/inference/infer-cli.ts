@@ -110,6 +110,7 @@ export function inferJson(r: SeriesResult, slices: number): Record<string, unkno
       ...(f.region
         ? {
             sopInstanceUid: f.region.sopInstanceUid,
+            ...(f.region.frame !== undefined ? { frame: f.region.frame } : {}),
             pixel: { column: round(f.region.graphicData[0] ?? 0, 1), row: round(f.region.graphicData[1] ?? 0, 1) },
             graphicType: f.region.graphicType,
           }

@@ -25,9 +25,12 @@ const MARK: readonly [number, number, number] = [255, 220, 0];
 
 /** Null when no finding points at a slice of this volume. */
 export async function keyImage(vol: SeriesVolume, findings: readonly Finding[], window: string): Promise<KeyImage | null> {
-  const f = findings.find((x) => x.region && vol.slices.some((s) => s.sopInstanceUid === x.region!.sopInstanceUid));
+  // A slice is (instance, frame): frames of one multi-frame object share the instance UID.
+  const sliceOf = (r: NonNullable<Finding['region']>): number =>
+    vol.slices.findIndex((s) => s.sopInstanceUid === r.sopInstanceUid && s.frameNumber === r.frame);
+  const f = findings.find((x) => x.region && sliceOf(x.region) >= 0);
   if (!f || !f.region) return null;
-  const k = vol.slices.findIndex((s) => s.sopInstanceUid === f.region!.sopInstanceUid);
+  const k = sliceOf(f.region);
   const { data } = windowValues(vol.values[k]!, window);
   const W = vol.columns;
   const H = vol.rows;

@@ -13,7 +13,10 @@ import { ImagingError } from '../imaging/pixel-module';
 import { decodeFrame, imageFrom, openImage } from '../imaging/decode';
 import { parseDicomFile } from '../imaging/dataset';
 import { modalityValues } from '../imaging/render';
-import { assembleVolume, SliceGeometry } from '../imaging/geometry';
+import { assembleVolume, SliceGeometry, StackKey } from '../imaging/geometry';
+import { DataSet } from '../imaging/dataset';
+import type { DicomImage } from '../imaging/decode';
+import { dimensionOrder, hasFunctionalGroups, missingFrameGeometry, readFrameGeometries } from '../imaging/functional-groups';
 import { TAG } from '../dicom/tags';
 import { readPart10Header } from '../dicom/part10';
 import { readDatasetHeader } from '../dicom/dataset-reader';
@@ -39,6 +42,8 @@ export interface VolumeSlice {
   readonly sopInstanceUid: string;
   readonly sopClassUid: string;
   readonly instanceNumber: number | null;
+  /** 1-based frame of a multi-frame source (what Referenced Frame Number names); absent for single-frame. */
+  readonly frameNumber?: number;
   /** Image Position (Patient) of the first transmitted pixel, mm. */
   readonly position: readonly [number, number, number];
 }
@@ -71,7 +76,8 @@ export class NotAVolumeError extends Error {
 }
 
 /**
- * Decodes every input (single-frame monochrome images) and orders them into a volume. Throws
+ * Decodes every input (single-frame monochrome images, or every frame of enhanced multi-frame
+ * objects placed by their functional groups) and orders them into a volume. Throws
  * NotAVolumeError saying why when the series is not one (localizers mixed in, gaps are only
  * warnings), ImagingError for undecodable pixels.
  */
@@ -85,7 +91,8 @@ export async function loadSeriesVolume(
   const limits = options.limits ?? DEFAULT_PIXEL_LIMITS;
   const geoms: SliceGeometry[] = [];
   // Only the UIDs of each input are kept, not its bytes: those are let go once decoded.
-  const decoded = new Map<string, { values: Float32Array; ref: Omit<VolumeInput, 'bytes'>; instanceNumber: number | null }>();
+  // Keyed by sliceKey(instance, frame): one entry per single-frame instance or per frame.
+  const decoded = new Map<string, DecodedSlice>();
   let modality = '';
   // Series as PACS forward them can hold objects that are not slices of the volume: a localizer
   // (scout) stored in the same series, a presentation state or SR filed alongside. They are left
@@ -118,31 +125,20 @@ export async function loadSeriesVolume(
         `instance ${ref.sopInstanceUid} is not de-identified (Patient Identity Removed is not YES): refusing to give it to a model`,
       );
     }
-    if (img.pixel.numberOfFrames !== 1) {
-      throw new NotAVolumeError([
-        `instance ${ref.sopInstanceUid} has ${img.pixel.numberOfFrames} frames: multi-frame objects are not assembled into volumes yet`,
-      ]);
-    }
     modality ||= ds.string(TAG.Modality) ?? '';
-    const frame = await decodeFrame(img, 0);
-    const { values } = modalityValues(img, frame, 0);
-    const ps = ds.numbers(TAG.PixelSpacing);
-    const ips = ds.numbers(TAG.ImagerPixelSpacing);
-    const ipp = ds.numbers(TAG.ImagePositionPatient);
-    const iop = ds.numbers(TAG.ImageOrientationPatient);
     const instanceNumber = ds.number(TAG.InstanceNumber) ?? null;
-    geoms.push({
-      sopInstanceUid: ref.sopInstanceUid,
-      imagePositionPatient: ipp.length === 3 && ipp.every(Number.isFinite) ? ipp : null,
-      imageOrientationPatient: iop.length === 6 && iop.every(Number.isFinite) ? iop : null,
-      rows: frame.rows,
-      columns: frame.columns,
-      pixelSpacing: ps.length === 2 && ps.every((v) => v > 0) ? ps : ips.length === 2 && ips.every((v) => v > 0) ? ips : null,
-      instanceNumber,
-    });
-    if (decoded.has(ref.sopInstanceUid)) throw new NotAVolumeError([`instance ${ref.sopInstanceUid} given twice`]);
-    decoded.set(ref.sopInstanceUid, { values, ref, instanceNumber });
-    // Decoding is synchronous for native pixel data: give the event loop a turn per slice.
+    // An enhanced object (even one with a single frame) places each frame by its functional groups.
+    const slices =
+      img.pixel.numberOfFrames === 1 && !hasFunctionalGroups(ds)
+        ? [await singleFrameSlice(img, ref.sopInstanceUid)]
+        : await multiFrameSlices(img, ref.sopInstanceUid);
+    for (const { geometry, values } of slices) {
+      const key = sliceKey(ref.sopInstanceUid, geometry.frameNumber);
+      if (decoded.has(key)) throw new NotAVolumeError([`instance ${ref.sopInstanceUid} given twice`]);
+      geoms.push({ ...geometry, instanceNumber });
+      decoded.set(key, { values, ref, instanceNumber });
+    }
+    // Decoding is synchronous for native pixel data: give the event loop a turn per instance.
     await turn();
   }
   const skipped: string[] = [];
@@ -158,12 +154,13 @@ export async function loadSeriesVolume(
   const slices: VolumeSlice[] = [];
   const values: Float32Array[] = [];
   for (const s of v.slices) {
-    const d = decoded.get(s.sopInstanceUid)!;
+    const d = decoded.get(sliceKey(s.sopInstanceUid, s.frameNumber))!;
     const p = s.imagePositionPatient!;
     slices.push({
       sopInstanceUid: d.ref.sopInstanceUid,
       sopClassUid: d.ref.sopClassUid,
       instanceNumber: d.instanceNumber,
+      ...(s.frameNumber !== undefined ? { frameNumber: s.frameNumber } : {}),
       position: [p[0]!, p[1]!, p[2]!],
     });
     values.push(d.values);
@@ -181,6 +178,95 @@ export async function loadSeriesVolume(
     values,
     warnings: [...v.warnings, ...skipped],
   };
+}
+
+interface DecodedSlice {
+  values: Float32Array;
+  ref: Omit<VolumeInput, 'bytes'>;
+  instanceNumber: number | null;
+}
+
+interface ReadSlice {
+  geometry: SliceGeometry;
+  values: Float32Array;
+}
+
+function sliceKey(sopInstanceUid: string, frameNumber: number | undefined): string {
+  return frameNumber === undefined ? sopInstanceUid : `${sopInstanceUid}#${frameNumber}`;
+}
+
+/** A classic single-frame image: geometry from its Image Plane module (PS3.3 C.7.6.2). */
+async function singleFrameSlice(img: DicomImage, sopInstanceUid: string): Promise<ReadSlice> {
+  const ds = img.dataSet;
+  const frame = await decodeFrame(img, 0);
+  const { values } = modalityValues(img, frame, 0);
+  const ps = ds.numbers(TAG.PixelSpacing);
+  const ips = ds.numbers(TAG.ImagerPixelSpacing);
+  const ipp = ds.numbers(TAG.ImagePositionPatient);
+  const iop = ds.numbers(TAG.ImageOrientationPatient);
+  const geometry: SliceGeometry = {
+    sopInstanceUid,
+    imagePositionPatient: ipp.length === 3 && ipp.every(Number.isFinite) ? ipp : null,
+    imageOrientationPatient: iop.length === 6 && iop.every(Number.isFinite) ? iop : null,
+    rows: frame.rows,
+    columns: frame.columns,
+    pixelSpacing: ps.length === 2 && ps.every((v) => v > 0) ? ps : ips.length === 2 && ips.every((v) => v > 0) ? ips : null,
+    stackKey: singleFrameStackKey(ds),
+  };
+  return { geometry, values };
+}
+
+/**
+ * Every frame of an enhanced multi-frame object, placed by its functional groups and put in
+ * Dimension Index order (functional-groups.ts); each frame's own rescale gives its modality values.
+ * Refused, before any frame is decoded, when the frames do not say where they lie.
+ */
+async function multiFrameSlices(img: DicomImage, sopInstanceUid: string): Promise<ReadSlice[]> {
+  const ds = img.dataSet;
+  const frames = readFrameGeometries(ds, img.pixel.numberOfFrames);
+  const missing = missingFrameGeometry(ds, frames);
+  if (missing !== null) {
+    throw new NotAVolumeError([
+      `multi-frame instance ${sopInstanceUid} (${frames.length} frames) cannot be placed in a volume: ${missing}; its frames are not stacked blindly`,
+    ]);
+  }
+  const out: ReadSlice[] = [];
+  for (const index of dimensionOrder(ds, frames)) {
+    const f = frames[index]!;
+    const frame = await decodeFrame(img, index);
+    const { values } = modalityValues(img, frame, index);
+    out.push({
+      geometry: {
+        sopInstanceUid,
+        imagePositionPatient: f.imagePositionPatient,
+        imageOrientationPatient: f.imageOrientationPatient,
+        rows: frame.rows,
+        columns: frame.columns,
+        pixelSpacing: f.pixelSpacing,
+        frameNumber: f.frameNumber,
+        stackKey: f.stackKey,
+      },
+      values,
+    });
+    await turn();
+  }
+  return out;
+}
+
+/** What tells stacks apart, from a single-frame header (geometry.ts StackKey). */
+function singleFrameStackKey(ds: DataSet): StackKey {
+  const key: StackKey = {};
+  const echo = ds.number(TAG.EchoNumbers);
+  if (echo !== undefined) key.echoNumber = echo;
+  const temporal = ds.number(TAG.TemporalPositionIdentifier);
+  if (temporal !== undefined) key.temporalPosition = temporal;
+  const acquisition = ds.number(TAG.AcquisitionNumber);
+  if (acquisition !== undefined) key.acquisitionNumber = acquisition;
+  const imageType = ds.string(TAG.ImageType);
+  if (imageType) key.imageType = imageType.toUpperCase();
+  const thickness = ds.number(TAG.SliceThickness);
+  if (thickness !== undefined) key.sliceThickness = thickness;
+  return key;
 }
 
 /**

@@ -96,7 +96,11 @@ async function writeKeyImage(
   const built = buildKeyImageSc({
     sourceFile: source.firstOriginal,
     sourceSeriesInstanceUid: source.series.seriesInstanceUid,
-    referenced: { sopClassUid: finding.region.sopClassUid, sopInstanceUid: finding.region.sopInstanceUid },
+    referenced: {
+      sopClassUid: finding.region.sopClassUid,
+      sopInstanceUid: finding.region.sopInstanceUid,
+      ...(finding.region.frame !== undefined ? { frame: finding.region.frame } : {}),
+    },
     rgb: image.rgb,
     width: image.width,
     height: image.height,

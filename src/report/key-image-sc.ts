@@ -24,7 +24,8 @@ export interface KeyImageScInput {
   sourceFile: Buffer;
   sourceSeriesInstanceUid: string;
   /** The source slice shown (Source Image Sequence). */
-  referenced: { sopClassUid: string; sopInstanceUid: string };
+  /** The source slice; `frame` (1-based) when it is a frame of a multi-frame object. */
+  referenced: { sopClassUid: string; sopInstanceUid: string; frame?: number };
   /** 8-bit RGB, interleaved (R G B R G B ...), row by row: the windowed slice with the finding marked. */
   rgb: Uint8Array;
   width: number;
@@ -203,6 +204,7 @@ export function buildKeyImageSc(input: KeyImageScInput): BuiltReport {
       [
         uid(TAG.ReferencedSOPClassUID, input.referenced.sopClassUid),
         uid(TAG.ReferencedSOPInstanceUID, input.referenced.sopInstanceUid),
+        input.referenced.frame !== undefined ? text(TAG.ReferencedFrameNumber, 'IS', String(input.referenced.frame)) : undefined,
         seq(TAG.PurposeOfReferenceCodeSequence, [
           [
             text(TAG.CodeValue, 'SH', SOURCE_IMAGE_FOR_PROCESSING.value),

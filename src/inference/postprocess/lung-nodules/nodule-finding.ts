@@ -71,6 +71,7 @@ export function toFinding(
     region: {
       sopClassUid: slice.sopClassUid,
       sopInstanceUid: slice.sopInstanceUid,
+      ...(slice.frameNumber !== undefined ? { frame: slice.frameNumber } : {}),
       graphicType: 'CIRCLE',
       graphicData: [round(centre.column, 1), round(centre.row, 1), round(centre.column + radiusPx, 1), round(centre.row, 1)],
     },

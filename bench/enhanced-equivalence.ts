@@ -1,0 +1,190 @@
+/**
+ * bench/enhanced-equivalence: the proof by equivalence of issue 12, full matrix. Each shared scan
+ * (LIDC-IDRI-0001 chest CT, the sagittal T1) is loaded as it was stored (single-frame), then
+ * converted by fixtures/to-enhanced into every other arrival form — Enhanced and Legacy Converted
+ * Enhanced, one object or several, frames in stored or shuffled order — and each form must give
+ * the same volume bit for bit (values, positions, spacing, orientation), dciodvfy no errors, and
+ * on the CT the reference lung-nodule model the same findings and measurements.
+ *
+ *   npm run build && node dist/bench/enhanced-equivalence.js [--shared ../shared] [--no-model]
+ *
+ * The test suite (test/enhanced-multiframe.test.ts) runs a small share of this: one form per scan.
+ * The helpers here are what both use.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+
+import { convertSeries, type ConvertOptions } from '../fixtures/to-enhanced';
+import { deidentifyPart10 } from '../src/deid';
+import { readPart10Header } from '../src/dicom/part10';
+import { parseManifest } from '../src/inference/manifest';
+import { POSTPROCESSORS } from '../src/inference/postprocess';
+import { runModel } from '../src/inference/run-model';
+import { frameOfReferenceOf, loadSeriesVolume, type SeriesVolume } from '../src/inference/series-volume';
+import { loadModel, type ModelSession } from '../src/inference/session';
+import { sha256File } from '../src/inference/registry';
+import type { SeriesResult } from '../src/inference/findings';
+
+/** Part 10 files of a folder (other files, such as a LICENSE or XML reads, left out). */
+export function dicomFiles(dir: string): string[] {
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.dcm'))
+    .sort()
+    .map((f) => path.join(dir, f));
+}
+
+/** As the node does: each file de-identified in memory, then loaded (frames from functional groups). */
+export async function loadFiles(files: readonly string[]): Promise<SeriesVolume> {
+  const secret = randomBytes(32);
+  let first: Buffer | undefined;
+  const inputs = files.map((file) => {
+    const bytes = fs.readFileSync(file);
+    first ??= bytes;
+    const h = readPart10Header(bytes);
+    return { bytes: deidentifyPart10(bytes, { secret }).bytes, sopInstanceUid: h.sopInstanceUid, sopClassUid: h.sopClassUid };
+  });
+  return loadSeriesVolume(inputs, first ? frameOfReferenceOf(first) : undefined);
+}
+
+/** What differs between two volumes ([] when identical: geometry exactly, values bit for bit). */
+export function volumeDifferences(a: SeriesVolume, b: SeriesVolume): string[] {
+  const out: string[] = [];
+  const same = (x: unknown, y: unknown): boolean => JSON.stringify(x) === JSON.stringify(y);
+  for (const key of [
+    'modality',
+    'rows',
+    'columns',
+    'pixelSpacing',
+    'sliceSpacing',
+    'orientation',
+    'normal',
+    'frameOfReferenceUid',
+  ] as const) {
+    if (!same(a[key], b[key])) out.push(`${key}: ${JSON.stringify(a[key])} vs ${JSON.stringify(b[key])}`);
+  }
+  if (a.slices.length !== b.slices.length) return [...out, `slices: ${a.slices.length} vs ${b.slices.length}`];
+  const moved = a.slices.filter((s, k) => !same(s.position, b.slices[k]!.position)).length;
+  if (moved > 0) out.push(`${moved} slice position(s) differ`);
+  const changed = a.values.filter((v, k) => !Buffer.from(v.buffer, v.byteOffset, v.byteLength).equals(bytesOf(b.values[k]!))).length;
+  if (changed > 0) out.push(`${changed} slice(s) with different values`);
+  return out;
+}
+
+function bytesOf(v: Float32Array): Buffer {
+  return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+}
+
+/** dciodvfy's error lines for a file (empty when it finds none). */
+export function dciodvfyErrors(file: string): string[] {
+  const r = spawnSync('dciodvfy', [file], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  if (r.error) throw new Error(`dciodvfy could not run: ${r.error.message}`);
+  return `${r.stdout}\n${r.stderr}`.split('\n').filter((l) => l.startsWith('Error'));
+}
+
+export const LUNG_MODEL_DIR = path.resolve(__dirname, '..', '..', 'models', 'lung-nodule-reference');
+
+export interface NoduleModel {
+  readonly run: (vol: SeriesVolume) => Promise<SeriesResult>;
+  readonly close: () => Promise<void>;
+}
+
+/** The reference lung-nodule model, run in-process as the CLI does. */
+export async function openNoduleModel(threads = 1): Promise<NoduleModel> {
+  const manifest = parseManifest(JSON.parse(fs.readFileSync(path.join(LUNG_MODEL_DIR, 'model.json'), 'utf8')), 'model.json');
+  const modelPath = path.join(LUNG_MODEL_DIR, 'model.onnx');
+  const session: ModelSession = await loadModel(manifest, modelPath, { intraOpNumThreads: threads });
+  const sha256 = await sha256File(modelPath);
+  return {
+    run: (vol) =>
+      runModel(vol, { name: manifest.name, manifest, session, sha256, postprocessors: POSTPROCESSORS, deidentification: 'bench' }),
+    close: () => session.close(),
+  };
+}
+
+/** Findings as a comparable summary: everything but which instance/frame the region names. */
+export function findingSummary(r: SeriesResult): unknown[] {
+  return r.findings.map((f) => ({
+    label: f.label,
+    text: f.text,
+    confidence: f.confidence,
+    measurements: f.measurements.map((m) => [m.key, m.value, m.unit.value]),
+    site: f.site?.text,
+    attributes: f.attributes,
+    centre: f.centre,
+    region: f.region && { graphicType: f.region.graphicType, graphicData: f.region.graphicData },
+  }));
+}
+
+const VARIANTS: readonly (Omit<ConvertOptions, 'outDir'> & { label: string })[] = [
+  { label: 'enhanced, 1 object', kind: 'enhanced' },
+  { label: 'enhanced, 1 object, shuffled', kind: 'enhanced', shuffleSeed: 11 },
+  { label: 'enhanced, 4 objects, shuffled', kind: 'enhanced', objects: 4, shuffleSeed: 12 },
+  { label: 'legacy, 1 object', kind: 'legacy' },
+  { label: 'legacy, 3 objects, shuffled', kind: 'legacy', objects: 3, shuffleSeed: 13 },
+];
+
+const seconds = (t0: number): string => ((Date.now() - t0) / 1000).toFixed(1);
+
+async function main(): Promise<void> {
+  const i = process.argv.indexOf('--shared');
+  const shared = i > 0 ? path.resolve(process.argv[i + 1]!) : path.resolve(__dirname, '..', '..', '..', 'shared');
+  const withModel = !process.argv.includes('--no-model');
+  const scans = [
+    { name: 'LIDC-IDRI-0001 (CT)', dir: path.join(shared, 'data', 'ct-lidc', 'LIDC-IDRI-0001'), model: withModel },
+    { name: 'sagittal T1 (MR)', dir: path.join(shared, 'data', 'mr-t1-sag'), model: false },
+  ];
+  const model = withModel ? await openNoduleModel() : undefined;
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-enhanced-'));
+  let failures = 0;
+  try {
+    for (const scan of scans) {
+      if (!fs.existsSync(scan.dir)) {
+        console.log(`${scan.name}: ${scan.dir} not found, skipped`);
+        continue;
+      }
+      const files = dicomFiles(scan.dir);
+      let t0 = Date.now();
+      const base = await loadFiles(files);
+      console.log(`${scan.name}: ${files.length} single-frame files, ${base.slices.length} slices, loaded in ${seconds(t0)} s`);
+      const baseFindings = scan.model && model ? findingSummary(await model.run(base)) : undefined;
+      for (const v of VARIANTS) {
+        const outDir = path.join(tmp, `${path.basename(scan.dir)}-${v.label.replace(/[^a-z0-9]+/g, '-')}`);
+        t0 = Date.now();
+        const out = await convertSeries(files, { ...v, outDir });
+        const convertS = seconds(t0);
+        t0 = Date.now();
+        const vol = await loadFiles(out);
+        const loadS = seconds(t0);
+        const diffs = volumeDifferences(base, vol);
+        const errors = out.flatMap(dciodvfyErrors);
+        let findings = 'not run';
+        if (baseFindings) {
+          const same = JSON.stringify(findingSummary(await model!.run(vol))) === JSON.stringify(baseFindings);
+          findings = same ? `same (${baseFindings.length})` : 'DIFFERENT';
+          if (!same) failures++;
+        }
+        if (diffs.length > 0 || errors.length > 0) failures++;
+        console.log(
+          `  ${v.label.padEnd(30)} convert ${convertS.padStart(5)} s  load ${loadS.padStart(5)} s  volume ${diffs.length === 0 ? 'identical' : diffs.join('; ')}` +
+            `  dciodvfy errors ${errors.length}  findings ${findings}`,
+        );
+      }
+    }
+  } finally {
+    await model?.close();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+  console.log(failures === 0 ? 'every arrival form gave the same volume' : `${failures} form(s) differ`);
+  process.exitCode = failures === 0 ? 0 : 1;
+}
+
+if (require.main === module) {
+  main().catch((e: unknown) => {
+    console.error(e);
+    process.exitCode = 1;
+  });
+}
