@@ -5,6 +5,7 @@
  * the SR. Coordinates are given twice: pixel (column, row) on a named source instance for SCOORD,
  * and patient millimetres for SCOORD3D / the centre.
  */
+import type { StackSummary } from '../imaging/stacks';
 
 /** A coded concept (SR Code Sequence item). */
 export interface Code {
@@ -76,6 +77,8 @@ export interface Provenance {
   readonly deidentification: string;
   readonly nodeVersion: string;
   readonly durationMs: number;
+  /** Which stack of the series the model was given (several stacks in one series; tilt resampled). */
+  readonly stack?: StackSummary;
 }
 
 export interface SeriesResult {

@@ -13,6 +13,7 @@ import { deidentifyPart10 } from '../deid';
 import { readPart10Header } from '../dicom/part10';
 import { loadModels } from './registry';
 import { loadSeriesVolume, frameOfReferenceOf, VolumeInput } from './series-volume';
+import { findingsOnSourcePixels } from './source-pixels';
 import { runModel } from './run-model';
 import { POSTPROCESSORS } from './postprocess';
 import { volumeTensor } from './conform';
@@ -59,8 +60,12 @@ export async function runInfer(a: InferArgs): Promise<number> {
       inputs.push({ bytes: deid.bytes, sopInstanceUid: h.sopInstanceUid, sopClassUid: h.sopClassUid });
     }
     if (inputs.length === 0) throw new Error(`no DICOM files under ${a.folder} (${skipped} other files)`);
-    const volume = await loadSeriesVolume(inputs, frameOfReferenceOf(firstOriginal!));
-    const result = await runModel(volume, {
+    const { stack, gantryTilt } = model.manifest;
+    const volume = await loadSeriesVolume(inputs, frameOfReferenceOf(firstOriginal!), {
+      ...(stack ? { stack } : {}),
+      ...(gantryTilt ? { gantryTilt } : {}),
+    });
+    const onVolume = await runModel(volume, {
       name: model.name,
       manifest: model.manifest,
       session: model.session,
@@ -69,6 +74,7 @@ export async function runInfer(a: InferArgs): Promise<number> {
       volumeTensor,
       deidentification: DEID_DESCRIPTION,
     });
+    const result = findingsOnSourcePixels(onVolume, volume);
     process.stdout.write(a.json ? JSON.stringify(inferJson(result, volume.slices.length), null, 2) + '\n' : inferText(result));
     return 0;
   } finally {

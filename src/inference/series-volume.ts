@@ -14,6 +14,9 @@ import { decodeFrame, imageFrom, openImage } from '../imaging/decode';
 import { parseDicomFile } from '../imaging/dataset';
 import { modalityValues } from '../imaging/render';
 import { assembleVolume, SliceGeometry } from '../imaging/geometry';
+import { chooseStack, describeStack, splitIntoStacks, summaryText, type StackPreference, type StackSummary } from '../imaging/stacks';
+import { singleFrameStackKey } from '../imaging/stack-key';
+import { resampleTilted, sliceOffsetPixels } from '../imaging/tilt-resample';
 import { TAG } from '../dicom/tags';
 import { readPart10Header } from '../dicom/part10';
 import { readDatasetHeader } from '../dicom/dataset-reader';
@@ -41,6 +44,11 @@ export interface VolumeSlice {
   readonly instanceNumber: number | null;
   /** Image Position (Patient) of the first transmitted pixel, mm. */
   readonly position: readonly [number, number, number];
+  /**
+   * Set when the slice was shifted in-plane (gantry tilt resampled onto an orthogonal grid):
+   * the volume's pixel (column c, row r) is the source image's pixel (c − offset[0], r − offset[1]).
+   */
+  readonly sourcePixelOffset?: readonly [number, number];
 }
 
 export interface SeriesVolume {
@@ -61,6 +69,15 @@ export interface SeriesVolume {
   /** Modality values per slice, row-major (rows*columns), same order as `slices`. */
   readonly values: readonly Float32Array[];
   readonly warnings: readonly string[];
+  /** Which stack of the series this volume is (several in one series), for the log, /api/jobs and the SR. */
+  readonly stack?: StackSummary;
+}
+
+/** What the model's manifest says about which stack it wants and what to do with gantry tilt. */
+export interface StackOptions {
+  readonly stack?: StackPreference;
+  /** "resample" (default): shift tilted slices onto an orthogonal grid; "skip": refuse the series. */
+  readonly gantryTilt?: 'resample' | 'skip';
 }
 
 export class NotAVolumeError extends Error {
@@ -80,7 +97,7 @@ export async function loadSeriesVolume(
   // reads and de-identifies one instance at a time), so the series is never all in memory at once.
   inputs: Iterable<VolumeInput> | AsyncIterable<VolumeInput>,
   originalFrameOfReferenceUid?: string,
-  options: { allowIdentified?: boolean; limits?: PixelLimits } = {},
+  options: { allowIdentified?: boolean; limits?: PixelLimits } & StackOptions = {},
 ): Promise<SeriesVolume> {
   const limits = options.limits ?? DEFAULT_PIXEL_LIMITS;
   const geoms: SliceGeometry[] = [];
@@ -139,6 +156,7 @@ export async function loadSeriesVolume(
       columns: frame.columns,
       pixelSpacing: ps.length === 2 && ps.every((v) => v > 0) ? ps : ips.length === 2 && ips.every((v) => v > 0) ? ips : null,
       instanceNumber,
+      stackKey: singleFrameStackKey(ds),
     });
     if (decoded.has(ref.sopInstanceUid)) throw new NotAVolumeError([`instance ${ref.sopInstanceUid} given twice`]);
     decoded.set(ref.sopInstanceUid, { values, ref, instanceNumber });
@@ -149,8 +167,20 @@ export async function loadSeriesVolume(
   if (skippedNoPixels > 0) skipped.push(`${skippedNoPixels} object(s) without pixel data left out`);
   if (skippedLocalizers > 0) skipped.push(`${skippedLocalizers} localizer image(s) left out`);
   if (geoms.length === 0) throw new NotAVolumeError(['no image slices in the series', ...skipped]);
-  const v = assembleVolume(geoms);
-  if (!v.ok) throw new NotAVolumeError([...v.reasons, ...skipped]);
+  // Several stacks in one series (localizer, echoes, planes): the manifest's choice, said in words.
+  const stacks = splitIntoStacks(geoms);
+  const chosen = chooseStack(stacks, options.stack);
+  if (!chosen.ok) throw new NotAVolumeError([chosen.reason, ...skipped]);
+  const stackText = summaryText(chosen.summary);
+  if (stacks.length > 1) {
+    const others = stacks.filter((s) => s !== chosen.stack).map((s) => describeStack(s));
+    skipped.push(`${others.length} other stack(s) in the series left out (${others.join('; ')})`);
+  }
+  const v = assembleVolume(chosen.stack.slices, { tilt: options.gantryTilt === 'skip' ? 'refuse' : 'report' });
+  if (!v.ok) {
+    const why = options.gantryTilt === 'skip' ? ' (the manifest says "gantryTilt": "skip")' : '';
+    throw new NotAVolumeError([...v.reasons.map((r) => `${stackText}: ${r}${/gantry tilt/.test(r) ? why : ''}`), ...skipped]);
+  }
   const first = v.slices[0]!;
   const iop = first.imageOrientationPatient!;
   const ps = first.pixelSpacing;
@@ -168,7 +198,25 @@ export async function loadSeriesVolume(
     });
     values.push(d.values);
   }
+  // Gantry tilt: each slice shifted back in-plane onto the first slice's grid (tilt-resample.ts),
+  // its position moved onto the straight stack, and the shift kept so findings map back to the
+  // source images' pixels.
+  const tilt = v.tilt;
+  if (tilt) {
+    values.splice(0, values.length, ...resampleTilted(values, v.rows, v.columns, [ps[0]!, ps[1]!], tilt));
+    const p0 = slices[0]!.position;
+    slices.forEach((s, k) => {
+      const d = v.positions[k]! - v.positions[0]!;
+      slices[k] = {
+        ...s,
+        position: [p0[0] + d * v.normal[0], p0[1] + d * v.normal[1], p0[2] + d * v.normal[2]],
+        sourcePixelOffset: sliceOffsetPixels(tilt, k, [ps[0]!, ps[1]!]),
+      };
+    });
+  }
+  const stack: StackSummary = tilt ? { ...chosen.summary, tiltCorrectedDeg: Number(tilt.angleDeg.toFixed(2)) } : chosen.summary;
   return {
+    stack,
     modality: modality.toUpperCase(),
     rows: v.rows,
     columns: v.columns,

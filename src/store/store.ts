@@ -124,6 +124,8 @@ export interface JobRow {
    * the job runs, and the flag (this text) goes into its result. Null otherwise.
    */
   burnedInFlag: string | null;
+  /** Which stack of the series the model was given, in words; null until the volume is made. */
+  stack: string | null;
   runs: number;
   createdAt: number;
   updatedAt: number;
@@ -200,7 +202,7 @@ export interface ReportRecord {
   createdAt: number;
 }
 
-const JOB_COLUMNS = `id, series_uid AS seriesInstanceUid, route, model, priority, state, reason, burned_in_flag AS burnedInFlag, runs,
+const JOB_COLUMNS = `id, series_uid AS seriesInstanceUid, route, model, priority, state, reason, burned_in_flag AS burnedInFlag, stack, runs,
   created_at AS createdAt, updated_at AS updatedAt`;
 
 /** A job the runner took: it has a model (unrouted records have none and are never claimed). */
@@ -755,7 +757,12 @@ export class Store {
   }
 
   /** Ends a job run: done, failed (with why), or back to queued (e.g. the series changed meanwhile). */
-  finishJob(id: number, state: 'done' | 'failed' | 'queued', reason: string | null, now: number): void {
+  /** Which stack of the series a running job's model is given (several stacks in one series). */
+  setJobStack(id: number, stack: string): void {
+    this.stmt(`UPDATE jobs SET stack = ? WHERE id = ?`).run(stack, id);
+  }
+
+  finishJob(id: number, state: 'done' | 'failed' | 'skipped' | 'queued', reason: string | null, now: number): void {
     this.stmt(`UPDATE jobs SET state = ?, reason = ?, updated_at = ? WHERE id = ? AND state = 'processing'`).run(state, reason, now, id);
   }
 
