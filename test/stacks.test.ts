@@ -24,6 +24,11 @@ import {
 } from '../fixtures/stack-series';
 import { PROJECT_ROOT, tmpDir } from './helpers/env';
 import path from 'node:path';
+import http from 'node:http';
+import { startTestNode, waitFor } from './helpers/node';
+import { freePort } from './helpers/child-node';
+import { run as runTool } from './helpers/run';
+import { writeChestPhantom } from '../fixtures/chest-phantom';
 import type { SeriesResult } from '../src/inference/findings';
 
 type Iop = readonly [number, number, number, number, number, number];
@@ -322,4 +327,74 @@ function readSourcePosition(files: string[], sopInstanceUid: string): Vec3 {
     return [x!, y!, z!];
   }
   throw new Error(`no file for ${sopInstanceUid}`);
+}
+
+// ---- one run through a node: the stack named in /api/jobs and in the SR ----
+
+test('node: a chest CT with a survey image filed in its series; /api/jobs and the SR name the axial stack used', async () => {
+  const dir = tmpDir('stack-node');
+  const p = writeChestPhantom({ outDir: dir, seed: 71, uidRoot: newUidRoot(), slices: 12 });
+  // A survey image in the same series, whose Image Type does not say LOCALIZER (as some scanners write it).
+  const survey = path.join(dir, 'survey.dcm');
+  fs.copyFileSync(p.files[0]!, survey);
+  const m = await runTool('dcmodify', [
+    '-nb',
+    '-m',
+    '(0008,0008)=ORIGINAL\\PRIMARY\\OTHER',
+    '-m',
+    '(0020,0037)=1\\0\\0\\0\\0\\-1',
+    '-m',
+    `(0008,0018)=${newUidRoot()}.9`,
+    survey,
+  ]);
+  assert.equal(m.code, 0, m.stderr);
+  const n = await startTestNode({
+    admin: { token: TOKEN },
+    series: { stableSeconds: 1 },
+    inference: { modelsDir: path.join(PROJECT_ROOT, 'models'), providers: ['cpu'] },
+    // Nothing listens there: the report is made and kept, its delivery retried (not what this test is about).
+    destinations: { PACS: { aeTitle: 'NOWHERE', host: '127.0.0.1', port: await freePort() } },
+    routes: [{ name: 'chest-ct', match: { Modality: 'CT' }, model: 'lung-nodule-reference', destinations: ['PACS'] }],
+  });
+  try {
+    const s = await runTool('storescu', ['-aet', 'STORESCU', '-aec', 'DICOM_AI', '127.0.0.1', String(n.port), ...p.files, survey], {
+      timeoutMs: 60_000,
+    });
+    assert.equal(s.code, 0, s.stderr);
+    await waitFor(() => n.node.store.listJobs().some((j) => j.state !== 'queued' && j.state !== 'processing'), 120_000, 'the job to end');
+    const jobs = JSON.parse(await adminGet(n.node.adminPort, '/api/jobs')) as {
+      jobs: { state: string; stack: string | null; reason: string | null }[];
+    };
+    const job = jobs.jobs[0]!;
+    assert.equal(job.state, 'done', job.reason ?? '');
+    assert.match(job.stack ?? '', /^stack 1 of 2: axial, 12 slice\(s\) 2\.50 mm apart$/);
+    const series = n.node.store.listJobs()[0]!.seriesInstanceUid;
+    const report = n.node.store.latestReports(series, 'lung-nodule-reference', readManifestVersion())[0];
+    assert.ok(report, 'a report was made');
+    const d = await runTool('dsrdump', ['+U8', '+Pl', report.filePath]);
+    assert.equal(d.code, 0, d.stderr);
+    assert.match(d.stdout, /Image stack used: stack 1 of 2, axial, 12 slices, 2\.5 mm apart/);
+  } finally {
+    await n.stop();
+  }
+});
+
+const TOKEN = 'stacks-test-token-0123456789';
+
+function readManifestVersion(): string {
+  return (
+    JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, 'models', 'lung-nodule-reference', 'model.json'), 'utf8')) as { version: string }
+  ).version;
+}
+
+function adminGet(port: number, urlPath: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path: urlPath, headers: { Authorization: `Bearer ${TOKEN}` } }, (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`${urlPath}: HTTP ${res.statusCode} ${body}`))));
+      })
+      .on('error', reject);
+  });
 }
