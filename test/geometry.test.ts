@@ -69,7 +69,7 @@ test('duplicates, mixed sizes, mixed orientations and missing positions are refu
   const sizes = assembleVolume([...base, slice(9, 9, { rows: 256, columns: 256 })]);
   assert.match((sizes as { reasons: string[] }).reasons.join(), /mixed image sizes: 512x512, 256x256/);
   const localizer = assembleVolume([...base, slice(9, 9, { imageOrientationPatient: [0, 1, 0, 0, 0, -1] })]);
-  assert.match((localizer as { reasons: string[] }).reasons.join(), /mixed orientations: 1 slice/);
+  assert.match((localizer as { reasons: string[] }).reasons.join(), /mixed orientations within one stack: 1 slice/);
   const noPos = assembleVolume([...base, slice(9, 9, { imagePositionPatient: null })]);
   assert.match((noPos as { reasons: string[] }).reasons.join(), /lack Image Position\/Orientation/);
   const one = assembleVolume([base[0]!]);

@@ -58,8 +58,37 @@ export interface VolumeGeometry {
   voxelSize: [number, number, number];
   rows: number;
   columns: number;
-  /** Problems that do not prevent a volume but a reader should know (e.g. uneven spacing). */
+  /** Problems that do not prevent a volume but a reader should know (e.g. no Pixel Spacing). */
   warnings: string[];
+  /**
+   * Gantry tilt: the slices are stacked along a direction that is not the normal of their plane
+   * (each slice shifted in-plane by the same amount per mm along the normal). Null when the
+   * slices sit straight on top of each other. Only returned with `tilt: 'report'`; otherwise a
+   * tilted stack is refused.
+   */
+  tilt: GantryTilt | null;
+}
+
+/** How a tilted stack is sheared: what resampling onto an orthogonal grid must undo. */
+export interface GantryTilt {
+  /** Angle between the stacking direction and the slice normal, degrees. */
+  angleDeg: number;
+  /**
+   * In-plane shift of each slice relative to the first, mm, along the row direction (X) and the
+   * column direction (Y), in `slices` order: slice k's pixel (c, r) lies where the first slice's
+   * pixel (c + shift[k][0] / column spacing, r + shift[k][1] / row spacing) lies, moved along the normal.
+   */
+  inPlaneShiftMm: [number, number][];
+}
+
+export interface AssembleOptions {
+  /**
+   * Fraction of the median spacing a step may differ by before it counts as a gap (missing
+   * slice) or uneven spacing. Default 0.2.
+   */
+  gapTolerance?: number;
+  /** 'refuse' (default): a tilted stack is not a volume. 'report': it is, with `tilt` set for resampling. */
+  tilt?: 'refuse' | 'report';
 }
 
 export interface NotAVolume {
@@ -88,7 +117,8 @@ function median(v: number[]): number {
  * fraction of the median spacing a step may differ by before it counts as a gap (missing slice)
  * or uneven spacing.
  */
-export function assembleVolume(input: readonly SliceGeometry[], gapTolerance = 0.2): VolumeGeometry | NotAVolume {
+export function assembleVolume(input: readonly SliceGeometry[], options: AssembleOptions = {}): VolumeGeometry | NotAVolume {
+  const gapTolerance = options.gapTolerance ?? 0.2;
   const reasons: string[] = [];
   if (input.length < 2) return { ok: false, reasons: [`${input.length} slice(s): a volume needs at least 2`] };
 
@@ -113,7 +143,9 @@ export function assembleVolume(input: readonly SliceGeometry[], gapTolerance = 0
   if (mixed.length > 0)
     return {
       ok: false,
-      reasons: [`mixed orientations: ${mixed.length} slice(s) differ from the first (e.g. a localizer or a second plane in the series)`],
+      reasons: [
+        `mixed orientations within one stack: ${mixed.length} slice(s) differ in Image Orientation (Patient) from the first (e.g. a localizer or a second plane in the series)`,
+      ],
     };
 
   const n = cross(iop0.slice(0, 3), iop0.slice(3, 6));
@@ -136,7 +168,6 @@ export function assembleVolume(input: readonly SliceGeometry[], gapTolerance = 0
     };
 
   const spacing = median(steps);
-  const warnings: string[] = [];
   const gaps = steps.map((st, i) => ({ st, i })).filter(({ st }) => st > spacing * (1 + gapTolerance));
   if (gaps.length > 0) {
     const missingSlices = gaps.reduce((acc, g) => acc + Math.round(g.st / spacing) - 1, 0);
@@ -148,19 +179,83 @@ export function assembleVolume(input: readonly SliceGeometry[], gapTolerance = 0
     };
   }
   const uneven = steps.filter((st) => st < spacing * (1 - gapTolerance));
-  if (uneven.length > 0) warnings.push(`${uneven.length} step(s) smaller than the median spacing of ${spacing.toFixed(2)} mm`);
+  if (uneven.length > 0)
+    return {
+      ok: false,
+      reasons: [
+        `uneven spacing: ${uneven.length} step(s) smaller than the median spacing of ${spacing.toFixed(2)} mm by more than ${Math.round(gapTolerance * 100)}% (smallest ${Math.min(...uneven).toFixed(2)} mm): overlapping or interleaved slices`,
+      ],
+    };
 
   const ps = input[0]!.pixelSpacing;
+  const ordered = withPos.map((w) => w.s);
+  const positions = withPos.map((w) => w.d);
+  const tilt = measureTilt(ordered, positions, iop0, normal, Math.min(ps?.[0] ?? 1, ps?.[1] ?? 1));
+  if (typeof tilt === 'string') return { ok: false, reasons: [tilt] };
+  if (tilt && options.tilt !== 'report') return { ok: false, reasons: [describeTilt(tilt)] };
+
+  const warnings: string[] = [];
   if (!ps) warnings.push('no Pixel Spacing: measurements in pixels, not millimetres');
   return {
     ok: true,
-    slices: withPos.map((w) => w.s),
+    slices: ordered,
     normal,
-    positions: withPos.map((w) => w.d),
+    positions,
     spacing,
     voxelSize: [ps?.[0] ?? 1, ps?.[1] ?? 1, spacing],
     rows: input[0]!.rows,
     columns: input[0]!.columns,
     warnings,
+    tilt,
   };
+}
+
+/** The reason a tilted stack is refused, in words. */
+export function describeTilt(t: GantryTilt): string {
+  return `gantry tilt of ${t.angleDeg.toFixed(1)}°: the slices are stacked along a direction that is not perpendicular to their plane (each slice shifted in-plane), so stacking them as they are would shear the anatomy`;
+}
+
+/**
+ * Gantry tilt from the positions alone (PS3.3 C.7.6.2.1.1: the Image Position of each slice, not
+ * Gantry/Detector Tilt (0018,1120), which some scanners leave at 0 after reconstruction). The
+ * in-plane residual of each slice's position relative to the first, after removing the step along
+ * the normal, must be zero (no tilt) or grow linearly with the distance along the normal (a tilt,
+ * as dcm2niix models it). Anything else is an irregular in-plane shift: a string reason.
+ * A total shift under half a pixel over the stack is rounding in the positions, not a tilt.
+ */
+function measureTilt(
+  slices: readonly SliceGeometry[],
+  positions: readonly number[],
+  iop: readonly number[],
+  normal: readonly number[],
+  pixelMm: number,
+): GantryTilt | null | string {
+  const p0 = slices[0]!.imagePositionPatient!;
+  const rowDir = iop.slice(0, 3);
+  const colDir = iop.slice(3, 6);
+  const shifts: [number, number][] = slices.map((s, k) => {
+    const d = positions[k]! - positions[0]!;
+    const r = [0, 1, 2].map((i) => s.imagePositionPatient![i]! - p0[i]! - d * normal[i]!);
+    return [dot(r, rowDir), dot(r, colDir)];
+  });
+  const tolerance = pixelMm / 2;
+  if (shifts.every(([u, v]) => Math.hypot(u, v) < tolerance)) return null;
+  // Least-squares slope through the origin (the first slice has no shift by definition).
+  let sdd = 0;
+  let sud = 0;
+  let svd = 0;
+  shifts.forEach(([u, v], k) => {
+    const d = positions[k]! - positions[0]!;
+    sdd += d * d;
+    sud += u * d;
+    svd += v * d;
+  });
+  const a = sud / sdd;
+  const b = svd / sdd;
+  const worst = Math.max(
+    ...shifts.map(([u, v], k) => Math.hypot(u - a * (positions[k]! - positions[0]!), v - b * (positions[k]! - positions[0]!))),
+  );
+  if (worst >= tolerance)
+    return `slices shifted in-plane irregularly (up to ${worst.toFixed(2)} mm off a straight stack): neither a straight nor a tilted stack`;
+  return { angleDeg: (Math.atan(Math.hypot(a, b)) * 180) / Math.PI, inPlaneShiftMm: shifts };
 }

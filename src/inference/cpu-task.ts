@@ -7,7 +7,7 @@
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Manifest } from './manifest';
-import type { SeriesVolume } from './series-volume';
+import { NotAVolumeError, type SeriesVolume } from './series-volume';
 import type { PostprocessContext, PostprocessResult } from './postprocess/types';
 import type { VolumeTensor } from './run-model';
 import type { SeriesVolumeRequest } from '../pipeline/volume-stage';
@@ -63,9 +63,9 @@ function runTask(task: CpuTask, signal?: AbortSignal): Promise<CpuReply> {
       void worker.terminate();
     };
     signal?.addEventListener('abort', onAbort, { once: true });
-    worker.once('message', (m: { ok: true; reply: CpuReply } | { ok: false; error: string }) => {
+    worker.once('message', (m: { ok: true; reply: CpuReply } | { ok: false; error: string; notAVolume?: string[] }) => {
       settle(() => {
-        if (!m.ok) return reject(new Error(m.error));
+        if (!m.ok) return reject(m.notAVolume ? new NotAVolumeError(m.notAVolume) : new Error(m.error));
         // Lent slices come back: put them where the caller expects them.
         if (vol) (vol.values as Float32Array[]).splice(0, vol.values.length, ...m.reply.values);
         resolve(m.reply);

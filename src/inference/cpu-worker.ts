@@ -12,6 +12,7 @@ import { POSTPROCESSORS } from './postprocess';
 import { classificationScores } from './run-model';
 import { volumeTensor } from './conform';
 import { buildSeriesVolume } from '../pipeline/volume-stage';
+import { NotAVolumeError } from './series-volume';
 
 const task = workerData as CpuTask;
 
@@ -42,6 +43,8 @@ run().then(
   },
   (e: unknown) => {
     // The message is the job's failure reason: it crosses the thread boundary as it was thrown.
-    parentPort!.postMessage({ ok: false, error: e instanceof Error ? e.message : String(e) });
+    // A series that is no usable volume keeps its reasons: the job is skipped with them, not failed.
+    const notAVolume = e instanceof NotAVolumeError ? e.reasons : undefined;
+    parentPort!.postMessage({ ok: false, error: e instanceof Error ? e.message : String(e), notAVolume });
   },
 );

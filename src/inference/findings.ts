@@ -6,6 +6,7 @@
  * and patient millimetres for SCOORD3D / the centre.
  */
 import type { PlausibilityOutcome } from './plausibility';
+import type { StackSummary } from '../imaging/stacks';
 
 /** A coded concept (SR Code Sequence item). */
 export interface Code {
@@ -77,6 +78,8 @@ export interface Provenance {
   readonly deidentification: string;
   readonly nodeVersion: string;
   readonly durationMs: number;
+  /** Which stack of the series the model was given (several stacks in one series; tilt resampled). */
+  readonly stack?: StackSummary;
 }
 
 export interface SeriesResult {

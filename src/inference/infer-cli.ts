@@ -13,6 +13,7 @@ import { deidentifyPart10 } from '../deid';
 import { readPart10Header } from '../dicom/part10';
 import { loadModels } from './registry';
 import { loadSeriesVolume, frameOfReferenceOf, VolumeInput } from './series-volume';
+import { findingsOnSourcePixels } from './source-pixels';
 import { runModel } from './run-model';
 import { POSTPROCESSORS } from './postprocess';
 import { volumeTensor } from './conform';
@@ -61,7 +62,11 @@ export async function runInfer(a: InferArgs): Promise<number> {
       inputs.push({ bytes: deid.bytes, sopInstanceUid: h.sopInstanceUid, sopClassUid: h.sopClassUid });
     }
     if (inputs.length === 0) throw new Error(`no DICOM files under ${a.folder} (${skipped} other files)`);
-    const volume = await loadSeriesVolume(inputs, frameOfReferenceOf(firstOriginal!));
+    const { stack, gantryTilt } = model.manifest;
+    const volume = await loadSeriesVolume(inputs, frameOfReferenceOf(firstOriginal!), {
+      ...(stack ? { stack } : {}),
+      ...(gantryTilt ? { gantryTilt } : {}),
+    });
     // The model's plausibility contract, as the node applies it (job-runner.ts): the age from the
     // original header picks the expected ranges' band; a series that fails a skip check is not run.
     const facts = originalFacts(firstOriginal!);
@@ -74,7 +79,7 @@ export async function runInfer(a: InferArgs): Promise<number> {
       process.stderr.write(`skipped: input outside the model's checks: ${skip.map(describeIssue).join('; ')}\n`);
       return 1;
     }
-    const raw = await runModel(volume, {
+    const onVolume = await runModel(volume, {
       name: model.name,
       manifest: model.manifest,
       session: model.session,
@@ -83,7 +88,7 @@ export async function runInfer(a: InferArgs): Promise<number> {
       volumeTensor,
       deidentification: DEID_DESCRIPTION,
     });
-    const result = applyPlausibility(raw, model.manifest, facts.ageYears, inputIssues);
+    const result = findingsOnSourcePixels(applyPlausibility(onVolume, model.manifest, facts.ageYears, inputIssues), volume);
     process.stdout.write(a.json ? JSON.stringify(inferJson(result, volume.slices.length), null, 2) + '\n' : inferText(result));
     return 0;
   } finally {

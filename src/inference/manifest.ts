@@ -15,6 +15,7 @@ import { closestMatch, describeValue, indexPath, isCommentKey, isPlainObject, ke
 import { POSTPROCESSORS } from './postprocess';
 import { readPlausibility } from './plausibility-manifest';
 import type { Plausibility } from './plausibility';
+import { PREFERRED_PLANES, type StackPreference } from '../imaging/stacks';
 
 export type OutputKind = 'classification' | 'detection' | 'segmentation' | 'heatmap';
 export const OUTPUT_KINDS: readonly OutputKind[] = ['classification', 'detection', 'segmentation', 'heatmap'];
@@ -87,7 +88,13 @@ export interface Manifest {
   readonly uncertaintyThreshold: number;
   /** Expected ranges by age band and input checks (plausibility.ts); absent = none beyond applicability. */
   readonly plausibility?: Plausibility;
+  /** Which stack of a series the model gets (several in one series); parseManifest fills the default (largest). */
+  readonly stack?: StackPreference;
+  /** A CT acquired with gantry tilt: resampled onto an orthogonal grid (default) or skipped. */
+  readonly gantryTilt?: GantryTiltPolicy;
 }
+
+export type GantryTiltPolicy = 'resample' | 'skip';
 
 /** Placeholders the findings stage fills in; anything else in a template is a typo. */
 export const TEMPLATE_PLACEHOLDERS = [
@@ -130,7 +137,10 @@ const KEYS = {
     'templates',
     'uncertaintyThreshold',
     'plausibility',
+    'stack',
+    'gantryTilt',
   ],
+  stack: ['prefer', 'echo'],
   applicability: ['modalities', 'bodyParts'],
   input: ['name', 'shape', 'layout', 'dtype'],
   preprocessing: ['window', 'intensity', 'targetSize', 'normalization', 'channels', 'mode', 'batchSize'],
@@ -212,6 +222,8 @@ export function parseManifest(raw: unknown, where: string): Manifest {
   const plausibility = has(raw, 'plausibility')
     ? readPlausibility(raw['plausibility'], output?.labels, (at, m) => p.add(at, m))
     : undefined;
+  const stack = readStack(p, raw);
+  const gantryTilt = readGantryTilt(p, raw);
 
   if (p.list.length > 0 || name === undefined || version === undefined || intendedUse === undefined || !input || !preprocessing || !output)
     return fail();
@@ -228,7 +240,44 @@ export function parseManifest(raw: unknown, where: string): Manifest {
     templates,
     uncertaintyThreshold,
     ...(plausibility ? { plausibility } : {}),
+    stack,
+    gantryTilt,
   };
+}
+
+/** "stack": {"prefer": "largest" | "axial" | "coronal" | "sagittal", "echo": N}; absent = the largest stack. */
+function readStack(p: Problems, raw: Obj): StackPreference {
+  const obj = section(p, raw, 'stack', false);
+  if (!obj) return { prefer: 'largest' };
+  checkKeys(p, obj, 'stack', KEYS.stack);
+  const allowed = ['largest', ...PREFERRED_PLANES];
+  let prefer: StackPreference['prefer'] = 'largest';
+  const rawPrefer = readString(p, obj, 'stack', 'prefer', false);
+  if (rawPrefer !== undefined) {
+    if (allowed.includes(rawPrefer)) prefer = rawPrefer as StackPreference['prefer'];
+    else
+      p.add(
+        'stack.prefer',
+        `${describeValue(rawPrefer)} is not one of ${allowed.map((a) => `"${a}"`).join(', ')} (the largest stack, or the largest in that plane)`,
+      );
+  }
+  if (!has(obj, 'echo')) return { prefer };
+  const echo = obj['echo'];
+  if (typeof echo !== 'number' || !Number.isInteger(echo) || echo < 1) {
+    p.add('stack.echo', `${describeValue(echo)} is not an Echo Number (a whole number from 1)`);
+    return { prefer };
+  }
+  return { prefer, echo };
+}
+
+function readGantryTilt(p: Problems, raw: Obj): GantryTiltPolicy {
+  const v = readString(p, raw, '', 'gantryTilt', false);
+  if (v === undefined || v === 'resample' || v === 'skip') return v ?? 'resample';
+  p.add(
+    'gantryTilt',
+    `${describeValue(v)} is not "resample" (shift each tilted slice back onto an orthogonal grid, as dcm2niix does) or "skip" (skip tilted series with the reason)`,
+  );
+  return 'resample';
 }
 
 function checkKeys(p: Problems, obj: Obj, at: string, allowed: readonly string[]): void {

@@ -98,6 +98,7 @@ export async function runModel(vol: SeriesVolume, o: RunModelOptions): Promise<S
     deidentification: o.deidentification,
     nodeVersion: VERSION,
     durationMs: Date.now() - started,
+    ...(vol.stack ? { stack: vol.stack } : {}),
   };
   return finish(r, m, o.name, provenance);
 }

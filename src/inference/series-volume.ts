@@ -13,10 +13,12 @@ import { ImagingError } from '../imaging/pixel-module';
 import { decodeFrame, imageFrom, openImage } from '../imaging/decode';
 import { parseDicomFile } from '../imaging/dataset';
 import { modalityValues } from '../imaging/render';
-import { assembleVolume, SliceGeometry, StackKey } from '../imaging/geometry';
-import { DataSet } from '../imaging/dataset';
+import { assembleVolume, SliceGeometry } from '../imaging/geometry';
 import type { DicomImage } from '../imaging/decode';
 import { dimensionOrder, hasFunctionalGroups, missingFrameGeometry, readFrameGeometries } from '../imaging/functional-groups';
+import { chooseStack, describeStack, splitIntoStacks, summaryText, type StackPreference, type StackSummary } from '../imaging/stacks';
+import { singleFrameStackKey } from '../imaging/stack-key';
+import { resampleTilted, sliceOffsetPixels } from '../imaging/tilt-resample';
 import { TAG } from '../dicom/tags';
 import { readPart10Header } from '../dicom/part10';
 import { readDatasetHeader } from '../dicom/dataset-reader';
@@ -46,6 +48,11 @@ export interface VolumeSlice {
   readonly frameNumber?: number;
   /** Image Position (Patient) of the first transmitted pixel, mm. */
   readonly position: readonly [number, number, number];
+  /**
+   * Set when the slice was shifted in-plane (gantry tilt resampled onto an orthogonal grid):
+   * the volume's pixel (column c, row r) is the source image's pixel (c − offset[0], r − offset[1]).
+   */
+  readonly sourcePixelOffset?: readonly [number, number];
 }
 
 export interface SeriesVolume {
@@ -66,6 +73,15 @@ export interface SeriesVolume {
   /** Modality values per slice, row-major (rows*columns), same order as `slices`. */
   readonly values: readonly Float32Array[];
   readonly warnings: readonly string[];
+  /** Which stack of the series this volume is (several in one series), for the log, /api/jobs and the SR. */
+  readonly stack?: StackSummary;
+}
+
+/** What the model's manifest says about which stack it wants and what to do with gantry tilt. */
+export interface StackOptions {
+  readonly stack?: StackPreference;
+  /** "resample" (default): shift tilted slices onto an orthogonal grid; "skip": refuse the series. */
+  readonly gantryTilt?: 'resample' | 'skip';
 }
 
 export class NotAVolumeError extends Error {
@@ -86,7 +102,7 @@ export async function loadSeriesVolume(
   // reads and de-identifies one instance at a time), so the series is never all in memory at once.
   inputs: Iterable<VolumeInput> | AsyncIterable<VolumeInput>,
   originalFrameOfReferenceUid?: string,
-  options: { allowIdentified?: boolean; limits?: PixelLimits } = {},
+  options: { allowIdentified?: boolean; limits?: PixelLimits } & StackOptions = {},
 ): Promise<SeriesVolume> {
   const limits = options.limits ?? DEFAULT_PIXEL_LIMITS;
   const geoms: SliceGeometry[] = [];
@@ -145,8 +161,20 @@ export async function loadSeriesVolume(
   if (skippedNoPixels > 0) skipped.push(`${skippedNoPixels} object(s) without pixel data left out`);
   if (skippedLocalizers > 0) skipped.push(`${skippedLocalizers} localizer image(s) left out`);
   if (geoms.length === 0) throw new NotAVolumeError(['no image slices in the series', ...skipped]);
-  const v = assembleVolume(geoms);
-  if (!v.ok) throw new NotAVolumeError([...v.reasons, ...skipped]);
+  // Several stacks in one series (localizer, echoes, planes): the manifest's choice, said in words.
+  const stacks = splitIntoStacks(geoms);
+  const chosen = chooseStack(stacks, options.stack);
+  if (!chosen.ok) throw new NotAVolumeError([chosen.reason, ...skipped]);
+  const stackText = summaryText(chosen.summary);
+  if (stacks.length > 1) {
+    const others = stacks.filter((s) => s !== chosen.stack).map((s) => describeStack(s));
+    skipped.push(`${others.length} other stack(s) in the series left out (${others.join('; ')})`);
+  }
+  const v = assembleVolume(chosen.stack.slices, { tilt: options.gantryTilt === 'skip' ? 'refuse' : 'report' });
+  if (!v.ok) {
+    const why = options.gantryTilt === 'skip' ? ' (the manifest says "gantryTilt": "skip")' : '';
+    throw new NotAVolumeError([...v.reasons.map((r) => `${stackText}: ${r}${/gantry tilt/.test(r) ? why : ''}`), ...skipped]);
+  }
   const first = v.slices[0]!;
   const iop = first.imageOrientationPatient!;
   const ps = first.pixelSpacing;
@@ -165,7 +193,25 @@ export async function loadSeriesVolume(
     });
     values.push(d.values);
   }
+  // Gantry tilt: each slice shifted back in-plane onto the first slice's grid (tilt-resample.ts),
+  // its position moved onto the straight stack, and the shift kept so findings map back to the
+  // source images' pixels.
+  const tilt = v.tilt;
+  if (tilt) {
+    values.splice(0, values.length, ...resampleTilted(values, v.rows, v.columns, [ps[0]!, ps[1]!], tilt));
+    const p0 = slices[0]!.position;
+    slices.forEach((s, k) => {
+      const d = v.positions[k]! - v.positions[0]!;
+      slices[k] = {
+        ...s,
+        position: [p0[0] + d * v.normal[0], p0[1] + d * v.normal[1], p0[2] + d * v.normal[2]],
+        sourcePixelOffset: sliceOffsetPixels(tilt, k, [ps[0]!, ps[1]!]),
+      };
+    });
+  }
+  const stack: StackSummary = tilt ? { ...chosen.summary, tiltCorrectedDeg: Number(tilt.angleDeg.toFixed(2)) } : chosen.summary;
   return {
+    stack,
     modality: modality.toUpperCase(),
     rows: v.rows,
     columns: v.columns,
@@ -251,22 +297,6 @@ async function multiFrameSlices(img: DicomImage, sopInstanceUid: string): Promis
     await turn();
   }
   return out;
-}
-
-/** What tells stacks apart, from a single-frame header (geometry.ts StackKey). */
-function singleFrameStackKey(ds: DataSet): StackKey {
-  const key: StackKey = {};
-  const echo = ds.number(TAG.EchoNumbers);
-  if (echo !== undefined) key.echoNumber = echo;
-  const temporal = ds.number(TAG.TemporalPositionIdentifier);
-  if (temporal !== undefined) key.temporalPosition = temporal;
-  const acquisition = ds.number(TAG.AcquisitionNumber);
-  if (acquisition !== undefined) key.acquisitionNumber = acquisition;
-  const imageType = ds.string(TAG.ImageType);
-  if (imageType) key.imageType = imageType.toUpperCase();
-  const thickness = ds.number(TAG.SliceThickness);
-  if (thickness !== undefined) key.sliceThickness = thickness;
-  return key;
 }
 
 /**

@@ -31,7 +31,9 @@ import type { AuditSink } from '../log/audit';
 import type { ModelRegistry, LoadedModel } from '../inference/registry';
 import type { Postprocessor } from '../inference/postprocess/types';
 import type { SeriesResult } from '../inference/findings';
-import type { SeriesVolume } from '../inference/series-volume';
+import { NotAVolumeError, type SeriesVolume, type StackOptions } from '../inference/series-volume';
+import { findingsOnSourcePixels } from '../inference/source-pixels';
+import { summaryText } from '../imaging/stacks';
 import { runModel } from '../inference/run-model';
 import { pixelLimitsFromMegabytes } from '../dicom/pixel-budget';
 import { seriesInstances, type SeriesInstances } from './series-instances';
@@ -139,15 +141,23 @@ export class JobRunner {
 
       const limits = pixelLimitsFromMegabytes(config.imaging);
       const volume = await withTimeLimit(config.inference.timeLimitSeconds, 'inference.timeLimitSeconds', (signal) =>
-        volumeOfSeries({ instances: series.instances, secret: this.d.deidSecret, limits }, signal),
+        volumeOfSeries({ instances: series.instances, secret: this.d.deidSecret, limits, stackOptions: stackOptionsOf(model) }, signal),
       );
+      if (volume.stack) {
+        const stack = summaryText(volume.stack);
+        store.setJobStack(job.id, stack);
+        log.info('series volume made from one stack', { ...fields, stack });
+      }
       // Gaps, uneven spacing, localizers or non-image objects left out: geometry and counts only.
       if (volume.warnings.length > 0) log.warn('series volume has warnings', { ...fields, warnings: volume.warnings });
       const inputIssues = [...wrongSeries, ...volumeIssues(model.manifest.plausibility?.inputChecks ?? {}, volume, facts)];
       if (inputIssues.some((i) => i.skip)) return this.skipped(job, model, inputIssues, fields, started);
-      const result = applyPlausibility(await this.infer(volume, model, route), model.manifest, facts.ageYears, inputIssues);
-      const key = await this.keyImage(job, series, volume, result, keyImageWindow(route, model), fields);
-      const narrative = this.narrative(job, route, volume, result, key, keyImageWindow(route, model), fields);
+      const onVolume = applyPlausibility(await this.infer(volume, model, route), model.manifest, facts.ageYears, inputIssues);
+      const key = await this.keyImage(job, series, volume, onVolume, keyImageWindow(route, model), fields);
+      // Images for the narrative are drawn on the volume, like the key image.
+      const narrative = this.narrative(job, route, volume, onVolume, key, keyImageWindow(route, model), fields);
+      // The key image is drawn on the volume; the result and the SR point at the source images' pixels.
+      const result = findingsOnSourcePixels(onVolume, volume);
       const resultId = store.recordResult(
         resultRecord({
           jobId: job.id,
@@ -370,6 +380,12 @@ export class JobRunner {
       log.warn('job interrupted by the stop; it runs again at the next start', { ...fields });
       return;
     }
+    if (error instanceof NotAVolumeError) {
+      // No usable stack (or a geometry the model must not get): not a failure of the node.
+      store.finishJob(job.id, 'skipped', why, Date.now());
+      log.warn('job skipped: the series gives the model no usable volume', { ...fields, reason: why });
+      return;
+    }
     store.finishJob(job.id, 'failed', why, Date.now());
     this.d.onJobFinished?.({ model: model.name, ok: false, inferenceMs: 0, provider: model.session.provider });
     this.d.audit({
@@ -385,6 +401,12 @@ export class JobRunner {
 /** Name, version and checksum of a model, as results and reports cite it. */
 function modelIdentity(model: LoadedModel): { name: string; version: string; sha256: string } {
   return { name: model.name, version: model.manifest.version, sha256: model.sha256 };
+}
+
+/** What the model's manifest says about stacks and gantry tilt (the volume worker gets only these). */
+function stackOptionsOf(model: LoadedModel): StackOptions {
+  const { stack, gantryTilt } = model.manifest;
+  return { ...(stack ? { stack } : {}), ...(gantryTilt ? { gantryTilt } : {}) };
 }
 
 /** The key image shows the slice as the model saw it: the route's window, or the model's own. */

@@ -3,7 +3,7 @@
 // work (and a hostile series is bounded only by the decode limits), so the job runner runs this in
 // a worker thread (seriesVolumeInWorker); buildSeriesVolume is the same work in-process.
 
-import { loadSeriesVolume, frameOfReferenceOf, type SeriesVolume } from '../inference/series-volume';
+import { loadSeriesVolume, frameOfReferenceOf, type SeriesVolume, type StackOptions } from '../inference/series-volume';
 import { seriesVolumeInWorker } from '../inference/cpu-task';
 import type { SourceInstance } from './series-instances';
 import type { PixelLimits } from '../dicom/pixel-budget';
@@ -16,6 +16,8 @@ export interface SeriesVolumeRequest {
   readonly secret: Uint8Array;
   /** What the series' pixels may claim (imaging.maxFrameMegabytes / maxSeriesMegabytes). */
   readonly limits: PixelLimits;
+  /** The model's manifest: which stack of the series, and what to do with gantry tilt. */
+  readonly stackOptions?: StackOptions;
 }
 
 /**
@@ -29,7 +31,7 @@ export async function buildSeriesVolume(request: SeriesVolumeRequest): Promise<S
   const inputs = deidentifiedInstances(request.instances, secret, request.limits, (original, index) => {
     if (index === 0) frameOfReferenceUid = frameOfReferenceOf(original, request.limits);
   });
-  const volume = await loadSeriesVolume(inputs, undefined, { limits: request.limits });
+  const volume = await loadSeriesVolume(inputs, undefined, { limits: request.limits, ...request.stackOptions });
   return frameOfReferenceUid ? { ...volume, frameOfReferenceUid } : volume;
 }
 

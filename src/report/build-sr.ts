@@ -203,12 +203,15 @@ function provenanceItems(ctx: Ctx): ContentItem[] {
     duration: w.durationText(p.durationMs),
     uncertainty: r.uncertainty.toFixed(3),
   };
-  return (Object.keys(values) as (keyof typeof values)[]).map((k): ContentItem => ({
+  const items = (Object.keys(values) as (keyof typeof values)[]).map((k): ContentItem => ({
     rel: 'CONTAINS',
     type: 'TEXT',
     name: C.comment,
     value: w.labelled(w.provenance[k], values[k]),
   }));
+  // Which stack of the series the model saw (a localizer, echoes or planes filed together).
+  if (p.stack) items.push({ rel: 'CONTAINS', type: 'TEXT', name: C.comment, value: w.stackUsed(p.stack) });
+  return items;
 }
 
 /**

@@ -5,6 +5,7 @@
 import { Finding, Measurement, SeriesResult } from '../inference/findings';
 import type { ReportLanguage } from './forms';
 import { describeIssue, expectedText, UNKNOWN_AGE_BAND, type PlausibilityIssue } from '../inference/plausibility';
+import type { StackSummary } from '../imaging/stacks';
 
 interface Wording {
   disclaimer: string;
@@ -24,6 +25,8 @@ interface Wording {
     string
   >;
   labelled: (label: string, value: string) => string;
+  /** The provenance line naming the stack of the series the model was given. */
+  stackUsed: (s: StackSummary) => string;
 }
 
 /** Readable names of measurement keys; anything else falls back to the concept meaning. */
@@ -139,6 +142,15 @@ const EN: Wording = {
     uncertainty: 'Series uncertainty',
   },
   labelled: (label, value) => `${label}: ${value}`,
+  stackUsed: (s) => {
+    const parts = [`stack ${s.number} of ${s.of}`, s.plane, `${s.slices} slices`];
+    if (s.spacingMm !== null) parts.push(`${formatValue(s.spacingMm)} mm apart`);
+    if (s.echoNumber !== undefined) parts.push(`echo ${s.echoNumber}`);
+    if (s.temporalPosition !== undefined) parts.push(`temporal position ${s.temporalPosition}`);
+    if (s.stackId !== undefined) parts.push(`stack ID ${s.stackId}`);
+    if (s.tiltCorrectedDeg !== undefined) parts.push(`gantry tilt ${formatValue(s.tiltCorrectedDeg)}° resampled onto an orthogonal grid`);
+    return `Image stack used: ${parts.join(', ')}`;
+  },
 };
 
 const ZH: Wording = {
@@ -179,6 +191,16 @@ const ZH: Wording = {
     uncertainty: '序列不确定度',
   },
   labelled: (label, value) => `${label}：${value}`,
+  stackUsed: (s) => {
+    const plane = { axial: '轴位', coronal: '冠状位', sagittal: '矢状位', oblique: '斜位' }[s.plane];
+    const parts = [`第 ${s.number} 组（共 ${s.of} 组）`, plane, `${s.slices} 层`];
+    if (s.spacingMm !== null) parts.push(`层间距 ${formatValue(s.spacingMm)} mm`);
+    if (s.echoNumber !== undefined) parts.push(`回波 ${s.echoNumber}`);
+    if (s.temporalPosition !== undefined) parts.push(`时相 ${s.temporalPosition}`);
+    if (s.stackId !== undefined) parts.push(`堆栈 ID ${s.stackId}`);
+    if (s.tiltCorrectedDeg !== undefined) parts.push(`机架倾斜 ${formatValue(s.tiltCorrectedDeg)}° 已重采样至正交网格`);
+    return `所用图像堆栈：${parts.join('，')}`;
+  },
 };
 
 export function wording(lang: ReportLanguage): Wording {

@@ -202,4 +202,11 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE instances ADD COLUMN burned_in_risk TEXT;
     `,
   },
+  {
+    version: 9,
+    description: 'jobs: which stack of the series the model was given, in words (several stacks in one series, issue 12)',
+    sql: `
+      ALTER TABLE jobs ADD COLUMN stack TEXT;
+    `,
+  },
 ];

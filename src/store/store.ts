@@ -124,6 +124,8 @@ export interface JobRow {
    * the job runs, and the flag (this text) goes into its result. Null otherwise.
    */
   burnedInFlag: string | null;
+  /** Which stack of the series the model was given, in words; null until the volume is made. */
+  stack: string | null;
   runs: number;
   createdAt: number;
   updatedAt: number;
@@ -200,7 +202,7 @@ export interface ReportRecord {
   createdAt: number;
 }
 
-const JOB_COLUMNS = `id, series_uid AS seriesInstanceUid, route, model, priority, state, reason, burned_in_flag AS burnedInFlag, runs,
+const JOB_COLUMNS = `id, series_uid AS seriesInstanceUid, route, model, priority, state, reason, burned_in_flag AS burnedInFlag, stack, runs,
   created_at AS createdAt, updated_at AS updatedAt`;
 
 /**
@@ -764,6 +766,11 @@ export class Store {
       const job = this.getJob(next.id);
       return job && job.model !== null ? { ...job, model: job.model } : undefined;
     })();
+  }
+
+  /** Which stack of the series a running job's model is given (several stacks in one series). */
+  setJobStack(id: number, stack: string): void {
+    this.stmt(`UPDATE jobs SET stack = ? WHERE id = ?`).run(stack, id);
   }
 
   /** Ends a job run: done, failed or skipped (with why), or back to queued (e.g. the series changed meanwhile). */
