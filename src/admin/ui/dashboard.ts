@@ -144,7 +144,9 @@ export class Dashboard {
       this.log.warn('dashboard POST refused: missing or wrong CSRF token', { path });
       throw new HttpError(403, 'refused: missing or wrong CSRF token (reload the page and try again)');
     }
-    const back = /^\/ui\/[^\s\\]*$/.test(form.get('back') ?? '') && !form.get('back')!.startsWith('//') ? form.get('back')! : '/ui/';
+    // Back to a dashboard page only: a path under /ui/, never another host (no open redirect).
+    const asked = form.get('back') ?? '';
+    const back = /^\/ui\/[^\s\\]*$/.test(asked) ? asked : '/ui/';
     const address = req.socket.remoteAddress ?? 'unknown';
     let m: RegExpExecArray | null;
     if (path === '/ui/sign-out') {

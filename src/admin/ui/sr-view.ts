@@ -32,25 +32,38 @@ function itemValue(n: SrContentNode): Html | string {
   }
 }
 
-function node(n: SrContentNode, depth: number): Html {
-  if (n.valueType === 'CONTAINER') {
-    const level = Math.min(6, depth + 3);
-    return html`<section>
-      ${heading(level, n.name ?? 'Section')}
-      <ul>
-        ${n.children.map((c) => node(c, depth + 1))}
-      </ul>
-    </section>`;
-  }
-  return html`<li>
-    ${n.name ? html`<strong>${n.name}</strong>: ` : ''}${itemValue(n)}${
-      n.children.length > 0
-        ? html`<ul>
-            ${n.children.map((c) => node(c, depth + 1))}
-          </ul>`
-        : ''
-    }
-  </li>`;
+/** Containers of many image references (the image library: one per slice) start folded. */
+const FOLD_AFTER = 12;
+
+function isLongListOfReferences(n: SrContentNode): boolean {
+  const refs = n.children.filter((c) => c.valueType === 'IMAGE' || c.valueType === 'COMPOSITE');
+  return n.children.length > FOLD_AFTER && refs.length === n.children.length;
+}
+
+/** A container: a heading and its items; a long one folded in a <details> (no script needed). */
+function container(n: SrContentNode, depth: number): Html {
+  const name = n.name ?? 'Section';
+  const items = html`<ul>
+    ${n.children.map((c) => item(c, depth + 1))}
+  </ul>`;
+  if (isLongListOfReferences(n))
+    return html`<details>
+      <summary>${name} (${n.children.length} items)</summary>
+      ${items}
+    </details>`;
+  return html`<section>${heading(Math.min(6, depth + 3), name)}${items}</section>`;
+}
+
+/** One content item as a list item (a nested container inside it). */
+function item(n: SrContentNode, depth: number): Html {
+  if (n.valueType === 'CONTAINER') return html`<li>${container(n, depth)}</li>`;
+  const children =
+    n.children.length > 0
+      ? html`<ul>
+          ${n.children.map((c) => item(c, depth + 1))}
+        </ul>`
+      : '';
+  return html`<li>${n.name ? html`<strong>${n.name}</strong>: ` : ''}${itemValue(n)}${children}</li>`;
 }
 
 /** h3..h6 by depth: a fixed set of tag names, never text from the document. */
@@ -67,6 +80,12 @@ export function srView(doc: SrDocument, language: string): Html {
       ${doc.sopClassName}; completion ${doc.completion ?? '—'}, verification
       ${doc.verification ?? '—'}${doc.preliminary ? `, ${doc.preliminary}` : ''}; content ${doc.content}
     </p>
-    ${node(doc.root, 0)}
+    ${
+      doc.root.valueType === 'CONTAINER'
+        ? container(doc.root, 0)
+        : html`<ul>
+            ${item(doc.root, 0)}
+          </ul>`
+    }
   </article>`;
 }
