@@ -166,6 +166,29 @@ test('every POST needs the session CSRF token', async () => {
   assert.equal((await request('GET', '/ui/', { cookie })).status, 303, 'signed out: the session is gone');
 });
 
+test('the overview counts the last hour from the index and lists what needs attention', async () => {
+  const now = Date.now();
+  n.node.store.recordAssociation({
+    id: 'bench-a',
+    callingAeTitle: 'CT1',
+    calledAeTitle: 'DICOM_AI',
+    remoteAddress: '127.0.0.1',
+    startedAt: now - 2000,
+    endedAt: now - 1000,
+    instances: 7,
+    bytes: 7000,
+    outcome: 'released',
+  });
+  n.node.store.recordAudit({ at: now, event: 'association-rejected', outcome: 'failure', callingAeTitle: 'STRANGER' });
+  const { cookie } = await signIn();
+  const r = await request('GET', '/ui/', { cookie });
+  assert.equal(r.status, 200);
+  assert.match(r.body, /Instances received: 7 \(0\.00\/s\) over the last hour/);
+  assert.match(r.body, /aria-label="Instances received, per 5 minutes: (0, )*7(, 0)*"/);
+  assert.match(r.body, /<a href="\/ui\/audit\?event=association-rejected">1 associations rejected/);
+  assert.match(r.body, /DICOM_AI on plain port \d+/);
+});
+
 test('the configuration page masks the admin token', async () => {
   const { cookie } = await signIn();
   const r = await request('GET', '/ui/config', { cookie });

@@ -994,13 +994,11 @@ export class Store {
   /** Instances received (by associations that ended) and jobs finished, per bucket of `bucketMs` since `since`. */
   activitySince(since: number, bucketMs: number): { instances: { bucket: number; n: number }[]; jobs: { bucket: number; n: number }[] } {
     const instances = this.stmt(
-      `SELECT (ended_at - ?) / ? AS bucket, SUM(instances) AS n FROM associations WHERE ended_at >= ? GROUP BY bucket`,
+      `SELECT CAST((ended_at - ?) / ? AS INTEGER) AS bucket, SUM(instances) AS n FROM associations WHERE ended_at >= ? GROUP BY bucket`,
     ).all(since, bucketMs, since) as { bucket: number; n: number }[];
-    const jobs = this.stmt(`SELECT (created_at - ?) / ? AS bucket, COUNT(*) AS n FROM results WHERE created_at >= ? GROUP BY bucket`).all(
-      since,
-      bucketMs,
-      since,
-    ) as { bucket: number; n: number }[];
+    const jobs = this.stmt(
+      `SELECT CAST((created_at - ?) / ? AS INTEGER) AS bucket, COUNT(*) AS n FROM results WHERE created_at >= ? GROUP BY bucket`,
+    ).all(since, bucketMs, since) as { bucket: number; n: number }[];
     return { instances, jobs };
   }
 }

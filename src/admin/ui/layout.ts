@@ -91,6 +91,7 @@ nav ul { display:flex; gap:1rem; list-style:none; margin:0; padding:0; }
 nav a[aria-current] { font-weight:700; text-decoration:none; color:var(--fg); }
 .signout { margin-left:auto; }
 main { padding:1rem 1.5rem; max-width:1200px; }
+td:first-child { white-space:nowrap; }
 h1 { font-size:1.5rem; margin:.5rem 0 1rem; }
 h2 { font-size:1.15rem; margin:1.5rem 0 .5rem; }
 h3 { font-size:1rem; margin:1rem 0 .25rem; }
