@@ -43,6 +43,11 @@ function request(
   });
 }
 
+function today(): string {
+  const d = new Date();
+  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
+}
+
 async function main(): Promise<void> {
   const n = await startTestNode({ admin: { token: TOKEN } });
   const s = n.node.store;
@@ -73,13 +78,17 @@ async function main(): Promise<void> {
         studyDate: '20260101',
       },
     );
-    const [job] = s.recordRouting(
+    // Every tenth series has a finished job with a report and a delivery (its own model name, so
+    // that claiming takes exactly that job: the store marks only a processing job done).
+    const reported = i % 10 === 0;
+    s.recordRouting(
       series,
-      [{ route: 'r', model: 'm', priority: 'normal', state: 'queued', reason: null, burnedInFlag: null }],
+      [{ route: 'r', model: reported ? 'm-reported' : 'm', priority: 'normal', state: 'queued', reason: null, burnedInFlag: null }],
       '',
       now,
     );
-    if (i % 10 === 0 && job) {
+    const job = reported ? s.claimNextJob(['m-reported'], new Set(), now) : undefined;
+    if (job) {
       const sop = `2.25.777.${i}.5`;
       s.recordReportAndDeliveries(
         job.id,
@@ -130,7 +139,7 @@ async function main(): Promise<void> {
     '/ui/series',
     `/ui/series?page=${Math.floor(SERIES / 50 / 2)}`,
     '/ui/series?modality=CT&state=done',
-    '/ui/series?ae=CT_SCANNER&day=2026-01-01',
+    `/ui/series?ae=CT_SCANNER&day=${today()}`,
     `/ui/series/2.25.777.${SERIES - 10}.2`,
     '/ui/deliveries?state=queued',
     '/ui/audit',

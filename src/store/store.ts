@@ -915,7 +915,7 @@ export class Store {
     if (f.modality) add('s.modality = ?', f.modality);
     if (f.callingAeTitle) add('s.calling_ae = ?', f.callingAeTitle);
     if (f.state === 'receiving' || f.state === 'stable') add('s.state = ?', f.state);
-    else if (f.state) add('EXISTS (SELECT 1 FROM jobs j WHERE j.series_uid = s.series_uid AND j.state = ?)', f.state);
+    else if (f.state) add('s.series_uid IN (SELECT series_uid FROM jobs WHERE state = ?)', f.state);
     const w = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
     const total = (this.db.prepare(`SELECT COUNT(*) AS n FROM series s ${w}`).get(...args) as { n: number }).n;
     const rows = this.db
