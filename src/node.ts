@@ -9,6 +9,8 @@ import type { AddressInfo } from 'node:net';
 import { StorageScp, discardingSink, type Transport } from './dimse/scp';
 import { NodeMetrics } from './admin/node-metrics';
 import { AdminServer } from './admin/server';
+import { Dashboard } from './admin/ui/dashboard';
+import { echoDestination } from './delivery/echo-destination';
 import { Housekeeping } from './housekeeping/scheduler';
 import { DeliveryQueue, type DeliveryOutcome } from './delivery/queue';
 import { loadModels, ModelRegistry } from './inference/registry';
@@ -190,22 +192,69 @@ export class DicomNode extends EventEmitter<DicomNodeEvents> {
         audit: (limit) => this.store.listAudit(limit),
         jobs: () => this.store.listJobs(),
         models: () => this.models?.report ?? [],
-        retryJob: (id) => {
-          const r = this.store.retryJob(id, Date.now());
-          if ('job' in r) {
-            this.audit.record({
-              event: 'job-retried',
-              outcome: 'success',
-              seriesInstanceUid: r.job.seriesInstanceUid,
-              detail: `job ${id} (${r.job.route})`,
-            });
-            this.jobs.kick();
-          }
-          return r;
+        retryJob: (id) => this.retryJob(id),
+      },
+      this.log,
+      this.createDashboard(),
+    );
+  }
+
+  private retryJob(id: number): ReturnType<Store['retryJob']> {
+    const r = this.store.retryJob(id, Date.now());
+    if ('job' in r) {
+      this.audit.record({
+        event: 'job-retried',
+        outcome: 'success',
+        seriesInstanceUid: r.job.seriesInstanceUid,
+        detail: `job ${id} (${r.job.route})`,
+      });
+      this.jobs.kick();
+    }
+    return r;
+  }
+
+  /** The operator's dashboard at /ui/ (src/admin/ui/): the store's queries, live state, audited actions. */
+  private createDashboard(): Dashboard {
+    return new Dashboard(
+      { token: this.config.admin.token },
+      {
+        store: this.store,
+        config: this.config,
+        readiness: () => this.readiness(),
+        models: () => this.models?.report ?? [],
+        listeners: () => [
+          ...(this.address ? [{ kind: 'plain', port: this.address.port }] : []),
+          ...(this.tlsAddress ? [{ kind: 'TLS', port: this.tlsAddress.port }] : []),
+        ],
+        diskFreeBytes: () => this.disk.free,
+        retryJob: (id) => this.retryJob(id),
+        retryDelivery: (id) => this.retryDelivery(id),
+        echo: async (name) => {
+          const d = this.config.destinations[name];
+          return d ? echoDestination(d, this.config.node.aeTitle) : { error: `no destination "${name}" is configured` };
         },
+        audit: this.audit.sink,
       },
       this.log,
     );
+  }
+
+  /** An operator's retry of a failed delivery, or re-send of a delivered one; audited, then sent. */
+  private retryDelivery(id: number): { ok: true } | { error: string } {
+    const d = this.store.getDelivery(id);
+    if (!d) return { error: `no delivery ${id}` };
+    if (d.state === 'failed') this.store.retryDeliveries(id, Date.now());
+    else if (d.state === 'delivered') this.store.enqueueDelivery({ ...d, alternatives: d.alternatives }, Date.now());
+    else return { error: `delivery ${id} is ${d.state}; it will be sent without help` };
+    this.audit.record({
+      event: 'delivery-retried',
+      outcome: 'success',
+      seriesInstanceUid: this.store.seriesOfReport(d.sopInstanceUid) ?? null,
+      calledAeTitle: this.config.destinations[d.destination]?.aeTitle,
+      detail: `delivery ${id} to ${d.destination} (${d.state === 'failed' ? 'retry' : 're-send'}) by an operator`,
+    });
+    this.sweepDeliveries();
+    return { ok: true };
   }
 
   private scheduleHousekeeping(): void {

@@ -27,6 +27,11 @@ export interface AdminOptions {
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
+/** The operator's dashboard (src/admin/ui/), mounted at /ui/: it does its own sessions and errors. */
+export interface UiHandler {
+  handle(req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void>;
+}
+
 export class AdminServer {
   private server: http.Server | null = null;
 
@@ -34,6 +39,7 @@ export class AdminServer {
     private readonly o: AdminOptions,
     private readonly src: AdminSources,
     private readonly log: Logger,
+    private readonly ui: UiHandler | null = null,
   ) {}
 
   async start(): Promise<AddressInfo> {
@@ -97,6 +103,10 @@ export class AdminServer {
       // the token gets the details, which can carry internals (a database error's text, paths).
       const shown = this.authorized(req) ? checks : checks.map(({ name, ok }) => ({ name, ok }));
       return send(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', checks: shown });
+    }
+    if (this.ui && (url.pathname === '/ui' || url.pathname.startsWith('/ui/'))) {
+      void this.ui.handle(req, res, url);
+      return;
     }
     const known = ['GET /metrics', 'GET /api/series', 'GET /api/audit', 'GET /api/jobs', 'GET /api/models'];
     const retry = req.method === 'POST' ? /^\/api\/jobs\/(\d+)\/retry$/.exec(url.pathname) : null;

@@ -160,3 +160,60 @@ export function srDump(bytes: Buffer): string {
   dumpItem(r, ds, 0, out);
   return out.join('\n') + '\n';
 }
+
+/** One content item of an SR, for a viewer that lays the tree out itself (the dashboard). */
+export interface SrContentNode {
+  readonly relationship: string | undefined;
+  readonly valueType: string;
+  readonly name: string | undefined;
+  /** The value as sr-dump writes it (TEXT as the text itself, not quoted). */
+  readonly value: string;
+  readonly children: readonly SrContentNode[];
+}
+
+export interface SrDocument {
+  readonly sopClassName: string;
+  readonly completion: string | undefined;
+  readonly verification: string | undefined;
+  readonly preliminary: string | undefined;
+  readonly content: string;
+  readonly root: SrContentNode;
+}
+
+function contentNode(r: Reader, ds: DataSet, depth: number): SrContentNode {
+  const relationship = r.ascii(ds, TAG.RelationshipType);
+  const byRef = r.ascii(ds, TAG.ReferencedContentItemIdentifier);
+  if (byRef !== undefined || depth > 64)
+    return {
+      relationship,
+      valueType: 'REFERENCE',
+      name: undefined,
+      value: byRef ? `content item ${byRef.replace(/\\/g, '.')}` : '(nested deeper than 64 levels, not shown)',
+      children: [],
+    };
+  const valueType = r.ascii(ds, TAG.ValueType) ?? '?';
+  return {
+    relationship,
+    valueType,
+    name: r.meaning(ds.items(TAG.ConceptNameCodeSequence)[0]),
+    value: valueType === 'TEXT' ? (r.text(ds, TAG.TextValue) ?? '') : value(r, ds, valueType),
+    children: ds.items(TAG.ContentSequence).map((c) => contentNode(r, c, depth + 1)),
+  };
+}
+
+/** An SR document's content tree as data (the same reading as srDump). */
+export function srContentTree(bytes: Buffer): SrDocument {
+  const { dataSet: ds } = parseDicomFile(bytes);
+  const r = new Reader(ds.string(TAG.SpecificCharacterSet));
+  const cls = r.ascii(ds, TAG.SOPClassUID) ?? '';
+  if (!ds.has(TAG.ValueType) || !ds.has(TAG.ContentSequence))
+    throw new Error(`not an SR document: no content tree (SOP class ${cls ? sopClassName(cls) : 'unknown'})`);
+  return {
+    sopClassName: sopClassName(cls),
+    completion: r.ascii(ds, TAG.CompletionFlag),
+    verification: r.ascii(ds, TAG.VerificationFlag),
+    preliminary: r.ascii(ds, TAG.PreliminaryFlag),
+    content: `${r.ascii(ds, TAG.ContentDate) ?? ''} ${r.ascii(ds, TAG.ContentTime) ?? ''}`.trim(),
+    root: contentNode(r, ds, 0),
+  };
+}

@@ -202,6 +202,22 @@ export interface ReportRecord {
   createdAt: number;
 }
 
+/** The dashboard's series filters; absent: any. `state` is a series state or a job state. */
+export interface DashboardSeriesFilter {
+  receivedFrom?: number;
+  receivedBefore?: number;
+  modality?: string;
+  callingAeTitle?: string;
+  state?: string;
+}
+
+export interface DashboardSeriesRow extends SeriesRow {
+  patientName: string | null;
+  studyDate: string | null;
+  /** The states of the series' jobs, space-separated (null: not routed yet). */
+  jobStates: string | null;
+}
+
 const JOB_COLUMNS = `id, series_uid AS seriesInstanceUid, route, model, priority, state, reason, burned_in_flag AS burnedInFlag, stack, runs,
   created_at AS createdAt, updated_at AS updatedAt`;
 
@@ -906,6 +922,104 @@ export class Store {
   countAssociations(): number {
     return (this.stmt('SELECT COUNT(*) AS n FROM associations').get() as { n: number }).n;
   }
+
+  // The operator's dashboard (src/admin/ui/): read-only queries of their own, so that its paging
+  // and filters never change what the JSON API or the pipeline read.
+
+  /** One page of series, newest first, with the study's patient name and date and the jobs' states. */
+  dashboardSeries(f: DashboardSeriesFilter, limit: number, offset: number): { rows: DashboardSeriesRow[]; total: number } {
+    const { where, args, add } = conditions();
+    if (f.receivedFrom !== undefined) add('s.last_received_at >= ?', f.receivedFrom);
+    if (f.receivedBefore !== undefined) add('s.first_received_at < ?', f.receivedBefore);
+    if (f.modality) add('s.modality = ?', f.modality);
+    if (f.callingAeTitle) add('s.calling_ae = ?', f.callingAeTitle);
+    if (f.state === 'receiving' || f.state === 'stable') add('s.state = ?', f.state);
+    else if (f.state) add('s.series_uid IN (SELECT series_uid FROM jobs WHERE state = ?)', f.state);
+    const w = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+    const total = (this.db.prepare(`SELECT COUNT(*) AS n FROM series s ${w}`).get(...args) as { n: number }).n;
+    const rows = this.db
+      .prepare(
+        `SELECT ${DASHBOARD_SERIES_COLUMNS}, st.patient_name AS patientName, st.study_date AS studyDate,
+           (SELECT group_concat(j.state, ' ') FROM jobs j WHERE j.series_uid = s.series_uid) AS jobStates
+         FROM series s JOIN studies st ON st.study_uid = s.study_uid ${w}
+         ORDER BY s.last_received_at DESC, s.series_uid LIMIT ? OFFSET ?`,
+      )
+      .all(...args, limit, offset) as DashboardSeriesRow[];
+    return { rows, total };
+  }
+
+  /** Every delivery of a series' reports and key images, with the object's form and revision. */
+  deliveriesOfSeries(seriesUid: string): (DeliveryRow & { form: string; revision: number })[] {
+    return (
+      this.stmt(
+        `SELECT ${DASHBOARD_DELIVERY_COLUMNS}, r.form, r.revision
+         FROM reports r JOIN deliveries d ON d.sop_instance_uid = r.sop_instance_uid
+         WHERE r.series_uid = ? ORDER BY d.id`,
+      ).all(seriesUid) as (RawDelivery & { form: string; revision: number })[]
+    ).map((r) => ({ ...deliveryRow(r), form: r.form, revision: r.revision }));
+  }
+
+  /** Deliveries in one state, newest change first, with the series their object was made from. */
+  deliveriesInState(state: DeliveryState, limit: number): (DeliveryRow & { seriesInstanceUid: string | null; form: string | null })[] {
+    return (
+      this.stmt(
+        `SELECT ${DASHBOARD_DELIVERY_COLUMNS}, r.series_uid AS seriesInstanceUid, r.form
+         FROM deliveries d LEFT JOIN reports r ON r.sop_instance_uid = d.sop_instance_uid
+         WHERE d.state = ? ORDER BY d.updated_at DESC, d.id DESC LIMIT ?`,
+      ).all(state, limit) as (RawDelivery & { seriesInstanceUid: string | null; form: string | null })[]
+    ).map((r) => ({ ...deliveryRow(r), seriesInstanceUid: r.seriesInstanceUid, form: r.form }));
+  }
+
+  getDelivery(id: number): DeliveryRow | undefined {
+    const r = this.stmt(`SELECT ${DELIVERY_COLUMNS} FROM deliveries WHERE id = ?`).get(id) as RawDelivery | undefined;
+    return r ? deliveryRow(r) : undefined;
+  }
+
+  /** The series a report or key image was made from (a delivery names only its object). */
+  seriesOfReport(sopInstanceUid: string): string | undefined {
+    return (this.stmt('SELECT series_uid AS s FROM reports WHERE sop_instance_uid = ?').get(sopInstanceUid) as { s: string } | undefined)
+      ?.s;
+  }
+
+  /** Audit events, newest first, filtered by event name, either AE title, and time. */
+  queryAudit(
+    f: { event?: string; aeTitle?: string; from?: number; before?: number; seriesInstanceUid?: string },
+    limit: number,
+  ): AuditEvent[] {
+    const { where, args, add } = conditions();
+    if (f.event) add('event = ?', f.event);
+    if (f.aeTitle) add('(calling_ae = ? OR called_ae = ?)', f.aeTitle, f.aeTitle);
+    if (f.from !== undefined) add('at >= ?', f.from);
+    if (f.before !== undefined) add('at < ?', f.before);
+    if (f.seriesInstanceUid) add('series_uid = ?', f.seriesInstanceUid);
+    return this.db
+      .prepare(
+        `SELECT at, event, outcome, calling_ae AS callingAeTitle, called_ae AS calledAeTitle, remote_address AS remoteAddress,
+           association_id AS associationId, study_uid AS studyInstanceUid, series_uid AS seriesInstanceUid, instances, detail
+         FROM audit_events ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`,
+      )
+      .all(...args, limit) as AuditEvent[];
+  }
+
+  /** Audit events since `since`, counted per (event, outcome): what needs attention. */
+  auditCountsSince(since: number): { event: string; outcome: string; count: number }[] {
+    return this.stmt(`SELECT event, outcome, COUNT(*) AS count FROM audit_events WHERE at >= ? GROUP BY event, outcome`).all(since) as {
+      event: string;
+      outcome: string;
+      count: number;
+    }[];
+  }
+
+  /** Instances received (by associations that ended) and jobs finished, per bucket of `bucketMs` since `since`. */
+  activitySince(since: number, bucketMs: number): { instances: { bucket: number; n: number }[]; jobs: { bucket: number; n: number }[] } {
+    const instances = this.stmt(
+      `SELECT CAST((ended_at - ?) / ? AS INTEGER) AS bucket, SUM(instances) AS n FROM associations WHERE ended_at >= ? GROUP BY bucket`,
+    ).all(since, bucketMs, since) as { bucket: number; n: number }[];
+    const jobs = this.stmt(
+      `SELECT CAST((created_at - ?) / ? AS INTEGER) AS bucket, COUNT(*) AS n FROM results WHERE created_at >= ? GROUP BY bucket`,
+    ).all(since, bucketMs, since) as { bucket: number; n: number }[];
+    return { instances, jobs };
+  }
 }
 
 const SERIES_COLUMNS = `series_uid AS seriesInstanceUid, study_uid AS studyInstanceUid, modality, body_part AS bodyPartExamined,
@@ -918,3 +1032,27 @@ const INSTANCE_COLUMNS = `i.sop_instance_uid AS sopInstanceUid, i.sop_class_uid 
   i.transfer_syntax_uid AS transferSyntaxUid, i.instance_number AS instanceNumber, i.file_path AS filePath,
   i.size_bytes AS sizeBytes, i.calling_ae AS callingAeTitle, i.calling_host AS callingHost,
   i.association_id AS associationId, i.received_at AS receivedAt`;
+
+// The same columns for queries that join: the dashboard's series (s) and deliveries (d).
+const DASHBOARD_SERIES_COLUMNS = `s.series_uid AS seriesInstanceUid, s.study_uid AS studyInstanceUid, s.modality, s.body_part AS bodyPartExamined,
+  s.series_description AS seriesDescription, s.series_number AS seriesNumber, s.calling_ae AS callingAeTitle, s.state,
+  s.instance_count AS instanceCount, s.total_bytes AS totalBytes, s.first_received_at AS firstReceivedAt,
+  s.last_received_at AS lastReceivedAt, s.stable_at AS stableAt`;
+
+const DASHBOARD_DELIVERY_COLUMNS = `d.id, d.sop_instance_uid AS sopInstanceUid, d.sop_class_uid AS sopClassUid, d.file_path AS filePath,
+  d.destination, d.state, d.attempts, d.last_status AS lastStatus, d.last_error AS lastError, d.next_attempt_at AS nextAttemptAt,
+  d.created_at AS createdAt, d.updated_at AS updatedAt, d.delivered_at AS deliveredAt, d.alternatives`;
+
+/** A WHERE clause built from optional filters, each a condition with its bound values. */
+function conditions(): { where: string[]; args: (string | number)[]; add: (clause: string, ...values: (string | number)[]) => void } {
+  const where: string[] = [];
+  const args: (string | number)[] = [];
+  return {
+    where,
+    args,
+    add: (clause, ...values) => {
+      where.push(clause);
+      args.push(...values);
+    },
+  };
+}

@@ -1,0 +1,57 @@
+// Deliveries in one state (failed by default): what did not reach a destination, and why, with a
+// retry for each and a link to its series.
+
+import type { DeliveryState } from '../../../store/store';
+import { hex } from '../../../delivery/echo-destination';
+import { html, when, type Html } from '../html';
+import { badge, postButton, type PostContext } from '../layout';
+import type { DashboardSources } from '../sources';
+
+const STATES: readonly DeliveryState[] = ['failed', 'queued', 'sending', 'delivered'];
+const LIMIT = 200;
+
+export function deliveriesPage(src: DashboardSources, q: URLSearchParams, post: PostContext): Html {
+  const asked = q.get('state') as DeliveryState | null;
+  const state: DeliveryState = asked && STATES.includes(asked) ? asked : 'failed';
+  const rows = src.store.deliveriesInState(state, LIMIT);
+  return html`<p>
+      ${STATES.map((s) => (s === state ? html`<strong>${s}</strong> ` : html`<a href="/ui/deliveries?state=${s}">${s}</a> `))}
+    </p>
+    <table>
+      <thead>
+        <tr>
+          <th scope="col">#</th>
+          <th scope="col">To</th>
+          <th scope="col">Object</th>
+          <th scope="col">State</th>
+          <th scope="col">Attempts</th>
+          <th scope="col">Last status</th>
+          <th scope="col">Updated</th>
+          <th scope="col">Series</th>
+          <th scope="col">Action</th>
+        </tr>
+      </thead>
+      <tbody>
+        ${rows.map(
+          (d) =>
+            html`<tr>
+              <td>${d.id}</td>
+              <td>${d.destination}</td>
+              <td>${d.form ?? ''}</td>
+              <td>${badge(d.state)}</td>
+              <td>${d.attempts}</td>
+              <td>${hex(d.lastStatus)}${d.lastError ? html` <span class="error">${d.lastError}</span>` : ''}</td>
+              <td>${when(d.updatedAt)}</td>
+              <td>${d.seriesInstanceUid ? html`<a href="/ui/series/${encodeURIComponent(d.seriesInstanceUid)}">open</a>` : ''}</td>
+              <td>
+                ${
+                  d.state === 'failed' || d.state === 'delivered'
+                    ? postButton(`/ui/deliveries/${d.id}/retry`, `${d.state === 'failed' ? 'Retry' : 'Re-send'} delivery ${d.id}`, post)
+                    : ''
+                }
+              </td>
+            </tr>`,
+        )}
+      </tbody>
+    </table>`;
+}
