@@ -202,4 +202,13 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE instances ADD COLUMN burned_in_risk TEXT;
     `,
   },
+  {
+    version: 9,
+    description:
+      'indexes for a million instances: series newest first (paged /api/series, status), and the series retention may still purge',
+    sql: `
+      CREATE INDEX series_recent ON series (last_received_at DESC, series_uid DESC);
+      CREATE INDEX series_unpurged ON series (state, series_uid) WHERE purged_at IS NULL;
+    `,
+  },
 ];
