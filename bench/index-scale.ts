@@ -9,7 +9,8 @@
  *   - GET /api/series over HTTP: the first page and a page deep in the index (keyset cursor);
  *   - `status --json`: its queries and JSON in process, and the CLI as a process of its own;
  *   - retention selection (Store.retentionCandidates);
- *   - start-up of `serve` until it listens: clean, and after an unclean stop (repair).
+ *   - start-up: the index's part in process (clean, and with the repair after an unclean stop), and
+ *     `serve` until it listens (first start on the folder, clean, after an unclean stop).
  *
  *   npm run bench:index-scale -- [--series 10000] [--per-series 100] [--json FILE]
  *
@@ -24,6 +25,7 @@ import { Store, type InstanceRecord } from '../src/store/store';
 import { AdminServer } from '../src/admin/server';
 import { createLogger } from '../src/log/logger';
 import { instancePath } from '../src/ingest/instance-writer';
+import { reconcileInstances } from '../src/ingest/reconcile';
 import { tmpDir } from '../test/helpers/env';
 import { run } from '../test/helpers/run';
 import { statusJson, statusReport } from '../src/cli/status';
@@ -53,8 +55,12 @@ interface Figures {
   statusQuery: number;
   statusCli: number;
   retentionSelection: number;
+  retentionAllBatches: number;
   retentionCandidates: number;
+  firstStart: number;
   cleanStart: number;
+  indexStartClean: number;
+  indexStartUnclean: number;
   uncleanStart: number;
   repairFoldersRead: string;
 }
@@ -237,6 +243,24 @@ async function statusCommand(configFile: string): Promise<number> {
   return median(v);
 }
 
+/**
+ * The index's part of a start-up, in process (Node's own start and the model loading left out):
+ * open and migrate, the stability sweep, jobs and deliveries re-queued; after an unclean stop, the
+ * repair too. Medians of 5.
+ */
+function indexStartUp(dataDir: string): { clean: number; unclean: number } {
+  const log = createLogger({ level: 'error', silentConsole: true });
+  const once = (repair: boolean) => {
+    const store = new Store(path.join(dataDir, 'dicom-ai-node.sqlite'));
+    if (repair) reconcileInstances(dataDir, store, log);
+    store.markStableSeries(Date.now() - 30_000, Date.now());
+    store.requeueInterruptedJobs(Date.now());
+    store.requeueInterruptedDeliveries(Date.now());
+    store.close();
+  };
+  return { clean: timeIt(() => once(false), 5), unclean: timeIt(() => once(true), 5) };
+}
+
 /** `serve` until it listens, then a clean stop; with `unclean`, the previous run "died" (marker left). */
 async function startUp(dir: string, configFile: string, unclean: boolean): Promise<{ ms: number; output: string }> {
   if (unclean) fs.writeFileSync(path.join(dir, 'data', '.running'), 'bench: an unclean stop\n');
@@ -256,7 +280,10 @@ async function measure(label: string, seriesCount: number, perSeries: number): P
   const configFile = writeConfig(dir, await freePort(), { inference: { modelsDir, providers: ['cpu'] } });
   const root = '2.25.13';
   const store = new Store(path.join(dataDir, 'dicom-ai-node.sqlite'));
-  let f: Omit<Figures, 'statusCli' | 'cleanStart' | 'uncleanStart' | 'repairFoldersRead'>;
+  let f: Omit<
+    Figures,
+    'statusCli' | 'firstStart' | 'cleanStart' | 'uncleanStart' | 'repairFoldersRead' | 'indexStartClean' | 'indexStartUnclean'
+  >;
   try {
     if (seriesCount > 0) fill(store, dataDir, root, seriesCount, perSeries);
     const commit = commitLatency(store, dataDir, root, 2000);
@@ -270,6 +297,9 @@ async function measure(label: string, seriesCount: number, perSeries: number): P
     const pages = await seriesPages(store);
     const cutoff = Date.now() - 5 * DAY;
     const retention = timeIt(() => store.retentionCandidates(cutoff), 15);
+    const allBatches = timeIt(() => {
+      for (let b = store.retentionCandidates(cutoff); b.length > 0; b = store.retentionCandidates(cutoff, 500, b.at(-1)));
+    }, 5);
     f = {
       instances: seriesCount * perSeries,
       commitP50: commit.p50,
@@ -280,12 +310,16 @@ async function measure(label: string, seriesCount: number, perSeries: number): P
       seriesFirstPage: pages.first,
       seriesDeepPage: pages.deep,
       retentionSelection: retention,
+      retentionAllBatches: allBatches,
       retentionCandidates: store.retentionCandidates(cutoff).length,
     };
   } finally {
     store.close();
   }
   const statusCli = await statusCommand(configFile);
+  const index = indexStartUp(dataDir);
+  // The first start on a data folder makes it private once (a walk of every folder and file).
+  const first = await startUp(dir, configFile, false);
   const clean = await startUp(dir, configFile, false);
   const unclean = await startUp(dir, configFile, true);
   const repair = unclean.output
@@ -296,6 +330,9 @@ async function measure(label: string, seriesCount: number, perSeries: number): P
   return {
     ...f,
     statusCli,
+    firstStart: first.ms,
+    indexStartClean: index.clean,
+    indexStartUnclean: index.unclean,
     cleanStart: clean.ms,
     uncleanStart: unclean.ms,
     repairFoldersRead: repair ? `${repair.foldersRead} of ${repair.seriesFolders}` : 'no repair line',
@@ -316,7 +353,11 @@ async function main(): Promise<void> {
     ['GET /api/series, 51st page (cursor)', 'seriesDeepPage', 'ms'],
     ['status --json: queries + JSON (in process)', 'statusQuery', 'ms'],
     ['status --json: the CLI process (Node start-up included)', 'statusCli', 'ms'],
-    ['retention selection', 'retentionSelection', 'ms'],
+    ['retention selection, one batch (500)', 'retentionSelection', 'ms'],
+    ['retention selection, every batch', 'retentionAllBatches', 'ms'],
+    ['index work of a clean start (open, sweep, re-queue; in process)', 'indexStartClean', 'ms'],
+    ['index work of a start after an unclean stop (+ repair; in process)', 'indexStartUnclean', 'ms'],
+    ['first start-up on the data folder (one-time permission pass)', 'firstStart', 'ms'],
     ['clean start-up (serve until listening)', 'cleanStart', 'ms'],
     ['start-up after an unclean stop (repair)', 'uncleanStart', 'ms'],
   ];

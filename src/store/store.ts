@@ -740,20 +740,22 @@ export class Store {
   /**
    * Series whose instances may go: stable, not purged yet, at least one job done and none queued,
    * processing or failed, at least one report delivery, and every report delivery delivered
-   * before `deliveredBefore`. A series with anything undelivered is never a candidate.
+   * before `deliveredBefore`. A series with anything undelivered is never a candidate. At most
+   * `limit`, in series UID order after `afterSeriesUid` (the last of the previous batch): each
+   * batch walks the unpurged-series index only as far as it needs, whatever the size of the index.
    */
-  retentionCandidates(deliveredBefore: number): string[] {
+  retentionCandidates(deliveredBefore: number, limit = 500, afterSeriesUid = ''): string[] {
     return (
       this.stmt(
         `SELECT s.series_uid AS uid FROM series s
-         WHERE s.state = 'stable' AND s.purged_at IS NULL
+         WHERE s.state = 'stable' AND s.purged_at IS NULL AND s.series_uid > ?
            AND EXISTS (SELECT 1 FROM jobs j WHERE j.series_uid = s.series_uid AND j.state = 'done')
            AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.series_uid = s.series_uid AND j.state IN ('queued', 'processing', 'failed'))
            AND EXISTS (SELECT 1 FROM reports r JOIN deliveries d ON d.sop_instance_uid = r.sop_instance_uid WHERE r.series_uid = s.series_uid)
            AND NOT EXISTS (SELECT 1 FROM reports r JOIN deliveries d ON d.sop_instance_uid = r.sop_instance_uid
                            WHERE r.series_uid = s.series_uid AND (d.state != 'delivered' OR d.delivered_at > ?))
-         ORDER BY s.series_uid`,
-      ).all(deliveredBefore) as { uid: string }[]
+         ORDER BY s.series_uid LIMIT ?`,
+      ).all(afterSeriesUid, deliveredBefore, limit) as { uid: string }[]
     ).map((r) => r.uid);
   }
 
