@@ -32,6 +32,7 @@ import { pixelLimitsFromMegabytes } from '../dicom/pixel-budget';
 import { seriesInstances, type SeriesInstances } from './series-instances';
 import { DEID_DESCRIPTION, firstOriginal } from './deidentify-series';
 import { volumeOfSeries } from './volume-stage';
+import { StageClock } from './stage-clock';
 import { withTimeLimit } from './time-limit';
 import { makeKeyImage, type JobKeyImage } from './key-image-stage';
 import { resultRecord } from './record-result';
@@ -54,7 +55,7 @@ export interface JobRunnerDeps {
 }
 
 /** Log fields of a job (no patient data). */
-type JobFields = { job: number; route: string; model: string; version: string };
+type JobFields = { job: number; route: string; model: string; version: string; stagesMs?: Record<string, number> };
 
 export class JobRunner {
   private readonly running = new Map<number, { model: string; done: Promise<void> }>();
@@ -108,6 +109,7 @@ export class JobRunner {
   private async process(job: ClaimedJob, model: LoadedModel): Promise<void> {
     const { store, log, config } = this.d;
     const started = Date.now();
+    const clock = new StageClock();
     const fields: JobFields = { job: job.id, route: job.route, model: model.name, version: model.manifest.version };
     try {
       const route = config.routes.find((r) => r.name === job.route);
@@ -119,10 +121,15 @@ export class JobRunner {
       const volume = await withTimeLimit(config.inference.timeLimitSeconds, 'inference.timeLimitSeconds', (signal) =>
         volumeOfSeries({ instances: series.instances, secret: this.d.deidSecret, limits }, signal),
       );
+      clock.lap('readDeidentifyVolume');
       // Gaps, uneven spacing, localizers or non-image objects left out: geometry and counts only.
       if (volume.warnings.length > 0) log.warn('series volume has warnings', { ...fields, warnings: volume.warnings });
-      const result = await this.infer(volume, model, route);
+      const timings = { modelMs: 0, postprocessingMs: 0 };
+      const result = await this.infer(volume, model, route, timings);
+      // The model's own run (with its input building), then post-processing and the job's remainder.
+      clock.lapSplit('model', timings.modelMs, 'postprocessing');
       const key = await this.keyImage(job, series, volume, result, keyImageWindow(route, model), fields);
+      clock.lap('keyImage');
       const resultId = store.recordResult(
         resultRecord({
           jobId: job.id,
@@ -144,14 +151,20 @@ export class JobRunner {
       const source = { series, firstOriginal: await firstOriginal(series), result, model: modelIdentity(model), keyImage: key };
       const reports = await writeReportSet(plan, source, config);
       this.queueReports(job, model, series, resultId, reports, route.destinations);
-      this.finished(job, model, result, reports, route.destinations, fields, started);
+      clock.lap('report');
+      this.finished(job, model, result, reports, route.destinations, { ...fields, stagesMs: clock.ms }, started);
     } catch (e) {
       this.failed(job, model, e as Error, fields, started);
     }
   }
 
   /** The model on the de-identified volume, under the job's time limit. */
-  private infer(volume: SeriesVolume, model: LoadedModel, route: RouteConfig): Promise<SeriesResult> {
+  private infer(
+    volume: SeriesVolume,
+    model: LoadedModel,
+    route: RouteConfig,
+    timings: { modelMs: number; postprocessingMs: number },
+  ): Promise<SeriesResult> {
     return withTimeLimit(this.d.config.inference.timeLimitSeconds, 'inference.timeLimitSeconds', (signal) =>
       runModel(volume, {
         name: model.name,
@@ -163,6 +176,7 @@ export class JobRunner {
         deidentification: DEID_DESCRIPTION,
         signal,
         offload: true,
+        timings,
       }),
     );
   }
