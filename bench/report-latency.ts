@@ -94,6 +94,22 @@ async function round(n: TestNode, pacs: OrthancPacs, files: string[], stableSeco
   };
 }
 
+/**
+ * The folder's instances, uncompressed with DCMTK dcmdjpls (the shared LIDC scans are JPEG-LS,
+ * a transfer syntax the node does not accept; uncompressed files pass through unchanged).
+ */
+async function decompressed(folder: string): Promise<string[]> {
+  const out = tmpDir('latency-real');
+  const files: string[] = [];
+  for (const f of fs.readdirSync(folder).filter((x) => x.endsWith('.dcm'))) {
+    const target = path.join(out, f);
+    const r = await run('dcmdjpls', [path.join(folder, f), target]);
+    if (r.code !== 0) throw new Error(`dcmdjpls ${f}: ${r.stderr}`);
+    files.push(target);
+  }
+  return files;
+}
+
 async function main(): Promise<void> {
   const slices = Number(arg('slices', '200'));
   const rounds = Number(arg('rounds', '3'));
@@ -112,10 +128,7 @@ async function main(): Promise<void> {
       });
       try {
         const files = folder
-          ? fs
-              .readdirSync(folder)
-              .filter((f) => f.endsWith('.dcm'))
-              .map((f) => path.join(folder, f))
+          ? await decompressed(folder)
           : writeChestPhantom({ outDir: tmpDir('latency'), seed: 1000 + r, uidRoot: newUidRoot(), slices }).files;
         const b = await round(n, pacs, files, stableSeconds);
         results.push(b);
