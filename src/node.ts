@@ -188,7 +188,7 @@ export class DicomNode extends EventEmitter<DicomNodeEvents> {
       {
         readiness: () => this.readiness(),
         metrics: () => this.metrics.render(),
-        series: () => this.store.listSeries(),
+        series: (limit, after) => this.store.listSeriesPage(limit, after),
         audit: (limit) => this.store.listAudit(limit),
         jobs: () => this.store.listJobs(),
         models: () => this.models?.report ?? [],

@@ -103,6 +103,59 @@ test('/api/series lists series without patient data', async () => {
   for (const v of Object.values(SYNTHETIC_PATIENT)) assert.ok(!r.body.includes(v));
 });
 
+test('/api/series pages newest first with a cursor, and says why a bad limit or cursor is refused', async () => {
+  // Five more series, indexed as the SCP indexes them, one second apart: the newest come first.
+  const root = newUidRoot();
+  const t0 = Date.now();
+  for (let k = 0; k < 5; k++) {
+    n.node.store.recordInstance(
+      {
+        sopInstanceUid: `${root}.3.${k}`,
+        sopClassUid: '1.2.840.10008.5.1.4.1.1.2',
+        seriesInstanceUid: `${root}.2.${k}`,
+        studyInstanceUid: `${root}.1`,
+        transferSyntaxUid: '1.2.840.10008.1.2.1',
+        instanceNumber: 1,
+        filePath: `/nonexistent/${k}.dcm`,
+        sizeBytes: 1,
+        callingAeTitle: 'STORESCU',
+        callingHost: '127.0.0.1',
+        associationId: 'paging-test',
+        receivedAt: t0 + 1000 * k,
+      },
+      { modality: 'CT' },
+    );
+  }
+  const all = n.node.store.listSeries().map((s) => s.seriesInstanceUid);
+  const seen: string[] = [];
+  let cursor: string | null = null;
+  for (let page = 0; page < 100; page++) {
+    const r = await get(`/api/series?limit=2${cursor ? `&cursor=${cursor}` : ''}`, TOKEN);
+    assert.equal(r.status, 200, r.body);
+    const body = JSON.parse(r.body) as { series: { seriesInstanceUid: string }[]; next: string | null };
+    assert.ok(body.series.length <= 2);
+    seen.push(...body.series.map((s) => s.seriesInstanceUid));
+    cursor = body.next;
+    if (!cursor) break;
+  }
+  assert.deepEqual(seen, all, 'every series once, newest first, across pages');
+  assert.deepEqual(
+    seen.slice(0, 5),
+    [4, 3, 2, 1, 0].map((k) => `${root}.2.${k}`),
+  );
+
+  const first = JSON.parse((await get('/api/series', TOKEN)).body) as { series: unknown[] };
+  assert.equal(first.series.length, Math.min(100, all.length), 'default page: 100 series');
+  for (const bad of ['limit=0', 'limit=1001', 'limit=abc']) {
+    const r = await get(`/api/series?${bad}`, TOKEN);
+    assert.equal(r.status, 400, bad);
+    assert.match(r.body, /limit must be a whole number from 1 to 1000/);
+  }
+  const r = await get('/api/series?cursor=not-a-cursor', TOKEN);
+  assert.equal(r.status, 400);
+  assert.match(r.body, /cursor is not one this node gave out/);
+});
+
 test('/readyz says 503 when the disk is below the threshold', async () => {
   const t = await startTestNode({ storage: { minFreeMegabytes: 1024 * 1024 * 1024 } });
   try {

@@ -7,12 +7,15 @@ import type { AddressInfo } from 'node:net';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Logger } from '../log/logger';
 import { LogThrottle } from '../log/throttle';
+import type { SeriesCursor } from '../store/store';
+import { encodeCursor, seriesPageRequest } from './series-page';
 
 export interface AdminSources {
   /** Checks for /readyz: name → ok and a word on why not. */
   readiness: () => { name: string; ok: boolean; detail?: string }[];
   metrics: () => string;
-  series: () => unknown[];
+  /** One page of series, newest first (see series-page.ts). */
+  series: (limit: number, after?: SeriesCursor) => { series: unknown[]; next: SeriesCursor | null };
   audit: (limit: number) => unknown[];
   jobs: () => unknown[];
   models: () => readonly unknown[];
@@ -133,7 +136,10 @@ export class AdminServer {
     }
     if (route === 'GET /api/jobs') return send(res, 200, { jobs: this.src.jobs() });
     if (route === 'GET /api/models') return send(res, 200, { models: this.src.models() });
-    return send(res, 200, { series: this.src.series() });
+    const page = seriesPageRequest(url.searchParams);
+    if ('error' in page) return send(res, 400, { error: page.error });
+    const { series, next } = this.src.series(page.limit, page.after);
+    return send(res, 200, { series, next: next ? encodeCursor(next) : null });
   }
 }
 

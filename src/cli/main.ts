@@ -8,6 +8,7 @@ import { ConfigError, DEFAULT_CONFIG_PATH, NodeConfig, loadConfig } from '../con
 import { createLogger } from '../log/logger';
 import { DicomNode, databasePath } from '../node';
 import { Store } from '../store/store';
+import { STATUS_LIMIT_DEFAULT, statusJson, statusReport, statusText } from './status';
 import { ScuAssociation } from '../dimse/scu';
 import { TlsFiles, tlsClientOptions } from '../dimse/tls';
 import { VERIFICATION_SOP_CLASS, VERIFICATION_TRANSFER_SYNTAX_PREFERENCE } from '../dimse/uids';
@@ -20,7 +21,7 @@ const USAGE = `dicom-ai-node ${VERSION}
 
 Usage:
   dicom-ai-node serve  [--config FILE]            run the DICOM node (Storage SCP)
-  dicom-ai-node status [--config FILE] [--json]   series and their state, from the database
+  dicom-ai-node status [--config FILE] [--json] [--limit N]   totals and the newest N (100) series, jobs, deliveries
   dicom-ai-node config check FILE                 validate a configuration without starting
   dicom-ai-node retry JOB_ID [--config FILE]      put a failed or skipped job back in the queue
   dicom-ai-node retry delivery ID | retry deliveries --failed   send failed deliveries again
@@ -107,6 +108,9 @@ async function serve(args: Args): Promise<number> {
 
 function status(args: Args): number {
   const cfg = config(args);
+  const raw = str(args, 'limit');
+  const limit = raw === undefined ? STATUS_LIMIT_DEFAULT : Number(raw);
+  if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit must be a whole number of 1 or more (got "${raw}")`);
   const file = databasePath(cfg);
   if (!fs.existsSync(file)) {
     if (args.flags.has('json')) process.stdout.write(JSON.stringify({ series: [], jobs: [] }, null, 2) + '\n');
@@ -115,52 +119,8 @@ function status(args: Args): number {
   }
   const store = new Store(file);
   try {
-    const series = store.listSeries();
-    if (args.flags.has('json')) {
-      const out = series.map((s) => ({
-        seriesInstanceUid: s.seriesInstanceUid,
-        studyInstanceUid: s.studyInstanceUid,
-        modality: s.modality,
-        state: s.state,
-        instanceCount: s.instanceCount,
-        totalBytes: s.totalBytes,
-        callingAeTitle: s.callingAeTitle,
-        firstReceivedAt: new Date(s.firstReceivedAt).toISOString(),
-        lastReceivedAt: new Date(s.lastReceivedAt).toISOString(),
-        stableAt: s.stableAt ? new Date(s.stableAt).toISOString() : null,
-      }));
-      const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
-      const jobs = store.listJobs().map((j) => ({ ...j, createdAt: iso(j.createdAt), updatedAt: iso(j.updatedAt) }));
-      const deliveries = store.listDeliveries().map((d) => ({
-        id: d.id,
-        destination: d.destination,
-        sopClassUid: d.sopClassUid,
-        sopInstanceUid: d.sopInstanceUid,
-        state: d.state,
-        attempts: d.attempts,
-        lastStatus: d.lastStatus,
-        lastError: d.lastError,
-        nextAttemptAt: iso(d.nextAttemptAt),
-        deliveredAt: iso(d.deliveredAt),
-      }));
-      process.stdout.write(JSON.stringify({ series: out, jobs, deliveries }, null, 2) + '\n');
-    } else {
-      process.stdout.write(`${series.length} series\n`);
-      for (const s of series) {
-        process.stdout.write(
-          `${s.state.padEnd(10)} ${String(s.modality ?? '-').padEnd(4)} ${String(s.instanceCount).padStart(6)} inst  ${s.callingAeTitle ?? '-'}  ${s.seriesInstanceUid}\n`,
-        );
-      }
-      const jobs = store.listJobs();
-      process.stdout.write(`${jobs.length} jobs\n`);
-      for (const j of jobs) {
-        process.stdout.write(
-          `${String(j.id).padStart(5)} ${j.state.padEnd(10)} ${j.priority.padEnd(6)} ${(j.route || '-').padEnd(16)} ${j.model ?? '-'}  ${j.seriesInstanceUid}${j.reason ? `  (${j.reason})` : ''}\n`,
-        );
-      }
-      const byState = store.deliveryCountsByState();
-      process.stdout.write(`deliveries: ${byState.length === 0 ? 'none' : byState.map((d) => `${d.count} ${d.state}`).join(', ')}\n`);
-    }
+    const report = statusReport(store, limit);
+    process.stdout.write(args.flags.has('json') ? JSON.stringify(statusJson(report), null, 2) + '\n' : statusText(report));
   } finally {
     store.close();
   }

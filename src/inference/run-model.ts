@@ -43,6 +43,8 @@ export interface RunModelOptions {
    * answering). The CLI and benchmarks run them in-process.
    */
   readonly offload?: boolean;
+  /** Filled in when given: milliseconds of the model (input building and run) and of the post-processing. */
+  readonly timings?: { modelMs: number; postprocessingMs: number };
 }
 
 export class InferenceError extends Error {
@@ -85,6 +87,7 @@ export async function runModel(vol: SeriesVolume, o: RunModelOptions): Promise<S
     preprocessing = t.description;
   }
   check();
+  const modelDone = Date.now();
   const name = postprocessorName(m, o.postprocessors);
   const r: PostprocessResult = o.offload
     ? await postprocessInWorker(name, ctx)
@@ -100,6 +103,7 @@ export async function runModel(vol: SeriesVolume, o: RunModelOptions): Promise<S
     durationMs: Date.now() - started,
     ...(vol.stack ? { stack: vol.stack } : {}),
   };
+  if (o.timings) Object.assign(o.timings, { modelMs: modelDone - started, postprocessingMs: Date.now() - modelDone });
   return finish(r, m, o.name, provenance);
 }
 

@@ -39,6 +39,7 @@ import { pixelLimitsFromMegabytes } from '../dicom/pixel-budget';
 import { seriesInstances, type SeriesInstances } from './series-instances';
 import { DEID_DESCRIPTION, firstOriginal } from './deidentify-series';
 import { volumeOfSeries } from './volume-stage';
+import { StageClock } from './stage-clock';
 import { withTimeLimit } from './time-limit';
 import { makeKeyImage, type JobKeyImage } from './key-image-stage';
 import { resultRecord } from './record-result';
@@ -69,7 +70,7 @@ export interface JobRunnerDeps {
 }
 
 /** Log fields of a job (no patient data). */
-type JobFields = { job: number; route: string; model: string; version: string };
+type JobFields = { job: number; route: string; model: string; version: string; stagesMs?: Record<string, number> };
 
 export class JobRunner {
   /** Jobs in progress; `holdsSlot` = still counted against inference.concurrency and its model (false while waiting for a narrative). */
@@ -126,6 +127,7 @@ export class JobRunner {
   private async process(job: ClaimedJob, model: LoadedModel): Promise<void> {
     const { store, log, config } = this.d;
     const started = Date.now();
+    const clock = new StageClock();
     const fields: JobFields = { job: job.id, route: job.route, model: model.name, version: model.manifest.version };
     try {
       const route = config.routes.find((r) => r.name === job.route);
@@ -143,6 +145,7 @@ export class JobRunner {
       const volume = await withTimeLimit(config.inference.timeLimitSeconds, 'inference.timeLimitSeconds', (signal) =>
         volumeOfSeries({ instances: series.instances, secret: this.d.deidSecret, limits, stackOptions: stackOptionsOf(model) }, signal),
       );
+      clock.lap('readDeidentifyVolume');
       if (volume.stack) {
         const stack = summaryText(volume.stack);
         store.setJobStack(job.id, stack);
@@ -152,8 +155,12 @@ export class JobRunner {
       if (volume.warnings.length > 0) log.warn('series volume has warnings', { ...fields, warnings: volume.warnings });
       const inputIssues = [...wrongSeries, ...volumeIssues(model.manifest.plausibility?.inputChecks ?? {}, volume, facts)];
       if (inputIssues.some((i) => i.skip)) return this.skipped(job, model, inputIssues, fields, started);
-      const onVolume = applyPlausibility(await this.infer(volume, model, route), model.manifest, facts.ageYears, inputIssues);
+      const timings = { modelMs: 0, postprocessingMs: 0 };
+      const onVolume = applyPlausibility(await this.infer(volume, model, route, timings), model.manifest, facts.ageYears, inputIssues);
+      // The model's own run (with its input building), then post-processing and the job's remainder.
+      clock.lapSplit('model', timings.modelMs, 'postprocessing');
       const key = await this.keyImage(job, series, volume, onVolume, keyImageWindow(route, model), fields);
+      clock.lap('keyImage');
       // Images for the narrative are drawn on the volume, like the key image.
       const narrative = this.narrative(job, route, volume, onVolume, key, keyImageWindow(route, model), fields);
       // The key image is drawn on the volume; the result and the SR point at the source images' pixels.
@@ -189,7 +196,8 @@ export class JobRunner {
       };
       const reports = await writeReportSet(plan, source, config);
       this.queueReports(job, model, series, resultId, reports, route.destinations);
-      this.finished(job, model, result, reports, route.destinations, fields, started);
+      clock.lap('report');
+      this.finished(job, model, result, reports, route.destinations, { ...fields, stagesMs: clock.ms }, started);
     } catch (e) {
       this.failed(job, model, e as Error, fields, started);
     }
@@ -226,7 +234,12 @@ export class JobRunner {
   }
 
   /** The model on the de-identified volume, under the job's time limit. */
-  private infer(volume: SeriesVolume, model: LoadedModel, route: RouteConfig): Promise<SeriesResult> {
+  private infer(
+    volume: SeriesVolume,
+    model: LoadedModel,
+    route: RouteConfig,
+    timings: { modelMs: number; postprocessingMs: number },
+  ): Promise<SeriesResult> {
     return withTimeLimit(this.d.config.inference.timeLimitSeconds, 'inference.timeLimitSeconds', (signal) =>
       runModel(volume, {
         name: model.name,
@@ -238,6 +251,7 @@ export class JobRunner {
         deidentification: DEID_DESCRIPTION,
         signal,
         offload: true,
+        timings,
       }),
     );
   }

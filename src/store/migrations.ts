@@ -209,4 +209,14 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE jobs ADD COLUMN stack TEXT;
     `,
   },
+  {
+    version: 10,
+    description:
+      'indexes for a million instances: series newest first (paged /api/series, status); retention: unpurged series, jobs by series and state',
+    sql: `
+      CREATE INDEX series_recent ON series (last_received_at DESC, series_uid DESC);
+      CREATE INDEX series_unpurged ON series (state, series_uid) WHERE purged_at IS NULL;
+      CREATE INDEX jobs_series_state ON jobs (series_uid, state);
+    `,
+  },
 ];

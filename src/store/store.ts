@@ -79,6 +79,19 @@ export interface SeriesRow {
   stableAt: number | null;
 }
 
+export interface SeriesArrival {
+  studyInstanceUid: string;
+  seriesInstanceUid: string;
+  state: SeriesState;
+  lastReceivedAt: number;
+}
+
+/** Where a page of series ended: the next page starts after this series (newest-first order). */
+export interface SeriesCursor {
+  lastReceivedAt: number;
+  seriesInstanceUid: string;
+}
+
 export interface AssociationRecord {
   id: string;
   callingAeTitle: string;
@@ -298,6 +311,14 @@ export class Store {
     if (this.db.open) this.db.close();
   }
 
+  /**
+   * Runs `work` (calls of this store's own methods) in one transaction: loading many rows at once
+   * (benchmarks, imports). Each method's own transaction nests inside it as a savepoint.
+   */
+  inOneTransaction<T>(work: () => T): T {
+    return this.db.transaction(work)();
+  }
+
   /** Proves the database takes writes (readiness): a write in a transaction that is rolled back. */
   probeWrite(): void {
     this.db.exec('BEGIN IMMEDIATE');
@@ -444,8 +465,43 @@ export class Store {
     return this.stmt('SELECT state, COUNT(*) AS count FROM series GROUP BY state').all() as { state: string; count: number }[];
   }
 
+  /** Every series, newest first. Small indexes only (tests, tools): operators page with listSeriesPage. */
   listSeries(): SeriesRow[] {
-    return this.stmt(`SELECT ${SERIES_COLUMNS} FROM series ORDER BY last_received_at DESC`).all() as SeriesRow[];
+    return this.stmt(`SELECT ${SERIES_COLUMNS} FROM series ORDER BY last_received_at DESC, series_uid DESC`).all() as SeriesRow[];
+  }
+
+  /**
+   * One page of series, newest first, after `after` (the last row of the previous page). Keyset
+   * paging on the series_recent index: a page costs the same at the millionth instance as at the
+   * first, where OFFSET would read and skip every earlier row.
+   */
+  listSeriesPage(limit: number, after?: SeriesCursor): { series: SeriesRow[]; next: SeriesCursor | null } {
+    const rows = (
+      after
+        ? this.stmt(
+            `SELECT ${SERIES_COLUMNS} FROM series WHERE (last_received_at, series_uid) < (?, ?)
+             ORDER BY last_received_at DESC, series_uid DESC LIMIT ?`,
+          ).all(after.lastReceivedAt, after.seriesInstanceUid, limit + 1)
+        : this.stmt(`SELECT ${SERIES_COLUMNS} FROM series ORDER BY last_received_at DESC, series_uid DESC LIMIT ?`).all(limit + 1)
+    ) as SeriesRow[];
+    const series = rows.slice(0, limit);
+    const last = series[series.length - 1];
+    const next = rows.length > limit && last ? { lastReceivedAt: last.lastReceivedAt, seriesInstanceUid: last.seriesInstanceUid } : null;
+    return { series, next };
+  }
+
+  /** Each indexed series' UIDs, state and latest indexed arrival (start-up repair). */
+  seriesArrivals(): SeriesArrival[] {
+    return this.stmt(
+      'SELECT study_uid AS studyInstanceUid, series_uid AS seriesInstanceUid, state, last_received_at AS lastReceivedAt FROM series',
+    ).all() as SeriesArrival[];
+  }
+
+  /** The indexed file paths of one series (start-up repair of that series' folder). */
+  seriesFilePaths(seriesUid: string): Set<string> {
+    return new Set(
+      (this.stmt('SELECT file_path AS p FROM instances WHERE series_uid = ?').all(seriesUid) as { p: string }[]).map((r) => r.p),
+    );
   }
 
   getSeries(seriesUid: string): SeriesRow | undefined {
@@ -605,6 +661,14 @@ export class Store {
     ) as JobListRow[];
   }
 
+  /** The newest `limit` jobs, in queue order (urgent first, then oldest): status at any size of the index. */
+  listRecentJobs(limit: number): JobRow[] {
+    return this.stmt(
+      `SELECT * FROM (SELECT ${JOB_COLUMNS} FROM jobs ORDER BY id DESC LIMIT ?)
+       ORDER BY CASE priority WHEN 'urgent' THEN 0 ELSE 1 END, createdAt, id`,
+    ).all(limit) as JobRow[];
+  }
+
   /**
    * Puts a failed or skipped job back in the queue (an operator's decision, e.g. after fixing a
    * model or accepting a burned-in risk). Returns the job, or why it cannot be retried.
@@ -696,23 +760,32 @@ export class Store {
     return (this.stmt(`SELECT ${DELIVERY_COLUMNS} FROM deliveries ORDER BY id`).all() as RawDelivery[]).map(deliveryRow);
   }
 
+  /** The newest `limit` deliveries, oldest of them first (status at any size of the index). */
+  listRecentDeliveries(limit: number): DeliveryRow[] {
+    return (this.stmt(`SELECT ${DELIVERY_COLUMNS} FROM deliveries ORDER BY id DESC LIMIT ?`).all(limit) as RawDelivery[])
+      .map(deliveryRow)
+      .reverse();
+  }
+
   /**
    * Series whose instances may go: stable, not purged yet, at least one job done and none queued,
    * processing or failed, at least one report delivery, and every report delivery delivered
-   * before `deliveredBefore`. A series with anything undelivered is never a candidate.
+   * before `deliveredBefore`. A series with anything undelivered is never a candidate. At most
+   * `limit`, in series UID order after `afterSeriesUid` (the last of the previous batch): each
+   * batch walks the unpurged-series index only as far as it needs, whatever the size of the index.
    */
-  retentionCandidates(deliveredBefore: number): string[] {
+  retentionCandidates(deliveredBefore: number, limit = 500, afterSeriesUid = ''): string[] {
     return (
       this.stmt(
         `SELECT s.series_uid AS uid FROM series s
-         WHERE s.state = 'stable' AND s.purged_at IS NULL
+         WHERE s.state = 'stable' AND s.purged_at IS NULL AND s.series_uid > ?
            AND EXISTS (SELECT 1 FROM jobs j WHERE j.series_uid = s.series_uid AND j.state = 'done')
            AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.series_uid = s.series_uid AND j.state IN ('queued', 'processing', 'failed'))
            AND EXISTS (SELECT 1 FROM reports r JOIN deliveries d ON d.sop_instance_uid = r.sop_instance_uid WHERE r.series_uid = s.series_uid)
            AND NOT EXISTS (SELECT 1 FROM reports r JOIN deliveries d ON d.sop_instance_uid = r.sop_instance_uid
                            WHERE r.series_uid = s.series_uid AND (d.state != 'delivered' OR d.delivered_at > ?))
-         ORDER BY s.series_uid`,
-      ).all(deliveredBefore) as { uid: string }[]
+         ORDER BY s.series_uid LIMIT ?`,
+      ).all(afterSeriesUid, deliveredBefore, limit) as { uid: string }[]
     ).map((r) => r.uid);
   }
 
@@ -912,11 +985,6 @@ export class Store {
 
   jobCountsByState(): { state: string; count: number }[] {
     return this.stmt('SELECT state, COUNT(*) AS count FROM jobs GROUP BY state').all() as { state: string; count: number }[];
-  }
-
-  /** Every indexed file path (reconciliation after an unclean stop). */
-  allFilePaths(): Set<string> {
-    return new Set((this.stmt('SELECT file_path AS p FROM instances').all() as { p: string }[]).map((r) => r.p));
   }
 
   countAssociations(): number {
