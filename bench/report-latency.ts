@@ -95,8 +95,9 @@ async function round(n: TestNode, pacs: OrthancPacs, files: string[], stableSeco
 }
 
 /**
- * The folder's instances, uncompressed with DCMTK dcmdjpls (the shared LIDC scans are JPEG-LS,
- * a transfer syntax the node does not accept; uncompressed files pass through unchanged).
+ * The folder's instances, uncompressed with DCMTK dcmdjpls: the shared LIDC scans are JPEG-LS, and
+ * storescu as run here proposes only the uncompressed syntaxes (the node accepts JPEG-LS too: see
+ * test/lidc-e2e.test.ts, which sends them with -xt). Uncompressed files pass through unchanged.
  */
 async function decompressed(folder: string): Promise<string[]> {
   const out = tmpDir('latency-real');
