@@ -119,11 +119,32 @@ test('age bands: the band of the age, the union when the age is unknown or outsi
   const wm = m.plausibility!.ranges.find((r) => r.label === 'white matter')!;
   for (const b of wm.bands) assert.match(b.source, /\d{4}/, `band "${b.name}" cites a dated source`);
   assert.deepEqual(rangeFor(wm, 3.7), { min: 200, max: 500, band: 'child 1-5 y' });
-  assert.deepEqual(rangeFor(wm, 6), { min: 300, max: 650, band: 'child 6-12 y' }, 'toYears is exclusive');
+  assert.deepEqual(rangeFor(wm, 6), { min: 225, max: 735, band: 'child 6-12 y' }, 'toYears is exclusive');
   assert.equal(rangeFor(wm, 56).band, 'adult 18+ y');
-  assert.deepEqual(rangeFor(wm, undefined), { min: 200, max: 750, band: UNKNOWN_AGE_BAND });
+  assert.deepEqual(rangeFor(wm, undefined), { min: 200, max: 870, band: UNKNOWN_AGE_BAND });
   assert.equal(rangeFor(wm, 0.5).min, 200);
   assert.match(rangeFor(wm, 0.5).band, /outside the model's age bands/);
+});
+
+test('MeshNet ranges: each band is derived from its quoted reference by the stated rule, or says APPROXIMATE', () => {
+  // The rule written in model.json: [0.8 x reference low, 1.2 x (reference high + 140 ml cerebellum)],
+  // rounded outward to 5 ml. A band that could not be read from its source must say so.
+  const p = manifestAt(MESHNET_MANIFEST).plausibility!;
+  let derived = 0;
+  for (const r of p.ranges) {
+    for (const b of r.bands) {
+      const ref = /reference (\d+(?:\.\d+)?)-(\d+(?:\.\d+)?) ml/.exec(b.source);
+      if (!ref) {
+        assert.match(b.source, /^APPROXIMATE/, `${r.label} ${b.name}: no reference numbers, so it must say APPROXIMATE`);
+        continue;
+      }
+      derived++;
+      const low = Math.floor((0.8 * Number(ref[1])) / 5) * 5;
+      const high = Math.ceil((1.2 * (Number(ref[2]) + 140)) / 5) * 5;
+      assert.deepEqual([b.min, b.max], [low, high], `${r.label} ${b.name}: range from reference ${ref[1]}-${ref[2]} ml`);
+    }
+  }
+  assert.equal(derived, 4, 'WM and GM of 6-12 y (Caviness 1996) and 18+ y (Bethlehem 2022) are derived');
 });
 
 test('expected ranges: a child WM of a min-max-only pipeline is flagged with what, value, range and band; in range is not', () => {
@@ -133,18 +154,24 @@ test('expected ranges: a child WM of a min-max-only pipeline is flagged with wha
   const bad = rangeIssues(p, brainResult(193.8, 589).findings, 3.7);
   assert.equal(bad.length, 1);
   assert.equal(describeIssue(bad[0]!), 'white matter volume 193.8 ml, expected 200–500 ml (child 1-5 y)');
-  // The same numbers for an adult: both far below the adult ranges? WM yes, GM 589 is inside 400-900.
+  // The same numbers for an adult: WM 193.8 is under the adult 260 (BrainChart); GM 589 is inside 275-830.
   assert.deepEqual(
     rangeIssues(p, brainResult(193.8, 589).findings, 40).map((i) => i.subject),
     ['white matter'],
   );
-  // The held-back adult scan: min-max gave GM 304 / WM 81, both flagged, also when the age is unknown.
+  // The held-back adult scan: min-max gave GM 304 / WM 81. WM is flagged, also when the age is unknown;
+  // GM 304 is not: the adult range derived from BrainChart's cortical GMV centiles (lower end 348 ml,
+  // less the 20 % margin) goes down to 275 ml, so the flag rests on the white matter alone.
   const unknown = rangeIssues(p, brainResult(81, 304).findings, undefined);
-  assert.deepEqual(unknown.map((i) => i.subject).sort(), ['grey matter', 'white matter']);
+  assert.deepEqual(unknown.map((i) => i.subject).sort(), ['white matter']);
+  assert.deepEqual(
+    rangeIssues(p, brainResult(81, 304).findings, 40).map((i) => i.subject),
+    ['white matter'],
+  );
   assert.ok(unknown.every((i) => i.band === UNKNOWN_AGE_BAND));
   // A label the segmentation did not find at all measured 0.
   const missing = rangeIssues(p, [volumeFinding(1, 'grey matter', 600)], 30);
-  assert.equal(describeIssue(missing[0]!), 'white matter volume 0 ml, expected 300–750 ml (adult 18+ y)');
+  assert.equal(describeIssue(missing[0]!), 'white matter volume 0 ml, expected 260–870 ml (adult 18+ y)');
   // An infant: outside every band, flagged as such (never the age itself), the union range used.
   const infant = rangeIssues(p, brainResult(250, 500).findings, 0.5);
   assert.deepEqual(
