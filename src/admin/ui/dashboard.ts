@@ -20,12 +20,13 @@ import { auditPage } from './pages/audit';
 import { configPage } from './pages/config';
 
 export const SESSION_COOKIE = 'dicom_ai_session';
-const SESSION_LIFETIME_MS = 8 * 3_600_000;
 const MAX_FORM_BYTES = 16 * 1024;
 
 export interface DashboardOptions {
   /** The admin token; null: nobody can sign in (the page says why). */
   readonly token: string | null;
+  /** How long a session lasts after sign-in (admin.ui.sessionHours; default 8 hours). */
+  readonly sessionLifetimeMs?: number;
   /** Failed sign-ins allowed per client address within `signInWindowMs` (default 5 in 5 minutes). */
   readonly maxSignInFailures?: number;
   readonly signInWindowMs?: number;
@@ -52,7 +53,7 @@ class HttpError extends Error {
 }
 
 export class Dashboard {
-  private readonly sessions = new Sessions(SESSION_LIFETIME_MS);
+  private readonly sessions: Sessions;
   private readonly limiter: SignInLimiter;
   /** One message per session, shown on the next page (the outcome of an action). */
   private readonly notices = new Map<string, string>();
@@ -62,6 +63,7 @@ export class Dashboard {
     private readonly src: DashboardSources,
     private readonly log: Logger,
   ) {
+    this.sessions = new Sessions(o.sessionLifetimeMs ?? 8 * 3_600_000);
     this.limiter = new SignInLimiter(o.maxSignInFailures ?? 5, o.signInWindowMs ?? 5 * 60_000);
   }
 
@@ -133,7 +135,7 @@ export class Dashboard {
     const secure = (req.socket as TLSSocket).encrypted ? '; Secure' : '';
     res.setHeader(
       'Set-Cookie',
-      `${SESSION_COOKIE}=${s.id}; Path=/ui; HttpOnly; SameSite=Strict; Max-Age=${Math.floor(SESSION_LIFETIME_MS / 1000)}${secure}`,
+      `${SESSION_COOKIE}=${s.id}; Path=/ui; HttpOnly; SameSite=Strict; Max-Age=${Math.floor(this.sessions.lifetimeMs / 1000)}${secure}`,
     );
     return redirect(res, '/ui/');
   }
