@@ -238,6 +238,10 @@ export class DicomNode extends EventEmitter<DicomNodeEvents> {
           const d = this.config.destinations[name];
           return d ? echoDestination(d, this.config.node.aeTitle) : { error: `no destination "${name}" is configured` };
         },
+        keyImageWindow: (route, model) => {
+          const w = this.config.routes.find((r) => r.name === route)?.window;
+          return w && w !== 'auto' ? w : (this.models?.get(model)?.manifest.preprocessing.window ?? 'auto');
+        },
         audit: this.audit.sink,
       },
       this.log,

@@ -167,6 +167,20 @@ test('every POST needs the session CSRF token', async () => {
   assert.equal((await request('GET', '/ui/', { cookie })).status, 303, 'signed out: the session is gone');
 });
 
+test("a finding's slice needs a session, and a job without a result gets a 404 with the reason, not an image", async () => {
+  const anonymous = await request('GET', '/ui/jobs/1/findings/1.png');
+  assert.equal(anonymous.status, 303);
+  assert.equal(anonymous.headers.location, '/ui/sign-in');
+  const { cookie } = await signIn();
+  const before = n.node.store.queryAudit({ event: 'patient-record-accessed' }, 100).length;
+  for (const path of ['/ui/jobs/999/findings/1.png', '/ui/jobs/999/findings/1']) {
+    const r = await request('GET', path, { cookie });
+    assert.equal(r.status, 404, path);
+    assert.match(r.body, /job 999 has no result/);
+  }
+  assert.equal(n.node.store.queryAudit({ event: 'patient-record-accessed' }, 100).length, before, 'nothing shown, nothing audited');
+});
+
 test('the overview counts the last hour from the index and lists what needs attention', async () => {
   const now = Date.now();
   n.node.store.recordAssociation({
