@@ -216,7 +216,12 @@ export class DicomNode extends EventEmitter<DicomNodeEvents> {
   /** The operator's dashboard at /ui/ (src/admin/ui/): the store's queries, live state, audited actions. */
   private createDashboard(): Dashboard {
     return new Dashboard(
-      { token: this.config.admin.token },
+      {
+        token: this.config.admin.token,
+        sessionLifetimeMs: this.config.admin.ui.sessionHours * 3_600_000,
+        maxSignInFailures: this.config.admin.ui.signInAttempts,
+        signInWindowMs: this.config.admin.ui.signInWindowMinutes * 60_000,
+      },
       {
         store: this.store,
         config: this.config,
@@ -232,6 +237,10 @@ export class DicomNode extends EventEmitter<DicomNodeEvents> {
         echo: async (name) => {
           const d = this.config.destinations[name];
           return d ? echoDestination(d, this.config.node.aeTitle) : { error: `no destination "${name}" is configured` };
+        },
+        keyImageWindow: (route, model) => {
+          const w = this.config.routes.find((r) => r.name === route)?.window;
+          return w && w !== 'auto' ? w : (this.models?.get(model)?.manifest.preprocessing.window ?? 'auto');
         },
         audit: this.audit.sink,
       },

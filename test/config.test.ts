@@ -105,7 +105,10 @@ test('config/default.json loads and has the documented values', () => {
     maxPendingConnectionsPerAddress: 8,
     associationRequestTimeoutSeconds: 10,
   });
-  assert.deepEqual({ ...cfg.admin, token: null }, { enabled: true, host: '127.0.0.1', port: 8080, token: null });
+  assert.deepEqual(
+    { ...cfg.admin, token: null },
+    { enabled: true, host: '127.0.0.1', port: 8080, token: null, ui: { sessionHours: 8, signInAttempts: 5, signInWindowMinutes: 5 } },
+  );
   assert.equal(cfg.acceptAnyCaller, false);
   assert.deepEqual(
     cfg.callers.map((c) => [c.aeTitle, c.hosts]),
@@ -230,6 +233,15 @@ test('port out of range, not a number, or quoted', () => {
   const problems = parseProblems(raw);
   assertHas(problems, 'node.port: 70000 is not a TCP port (1-65535)');
   assertHas(problems, 'destinations.PACS.port: "4242" is not a TCP port (1-65535); write the number without quotes: 4242');
+});
+
+test('dashboard session lifetime and sign-in limit out of range', () => {
+  const raw = base();
+  raw['admin'] = { ui: { sessionHours: 0, signInAttempts: 2.5, signInWindowMinutes: '5' } };
+  const problems = parseProblems(raw);
+  assertHas(problems, /^admin\.ui\.sessionHours: 0 /);
+  assertHas(problems, /^admin\.ui\.signInAttempts: 2\.5 .*whole number/);
+  assertHas(problems, /^admin\.ui\.signInWindowMinutes: "5" /);
 });
 
 test('caller host that is not an IP address', () => {

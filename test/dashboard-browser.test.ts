@@ -3,8 +3,9 @@
  * end: a page without a session shows the sign-in form; sign in; a chest-CT phantom (its patient
  * name hostile markup) pushed with storescu walks its timeline; the PACS (Orthanc) is down, so both
  * deliveries fail and show as failed; Orthanc comes up, "Retry" delivers them; the key image loads,
- * the SR view shows the nodule's diameter; a POST without the CSRF token is refused; no page logs
- * a console error or opens a dialog. Every page is screenshotted (DASHBOARD_SCREENSHOTS=folder keeps
+ * the SR view shows the nodule's diameter; each finding's slice (the original image, outlined) loads
+ * and matches the key image; a POST without the CSRF token is refused; no page logs a console
+ * error or opens a dialog; axe-core finds no serious or critical accessibility violation on any page. Every page is screenshotted (DASHBOARD_SCREENSHOTS=folder keeps
  * them; otherwise a temporary folder, printed).
  */
 import { test, before, after } from 'node:test';
@@ -12,6 +13,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import sharp from 'sharp';
 import { startTestNode, TestNode, waitFor } from './helpers/node';
 import { OrthancPacs } from './helpers/orthanc';
 import { PROJECT_ROOT, tmpDir } from './helpers/env';
@@ -76,6 +78,46 @@ function watch(page: Page): void {
   });
 }
 
+/**
+ * axe-core's WCAG 2.1 A/AA rules and best practices on the page as shown; serious and critical
+ * violations are test failures. Injected with page.evaluate (DevTools evaluation, which the pages'
+ * CSP does not govern), so nothing is relaxed: the pages still run no script of their own.
+ */
+const AXE_SOURCE = fs.readFileSync(path.join(PROJECT_ROOT, 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
+interface AxeViolation {
+  id: string;
+  impact: string | null;
+  help: string;
+  targets: string[];
+}
+async function checkAccessibility(page: Page, name: string): Promise<void> {
+  await page.evaluate(AXE_SOURCE);
+  const { violations, passed } = await page.evaluate(async (): Promise<{ violations: AxeViolation[]; passed: number }> => {
+    type Axe = {
+      run(
+        context: unknown,
+        options: unknown,
+      ): Promise<{ passes: unknown[]; violations: { id: string; impact: string | null; help: string; nodes: { target: unknown[] }[] }[] }>;
+    };
+    const axe = (globalThis as unknown as { axe: Axe }).axe;
+    const r = await axe.run('html', { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] } });
+    return {
+      violations: r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, targets: v.nodes.map((n) => String(n.target)) })),
+      passed: r.passes.length,
+    };
+  });
+  // Rules that passed: axe really ran on the page (an empty result from a failed injection is no proof).
+  assert.ok(passed > 10, `axe ran on ${name} (${passed} rules passed)`);
+  accessibilityChecked.push(name);
+  for (const v of violations)
+    if (v.impact === 'serious' || v.impact === 'critical')
+      problems.push(`axe on ${name}: ${v.impact} ${v.id} (${v.help}) at ${v.targets.slice(0, 3).join(', ')}`);
+    else minorAccessibility.push(`${name}: ${v.impact ?? '?'} ${v.id}`);
+}
+const accessibilityChecked: string[] = [];
+/** Moderate and minor findings: reported, not failures. */
+const minorAccessibility: string[] = [];
+
 /** Clicks a form's button and waits for the page the POST redirects to (same URL: waitForURL would not wait). */
 async function clickAndLoad(page: Page, button: ReturnType<Page['locator']>): Promise<void> {
   const loaded = page.waitForResponse((r) => r.request().method() === 'GET' && r.request().resourceType() === 'document');
@@ -97,9 +139,11 @@ test('the dashboard, end to end in chromium: sign-in, timeline, failed delivery 
   await page.goto(`${base}/ui/series`);
   assert.equal(new URL(page.url()).pathname, '/ui/sign-in');
   await shoot('sign-in');
+  await checkAccessibility(page, 'sign-in');
   await page.fill('#token', TOKEN);
   await Promise.all([page.waitForURL(`${base}/ui/`), page.click('button[type=submit]')]);
   assert.equal(await page.textContent('h1'), 'Overview');
+  const signedInAt = Date.now();
 
   // A modality sends a chest CT; the PACS is down.
   const p = writeChestPhantom({ outDir: tmpDir('phantom'), seed: 11, uidRoot: newUidRoot(), slices: 100, patient: { name: HOSTILE_NAME } });
@@ -131,6 +175,7 @@ test('the dashboard, end to end in chromium: sign-in, timeline, failed delivery 
   assert.match(await timeline.innerText(), /Job \d+: lung-nodule-reference\s+done/);
   assert.equal(await timeline.locator('td .badge', { hasText: 'failed' }).count(), 2, 'both deliveries show as failed');
   await shoot('series-failed-delivery');
+  await checkAccessibility(page, 'series (failed deliveries)');
 
   // The key image loads; the SR shows the most confident nodule's diameter.
   const img = page.locator('.keyimage img');
@@ -151,6 +196,47 @@ test('the dashboard, end to end in chromium: sign-in, timeline, failed delivery 
     `the SR view shows the diameter ${diameter.toFixed(2)} mm (shown: ${shown.join(', ')})`,
   );
 
+  // Every finding's slice on request: the original instance's frame, windowed as the route's key
+  // image and outlined the same way. For the phantom (axial, untilted: the volume is the source
+  // grid) the first finding's slice is the key image, drawn by another path (worker, de-identified
+  // copy, volume): the two must agree.
+  const sliceLinks = page.locator('a', { hasText: /^Slice of finding \d+$/ });
+  assert.equal(await sliceLinks.count(), result.findings.filter((f) => f.region).length, 'one slice link per located finding');
+  const firstHref = await page.locator(`a[href="/ui/jobs/${job.id}/findings/${result.findings[0]!.id}"]`).getAttribute('href');
+  assert.ok(firstHref, 'the most confident finding links its slice');
+  const keyPng = await page.request.get(`${base}/ui/key-image/${job.id}`);
+  const slicePng = await page.request.get(`${base}${firstHref}.png`);
+  assert.equal(slicePng.status(), 200);
+  assert.equal(slicePng.headers()['content-type'], 'image/png');
+  const raw = async (png: Buffer) => sharp(png).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  const key = await raw(await keyPng.body());
+  const slice = await raw(await slicePng.body());
+  assert.deepEqual([slice.info.width, slice.info.height, slice.info.channels], [key.info.width, key.info.height, 3]);
+  let differing = 0;
+  let yellow = 0;
+  for (let i = 0; i < slice.data.length; i += 3) {
+    if (Math.abs(slice.data[i]! - key.data[i]!) > 1 || Math.abs(slice.data[i + 2]! - key.data[i + 2]!) > 1) differing++;
+    if (slice.data[i] === 255 && slice.data[i + 1] === 220 && slice.data[i + 2] === 0) yellow++;
+  }
+  assert.ok(yellow > 50, `the finding is outlined (${yellow} outline pixels)`);
+  assert.equal(differing, 0, 'the slice from the original equals the key image from the de-identified volume');
+  await Promise.all([page.waitForURL(`**${firstHref}`), page.locator(`a[href="${firstHref}"]`).click()]);
+  assert.ok(
+    (await page
+      .locator('img')
+      .first()
+      .evaluate((e) => (e as unknown as { naturalWidth: number }).naturalWidth)) > 0,
+    'the browser shows the slice',
+  );
+  assert.match(await page.locator('main').innerText(), /Diameter [\d.]+ mm/);
+  await shoot('finding');
+  await checkAccessibility(page, 'finding');
+  await page.goBack();
+  const sliceAudit = n.node.store
+    .queryAudit({ event: 'patient-record-accessed' }, 50)
+    .filter((e) => /slice of finding/.test(e.detail ?? ''));
+  assert.ok(sliceAudit.length >= 2 && sliceAudit.every((e) => e.seriesInstanceUid === p.seriesInstanceUid && e.at >= signedInAt));
+
   // The PACS is up again: "Retry" on each failed delivery delivers it.
   await pacs.start();
   for (let i = 0; i < 2; i++) {
@@ -164,6 +250,7 @@ test('the dashboard, end to end in chromium: sign-in, timeline, failed delivery 
   assert.match(await timeline.innerText(), /delivery-retried/, 'the operator action is in the timeline');
   assert.equal((await pacs.seriesOfStudy(p.studyInstanceUid)).length, 2, 'the SR and the key image series are in the PACS');
   await shoot('series');
+  await checkAccessibility(page, 'series (delivered)');
 
   // C-ECHO from the page, audited.
   await clickAndLoad(page, page.locator('button', { hasText: 'C-ECHO PACS' }));
@@ -183,6 +270,7 @@ test('the dashboard, end to end in chromium: sign-in, timeline, failed delivery 
     const res = await page.goto(`${base}${url}`);
     assert.equal(res?.status(), 200, url);
     await shoot(name);
+    await checkAccessibility(page, name);
     if (name === 'audit') {
       const audit = await page.locator('main').innerText();
       for (const event of ['user-sign-in', 'patient-record-accessed', 'delivery-retried', 'destination-echoed'])
@@ -194,6 +282,8 @@ test('the dashboard, end to end in chromium: sign-in, timeline, failed delivery 
   await page.goto(`${base}/ui/`);
   assert.equal(new URL(page.url()).pathname, '/ui/sign-in', 'signed out: back to the sign-in page');
 
+  assert.equal(accessibilityChecked.length, 9, `axe ran on every page: ${accessibilityChecked.join(', ')}`);
   assert.deepEqual(problems, []);
   t.diagnostic(`screenshots: ${shots}`);
+  t.diagnostic(`axe, moderate or minor: ${minorAccessibility.length === 0 ? 'none' : minorAccessibility.join('; ')}`);
 });

@@ -15,7 +15,8 @@ const SERIES = '2.25.1234.2';
 let n: TestNode;
 
 before(async () => {
-  n = await startTestNode({ admin: { token: TOKEN } });
+  // A 2-hour session and 3 failed sign-ins per 10 minutes (admin.ui), not the defaults (8 h, 5 per 5 min).
+  n = await startTestNode({ admin: { token: TOKEN, ui: { sessionHours: 2, signInAttempts: 3, signInWindowMinutes: 10 } } });
   // An instance as ingest would index it, its patient name and description hostile markup.
   n.node.store.recordInstance(
     {
@@ -118,7 +119,7 @@ test('sign-in: a wrong token is refused and audited; the right one gives an Http
   assert.match(set, new RegExp(`^${SESSION_COOKIE}=[A-Za-z0-9_-]{40,};`));
   assert.match(set, /; HttpOnly/);
   assert.match(set, /; SameSite=Strict/);
-  assert.match(set, /; Max-Age=\d+/);
+  assert.match(set, /; Max-Age=7200(;|$)/, 'admin.ui.sessionHours: 2');
   assert.match(set, /; Path=\/ui/);
   assert.doesNotMatch(set, /Secure/, 'plain HTTP: a Secure cookie would never come back');
   assert.equal(n.node.store.queryAudit({ event: 'user-sign-in' }, 10).filter((e) => e.outcome === 'success').length, 1);
@@ -166,6 +167,20 @@ test('every POST needs the session CSRF token', async () => {
   assert.equal((await request('GET', '/ui/', { cookie })).status, 303, 'signed out: the session is gone');
 });
 
+test("a finding's slice needs a session, and a job without a result gets a 404 with the reason, not an image", async () => {
+  const anonymous = await request('GET', '/ui/jobs/1/findings/1.png');
+  assert.equal(anonymous.status, 303);
+  assert.equal(anonymous.headers.location, '/ui/sign-in');
+  const { cookie } = await signIn();
+  const before = n.node.store.queryAudit({ event: 'patient-record-accessed' }, 100).length;
+  for (const path of ['/ui/jobs/999/findings/1.png', '/ui/jobs/999/findings/1']) {
+    const r = await request('GET', path, { cookie });
+    assert.equal(r.status, 404, path);
+    assert.match(r.body, /job 999 has no result/);
+  }
+  assert.equal(n.node.store.queryAudit({ event: 'patient-record-accessed' }, 100).length, before, 'nothing shown, nothing audited');
+});
+
 test('the overview counts the last hour from the index and lists what needs attention', async () => {
   const now = Date.now();
   n.node.store.recordAssociation({
@@ -198,12 +213,13 @@ test('the configuration page masks the admin token', async () => {
   assert.match(r.body, /&quot;aeTitle&quot;: &quot;DICOM_AI&quot;/);
 });
 
-test('sign-in failures are rate-limited per address: after 5, even the right token waits', async () => {
-  // The failure above was forgiven by the sign-ins that followed it: five new ones.
-  for (let i = 0; i < 5; i++) assert.equal((await request('POST', '/ui/sign-in', { form: { token: `wrong-${i}` } })).status, 401);
+test('sign-in failures are rate-limited per address: after admin.ui.signInAttempts (3), even the right token waits', async () => {
+  // The failure above was forgiven by the sign-ins that followed it: three new ones.
+  for (let i = 0; i < 3; i++) assert.equal((await request('POST', '/ui/sign-in', { form: { token: `wrong-${i}` } })).status, 401);
   const limited = await request('POST', '/ui/sign-in', { form: { token: TOKEN } });
   assert.equal(limited.status, 429);
-  assert.ok(Number(limited.headers['retry-after']) > 0);
+  const retryAfter = Number(limited.headers['retry-after']);
+  assert.ok(retryAfter > 9 * 60 && retryAfter <= 10 * 60, `waits out the 10-minute window (Retry-After ${retryAfter} s)`);
   assert.equal(limited.headers['set-cookie'], undefined);
   assert.ok(n.node.store.queryAudit({ event: 'user-sign-in' }, 20).some((e) => /too many failed attempts/.test(e.detail ?? '')));
 });

@@ -140,6 +140,16 @@ export interface AdminConfig {
   readonly port: number;
   /** Bearer token for everything but /healthz and /readyz (from `token` or the `tokenEnv` variable); null = those endpoints refuse every request. */
   readonly token: string | null;
+  readonly ui: AdminUiConfig;
+}
+
+/** The operator's dashboard at /ui/: how long a sign-in lasts, how fast the token may be guessed. */
+export interface AdminUiConfig {
+  /** A session ends this long after sign-in (absolute expiry, not sliding). */
+  readonly sessionHours: number;
+  /** Failed sign-ins allowed per client address within `signInWindowMinutes`; more are refused unchecked. */
+  readonly signInAttempts: number;
+  readonly signInWindowMinutes: number;
 }
 
 /** Scheduled maintenance (node-cron expressions, local time). */

@@ -12,6 +12,11 @@ import { esc, type Html } from './html';
 import { layout, signInPage, STYLE, type PostContext } from './layout';
 import { csrfMatches, type Session, Sessions, SignInLimiter } from './sessions';
 import type { DashboardSources } from './sources';
+import { renderFindingSlice } from './finding-slice';
+import type { Finding, ImageRegion, SeriesResult } from '../../inference/findings';
+import type { JobRow } from '../../store/store';
+import { findingPage } from './pages/finding';
+import { pixelLimitsFromMegabytes } from '../../dicom/pixel-budget';
 import { overviewPage } from './pages/overview';
 import { seriesListPage, seriesListParams } from './pages/series-list';
 import { seriesDetailPage } from './pages/series-detail';
@@ -20,12 +25,13 @@ import { auditPage } from './pages/audit';
 import { configPage } from './pages/config';
 
 export const SESSION_COOKIE = 'dicom_ai_session';
-const SESSION_LIFETIME_MS = 8 * 3_600_000;
 const MAX_FORM_BYTES = 16 * 1024;
 
 export interface DashboardOptions {
   /** The admin token; null: nobody can sign in (the page says why). */
   readonly token: string | null;
+  /** How long a session lasts after sign-in (admin.ui.sessionHours; default 8 hours). */
+  readonly sessionLifetimeMs?: number;
   /** Failed sign-ins allowed per client address within `signInWindowMs` (default 5 in 5 minutes). */
   readonly maxSignInFailures?: number;
   readonly signInWindowMs?: number;
@@ -52,7 +58,7 @@ class HttpError extends Error {
 }
 
 export class Dashboard {
-  private readonly sessions = new Sessions(SESSION_LIFETIME_MS);
+  private readonly sessions: Sessions;
   private readonly limiter: SignInLimiter;
   /** One message per session, shown on the next page (the outcome of an action). */
   private readonly notices = new Map<string, string>();
@@ -62,6 +68,7 @@ export class Dashboard {
     private readonly src: DashboardSources,
     private readonly log: Logger,
   ) {
+    this.sessions = new Sessions(o.sessionLifetimeMs ?? 8 * 3_600_000);
     this.limiter = new SignInLimiter(o.maxSignInFailures ?? 5, o.signInWindowMs ?? 5 * 60_000);
   }
 
@@ -133,7 +140,7 @@ export class Dashboard {
     const secure = (req.socket as TLSSocket).encrypted ? '; Secure' : '';
     res.setHeader(
       'Set-Cookie',
-      `${SESSION_COOKIE}=${s.id}; Path=/ui; HttpOnly; SameSite=Strict; Max-Age=${Math.floor(SESSION_LIFETIME_MS / 1000)}${secure}`,
+      `${SESSION_COOKIE}=${s.id}; Path=/ui; HttpOnly; SameSite=Strict; Max-Age=${Math.floor(this.sessions.lifetimeMs / 1000)}${secure}`,
     );
     return redirect(res, '/ui/');
   }
@@ -175,7 +182,7 @@ export class Dashboard {
     return redirect(res, back);
   }
 
-  private get(req: http.IncomingMessage, res: http.ServerResponse, url: URL, session: Session, now: number): void {
+  private get(req: http.IncomingMessage, res: http.ServerResponse, url: URL, session: Session, now: number): void | Promise<void> {
     const path = url.pathname;
     const post: PostContext = { csrf: session.csrf, back: path + url.search };
     const page = (title: string, active: string, body: Html) =>
@@ -208,6 +215,11 @@ export class Dashboard {
       );
     }
     if ((m = /^\/ui\/key-image\/(\d+)$/.exec(path))) return this.keyImage(res, Number(m[1]));
+    if ((m = /^\/ui\/jobs\/(\d+)\/findings\/(\d+)\.png$/.exec(path))) return this.findingSlice(req, res, Number(m[1]), Number(m[2]));
+    if ((m = /^\/ui\/jobs\/(\d+)\/findings\/(\d+)$/.exec(path))) {
+      const { job, finding } = this.locatedFinding(Number(m[1]), Number(m[2]));
+      return page(`Finding ${finding.id} of job ${job.id}`, '/ui/series', findingPage(job.id, job.seriesInstanceUid, finding));
+    }
     throw new HttpError(404, `no such page: ${path}`);
   }
 
@@ -224,6 +236,50 @@ export class Dashboard {
     }
     res.writeHead(200, { ...SECURITY_HEADERS, 'Content-Type': 'image/png', 'Content-Length': png.length });
     res.end(png);
+  }
+
+  /**
+   * One finding's slice from the ORIGINAL instance, outlined and windowed as the route's key image
+   * (finding-slice.ts); audited as IHE ATNA patient record access like the series page.
+   */
+  private async findingSlice(req: http.IncomingMessage, res: http.ServerResponse, jobId: number, findingId: number): Promise<void> {
+    const { job, finding, model } = this.locatedFinding(jobId, findingId);
+    const instance = this.src.store.getInstance(finding.region.sopInstanceUid);
+    if (!instance) throw new HttpError(410, `the image of finding ${findingId} is no longer stored (retention)`);
+    this.src.audit({
+      event: 'patient-record-accessed',
+      outcome: 'success',
+      remoteAddress: req.socket.remoteAddress ?? null,
+      studyInstanceUid: this.src.store.getSeries(job.seriesInstanceUid)?.studyInstanceUid ?? null,
+      seriesInstanceUid: job.seriesInstanceUid,
+      detail: `dashboard: slice of finding ${findingId} of job ${jobId} viewed`,
+    });
+    let png: Buffer;
+    try {
+      png = await renderFindingSlice({
+        filePath: instance.filePath,
+        region: finding.region,
+        window: this.src.keyImageWindow(job.route, job.model ?? model),
+        limits: pixelLimitsFromMegabytes(this.src.config.imaging),
+      });
+    } catch (e) {
+      const gone = (e as NodeJS.ErrnoException).code === 'ENOENT';
+      if (gone) throw new HttpError(410, `the image of finding ${findingId} is no longer stored (retention)`);
+      throw new HttpError(422, `the slice of finding ${findingId} cannot be shown: ${(e as Error).message}`);
+    }
+    res.writeHead(200, { ...SECURITY_HEADERS, 'Content-Type': 'image/png', 'Content-Length': png.length });
+    res.end(png);
+  }
+
+  /** A finding of a job's latest result that points at an image; 404 with the reason otherwise. */
+  private locatedFinding(jobId: number, findingId: number): { job: JobRow; finding: Finding & { region: ImageRegion }; model: string } {
+    const job = this.src.store.getJob(jobId);
+    const r = this.src.store.latestResult(jobId);
+    if (!job || !r) throw new HttpError(404, `job ${jobId} has no result`);
+    const finding = (JSON.parse(r.resultJson) as SeriesResult).findings.find((f) => f.id === findingId);
+    if (!finding) throw new HttpError(404, `job ${jobId} has no finding ${findingId}`);
+    if (!finding.region) throw new HttpError(404, `finding ${findingId} of job ${jobId} points at no image`);
+    return { job, finding: { ...finding, region: finding.region }, model: r.model };
   }
 
   private notice(session: Session, text: string): void {

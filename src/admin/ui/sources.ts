@@ -19,5 +19,7 @@ export interface DashboardSources {
   /** Queues a failed delivery again (attempts reset) and starts a sweep; audited by the node. */
   retryDelivery(id: number): { ok: true } | { error: string };
   echo(destination: string): Promise<EchoOutcome | { error: string }>;
+  /** The window a route's key images use: the route's own, else its model's (as the job runner picks it). */
+  keyImageWindow(route: string, model: string): string;
   audit: AuditSink;
 }

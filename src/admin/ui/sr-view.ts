@@ -15,8 +15,11 @@ function measurement(value: string): string {
   return value.replace(/ \([^)]*\)$/, '');
 }
 
-function itemValue(n: SrContentNode): Html | string {
+function itemValue(n: SrContentNode, textLanguage: string): Html | string {
   switch (n.valueType) {
+    case 'TEXT':
+      // The report's sentences are in its language; concept names stay the standard's English.
+      return html`<span lang="${textLanguage}">${n.value}</span>`;
     case 'CODE':
       return codeMeaning(n.value);
     case 'NUM':
@@ -41,10 +44,10 @@ function isLongListOfReferences(n: SrContentNode): boolean {
 }
 
 /** A container: a heading and its items; a long one folded in a <details> (no script needed). */
-function container(n: SrContentNode, depth: number): Html {
+function container(n: SrContentNode, depth: number, lang: string): Html {
   const name = n.name ?? 'Section';
   const items = html`<ul>
-    ${n.children.map((c) => item(c, depth + 1))}
+    ${n.children.map((c) => item(c, depth + 1, lang))}
   </ul>`;
   if (isLongListOfReferences(n))
     return html`<details>
@@ -55,15 +58,15 @@ function container(n: SrContentNode, depth: number): Html {
 }
 
 /** One content item as a list item (a nested container inside it). */
-function item(n: SrContentNode, depth: number): Html {
-  if (n.valueType === 'CONTAINER') return html`<li>${container(n, depth)}</li>`;
+function item(n: SrContentNode, depth: number, lang: string): Html {
+  if (n.valueType === 'CONTAINER') return html`<li>${container(n, depth, lang)}</li>`;
   const children =
     n.children.length > 0
       ? html`<ul>
-          ${n.children.map((c) => item(c, depth + 1))}
+          ${n.children.map((c) => item(c, depth + 1, lang))}
         </ul>`
       : '';
-  return html`<li>${n.name ? html`<strong>${n.name}</strong>: ` : ''}${itemValue(n)}${children}</li>`;
+  return html`<li>${n.name ? html`<strong>${n.name}</strong>: ` : ''}${itemValue(n, lang)}${children}</li>`;
 }
 
 /** h3..h6 by depth: a fixed set of tag names, never text from the document. */
@@ -74,17 +77,33 @@ function heading(level: number, text: string): Html {
   return html`<h6>${text}</h6>`;
 }
 
-export function srView(doc: SrDocument, language: string): Html {
-  return html`<article class="report" lang="${language}" aria-label="Structured report">
+/**
+ * The language the SR declares for its content: "Language of Content Item and Descendants"
+ * (DCM 121049, TID 1204) with its "Country of Language" (DCM 121046) modifier, as a BCP 47 tag
+ * ("zh-CN"); undefined when the document declares none.
+ */
+export function declaredLanguage(doc: SrDocument): string | undefined {
+  const item = doc.root.children.find((c) => c.valueType === 'CODE' && c.name === 'Language of Content Item and Descendants');
+  const code = (n: SrContentNode | undefined) => (n ? /^\(([^,]+),/.exec(n.value)?.[1]?.trim() : undefined);
+  const language = code(item);
+  if (!language || !/^[A-Za-z]{2,3}$/.test(language)) return undefined;
+  const country = code(item?.children.find((c) => c.valueType === 'CODE' && c.name === 'Country of Language'));
+  return country && /^[A-Za-z]{2}$/.test(country) ? `${language}-${country.toUpperCase()}` : language;
+}
+
+/** `fallbackLanguage` (report.language) marks the text when the SR declares no language of its own. */
+export function srView(doc: SrDocument, fallbackLanguage: string): Html {
+  const language = declaredLanguage(doc) ?? fallbackLanguage;
+  return html`<article class="report" aria-label="Structured report">
     <p class="muted">
       ${doc.sopClassName}; completion ${doc.completion ?? '—'}, verification
       ${doc.verification ?? '—'}${doc.preliminary ? `, ${doc.preliminary}` : ''}; content ${doc.content}
     </p>
     ${
       doc.root.valueType === 'CONTAINER'
-        ? container(doc.root, 0)
+        ? container(doc.root, 0, language)
         : html`<ul>
-            ${item(doc.root, 0)}
+            ${item(doc.root, 0, language)}
           </ul>`
     }
   </article>`;

@@ -1,8 +1,8 @@
 /** `admin`: the admin/metrics HTTP endpoint and its bearer token. */
-import { boolean, host, port } from '../kinds';
+import { boolean, decimal, host, integer, port, section } from '../kinds';
 import { describeValue, keyPath } from '../problems';
-import { type Kind, type Problems, type SectionSchema, has } from '../schema';
-import type { AdminConfig } from '../types';
+import { type Kind, type Problems, type SectionSchema, SECTION_DEFAULTS, has } from '../schema';
+import type { AdminConfig, AdminUiConfig } from '../types';
 
 /** The keys as written: the token itself, or the name of the environment variable holding it. */
 export interface AdminKeys {
@@ -12,7 +12,33 @@ export interface AdminKeys {
   readonly token: string | null;
   /** Checked only when `token` is absent: with both given, the one problem worth naming is "not both". */
   readonly tokenEnv: unknown;
+  readonly ui: AdminUiConfig;
 }
+
+/**
+ * `admin.ui`: the dashboard's session lifetime and sign-in rate limit. The defaults follow OWASP's
+ * session guidance for a work shift (absolute timeout of hours, not days) and a lockout slow enough
+ * that a 16-character token cannot be guessed at HTTP speed.
+ */
+export const adminUiSection: SectionSchema<AdminUiConfig> = {
+  fields: {
+    sessionHours: {
+      kind: decimal({ min: 0, minExclusive: true, max: 7 * 24, unit: 'hours' }),
+      default: 8,
+      doc: 'a dashboard sign-in lasts this long (a shift), then the operator signs in again',
+    },
+    signInAttempts: {
+      kind: integer({ min: 1, max: 1000, unit: 'attempts' }),
+      default: 5,
+      doc: 'failed sign-ins allowed per client address within `signInWindowMinutes`; further ones are refused (HTTP 429) and audited',
+    },
+    signInWindowMinutes: {
+      kind: decimal({ min: 0, minExclusive: true, max: 24 * 60, unit: 'minutes' }),
+      default: 5,
+      doc: 'the window over which failed sign-ins are counted',
+    },
+  },
+};
 
 const secret: Kind<string> = {
   read(value, at, { problems }) {
@@ -47,6 +73,7 @@ export const adminSection: SectionSchema<AdminKeys> = {
       defaultDoc: '(default config: `DICOM_AI_ADMIN_TOKEN`)',
       doc: 'or the name of the environment variable holding the token (not both)',
     },
+    ui: { kind: section(adminUiSection), default: SECTION_DEFAULTS, doc: "the operator's dashboard at `/ui/`" },
   },
   check(admin, raw, at, { problems }) {
     if (has(raw, 'token') && has(raw, 'tokenEnv'))
@@ -70,5 +97,5 @@ export function resolveAdmin(keys: AdminKeys, dicomPort: number | null, problems
     const fromEnv = process.env[keys.tokenEnv];
     token = fromEnv !== undefined && fromEnv.length > 0 ? fromEnv : null;
   }
-  return { enabled: keys.enabled, host: keys.host, port: keys.port, token };
+  return { enabled: keys.enabled, host: keys.host, port: keys.port, token, ui: keys.ui };
 }

@@ -188,12 +188,13 @@ function resultView(src: DashboardSources, jobs: JobRow[], results: Map<number, 
               </figure>`
             : ''
         }
-        ${findingsTable(parsed)} ${sr ? srSection(sr, src.config.report.language) : html`<p class="muted">No SR written yet.</p>`}
+        ${findingsTable(j.id, parsed)} ${sr ? srSection(sr, src.config.report.language) : html`<p class="muted">No SR written yet.</p>`}
       </section>`;
     })}`;
 }
 
-function findingsTable(r: SeriesResult): Html {
+/** Each finding with a link to its slice (the original image, outlined: /ui/jobs/J/findings/F.png). */
+function findingsTable(jobId: number, r: SeriesResult): Html {
   if (r.findings.length === 0) return html`<p>No findings.</p>`;
   return html`<table>
     <thead>
@@ -203,6 +204,7 @@ function findingsTable(r: SeriesResult): Html {
         <th scope="col">Site</th>
         <th scope="col">Measurements</th>
         <th scope="col">Confidence</th>
+        <th scope="col">Image</th>
       </tr>
     </thead>
     <tbody>
@@ -214,6 +216,9 @@ function findingsTable(r: SeriesResult): Html {
             <td>${f.site?.text ?? ''}</td>
             <td>${f.measurements.map((m) => html`${m.concept.meaning} ${Number(m.value.toPrecision(4))} ${m.unit.value}<br />`)}</td>
             <td>${f.confidence.toFixed(2)}</td>
+            <td>
+              ${f.region ? html`<a href="/ui/jobs/${jobId}/findings/${f.id}">Slice of finding ${f.id}</a>` : html`<span class="muted">none</span>`}
+            </td>
           </tr>`,
       )}
     </tbody>
