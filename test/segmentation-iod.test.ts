@@ -24,6 +24,10 @@ import { conformGrid, conformedToPatient, type ConformGrid } from '../src/infere
 import { labelsOnSourceGrid, segmentationGeometryOf } from '../src/inference/label-resample';
 import { buildSegmentation, NODULE_TYPE, SEGMENT_CATEGORY, segmentationUids } from '../src/report/segmentation-iod';
 import { readSegmentation } from '../src/imaging/segmentation-reader';
+import { parsePart10 } from '../src/imaging/dataset';
+import { readFrameGeometries } from '../src/imaging/functional-groups';
+import { TAG } from '../src/dicom/tags';
+import { convertSeries } from '../fixtures/to-enhanced';
 
 type Vec3 = [number, number, number];
 
@@ -41,6 +45,8 @@ const DEVICE = {
 
 interface Acquisition {
   name: string;
+  /** Sent as Enhanced MR multi-frame objects (frames shuffled) instead of single-frame images. */
+  enhanced?: boolean;
   /** Row direction, column direction (LPS). */
   orientation: [number, number, number, number, number, number];
   rows: number;
@@ -96,6 +102,20 @@ function writeSeries(a: Acquisition, dir: string, root: string): string[] {
   return files;
 }
 
+/** Image Position (Patient) of every source image (and frame) as stored in the files: "sop#frame" -> IPP. */
+function positionsOnDisk(files: readonly string[]): Map<string, readonly number[]> {
+  const out = new Map<string, readonly number[]>();
+  for (const f of files) {
+    const { dataSet: ds } = parsePart10(fs.readFileSync(f));
+    const sop = ds.string(TAG.SOPInstanceUID)!;
+    const frames = ds.number(TAG.NumberOfFrames) ?? 1;
+    if (frames > 1) {
+      for (const g of readFrameGeometries(ds, frames)) out.set(`${sop}#${g.frameNumber}`, g.imagePositionPatient!);
+    } else out.set(`${sop}#`, ds.numbers(TAG.ImagePositionPatient));
+  }
+  return out;
+}
+
 /** The synthetic "model output": 1 inside a sphere, 2 inside a box, in patient mm. */
 function truthLabel(p: Vec3): number {
   if (Math.hypot(p[0] - 4, p[1] + 3, p[2] - 2) <= 9) return 1;
@@ -130,22 +150,37 @@ async function loadSeries(files: readonly string[]): Promise<SeriesVolume> {
 
 const ACQUISITIONS: Acquisition[] = [
   { name: 'axial', orientation: [1, 0, 0, 0, 1, 0], rows: 36, columns: 42, slices: 17, pixelSpacing: [0.9, 0.9], sliceSpacing: 1.7 },
+  {
+    name: 'axial enhanced multi-frame',
+    enhanced: true,
+    orientation: [1, 0, 0, 0, 1, 0],
+    rows: 36,
+    columns: 42,
+    slices: 17,
+    pixelSpacing: [0.9, 0.9],
+    sliceSpacing: 1.7,
+  },
   { name: 'sagittal', orientation: [0, 1, 0, 0, 0, -1], rows: 38, columns: 34, slices: 15, pixelSpacing: [1.1, 1.1], sliceSpacing: 2.3 },
 ];
 
 for (const acq of ACQUISITIONS) {
   test(`SEG of a ${acq.name} acquisition: dciodvfy clean, every frame on its source slice, every pixel from the label map`, async (t) => {
     const root = newUidRoot();
-    const files = writeSeries(acq, path.join(work, acq.name), root);
+    const single = writeSeries(acq, path.join(work, acq.name), root);
+    const files = acq.enhanced
+      ? await convertSeries(single, { kind: 'enhanced', objects: 2, shuffleSeed: 7, outDir: path.join(work, `${acq.name}-mf`) })
+      : single;
+    const sourcePositions = positionsOnDisk(files);
+    const seriesUid = parsePart10(fs.readFileSync(files[0]!)).dataSet.string(TAG.SeriesInstanceUID)!;
     const vol = await loadSeries(files);
     const grid = conformGrid(vol, [40, 40, 40], 1);
     const conformed = conformedLabels(grid);
     const labels = labelsOnSourceGrid(vol, grid, conformed);
     const geometry = segmentationGeometryOf(vol);
-    const uids = segmentationUids(`${root}.2`, 'synthetic-model', '1.0', 1);
+    const uids = segmentationUids(seriesUid, 'synthetic-model', '1.0', 1);
     const built = buildSegmentation({
       sourceFile: fs.readFileSync(files[0]!),
-      sourceSeriesInstanceUid: `${root}.2`,
+      sourceSeriesInstanceUid: seriesUid,
       geometry,
       labels,
       segments: [
@@ -189,15 +224,17 @@ for (const acq of ACQUISITIONS) {
     assert.equal(seg.rows, vol.rows);
     assert.equal(seg.columns, vol.columns);
 
-    const sliceOf = new Map(vol.slices.map((s, k) => [s.sopInstanceUid, k]));
+    const sliceOf = new Map(vol.slices.map((s, k) => [`${s.sopInstanceUid}#${s.frameNumber ?? ''}`, k]));
     const covered = new Set<string>();
     let checked = 0;
     for (const f of seg.frames) {
-      const k = sliceOf.get(f.source?.sopInstanceUid ?? '');
-      assert.ok(k !== undefined, `frame ${f.frameNumber} references a source instance of the series`);
-      // Same plane as the source slice (the file on disk, not the volume), same pixel grid.
-      const src = vol.slices[k]!;
-      for (let x = 0; x < 3; x++) assert.ok(Math.abs(f.imagePositionPatient![x]! - src.position[x]!) < 1e-4, 'frame position = source IPP');
+      const ref = `${f.source?.sopInstanceUid ?? ''}#${f.source?.frameNumber ?? ''}`;
+      const k = sliceOf.get(ref);
+      assert.ok(k !== undefined, `frame ${f.frameNumber} references a source image (and frame) of the series: ${ref}`);
+      assert.equal(f.source?.frameNumber !== undefined, acq.enhanced === true, 'Referenced Frame Number exactly for multi-frame sources');
+      // Same plane as the source image as stored on disk (not as the volume has it), same pixel grid.
+      const onDisk = sourcePositions.get(ref)!;
+      for (let x = 0; x < 3; x++) assert.ok(Math.abs(f.imagePositionPatient![x]! - onDisk[x]!) < 1e-4, 'frame position = source IPP');
       for (let x = 0; x < 6; x++) assert.ok(Math.abs(f.imageOrientationPatient![x]! - vol.orientation[x]!) < 1e-6, 'frame orientation');
       assert.deepEqual(f.pixelSpacing, [...vol.pixelSpacing]);
       assert.ok(f.segmentNumber === 1 || f.segmentNumber === 2);
