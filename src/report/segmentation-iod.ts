@@ -50,6 +50,16 @@ export interface SegmentDefinition {
   type: Code;
 }
 
+/** A segment of an anatomical structure (a brain model's class): its code is the Segmented Property Type. */
+export function anatomicalSegment(label: string, type: Code): SegmentDefinition {
+  return { label, category: SEGMENT_CATEGORY.anatomicalStructure, type };
+}
+
+/** The n-th nodule (1-based) of a nodule model: one segment per nodule. */
+export function noduleSegment(n: number): SegmentDefinition {
+  return { label: `Nodule ${n}`, category: SEGMENT_CATEGORY.morphologicallyAlteredStructure, type: NODULE_TYPE };
+}
+
 /** One source slice: the original instance (and frame) the frame on it derives from. */
 export interface SegmentationSourceSlice {
   readonly sopClassUid: string;
