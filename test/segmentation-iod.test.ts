@@ -160,6 +160,17 @@ const ACQUISITIONS: Acquisition[] = [
     pixelSpacing: [0.9, 0.9],
     sliceSpacing: 1.7,
   },
+  {
+    // Oblique (rows 30 degrees off the patient's left, columns toward the feet), non-square pixels:
+    // a swap of row and column spacing, or of the axes, shows.
+    name: 'oblique',
+    orientation: [Math.cos(Math.PI / 6), Math.sin(Math.PI / 6), 0, 0, 0, -1],
+    rows: 30,
+    columns: 44,
+    slices: 13,
+    pixelSpacing: [1.3, 0.8],
+    sliceSpacing: 1.9,
+  },
   { name: 'sagittal', orientation: [0, 1, 0, 0, 0, -1], rows: 38, columns: 34, slices: 15, pixelSpacing: [1.1, 1.1], sliceSpacing: 2.3 },
 ];
 
