@@ -15,6 +15,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { tmpDir } from './helpers/env';
 import { run } from './helpers/run';
+import { OrthancPacs } from './helpers/orthanc';
 import { MR_IMAGE_STORAGE, monochrome16, patientModule, writePart10, type El } from '../fixtures/dicom-writer';
 import { newUidRoot } from '../fixtures/synthetic-ct';
 import { formatDs } from '../fixtures/nifti-to-dicom';
@@ -32,6 +33,10 @@ import { convertSeries } from '../fixtures/to-enhanced';
 type Vec3 = [number, number, number];
 
 const hasDciodvfy = spawnSync('dciodvfy', [], { stdio: 'ignore' }).error === undefined;
+const hasOrthanc = fs.existsSync('/usr/sbin/Orthanc') && spawnSync('storescu', ['--version'], { stdio: 'ignore' }).error === undefined;
+
+/** The axial case's source files and SEG, for the PACS test at the end. */
+let axialCase: { files: string[]; segFile: string; studyUid: string; frames: number } | undefined;
 const work = tmpDir('segmentation-iod');
 after(() => fs.rmSync(work, { recursive: true, force: true }));
 
@@ -223,6 +228,7 @@ for (const acq of ACQUISITIONS) {
     } else t.diagnostic('dciodvfy not installed: IOD check skipped');
 
     const seg = readSegmentation(built.bytes);
+    if (acq.name === 'axial') axialCase = { files, segFile, studyUid: `${root}.1`, frames: seg.frames.length };
     assert.equal(seg.frameOfReferenceUid, `${root}.4`);
     assert.equal(seg.studyInstanceUid, `${root}.1`);
     assert.deepEqual(
@@ -323,3 +329,44 @@ test('SEG writer refuses a label map that does not fit, and an empty one', async
   stray[3]![5] = 2;
   assert.throws(() => buildSegmentation({ ...base, labels: stray }), /label 2, but only 1 segments/);
 });
+
+test(
+  'Orthanc (a real PACS) files the SEG under the original study and reads its frames',
+  { skip: hasOrthanc ? false : 'Orthanc or DCMTK storescu not installed' },
+  async () => {
+    assert.ok(axialCase, 'the axial SEG test ran first');
+    const orthanc = await OrthancPacs.create({ node: ['DICOM_AI', '127.0.0.1', 104] });
+    await orthanc.start();
+    try {
+      // DCMTK's storescu as the sender: the source series and the SEG on one association
+      // (-R: propose exactly the SOP classes of the files; its default list lacks Segmentation).
+      const r = await run('storescu', [
+        '-R',
+        '-aet',
+        'DICOM_AI',
+        '-aec',
+        'ORTHANC',
+        '127.0.0.1',
+        String(orthanc.dicomPort),
+        ...axialCase.files,
+        axialCase.segFile,
+      ]);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      const studies = await orthanc.json<string[]>('GET', '/studies');
+      assert.equal(studies.length, 1, 'one study: the SEG joined the source study');
+      const study = await orthanc.json<{ MainDicomTags: { StudyInstanceUID: string }; Series: string[] }>('GET', `/studies/${studies[0]}`);
+      assert.equal(study.MainDicomTags.StudyInstanceUID, axialCase.studyUid);
+      assert.equal(study.Series.length, 2);
+      const series = await Promise.all(
+        study.Series.map((id) => orthanc.json<{ MainDicomTags: { Modality: string }; Instances: string[] }>('GET', `/series/${id}`)),
+      );
+      const segSeries = series.find((x) => x.MainDicomTags.Modality === 'SEG');
+      assert.ok(segSeries, 'a SEG series in the study');
+      assert.equal(segSeries.Instances.length, 1);
+      const frames = await orthanc.json<number[]>('GET', `/instances/${segSeries.Instances[0]}/frames`);
+      assert.equal(frames.length, axialCase.frames, 'Orthanc counts the frames we wrote');
+    } finally {
+      await orthanc.stop();
+    }
+  },
+);
