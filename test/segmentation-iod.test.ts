@@ -20,7 +20,7 @@ import { MR_IMAGE_STORAGE, monochrome16, patientModule, writePart10, type El } f
 import { newUidRoot } from '../fixtures/synthetic-ct';
 import { formatDs } from '../fixtures/nifti-to-dicom';
 import { readPart10Header } from '../src/dicom/part10';
-import { frameOfReferenceOf, loadSeriesVolume, pixelToPatient, type SeriesVolume } from '../src/inference/series-volume';
+import { frameOfReferenceOf, loadSeriesVolume, type SeriesVolume } from '../src/inference/series-volume';
 import { conformGrid, conformedToPatient, type ConformGrid } from '../src/inference/conform';
 import { labelsOnSourceGrid, segmentationGeometryOf } from '../src/inference/label-resample';
 import { buildSegmentation, NODULE_TYPE, SEGMENT_CATEGORY, segmentationUids } from '../src/report/segmentation-iod';
@@ -29,6 +29,7 @@ import { parsePart10 } from '../src/imaging/dataset';
 import { readFrameGeometries } from '../src/imaging/functional-groups';
 import { TAG } from '../src/dicom/tags';
 import { convertSeries } from '../fixtures/to-enhanced';
+import { tiltedStack, writeStackSeries } from '../fixtures/stack-series';
 
 type Vec3 = [number, number, number];
 
@@ -50,6 +51,8 @@ const DEVICE = {
 
 interface Acquisition {
   name: string;
+  /** CT acquired with the gantry tilted this many degrees (fixtures/stack-series.ts); the loader shifts it straight. */
+  tiltDeg?: number;
   /** Sent as Enhanced MR multi-frame objects (frames shuffled) instead of single-frame images. */
   enhanced?: boolean;
   /** Row direction, column direction (LPS). */
@@ -166,6 +169,16 @@ const ACQUISITIONS: Acquisition[] = [
     sliceSpacing: 1.7,
   },
   {
+    name: 'gantry-tilted CT',
+    tiltDeg: 17,
+    orientation: [1, 0, 0, 0, 1, 0],
+    rows: 40,
+    columns: 40,
+    slices: 17,
+    pixelSpacing: [0.9, 0.9],
+    sliceSpacing: 1.6,
+  },
+  {
     // Oblique (rows 30 degrees off the patient's left, columns toward the feet), non-square pixels:
     // a swap of row and column spacing, or of the axes, shows.
     name: 'oblique',
@@ -182,7 +195,20 @@ const ACQUISITIONS: Acquisition[] = [
 for (const acq of ACQUISITIONS) {
   test(`SEG of a ${acq.name} acquisition: dciodvfy clean, every frame on its source slice, every pixel from the label map`, async (t) => {
     const root = newUidRoot();
-    const single = writeSeries(acq, path.join(work, acq.name), root);
+    const single =
+      acq.tiltDeg !== undefined
+        ? writeStackSeries({
+            outDir: path.join(work, acq.name),
+            uidRoot: root,
+            modality: 'CT',
+            rows: acq.rows,
+            columns: acq.columns,
+            pixelMm: acq.pixelSpacing[0],
+            sliceThicknessMm: acq.sliceSpacing,
+            slices: tiltedStack({ count: acq.slices, tiltDeg: acq.tiltDeg, tableStepMm: acq.sliceSpacing, origin: [-17.6, -16.3, -10.1] }),
+            sphere: { centre: [0, 0, 0], radiusMm: 5, value: 40, background: -800 },
+          })
+        : writeSeries(acq, path.join(work, acq.name), root);
     const files = acq.enhanced
       ? await convertSeries(single, { kind: 'enhanced', objects: 2, shuffleSeed: 7, outDir: path.join(work, `${acq.name}-mf`) })
       : single;
@@ -276,17 +302,24 @@ for (const acq of ACQUISITIONS) {
       }
       assert.ok(any > 0, 'no empty frame is written');
     }
-    // Every labelled source voxel is in a frame (none dropped), found from the source side.
+    // Every labelled source voxel is in a frame (none dropped), found from the source side: each
+    // source image's pixels where its file puts them (a tilted slice as acquired, not as shifted).
     let labelled = 0;
-    for (let k = 0; k < vol.slices.length; k++)
+    const [dr, dc] = vol.pixelSpacing;
+    const o = vol.orientation;
+    for (let k = 0; k < vol.slices.length; k++) {
+      const s = vol.slices[k]!;
+      const ipp = sourcePositions.get(`${s.sopInstanceUid}#${s.frameNumber ?? ''}`)!;
       for (let r = 0; r < vol.rows; r++)
         for (let c = 0; c < vol.columns; c++) {
-          const l = labelNear(grid, conformed, pixelToPatient(vol, k, c, r));
+          const p: Vec3 = [0, 1, 2].map((x) => ipp[x]! + c * dc * o[x]! + r * dr * o[3 + x]!) as Vec3;
+          const l = labelNear(grid, conformed, p);
           if (l !== 0) {
             labelled++;
             assert.ok(covered.has(`${k}/${r}/${c}`), `source voxel (${c}, ${r}) of slice ${k + 1} is in the SEG`);
           }
         }
+    }
     assert.equal(covered.size, labelled);
     // Known position: the sphere's centre lands in segment 1 on the slice nearest to it.
     const centre: Vec3 = [4, -3, 2];
