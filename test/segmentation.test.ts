@@ -20,6 +20,12 @@ import { loadModels, sha256File, type ModelRegistry } from '../src/inference/reg
 import { frameOfReferenceOf, loadSeriesVolume, type SeriesVolume } from '../src/inference/series-volume';
 import { conformGrid, conformVolume, conformedToPatient, volumeTensor } from '../src/inference/conform';
 import { backgroundChannels, labelCode, segmentationStats, segmentationVolumes } from '../src/inference/postprocess/segmentation';
+import { segmentationLabelMap } from '../src/inference/label-map';
+import { labelsOnSourceGrid, segmentationGeometryOf } from '../src/inference/label-resample';
+import { anatomicalSegment, buildSegmentation, segmentationUids } from '../src/report/segmentation-iod';
+import { readSegmentation } from '../src/imaging/segmentation-reader';
+import { parsePart10 } from '../src/imaging/dataset';
+import { TAG } from '../src/dicom/tags';
 
 const SHARED = process.env.DICOM_AI_SHARED ?? path.resolve(PROJECT_ROOT, '..', 'shared');
 const MESHNET_DIR = path.join(SHARED, 'data', 'models', 'meshnet-gwm');
@@ -512,4 +518,42 @@ test('meshnet-gwm on the demo T1 through DICOM: ~519 ml white matter, ~735 ml gr
     );
   }
   assert.ok(r.uncertainty >= 0 && r.uncertainty < m.uncertaintyThreshold, `uncertainty ${r.uncertainty}`);
+
+  // The same output as a DICOM Segmentation (issue 14): resampled onto the source grid, written,
+  // read back; each segment counted in ml on the source grid agrees with the SR's volume (2 %).
+  const map = segmentationLabelMap(scores.data as Float32Array, scores.dims, m.output.labels);
+  const seriesUid = parsePart10(fs.readFileSync(files[0]!)).dataSet.string(TAG.SeriesInstanceUID)!;
+  const seg = buildSegmentation({
+    sourceFile: fs.readFileSync(files[0]!),
+    sourceSeriesInstanceUid: seriesUid,
+    geometry: segmentationGeometryOf(vol),
+    labels: labelsOnSourceGrid(vol, t.grid, map.data),
+    segments: map.segments.map((s) => anatomicalSegment(s.label, s.code)),
+    algorithm: { name: m.name, version: m.version },
+    device: {
+      aeTitle: 'DICOM_AI',
+      deviceUid: '2.25.1',
+      manufacturer: 'dicom-ai-node project',
+      modelName: 'dicom-ai-node',
+      softwareVersion: 'test',
+    },
+    uids: segmentationUids(seriesUid, m.name, m.version, 1),
+    contentDateTime: new Date('2026-01-02T03:04:05Z'),
+    revision: 1,
+  });
+  const read = readSegmentation(seg.bytes);
+  const voxelMl = (vol.pixelSpacing[0] * vol.pixelSpacing[1] * vol.sliceSpacing) / 1000;
+  for (const s of read.segments) {
+    const bits = read.frames.filter((f) => f.segmentNumber === s.number).reduce((n, f) => n + f.pixels.reduce((a, b) => a + b, 0), 0);
+    const segMl = bits * voxelMl;
+    console.log(`# SEG segment ${s.number} "${s.label}": ${segMl.toFixed(3)} ml on the source grid, SR ${ml(s.label)} ml`);
+    assert.ok(Math.abs(segMl - ml(s.label)) / ml(s.label) < 0.02, `${s.label}: SEG ${segMl} ml vs SR ${ml(s.label)} ml`);
+  }
+  assert.deepEqual(
+    read.segments.map((s) => [s.label, s.type]),
+    [
+      ['white matter', '389080008'],
+      ['grey matter', '389081007'],
+    ],
+  );
 });
