@@ -4,11 +4,13 @@
  * converted by fixtures/to-enhanced into every other arrival form — Enhanced and Legacy Converted
  * Enhanced, one object or several, frames in stored or shuffled order — and each form must give
  * the same volume bit for bit (values, positions, spacing, orientation), dciodvfy no errors, and
- * on the CT the reference lung-nodule model the same findings and measurements.
+ * on the CT the reference lung-nodule model the same findings (it finds LIDC-IDRI-0001's LUNA16
+ * nodule) and the same SR measurement and coordinate lines (dsrdump).
  *
  *   npm run build && node dist/bench/enhanced-equivalence.js [--shared ../shared] [--no-model]
  *
- * The test suite (test/enhanced-multiframe.test.ts) runs a small share of this: one form per scan.
+ * The test suite runs a small share of this: one form per scan (test/enhanced-multiframe.test.ts),
+ * and LIDC-IDRI-0001 as Enhanced CT through the node (test/lidc-e2e.test.ts).
  * The helpers here are what both use.
  */
 import fs from 'node:fs';
@@ -27,6 +29,9 @@ import { frameOfReferenceOf, loadSeriesVolume, type SeriesVolume } from '../src/
 import { loadModel, type ModelSession } from '../src/inference/session';
 import { sha256File } from '../src/inference/registry';
 import type { SeriesResult } from '../src/inference/findings';
+import { buildReport } from '../src/report/build-sr';
+import { parseDicomFile } from '../src/imaging/dataset';
+import { TAG } from '../src/dicom/tags';
 
 /** Part 10 files of a folder (other files, such as a LICENSE or XML reads, left out). */
 export function dicomFiles(dir: string): string[] {
@@ -119,6 +124,36 @@ export function findingSummary(r: SeriesResult): unknown[] {
   }));
 }
 
+const DEVICE = { aeTitle: 'AI_NODE', deviceUid: '2.25.42', manufacturer: 'test', modelName: 'test', softwareVersion: '0' };
+
+/** The Comprehensive 3D SR the node would write for `result` over the series `files`. */
+export function reportOf(result: SeriesResult, files: readonly string[]): Buffer {
+  const first = fs.readFileSync(files[0]!);
+  return buildReport({
+    form: 'comprehensive3d',
+    language: 'en',
+    sourceFile: first,
+    sourceInstances: files.map((f) => {
+      const h = readPart10Header(fs.readFileSync(f));
+      return { sopClassUid: h.sopClassUid, sopInstanceUid: h.sopInstanceUid };
+    }),
+    sourceSeriesInstanceUid: parseDicomFile(first).dataSet.string(TAG.SeriesInstanceUID)!,
+    result,
+    device: DEVICE,
+    revision: 1,
+    contentDateTime: new Date('2026-01-01T00:00:00Z'),
+  }).bytes;
+}
+
+/** An SR's measurement (NUM) and coordinate (SCOORD, SCOORD3D) lines as DCMTK's dsrdump prints them. */
+export function measurementLines(sr: Buffer, dir: string, name: string): string[] {
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, sr);
+  const r = spawnSync('dsrdump', [file], { encoding: 'utf8' });
+  if (r.error || r.status !== 0) throw new Error(`dsrdump failed on ${name}: ${r.error?.message ?? r.stderr}`);
+  return r.stdout.split('\n').filter((l) => /\bNUM\b|SCOORD3D|SCOORD\b/.test(l));
+}
+
 const VARIANTS: readonly (Omit<ConvertOptions, 'outDir'> & { label: string })[] = [
   { label: 'enhanced, 1 object', kind: 'enhanced' },
   { label: 'enhanced, 1 object, shuffled', kind: 'enhanced', shuffleSeed: 11 },
@@ -150,7 +185,11 @@ async function main(): Promise<void> {
       let t0 = Date.now();
       const base = await loadFiles(files);
       console.log(`${scan.name}: ${files.length} single-frame files, ${base.slices.length} slices, loaded in ${seconds(t0)} s`);
-      const baseFindings = scan.model && model ? findingSummary(await model.run(base)) : undefined;
+      const baseResult = scan.model && model ? await model.run(base) : undefined;
+      const baseFindings = baseResult && findingSummary(baseResult);
+      const baseSr = baseResult && measurementLines(reportOf(baseResult, files), tmp, 'single-frame.sr');
+      if (baseResult)
+        console.log(`  single-frame: ${baseResult.findings.length} finding(s), ${baseSr!.length} SR measurement/coordinate line(s)`);
       for (const v of VARIANTS) {
         const outDir = path.join(tmp, `${path.basename(scan.dir)}-${v.label.replace(/[^a-z0-9]+/g, '-')}`);
         t0 = Date.now();
@@ -162,15 +201,19 @@ async function main(): Promise<void> {
         const diffs = volumeDifferences(base, vol);
         const errors = out.flatMap(dciodvfyErrors);
         let findings = 'not run';
+        let sr = 'not run';
         if (baseFindings) {
-          const same = JSON.stringify(findingSummary(await model!.run(vol))) === JSON.stringify(baseFindings);
+          const result = await model!.run(vol);
+          const same = JSON.stringify(findingSummary(result)) === JSON.stringify(baseFindings);
           findings = same ? `same (${baseFindings.length})` : 'DIFFERENT';
-          if (!same) failures++;
+          const sameSr = JSON.stringify(measurementLines(reportOf(result, out), outDir, 'form.sr')) === JSON.stringify(baseSr);
+          sr = sameSr ? `same (${baseSr!.length} lines)` : 'DIFFERENT';
+          if (!same || !sameSr) failures++;
         }
         if (diffs.length > 0 || errors.length > 0) failures++;
         console.log(
           `  ${v.label.padEnd(30)} convert ${convertS.padStart(5)} s  load ${loadS.padStart(5)} s  volume ${diffs.length === 0 ? 'identical' : diffs.join('; ')}` +
-            `  dciodvfy errors ${errors.length}  findings ${findings}`,
+            `  dciodvfy errors ${errors.length}  findings ${findings}  SR measurements ${sr}`,
         );
       }
     }

@@ -256,6 +256,11 @@ test('loader: gantry tilt of 15° and 30° resampled onto an orthogonal grid put
     const files = writeSeries(`tilt${tiltDeg}`, tiltedStack({ count: 30, tiltDeg, tableStepMm: 1.5, origin }));
     const vol = await load(files, { gantryTilt: 'resample' });
     assert.ok(Math.abs(vol.stack!.tiltCorrectedDeg! - tiltDeg) < 0.01, JSON.stringify(vol.stack));
+    assert.deepEqual(
+      vol.warnings.filter((w) => /Gantry\/Detector Tilt/.test(w)),
+      [],
+      'the header (0018,1120) agrees with the positions',
+    );
     assert.ok(Math.abs(vol.sliceSpacing - 1.5 * Math.cos((tiltDeg * Math.PI) / 180)) < 1e-6, 'spacing along the normal');
     const centre = sphereCentre(vol);
     assert.ok(
@@ -283,6 +288,35 @@ test('loader: gantry tilt of 15° and 30° resampled onto an orthogonal grid put
       return true;
     });
   }
+});
+
+test('loader: Gantry/Detector Tilt (0018,1120) that disagrees with the positions by more than 1° is a warning; the positions are used', async () => {
+  const origin: Vec3 = [-29, -32, -10];
+  // Tilted 15° by the positions, the header says 0 (as some scanners leave it after reconstruction).
+  const saysZero = tiltedStack({ count: 12, tiltDeg: 15, tableStepMm: 1.5, origin }).map((s) => ({ ...s, gantryTiltDeg: 0 }));
+  const tilted = await load(writeSeries('tilt-says-0', saysZero));
+  assert.ok(Math.abs(tilted.stack!.tiltCorrectedDeg! - 15) < 0.01, 'resampled by the measured tilt');
+  assert.ok(
+    tilted.warnings.includes(
+      "Gantry/Detector Tilt (0018,1120) says 0.0° but the slice positions show 15.0°: the positions are used; check the scanner's reconstruction or export",
+    ),
+    tilted.warnings.join('; '),
+  );
+  // Straight by the positions, the header says -20 (the sign is the vendor's; the magnitude is compared).
+  const saysTwenty = tiltedStack({ count: 12, tiltDeg: 0, tableStepMm: 1.5, origin }).map((s) => ({ ...s, gantryTiltDeg: -20 }));
+  const straight = await load(writeSeries('tilt-says-20', saysTwenty));
+  assert.equal(straight.stack?.tiltCorrectedDeg, undefined);
+  assert.ok(
+    straight.warnings.some((w) => /^Gantry\/Detector Tilt \(0018,1120\) says 20\.0° but the slice positions show 0\.0°/.test(w)),
+    straight.warnings.join('; '),
+  );
+  // Within 1°: no warning (a header rounded to whole degrees).
+  const close = tiltedStack({ count: 12, tiltDeg: 15, tableStepMm: 1.5, origin }).map((s) => ({ ...s, gantryTiltDeg: -15.8 }));
+  const agreed = await load(writeSeries('tilt-says-15.8', close));
+  assert.deepEqual(
+    agreed.warnings.filter((w) => /Gantry\/Detector Tilt/.test(w)),
+    [],
+  );
 });
 
 function oneFinding(sopInstanceUid: string, at: { column: number; row: number }): SeriesResult {

@@ -9,6 +9,7 @@ import { readPart10Header } from '../src/dicom/part10';
 import { DEFAULT_PIXEL_LIMITS } from '../src/dicom/pixel-budget';
 import { writeChestPhantom } from '../fixtures/chest-phantom';
 import { newUidRoot, writeSyntheticCtSeries } from '../fixtures/synthetic-ct';
+import { AXIAL, CORONAL, SAGITTAL, straightStack, writeStackSeries } from '../fixtures/stack-series';
 import { PROJECT_ROOT, tmpDir } from './helpers/env';
 import { startTestNode, waitFor } from './helpers/node';
 import { run } from './helpers/run';
@@ -65,7 +66,7 @@ test('an aborted volume worker rejects with the signal reason; a failing one wit
   await assert.rejects(volumeOfSeries(gone), /ENOENT.*nothing\.dcm/);
 });
 
-test('an error inside the volume worker becomes the job failure reason, and the node goes on answering', async () => {
+test('series with no volume end skipped with the reason, not failed: a multi-frame CT without geometry, a series of localizers only; the node goes on answering', async () => {
   const n = await startTestNode({
     series: { stableSeconds: 1 },
     inference: { modelsDir: path.join(PROJECT_ROOT, 'models'), providers: ['cpu'] },
@@ -82,11 +83,40 @@ test('an error inside the volume worker becomes the job failure reason, and the 
       columns: 32,
       frames: 2,
     });
-    const s = await run('storescu', ['-aet', 'STORESCU', '-aec', 'DICOM_AI', '127.0.0.1', String(n.port), ...files], { timeoutMs: 60_000 });
+    // A three-plane localizer (Image Type LOCALIZER) sent as a series of its own: no slice for a model.
+    const localizerRoot = newUidRoot();
+    const localizers = writeStackSeries({
+      outDir: tmpDir('localizers'),
+      uidRoot: localizerRoot,
+      modality: 'CT',
+      rows: 32,
+      columns: 32,
+      pixelMm: 2,
+      sliceThicknessMm: 2,
+      slices: [AXIAL, SAGITTAL, CORONAL].map(
+        (o) => straightStack(o, { count: 1, stepMm: 1, origin: [-32, -32, 0], imageType: 'ORIGINAL\\PRIMARY\\LOCALIZER' })[0]!,
+      ),
+      sphere: { centre: [0, 0, 0], radiusMm: 5, value: 100, background: -1000 },
+    });
+    const s = await run('storescu', ['-aet', 'STORESCU', '-aec', 'DICOM_AI', '127.0.0.1', String(n.port), ...files, ...localizers], {
+      timeoutMs: 60_000,
+    });
     assert.equal(s.code, 0, s.stderr);
-    await waitFor(() => n.node.store.listJobs().some((j) => j.state === 'skipped'), 60_000, 'the job to be skipped (no usable volume)');
-    const job = n.node.store.listJobs()[0]!;
-    assert.match(job.reason ?? '', /\(2 frames\) cannot be placed in a volume: it has no Shared or Per-frame Functional Groups/);
+    const ended = () => n.node.store.listJobs().filter((j) => j.state !== 'queued' && j.state !== 'processing');
+    await waitFor(() => ended().length === 2, 60_000, 'both jobs to end');
+    const [multiframe, localizerOnly] = [
+      ended().find((j) => j.seriesInstanceUid !== `${localizerRoot}.2`)!,
+      ended().find((j) => j.seriesInstanceUid === `${localizerRoot}.2`)!,
+    ];
+    assert.equal(multiframe.state, 'skipped', JSON.stringify(multiframe));
+    assert.match(multiframe.reason ?? '', /\(2 frames\) cannot be placed in a volume: it has no Shared or Per-frame Functional Groups/);
+    assert.equal(localizerOnly.state, 'skipped', JSON.stringify(localizerOnly));
+    assert.equal(
+      localizerOnly.reason,
+      'the series cannot be read as one volume: no image slices in the series; 3 localizer image(s) left out',
+    );
+    const audit = n.node.store.listAudit();
+    assert.equal(audit.filter((e) => e.event === 'job-skipped').length, 2, 'both skips are in the audit trail');
     const echo = await run('echoscu', ['-aet', 'ECHOSCU', '-aec', 'DICOM_AI', '127.0.0.1', String(n.port)], { timeoutMs: 10_000 });
     assert.equal(echo.code, 0, 'the node still answers C-ECHO');
   } finally {

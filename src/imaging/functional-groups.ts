@@ -43,6 +43,8 @@ export interface FrameGeometry {
   inStackPosition?: number;
   /** Real World Value Mapping of the frame (MR often has one instead of a rescale), kept for reference. */
   realWorldValue?: { slope: number; intercept: number };
+  /** (0018,1120) Gantry/Detector Tilt from the CT Acquisition Details macro (0018,9301), degrees. */
+  gantryTiltDeg?: number;
 }
 
 /** True when the object carries Shared or Per-frame Functional Groups. */
@@ -119,6 +121,9 @@ function readFrame(ds: DataSet, index: number): FrameGeometry {
   const rwv = frameMacro(ds, index, TAG.RealWorldValueMappingSequence);
   const slope = rwv === ds ? undefined : rwv.number(TAG.RealWorldValueSlope);
   if (slope !== undefined) frame.realWorldValue = { slope, intercept: rwv.number(TAG.RealWorldValueIntercept) ?? 0 };
+  const acquisition = frameMacro(ds, index, TAG.CTAcquisitionDetailsSequence);
+  const tilt = acquisition === ds ? undefined : acquisition.number(TAG.GantryDetectorTilt);
+  if (tilt !== undefined) frame.gantryTiltDeg = tilt;
   return frame;
 }
 

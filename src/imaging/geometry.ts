@@ -22,6 +22,11 @@ export interface SliceGeometry {
   frameNumber?: number;
   /** What tells stacks in one series apart; a key left out means the object did not say. */
   stackKey?: StackKey;
+  /**
+   * (0018,1120) Gantry/Detector Tilt as the header says, degrees. Only cross-checked against the
+   * tilt measured from the positions (tilt-check.ts), never used to place a slice.
+   */
+  gantryTiltDeg?: number;
 }
 
 /**

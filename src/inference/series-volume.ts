@@ -19,6 +19,7 @@ import { dimensionOrder, hasFunctionalGroups, missingFrameGeometry, readFrameGeo
 import { chooseStack, describeStack, splitIntoStacks, summaryText, type StackPreference, type StackSummary } from '../imaging/stacks';
 import { singleFrameStackKey } from '../imaging/stack-key';
 import { resampleTilted, sliceOffsetPixels } from '../imaging/tilt-resample';
+import { declaredTiltDisagreement } from '../imaging/tilt-check';
 import { TAG } from '../dicom/tags';
 import { readPart10Header } from '../dicom/part10';
 import { readDatasetHeader } from '../dicom/dataset-reader';
@@ -175,6 +176,8 @@ export async function loadSeriesVolume(
     const why = options.gantryTilt === 'skip' ? ' (the manifest says "gantryTilt": "skip")' : '';
     throw new NotAVolumeError([...v.reasons.map((r) => `${stackText}: ${r}${/gantry tilt/.test(r) ? why : ''}`), ...skipped]);
   }
+  const tiltDisagreement = declaredTiltDisagreement(v.slices, v.tilt?.angleDeg ?? 0);
+  if (tiltDisagreement !== null) skipped.push(tiltDisagreement);
   const first = v.slices[0]!;
   const iop = first.imageOrientationPatient!;
   const ps = first.pixelSpacing;
@@ -259,6 +262,8 @@ async function singleFrameSlice(img: DicomImage, sopInstanceUid: string): Promis
     pixelSpacing: ps.length === 2 && ps.every((v) => v > 0) ? ps : ips.length === 2 && ips.every((v) => v > 0) ? ips : null,
     stackKey: singleFrameStackKey(ds),
   };
+  const tilt = ds.number(TAG.GantryDetectorTilt);
+  if (tilt !== undefined) geometry.gantryTiltDeg = tilt;
   return { geometry, values };
 }
 
@@ -291,6 +296,7 @@ async function multiFrameSlices(img: DicomImage, sopInstanceUid: string): Promis
         pixelSpacing: f.pixelSpacing,
         frameNumber: f.frameNumber,
         stackKey: f.stackKey,
+        ...(f.gantryTiltDeg !== undefined ? { gantryTiltDeg: f.gantryTiltDeg } : {}),
       },
       values,
     });

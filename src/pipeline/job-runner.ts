@@ -397,7 +397,15 @@ export class JobRunner {
     if (error instanceof NotAVolumeError) {
       // No usable stack (or a geometry the model must not get): not a failure of the node.
       store.finishJob(job.id, 'skipped', why, Date.now());
+      // Skipped like a series outside the model's checks: in the audit trail and the metrics too.
+      this.d.audit({
+        event: 'job-skipped',
+        outcome: 'failure',
+        seriesInstanceUid: job.seriesInstanceUid,
+        detail: `job ${job.id} (${job.route}): ${why}`,
+      });
       log.warn('job skipped: the series gives the model no usable volume', { ...fields, reason: why });
+      this.d.onJobFinished?.({ model: model.name, ok: false, inferenceMs: 0, provider: model.session.provider, skipped: true });
       return;
     }
     store.finishJob(job.id, 'failed', why, Date.now());
