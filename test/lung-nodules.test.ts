@@ -14,6 +14,7 @@ import { SegmentedVoxels } from '../src/inference/postprocess/lung-nodules/segme
 import { gridIndex, volumeGrid, VoxelBox, type VolumeGrid } from '../src/inference/postprocess/lung-nodules/volume-grid';
 import { symmetricEigenvalues } from '../src/inference/postprocess/lung-nodules/nodule-measurements';
 import { rollingBallClose, squaredDistanceTransform } from '../src/inference/postprocess/lung-nodules/rolling-ball';
+import { localShape } from '../src/inference/postprocess/lung-nodules/local-shape';
 
 const GRID: VolumeGrid = { rows: 20, columns: 30, slices: 10, xSpacingMm: 0.7, ySpacingMm: 0.8, zSpacingMm: 2 };
 
@@ -207,4 +208,37 @@ test('segmentCandidate: a nodule on the chest wall is rejected in the plain lung
   // The part of the sphere inside the lung is about 80 % of it: diameter within max(3 mm, 30 %).
   assert.ok(Math.abs(inClosed.nodule.diameterMm - 2 * radiusMm) < 3, `diameter ${inClosed.nodule.diameterMm}`);
   assert.ok(inClosed.wall.inBite > 0.9 && inClosed.wall.onWall > 0, JSON.stringify(inClosed.wall));
+});
+
+test('localShape (Li, Sone & Doi 2003 dot vs line): a sphere is a blob, a tube is not, a ground-glass sphere beside a dense tube is a blob', () => {
+  // 1 x 1 x 1.25 mm voxels, a 41 x 41 x 33 box centred on the origin.
+  const grid: VolumeGrid = { rows: 41, columns: 41, slices: 33, xSpacingMm: 1, ySpacingMm: 1, zSpacingMm: 1.25 };
+  const box = VoxelBox.centredOn(grid, 20, 20, 16, 20, 20, 16);
+  const centre = box.index(20, 20, 16);
+  const lungHu = -850;
+  const paint = (valueAt: (x: number, y: number, z: number) => number | undefined): Float32Array => {
+    const hu = new Float32Array(box.voxelCount);
+    for (let i = 0; i < box.voxelCount; i++) {
+      const [x, y, z] = [box.xOf(i) - 20, box.yOf(i) - 20, (box.zOf(i) - 16) * 1.25];
+      hu[i] = valueAt(x, y, z) ?? lungHu;
+    }
+    return hu;
+  };
+  const sphere = paint((x, y, z) => (Math.hypot(x, y, z) <= 4 ? 30 : undefined));
+  const asSphere = localShape(box, sphere, centre, 4, lungHu, 30);
+  assert.ok(asSphere.isBlob && asSphere.blobness > 0.9, `sphere blobness ${asSphere.blobness}`);
+  assert.ok(Math.abs(asSphere.strength - 1) < 0.2, `a sphere at its own scale: strength ${asSphere.strength} (closed form 1)`);
+  assert.ok(asSphere.dot > asSphere.line);
+  // An oblique tube (radius 2 mm) through the centre.
+  const tube = paint((x, y, z) => (Math.hypot(x - z * 0.5, y) <= 2 ? 30 : undefined));
+  const asTube = localShape(box, tube, centre, 2, lungHu, 30);
+  assert.ok(!asTube.isBlob && asTube.blobness < 0.3, `tube blobness ${asTube.blobness}`);
+  assert.ok(asTube.line > asTube.dot);
+  // A 9 mm ground-glass sphere (-550 HU) with a solid vessel (radius 2 mm) running past it, touching.
+  const beside = paint((x, y, z) => (Math.hypot(x - 6.5, y) <= 2 ? 30 : Math.hypot(x, y, z) <= 4.5 ? -550 : undefined));
+  const asBeside = localShape(box, beside, centre, 4.5, lungHu, -550);
+  assert.ok(asBeside.isBlob, `ground-glass beside a vessel: blobness ${asBeside.blobness}`);
+  // Unclipped (the vessel at its own density) the same core would be judged by the vessel.
+  const unclipped = localShape(box, beside, centre, 4.5, lungHu, 30);
+  assert.ok(unclipped.blobness < asBeside.blobness, `unclipped ${unclipped.blobness} vs clipped ${asBeside.blobness}`);
 });
