@@ -76,7 +76,8 @@ test('symmetricEigenvalues: diagonal and rotated matrices, descending', () => {
 
 // A synthetic lung: 64 x 64 x 32 voxels of -850 HU, all of it inside the lung mask.
 const LUNG_HU = -850;
-function syntheticVolume(dense: (xMm: number, yMm: number, zMm: number) => boolean): {
+/** `dense` says where tissue is: true for 0 HU, a number for that density, false for lung. */
+function syntheticVolume(dense: (xMm: number, yMm: number, zMm: number) => boolean | number): {
   volume: SeriesVolume;
   lung: Uint8Array[];
 } {
@@ -90,7 +91,7 @@ function syntheticVolume(dense: (xMm: number, yMm: number, zMm: number) => boole
     const slice = new Float32Array(rows * columns);
     for (let row = 0; row < rows; row++)
       for (let column = 0; column < columns; column++)
-        slice[row * columns + column] = dense(column * spacing, row * spacing, k * sliceSpacing) ? 0 : LUNG_HU;
+        slice[row * columns + column] = huOf(dense(column * spacing, row * spacing, k * sliceSpacing));
     values.push(slice);
   }
   const volume: SeriesVolume = {
@@ -111,6 +112,10 @@ function syntheticVolume(dense: (xMm: number, yMm: number, zMm: number) => boole
     warnings: [],
   };
   return { volume, lung: values.map(() => new Uint8Array(rows * columns).fill(1)) };
+}
+
+function huOf(tissue: boolean | number): number {
+  return typeof tissue === 'number' ? tissue : tissue ? 0 : LUNG_HU;
 }
 
 // Centre of the synthetic structures: voxel (32, 32, 16).
@@ -241,4 +246,24 @@ test('localShape (Li, Sone & Doi 2003 dot vs line): a sphere is a blob, a tube i
   // Unclipped (the vessel at its own density) the same core would be judged by the vessel.
   const unclipped = localShape(box, beside, centre, 4.5, lungHu, 30);
   assert.ok(unclipped.blobness < asBeside.blobness, `unclipped ${unclipped.blobness} vs clipped ${asBeside.blobness}`);
+});
+
+test('segmentCandidate: a ground-glass nodule among vessels that the opening cuts away is accepted by its blob-shaped core and measured without them', () => {
+  const radiusMm = 4.5;
+  const vesselMm = 2;
+  const off = radiusMm + vesselMm;
+  // Three solid vessels touching the nodule, one along each axis: most of the structure near the
+  // candidate is vessel, which the opening cuts (the old rule's "mostly tubes").
+  const inVessel = (x: number, y: number, z: number): boolean =>
+    Math.hypot(x - CX - off, y - CY) <= vesselMm ||
+    Math.hypot(x - CX + off, z - CZ) <= vesselMm ||
+    Math.hypot(y - CY - off, z - CZ) <= vesselMm;
+  const { volume, lung } = syntheticVolume((x, y, z) =>
+    inVessel(x, y, z) ? true : Math.hypot(x - CX, y - CY, z - CZ) <= radiusMm ? -550 : false,
+  );
+  const [nodule] = segment(volume, lung, [candidateAt(32, radiusMm)]);
+  assert.equal(nodule?.outcome, 'accepted', JSON.stringify(nodule));
+  if (nodule?.outcome !== 'accepted') return;
+  assert.ok(Math.abs(nodule.nodule.diameterMm - 2 * radiusMm) < 1.5, `diameter ${nodule.nodule.diameterMm}`);
+  assert.ok(nodule.nodule.coreHu < -300, `ground-glass core ${nodule.nodule.coreHu}`);
 });
