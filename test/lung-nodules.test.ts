@@ -14,6 +14,7 @@ import { SegmentedVoxels } from '../src/inference/postprocess/lung-nodules/segme
 import { gridIndex, volumeGrid, VoxelBox, type VolumeGrid } from '../src/inference/postprocess/lung-nodules/volume-grid';
 import { symmetricEigenvalues } from '../src/inference/postprocess/lung-nodules/nodule-measurements';
 import { rollingBallClose, squaredDistanceTransform } from '../src/inference/postprocess/lung-nodules/rolling-ball';
+import { localShape } from '../src/inference/postprocess/lung-nodules/local-shape';
 
 const GRID: VolumeGrid = { rows: 20, columns: 30, slices: 10, xSpacingMm: 0.7, ySpacingMm: 0.8, zSpacingMm: 2 };
 
@@ -75,7 +76,8 @@ test('symmetricEigenvalues: diagonal and rotated matrices, descending', () => {
 
 // A synthetic lung: 64 x 64 x 32 voxels of -850 HU, all of it inside the lung mask.
 const LUNG_HU = -850;
-function syntheticVolume(dense: (xMm: number, yMm: number, zMm: number) => boolean): {
+/** `dense` says where tissue is: true for 0 HU, a number for that density, false for lung. */
+function syntheticVolume(dense: (xMm: number, yMm: number, zMm: number) => boolean | number): {
   volume: SeriesVolume;
   lung: Uint8Array[];
 } {
@@ -89,7 +91,7 @@ function syntheticVolume(dense: (xMm: number, yMm: number, zMm: number) => boole
     const slice = new Float32Array(rows * columns);
     for (let row = 0; row < rows; row++)
       for (let column = 0; column < columns; column++)
-        slice[row * columns + column] = dense(column * spacing, row * spacing, k * sliceSpacing) ? 0 : LUNG_HU;
+        slice[row * columns + column] = huOf(dense(column * spacing, row * spacing, k * sliceSpacing));
     values.push(slice);
   }
   const volume: SeriesVolume = {
@@ -110,6 +112,10 @@ function syntheticVolume(dense: (xMm: number, yMm: number, zMm: number) => boole
     warnings: [],
   };
   return { volume, lung: values.map(() => new Uint8Array(rows * columns).fill(1)) };
+}
+
+function huOf(tissue: boolean | number): number {
+  return typeof tissue === 'number' ? tissue : tissue ? 0 : LUNG_HU;
 }
 
 // Centre of the synthetic structures: voxel (32, 32, 16).
@@ -207,4 +213,57 @@ test('segmentCandidate: a nodule on the chest wall is rejected in the plain lung
   // The part of the sphere inside the lung is about 80 % of it: diameter within max(3 mm, 30 %).
   assert.ok(Math.abs(inClosed.nodule.diameterMm - 2 * radiusMm) < 3, `diameter ${inClosed.nodule.diameterMm}`);
   assert.ok(inClosed.wall.inBite > 0.9 && inClosed.wall.onWall > 0, JSON.stringify(inClosed.wall));
+});
+
+test('localShape (Li, Sone & Doi 2003 dot vs line): a sphere is a blob, a tube is not, a ground-glass sphere beside a dense tube is a blob', () => {
+  // 1 x 1 x 1.25 mm voxels, a 41 x 41 x 33 box centred on the origin.
+  const grid: VolumeGrid = { rows: 41, columns: 41, slices: 33, xSpacingMm: 1, ySpacingMm: 1, zSpacingMm: 1.25 };
+  const box = VoxelBox.centredOn(grid, 20, 20, 16, 20, 20, 16);
+  const centre = box.index(20, 20, 16);
+  const lungHu = -850;
+  const paint = (valueAt: (x: number, y: number, z: number) => number | undefined): Float32Array => {
+    const hu = new Float32Array(box.voxelCount);
+    for (let i = 0; i < box.voxelCount; i++) {
+      const [x, y, z] = [box.xOf(i) - 20, box.yOf(i) - 20, (box.zOf(i) - 16) * 1.25];
+      hu[i] = valueAt(x, y, z) ?? lungHu;
+    }
+    return hu;
+  };
+  const sphere = paint((x, y, z) => (Math.hypot(x, y, z) <= 4 ? 30 : undefined));
+  const asSphere = localShape(box, sphere, centre, 4, lungHu, 30);
+  assert.ok(asSphere.isBlob && asSphere.blobness > 0.9, `sphere blobness ${asSphere.blobness}`);
+  assert.ok(Math.abs(asSphere.strength - 1) < 0.2, `a sphere at its own scale: strength ${asSphere.strength} (closed form 1)`);
+  assert.ok(asSphere.dot > asSphere.line);
+  // An oblique tube (radius 2 mm) through the centre.
+  const tube = paint((x, y, z) => (Math.hypot(x - z * 0.5, y) <= 2 ? 30 : undefined));
+  const asTube = localShape(box, tube, centre, 2, lungHu, 30);
+  assert.ok(!asTube.isBlob && asTube.blobness < 0.3, `tube blobness ${asTube.blobness}`);
+  assert.ok(asTube.line > asTube.dot);
+  // A 9 mm ground-glass sphere (-550 HU) with a solid vessel (radius 2 mm) running past it, touching.
+  const beside = paint((x, y, z) => (Math.hypot(x - 6.5, y) <= 2 ? 30 : Math.hypot(x, y, z) <= 4.5 ? -550 : undefined));
+  const asBeside = localShape(box, beside, centre, 4.5, lungHu, -550);
+  assert.ok(asBeside.isBlob, `ground-glass beside a vessel: blobness ${asBeside.blobness}`);
+  // Unclipped (the vessel at its own density) the same core would be judged by the vessel.
+  const unclipped = localShape(box, beside, centre, 4.5, lungHu, 30);
+  assert.ok(unclipped.blobness < asBeside.blobness, `unclipped ${unclipped.blobness} vs clipped ${asBeside.blobness}`);
+});
+
+test('segmentCandidate: a ground-glass nodule among vessels that the opening cuts away is accepted by its blob-shaped core and measured without them', () => {
+  const radiusMm = 4.5;
+  const vesselMm = 2;
+  const off = radiusMm + vesselMm;
+  // Three solid vessels touching the nodule, one along each axis: most of the structure near the
+  // candidate is vessel, which the opening cuts (the old rule's "mostly tubes").
+  const inVessel = (x: number, y: number, z: number): boolean =>
+    Math.hypot(x - CX - off, y - CY) <= vesselMm ||
+    Math.hypot(x - CX + off, z - CZ) <= vesselMm ||
+    Math.hypot(y - CY - off, z - CZ) <= vesselMm;
+  const { volume, lung } = syntheticVolume((x, y, z) =>
+    inVessel(x, y, z) ? true : Math.hypot(x - CX, y - CY, z - CZ) <= radiusMm ? -550 : false,
+  );
+  const [nodule] = segment(volume, lung, [candidateAt(32, radiusMm)]);
+  assert.equal(nodule?.outcome, 'accepted', JSON.stringify(nodule));
+  if (nodule?.outcome !== 'accepted') return;
+  assert.ok(Math.abs(nodule.nodule.diameterMm - 2 * radiusMm) < 1.5, `diameter ${nodule.nodule.diameterMm}`);
+  assert.ok(nodule.nodule.coreHu < -300, `ground-glass core ${nodule.nodule.coreHu}`);
 });

@@ -10,6 +10,7 @@
 import type { SeriesVolume } from '../../series-volume';
 import { growRegion26 } from './box-morphology';
 import type { Candidate } from './candidates';
+import { localShape, type LocalShape } from './local-shape';
 import { measureNodule, type NoduleMeasurement } from './nodule-measurements';
 import { LUNG_NODULE_PARAMS } from './params';
 import type { SegmentedVoxels } from './segmented-voxels';
@@ -62,6 +63,8 @@ export function isDecidedRejection(outcome: CandidateOutcome): outcome is Extrac
   return outcome.outcome === 'rejected' && 'margin' in outcome;
 }
 
+/** A core whose local shape is not asked (solid): never overrides the opening's verdict. */
+const NOT_JUDGED: LocalShape = { dot: 0, line: 0, strength: 0, blobness: 0, isBlob: false };
 /** The core is measured over a disc of this fraction of the blob radius. */
 const CORE_DISC_BLOB_FRACTION = 0.4;
 /** A neighbouring slice's core must be this much denser (HU) to move the seed off the peak's slice (noise is a few HU). */
@@ -127,13 +130,20 @@ export function segmentCandidate(
   segmented.record(box, component, linkHu, touches ? blobRadiusMm : Infinity);
   let part: Uint8Array = component;
   if (touches) {
-    const check = separateFromVessels(structure, component, blobRadiusMm);
+    // Only a subsolid core is judged by its local shape: clipped at its own density, the denser
+    // vessels beside it weigh as nodule tissue would. A solid core is as dense as the vessels it
+    // touches, and a vessel bifurcation answers the dot filter as a blob does (Li et al. 2003).
+    const core =
+      coreHu < LUNG_NODULE_PARAMS.solidHu
+        ? localShape(box, structure.lungHu, structure.seed, blobRadiusMm, backgroundHu, coreHu)
+        : NOT_JUDGED;
+    const check = separateFromVessels(structure, component, blobRadiusMm, core);
     if (!check.separated) {
       if (check.reason === 'leaves-box') return rejected('leaves-box', 'leaves the box (vessel)', thresholdHu, 1);
       const maxCut = LUNG_NODULE_PARAMS.maxCutFraction;
       return rejected(
         'mostly-tubes',
-        `mostly tubes (${check.cutFraction.toFixed(2)} cut)`,
+        `mostly tubes (${check.cutFraction.toFixed(2)} cut, core blobness ${check.blobness.toFixed(2)})`,
         thresholdHu,
         (check.cutFraction - maxCut) / maxCut,
       );

@@ -7,7 +7,9 @@
  * 2. Candidates: local maxima of the blob score at or above the manifest's threshold inside that
  *    mask, strongest first (candidates.ts).
  * 3. Each candidate segmented in 3D around its peak (candidate-segmentation.ts); structures that
- *    leave their box are opened and rejected as vessels if they still do (vessel-rejection.ts).
+ *    leave their box are opened and rejected as vessels if they still do, or if the opening cuts
+ *    most of them away and a subsolid core is not a blob by its local 3-D shape (vessel-rejection.ts,
+ *    local-shape.ts: Hessian eigenvalues, Li, Sone & Doi 2003).
  * 4. Measurements from partial-volume-weighted moments (nodule-measurements.ts).
  * 5. Accepted candidates worded as findings (nodule-finding.ts), one per nodule.
  */

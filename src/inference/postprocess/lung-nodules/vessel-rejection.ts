@@ -5,6 +5,7 @@
  * opening, its trunks do not).
  */
 import { ballOffsets, dilateWithin, erode, growRegion26 } from './box-morphology';
+import type { LocalShape } from './local-shape';
 import { LUNG_NODULE_PARAMS } from './params';
 import type { VoxelBox } from './volume-grid';
 
@@ -38,7 +39,7 @@ const CUT_NEIGHBOURHOOD_BLOB_RADII = 1.5;
 export type VesselCheck =
   | { readonly separated: true; readonly part: Uint8Array }
   | { readonly separated: false; readonly reason: 'leaves-box' }
-  | { readonly separated: false; readonly reason: 'mostly-tubes'; readonly cutFraction: number };
+  | { readonly separated: false; readonly reason: 'mostly-tubes'; readonly cutFraction: number; readonly blobness: number };
 
 /**
  * Whether a structure leaves its box: a voxel on the box's faces, or one next to dense tissue
@@ -62,9 +63,11 @@ export function leavesBox(structure: BoxedStructure, mask: Uint8Array): boolean 
 /**
  * Opens a structure that leaves its box with a ball of about 0.7 x its inscribed radius at the
  * candidate (at least 0.6 x the blob radius): a nodule with thinner vessels attached keeps its
- * body, a vessel keeps leaving the box or is mostly cut away.
+ * body, a vessel keeps leaving the box. When the opening cuts most of the structure near the
+ * candidate away, the core's local 3-D shape decides (local-shape.ts): a tube is a vessel, a
+ * blob is a nodule beside vessels (the opened part is its body).
  */
-export function separateFromVessels(structure: BoxedStructure, component: Uint8Array, blobRadiusMm: number): VesselCheck {
+export function separateFromVessels(structure: BoxedStructure, component: Uint8Array, blobRadiusMm: number, core: LocalShape): VesselCheck {
   const { box } = structure;
   const centreZ = box.zOf(structure.seed);
   const centreX = box.xOf(structure.seed);
@@ -89,7 +92,8 @@ export function separateFromVessels(structure: BoxedStructure, component: Uint8A
     if (!opened[i]) cut++;
   }
   const cutFraction = inNear > 0 ? cut / inNear : 1;
-  if (cutFraction > LUNG_NODULE_PARAMS.maxCutFraction) return { separated: false, reason: 'mostly-tubes', cutFraction };
+  if (cutFraction > LUNG_NODULE_PARAMS.maxCutFraction && !core.isBlob)
+    return { separated: false, reason: 'mostly-tubes', cutFraction, blobness: core.blobness };
   return { separated: true, part: opened };
 }
 
