@@ -190,7 +190,7 @@ export const TAG = {
   // Enhanced multi-frame functional groups and dimensions (PS3.3 C.7.6.16, C.7.6.17; issue 12).
   EchoNumbers: 0x00180086,
   GantryDetectorTilt: 0x00181120,
-  CTAcquisitionDetailsSequence: 0x00189301,
+  CTAcquisitionDetailsSequence: 0x00189304,
   EffectiveEchoTime: 0x00189082,
   MREchoSequence: 0x00189114,
   MRImageFrameTypeSequence: 0x00189226,

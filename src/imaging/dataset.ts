@@ -70,6 +70,7 @@ const IMPLICIT_VR: ReadonlyMap<number, string> = new Map<number, string>([
   [TAG.CTImageFrameTypeSequence, 'SQ'],
   [TAG.MRImageFrameTypeSequence, 'SQ'],
   [TAG.RealWorldValueMappingSequence, 'SQ'],
+  [TAG.CTAcquisitionDetailsSequence, 'SQ'],
   [TAG.DimensionIndexSequence, 'SQ'],
   [TAG.DimensionIndexValues, 'UL'],
   [TAG.InStackPositionNumber, 'UL'],
