@@ -116,7 +116,7 @@ function written(sop: string): WrittenReport {
   return { sopInstanceUid: sop, sopClassUid: `class-${sop}`, filePath: `/r/${sop}.dcm`, studyInstanceUid: 'study' };
 }
 
-function reportSet(keyImage: boolean): ReportSet {
+function reportSet(keyImage: boolean, segmentation = false): ReportSet {
   return {
     revision: 1,
     srSeriesInstanceUid: 'sr-series',
@@ -126,8 +126,27 @@ function reportSet(keyImage: boolean): ReportSet {
       ['basic-text', written('basic')],
     ]),
     keyImage: keyImage ? written('key') : null,
+    segmentation: segmentation ? written('seg') : null,
   };
 }
+
+test('delivery plan and rows: the Segmentation goes to each destination BEFORE its SR, and is recorded as form "seg"', () => {
+  const destinations = { A: { reportForms: ['comprehensive3d'] as ReportForm[] }, B: { reportForms: ['basic-text'] as ReportForm[] } };
+  const set = reportSet(true, true);
+  assert.deepEqual(
+    planDeliveries(['A', 'B'], destinations, set).map((d) => [d.destination, d.sopInstanceUid]),
+    [
+      ['A', 'seg'],
+      ['A', 'c3d'],
+      ['A', 'key'],
+      ['B', 'seg'],
+      ['B', 'basic'],
+      ['B', 'key'],
+    ],
+  );
+  const rows = reportRows(set, { jobId: 1, resultId: 2, seriesInstanceUid: SERIES, model: 'm', modelVersion: '1', instancesHash: 'h' });
+  assert.deepEqual(rows.at(-1) && [rows.at(-1)!.form, rows.at(-1)!.sopInstanceUid], ['seg', 'seg']);
+});
 
 test('delivery plan: each destination its preferred form with the others as fallbacks in order, plus the key image', () => {
   const destinations = {
