@@ -5,7 +5,7 @@
 import path from 'node:path';
 import type { NodeConfig } from '../config/config';
 import type { SeriesResult } from '../inference/findings';
-import { buildReport, type BuiltReport } from '../report/build-sr';
+import { buildReport, type BuiltReport, type ReportSegmentation } from '../report/build-sr';
 import type { CreatingDevice } from '../report/common-modules';
 import type { ReportForm } from '../report/forms';
 import { buildKeyImageSc } from '../report/key-image-sc';
@@ -78,6 +78,15 @@ export async function writeReportSet(plan: ReportSetPlan, source: ReportSetSourc
     plan.segmentation && source.segmentation
       ? await writeSegmentation(plan.segmentation, plan.revision, source.segmentation, source, config)
       : null;
+  const referenced: ReportSegmentation | null =
+    segmentation && plan.segmentation && source.segmentation
+      ? {
+          sopClassUid: segmentation.sopClassUid,
+          sopInstanceUid: segmentation.sopInstanceUid,
+          seriesInstanceUid: plan.segmentation.seriesInstanceUid,
+          segmentLabels: source.segmentation.labels.segments.map((s) => s.label),
+        }
+      : null;
   const srs = new Map<ReportForm, WrittenReport>();
   for (const planned of plan.srs) {
     const built = buildReport({
@@ -93,6 +102,7 @@ export async function writeReportSet(plan: ReportSetPlan, source: ReportSetSourc
       contentDateTime: new Date(),
       uids: planned.uids,
       ...(source.narrative ? { narrative: source.narrative } : {}),
+      ...(referenced ? { segmentation: referenced } : {}),
     });
     srs.set(planned.form, await writeReport(built, config));
   }
