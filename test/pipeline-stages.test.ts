@@ -12,6 +12,8 @@ import type { ReportSet, WrittenReport } from '../src/pipeline/write-report-set'
 import type { ReportForm } from '../src/report/forms';
 import type { InstanceRecord, ReportRecord } from '../src/store/store';
 import type { SeriesResult } from '../src/inference/findings';
+import { sourceLabelsOrWhyNot } from '../src/inference/source-labels';
+import type { PostprocessContext } from '../src/inference/postprocess/types';
 
 const SERIES = '1.2.3.4';
 
@@ -271,5 +273,36 @@ test('time limit: the work is told to stop and the run fails naming the setting;
   await assert.rejects(
     withTimeLimit(5, 'x', () => Promise.reject(new Error('model failed'))),
     /model failed/,
+  );
+});
+
+test('SEG wiring: a detection model gives no labels and says why; a planned SEG has UIDs of its own, stable across reruns', () => {
+  const why = sourceLabelsOrWhyNot('lung-nodules', { manifest: { name: 'lung-nodule-reference' } } as unknown as PostprocessContext);
+  assert.equal(
+    why,
+    'model lung-nodule-reference gives no per-voxel label map (post-processing "lung-nodules"), so there is no Segmentation to send',
+  );
+  const input = {
+    seriesInstanceUid: SERIES,
+    model: 'meshnet-gwm',
+    modelVersion: '1',
+    revision: 1,
+    forms: ['comprehensive3d'] as ReportForm[],
+    previousRevision: [],
+    studyInstanceUid: 'study',
+    withKeyImage: false,
+  };
+  assert.equal(planReportSet(input).segmentation, null, 'no SEG unless asked');
+  const plan = planReportSet({ ...input, withSegmentation: true });
+  assert.ok(plan.segmentation);
+  assert.deepEqual(
+    planReportSet({ ...input, withSegmentation: true }).segmentation,
+    plan.segmentation,
+    'a rerun replaces, never duplicates',
+  );
+  assert.notEqual(plan.segmentation.seriesInstanceUid, plan.srSeriesInstanceUid, 'the SEG is a series of its own');
+  assert.notEqual(
+    planReportSet({ ...input, revision: 2, withSegmentation: true }).segmentation?.sopInstanceUid,
+    plan.segmentation.sopInstanceUid,
   );
 });
