@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 
-import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig, parseConfig, type NodeConfig } from '../src/config/config';
+import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig, parseConfig, routeOutputs, type NodeConfig } from '../src/config/config';
 import { canonicalIp, sameIp } from '../src/config/ip';
 
 /**
@@ -136,6 +136,7 @@ test('config/default.json loads and has the documented values', () => {
       priority: 'normal',
       window: 'auto',
       burnedInAnnotation: 'skip',
+      outputs: null,
       keyImage: true,
       narrative: true,
     },
@@ -152,6 +153,7 @@ test('config/default.json loads and has the documented values', () => {
       priority: 'normal',
       window: 'auto',
       burnedInAnnotation: 'skip',
+      outputs: null,
       keyImage: false,
       narrative: true,
     },
@@ -159,6 +161,29 @@ test('config/default.json loads and has the documented values', () => {
   assert.deepEqual(cfg.routing, { mode: 'first' });
   assert.deepEqual(cfg.report, { language: 'en', manufacturer: 'dicom-ai-node project', modelName: 'dicom-ai-node', narrative: null });
   assert.deepEqual([cfg.inference.concurrency, cfg.inference.timeLimitSeconds], [1, 900]);
+});
+
+test('route outputs: a list of sr/seg/key-image-sc with "sr" in it; keyImage is its older spelling', () => {
+  const outputsOf = (route: Record<string, unknown>) => {
+    const raw = base();
+    Object.assign(raw['routes'][0]!, route);
+    return [...routeOutputs(parseConfig(raw, '/x').routes[0]!)].sort();
+  };
+  assert.deepEqual(outputsOf({}), ['sr'], 'default: the SR only');
+  assert.deepEqual(outputsOf({ keyImage: true }), ['key-image-sc', 'sr']);
+  assert.deepEqual(outputsOf({ outputs: ['sr', 'seg'] }), ['seg', 'sr']);
+  assert.deepEqual(outputsOf({ outputs: ['sr', 'key-image-sc'], keyImage: true }), ['key-image-sc', 'sr'], 'agreeing alias');
+  const bad = base();
+  Object.assign(bad['routes'][0]!, { outputs: ['seg', 'mesh', 'seg'], keyImage: true });
+  const problems = parseProblems(bad);
+  assertHas(problems, /routes\[0\]\.outputs\[1\].*"mesh" is not an output; e\.g\. \["sr", "seg"\] \(choices: sr, seg, key-image-sc\)/);
+  assertHas(problems, /routes\[0\]\.outputs\[2\].*"seg" is listed more than once/);
+  assertHas(problems, /routes\[0\]\.outputs.*has no "sr"/);
+  assertHas(problems, /routes\[0\]\.keyImage.*contradicts outputs \[seg\]; remove keyImage/);
+  assertHas(
+    parseProblems({ ...base(), routes: [{ ...base()['routes'][0], outputs: 'sr' }] }),
+    /routes\[0\]\.outputs.*should be a list of outputs/,
+  );
 });
 
 test('defaults are applied for omitted settings', () => {

@@ -12,6 +12,8 @@ import type { ReportSet, WrittenReport } from '../src/pipeline/write-report-set'
 import type { ReportForm } from '../src/report/forms';
 import type { InstanceRecord, ReportRecord } from '../src/store/store';
 import type { SeriesResult } from '../src/inference/findings';
+import { sourceLabelsOrWhyNot } from '../src/inference/source-labels';
+import type { PostprocessContext } from '../src/inference/postprocess/types';
 
 const SERIES = '1.2.3.4';
 
@@ -116,7 +118,7 @@ function written(sop: string): WrittenReport {
   return { sopInstanceUid: sop, sopClassUid: `class-${sop}`, filePath: `/r/${sop}.dcm`, studyInstanceUid: 'study' };
 }
 
-function reportSet(keyImage: boolean): ReportSet {
+function reportSet(keyImage: boolean, segmentation = false): ReportSet {
   return {
     revision: 1,
     srSeriesInstanceUid: 'sr-series',
@@ -126,8 +128,27 @@ function reportSet(keyImage: boolean): ReportSet {
       ['basic-text', written('basic')],
     ]),
     keyImage: keyImage ? written('key') : null,
+    segmentation: segmentation ? written('seg') : null,
   };
 }
+
+test('delivery plan and rows: the Segmentation goes to each destination BEFORE its SR, and is recorded as form "seg"', () => {
+  const destinations = { A: { reportForms: ['comprehensive3d'] as ReportForm[] }, B: { reportForms: ['basic-text'] as ReportForm[] } };
+  const set = reportSet(true, true);
+  assert.deepEqual(
+    planDeliveries(['A', 'B'], destinations, set).map((d) => [d.destination, d.sopInstanceUid]),
+    [
+      ['A', 'seg'],
+      ['A', 'c3d'],
+      ['A', 'key'],
+      ['B', 'seg'],
+      ['B', 'basic'],
+      ['B', 'key'],
+    ],
+  );
+  const rows = reportRows(set, { jobId: 1, resultId: 2, seriesInstanceUid: SERIES, model: 'm', modelVersion: '1', instancesHash: 'h' });
+  assert.deepEqual(rows.at(-1) && [rows.at(-1)!.form, rows.at(-1)!.sopInstanceUid], ['seg', 'seg']);
+});
 
 test('delivery plan: each destination its preferred form with the others as fallbacks in order, plus the key image', () => {
   const destinations = {
@@ -252,5 +273,36 @@ test('time limit: the work is told to stop and the run fails naming the setting;
   await assert.rejects(
     withTimeLimit(5, 'x', () => Promise.reject(new Error('model failed'))),
     /model failed/,
+  );
+});
+
+test('SEG wiring: a detection model gives no labels and says why; a planned SEG has UIDs of its own, stable across reruns', () => {
+  const why = sourceLabelsOrWhyNot('lung-nodules', { manifest: { name: 'lung-nodule-reference' } } as unknown as PostprocessContext);
+  assert.equal(
+    why,
+    'model lung-nodule-reference gives no per-voxel label map (post-processing "lung-nodules"), so there is no Segmentation to send',
+  );
+  const input = {
+    seriesInstanceUid: SERIES,
+    model: 'meshnet-gwm',
+    modelVersion: '1',
+    revision: 1,
+    forms: ['comprehensive3d'] as ReportForm[],
+    previousRevision: [],
+    studyInstanceUid: 'study',
+    withKeyImage: false,
+  };
+  assert.equal(planReportSet(input).segmentation, null, 'no SEG unless asked');
+  const plan = planReportSet({ ...input, withSegmentation: true });
+  assert.ok(plan.segmentation);
+  assert.deepEqual(
+    planReportSet({ ...input, withSegmentation: true }).segmentation,
+    plan.segmentation,
+    'a rerun replaces, never duplicates',
+  );
+  assert.notEqual(plan.segmentation.seriesInstanceUid, plan.srSeriesInstanceUid, 'the SEG is a series of its own');
+  assert.notEqual(
+    planReportSet({ ...input, revision: 2, withSegmentation: true }).segmentation?.sopInstanceUid,
+    plan.segmentation.sopInstanceUid,
   );
 });

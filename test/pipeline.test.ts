@@ -20,8 +20,38 @@ import { newUidRoot } from '../fixtures/synthetic-ct';
 import { niftiToDicomSeries } from '../fixtures/nifti-to-dicom';
 import { readPart10Header } from '../src/dicom/part10';
 import { readDatasetHeader } from '../src/dicom/dataset-reader';
+import { parsePart10 } from '../src/imaging/dataset';
+import { readSegmentation } from '../src/imaging/segmentation-reader';
+import { TAG } from '../src/dicom/tags';
 
 const MODELS = path.join(PROJECT_ROOT, 'models');
+const SEG_STORAGE = '1.2.840.10008.5.1.4.1.1.66.4';
+
+type Item = ReturnType<ReturnType<typeof parsePart10>['dataSet']['items']>[number];
+
+/** The TID 1411 groups of an SR: the SEG and segment each references, its Tracking UID and source series. */
+function volumetricGroups(sr: Buffer): { segUid?: string; segment?: number; trackingUid?: string; sourceSeries?: string }[] {
+  const concept = (i: Item) => i.items(TAG.ConceptNameCodeSequence)[0]?.string(TAG.CodeValue);
+  const out: { segUid?: string; segment?: number; trackingUid?: string; sourceSeries?: string }[] = [];
+  const walk = (items: Item[]): void => {
+    for (const i of items) {
+      const children = i.items(TAG.ContentSequence);
+      const ref = children.find((c) => concept(c) === '121214');
+      if (concept(i) === '125007' && ref) {
+        const sop = ref.items(TAG.ReferencedSOPSequence)[0];
+        out.push({
+          segUid: sop?.string(TAG.ReferencedSOPInstanceUID),
+          segment: sop?.number(TAG.ReferencedSegmentNumber),
+          trackingUid: children.find((c) => concept(c) === '112040')?.string(TAG.UID),
+          sourceSeries: children.find((c) => concept(c) === '121232')?.string(TAG.UID),
+        });
+      }
+      walk(children);
+    }
+  };
+  walk(parsePart10(sr).dataSet.items(TAG.ContentSequence));
+  return out;
+}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function storescu(port: number, files: string[], aet = 'STORESCU'): Promise<void> {
@@ -213,7 +243,7 @@ test('infer CLI: findings as JSON, measurements with their unit in the key, the 
   }
 });
 
-test('brain MR through the whole pipeline: MeshNet grey/white matter volumes in the SR, ~519 ml and ~735 ml (within 2 %)', async (t) => {
+test('brain MR through the whole pipeline: MeshNet grey/white matter volumes in the SR (~519 / ~735 ml, 2 %), its SEG delivered first and referenced by TID 1411 groups', async (t) => {
   // A site's install: the manifest from models/, the weights copied in beside it.
   const modelsDir = tmpDir('models');
   fs.mkdirSync(path.join(modelsDir, 'meshnet-gwm'));
@@ -225,7 +255,9 @@ test('brain MR through the whole pipeline: MeshNet grey/white matter volumes in 
   });
   await withStorescp(async (port, out) => {
     const n = await startTestNode({
-      ...options(port, [{ name: 'brain-mr', match: { Modality: 'MR' }, model: 'meshnet-gwm', destinations: ['PACS'] }]),
+      ...options(port, [
+        { name: 'brain-mr', match: { Modality: 'MR' }, model: 'meshnet-gwm', destinations: ['PACS'], outputs: ['sr', 'seg'] },
+      ]),
       inference: { modelsDir, providers: ['cpu'] },
     });
     try {
@@ -249,17 +281,48 @@ test('brain MR through the whole pipeline: MeshNet grey/white matter volumes in 
         /dicom_ai_inference_duration_seconds_count\{model="meshnet-gwm",provider="cpu"\} 1/,
         'inference latency per model and provider',
       );
-      await waitFor(() => fs.readdirSync(out).length === 1, 30_000, 'the SR at the destination');
-      const sr = path.join(out, fs.readdirSync(out)[0]!);
-      const v = await run('dciodvfy', ['-new', sr]);
-      assert.deepEqual(
-        (v.stdout + v.stderr).split('\n').filter((l) => /^Error/.test(l)),
-        [],
-        v.stdout + v.stderr,
-      );
+      await waitFor(() => fs.readdirSync(out).length === 2, 30_000, 'the SEG and the SR at the destination');
+      const received = fs.readdirSync(out).map((f) => path.join(out, f));
+      const segFile = received.find((f) => readPart10Header(fs.readFileSync(f)).sopClassUid === SEG_STORAGE);
+      const sr = received.find((f) => f !== segFile)!;
+      assert.ok(segFile, 'a Segmentation arrived');
+      // One association, the destination's deliveries in the order they were queued: the SEG first.
+      const sent = n.node.store.listDeliveries().map((d) => d.sopClassUid);
+      assert.deepEqual(sent, [SEG_STORAGE, readPart10Header(fs.readFileSync(sr)).sopClassUid], 'SEG queued before the SR');
+      assert.ok(fs.statSync(segFile).mtimeMs <= fs.statSync(sr).mtimeMs, 'the SEG was written by the destination before the SR');
+      for (const file of [segFile, sr]) {
+        const v = await run('dciodvfy', ['-new', file]);
+        const errors = (v.stdout + v.stderr).split('\n').filter((l) => /^Error/.test(l));
+        assert.deepEqual(errors, [], `${path.basename(file)}: ${v.stdout}${v.stderr}`);
+      }
       const d = await run('dsrdump', ['+U8', '+Pl', sr]);
       assert.equal(d.code, 0, d.stderr);
       assert.match(d.stdout, /White matter volume 518.5 ml/);
+      assert.match(d.stdout, /Referenced Segment/);
+      // The SR's TID 1411 groups point at the SEG's segments, with the SEG's own Tracking UIDs.
+      const segRead = readSegmentation(fs.readFileSync(segFile));
+      const segUid = readPart10Header(fs.readFileSync(segFile)).sopInstanceUid;
+      const groups = volumetricGroups(fs.readFileSync(sr));
+      assert.deepEqual(
+        groups.map((g) => [g.segUid, g.segment, g.trackingUid]),
+        segRead.segments.map((s) => [segUid, s.number, s.trackingUid]),
+      );
+      assert.deepEqual(
+        segRead.segments.map((s) => s.label),
+        ['white matter', 'grey matter'],
+      );
+      for (const g of groups) assert.equal(g.sourceSeries, job.seriesInstanceUid, 'Source series for segmentation');
+      // The fixture's source grid is 1 mm isotropic: one SEG voxel is 0.001 ml; the SR counted on the model's grid.
+      for (const s of segRead.segments) {
+        const voxels = segRead.frames
+          .filter((f) => f.segmentNumber === s.number)
+          .reduce((a, f) => a + f.pixels.reduce((x, y) => x + y, 0), 0);
+        assert.ok(
+          Math.abs(voxels / 1000 - ml(s.label)) / ml(s.label) < 0.02,
+          `${s.label}: SEG ${voxels / 1000} ml vs SR ${ml(s.label)} ml`,
+        );
+      }
+      assert.match(d.stdout, /Volumes measured on the model's grid/);
     } finally {
       await n.stop();
     }

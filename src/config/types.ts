@@ -118,10 +118,21 @@ export interface RouteConfig {
   readonly window: string;
   /** Series with burned-in annotation risk: skip them, or process and flag the result. */
   readonly burnedInAnnotation: 'skip' | 'flag';
-  /** Also send a Secondary Capture of the key image (the most confident finding, marked) with the report. */
+  /** Objects sent per result; null = not given: ["sr"] plus "key-image-sc" when keyImage (see routeOutputs). */
+  readonly outputs: readonly RouteOutput[] | null;
+  /** Older spelling of outputs: also send a Secondary Capture of the key image (the most confident finding, marked). */
   readonly keyImage: boolean;
   /** Ask the narrative model (report.narrative) for FINDINGS / IMPRESSION text; no effect without report.narrative. */
   readonly narrative: boolean;
+}
+
+/** What a route may send per result: the SR, a DICOM Segmentation, the key image Secondary Capture. */
+export const ROUTE_OUTPUTS = ['sr', 'seg', 'key-image-sc'] as const;
+export type RouteOutput = (typeof ROUTE_OUTPUTS)[number];
+
+/** The outputs a route sends: `outputs` when given, else the SR plus the key image when `keyImage` (its older spelling). */
+export function routeOutputs(route: Pick<RouteConfig, 'outputs' | 'keyImage'>): ReadonlySet<RouteOutput> {
+  return new Set(route.outputs ?? (route.keyImage ? ['sr', 'key-image-sc'] : ['sr']));
 }
 
 export interface RoutingConfig {

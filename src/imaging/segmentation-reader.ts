@@ -16,6 +16,8 @@ export interface SegmentRead {
   category?: string;
   type?: string;
   algorithmType?: string;
+  /** Tracking UID (C.8.20.2): what an SR's TID 1411 group of this region repeats. */
+  trackingUid?: string;
 }
 
 export interface SegmentationFrame extends FrameGeometry {
@@ -52,6 +54,7 @@ export function readSegmentation(file: Buffer): SegmentationRead {
     category: s.items(TAG.SegmentedPropertyCategoryCodeSequence)[0]?.string(TAG.CodeValue),
     type: s.items(TAG.SegmentedPropertyTypeCodeSequence)[0]?.string(TAG.CodeValue),
     algorithmType: s.string(TAG.SegmentAlgorithmType),
+    trackingUid: s.string(TAG.TrackingUID),
   }));
   const frames = readFrameGeometries(ds, count).map((g, n): SegmentationFrame => {
     const id = frameMacro(ds, n, TAG.SegmentIdentificationSequence);

@@ -11,16 +11,23 @@ import { NotAVolumeError, type SeriesVolume } from './series-volume';
 import type { PostprocessContext, PostprocessResult } from './postprocess/types';
 import type { VolumeTensor } from './run-model';
 import type { SeriesVolumeRequest } from '../pipeline/volume-stage';
+import type { SourceLabels } from './source-labels';
 
 export const CLASSIFICATION_POSTPROCESSOR = '(classification)';
 
 export type CpuTask =
-  | { readonly type: 'postprocess'; readonly name: string; readonly ctx: PostprocessContext }
+  | { readonly type: 'postprocess'; readonly name: string; readonly ctx: PostprocessContext; readonly withSourceLabels?: boolean }
   | { readonly type: 'volume-tensor'; readonly volume: SeriesVolume; readonly manifest: Manifest }
   | { readonly type: 'series-volume'; readonly request: SeriesVolumeRequest };
 
 export type CpuReply =
-  | { readonly type: 'postprocess'; readonly result: PostprocessResult; readonly values: Float32Array[] }
+  | {
+      readonly type: 'postprocess';
+      readonly result: PostprocessResult;
+      readonly values: Float32Array[];
+      /** Asked for with withSourceLabels: the labels on the source grid, or why there are none. */
+      readonly sourceLabels?: SourceLabels | string;
+    }
   | { readonly type: 'volume-tensor'; readonly tensor: VolumeTensor; readonly values: Float32Array[] }
   | { readonly type: 'series-volume'; readonly volume: SeriesVolume; readonly values: Float32Array[] };
 
@@ -80,10 +87,15 @@ function abortReason(signal: AbortSignal): Error {
   return signal.reason instanceof Error ? signal.reason : new Error('the CPU task was aborted');
 }
 
-export async function postprocessInWorker(name: string, ctx: PostprocessContext): Promise<PostprocessResult> {
-  const r = await runTask({ type: 'postprocess', name, ctx });
+/** Post-processing in a worker; with `withSourceLabels`, also the labels on the source grid for a SEG (or why there are none). */
+export async function postprocessInWorker(
+  name: string,
+  ctx: PostprocessContext,
+  withSourceLabels = false,
+): Promise<{ result: PostprocessResult; sourceLabels?: SourceLabels | string }> {
+  const r = await runTask({ type: 'postprocess', name, ctx, withSourceLabels });
   if (r.type !== 'postprocess') throw new Error('CPU worker answered the wrong task');
-  return r.result;
+  return { result: r.result, ...(r.sourceLabels !== undefined ? { sourceLabels: r.sourceLabels } : {}) };
 }
 
 export async function volumeTensorInWorker(volume: SeriesVolume, manifest: Manifest): Promise<VolumeTensor> {

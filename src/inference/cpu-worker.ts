@@ -13,6 +13,7 @@ import { classificationScores } from './run-model';
 import { volumeTensor } from './conform';
 import { buildSeriesVolume } from '../pipeline/volume-stage';
 import { NotAVolumeError } from './series-volume';
+import { sourceLabelsOrWhyNot } from './source-labels';
 
 const task = workerData as CpuTask;
 
@@ -24,7 +25,9 @@ async function run(): Promise<CpuReply> {
   if (task.type === 'postprocess') {
     const p = task.name === CLASSIFICATION_POSTPROCESSOR ? classificationScores : POSTPROCESSORS[task.name];
     if (!p) throw new Error(`no post-processor "${task.name}" (known: ${Object.keys(POSTPROCESSORS).join(', ')})`);
-    return { type: 'postprocess', result: p(task.ctx), values: [...task.ctx.volume.values] };
+    const result = p(task.ctx);
+    const sourceLabels = task.withSourceLabels ? sourceLabelsOrWhyNot(task.name, task.ctx) : undefined;
+    return { type: 'postprocess', result, values: [...task.ctx.volume.values], ...(sourceLabels !== undefined ? { sourceLabels } : {}) };
   }
   const t = volumeTensor(task.volume, task.manifest);
   return {
@@ -39,6 +42,8 @@ run().then(
     const transfer = new Set<ArrayBuffer>();
     for (const v of reply.values) if (v.buffer instanceof ArrayBuffer) transfer.add(v.buffer);
     if (reply.type === 'volume-tensor' && reply.tensor.data.buffer instanceof ArrayBuffer) transfer.add(reply.tensor.data.buffer);
+    if (reply.type === 'postprocess' && typeof reply.sourceLabels === 'object')
+      for (const l of reply.sourceLabels.slices) if (l.buffer instanceof ArrayBuffer) transfer.add(l.buffer);
     parentPort!.postMessage({ ok: true, reply }, [...transfer]);
   },
   (e: unknown) => {

@@ -17,6 +17,7 @@ import { describeVoi, planeToSource, sliceBatch } from './preprocess';
 import type { Voi } from '../imaging/voi';
 import { VERSION } from '../version';
 import { CLASSIFICATION_POSTPROCESSOR, postprocessInWorker, volumeTensorInWorker } from './cpu-task';
+import { sourceLabelsOrWhyNot, type SourceLabels } from './source-labels';
 
 export interface VolumeTensor {
   readonly data: Float32Array;
@@ -43,6 +44,11 @@ export interface RunModelOptions {
    * answering). The CLI and benchmarks run them in-process.
    */
   readonly offload?: boolean;
+  /**
+   * Given: filled in with the result's labels on the source grid for a DICOM Segmentation, or
+   * why there are none (a model without a per-voxel label output).
+   */
+  readonly sourceLabels?: { value?: SourceLabels | string };
   /** Filled in when given: milliseconds of the model (input building and run) and of the post-processing. */
   readonly timings?: { modelMs: number; postprocessingMs: number };
 }
@@ -89,9 +95,15 @@ export async function runModel(vol: SeriesVolume, o: RunModelOptions): Promise<S
   check();
   const modelDone = Date.now();
   const name = postprocessorName(m, o.postprocessors);
-  const r: PostprocessResult = o.offload
-    ? await postprocessInWorker(name, ctx)
-    : (name === CLASSIFICATION_POSTPROCESSOR ? classificationScores : o.postprocessors[name]!)(ctx);
+  let r: PostprocessResult;
+  if (o.offload) {
+    const done = await postprocessInWorker(name, ctx, o.sourceLabels !== undefined);
+    r = done.result;
+    if (o.sourceLabels) o.sourceLabels.value = done.sourceLabels;
+  } else {
+    r = (name === CLASSIFICATION_POSTPROCESSOR ? classificationScores : o.postprocessors[name]!)(ctx);
+    if (o.sourceLabels) o.sourceLabels.value = sourceLabelsOrWhyNot(name, ctx);
+  }
   const provenance: Provenance = {
     modelName: o.name,
     modelVersion: m.version,

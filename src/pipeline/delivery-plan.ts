@@ -3,6 +3,9 @@
 //
 // A destination gets its preferred SR form, with its other forms as alternatives in order (for a
 // PACS that refuses the first SOP class), plus the key image Secondary Capture when there is one.
+// The Segmentation, when there is one, is queued BEFORE the SR (IHE AIR: a viewer that opens the
+// SR finds the SEG its groups reference already there); the queue sends a destination's
+// deliveries in the order they were recorded.
 
 import type { DestinationConfig } from '../config/config';
 import type { DeliveryAlternative, ReportRecord } from '../store/store';
@@ -24,7 +27,7 @@ export interface PlannedDelivery {
 export function planDeliveries(
   routeDestinations: readonly string[],
   destinations: Readonly<Record<string, Pick<DestinationConfig, 'reportForms'>>>,
-  set: Pick<ReportSet, 'srs' | 'keyImage'>,
+  set: Pick<ReportSet, 'srs' | 'keyImage'> & Partial<Pick<ReportSet, 'segmentation'>>,
 ): PlannedDelivery[] {
   return routeDestinations.flatMap((destination) => {
     const config = destinations[destination];
@@ -36,7 +39,11 @@ export function planDeliveries(
     });
     if (!preferred) return [];
     const alternatives = others.map(({ sopInstanceUid, sopClassUid, filePath }) => ({ sopInstanceUid, sopClassUid, filePath }));
-    return [delivery(preferred, destination, alternatives), ...(set.keyImage ? [delivery(set.keyImage, destination, [])] : [])];
+    return [
+      ...(set.segmentation ? [delivery(set.segmentation, destination, [])] : []),
+      delivery(preferred, destination, alternatives),
+      ...(set.keyImage ? [delivery(set.keyImage, destination, [])] : []),
+    ];
   });
 }
 
@@ -53,10 +60,11 @@ export interface ReportRowContext {
   readonly instancesHash: string;
 }
 
-/** The report rows of a set: its SR forms in order, then the key image ('key-image' form). */
+/** The report rows of a set: its SR forms in order, then the key image ('key-image' form) and the Segmentation ('seg'). */
 export function reportRows(set: ReportSet, context: ReportRowContext): Omit<ReportRecord, 'createdAt'>[] {
   const objects: [string, WrittenReport][] = [...set.srs.entries()];
   if (set.keyImage) objects.push(['key-image', set.keyImage]);
+  if (set.segmentation) objects.push(['seg', set.segmentation]);
   return objects.map(([form, written]) => ({
     sopInstanceUid: written.sopInstanceUid,
     sopClassUid: written.sopClassUid,

@@ -24,7 +24,7 @@
  * model slot (the next job may run) and waits for the narrative, at most until its deadline,
  * before stage 5.
  */
-import type { NodeConfig, RouteConfig } from '../config/config';
+import { routeOutputs, type NodeConfig, type RouteConfig } from '../config/config';
 import type { ClaimedJob, Store } from '../store/store';
 import type { Logger } from '../log/logger';
 import type { AuditSink } from '../log/audit';
@@ -49,6 +49,9 @@ import { planDeliveries, reportRows } from './delivery-plan';
 import type { NarrativeService } from '../narrative/narrative-service';
 import type { NarrativeOutcome } from '../narrative/outcome';
 import { originalFacts } from './original-facts';
+import { segmentationGeometryOf } from '../inference/label-resample';
+import type { SourceLabels } from '../inference/source-labels';
+import type { SegmentationSource } from './write-report-set';
 import { applyPlausibility, describeIssue, headerIssues, volumeIssues, type PlausibilityIssue } from '../inference/plausibility';
 
 export interface JobRunnerDeps {
@@ -156,7 +159,11 @@ export class JobRunner {
       const inputIssues = [...wrongSeries, ...volumeIssues(model.manifest.plausibility?.inputChecks ?? {}, volume, facts)];
       if (inputIssues.some((i) => i.skip)) return this.skipped(job, model, inputIssues, fields, started);
       const timings = { modelMs: 0, postprocessingMs: 0 };
-      const onVolume = applyPlausibility(await this.infer(volume, model, route, timings), model.manifest, facts.ageYears, inputIssues);
+      const outputs = routeOutputs(route);
+      // Asked for only when the route sends a SEG: the worker then also puts the labels on the source grid.
+      const labels: { value?: SourceLabels | string } | undefined = outputs.has('seg') ? {} : undefined;
+      const inferred = await this.infer(volume, model, route, timings, labels);
+      const onVolume = applyPlausibility(inferred, model.manifest, facts.ageYears, inputIssues);
       // The model's own run (with its input building), then post-processing and the job's remainder.
       clock.lapSplit('model', timings.modelMs, 'postprocessing');
       const key = await this.keyImage(job, series, volume, onVolume, keyImageWindow(route, model), fields);
@@ -179,12 +186,14 @@ export class JobRunner {
       // Without a narrative to wait for, the job keeps its slot to the end (as it always did).
       if (this.d.narratives && route.narrative) this.releaseSlot(job.id);
       const narrativeOutcome = await narrative;
+      const segmentation = labels ? this.segmentationSource(labels.value, volume, fields) : null;
       const plan = this.planReports(
         job,
         model,
         series,
         formsNeeded(route.destinations, config.destinations),
-        route.keyImage && key !== null,
+        outputs.has('key-image-sc') && key !== null,
+        segmentation !== null,
       );
       const source = {
         series,
@@ -192,6 +201,7 @@ export class JobRunner {
         result,
         model: modelIdentity(model),
         keyImage: key,
+        segmentation,
         ...(narrativeOutcome ? { narrative: narrativeOutcome } : {}),
       };
       const reports = await writeReportSet(plan, source, config);
@@ -233,12 +243,28 @@ export class JobRunner {
     });
   }
 
+  /** What the SEG is written from; null (and the job log says why) when the result has no labels to write. */
+  private segmentationSource(
+    labels: SourceLabels | string | undefined,
+    volume: SeriesVolume,
+    fields: JobFields,
+  ): SegmentationSource | null {
+    if (typeof labels !== 'object' || !labels.slices.some((s) => s.some((v) => v !== 0))) {
+      const reason =
+        typeof labels === 'string' ? labels : labels ? 'no voxel was labelled: there is no region to send' : 'the model gave no labels';
+      this.d.log.info('no Segmentation for this result; the SR goes without one', { ...fields, reason });
+      return null;
+    }
+    return { geometry: segmentationGeometryOf(volume), labels };
+  }
+
   /** The model on the de-identified volume, under the job's time limit. */
   private infer(
     volume: SeriesVolume,
     model: LoadedModel,
     route: RouteConfig,
     timings: { modelMs: number; postprocessingMs: number },
+    sourceLabels?: { value?: SourceLabels | string },
   ): Promise<SeriesResult> {
     return withTimeLimit(this.d.config.inference.timeLimitSeconds, 'inference.timeLimitSeconds', (signal) =>
       runModel(volume, {
@@ -252,6 +278,7 @@ export class JobRunner {
         signal,
         offload: true,
         timings,
+        ...(sourceLabels ? { sourceLabels } : {}),
       }),
     );
   }
@@ -310,6 +337,7 @@ export class JobRunner {
     series: SeriesInstances,
     forms: ReturnType<typeof formsNeeded>,
     withKeyImage: boolean,
+    withSegmentation: boolean,
   ): ReportSetPlan {
     const { store } = this.d;
     const version = model.manifest.version;
@@ -323,6 +351,7 @@ export class JobRunner {
       previousRevision: revision > 1 ? store.reportsOfRevision(job.seriesInstanceUid, model.name, version, revision - 1) : [],
       studyInstanceUid: store.getSeries(job.seriesInstanceUid)?.studyInstanceUid ?? '',
       withKeyImage,
+      withSegmentation,
     });
   }
 

@@ -8,6 +8,7 @@
 import type { DestinationConfig, RouteConfig } from '../config/config';
 import { REPORT_FORMS, type ReportForm } from '../report/forms';
 import { hashUid, reportUids } from '../report/uids';
+import { segmentationUids } from '../report/segmentation-iod';
 import type { ReportRecord } from '../store/store';
 
 export interface ObjectUids {
@@ -37,6 +38,8 @@ export interface ReportSetPlan {
   readonly srs: readonly PlannedSr[];
   /** UIDs of the key image Secondary Capture, in a series of its own; null when the route sends none. */
   readonly keyImage: ObjectUids | null;
+  /** UIDs of the DICOM Segmentation (its own series, sent before the SR); null when none is sent. */
+  readonly segmentation: ObjectUids | null;
 }
 
 /** Every form any destination of the route may need, the default (Comprehensive 3D) first. */
@@ -98,6 +101,8 @@ export interface ReportSetInput {
   readonly studyInstanceUid: string;
   /** A key image exists and the route sends it as a Secondary Capture. */
   readonly withKeyImage: boolean;
+  /** The model gave labels on the source grid and the route sends them as a Segmentation. */
+  readonly withSegmentation?: boolean;
 }
 
 export function planReportSet(input: ReportSetInput): ReportSetPlan {
@@ -114,6 +119,9 @@ export function planReportSet(input: ReportSetInput): ReportSetPlan {
           seriesInstanceUid: hashUid('dicom-ai-node/key-image-series', base.seriesInstanceUid),
           sopInstanceUid: hashUid('dicom-ai-node/key-image', base.sopInstanceUid),
         }
+      : null,
+    segmentation: input.withSegmentation
+      ? segmentationUids(input.seriesInstanceUid, input.model, input.modelVersion, input.revision)
       : null,
   };
 }

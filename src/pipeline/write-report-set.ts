@@ -5,10 +5,12 @@
 import path from 'node:path';
 import type { NodeConfig } from '../config/config';
 import type { SeriesResult } from '../inference/findings';
-import { buildReport, type BuiltReport } from '../report/build-sr';
+import { buildReport, type BuiltReport, type ReportSegmentation } from '../report/build-sr';
 import type { CreatingDevice } from '../report/common-modules';
 import type { ReportForm } from '../report/forms';
 import { buildKeyImageSc } from '../report/key-image-sc';
+import { anatomicalSegment, buildSegmentation, type SegmentationGeometry } from '../report/segmentation-iod';
+import type { SourceLabels } from '../inference/source-labels';
 import { hashUid } from '../report/uids';
 import { IMPLEMENTATION_CLASS_UID, VERSION } from '../version';
 import { writeFileDurably } from './durable-file';
@@ -31,6 +33,14 @@ export interface ReportSet {
   /** One per form, in the plan's order. */
   readonly srs: ReadonlyMap<ReportForm, WrittenReport>;
   readonly keyImage: WrittenReport | null;
+  /** The DICOM Segmentation the SR's regions come from; delivered before the SR. */
+  readonly segmentation: WrittenReport | null;
+}
+
+/** What a Segmentation is written from: the model's labels on the source grid, and that grid. */
+export interface SegmentationSource {
+  readonly geometry: SegmentationGeometry;
+  readonly labels: SourceLabels;
 }
 
 export interface ReportSetSource {
@@ -41,6 +51,8 @@ export interface ReportSetSource {
   readonly model: { readonly name: string; readonly version: string };
   /** Needed when the plan has a key image. */
   readonly keyImage: JobKeyImage | null;
+  /** Needed when the plan has a segmentation. */
+  readonly segmentation?: SegmentationSource | null;
   /** Draft text of the narrative model, or why there is none; absent = not configured for the route. */
   readonly narrative?: NarrativeOutcome;
 }
@@ -61,6 +73,20 @@ export function reportDevice(config: ReportSettings): CreatingDevice {
 export async function writeReportSet(plan: ReportSetPlan, source: ReportSetSource, config: ReportSettings): Promise<ReportSet> {
   const device = reportDevice(config);
   const sourceInstances = source.series.instances.map(({ sopClassUid, sopInstanceUid }) => ({ sopClassUid, sopInstanceUid }));
+  // The SEG first: the SR's volumetric groups name its SOP Instance UID and segment numbers.
+  const segmentation =
+    plan.segmentation && source.segmentation
+      ? await writeSegmentation(plan.segmentation, plan.revision, source.segmentation, source, config)
+      : null;
+  const referenced: ReportSegmentation | null =
+    segmentation && plan.segmentation && source.segmentation
+      ? {
+          sopClassUid: segmentation.sopClassUid,
+          sopInstanceUid: segmentation.sopInstanceUid,
+          seriesInstanceUid: plan.segmentation.seriesInstanceUid,
+          segmentLabels: source.segmentation.labels.segments.map((s) => s.label),
+        }
+      : null;
   const srs = new Map<ReportForm, WrittenReport>();
   for (const planned of plan.srs) {
     const built = buildReport({
@@ -76,12 +102,36 @@ export async function writeReportSet(plan: ReportSetPlan, source: ReportSetSourc
       contentDateTime: new Date(),
       uids: planned.uids,
       ...(source.narrative ? { narrative: source.narrative } : {}),
+      ...(referenced ? { segmentation: referenced } : {}),
     });
     srs.set(planned.form, await writeReport(built, config));
   }
   const keyImage =
     plan.keyImage && source.keyImage ? await writeKeyImage(plan.keyImage, plan.revision, source.keyImage, source, config) : null;
-  return { revision: plan.revision, srSeriesInstanceUid: plan.srSeriesInstanceUid, srs, keyImage };
+  return { revision: plan.revision, srSeriesInstanceUid: plan.srSeriesInstanceUid, srs, keyImage, segmentation };
+}
+
+/** The model's regions as a BINARY Segmentation on the source slices (one segment per label), in a series of its own. */
+async function writeSegmentation(
+  uids: ObjectUids,
+  revision: number,
+  seg: SegmentationSource,
+  source: ReportSetSource,
+  config: ReportSettings,
+): Promise<WrittenReport> {
+  const built = buildSegmentation({
+    sourceFile: source.firstOriginal,
+    sourceSeriesInstanceUid: source.series.seriesInstanceUid,
+    geometry: seg.geometry,
+    labels: seg.labels.slices,
+    segments: seg.labels.segments.map((s) => anatomicalSegment(s.label, s.code)),
+    algorithm: { name: source.model.name, version: source.model.version },
+    device: reportDevice(config),
+    uids,
+    contentDateTime: new Date(),
+    revision,
+  });
+  return writeReport(built, config);
 }
 
 /** The key image as a Secondary Capture, in a series of its own, sent with the SR. */

@@ -22,6 +22,7 @@ import { ContentItem, encodeItem, ImageRef } from './content';
 import { Node, seq, text, uid } from './elements';
 import { readSourceIdentity, SourceIdentity } from './source';
 import { reportUids, trackingUid } from './uids';
+import { segmentTrackingUid } from './segmentation-iod';
 import { wording } from './wording';
 import { isReportLanguage, ReportForm, ReportLanguage } from './forms';
 import { TAG } from '../dicom/tags';
@@ -56,6 +57,19 @@ export interface ReportInput {
   uids?: { seriesInstanceUid: string; sopInstanceUid: string };
   /** Draft text of a vision-language model (or why there is none); absent = no narrative configured. */
   narrative?: NarrativeOutcome;
+  /**
+   * The Segmentation sent with this report (same study): each finding whose label is one of its
+   * segments gets a TID 1411 Volumetric ROI group referencing that segment (TID 1500 forms only).
+   */
+  segmentation?: ReportSegmentation;
+}
+
+export interface ReportSegmentation {
+  readonly sopClassUid: string;
+  readonly sopInstanceUid: string;
+  readonly seriesInstanceUid: string;
+  /** Segment n is segments[n - 1]; matched to findings by label. */
+  readonly segmentLabels: readonly string[];
 }
 
 export interface BuiltReport {
@@ -131,7 +145,7 @@ export function buildReport(input: ReportInput): BuiltReport {
     text(TAG.CompletionFlagDescription, 'LO', words.completionDescription),
     text(TAG.VerificationFlag, 'CS', 'UNVERIFIED'),
     seq(TAG.PerformedProcedureCodeSequence, []),
-    seq(TAG.CurrentRequestedProcedureEvidenceSequence, [hierarchicalReference(studyInstanceUid, input.sourceSeriesInstanceUid, instances)]),
+    seq(TAG.CurrentRequestedProcedureEvidenceSequence, [evidence(input, studyInstanceUid, instances)]),
     predecessorSequence(input, sopClassUid, seriesInstanceUid, studyInstanceUid),
     // SR Document Content: the root content item's attributes sit in the top-level data set.
     ...encodeItem(root),
@@ -287,16 +301,36 @@ function tid1500Tree(ctx: Ctx, threeD: boolean): ContentItem {
       ...narrativeFindingsItems(input.narrative, ctx.lang),
       ...narrativeImpressionItems(input.narrative),
       ...provenanceItems(ctx),
+      ...(input.segmentation
+        ? [
+            {
+              rel: 'CONTAINS',
+              type: 'TEXT',
+              name: C.comment,
+              value: words.volumeGrid(input.result.provenance.preprocessing),
+            } as ContentItem,
+          ]
+        : []),
     ],
   });
   return { type: 'CONTAINER', name: C.imagingMeasurementReport, template: '1500', children };
 }
 
-/** TID 1410 Planar ROI Measurements when the finding has an image region, TID 1501 otherwise. */
+/**
+ * TID 1411 Volumetric ROI Measurements when the finding is a segment of the Segmentation sent with
+ * the report (Referenced Segment, Source series, the SEG segment's own Tracking Identifier/UID);
+ * else TID 1410 Planar ROI Measurements when it has an image region, TID 1501 otherwise.
+ */
 function measurementGroup(ctx: Ctx, f: Finding, threeD: boolean): ContentItem {
+  const seg = ctx.input.segmentation;
+  const segmentNumber = seg ? seg.segmentLabels.indexOf(f.label) + 1 : 0;
+  const tracking: [string, string] =
+    seg && segmentNumber > 0
+      ? [f.label, segmentTrackingUid(seg.seriesInstanceUid, segmentNumber, f.label)]
+      : [ctx.words.trackingIdentifier(f), trackingUid(ctx.srSeriesUid, f.id, f.label)];
   const items: ContentItem[] = [
-    { rel: 'HAS OBS CONTEXT', type: 'TEXT', name: C.trackingIdentifier, value: ctx.words.trackingIdentifier(f) },
-    { rel: 'HAS OBS CONTEXT', type: 'UIDREF', name: C.trackingUid, value: trackingUid(ctx.srSeriesUid, f.id, f.label) },
+    { rel: 'HAS OBS CONTEXT', type: 'TEXT', name: C.trackingIdentifier, value: tracking[0] },
+    { rel: 'HAS OBS CONTEXT', type: 'UIDREF', name: C.trackingUid, value: tracking[1] },
     { rel: 'CONTAINS', type: 'CODE', name: C.finding, value: f.code },
   ];
   if (f.site) {
@@ -311,7 +345,17 @@ function measurementGroup(ctx: Ctx, f: Finding, threeD: boolean): ContentItem {
   }
   items.push(...algorithmItems(ctx, 'HAS CONCEPT MOD'));
   const ref = imageRef(f);
-  if (f.region && ref) {
+  if (seg && segmentNumber > 0) {
+    items.push(
+      {
+        rel: 'CONTAINS',
+        type: 'IMAGE',
+        name: C.referencedSegment,
+        ref: { sopClassUid: seg.sopClassUid, sopInstanceUid: seg.sopInstanceUid, segmentNumber },
+      },
+      { rel: 'CONTAINS', type: 'UIDREF', name: C.sourceSeriesForSegmentation, value: ctx.input.sourceSeriesInstanceUid },
+    );
+  } else if (f.region && ref) {
     validateGraphic(f);
     items.push({
       rel: 'CONTAINS',
@@ -334,7 +378,8 @@ function measurementGroup(ctx: Ctx, f: Finding, threeD: boolean): ContentItem {
       frameOfReferenceUid: f.centre.frameOfReferenceUid,
     });
   }
-  return { rel: 'CONTAINS', type: 'CONTAINER', name: C.measurementGroup, template: f.region ? '1410' : '1501', children: items };
+  const template = seg && segmentNumber > 0 ? '1411' : f.region ? '1410' : '1501';
+  return { rel: 'CONTAINS', type: 'CONTAINER', name: C.measurementGroup, template, children: items };
 }
 
 function basicTextTree(ctx: Ctx): ContentItem {
@@ -388,20 +433,39 @@ function basicTextTree(ctx: Ctx): ContentItem {
 // Module helpers
 // ---------------------------------------------------------------------------
 
-/** Hierarchical SOP Instance Reference Macro (Table C.17-3): one study, one series, its instances. */
-function hierarchicalReference(study: string, series: string, instances: { sopClassUid: string; sopInstanceUid: string }[]): Node[] {
+type InstanceRef = { sopClassUid: string; sopInstanceUid: string };
+
+/** Hierarchical SOP Instance Reference Macro (Table C.17-3): one study, one series and its instances (and further series of the study). */
+function hierarchicalReference(
+  study: string,
+  series: string,
+  instances: readonly InstanceRef[],
+  moreSeries: readonly { uid: string; instances: readonly InstanceRef[] }[] = [],
+): Node[] {
   return [
     uid(TAG.StudyInstanceUID, study),
-    seq(TAG.ReferencedSeriesSequence, [
-      [
-        uid(TAG.SeriesInstanceUID, series),
+    seq(
+      TAG.ReferencedSeriesSequence,
+      [{ uid: series, instances }, ...moreSeries].map((s) => [
+        uid(TAG.SeriesInstanceUID, s.uid),
         seq(
           TAG.ReferencedSOPSequence,
-          instances.map((i) => [uid(TAG.ReferencedSOPClassUID, i.sopClassUid), uid(TAG.ReferencedSOPInstanceUID, i.sopInstanceUid)]),
+          s.instances.map((i) => [uid(TAG.ReferencedSOPClassUID, i.sopClassUid), uid(TAG.ReferencedSOPInstanceUID, i.sopInstanceUid)]),
         ),
-      ],
-    ]),
+      ]),
+    ),
   ];
+}
+
+/** Evidence: the source series, and the Segmentation's when the content tree references its segments. */
+function evidence(input: ReportInput, study: string, instances: { sopClassUid: string; sopInstanceUid: string }[]): Node[] {
+  const seg = input.form !== 'basic-text' ? input.segmentation : undefined;
+  return hierarchicalReference(
+    study,
+    input.sourceSeriesInstanceUid,
+    instances,
+    seg ? [{ uid: seg.seriesInstanceUid, instances: [seg] }] : [],
+  );
 }
 
 function predecessorSequence(input: ReportInput, sopClassUid: string, seriesUid: string, studyUid: string): Node | undefined {

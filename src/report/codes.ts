@@ -30,6 +30,9 @@ export const C = {
   imageLibraryGroup: dcm('126200', 'Image Library Group'),
   imagingMeasurements: dcm('126010', 'Imaging Measurements'),
   measurementGroup: dcm('125007', 'Measurement Group'),
+  // TID 1411 Volumetric ROI Measurements: the region is a segment of a Segmentation.
+  referencedSegment: dcm('121214', 'Referenced Segment'),
+  sourceSeriesForSegmentation: dcm('121232', 'Source series for segmentation'),
   trackingIdentifier: dcm('112039', 'Tracking Identifier'),
   trackingUid: dcm('112040', 'Tracking Unique Identifier'),
   finding: dcm('121071', 'Finding'),

@@ -4,7 +4,7 @@
  * value type needs (Table C.17-5 ff.).
  */
 import { Code } from '../inference/findings';
-import { fl, formatDs, Node, seq, sorted, text, uid } from './elements';
+import { fl, formatDs, Node, seq, sorted, text, uid, us } from './elements';
 import { TAG } from '../dicom/tags';
 
 export type Relationship = 'CONTAINS' | 'HAS OBS CONTEXT' | 'HAS CONCEPT MOD' | 'HAS PROPERTIES' | 'INFERRED FROM' | 'SELECTED FROM';
@@ -13,6 +13,8 @@ export interface ImageRef {
   sopClassUid: string;
   sopInstanceUid: string;
   frame?: number;
+  /** Referenced Segment Number (0062,000B): a segment of a Segmentation (TID 1411 Referenced Segment). */
+  segmentNumber?: number;
 }
 
 export type ContentItem = { rel?: Relationship; name?: Code; children?: ContentItem[] } & (
@@ -41,6 +43,7 @@ export function sopRefItem(r: ImageRef): Node[] {
     uid(TAG.ReferencedSOPClassUID, r.sopClassUid),
     uid(TAG.ReferencedSOPInstanceUID, r.sopInstanceUid),
     r.frame !== undefined ? text(TAG.ReferencedFrameNumber, 'IS', String(r.frame)) : undefined,
+    r.segmentNumber !== undefined ? us(TAG.ReferencedSegmentNumber, r.segmentNumber) : undefined,
   ].filter((n): n is Node => n !== undefined);
 }
 

@@ -114,6 +114,11 @@ export function segmentationUids(
   return { seriesInstanceUid, sopInstanceUid: hashUid('dicom-ai-node/seg-instance', seriesInstanceUid, revision) };
 }
 
+/** Tracking UID of segment n (1-based) of a SEG series: the SR's TID 1411 group of that region repeats it. */
+export function segmentTrackingUid(segSeriesUid: string, segmentNumber: number, label: string): string {
+  return hashUid('dicom-ai-node/seg-tracking', segSeriesUid, segmentNumber, label);
+}
+
 /** One frame of the SEG: segment `segment` on source slice `slice` (both as in the input). */
 interface PlannedFrame {
   segment: number;
@@ -211,7 +216,7 @@ function segmentItem(n: number, s: SegmentDefinition, input: SegmentationInput):
     text(TAG.SegmentAlgorithmName, 'LO', algorithm),
     // Tracking ID/UID (C.8.20.2): stable per (SEG series, segment), for the SR's TID 1411 groups.
     text(TAG.TrackingID, 'UT', s.label),
-    uid(TAG.TrackingUID, hashUid('dicom-ai-node/seg-tracking', input.uids.seriesInstanceUid, n, s.label)),
+    uid(TAG.TrackingUID, segmentTrackingUid(input.uids.seriesInstanceUid, n, s.label)),
   ];
 }
 

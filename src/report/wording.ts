@@ -27,6 +27,8 @@ interface Wording {
   labelled: (label: string, value: string) => string;
   /** The provenance line naming the stack of the series the model was given. */
   stackUsed: (s: StackSummary) => string;
+  /** Which grid the volumes were counted on, when a Segmentation (on the source grid) goes with the report. */
+  volumeGrid: (preprocessing: string) => string;
 }
 
 /** Readable names of measurement keys; anything else falls back to the concept meaning. */
@@ -131,6 +133,8 @@ const EN: Wording = {
   },
   impression: (r) => r.impression.trim(),
   trackingIdentifier: (f) => `Finding ${f.id} (${f.label})`,
+  volumeGrid: (pre) =>
+    `Volumes measured on the model's grid (${pre}); the Segmentation's frames lie on the source slices (labels resampled by nearest neighbour), so its voxel counts differ slightly.`,
   durationText: (ms) => `${Math.round(ms)} ms`,
   provenance: {
     modelSha256: 'Model SHA-256',
@@ -180,6 +184,7 @@ const ZH: Wording = {
     return `AI 共检出 ${r.findings.length} 处发现：${list}。`;
   },
   trackingIdentifier: (f) => `发现 ${f.id}（${LABELS_ZH[f.label] ?? f.label}）`,
+  volumeGrid: (pre) => `体积在模型网格上测量（${pre}）；分割对象的帧位于原始层面上（标签按最近邻重采样），其体素计数略有差异。`,
   durationText: (ms) => `${Math.round(ms)} 毫秒`,
   provenance: {
     modelSha256: '模型 SHA-256',

@@ -2,7 +2,7 @@
 import { boolean, choice, integer } from '../kinds';
 import { closestMatch, describeValue, indexPath, isCommentKey, isPlainObject, keyPath } from '../problems';
 import { type Kind, type NestedSection, type SectionSchema, readSection, required } from '../schema';
-import { type MatchCondition, type RouteConfig, WINDOW_PRESET_NAMES } from '../types';
+import { type MatchCondition, type RouteConfig, ROUTE_OUTPUTS, type RouteOutput, WINDOW_PRESET_NAMES } from '../types';
 
 const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const KEYWORD = /^[A-Z][A-Za-z0-9]{0,63}$/;
@@ -32,6 +32,27 @@ const COMMON_KEYWORDS = [
   'Laterality',
   'ImageLaterality',
 ];
+
+/** `outputs`: the objects a route sends; the SR always (the SEG and key image are read beside it). */
+const outputList: Kind<readonly RouteOutput[] | null> = {
+  read(value, at, { problems }) {
+    const example = `e.g. ["sr", "seg"] (choices: ${ROUTE_OUTPUTS.join(', ')})`;
+    if (!Array.isArray(value)) {
+      problems.add(at, `${describeValue(value)} should be a list of outputs, ${example}`);
+      return undefined;
+    }
+    const outputs: RouteOutput[] = [];
+    value.forEach((entry: unknown, index) => {
+      const known = ROUTE_OUTPUTS.find((o) => o === entry);
+      if (known === undefined) problems.add(indexPath(at, index), `${describeValue(entry)} is not an output; ${example}`);
+      else if (outputs.includes(known)) problems.add(indexPath(at, index), `"${known}" is listed more than once`);
+      else outputs.push(known);
+    });
+    if (!outputs.includes('sr'))
+      problems.add(at, 'the list has no "sr": the structured report is what the other outputs are read with; add "sr"');
+    return outputs;
+  },
+};
 
 const routeName: Kind<string> = {
   read(value, at, { problems }) {
@@ -173,11 +194,17 @@ export const routeSection: SectionSchema<RouteConfig> = {
       default: 'skip',
       doc: 'series at risk of burned-in text: `skip` or `flag`',
     },
+    outputs: {
+      kind: outputList,
+      default: null,
+      defaultDoc: '`["sr"]`, plus `"key-image-sc"` when `keyImage` is `true`',
+      doc: "objects sent per result: `sr` (the structured report), `seg` (a DICOM Segmentation of a segmentation model's regions, sent before the SR), `key-image-sc` (the key image as a Secondary Capture)",
+    },
     keyImage: {
       kind: boolean,
       default: false,
       defaultDoc: '`false` (default config: `true`)',
-      doc: 'also send the key image (the most confident finding, circled) as a Secondary Capture',
+      doc: 'older spelling of `outputs`: `true` = with `"key-image-sc"`; ignored when `outputs` is given (must then agree with it)',
     },
     narrative: {
       kind: boolean,
@@ -185,7 +212,12 @@ export const routeSection: SectionSchema<RouteConfig> = {
       doc: 'ask the narrative model for report text when `report.narrative` is set',
     },
   },
-  check(route, _raw, at, { problems }) {
+  check(route, raw, at, { problems }) {
+    if (route.outputs !== null && typeof raw.keyImage === 'boolean' && raw.keyImage !== route.outputs.includes('key-image-sc'))
+      problems.add(
+        keyPath(at, 'keyImage'),
+        `keyImage ${raw.keyImage} contradicts outputs [${route.outputs.join(', ')}]; remove keyImage (outputs replaces it)`,
+      );
     if (route.maxInstances !== null && route.maxInstances < route.minInstances)
       problems.add(keyPath(at, 'maxInstances'), `${route.maxInstances} is below minInstances (${route.minInstances})`);
   },
