@@ -19,6 +19,8 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 
+import { writeSyntheticPetSeries } from '../fixtures/synthetic-pet';
+import { newUidRoot } from '../fixtures/synthetic-ct';
 import { convertSeries, type ConvertOptions } from '../fixtures/to-enhanced';
 import { deidentifyPart10 } from '../src/deid';
 import { readPart10Header } from '../src/dicom/part10';
@@ -174,6 +176,10 @@ async function main(): Promise<void> {
   ];
   const model = withModel ? await openNoduleModel() : undefined;
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-enhanced-'));
+  // A synthetic PET series (Bq/ml, a slope per slice): Enhanced PET and Legacy Converted Enhanced PET.
+  const petDir = path.join(tmp, 'synthetic-pet');
+  writeSyntheticPetSeries({ outDir: petDir, uidRoot: newUidRoot() });
+  scans.push({ name: 'synthetic PET (PT)', dir: petDir, model: false });
   let failures = 0;
   try {
     for (const scan of scans) {

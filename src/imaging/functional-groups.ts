@@ -13,7 +13,15 @@
  *                                                    Index Values, Frame Acquisition Number
  *   MR Echo Macro                     C.8.13.5.9     (0018,9114) > Effective Echo Time
  *   CT / MR Image Frame Type Macros   C.8.15.3.1, C.8.13.5.1  > Frame Type
- *   Real World Value Mapping Macro    C.7.6.16.2.11  (0040,9096) > slope / intercept
+ *   Real World Value Mapping Macro    C.7.6.16.2.11  (0040,9096) > slope / intercept, units
+ *
+ * Modality values come from the Pixel Value Transformation (rescale) alone, never from the Real
+ * World Value Mapping: PS3.3 C.7.6.16.2.11 makes RWVM a separate quantity mapped from the stored
+ * values (an MR's ADC in mm2/s, a vendor's scaled intensity), not the modality transformation,
+ * and a single-frame MR of the same scan (no rescale) gives the model its stored values. A frame
+ * with RWVM but no Pixel Value Transformation and no Rescale therefore has its stored values as
+ * modality values (identity, C.7.6.16.2.9 defaults), and the volume says so in a warning
+ * (realWorldValueNotice) rather than applying it silently or dropping it silently.
  *
  * The modality transformation of each frame (Pixel Value Transformation, C.7.6.16.2.9) and its VOI
  * (Frame VOI LUT, C.7.6.16.2.10) are applied per frame by modality-lut.ts and voi.ts through the
@@ -41,8 +49,10 @@ export interface FrameGeometry {
   dimensionIndexValues: readonly number[];
   /** (0020,9057) In-Stack Position Number. */
   inStackPosition?: number;
-  /** Real World Value Mapping of the frame (MR often has one instead of a rescale), kept for reference. */
-  realWorldValue?: { slope: number; intercept: number };
+  /** Real World Value Mapping of the frame (MR often has one instead of a rescale): kept for reference, never applied. */
+  realWorldValue?: { slope: number; intercept: number; units?: string };
+  /** True when the frame has a Pixel Value Transformation (0028,9145) or the object a Rescale Slope / Modality LUT. */
+  hasModalityTransform: boolean;
   /** (0018,1120) Gantry/Detector Tilt from the CT Acquisition Details macro (0018,9301), degrees. */
   gantryTiltDeg?: number;
 }
@@ -82,6 +92,20 @@ export function missingFrameGeometry(ds: DataSet, frames: readonly FrameGeometry
 }
 
 /**
+ * The warning for frames that carry a Real World Value Mapping but no modality transformation
+ * (see the module comment: their stored values are used, the mapping is not applied), or null.
+ */
+export function realWorldValueNotice(sopInstanceUid: string, frames: readonly FrameGeometry[]): string | null {
+  const unmapped = frames.filter((f) => f.realWorldValue !== undefined && !f.hasModalityTransform);
+  if (unmapped.length === 0) return null;
+  const units = [...new Set(unmapped.map((f) => f.realWorldValue!.units ?? 'no units'))].join(', ');
+  return (
+    `${unmapped.length} frame(s) of instance ${sopInstanceUid} have a Real World Value Mapping (${units}) but no Pixel Value ` +
+    'Transformation or Rescale: their stored values are used as modality values; the Real World Value Mapping is not applied'
+  );
+}
+
+/**
  * Frame indexes (0-based) in the order the Dimension Index Sequence gives, or the object's own
  * order when it has none or a frame lacks its Dimension Index Values. The sort is stable, so
  * frames equal in every dimension keep their stored order.
@@ -115,12 +139,20 @@ function readFrame(ds: DataSet, index: number): FrameGeometry {
     pixelSpacing: ps.length === 2 && ps.every((v) => v > 0) ? ps : null,
     stackKey: stackKeyOf(ds, index, content, measures),
     dimensionIndexValues: content === ds ? [] : content.numbers(TAG.DimensionIndexValues),
+    hasModalityTransform:
+      frameMacro(ds, index, TAG.PixelValueTransformationSequence) !== ds ||
+      ds.has(TAG.RescaleSlope) ||
+      ds.items(TAG.ModalityLUTSequence).length > 0,
   };
   const inStack = content === ds ? undefined : content.number(TAG.InStackPositionNumber);
   if (inStack !== undefined) frame.inStackPosition = inStack;
   const rwv = frameMacro(ds, index, TAG.RealWorldValueMappingSequence);
   const slope = rwv === ds ? undefined : rwv.number(TAG.RealWorldValueSlope);
-  if (slope !== undefined) frame.realWorldValue = { slope, intercept: rwv.number(TAG.RealWorldValueIntercept) ?? 0 };
+  if (slope !== undefined) {
+    frame.realWorldValue = { slope, intercept: rwv.number(TAG.RealWorldValueIntercept) ?? 0 };
+    const units = rwv.items(TAG.MeasurementUnitsCodeSequence)[0]?.string(TAG.CodeValue);
+    if (units) frame.realWorldValue.units = units;
+  }
   const acquisition = frameMacro(ds, index, TAG.CTAcquisitionDetailsSequence);
   const tilt = acquisition === ds ? undefined : acquisition.number(TAG.GantryDetectorTilt);
   if (tilt !== undefined) frame.gantryTiltDeg = tilt;

@@ -15,7 +15,13 @@ import { parseDicomFile } from '../imaging/dataset';
 import { modalityValues } from '../imaging/render';
 import { assembleVolume, SliceGeometry } from '../imaging/geometry';
 import type { DicomImage } from '../imaging/decode';
-import { dimensionOrder, hasFunctionalGroups, missingFrameGeometry, readFrameGeometries } from '../imaging/functional-groups';
+import {
+  dimensionOrder,
+  hasFunctionalGroups,
+  missingFrameGeometry,
+  readFrameGeometries,
+  realWorldValueNotice,
+} from '../imaging/functional-groups';
 import { chooseStack, describeStack, splitIntoStacks, summaryText, type StackPreference, type StackSummary } from '../imaging/stacks';
 import { singleFrameStackKey } from '../imaging/stack-key';
 import { resampleTilted, sliceOffsetPixels } from '../imaging/tilt-resample';
@@ -116,6 +122,8 @@ export async function loadSeriesVolume(
   // out and said in the warnings, rather than failing the whole series.
   let skippedNoPixels = 0;
   let skippedLocalizers = 0;
+  // Said once per instance: frames whose Real World Value Mapping is not applied (functional-groups.ts).
+  const notices: string[] = [];
   let declared = 0;
   let count = 0;
   for await (const input of inputs) {
@@ -148,7 +156,7 @@ export async function loadSeriesVolume(
     const slices =
       img.pixel.numberOfFrames === 1 && !hasFunctionalGroups(ds)
         ? [await singleFrameSlice(img, ref.sopInstanceUid)]
-        : await multiFrameSlices(img, ref.sopInstanceUid);
+        : await multiFrameSlices(img, ref.sopInstanceUid, notices);
     for (const { geometry, values } of slices) {
       const key = sliceKey(ref.sopInstanceUid, geometry.frameNumber);
       if (decoded.has(key)) throw new NotAVolumeError([`instance ${ref.sopInstanceUid} given twice`]);
@@ -158,7 +166,7 @@ export async function loadSeriesVolume(
     // Decoding is synchronous for native pixel data: give the event loop a turn per instance.
     await turn();
   }
-  const skipped: string[] = [];
+  const skipped: string[] = [...notices];
   if (skippedNoPixels > 0) skipped.push(`${skippedNoPixels} object(s) without pixel data left out`);
   if (skippedLocalizers > 0) skipped.push(`${skippedLocalizers} localizer image(s) left out`);
   if (geoms.length === 0) throw new NotAVolumeError(['no image slices in the series', ...skipped]);
@@ -272,7 +280,7 @@ async function singleFrameSlice(img: DicomImage, sopInstanceUid: string): Promis
  * Dimension Index order (functional-groups.ts); each frame's own rescale gives its modality values.
  * Refused, before any frame is decoded, when the frames do not say where they lie.
  */
-async function multiFrameSlices(img: DicomImage, sopInstanceUid: string): Promise<ReadSlice[]> {
+async function multiFrameSlices(img: DicomImage, sopInstanceUid: string, notices: string[]): Promise<ReadSlice[]> {
   const ds = img.dataSet;
   const frames = readFrameGeometries(ds, img.pixel.numberOfFrames);
   const missing = missingFrameGeometry(ds, frames);
@@ -281,6 +289,8 @@ async function multiFrameSlices(img: DicomImage, sopInstanceUid: string): Promis
       `multi-frame instance ${sopInstanceUid} (${frames.length} frames) cannot be placed in a volume: ${missing}; its frames are not stacked blindly`,
     ]);
   }
+  const notice = realWorldValueNotice(sopInstanceUid, frames);
+  if (notice !== null) notices.push(notice);
   const out: ReadSlice[] = [];
   for (const index of dimensionOrder(ds, frames)) {
     const f = frames[index]!;
