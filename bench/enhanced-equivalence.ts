@@ -27,6 +27,7 @@ import { readPart10Header } from '../src/dicom/part10';
 import { parseManifest } from '../src/inference/manifest';
 import { POSTPROCESSORS } from '../src/inference/postprocess';
 import { runModel } from '../src/inference/run-model';
+import { volumeTensor } from '../src/inference/conform';
 import { frameOfReferenceOf, loadSeriesVolume, type SeriesVolume } from '../src/inference/series-volume';
 import { loadModel, type ModelSession } from '../src/inference/session';
 import { sha256File } from '../src/inference/registry';
@@ -94,20 +95,35 @@ export function dciodvfyErrors(file: string): string[] {
 
 export const LUNG_MODEL_DIR = path.resolve(__dirname, '..', '..', 'models', 'lung-nodule-reference');
 
-export interface NoduleModel {
+export interface LoadedBenchModel {
   readonly run: (vol: SeriesVolume) => Promise<SeriesResult>;
   readonly close: () => Promise<void>;
 }
 
+export const MESHNET_MODEL_DIR = path.resolve(__dirname, '..', '..', 'models', 'meshnet-gwm');
+
 /** The reference lung-nodule model, run in-process as the CLI does. */
-export async function openNoduleModel(threads = 1): Promise<NoduleModel> {
-  const manifest = parseManifest(JSON.parse(fs.readFileSync(path.join(LUNG_MODEL_DIR, 'model.json'), 'utf8')), 'model.json');
-  const modelPath = path.join(LUNG_MODEL_DIR, 'model.onnx');
+export function openNoduleModel(threads = 1): Promise<LoadedBenchModel> {
+  return openModel(LUNG_MODEL_DIR, threads);
+}
+
+/** A shipped model (its folder under models/), run in-process as the CLI does (volume models conformed in-process too). */
+export async function openModel(dir: string, threads = 1): Promise<LoadedBenchModel> {
+  const manifest = parseManifest(JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8')), 'model.json');
+  const modelPath = path.join(dir, 'model.onnx');
   const session: ModelSession = await loadModel(manifest, modelPath, { intraOpNumThreads: threads });
   const sha256 = await sha256File(modelPath);
   return {
     run: (vol) =>
-      runModel(vol, { name: manifest.name, manifest, session, sha256, postprocessors: POSTPROCESSORS, deidentification: 'bench' }),
+      runModel(vol, {
+        name: manifest.name,
+        manifest,
+        session,
+        sha256,
+        postprocessors: POSTPROCESSORS,
+        volumeTensor,
+        deidentification: 'bench',
+      }),
     close: () => session.close(),
   };
 }
@@ -170,16 +186,22 @@ async function main(): Promise<void> {
   const i = process.argv.indexOf('--shared');
   const shared = i > 0 ? path.resolve(process.argv[i + 1]!) : path.resolve(__dirname, '..', '..', '..', 'shared');
   const withModel = !process.argv.includes('--no-model');
-  const scans = [
-    { name: 'LIDC-IDRI-0001 (CT)', dir: path.join(shared, 'data', 'ct-lidc', 'LIDC-IDRI-0001'), model: withModel },
-    { name: 'sagittal T1 (MR)', dir: path.join(shared, 'data', 'mr-t1-sag'), model: false },
+  // Each real scan through its model (the CT's nodules, the T1's grey/white-matter volumes): the
+  // findings and the SR's measurement lines must not depend on how the frames arrived.
+  const scans: { name: string; dir: string; modelDir?: string }[] = [
+    {
+      name: 'LIDC-IDRI-0001 (CT)',
+      dir: path.join(shared, 'data', 'ct-lidc', 'LIDC-IDRI-0001'),
+      ...(withModel ? { modelDir: LUNG_MODEL_DIR } : {}),
+    },
+    { name: 'sagittal T1 (MR)', dir: path.join(shared, 'data', 'mr-t1-sag'), ...(withModel ? { modelDir: MESHNET_MODEL_DIR } : {}) },
   ];
-  const model = withModel ? await openNoduleModel() : undefined;
+  let model: LoadedBenchModel | undefined;
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-enhanced-'));
   // A synthetic PET series (Bq/ml, a slope per slice): Enhanced PET and Legacy Converted Enhanced PET.
   const petDir = path.join(tmp, 'synthetic-pet');
   writeSyntheticPetSeries({ outDir: petDir, uidRoot: newUidRoot() });
-  scans.push({ name: 'synthetic PET (PT)', dir: petDir, model: false });
+  scans.push({ name: 'synthetic PET (PT)', dir: petDir });
   let failures = 0;
   try {
     for (const scan of scans) {
@@ -191,7 +213,9 @@ async function main(): Promise<void> {
       let t0 = Date.now();
       const base = await loadFiles(files);
       console.log(`${scan.name}: ${files.length} single-frame files, ${base.slices.length} slices, loaded in ${seconds(t0)} s`);
-      const baseResult = scan.model && model ? await model.run(base) : undefined;
+      await model?.close();
+      model = scan.modelDir ? await openModel(scan.modelDir) : undefined;
+      const baseResult = model ? await model.run(base) : undefined;
       const baseFindings = baseResult && findingSummary(baseResult);
       const baseSr = baseResult && measurementLines(reportOf(baseResult, files), tmp, 'single-frame.sr');
       if (baseResult)
