@@ -54,3 +54,12 @@ export function duration(ms: number): string {
   if (ms < 120_000) return `${(ms / 1000).toFixed(1)} s`;
   return `${Math.round(ms / 60_000)} min`;
 }
+
+/** A table's header row: one column header per name, scoped to its column (screen readers announce it per cell). */
+export function tableHead(...columns: string[]): Html {
+  return html`<thead>
+    <tr>
+      ${columns.map((c) => html`<th scope="col">${c}</th>`)}
+    </tr>
+  </thead>`;
+}

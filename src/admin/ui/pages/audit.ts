@@ -1,6 +1,6 @@
 // The audit trail, newest first, filtered by event, AE title (calling or called) and day.
 
-import { html, when, type Html } from '../html';
+import { html, when, type Html, tableHead } from '../html';
 import { badge } from '../layout';
 import type { DashboardSources } from '../sources';
 
@@ -28,18 +28,7 @@ export function auditPage(src: DashboardSources, q: URLSearchParams): Html {
     </form>
     <p>${events.length === LIMIT ? `The newest ${LIMIT} matching events.` : `${events.length} matching event(s).`}</p>
     <table>
-      <thead>
-        <tr>
-          <th scope="col">When</th>
-          <th scope="col">Event</th>
-          <th scope="col">Outcome</th>
-          <th scope="col">Calling AE</th>
-          <th scope="col">Called AE</th>
-          <th scope="col">Address</th>
-          <th scope="col">Instances</th>
-          <th scope="col">Detail</th>
-        </tr>
-      </thead>
+      ${tableHead('When', 'Event', 'Outcome', 'Calling AE', 'Called AE', 'Address', 'Instances', 'Detail')}
       <tbody>
         ${events.map(
           (e) =>

@@ -3,7 +3,7 @@
 
 import type { DeliveryState } from '../../../store/store';
 import { hex } from '../../../delivery/echo-destination';
-import { html, when, type Html } from '../html';
+import { html, when, type Html, tableHead } from '../html';
 import { badge, postButton, type PostContext } from '../layout';
 import type { DashboardSources } from '../sources';
 
@@ -18,19 +18,7 @@ export function deliveriesPage(src: DashboardSources, q: URLSearchParams, post: 
       ${STATES.map((s) => (s === state ? html`<strong>${s}</strong> ` : html`<a href="/ui/deliveries?state=${s}">${s}</a> `))}
     </p>
     <table>
-      <thead>
-        <tr>
-          <th scope="col">#</th>
-          <th scope="col">To</th>
-          <th scope="col">Object</th>
-          <th scope="col">State</th>
-          <th scope="col">Attempts</th>
-          <th scope="col">Last status</th>
-          <th scope="col">Updated</th>
-          <th scope="col">Series</th>
-          <th scope="col">Action</th>
-        </tr>
-      </thead>
+      ${tableHead('#', 'To', 'Object', 'State', 'Attempts', 'Last status', 'Updated', 'Series', 'Action')}
       <tbody>
         ${rows.map(
           (d) =>

@@ -1,7 +1,7 @@
 // The overview: is the node healthy (listeners, disk, database, models), how busy is it (queues,
 // instances and jobs over the last hour), and what needs an operator (with links).
 
-import { html, type Html } from '../html';
+import { html, type Html, tableHead } from '../html';
 import { badge } from '../layout';
 import type { DashboardSources } from '../sources';
 
@@ -48,14 +48,7 @@ function health(src: DashboardSources): Html {
     </div>
     <h3>Models</h3>
     <table>
-      <thead>
-        <tr>
-          <th scope="col">Model</th>
-          <th scope="col">State</th>
-          <th scope="col">Execution provider</th>
-          <th scope="col">sha256 / why refused</th>
-        </tr>
-      </thead>
+      ${tableHead('Model', 'State', 'Execution provider', 'sha256 / why refused')}
       <tbody>
         ${
           models.length === 0

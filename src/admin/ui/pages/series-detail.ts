@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import { srContentTree } from '../../../report/sr-dump';
 import type { DeliveryRow, JobRow, ReportRecord, SeriesRow, StudyRow } from '../../../store/store';
 import type { SeriesResult } from '../../../inference/findings';
-import { duration, html, when, type Html } from '../html';
+import { duration, html, when, type Html, tableHead } from '../html';
 import { badge, postButton, type PostContext } from '../layout';
 import { srView } from '../sr-view';
 import type { DashboardSources } from '../sources';
@@ -125,17 +125,7 @@ function jobStep(
 function deliveriesTable(rows: (DeliveryRow & { form: string; revision: number })[], post: PostContext): Html {
   return html`<h4>Deliveries</h4>
     <table>
-      <thead>
-        <tr>
-          <th scope="col">To</th>
-          <th scope="col">Object</th>
-          <th scope="col">State</th>
-          <th scope="col">Attempts</th>
-          <th scope="col">Last status</th>
-          <th scope="col">When</th>
-          <th scope="col">Action</th>
-        </tr>
-      </thead>
+      ${tableHead('To', 'Object', 'State', 'Attempts', 'Last status', 'When', 'Action')}
       <tbody>
         ${rows.map(
           (d) =>
@@ -197,16 +187,7 @@ function resultView(src: DashboardSources, jobs: JobRow[], results: Map<number, 
 function findingsTable(jobId: number, r: SeriesResult): Html {
   if (r.findings.length === 0) return html`<p>No findings.</p>`;
   return html`<table>
-    <thead>
-      <tr>
-        <th scope="col">#</th>
-        <th scope="col">Finding</th>
-        <th scope="col">Site</th>
-        <th scope="col">Measurements</th>
-        <th scope="col">Confidence</th>
-        <th scope="col">Image</th>
-      </tr>
-    </thead>
+    ${tableHead('#', 'Finding', 'Site', 'Measurements', 'Confidence', 'Image')}
     <tbody>
       ${r.findings.map(
         (f) =>

@@ -3,7 +3,7 @@
 // operator, escaped; opening a series is what the audit trail records as patient record access.
 
 import type { DashboardSeriesFilter } from '../../../store/store';
-import { html, query, when, type Html } from '../html';
+import { html, query, when, type Html, tableHead } from '../html';
 import { badge } from '../layout';
 import type { DashboardSources } from '../sources';
 
@@ -55,19 +55,7 @@ export function seriesListPage(src: DashboardSources, p: SeriesListParams): Html
       <caption class="muted">
         Newest first
       </caption>
-      <thead>
-        <tr>
-          <th scope="col">Last received</th>
-          <th scope="col">Patient</th>
-          <th scope="col">Study date</th>
-          <th scope="col">Series</th>
-          <th scope="col">Modality</th>
-          <th scope="col">Instances</th>
-          <th scope="col">From</th>
-          <th scope="col">State</th>
-          <th scope="col">Jobs</th>
-        </tr>
-      </thead>
+      ${tableHead('Last received', 'Patient', 'Study date', 'Series', 'Modality', 'Instances', 'From', 'State', 'Jobs')}
       <tbody>
         ${rows.map(
           (r) =>
