@@ -3,6 +3,7 @@
 // can forbid scripts outright.
 
 import { html, type Html } from './html';
+import { hex } from '../../delivery/echo-destination';
 
 export const NAV: readonly { path: string; label: string }[] = [
   { path: '/ui/', label: 'Overview' },
@@ -141,4 +142,15 @@ export function postButton(action: string, label: string, f: PostContext): Html 
       ${label}
     </button>
   </form>`;
+}
+
+/** A delivery's last DIMSE status, with the error text when it failed. */
+export function deliveryStatus(d: { lastStatus: number | null; lastError: string | null }): Html {
+  return html`${hex(d.lastStatus)}${d.lastError ? html` <span class="error">${d.lastError}</span>` : ''}`;
+}
+
+/** Retry a failed delivery or re-send a delivered one; nothing for one still queued or sending. */
+export function deliveryAction(d: { id: number; state: string }, post: PostContext): Html | string {
+  if (d.state !== 'failed' && d.state !== 'delivered') return '';
+  return postButton(`/ui/deliveries/${d.id}/retry`, `${d.state === 'failed' ? 'Retry' : 'Re-send'} delivery ${d.id}`, post);
 }

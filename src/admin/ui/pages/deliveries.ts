@@ -2,9 +2,8 @@
 // retry for each and a link to its series.
 
 import type { DeliveryState } from '../../../store/store';
-import { hex } from '../../../delivery/echo-destination';
 import { html, when, type Html, tableHead } from '../html';
-import { badge, postButton, type PostContext } from '../layout';
+import { badge, deliveryAction, deliveryStatus, type PostContext } from '../layout';
 import type { DashboardSources } from '../sources';
 
 const STATES: readonly DeliveryState[] = ['failed', 'queued', 'sending', 'delivered'];
@@ -28,16 +27,10 @@ export function deliveriesPage(src: DashboardSources, q: URLSearchParams, post: 
               <td>${d.form ?? ''}</td>
               <td>${badge(d.state)}</td>
               <td>${d.attempts}</td>
-              <td>${hex(d.lastStatus)}${d.lastError ? html` <span class="error">${d.lastError}</span>` : ''}</td>
+              <td>${deliveryStatus(d)}</td>
               <td>${when(d.updatedAt)}</td>
               <td>${d.seriesInstanceUid ? html`<a href="/ui/series/${encodeURIComponent(d.seriesInstanceUid)}">open</a>` : ''}</td>
-              <td>
-                ${
-                  d.state === 'failed' || d.state === 'delivered'
-                    ? postButton(`/ui/deliveries/${d.id}/retry`, `${d.state === 'failed' ? 'Retry' : 'Re-send'} delivery ${d.id}`, post)
-                    : ''
-                }
-              </td>
+              <td>${deliveryAction(d, post)}</td>
             </tr>`,
         )}
       </tbody>

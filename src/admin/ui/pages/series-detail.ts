@@ -8,10 +8,9 @@ import { srContentTree } from '../../../report/sr-dump';
 import type { DeliveryRow, JobRow, ReportRecord, SeriesRow, StudyRow } from '../../../store/store';
 import type { SeriesResult } from '../../../inference/findings';
 import { duration, html, when, type Html, tableHead } from '../html';
-import { badge, postButton, type PostContext } from '../layout';
+import { badge, deliveryAction, postButton, deliveryStatus, type PostContext } from '../layout';
 import { srView } from '../sr-view';
 import type { DashboardSources } from '../sources';
-import { hex } from '../../../delivery/echo-destination';
 
 type Result = NonNullable<ReturnType<DashboardSources['store']['latestResult']>>;
 
@@ -134,15 +133,9 @@ function deliveriesTable(rows: (DeliveryRow & { form: string; revision: number }
               <td>${d.form} r${d.revision}</td>
               <td>${badge(d.state)}</td>
               <td>${d.attempts}</td>
-              <td>${hex(d.lastStatus)}${d.lastError ? html` <span class="error">${d.lastError}</span>` : ''}</td>
+              <td>${deliveryStatus(d)}</td>
               <td>${when(d.deliveredAt ?? d.updatedAt)}</td>
-              <td>
-                ${
-                  d.state === 'failed' || d.state === 'delivered'
-                    ? postButton(`/ui/deliveries/${d.id}/retry`, `${d.state === 'failed' ? 'Retry' : 'Re-send'} delivery ${d.id}`, post)
-                    : ''
-                }
-              </td>
+              <td>${deliveryAction(d, post)}</td>
             </tr>`,
         )}
       </tbody>
