@@ -6,7 +6,8 @@
  *
  *   - C-STORE index commit: p50/p99 of Store.recordInstance, the call the SCP makes per instance;
  *   - the stability sweep (Store.markStableSeries with 20 series receiving: none due, then all 20);
- *   - GET /api/series over HTTP: the first page and a page deep in the index (keyset cursor);
+ *   - GET /api/series and GET /api/jobs over HTTP: the first page and a page deep in the index
+ *     (keyset cursor), and the jobs of one state (?state=failed);
  *   - `status --json`: its queries and JSON in process, and the CLI as a process of its own;
  *   - retention selection (Store.retentionCandidates);
  *   - start-up: the index's part in process (clean, and with the repair after an unclean stop), and
@@ -52,6 +53,9 @@ interface Figures {
   sweepTwentyDue: number;
   seriesFirstPage: number;
   seriesDeepPage: number;
+  jobsFirstPage: number;
+  jobsDeepPage: number;
+  jobsStatePage: number;
   statusQuery: number;
   statusCli: number;
   retentionSelection: number;
@@ -193,8 +197,13 @@ function httpGet(port: number, p: string): Promise<string> {
   });
 }
 
-/** GET /api/series through the real admin server: the first page, and a page 50 pages deep. */
-async function seriesPages(store: Store): Promise<{ first: number; deep: number }> {
+type PageTimes = { first: number; deep: number };
+
+/**
+ * The operator's paged queries through the real admin server: GET /api/series and GET /api/jobs,
+ * each its first page and a page 50 pages deep, and the newest failed jobs (?state=failed).
+ */
+async function operatorPages(store: Store): Promise<{ series: PageTimes; jobs: PageTimes; failedJobs: number }> {
   const log = createLogger({ level: 'error', silentConsole: true });
   const admin = new AdminServer(
     { host: '127.0.0.1', port: 0, token: TOKEN },
@@ -203,7 +212,7 @@ async function seriesPages(store: Store): Promise<{ first: number; deep: number 
       metrics: () => '',
       series: (limit, after) => store.listSeriesPage(limit, after),
       audit: () => [],
-      jobs: () => [],
+      jobs: (limit, filter, afterId) => store.listJobsPage(limit, filter, afterId),
       models: () => [],
       retryJob: () => ({ error: 'not here' }),
     },
@@ -211,12 +220,15 @@ async function seriesPages(store: Store): Promise<{ first: number; deep: number 
   );
   const { port } = await admin.start();
   try {
-    let cursor: string | null = null;
-    for (let p = 0; p < 50; p++) {
-      const page = JSON.parse(await httpGet(port, `/api/series${cursor ? `?cursor=${cursor}` : ''}`)) as { next: string | null };
-      cursor = page.next;
-      if (!cursor) break;
-    }
+    const deepCursor = async (endpoint: string) => {
+      let cursor: string | null = null;
+      for (let p = 0; p < 50; p++) {
+        const page = JSON.parse(await httpGet(port, `${endpoint}${cursor ? `?cursor=${cursor}` : ''}`)) as { next: string | null };
+        if (!page.next) break;
+        cursor = page.next;
+      }
+      return cursor;
+    };
     const times = async (url: string) => {
       const v: number[] = [];
       for (let i = 0; i < 15; i++) {
@@ -226,7 +238,15 @@ async function seriesPages(store: Store): Promise<{ first: number; deep: number 
       }
       return median(v);
     };
-    return { first: await times('/api/series'), deep: await times(`/api/series${cursor ? `?cursor=${cursor}` : ''}`) };
+    const firstAndDeep = async (endpoint: string): Promise<PageTimes> => {
+      const cursor = await deepCursor(endpoint);
+      return { first: await times(endpoint), deep: await times(`${endpoint}${cursor ? `?cursor=${cursor}` : ''}`) };
+    };
+    return {
+      series: await firstAndDeep('/api/series'),
+      jobs: await firstAndDeep('/api/jobs'),
+      failedJobs: await times('/api/jobs?state=failed'),
+    };
   } finally {
     await admin.stop();
   }
@@ -294,7 +314,7 @@ async function measure(label: string, seriesCount: number, perSeries: number): P
     const twentyDue = performance.now() - t;
     if (due !== 20) throw new Error(`the sweep found ${due} series due, not 20`);
     const status = timeIt(() => JSON.stringify(statusJson(statusReport(store, 100)), null, 2), 15);
-    const pages = await seriesPages(store);
+    const pages = await operatorPages(store);
     const cutoff = Date.now() - 5 * DAY;
     const retention = timeIt(() => store.retentionCandidates(cutoff), 15);
     const allBatches = timeIt(() => {
@@ -307,8 +327,11 @@ async function measure(label: string, seriesCount: number, perSeries: number): P
       sweepNothingDue: nothingDue,
       sweepTwentyDue: twentyDue,
       statusQuery: status,
-      seriesFirstPage: pages.first,
-      seriesDeepPage: pages.deep,
+      seriesFirstPage: pages.series.first,
+      seriesDeepPage: pages.series.deep,
+      jobsFirstPage: pages.jobs.first,
+      jobsDeepPage: pages.jobs.deep,
+      jobsStatePage: pages.failedJobs,
       retentionSelection: retention,
       retentionAllBatches: allBatches,
       retentionCandidates: store.retentionCandidates(cutoff).length,
@@ -351,6 +374,9 @@ async function main(): Promise<void> {
     ['stability sweep marking 20 series stable (one run)', 'sweepTwentyDue', 'ms'],
     ['GET /api/series, first page (100)', 'seriesFirstPage', 'ms'],
     ['GET /api/series, 51st page (cursor)', 'seriesDeepPage', 'ms'],
+    ['GET /api/jobs, first page (100)', 'jobsFirstPage', 'ms'],
+    ['GET /api/jobs, 51st page (cursor)', 'jobsDeepPage', 'ms'],
+    ['GET /api/jobs?state=failed, first page', 'jobsStatePage', 'ms'],
     ['status --json: queries + JSON (in process)', 'statusQuery', 'ms'],
     ['status --json: the CLI process (Node start-up included)', 'statusCli', 'ms'],
     ['retention selection, one batch (500)', 'retentionSelection', 'ms'],
@@ -376,6 +402,9 @@ async function main(): Promise<void> {
     full.sweepTwentyDue,
     full.seriesFirstPage,
     full.seriesDeepPage,
+    full.jobsFirstPage,
+    full.jobsDeepPage,
+    full.jobsStatePage,
     full.statusQuery,
     full.retentionSelection,
   ];

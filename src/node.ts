@@ -190,7 +190,7 @@ export class DicomNode extends EventEmitter<DicomNodeEvents> {
         metrics: () => this.metrics.render(),
         series: (limit, after) => this.store.listSeriesPage(limit, after),
         audit: (limit) => this.store.listAudit(limit),
-        jobs: () => this.store.listJobs(),
+        jobs: (limit, filter, afterId) => this.store.listJobsPage(limit, filter, afterId),
         models: () => this.models?.report ?? [],
         retryJob: (id) => this.retryJob(id),
       },

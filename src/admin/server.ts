@@ -7,8 +7,9 @@ import type { AddressInfo } from 'node:net';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Logger } from '../log/logger';
 import { LogThrottle } from '../log/throttle';
-import type { SeriesCursor } from '../store/store';
+import type { JobFilter, SeriesCursor } from '../store/store';
 import { encodeCursor, seriesPageRequest } from './series-page';
+import { encodeJobCursor, jobsPageRequest } from './jobs-page';
 
 export interface AdminSources {
   /** Checks for /readyz: name → ok and a word on why not. */
@@ -17,7 +18,8 @@ export interface AdminSources {
   /** One page of series, newest first (see series-page.ts). */
   series: (limit: number, after?: SeriesCursor) => { series: unknown[]; next: SeriesCursor | null };
   audit: (limit: number) => unknown[];
-  jobs: () => unknown[];
+  /** One page of jobs, newest first, optionally filtered (see jobs-page.ts). */
+  jobs: (limit: number, filter: JobFilter, afterId?: number) => { jobs: unknown[]; next: number | null };
   models: () => readonly unknown[];
   retryJob: (id: number) => { job: unknown } | { error: string };
 }
@@ -134,7 +136,12 @@ export class AdminServer {
       const limit = Math.min(10_000, Math.max(1, Number(url.searchParams.get('limit') ?? 1000) || 1000));
       return send(res, 200, { events: this.src.audit(limit) });
     }
-    if (route === 'GET /api/jobs') return send(res, 200, { jobs: this.src.jobs() });
+    if (route === 'GET /api/jobs') {
+      const jobsPage = jobsPageRequest(url.searchParams);
+      if ('error' in jobsPage) return send(res, 400, { error: jobsPage.error });
+      const { jobs, next } = this.src.jobs(jobsPage.limit, jobsPage.filter, jobsPage.afterId);
+      return send(res, 200, { jobs, next: next === null ? null : encodeJobCursor(next) });
+    }
     if (route === 'GET /api/models') return send(res, 200, { models: this.src.models() });
     const page = seriesPageRequest(url.searchParams);
     if ('error' in page) return send(res, 400, { error: page.error });

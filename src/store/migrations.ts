@@ -219,4 +219,11 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX jobs_series_state ON jobs (series_uid, state);
     `,
   },
+  {
+    version: 11,
+    description: 'paged /api/jobs filtered by state (?state=failed): the newest jobs in one state without reading the others',
+    sql: `
+      CREATE INDEX jobs_state_recent ON jobs (state, id DESC);
+    `,
+  },
 ];

@@ -241,6 +241,12 @@ const JOB_COLUMNS = `id, series_uid AS seriesInstanceUid, route, model, priority
 const LOW_CONFIDENCE_COLUMN = `(SELECT json_extract(r.result_json, '$.lowConfidenceReason') FROM results r
   WHERE r.job_id = jobs.id ORDER BY r.id DESC LIMIT 1) AS lowConfidence`;
 
+/** Which jobs a page of /api/jobs holds (both: jobs of that series in that state). */
+export interface JobFilter {
+  state?: JobState;
+  seriesUid?: string;
+}
+
 /** A job as /api/jobs lists it. */
 export type JobListRow = JobRow & { lowConfidence: string | null };
 
@@ -659,6 +665,31 @@ export class Store {
         ? this.stmt(`SELECT ${cols} FROM jobs WHERE series_uid = ? ORDER BY id`).all(seriesUid)
         : this.stmt(`SELECT ${cols} FROM jobs ORDER BY CASE priority WHEN 'urgent' THEN 0 ELSE 1 END, created_at, id`).all()
     ) as JobListRow[];
+  }
+
+  /**
+   * One page of jobs, newest first (highest id), after job `afterId` (the last row of the previous
+   * page), optionally only those in `filter.state` or of `filter.seriesUid`. Keyset paging on the
+   * id: a new job gets a higher id, so it lands before any cursor already given out and never
+   * shifts or repeats a later page; with the jobs_state_recent index a state filter reads only its
+   * own rows. A page costs the same at 10,000 series as at ten.
+   */
+  listJobsPage(limit: number, filter: JobFilter = {}, afterId?: number): { jobs: JobListRow[]; next: number | null } {
+    const conditions: [string, string | number | undefined][] = [
+      ['state = ?', filter.state],
+      ['series_uid = ?', filter.seriesUid],
+      ['id < ?', afterId],
+    ];
+    const used = conditions.filter(([, v]) => v !== undefined && v !== '');
+    const where = used.map(([sql]) => sql);
+    const args = used.map(([, v]) => v!);
+    const rows = this.stmt(
+      `SELECT ${JOB_COLUMNS}, ${LOW_CONFIDENCE_COLUMN} FROM jobs ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+       ORDER BY id DESC LIMIT ?`,
+    ).all(...args, limit + 1) as JobListRow[];
+    const jobs = rows.slice(0, limit);
+    const last = jobs[jobs.length - 1];
+    return { jobs, next: rows.length > limit && last ? last.id : null };
   }
 
   /** The newest `limit` jobs, in queue order (urgent first, then oldest): status at any size of the index. */
