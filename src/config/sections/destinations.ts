@@ -165,10 +165,16 @@ export const destinationSection: SectionSchema<DestinationConfig> = {
         );
     if (d.protocol === 'dicomweb' && d.tls !== null && d.url?.startsWith('http://'))
       problems.add(keyPath(at, 'tls'), 'is set but url starts with http://; use https:// or remove "tls"');
-    if (d.protocol === 'dicomweb' && d.auth.type !== 'none' && d.url?.startsWith('http://'))
-      problems.add(keyPath(at, 'auth'), 'would send credentials unencrypted over http://; use an https:// url');
+    // Credentials in clear text only to this machine itself (a TLS-terminating proxy beside the node).
+    if (d.protocol === 'dicomweb' && d.auth.type !== 'none' && d.url?.startsWith('http://') && !isLoopbackUrl(d.url))
+      problems.add(keyPath(at, 'auth'), 'would send credentials unencrypted over http:// to another machine; use an https:// url');
   },
 };
+
+function isLoopbackUrl(url: string): boolean {
+  const host = new URL(url).hostname;
+  return host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
 
 /** A DICOMweb destination's host and port come from its URL (named in logs and the audit trail). */
 function withUrlAddress(d: DestinationConfig): DestinationConfig {
