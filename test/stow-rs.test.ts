@@ -7,12 +7,17 @@
  *   - a destination with a wrong password keeps retrying with a clear reason (HTTP 401), and no
  *     password appears in the deliveries table or the log; its echo says the same;
  *   - Orthanc down: the delivery is retried, and delivered once Orthanc is back.
+ * And against a small https server of the test's own: the configured CA and a bearer token are
+ * used, the body is multipart/related with our files byte for byte, and a 202 with a Failed SOP
+ * Sequence leaves one instance delivered and the other retrying with its Failure Reason.
  * Orthanc 1.10.1 from Debian crashes (SIGSEGV) on its first HTTPS request, so the peer is plain
  * http on loopback, the one place the node sends credentials without TLS.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { startTestNode, waitFor } from './helpers/node';
 import { DICOMWEB_PLUGIN, OrthancPacs } from './helpers/orthanc';
@@ -20,7 +25,8 @@ import { PROJECT_ROOT, tmpDir } from './helpers/env';
 import { run } from './helpers/run';
 import { queueDelivery } from './helpers/deliveries';
 import { writeChestPhantom } from '../fixtures/chest-phantom';
-import { newUidRoot } from '../fixtures/synthetic-ct';
+import { newUidRoot, writeSyntheticCtSeries } from '../fixtures/synthetic-ct';
+import { makeTestPki } from './helpers/certs';
 import { readPart10Header } from '../src/dicom/part10';
 import { readDatasetHeader } from '../src/dicom/dataset-reader';
 import { tagsByKeyword } from '../src/dicom/tags';
@@ -161,3 +167,77 @@ test(
     }
   },
 );
+
+test('https with the configured CA and a bearer token; a 202 answer gives each instance its own delivery state', async () => {
+  const pki = makeTestPki();
+  process.env['STOW_TEST_TOKEN'] = 'token-Abc123';
+  const seen: { method?: string; url?: string; authorization?: string; contentType?: string; body?: Buffer }[] = [];
+  const files = writeSyntheticCtSeries({ outDir: tmpDir('stow-https'), count: 2, uidRoot: newUidRoot() });
+  const insts = await Promise.all(files.map(async (f) => ({ ...(await prepareFile(f)), filePath: f })));
+  // A STOW-RS server that stores the first instance and refuses the second (out of resources).
+  const server = https.createServer({ cert: fs.readFileSync(pki.serverCert), key: fs.readFileSync(pki.serverKey) }, (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      seen.push({
+        method: req.method,
+        url: req.url,
+        authorization: req.headers.authorization,
+        contentType: req.headers['content-type'],
+        body: Buffer.concat(chunks),
+      });
+      if (req.method === 'GET') return res.writeHead(200, { 'content-type': 'application/dicom+json' }).end('[]');
+      const item = (uid: string, extra: object = {}) => ({ '00081155': { vr: 'UI', Value: [uid] }, ...extra });
+      res.writeHead(202, { 'content-type': 'application/dicom+json' }).end(
+        JSON.stringify({
+          '00081199': { vr: 'SQ', Value: [item(insts[0]!.sopInstanceUid)] },
+          '00081198': { vr: 'SQ', Value: [item(insts[1]!.sopInstanceUid, { '00081197': { vr: 'US', Value: [0xa700] } })] },
+        }),
+      );
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  const n = await startTestNode({
+    destinations: {
+      SECURE: {
+        protocol: 'dicomweb',
+        url: `https://127.0.0.1:${port}/dicomweb`,
+        auth: { type: 'bearer', tokenEnv: 'STOW_TEST_TOKEN' },
+        tls: { caFile: pki.ca },
+      },
+    },
+    delivery: { backoffSeconds: 60, backoffCapSeconds: 60, maxAttempts: 3 },
+  });
+  try {
+    for (const i of insts) queueDelivery(n.node.store, i, 'SECURE');
+    assert.deepEqual(await n.node.deliveries.runDue(), { delivered: 1, retrying: 1, failed: 0 });
+    const [stored, refused] = insts.map((i) => n.node.store.listDeliveries().find((d) => d.sopInstanceUid === i.sopInstanceUid)!);
+    assert.deepEqual([stored?.state, stored?.lastStatus], ['delivered', 0]);
+    assert.deepEqual([refused?.state, refused?.lastStatus, refused?.attempts], ['queued', 0xa700, 1]);
+    assert.match(refused?.lastError ?? '', /Failure Reason 0xa700 \(out of resources\)/);
+
+    // One POST to <url>/studies: the token, the multipart type, and each part our file byte for byte.
+    const post = seen.find((s) => s.method === 'POST');
+    assert.equal(post?.url, '/dicomweb/studies');
+    assert.equal(post?.authorization, 'Bearer token-Abc123');
+    const boundary = /^multipart\/related; type="application\/dicom"; boundary=(\S+)$/.exec(post?.contentType ?? '')?.[1];
+    assert.ok(boundary, `content type: ${post?.contentType}`);
+    const parts = post.body!.toString('latin1').split(`--${boundary}`);
+    assert.equal(parts.length, 4, 'preamble, two parts, closing --');
+    assert.equal(parts[3], '--\r\n');
+    files.forEach((f, k) => {
+      const part = Buffer.from(parts[k + 1]!, 'latin1');
+      const bodyStart = part.indexOf('\r\n\r\n') + 4;
+      assert.match(part.subarray(0, bodyStart).toString(), /Content-Type: application\/dicom\r\n/);
+      assert.ok(part.subarray(bodyStart, part.length - 2).equals(fs.readFileSync(f)), `part ${k + 1} is the file byte for byte`);
+    });
+
+    const echo = await echoDestination(n.config.destinations['SECURE']!, 'DICOM_AI');
+    assert.equal(echo.ok, true, `echo over https: ${echo.error}`);
+    assert.equal(seen.at(-1)?.url, '/dicomweb/studies?limit=1');
+  } finally {
+    await n.stop();
+    server.close();
+  }
+});
