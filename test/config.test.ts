@@ -123,7 +123,17 @@ test('config/default.json loads and has the documented values', () => {
   assert.equal(cfg.series.stableSeconds, 30);
   assert.deepEqual(cfg.log, { level: 'info', file: null });
   assert.deepEqual(cfg.destinations, {
-    PACS: { aeTitle: 'ORTHANC', host: '127.0.0.1', port: 4242, tls: null, reportForms: ['comprehensive3d', 'comprehensive', 'basic-text'] },
+    PACS: {
+      protocol: 'dimse',
+      aeTitle: 'ORTHANC',
+      host: '127.0.0.1',
+      port: 4242,
+      url: null,
+      auth: { type: 'none', tokenEnv: null, user: null, passwordEnv: null },
+      tls: null,
+      timeoutSeconds: 30,
+      reportForms: ['comprehensive3d', 'comprehensive', 'basic-text'],
+    },
   });
   assert.deepEqual(cfg.routes, [
     {
@@ -483,4 +493,47 @@ test('audit.syslog: host required, port defaults to 514, bad values named', () =
     (e: Error) =>
       /audit\.syslog\.host/.test(e.message) && /audit\.syslog\.port/.test(e.message) && /audit\.syslog\.appName/.test(e.message),
   );
+});
+
+test('a DICOMweb destination: url, basic auth by environment variable, host and port taken from the url', () => {
+  process.env['TEST_PACS_PASSWORD'] = 'not-in-the-config';
+  const raw = base();
+  raw['destinations'].WEB = {
+    protocol: 'dicomweb',
+    url: 'https://pacs.example.org:8443/dicom-web/',
+    auth: { type: 'basic', user: 'node', passwordEnv: 'TEST_PACS_PASSWORD' },
+    timeoutSeconds: 120,
+  };
+  const web = parseConfig(raw, '/etc/dicom-ai').destinations['WEB'];
+  assert.ok(web);
+  assert.equal(web.protocol, 'dicomweb');
+  assert.equal(web.url, 'https://pacs.example.org:8443/dicom-web', 'no trailing slash: paths are appended');
+  assert.deepEqual([web.host, web.port, web.timeoutSeconds], ['pacs.example.org', 8443, 120]);
+  assert.deepEqual(web.auth, { type: 'basic', tokenEnv: null, user: 'node', passwordEnv: 'TEST_PACS_PASSWORD' });
+  assert.ok(!JSON.stringify(web).includes('not-in-the-config'), 'the password is never part of the configuration');
+});
+
+test('DICOMweb destination mistakes are named for an IT admin', () => {
+  delete process.env['TEST_UNSET_TOKEN'];
+  const raw = base();
+  raw['destinations'].WEB = { protocol: 'dicomweb', aeTitle: 'X', auth: { type: 'bearer', user: 'me' } };
+  raw['destinations'].PLAIN = {
+    protocol: 'dicomweb',
+    url: 'http://10.0.0.9/dicom-web',
+    auth: { type: 'bearer', tokenEnv: 'TEST_UNSET_TOKEN' },
+  };
+  raw['destinations'].CRED = { protocol: 'dicomweb', url: 'https://user:pw@pacs/dicom-web' };
+  raw['destinations'].OLD = { aeTitle: 'A', host: '10.0.0.1', port: 104, url: 'https://pacs/dicom-web' };
+  const problems = parseProblems(raw);
+  assertHas(problems, /^destinations\.WEB\.url: missing; required \(the base URL of the DICOMweb service/);
+  assertHas(problems, /^destinations\.WEB\.aeTitle: is not used by a DICOMweb destination/);
+  assertHas(problems, /^destinations\.WEB\.auth\.tokenEnv: missing; required/);
+  assertHas(problems, /^destinations\.WEB\.auth\.user: is not used with "type": "bearer"/);
+  assertHas(
+    problems,
+    "destinations.PLAIN.auth.tokenEnv: the environment variable TEST_UNSET_TOKEN is not set (or empty) for the node's process",
+  );
+  assertHas(problems, /^destinations\.PLAIN\.auth: would send credentials unencrypted over http:\/\//);
+  assertHas(problems, /^destinations\.CRED\.url: must not contain a user name or password/);
+  assertHas(problems, /^destinations\.OLD\.url: is for a DICOMweb destination; add "protocol": "dicomweb"/);
 });

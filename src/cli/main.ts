@@ -13,6 +13,7 @@ import { ScuAssociation } from '../dimse/scu';
 import { TlsFiles, tlsClientOptions } from '../dimse/tls';
 import { VERIFICATION_SOP_CLASS, VERIFICATION_TRANSFER_SYNTAX_PREFERENCE } from '../dimse/uids';
 import { expandPaths, isSuccessOrWarning, prepareFile, sendFiles, PreparedFile } from '../delivery/send-files';
+import { echoDestination } from '../delivery/echo-destination';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, VERSION } from '../version';
 import fs from 'node:fs';
 import { Progress } from './progress';
@@ -158,6 +159,13 @@ async function echo(args: Args): Promise<number> {
       throw new UsageError(
         `no destination "${name}" in ${cfg.configPath}; configured: ${Object.keys(cfg.destinations).join(', ') || 'none'}`,
       );
+    if (d.protocol === 'dicomweb') {
+      const r = await echoDestination(d, cfg.node.aeTitle);
+      process.stdout.write(
+        `DICOMweb ${d.url ?? ''}: ${r.ok ? 'reachable, credentials accepted' : `failed: ${r.error ?? ''}`} in ${r.ms} ms\n`,
+      );
+      return r.ok ? 0 : 1;
+    }
     peer = { aeTitle: d.aeTitle, host: d.host, port: d.port };
     tls = d.tls ? tlsClientOptions(d.tls, d.host) : undefined;
     callingAeTitle = str(args, 'aet') ?? cfg.node.aeTitle;

@@ -46,7 +46,12 @@ export const documentSchema: SectionSchema<DocumentKeys> = {
     storage: { kind: section(storageSection), default: SECTION_DEFAULTS, doc: '' },
     series: { kind: section(seriesSection), default: SECTION_DEFAULTS, doc: '' },
     log: { kind: section(logSection), default: SECTION_DEFAULTS, doc: '' },
-    destinations: { kind: destinationMap, default: {}, defaultDoc: '', doc: '`{ "aeTitle", "host", "port" }`: where reports go' },
+    destinations: {
+      kind: destinationMap,
+      default: {},
+      defaultDoc: '',
+      doc: '`{ "aeTitle", "host", "port" }` (DICOM C-STORE) or `{ "protocol": "dicomweb", "url", "auth" }` (STOW-RS): where reports go',
+    },
     routes: { kind: routeList, default: [], defaultDoc: '', doc: 'which series go to which model and destinations' },
   },
   check(document, raw, _at, { problems }) {

@@ -84,15 +84,35 @@ export interface LogConfig {
   readonly file: string | null;
 }
 
+/** How a destination is sent to: DIMSE C-STORE (PS3.7) or DICOMweb STOW-RS (PS3.18 §10.5). */
+export type DestinationProtocol = 'dimse' | 'dicomweb';
+
+/** Credentials of a DICOMweb destination: only environment variable names; the secrets are read when sending. */
+export interface DicomWebAuthConfig {
+  readonly type: 'none' | 'bearer' | 'basic';
+  /** bearer: the variable holding the token. */
+  readonly tokenEnv: string | null;
+  /** basic: the user name (not secret) and the variable holding the password. */
+  readonly user: string | null;
+  readonly passwordEnv: string | null;
+}
+
 export interface DestinationConfig {
-  /** Called AE title of the destination, trimmed. */
+  readonly protocol: DestinationProtocol;
+  /** Called AE title of the destination, trimmed ('' for dicomweb). */
   readonly aeTitle: string;
+  /** dimse: as configured; dicomweb: taken from url (for logs and the audit trail). */
   readonly host: string;
   readonly port: number;
-  /** null = plain TCP. */
+  /** null = plain TCP (dimse) / system CAs (dicomweb over https). */
   readonly tls: TlsClientConfig | null;
   /** SR forms in order of preference; the first one the destination accepts at association is sent. */
   readonly reportForms: readonly ReportForm[];
+  /** dicomweb: the service's base URL (STOW-RS posts to `<url>/studies`), no trailing slash; null for dimse. */
+  readonly url: string | null;
+  readonly auth: DicomWebAuthConfig;
+  /** No answer (or no progress sending) for this long fails the attempt; it is retried like any other. */
+  readonly timeoutSeconds: number;
 }
 
 /** One condition of a route: exact text (case-insensitive, trimmed) or a regular expression. */

@@ -1,11 +1,13 @@
 // C-ECHO (PS3.7 §9.1.5, Verification SOP Class) of a configured destination, as the node itself
 // would connect for a delivery: its AE titles, address and TLS files. For the dashboard's
 // "is the PACS reachable?" button; the CLI's `echo` does the same from the command line.
+// A DICOMweb destination gets the nearest equivalent: an authenticated QIDO-RS search.
 
 import type { DestinationConfig } from '../config/types';
 import { ScuAssociation } from '../dimse/scu';
 import { tlsClientOptions } from '../dimse/tls';
 import { VERIFICATION_SOP_CLASS, VERIFICATION_TRANSFER_SYNTAX_PREFERENCE } from '../dimse/uids';
+import { probeDicomWeb } from './stow-rs';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '../version';
 
 export interface EchoOutcome {
@@ -19,6 +21,11 @@ export interface EchoOutcome {
 
 export async function echoDestination(d: DestinationConfig, callingAeTitle: string, timeoutMs = 10_000): Promise<EchoOutcome> {
   const t0 = Date.now();
+  if (d.protocol === 'dicomweb' && d.url !== null) {
+    // No C-ECHO in DICOMweb: an authenticated QIDO-RS search answers "reachable, and are we let in?".
+    const probe = await probeDicomWeb({ ...d, url: d.url, timeoutSeconds: Math.min(d.timeoutSeconds, timeoutMs / 1000) });
+    return { ok: probe.ok, status: null, ms: Date.now() - t0, error: probe.error };
+  }
   try {
     const scu = await ScuAssociation.open({
       host: d.host,

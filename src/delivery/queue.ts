@@ -1,13 +1,14 @@
 // Delivery with retries: every (instance, destination) is one row in SQLite. A sweep claims the due
-// ones, sends each destination's batch over one association (bytes as stored), and records the
-// outcome: delivered on success or warning; otherwise another attempt after an exponential
-// backoff with a cap, and 'failed' once the attempts are used up. A crash mid-send puts the
+// ones, sends each destination's batch over one association or one STOW-RS request (bytes as
+// stored), and records the outcome: delivered on success or warning; otherwise another attempt
+// after an exponential backoff with a cap, and 'failed' once the attempts are used up. A crash mid-send puts the
 // delivery back in the queue; resending the same SOP Instance UID replaces, never duplicates.
 
 import type { DestinationConfig } from '../config/config';
 import type { DeliveryRow, Store } from '../store/store';
 import type { Logger } from '../log/logger';
 import { isSuccessOrWarning, prepareFile, PreparedFile, sendFiles } from './send-files';
+import { stowFiles } from './stow-rs';
 
 export interface DeliverySettings {
   maxAttempts: number;
@@ -97,11 +98,12 @@ export class DeliveryQueue {
     }
     if (prepared.length === 0) return;
     try {
-      const sent = await sendFiles(
-        dest,
-        prepared.map((p) => p.file),
-        { callingAeTitle: this.callingAeTitle },
-      );
+      const files = prepared.map((p) => p.file);
+      // One queue for both protocols: STOW-RS answers are mapped to the same per-instance statuses.
+      const sent =
+        dest.protocol === 'dicomweb' && dest.url !== null
+          ? await stowFiles({ ...dest, url: dest.url }, files)
+          : await sendFiles(dest, files, { callingAeTitle: this.callingAeTitle, timeoutSeconds: dest.timeoutSeconds });
       prepared.forEach(({ row }, i) => {
         const r = sent[i];
         if (r && isSuccessOrWarning(r.status)) {
@@ -121,7 +123,8 @@ export class DeliveryQueue {
         } else this.fail(row, r?.status ?? null, r?.error ?? `status 0x${(r?.status ?? 0xffff).toString(16)}`, result);
       });
     } catch (e) {
-      // No association at all (peer down, refused, TLS): every delivery of the batch tries again later.
+      // No association at all (peer down, refused, TLS), or an HTTP answer with nothing per
+      // instance (5xx, 401): every delivery of the batch tries again later.
       for (const { row } of prepared) this.fail(row, null, (e as Error).message, result);
     }
   }

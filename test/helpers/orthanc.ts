@@ -3,17 +3,29 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import path from 'node:path';
 import { ChildProcess, spawn } from 'node:child_process';
 import { freePort } from './child-node';
 import { tmpDir } from './env';
 
 const ORTHANC_BIN = '/usr/sbin/Orthanc';
+/** Debian's orthanc-dicomweb package puts the plugin here. */
+export const DICOMWEB_PLUGIN = '/usr/share/orthanc/plugins/libOrthancDicomWeb.so';
+
+/** Orthanc as a DICOMweb server: the plugin at /dicom-web/, HTTP basic auth, optionally https. */
+export interface DicomWebOptions {
+  /** Orthanc's RegisteredUsers (user -> password); the first one is used by rest(). */
+  readonly users: Readonly<Record<string, string>>;
+  /** Serve https with this certificate (PEM files); rest() trusts `caFile`. */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string; readonly caFile: string };
+}
 
 export interface HttpResult {
   status: number;
   body: Buffer;
   text: string;
+  headers: http.IncomingHttpHeaders;
 }
 
 export class OrthancPacs {
@@ -26,6 +38,7 @@ export class OrthancPacs {
     readonly dicomPort: number,
     private readonly modalities: Record<string, unknown>,
     private readonly overwriteInstances: boolean,
+    readonly dicomWeb: DicomWebOptions | null,
   ) {}
 
   /**
@@ -33,8 +46,40 @@ export class OrthancPacs {
    * `overwriteInstances`: a resend of a SOP Instance UID replaces the stored one (default), like
    * most PACS configured to accept corrections; false keeps the first (Orthanc's default).
    */
-  static async create(modalities: Record<string, unknown>, o: { overwriteInstances?: boolean } = {}): Promise<OrthancPacs> {
-    return new OrthancPacs(tmpDir('orthanc'), await freePort(), await freePort(), modalities, o.overwriteInstances ?? true);
+  static async create(
+    modalities: Record<string, unknown>,
+    o: { overwriteInstances?: boolean; dicomWeb?: DicomWebOptions } = {},
+  ): Promise<OrthancPacs> {
+    return new OrthancPacs(
+      tmpDir('orthanc'),
+      await freePort(),
+      await freePort(),
+      modalities,
+      o.overwriteInstances ?? true,
+      o.dicomWeb ?? null,
+    );
+  }
+
+  /** The DICOMweb root, e.g. https://127.0.0.1:PORT/dicom-web (only with `dicomWeb`). */
+  get dicomWebUrl(): string {
+    return `${this.dicomWeb?.tls ? 'https' : 'http'}://127.0.0.1:${this.httpPort}/dicom-web`;
+  }
+
+  /** Orthanc's settings for `dicomWeb`: the plugin, its root, basic auth and https. */
+  private dicomWebConfig(): Record<string, unknown> {
+    const w = this.dicomWeb;
+    if (!w) return {};
+    const tls = w.tls;
+    const pem = path.join(this.dir, 'https.pem');
+    // Orthanc wants the certificate and its key in one PEM file (SslCertificate).
+    if (tls) fs.writeFileSync(pem, fs.readFileSync(tls.certFile, 'utf8') + fs.readFileSync(tls.keyFile, 'utf8'));
+    return {
+      Plugins: [DICOMWEB_PLUGIN],
+      DicomWeb: { Enable: true, Root: '/dicom-web/' },
+      AuthenticationEnabled: true,
+      RegisteredUsers: w.users,
+      ...(tls ? { SslEnabled: true, SslCertificate: pem } : {}),
+    };
   }
 
   get running(): boolean {
@@ -71,6 +116,7 @@ export class OrthancPacs {
       SaveJobs: false,
       SyncStorageArea: false,
       OverwriteInstances: this.overwriteInstances,
+      ...this.dicomWebConfig(),
     };
     const configPath = path.join(this.dir, 'orthanc.json');
     fs.writeFileSync(configPath, JSON.stringify(config, null, 2));
@@ -104,27 +150,40 @@ export class OrthancPacs {
     clearTimeout(timer);
   }
 
-  rest(method: string, urlPath: string, body?: Buffer | string | object, timeoutMs = 30_000): Promise<HttpResult> {
+  rest(
+    method: string,
+    urlPath: string,
+    body?: Buffer | string | object,
+    timeoutMs = 30_000,
+    extraHeaders: Record<string, string> = {},
+  ): Promise<HttpResult> {
     const payload =
       body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
+    const user = Object.entries(this.dicomWeb?.users ?? {})[0];
+    const tls = this.dicomWeb?.tls;
     return new Promise((resolve, reject) => {
-      const req = http.request(
+      const req = (tls ? https : http).request(
         {
           host: '127.0.0.1',
           port: this.httpPort,
           method,
           path: urlPath,
-          headers: payload
-            ? { 'content-length': payload.length, 'content-type': Buffer.isBuffer(body) ? 'application/dicom' : 'application/json' }
-            : {},
+          headers: {
+            ...(payload
+              ? { 'content-length': payload.length, 'content-type': Buffer.isBuffer(body) ? 'application/dicom' : 'application/json' }
+              : {}),
+            ...(user ? { authorization: `Basic ${Buffer.from(`${user[0]}:${user[1]}`).toString('base64')}` } : {}),
+            ...extraHeaders,
+          },
           timeout: timeoutMs,
+          ...(tls ? { ca: fs.readFileSync(tls.caFile) } : {}),
         },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('end', () => {
             const b = Buffer.concat(chunks);
-            resolve({ status: res.statusCode ?? 0, body: b, text: b.toString('utf8') });
+            resolve({ status: res.statusCode ?? 0, body: b, text: b.toString('utf8'), headers: res.headers });
           });
           res.on('error', reject);
         },
