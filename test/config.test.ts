@@ -163,7 +163,7 @@ test('config/default.json loads and has the documented values', () => {
       priority: 'normal',
       window: 'auto',
       burnedInAnnotation: 'skip',
-      outputs: null,
+      outputs: ['sr', 'seg'],
       keyImage: false,
       narrative: true,
     },

@@ -2,7 +2,10 @@
  * The job pipeline inside one node, with DCMTK storescu as the modality and storescp as the
  * destination: late instances give an amended report (revision 2, Predecessor Documents
  * Sequence); urgent jobs go first; C-ECHO keeps being answered (the event loop is never blocked) while the model
- * runs; the `infer` CLI prints findings as JSON with units in the keys.
+ * runs; the `infer` CLI prints findings as JSON with units in the keys. MeshNet on t1_crop (issue 14):
+ * SEG + SR to storescp and to Orthanc (both under the original study there), and the job's SEG
+ * checked frame by frame against the model's label map, beside a SEG of the same voxels relabelled
+ * as an axial series (test/helpers/seg-frames.ts).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -23,6 +26,19 @@ import { readDatasetHeader } from '../src/dicom/dataset-reader';
 import { parsePart10 } from '../src/imaging/dataset';
 import { readSegmentation } from '../src/imaging/segmentation-reader';
 import { TAG } from '../src/dicom/tags';
+import { OrthancPacs } from './helpers/orthanc';
+import { checkSegFrames, sourceSlicesOnDisk } from './helpers/seg-frames';
+import { relabelSeries } from '../fixtures/relabel-orientation';
+import { frameOfReferenceOf, type SeriesVolume } from '../src/inference/series-volume';
+import { parseManifest } from '../src/inference/manifest';
+import { volumeTensor } from '../src/inference/conform';
+import { loadModel } from '../src/inference/session';
+import { runModel } from '../src/inference/run-model';
+import { POSTPROCESSORS } from '../src/inference/postprocess';
+import { segmentationLabelMap } from '../src/inference/label-map';
+import { segmentationGeometryOf } from '../src/inference/label-resample';
+import type { SourceLabels } from '../src/inference/source-labels';
+import { anatomicalSegment, buildSegmentation, segmentationUids } from '../src/report/segmentation-iod';
 
 const MODELS = path.join(PROJECT_ROOT, 'models');
 const SEG_STORAGE = '1.2.840.10008.5.1.4.1.1.66.4';
@@ -52,6 +68,16 @@ function volumetricGroups(sr: Buffer): { segUid?: string; segment?: number; trac
   walk(parsePart10(sr).dataSet.items(TAG.ContentSequence));
   return out;
 }
+/** A series as the test wrote it (original UIDs, identified synthetic data), as the model side would load it. */
+async function loadOriginals(files: readonly string[]): Promise<SeriesVolume> {
+  const inputs = files.map((f) => {
+    const bytes = fs.readFileSync(f);
+    const h = readPart10Header(bytes);
+    return { bytes, sopInstanceUid: h.sopInstanceUid, sopClassUid: h.sopClassUid };
+  });
+  return loadSeriesVolume(inputs, frameOfReferenceOf(inputs[0]!.bytes), { allowIdentified: true });
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function storescu(port: number, files: string[], aet = 'STORESCU'): Promise<void> {
@@ -243,7 +269,7 @@ test('infer CLI: findings as JSON, measurements with their unit in the key, the 
   }
 });
 
-test('brain MR through the whole pipeline: MeshNet grey/white matter volumes in the SR (~519 / ~735 ml, 2 %), its SEG delivered first and referenced by TID 1411 groups', async (t) => {
+test('brain MR through the whole pipeline: MeshNet grey/white matter volumes in the SR (~519 / ~735 ml, 2 %), its SEG delivered first and referenced by TID 1411 groups; Orthanc files both under the original study; SEG frame by frame = the label map, acquired and relabelled axial', async (t) => {
   // A site's install: the manifest from models/, the weights copied in beside it.
   const modelsDir = tmpDir('models');
   fs.mkdirSync(path.join(modelsDir, 'meshnet-gwm'));
@@ -253,11 +279,17 @@ test('brain MR through the whole pipeline: MeshNet grey/white matter volumes in 
     outDir: tmpDir('t1'),
     uidRoot: newUidRoot(),
   });
+  // A second destination: Debian's Orthanc, a real PACS that accepts stores from our AE title only.
+  const archive = await OrthancPacs.create({ node: ['DICOM_AI', '127.0.0.1', 104] });
+  await archive.start();
+  t.after(() => archive.stop());
   await withStorescp(async (port, out) => {
+    const base = options(port, [
+      { name: 'brain-mr', match: { Modality: 'MR' }, model: 'meshnet-gwm', destinations: ['PACS', 'ARCHIVE'], outputs: ['sr', 'seg'] },
+    ]);
     const n = await startTestNode({
-      ...options(port, [
-        { name: 'brain-mr', match: { Modality: 'MR' }, model: 'meshnet-gwm', destinations: ['PACS'], outputs: ['sr', 'seg'] },
-      ]),
+      ...base,
+      destinations: { ...base.destinations, ARCHIVE: { aeTitle: 'ORTHANC', host: '127.0.0.1', port: archive.dicomPort } },
       inference: { modelsDir, providers: ['cpu'] },
     });
     try {
@@ -286,9 +318,18 @@ test('brain MR through the whole pipeline: MeshNet grey/white matter volumes in 
       const segFile = received.find((f) => readPart10Header(fs.readFileSync(f)).sopClassUid === SEG_STORAGE);
       const sr = received.find((f) => f !== segFile)!;
       assert.ok(segFile, 'a Segmentation arrived');
-      // One association, the destination's deliveries in the order they were queued: the SEG first.
-      const sent = n.node.store.listDeliveries().map((d) => d.sopClassUid);
-      assert.deepEqual(sent, [SEG_STORAGE, readPart10Header(fs.readFileSync(sr)).sopClassUid], 'SEG queued before the SR');
+      // One association per destination, its deliveries in the order they were queued: the SEG first.
+      for (const destination of ['PACS', 'ARCHIVE']) {
+        const sent = n.node.store
+          .listDeliveries()
+          .filter((d) => d.destination === destination)
+          .map((d) => d.sopClassUid);
+        assert.deepEqual(
+          sent,
+          [SEG_STORAGE, readPart10Header(fs.readFileSync(sr)).sopClassUid],
+          `${destination}: SEG queued before the SR`,
+        );
+      }
       assert.ok(fs.statSync(segFile).mtimeMs <= fs.statSync(sr).mtimeMs, 'the SEG was written by the destination before the SR');
       for (const file of [segFile, sr]) {
         const v = await run('dciodvfy', ['-new', file]);
@@ -312,17 +353,124 @@ test('brain MR through the whole pipeline: MeshNet grey/white matter volumes in 
         ['white matter', 'grey matter'],
       );
       for (const g of groups) assert.equal(g.sourceSeries, job.seriesInstanceUid, 'Source series for segmentation');
-      // The fixture's source grid is 1 mm isotropic: one SEG voxel is 0.001 ml; the SR counted on the model's grid.
-      for (const s of segRead.segments) {
-        const voxels = segRead.frames
-          .filter((f) => f.segmentNumber === s.number)
-          .reduce((a, f) => a + f.pixels.reduce((x, y) => x + y, 0), 0);
-        assert.ok(
-          Math.abs(voxels / 1000 - ml(s.label)) / ml(s.label) < 0.02,
-          `${s.label}: SEG ${voxels / 1000} ml vs SR ${ml(s.label)} ml`,
+      assert.match(d.stdout, /Volumes measured on the model's grid/);
+
+      // Orthanc holds both, under the ORIGINAL patient and study (not the de-identified ones).
+      const source = parsePart10(fs.readFileSync(files[0]!)).dataSet;
+      for (let waited = 0; (await archive.json<string[]>('GET', '/instances')).length < 2; waited += 200) {
+        assert.ok(waited < 30_000, 'the SEG and the SR in Orthanc within 30 s');
+        await sleep(200);
+      }
+      const studies = await archive.json<string[]>('GET', '/studies');
+      assert.equal(studies.length, 1, 'one study in Orthanc');
+      const study = await archive.json<{
+        MainDicomTags: { StudyInstanceUID: string };
+        PatientMainDicomTags: { PatientID: string };
+        Series: string[];
+      }>('GET', `/studies/${studies[0]}`);
+      assert.equal(study.MainDicomTags.StudyInstanceUID, source.string(TAG.StudyInstanceUID));
+      assert.equal(study.PatientMainDicomTags.PatientID, source.string(TAG.PatientID));
+      const series = await Promise.all(
+        study.Series.map((id) => archive.json<{ MainDicomTags: { Modality: string }; Instances: string[] }>('GET', `/series/${id}`)),
+      );
+      assert.deepEqual(series.map((x) => x.MainDicomTags.Modality).sort(), ['SEG', 'SR']);
+      const orthancSeg = (
+        await archive.rest('GET', `/instances/${series.find((x) => x.MainDicomTags.Modality === 'SEG')!.Instances[0]}/file`)
+      ).body;
+      assert.equal(readPart10Header(orthancSeg).sopInstanceUid, segUid, "Orthanc's SEG is the job's");
+
+      // The reference label map: the same model run once here on the same voxels relabelled as an
+      // axial series (fixtures/relabel-orientation.ts). Both series have the same conformed grid and
+      // input tensor, so its conformed labels are the job's too; the relabelled series' SEG is made
+      // from that run by the node's own path (source labels -> buildSegmentation).
+      const acquired = await loadOriginals(files);
+      const relabelledFiles = relabelSeries(acquired, { outDir: tmpDir('t1-axial'), uidRoot: newUidRoot() });
+      const relabelled = await loadOriginals(relabelledFiles);
+      assert.deepEqual([...relabelled.orientation], [1, 0, 0, 0, 1, 0], 'the relabelled series is axial');
+      const m = parseManifest(JSON.parse(fs.readFileSync(path.join(modelsDir, 'meshnet-gwm', 'model.json'), 'utf8')), 'model.json');
+      const [tA, tB] = [volumeTensor(acquired, m), volumeTensor(relabelled, m)];
+      // One conformed grid (to float rounding of the DS strings) and the same input tensor for both orientations.
+      assert.deepEqual(tA.grid.size, tB.grid.size);
+      for (const [a, b] of [[tA.grid.origin, tB.grid.origin], ...tA.grid.axes.map((ax, i) => [ax, tB.grid.axes[i]!])])
+        for (let x = 0; x < 3; x++) assert.ok(Math.abs(a![x]! - b![x]!) < 1e-6, `conformed grids differ: ${String(a)} vs ${String(b)}`);
+      let tensorDiffs = 0;
+      for (let p = 0; p < tA.data.length; p++) if (tA.data[p] !== tB.data[p]) tensorDiffs++;
+      assert.equal(tensorDiffs, 0, `input tensors of the two orientations differ at ${tensorDiffs} of ${tA.data.length} voxels`);
+      const session = await loadModel(m, path.join(modelsDir, 'meshnet-gwm', 'model.onnx'), {});
+      let raw: { data: Float32Array; dims: readonly number[] } | undefined;
+      const sourceLabels: { value?: SourceLabels | string } = {};
+      try {
+        await runModel(relabelled, {
+          name: m.name,
+          manifest: m,
+          session: {
+            provider: session.provider,
+            run: async (feeds, names) => {
+              const r = await session.run(feeds, names);
+              const o = r[m.output.name]!;
+              raw = { data: o.data as Float32Array, dims: o.dims };
+              return r;
+            },
+          },
+          sha256: 'test',
+          postprocessors: POSTPROCESSORS,
+          volumeTensor,
+          deidentification: 'test',
+          sourceLabels,
+        });
+      } finally {
+        await session.close();
+      }
+      assert.ok(
+        raw && typeof sourceLabels.value === 'object',
+        `no source labels: ${typeof sourceLabels.value === 'string' ? sourceLabels.value : 'none'}`,
+      );
+      // Argmax over the raw scores: the same decision as over their softmax.
+      const conformed = segmentationLabelMap(raw.data, raw.dims, m.output.labels).data;
+
+      const acquiredCheck = checkSegFrames(
+        readSegmentation(orthancSeg),
+        sourceSlicesOnDisk(files),
+        tA.grid,
+        conformed,
+        acquired.sliceSpacing,
+      );
+      const relabelledSeg = buildSegmentation({
+        sourceFile: fs.readFileSync(relabelledFiles[0]!),
+        sourceSeriesInstanceUid: parsePart10(fs.readFileSync(relabelledFiles[0]!)).dataSet.string(TAG.SeriesInstanceUID)!,
+        geometry: segmentationGeometryOf(relabelled),
+        labels: sourceLabels.value.slices,
+        segments: sourceLabels.value.segments.map((s) => anatomicalSegment(s.label, s.code)),
+        algorithm: { name: m.name, version: m.version },
+        device: { aeTitle: 'DICOM_AI', deviceUid: '2.25.1', manufacturer: 'test', modelName: 'test', softwareVersion: 'test' },
+        uids: segmentationUids(relabelled.slices[0]!.sopInstanceUid, m.name, m.version, 1),
+        contentDateTime: new Date(),
+        revision: 1,
+      });
+      const relabelledCheck = checkSegFrames(
+        readSegmentation(relabelledSeg.bytes),
+        sourceSlicesOnDisk(relabelledFiles),
+        tB.grid,
+        conformed,
+        relabelled.sliceSpacing,
+      );
+      // Counted in ml on the source grid, each segment agrees with the SR's volume within 2 %.
+      for (const [name, check] of [
+        ['acquired (coronal)', acquiredCheck],
+        ['relabelled (axial)', relabelledCheck],
+      ] as const) {
+        const segMl = segRead.segments.map((s) => check.voxelsBySegment.get(s.number)! * check.voxelMl);
+        t.diagnostic(
+          `${name}: ${check.frames} frames, ${check.pixelsCompared} pixels compared with the label map; SEG ${segMl.map((v) => v.toFixed(1)).join(' / ')} ml`,
+        );
+        segRead.segments.forEach((s, i) =>
+          assert.ok(
+            Math.abs(segMl[i]! - ml(s.label)) / ml(s.label) < 0.02,
+            `${name} ${s.label}: SEG ${segMl[i]} ml vs SR ${ml(s.label)} ml`,
+          ),
         );
       }
-      assert.match(d.stdout, /Volumes measured on the model's grid/);
+      assert.deepEqual(acquiredCheck.voxelsBySegment, relabelledCheck.voxelsBySegment, 'the same voxels in both orientations');
     } finally {
       await n.stop();
     }

@@ -226,11 +226,11 @@ for (const acq of ACQUISITIONS) {
       geometry,
       labels,
       segments: [
-        { label: 'Sphere', category: SEGMENT_CATEGORY.morphologicallyAlteredStructure, type: NODULE_TYPE },
+        { label: 'Sphere', category: SEGMENT_CATEGORY.morphologicallyAbnormalStructure, type: NODULE_TYPE },
         {
           label: 'Gray matter',
           category: SEGMENT_CATEGORY.anatomicalStructure,
-          type: { value: '389081007', scheme: 'SCT', meaning: 'Gray matter' },
+          type: { value: '389081007', scheme: 'SCT', meaning: 'Gray Matter' },
         },
       ],
       algorithm: { name: 'synthetic-model', version: '1.0' },
@@ -348,7 +348,7 @@ test('SEG writer refuses a label map that does not fit, and an empty one', async
     sourceFile: fs.readFileSync(files[0]!),
     sourceSeriesInstanceUid: `${root}.2`,
     geometry,
-    segments: [{ label: 'Nodule 1', category: SEGMENT_CATEGORY.morphologicallyAlteredStructure, type: NODULE_TYPE }],
+    segments: [{ label: 'Nodule 1', category: SEGMENT_CATEGORY.morphologicallyAbnormalStructure, type: NODULE_TYPE }],
     algorithm: { name: 'm', version: '1' },
     device: DEVICE,
     uids: segmentationUids(`${root}.2`, 'm', '1', 1),

@@ -368,9 +368,9 @@ test('segmentation-volumes: counts, volumes, confidence and uncertainty from a k
   assert.equal(r.findings.length, 2);
   const [w, g] = r.findings as [(typeof r.findings)[number], (typeof r.findings)[number]];
   assert.equal(w.label, 'white matter');
-  assert.deepEqual(w.code, { value: '389080008', scheme: 'SCT', meaning: 'White matter' });
+  assert.deepEqual(w.code, { value: '389080008', scheme: 'SCT', meaning: 'White Matter' });
   assert.equal(g.label, 'grey matter');
-  assert.deepEqual(g.code, { value: '389081007', scheme: 'SCT', meaning: 'Gray matter' });
+  assert.deepEqual(g.code, { value: '389081007', scheme: 'SCT', meaning: 'Gray Matter' });
   const ml = (n: number): number => (n * voxel) / 1000;
   assert.equal(w.measurements.find((x) => x.key === 'volumeMl')!.value, Math.round(ml(wm) * 1000) / 1000);
   assert.equal(w.measurements.find((x) => x.key === 'volumeMm3')!.value, wm * voxel);

@@ -32,10 +32,10 @@ export const SEGMENTATION_STORAGE = '1.2.840.10008.5.1.4.1.1.66.4';
 /** Series Number of our segmentations: after the SR (9901) and key image (9902) series. */
 export const SEGMENTATION_SERIES_NUMBER = '9903';
 
-/** CID 7150 Segmentation Property Categories and CID 7151 types used by the node's models (SCT). */
+/** CID 7150 Segmentation Property Categories; the types come from CID 7153 (brain) and CID 7159 (Nodule). */
 export const SEGMENT_CATEGORY = {
   anatomicalStructure: { value: '91723000', scheme: 'SCT', meaning: 'Anatomical Structure' },
-  morphologicallyAlteredStructure: { value: '49755003', scheme: 'SCT', meaning: 'Morphologically Altered Structure' },
+  morphologicallyAbnormalStructure: { value: '49755003', scheme: 'SCT', meaning: 'Morphologically Abnormal Structure' },
 } as const satisfies Record<string, Code>;
 export const NODULE_TYPE: Code = { value: '27925004', scheme: 'SCT', meaning: 'Nodule' };
 
@@ -57,7 +57,7 @@ export function anatomicalSegment(label: string, type: Code): SegmentDefinition 
 
 /** The n-th nodule (1-based) of a nodule model: one segment per nodule. */
 export function noduleSegment(n: number): SegmentDefinition {
-  return { label: `Nodule ${n}`, category: SEGMENT_CATEGORY.morphologicallyAlteredStructure, type: NODULE_TYPE };
+  return { label: `Nodule ${n}`, category: SEGMENT_CATEGORY.morphologicallyAbnormalStructure, type: NODULE_TYPE };
 }
 
 /** One source slice: the original instance (and frame) the frame on it derives from. */

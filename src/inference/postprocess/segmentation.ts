@@ -29,17 +29,18 @@ export const VOLUME_CONCEPT: Code = { value: '118565006', scheme: 'SCT', meaning
 export const UNSURE_MARGIN = 0.5;
 
 /**
- * Codes for common segmentation labels, from DICOM PS3.16 CID 7153 "CNS Segmentation Type" (SCT).
+ * Codes for common segmentation labels, from DICOM PS3.16 CID 7153 "CNS Segmentation Type" (SCT),
+ * meanings spelt exactly as the table has them (test/standard-codes.test.ts checks them).
  * Keys are normalised label names (lower case, "grey" spelt "gray", separators as spaces).
  */
 const KNOWN_LABELS: Readonly<Record<string, Code>> = {
-  'white matter': { value: '389080008', scheme: 'SCT', meaning: 'White matter' },
-  'gray matter': { value: '389081007', scheme: 'SCT', meaning: 'Gray matter' },
-  'cerebral white matter': { value: '68523003', scheme: 'SCT', meaning: 'Cerebral white matter' },
+  'white matter': { value: '389080008', scheme: 'SCT', meaning: 'White Matter' },
+  'gray matter': { value: '389081007', scheme: 'SCT', meaning: 'Gray Matter' },
+  'cerebral white matter': { value: '68523003', scheme: 'SCT', meaning: 'Cerebral White Matter' },
   'cerebral cortex': { value: '40146001', scheme: 'SCT', meaning: 'Cerebral cortex' },
   'cerebellar white matter': { value: '33060004', scheme: 'SCT', meaning: 'Cerebellar white matter' },
-  'cerebrospinal fluid': { value: '65216001', scheme: 'SCT', meaning: 'Cerebrospinal fluid' },
-  csf: { value: '65216001', scheme: 'SCT', meaning: 'Cerebrospinal fluid' },
+  'cerebrospinal fluid': { value: '65216001', scheme: 'SCT', meaning: 'Cerebrospinal Fluid' },
+  csf: { value: '65216001', scheme: 'SCT', meaning: 'Cerebrospinal Fluid' },
   brain: { value: '12738006', scheme: 'SCT', meaning: 'Brain' },
   cerebellum: { value: '113305005', scheme: 'SCT', meaning: 'Cerebellum' },
   'brain stem': { value: '119238007', scheme: 'SCT', meaning: 'Brain stem' },
