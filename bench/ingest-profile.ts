@@ -11,7 +11,8 @@
 //   receive        first data fragment handed to the writer -> last fragment (socket, PDU parsing,
 //                  fragments queued; the file writes run meanwhile on the thread pool)
 //   write drain    end() called -> the queued writes are done (what of the file write was not hidden)
-//   fsync file, header read, rename, fsync folder, index row (getInstance + recordInstance); the
+//   fsync file, header read, rename, fsync folder, index row (getInstance + the group commit's
+//                  transaction around recordInstance); the
 //                  header read and the index lookup run while the file's writes and fsync are in
 //                  flight, and are reported apart ("hidden") when they finish before that fsync
 //   other in end() the rest of InstanceWriter.end (close, checks, mkdir cache, callbacks)
@@ -180,7 +181,9 @@ function installTimers(): void {
   });
 
   const proto = Store.prototype;
-  for (const name of ['recordInstance', 'getInstance'] as const) {
+  // The row is written by recordInstance inside the group commit's transaction (inOneTransaction,
+  // src/ingest/index-commits.ts), whose COMMIT writes the WAL: time the whole transaction.
+  for (const name of ['inOneTransaction', 'getInstance'] as const) {
     const orig = Object.getOwnPropertyDescriptor(proto, name)!.value as (...a: unknown[]) => unknown;
     Object.assign(proto, {
       [name](this: Store, ...args: unknown[]) {

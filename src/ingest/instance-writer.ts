@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { DataSetSink } from '../dimse/association';
 import type { StoreRequest } from '../dimse/scp';
 import { STATUS } from '../dimse/command';
@@ -17,6 +17,7 @@ import { isDeflatedTransferSyntax } from '../dicom/transfer-syntax';
 import { inflatedSizeBudget, PIXEL_GEOMETRY_TAGS } from '../dicom/inflate-data-set';
 import { DEFAULT_PIXEL_LIMITS, PixelBudgetExceeded, type PixelLimits } from '../dicom/pixel-budget';
 import type { IndexAttributes, Store } from '../store/store';
+import { indexCommitsFor } from './index-commits';
 import { burnedInAnnotationRisk } from '../deid/burned-in';
 import type { Logger } from '../log/logger';
 import { mkdirPrivate, PRIVATE_FILE_MODE } from '../private-files';
@@ -76,6 +77,9 @@ function safeName(uid: string): string {
   return UID.test(uid) && uid.length <= 64 ? uid : `x${createHash('sha256').update(uid, 'latin1').digest('hex').slice(0, 40)}`;
 }
 
+/** Numbers the temporary files of this process (cheaper than random bytes per instance). */
+let partSequence = 0;
+
 export class InstanceWriter implements DataSetSink {
   /**
    * Raw descriptor. Creating the file, writing and fsync run on the thread pool: a create waits
@@ -103,7 +107,9 @@ export class InstanceWriter implements DataSetSink {
     private readonly log: Logger,
     private readonly onStored: (s: StoredInstance) => void,
   ) {
-    const name = `${req.association.id}-${req.messageId}-${randomBytes(4).toString('hex')}.part`;
+    // The association's id is random; the sequence tells apart messages that reuse an ID (a
+    // clash would only make the exclusive create fail, never mix two instances).
+    const name = `${req.association.id}-${req.messageId}-${(++partSequence).toString(36)}.part`;
     this.tmpPath = path.join(incomingDir(settings.dataDir), name);
   }
 
@@ -194,8 +200,8 @@ export class InstanceWriter implements DataSetSink {
       }
 
       const sizeBytes = this.metaLength + this.dataSetBytes;
-      const { replacedFile } = this.indexOrUnfile(finalPath, earlierCopy, () =>
-        this.store.recordInstance(
+      const { replacedFile } = await this.indexOrUnfile(finalPath, earlierCopy, () =>
+        indexCommitsFor(this.store).record(
           {
             sopInstanceUid: this.req.sopInstanceUid,
             sopClassUid: this.req.sopClassUid,
@@ -328,9 +334,9 @@ export class InstanceWriter implements DataSetSink {
    * so that no unindexed copy stays behind, unless it replaced an earlier copy of the same
    * instance (whose row still points at this path).
    */
-  private indexOrUnfile<T>(finalPath: string, earlierCopy: string | undefined, index: () => T): T {
+  private async indexOrUnfile<T>(finalPath: string, earlierCopy: string | undefined, index: () => Promise<T>): Promise<T> {
     try {
-      return index();
+      return await index();
     } catch (e) {
       if (earlierCopy !== finalPath) fs.rmSync(finalPath, { force: true });
       throw e;
