@@ -289,6 +289,13 @@ export class DicomNode extends EventEmitter<DicomNodeEvents> {
     // A retry that will happen again is in the deliveries table; only the final outcome is audited.
     if (!e.final) return;
     const d = this.config.destinations[e.row.destination];
+    if (e.withoutSegmentation)
+      this.audit.record({
+        event: 'sr-without-segmentation',
+        outcome: 'success',
+        calledAeTitle: d?.aeTitle,
+        detail: `${e.row.destination} does not hold the Segmentation the SR references (refused or failed): the SR without segment references was sent instead`,
+      });
     this.audit.record({
       event: e.ok ? 'report-delivered' : 'delivery-failed',
       outcome: e.ok ? 'success' : 'failure',

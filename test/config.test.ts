@@ -123,7 +123,14 @@ test('config/default.json loads and has the documented values', () => {
   assert.equal(cfg.series.stableSeconds, 30);
   assert.deepEqual(cfg.log, { level: 'info', file: null });
   assert.deepEqual(cfg.destinations, {
-    PACS: { aeTitle: 'ORTHANC', host: '127.0.0.1', port: 4242, tls: null, reportForms: ['comprehensive3d', 'comprehensive', 'basic-text'] },
+    PACS: {
+      aeTitle: 'ORTHANC',
+      host: '127.0.0.1',
+      port: 4242,
+      tls: null,
+      reportForms: ['comprehensive3d', 'comprehensive', 'basic-text'],
+      acceptsSegmentation: true,
+    },
   });
   assert.deepEqual(cfg.routes, [
     {
@@ -184,6 +191,20 @@ test('route outputs: a list of sr/seg/key-image-sc with "sr" in it; keyImage is 
     parseProblems({ ...base(), routes: [{ ...base()['routes'][0], outputs: 'sr' }] }),
     /routes\[0\]\.outputs.*should be a list of outputs/,
   );
+});
+
+test('destinations.<name>.acceptsSegmentation: true unless set false; anything but a boolean is named', () => {
+  const raw = base();
+  raw['destinations'] = {
+    PACS: { aeTitle: 'A', host: '127.0.0.1', port: 1 },
+    OLD: { aeTitle: 'B', host: '127.0.0.1', port: 2, acceptsSegmentation: false },
+  };
+  const cfg = parseConfig(raw, '/x');
+  assert.equal(cfg.destinations['PACS']?.acceptsSegmentation, true);
+  assert.equal(cfg.destinations['OLD']?.acceptsSegmentation, false);
+  const bad = base();
+  bad['destinations'] = { PACS: { aeTitle: 'A', host: '127.0.0.1', port: 1, acceptsSegmentation: 'no' } };
+  assertHas(parseProblems(bad), /destinations\.PACS\.acceptsSegmentation/);
 });
 
 test('defaults are applied for omitted settings', () => {

@@ -93,6 +93,11 @@ export interface DestinationConfig {
   readonly tls: TlsClientConfig | null;
   /** SR forms in order of preference; the first one the destination accepts at association is sent. */
   readonly reportForms: readonly ReportForm[];
+  /**
+   * false: the destination does not store DICOM Segmentations. It gets no SEG and an SR variant
+   * without segment references (report-set.ts), never an SR pointing at a SEG it does not hold.
+   */
+  readonly acceptsSegmentation: boolean;
 }
 
 /** One condition of a route: exact text (case-insensitive, trimmed) or a regular expression. */

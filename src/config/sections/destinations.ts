@@ -1,6 +1,6 @@
 /** `destinations.<name>`: where reports go, optionally over DICOM TLS. */
 import { REPORT_FORMS, isReportForm, type ReportForm } from '../../report/forms';
-import { aeTitle, host, port, readableFile, section } from '../kinds';
+import { aeTitle, boolean, host, port, readableFile, section } from '../kinds';
 import { describeValue, isCommentKey, isPlainObject, keyPath } from '../problems';
 import { type Kind, type NestedSection, type Obj, type SectionSchema, has, readSection, required } from '../schema';
 import type { DestinationConfig, TlsClientConfig } from '../types';
@@ -56,6 +56,11 @@ export const destinationSection: SectionSchema<DestinationConfig> = {
       kind: reportForms,
       default: REPORT_FORMS,
       doc: 'SR forms in order of preference; the first the destination accepts at association is sent',
+    },
+    acceptsSegmentation: {
+      kind: boolean,
+      default: true,
+      doc: 'false for a PACS that does not store DICOM Segmentations: it gets no SEG, and an SR without segment references instead of one pointing at a SEG it does not hold',
     },
   },
 };
