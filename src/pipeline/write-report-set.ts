@@ -9,7 +9,8 @@ import { buildReport, type BuiltReport, type ReportSegmentation } from '../repor
 import type { CreatingDevice } from '../report/common-modules';
 import type { ReportForm } from '../report/forms';
 import { buildKeyImageSc } from '../report/key-image-sc';
-import { anatomicalSegment, buildSegmentation, type SegmentationGeometry } from '../report/segmentation-iod';
+import { anatomicalSegment, type SegmentationGeometry } from '../report/segmentation-iod';
+import { segmentationInWorker } from '../inference/cpu-task';
 import type { SourceLabels } from '../inference/source-labels';
 import { hashUid } from '../report/uids';
 import { IMPLEMENTATION_CLASS_UID, VERSION } from '../version';
@@ -137,7 +138,9 @@ async function writeSegmentation(
   source: ReportSetSource,
   config: ReportSettings,
 ): Promise<WrittenReport> {
-  const built = buildSegmentation({
+  // Off the event loop: frame planning and bit packing take hundreds of ms for a brain volume.
+  // The label slices are lent to the worker for good; nothing reads them after this.
+  const built = await segmentationInWorker({
     sourceFile: source.firstOriginal,
     sourceSeriesInstanceUid: source.series.seriesInstanceUid,
     geometry: seg.geometry,
