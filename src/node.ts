@@ -16,7 +16,7 @@ import { DeliveryQueue, type DeliveryOutcome } from './delivery/queue';
 import { loadModels, ModelRegistry } from './inference/registry';
 import { REJECT, AssociateRQ } from './dimse/pdu';
 import { STORAGE_TRANSFER_SYNTAX_PREFERENCE, VERIFICATION_SOP_CLASS, VERIFICATION_TRANSFER_SYNTAX_PREFERENCE } from './dimse/uids';
-import { NodeConfig } from './config/config';
+import { ConfigError, NodeConfig } from './config/config';
 import { checkCaller } from './ingest/caller-policy';
 import { Store, SeriesRow } from './store/store';
 import { Logger } from './log/logger';
@@ -32,6 +32,7 @@ import { tlsServerOptions } from './dimse/tls';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from './version';
 import { JobRunner } from './pipeline/job-runner';
 import { routeSeries } from './pipeline/route-series';
+import { routeModelProblems } from './pipeline/route-model-check';
 import { runRetention, RetentionResult } from './housekeeping/retention';
 import { loadOrCreateDeidSecret } from './deid/secret';
 import { setUidRefKey } from './log/uid-ref';
@@ -289,6 +290,13 @@ export class DicomNode extends EventEmitter<DicomNodeEvents> {
     // A retry that will happen again is in the deliveries table; only the final outcome is audited.
     if (!e.final) return;
     const d = this.config.destinations[e.row.destination];
+    if (e.withoutSegmentation)
+      this.audit.record({
+        event: 'sr-without-segmentation',
+        outcome: 'success',
+        calledAeTitle: d?.aeTitle,
+        detail: `${e.row.destination} does not hold the Segmentation the SR references (refused or failed): the SR without segment references was sent instead`,
+      });
     this.audit.record({
       event: e.ok ? 'report-delivered' : 'delivery-failed',
       outcome: e.ok ? 'success' : 'failure',
@@ -369,6 +377,11 @@ export class DicomNode extends EventEmitter<DicomNodeEvents> {
           model: r.model,
           why,
         });
+    }
+    const routeProblems = routeModelProblems(this.config.routes, (name) => this.models?.get(name)?.manifest);
+    if (routeProblems.length > 0) {
+      await this.models.close(); // the model workers would keep the process alive
+      throw new ConfigError(routeProblems);
     }
     const requeuedJobs = this.store.requeueInterruptedJobs(Date.now());
     if (requeuedJobs > 0) this.log.warn('jobs interrupted by the last stop are queued again', { count: requeuedJobs });

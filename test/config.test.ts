@@ -133,6 +133,7 @@ test('config/default.json loads and has the documented values', () => {
       tls: null,
       timeoutSeconds: 30,
       reportForms: ['comprehensive3d', 'comprehensive', 'basic-text'],
+      acceptsSegmentation: true,
     },
   });
   assert.deepEqual(cfg.routes, [
@@ -194,6 +195,20 @@ test('route outputs: a list of sr/seg/key-image-sc with "sr" in it; keyImage is 
     parseProblems({ ...base(), routes: [{ ...base()['routes'][0], outputs: 'sr' }] }),
     /routes\[0\]\.outputs.*should be a list of outputs/,
   );
+});
+
+test('destinations.<name>.acceptsSegmentation: true unless set false; anything but a boolean is named', () => {
+  const raw = base();
+  raw['destinations'] = {
+    PACS: { aeTitle: 'A', host: '127.0.0.1', port: 1 },
+    OLD: { aeTitle: 'B', host: '127.0.0.1', port: 2, acceptsSegmentation: false },
+  };
+  const cfg = parseConfig(raw, '/x');
+  assert.equal(cfg.destinations['PACS']?.acceptsSegmentation, true);
+  assert.equal(cfg.destinations['OLD']?.acceptsSegmentation, false);
+  const bad = base();
+  bad['destinations'] = { PACS: { aeTitle: 'A', host: '127.0.0.1', port: 1, acceptsSegmentation: 'no' } };
+  assertHas(parseProblems(bad), /destinations\.PACS\.acceptsSegmentation/);
 });
 
 test('defaults are applied for omitted settings', () => {

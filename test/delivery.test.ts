@@ -15,6 +15,9 @@ import { CLI } from './helpers/env';
 import { newUidRoot, writeSyntheticCtSeries } from '../fixtures/synthetic-ct';
 import { prepareFile } from '../src/delivery/send-files';
 import { backoffSeconds } from '../src/delivery/queue';
+import { discardingSink, StorageScp } from '../src/dimse/scp';
+import { STATUS } from '../src/dimse/command';
+import { STORAGE_TRANSFER_SYNTAX_PREFERENCE, VERIFICATION_SOP_CLASS, VERIFICATION_TRANSFER_SYNTAX_PREFERENCE } from '../src/dimse/uids';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -122,4 +125,83 @@ test('a delivery caught mid-send by a crash is queued again at the next start', 
   assert.equal(t.node.store.requeueInterruptedDeliveries(Date.now()), 1);
   assert.equal(t.node.store.listDeliveries()[0]!.state, 'queued');
   await t.stop();
+});
+
+/** A storage SCP in this process whose answer per SOP Instance UID the test decides. */
+async function scriptedScp(
+  answer: (sopInstanceUid: string) => number,
+): Promise<{ port: number; stored: string[]; close: () => Promise<void> }> {
+  const stored: string[] = [];
+  const scp = new StorageScp({
+    aeTitle: 'SCRIPTED',
+    implementationClassUid: '2.25.1',
+    implementationVersionName: 'TEST',
+    maxAssociations: 4,
+    pending: { maxPending: 8, maxPendingPerAddress: 8 },
+    limits: { maxPduLength: 65536, maxCommandBytes: 65536, maxAssociateLength: 1 << 20, maxDataSetBytes: 1 << 26 },
+    timeouts: { artimMs: 2000, associateRqMs: 2000, idleMs: 5000 },
+    transferSyntaxesFor: (as) =>
+      as === VERIFICATION_SOP_CLASS ? VERIFICATION_TRANSFER_SYNTAX_PREFERENCE : STORAGE_TRANSFER_SYNTAX_PREFERENCE,
+    decide: () => ({ accept: true }),
+    onStore: (req) => {
+      const status = answer(req.sopInstanceUid);
+      if (status === 0) stored.push(req.sopInstanceUid);
+      return discardingSink(status, status === 0 ? '' : 'scripted failure');
+    },
+  });
+  const addr = await scp.listen(0, '127.0.0.1');
+  return { port: addr.port, stored, close: () => scp.close(500) };
+}
+
+test('an SR that references a SEG waits while the SEG fails, is sent with its references once the SEG is stored, and as the variant once the SEG failed for good', async () => {
+  const [seg, sr, variant, seg2, sr2, variant2] = await Promise.all(
+    writeSyntheticCtSeries({ outDir: tmpDir('dep-in'), count: 6, uidRoot: newUidRoot() }).map(async (f) => ({
+      ...(await prepareFile(f)),
+      filePath: f,
+    })),
+  );
+  let segFailures = 1;
+  const peer = await scriptedScp((uid) =>
+    (uid === seg!.sopInstanceUid && segFailures-- > 0) || uid === seg2!.sopInstanceUid ? STATUS.OutOfResources : 0,
+  );
+  const t = await startTestNode({
+    destinations: { PEER: { aeTitle: 'SCRIPTED', host: '127.0.0.1', port: peer.port } },
+    delivery: { maxAttempts: 2, backoffSeconds: 0.2, backoffCapSeconds: 1 },
+  });
+  try {
+    const flagged = (v: typeof variant, s: typeof seg) => [
+      { sopInstanceUid: v!.sopInstanceUid, sopClassUid: v!.sopClassUid, filePath: v!.filePath, whenSegmentationMissing: s!.sopInstanceUid },
+    ];
+    queueDelivery(t.node.store, seg!, 'PEER');
+    const srRow = queueDelivery(t.node.store, sr!, 'PEER', flagged(variant, seg));
+    // The SEG fails once (out of resources): the SR is held back, not attempted, and waits for the SEG's retry.
+    await t.node.deliveries.runDue();
+    assert.deepEqual(peer.stored, [], 'nothing stored: the SEG failed and its SR was held back');
+    const held = t.node.store.getDelivery(srRow.id)!;
+    const segRow = t.node.store.deliveryOf(seg!.sopInstanceUid, 'PEER')!;
+    assert.equal(held.state, 'queued');
+    assert.equal(held.attempts, 0, 'holding back is not an attempt');
+    assert.equal(held.nextAttemptAt, segRow.nextAttemptAt, 'claimed again together with the SEG');
+    assert.match(held.lastError ?? '', /waiting for the Segmentation/);
+    await sleep(300);
+    await t.node.deliveries.runDue();
+    assert.deepEqual(peer.stored, [seg!.sopInstanceUid, sr!.sopInstanceUid], 'the SEG, then the SR with its references');
+
+    // A SEG that never gets through: its SR waits, then goes as the variant without references.
+    queueDelivery(t.node.store, seg2!, 'PEER');
+    queueDelivery(t.node.store, sr2!, 'PEER', flagged(variant2, seg2));
+    await t.node.deliveries.runDue();
+    await sleep(300);
+    await t.node.deliveries.runDue(); // the SEG's last attempt fails; the SR is deferred to now
+    await t.node.deliveries.runDue();
+    assert.equal(t.node.store.deliveryOf(seg2!.sopInstanceUid, 'PEER')?.state, 'failed');
+    assert.deepEqual(peer.stored.slice(2), [variant2!.sopInstanceUid], 'only the variant; never the SR pointing at the missing SEG');
+    assert.ok(
+      t.node.store.listAudit().some((a) => a.event === 'sr-without-segmentation'),
+      'audited',
+    );
+  } finally {
+    await t.stop();
+    await peer.close();
+  }
 });

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { burnedInDecision } from '../src/pipeline/burned-in-check';
 import { formsNeeded, formUids, planReportSet, predecessorFor, reportRevision } from '../src/pipeline/report-set';
-import { planDeliveries, reportRows } from '../src/pipeline/delivery-plan';
+import { destinationsWithoutSegmentation, planDeliveries, reportRows } from '../src/pipeline/delivery-plan';
 import { resultRecord } from '../src/pipeline/record-result';
 import { seriesInstances, instancesHash } from '../src/pipeline/series-instances';
 import { withTimeLimit } from '../src/pipeline/time-limit';
@@ -129,6 +129,14 @@ function reportSet(keyImage: boolean, segmentation = false): ReportSet {
     ]),
     keyImage: keyImage ? written('key') : null,
     segmentation: segmentation ? written('seg') : null,
+    srsWithoutSegmentation: new Map<ReportForm, WrittenReport>(
+      segmentation
+        ? [
+            ['comprehensive3d', written('c3d-noseg')],
+            ['comprehensive', written('comp-noseg')],
+          ]
+        : [],
+    ),
   };
 }
 
@@ -147,7 +155,79 @@ test('delivery plan and rows: the Segmentation goes to each destination BEFORE i
     ],
   );
   const rows = reportRows(set, { jobId: 1, resultId: 2, seriesInstanceUid: SERIES, model: 'm', modelVersion: '1', instancesHash: 'h' });
-  assert.deepEqual(rows.at(-1) && [rows.at(-1)!.form, rows.at(-1)!.sopInstanceUid], ['seg', 'seg']);
+  assert.deepEqual(
+    rows
+      .filter((r) => !r.form.endsWith('-without-seg'))
+      .map((r) => [r.form, r.sopInstanceUid])
+      .at(-1),
+    ['seg', 'seg'],
+  );
+  assert.deepEqual(
+    rows.filter((r) => r.form.endsWith('-without-seg')).map((r) => [r.form, r.sopInstanceUid]),
+    [
+      ['comprehensive3d-without-seg', 'c3d-noseg'],
+      ['comprehensive-without-seg', 'comp-noseg'],
+    ],
+    'the SR variants without segment references are report rows of their own',
+  );
+});
+
+test('delivery plan with a SEG: a destination that does not take SEG gets the SR variant and no SEG; the others the SEG, then the SR with the variant as a marked fallback', () => {
+  const destinations = {
+    A: { reportForms: ['comprehensive3d'] as ReportForm[], acceptsSegmentation: true },
+    NOSEG: { reportForms: ['comprehensive3d', 'basic-text'] as ReportForm[], acceptsSegmentation: false },
+    B: { reportForms: ['basic-text'] as ReportForm[] },
+  };
+  const set = reportSet(false, true);
+  const plan = planDeliveries(['A', 'NOSEG', 'B'], destinations, set);
+  assert.deepEqual(
+    plan.map((d) => [d.destination, d.sopInstanceUid, d.alternatives.map((a) => [a.sopInstanceUid, a.whenSegmentationMissing])]),
+    [
+      ['A', 'seg', []],
+      ['A', 'c3d', [['c3d-noseg', 'seg']]],
+      // Never the SEG, never an SR pointing at it: the variant first, Basic Text (which references no SEG) as fallback.
+      ['NOSEG', 'c3d-noseg', [['basic', undefined]]],
+      // Basic Text references no SEG: nothing to wait for, no variant.
+      ['B', 'seg', []],
+      ['B', 'basic', []],
+    ],
+  );
+  assert.deepEqual(destinationsWithoutSegmentation(['A', 'NOSEG', 'B'], destinations, set), ['NOSEG']);
+  assert.deepEqual(destinationsWithoutSegmentation(['NOSEG'], destinations, reportSet(false)), [], 'no SEG made: nothing to say');
+  assert.deepEqual(
+    planDeliveries(['NOSEG'], destinations, reportSet(false)).map((d) => d.sopInstanceUid),
+    ['c3d'],
+    'without a SEG the destination gets the plain SR',
+  );
+});
+
+test('report set plan with a SEG: each TID 1500 form also without segment references, under its own deterministic UID in the SR series', () => {
+  const input = {
+    seriesInstanceUid: SERIES,
+    model: 'm',
+    modelVersion: '1',
+    revision: 2,
+    forms: ['comprehensive3d', 'comprehensive', 'basic-text'] as ReportForm[],
+    previousRevision: [report('comprehensive3d', 1, 'p-3d'), report('comprehensive3d-without-seg', 1, 'p-3d-noseg')],
+    studyInstanceUid: 'study',
+    withKeyImage: false,
+    withSegmentation: true,
+  };
+  const plan = planReportSet(input);
+  assert.deepEqual(planReportSet(input), plan, 'a rerun plans the very same variants');
+  assert.deepEqual(
+    plan.srsWithoutSegmentation.map((s) => s.form),
+    ['comprehensive3d', 'comprehensive'],
+    'Basic Text never references the SEG',
+  );
+  const uids = [...plan.srs, ...plan.srsWithoutSegmentation].map((s) => s.uids.sopInstanceUid);
+  assert.equal(new Set(uids).size, uids.length, 'every object its own SOP Instance UID');
+  for (const v of plan.srsWithoutSegmentation) assert.equal(v.uids.seriesInstanceUid, plan.srSeriesInstanceUid);
+  assert.equal(plan.srsWithoutSegmentation[0]?.predecessor?.sopInstanceUid, 'p-3d-noseg', 'supersedes what that destination got');
+  assert.equal(plan.srsWithoutSegmentation[1]?.predecessor?.sopInstanceUid, 'p-3d', 'else the usual rule');
+  assert.deepEqual(planReportSet({ ...input, withSegmentation: false }).srsWithoutSegmentation, []);
+  assert.deepEqual(planReportSet({ ...input, revision: 3 }).srsWithoutSegmentation[0]?.uids.seriesInstanceUid, plan.srSeriesInstanceUid);
+  assert.notEqual(planReportSet({ ...input, revision: 3 }).srsWithoutSegmentation[0]?.uids.sopInstanceUid, uids[3]);
 });
 
 test('delivery plan: each destination its preferred form with the others as fallbacks in order, plus the key image', () => {

@@ -39,6 +39,7 @@ import { segmentationLabelMap } from '../src/inference/label-map';
 import { segmentationGeometryOf } from '../src/inference/label-resample';
 import type { SourceLabels } from '../src/inference/source-labels';
 import { anatomicalSegment, buildSegmentation, segmentationUids } from '../src/report/segmentation-iod';
+import { withoutSegmentationUids } from '../src/pipeline/report-set';
 
 const MODELS = path.join(PROJECT_ROOT, 'models');
 const SEG_STORAGE = '1.2.840.10008.5.1.4.1.1.66.4';
@@ -269,7 +270,66 @@ test('infer CLI: findings as JSON, measurements with their unit in the key, the 
   }
 });
 
-test('brain MR through the whole pipeline: MeshNet grey/white matter volumes in the SR (~519 / ~735 ml, 2 %), its SEG delivered first and referenced by TID 1411 groups; Orthanc files both under the original study; SEG frame by frame = the label map, acquired and relabelled axial', async (t) => {
+/** A storescp association profile that takes the SR classes but no Segmentation Storage. */
+const NO_SEG_PROFILE = `
+[[TransferSyntaxes]]
+[Uncompressed]
+TransferSyntax1 = LocalEndianExplicit
+TransferSyntax2 = LittleEndianImplicit
+
+[[PresentationContexts]]
+[SrOnly]
+PresentationContext1 = 1.2.840.10008.5.1.4.1.1.88.34\\Uncompressed
+PresentationContext2 = 1.2.840.10008.5.1.4.1.1.88.33\\Uncompressed
+PresentationContext3 = 1.2.840.10008.5.1.4.1.1.88.11\\Uncompressed
+PresentationContext4 = VerificationSOPClass\\Uncompressed
+
+[[Profiles]]
+[NoSegmentation]
+PresentationContexts = SrOnly
+`;
+
+/**
+ * Destinations without the SEG (NOSEG: acceptsSegmentation false; PICKY: refuses Segmentation
+ * Storage at association) each get one object: the SR variant without segment references, under
+ * its own deterministic UID, dciodvfy clean, with the same volumes, never naming the SEG; the
+ * refused SEG fails for good; both cases are in the audit trail.
+ */
+async function assertSrWithoutSegmentation(n: TestNode, srWithRefs: Buffer, segUid: string, nosegOut: string, pickyOut: string) {
+  const files = (dir: string) => fs.readdirSync(dir).map((f) => path.join(dir, f));
+  await waitFor(() => files(nosegOut).length === 1 && files(pickyOut).length === 1, 30_000, 'the SR variant at NOSEG and at PICKY');
+  const variantUid = withoutSegmentationUids({
+    seriesInstanceUid: '',
+    sopInstanceUid: readPart10Header(srWithRefs).sopInstanceUid,
+  }).sopInstanceUid;
+  for (const file of [...files(nosegOut), ...files(pickyOut)]) {
+    const bytes = fs.readFileSync(file);
+    assert.equal(readPart10Header(bytes).sopInstanceUid, variantUid, `${file}: the variant, under its own derived UID`);
+    assert.equal(bytes.includes(Buffer.from(segUid)), false, `${file} never names the SEG`);
+    assert.deepEqual(volumetricGroups(bytes), [], 'no TID 1411 group referencing a segment');
+    const v = await run('dciodvfy', ['-new', file]);
+    assert.deepEqual(
+      (v.stdout + v.stderr).split('\n').filter((l) => /^Error/.test(l)),
+      [],
+      `${path.basename(file)}: ${v.stdout}${v.stderr}`,
+    );
+    const dump = await run('dsrdump', ['+U8', '+Pl', file]);
+    assert.equal(dump.code, 0, dump.stderr);
+    assert.match(dump.stdout, /White matter volume 518.5 ml/, 'the same volumes');
+    assert.doesNotMatch(dump.stdout, /Referenced Segment/);
+  }
+  const deliveries = n.node.store.listDeliveries();
+  assert.equal(deliveries.filter((d) => d.destination === 'NOSEG' && d.sopClassUid === SEG_STORAGE).length, 0, 'no SEG queued for NOSEG');
+  const pickySeg = deliveries.find((d) => d.destination === 'PICKY' && d.sopClassUid === SEG_STORAGE);
+  assert.equal(pickySeg?.state, 'failed', 'the refused SEG is not retried');
+  assert.match(pickySeg?.lastError ?? '', /accepted no presentation context for SOP class 1\.2\.840\.10008\.5\.1\.4\.1\.1\.66\.4/);
+  const audited = n.node.store.listAudit().filter((a) => a.event === 'sr-without-segmentation');
+  assert.equal(audited.length, 2, JSON.stringify(audited));
+  assert.ok(audited.some((a) => /NOSEG does not take Segmentations/.test(a.detail ?? '')));
+  assert.ok(audited.some((a) => /PICKY does not hold the Segmentation/.test(a.detail ?? '')));
+}
+
+test('brain MR through the whole pipeline: MeshNet grey/white matter volumes in the SR (~519 / ~735 ml, 2 %), its SEG delivered first and referenced by TID 1411 groups; Orthanc files both under the original study; SEG frame by frame = the label map, acquired and relabelled axial; destinations without SEG get the SR variant', async (t) => {
   // A site's install: the manifest from models/, the weights copied in beside it.
   const modelsDir = tmpDir('models');
   fs.mkdirSync(path.join(modelsDir, 'meshnet-gwm'));
@@ -283,13 +343,41 @@ test('brain MR through the whole pipeline: MeshNet grey/white matter volumes in 
   const archive = await OrthancPacs.create({ node: ['DICOM_AI', '127.0.0.1', 104] });
   await archive.start();
   t.after(() => archive.stop());
+  // Two more destinations that do not hold SEG: one configured so, one (a storescp whose profile
+  // lists no Segmentation Storage context) refusing it at association.
+  const [nosegPort, pickyPort] = [await freePort(), await freePort()];
+  const [nosegOut, pickyOut] = [tmpDir('pipeline-noseg'), tmpDir('pipeline-picky')];
+  const profile = path.join(tmpDir('picky-profile'), 'profile.cfg');
+  fs.writeFileSync(profile, NO_SEG_PROFILE);
+  const others = [
+    spawn('storescp', ['-aet', 'NOSEG', '-od', nosegOut, String(nosegPort)], {
+      stdio: 'ignore',
+      env: { ...process.env, TCP_NODELAY: '1' },
+    }),
+    spawn('storescp', ['-aet', 'PICKY', '-od', pickyOut, '-xf', profile, 'NoSegmentation', String(pickyPort)], {
+      stdio: 'ignore',
+      env: { ...process.env, TCP_NODELAY: '1' },
+    }),
+  ];
+  t.after(() => others.forEach((p) => p.kill()));
   await withStorescp(async (port, out) => {
     const base = options(port, [
-      { name: 'brain-mr', match: { Modality: 'MR' }, model: 'meshnet-gwm', destinations: ['PACS', 'ARCHIVE'], outputs: ['sr', 'seg'] },
+      {
+        name: 'brain-mr',
+        match: { Modality: 'MR' },
+        model: 'meshnet-gwm',
+        destinations: ['PACS', 'ARCHIVE', 'NOSEG', 'PICKY'],
+        outputs: ['sr', 'seg'],
+      },
     ]);
     const n = await startTestNode({
       ...base,
-      destinations: { ...base.destinations, ARCHIVE: { aeTitle: 'ORTHANC', host: '127.0.0.1', port: archive.dicomPort } },
+      destinations: {
+        ...base.destinations,
+        ARCHIVE: { aeTitle: 'ORTHANC', host: '127.0.0.1', port: archive.dicomPort },
+        NOSEG: { aeTitle: 'NOSEG', host: '127.0.0.1', port: nosegPort, acceptsSegmentation: false },
+        PICKY: { aeTitle: 'PICKY', host: '127.0.0.1', port: pickyPort },
+      },
       inference: { modelsDir, providers: ['cpu'] },
     });
     try {
@@ -471,6 +559,7 @@ test('brain MR through the whole pipeline: MeshNet grey/white matter volumes in 
         );
       }
       assert.deepEqual(acquiredCheck.voxelsBySegment, relabelledCheck.voxelsBySegment, 'the same voxels in both orientations');
+      await assertSrWithoutSegmentation(n, fs.readFileSync(sr), segUid, nosegOut, pickyOut);
     } finally {
       await n.stop();
     }

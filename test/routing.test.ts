@@ -7,10 +7,13 @@ import fs from 'node:fs';
 import http from 'node:http';
 import { parseConfig, ConfigError, WINDOW_PRESET_NAMES } from '../src/config/config';
 import { routesFor } from '../src/pipeline/router';
+import { routeModelProblems } from '../src/pipeline/route-model-check';
+import { whyCannotWriteSegmentation } from '../src/inference/source-labels';
+import { parseManifest, type Manifest } from '../src/inference/manifest';
 import { WINDOW_PRESETS } from '../src/imaging';
 import { startTestNode, waitFor } from './helpers/node';
 import { run } from './helpers/run';
-import { CLI, SHARED_DICOM, tmpDir } from './helpers/env';
+import { CLI, PROJECT_ROOT, SHARED_DICOM, tmpDir } from './helpers/env';
 import { newUidRoot, writeSyntheticCtSeries } from '../fixtures/synthetic-ct';
 
 const base = {
@@ -104,6 +107,52 @@ test('route config problems are reported with their key', () => {
       return true;
     },
   );
+});
+
+function installedManifest(name: string): Manifest {
+  return parseManifest(JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, 'models', name, 'model.json'), 'utf8')), name);
+}
+
+test('a route asking for "seg" needs a model whose output can be written as a Segmentation: which route, which model, why', () => {
+  const meshnet = installedManifest('meshnet-gwm');
+  const nodules = installedManifest('lung-nodule-reference');
+  assert.equal(whyCannotWriteSegmentation(meshnet), null, 'a volume-mode label map');
+  assert.match(whyCannotWriteSegmentation(nodules) ?? '', /kind "detection", post-processing "lung-nodules"\) is not a label per voxel/);
+  const sliceLabels = { ...meshnet, preprocessing: { ...meshnet.preprocessing, mode: 'slice' as const } };
+  assert.match(whyCannotWriteSegmentation(sliceLabels) ?? '', /runs slice by slice/);
+  const manifests: Record<string, Manifest> = { 'meshnet-gwm': meshnet, 'lung-nodule-reference': nodules };
+  const { routes } = routesOf([
+    { name: 'brain', match: { Modality: 'MR' }, model: 'meshnet-gwm', destinations: ['PACS'], outputs: ['sr', 'seg'] },
+    { name: 'chest', match: { Modality: 'CT' }, model: 'lung-nodule-reference', destinations: ['PACS'], outputs: ['sr', 'seg'] },
+    { name: 'chest-sr', match: { Modality: 'CT' }, model: 'lung-nodule-reference', destinations: ['PACS'] },
+    { name: 'not-installed', match: { Modality: 'CT' }, model: 'gone', destinations: ['PACS'], outputs: ['sr', 'seg'] },
+  ]);
+  assert.deepEqual(
+    routeModelProblems(routes, (m) => manifests[m]),
+    [
+      'routes[1] ("chest"): outputs include "seg", but model "lung-nodule-reference" cannot give a Segmentation: its output (kind "detection", post-processing "lung-nodules") is not a label per voxel, so there is nothing to write as a DICOM Segmentation. Remove "seg" from this route\'s outputs, or route a segmentation model',
+    ],
+  );
+});
+
+test('start-up refuses a route asking a detection model for "seg", with the reason, once the model is loaded', async () => {
+  const modelsDir = tmpDir('models-seg');
+  fs.cpSync(path.join(PROJECT_ROOT, 'models', 'lung-nodule-reference'), path.join(modelsDir, 'lung-nodule-reference'), { recursive: true });
+  const route = {
+    name: 'chest',
+    match: { Modality: 'CT' },
+    model: 'lung-nodule-reference',
+    destinations: ['PACS'],
+    outputs: ['sr', 'seg'],
+  };
+  await assert.rejects(startTestNode({ inference: { modelsDir, providers: ['cpu'] }, routes: [route] }), (e: unknown) => {
+    assert.ok(e instanceof ConfigError, String(e));
+    assert.match(
+      e.message,
+      /routes\[0\] \("chest"\): outputs include "seg", but model "lung-nodule-reference" cannot give a Segmentation: .*not a label per voxel/,
+    );
+    return true;
+  });
 });
 
 test('the window presets a route may name are the ones the imaging stage defines', () => {

@@ -22,6 +22,7 @@ import { formatDs } from '../fixtures/nifti-to-dicom';
 import { readPart10Header } from '../src/dicom/part10';
 import { frameOfReferenceOf, loadSeriesVolume, type SeriesVolume } from '../src/inference/series-volume';
 import { conformGrid, conformedToPatient, type ConformGrid } from '../src/inference/conform';
+import { segmentationInWorker } from '../src/inference/cpu-task';
 import { labelsOnSourceGrid, segmentationGeometryOf } from '../src/inference/label-resample';
 import { buildSegmentation, NODULE_TYPE, SEGMENT_CATEGORY, segmentationUids } from '../src/report/segmentation-iod';
 import { readSegmentation } from '../src/imaging/segmentation-reader';
@@ -361,6 +362,44 @@ test('SEG writer refuses a label map that does not fit, and an empty one', async
   const stray = vol.slices.map(() => new Uint8Array(plane));
   stray[3]![5] = 2;
   assert.throws(() => buildSegmentation({ ...base, labels: stray }), /label 2, but only 1 segments/);
+  // Built in a worker (as the job does) a bad label map fails with the same reason.
+  await assert.rejects(segmentationInWorker({ ...base, labels: stray.map((l) => l.slice()) }), /label 2, but only 1 segments/);
+});
+
+test('SEG built in the worker thread: the very same bytes as in-process (bit packing included)', async () => {
+  const root = newUidRoot();
+  const files = writeSeries(ACQUISITIONS[0]!, path.join(work, 'worker'), root);
+  const vol = await loadSeries(files);
+  const geometry = segmentationGeometryOf(vol);
+  const plane = vol.rows * vol.columns;
+  // Two segments over odd-sized runs, so frames start mid-byte in the continuous bit stream.
+  const labels = vol.slices.map((_, k) => {
+    const l = new Uint8Array(plane);
+    for (let p = k * 7; p < plane; p += 3 + (k % 5)) l[p] = 1 + ((p >> 4) % 2);
+    return l;
+  });
+  const input = {
+    sourceFile: fs.readFileSync(files[0]!),
+    sourceSeriesInstanceUid: `${root}.2`,
+    geometry,
+    labels,
+    segments: [
+      { label: 'Nodule 1', category: SEGMENT_CATEGORY.morphologicallyAbnormalStructure, type: NODULE_TYPE },
+      { label: 'Nodule 2', category: SEGMENT_CATEGORY.morphologicallyAbnormalStructure, type: NODULE_TYPE },
+    ],
+    algorithm: { name: 'm', version: '1' },
+    device: DEVICE,
+    uids: segmentationUids(`${root}.2`, 'm', '1', 1),
+    contentDateTime: new Date('2026-01-02T03:04:05Z'),
+    revision: 1,
+  };
+  const here = buildSegmentation(input);
+  const there = await segmentationInWorker({ ...input, labels: labels.map((l) => l.slice()) });
+  assert.ok(Buffer.isBuffer(there.bytes));
+  assert.ok(here.numberOfFrames > vol.slices.length, `${here.numberOfFrames} frames`);
+  assert.equal(there.numberOfFrames, here.numberOfFrames);
+  assert.equal(there.sopInstanceUid, here.sopInstanceUid);
+  assert.ok(there.bytes.equals(here.bytes), 'identical Part 10 bytes');
 });
 
 test(

@@ -113,6 +113,11 @@ export interface DestinationConfig {
   readonly auth: DicomWebAuthConfig;
   /** No answer (or no progress sending) for this long fails the attempt; it is retried like any other. */
   readonly timeoutSeconds: number;
+  /**
+   * false: the destination does not store DICOM Segmentations. It gets no SEG and an SR variant
+   * without segment references (report-set.ts), never an SR pointing at a SEG it does not hold.
+   */
+  readonly acceptsSegmentation: boolean;
 }
 
 /** One condition of a route: exact text (case-insensitive, trimmed) or a regular expression. */

@@ -11,6 +11,7 @@ import { readPart10Header } from '../dicom/part10';
 import { readDatasetHeader } from '../dicom/dataset-reader';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '../version';
 import { tagsByKeyword } from '../dicom/tags';
+import { isSuccessOrWarning } from '../dimse/command';
 
 export interface Destination {
   aeTitle: string;
@@ -32,6 +33,10 @@ export interface SendResult {
   sopInstanceUid: string;
   status: number | null;
   error?: string;
+  /** The peer accepted no presentation context for any form of it: its SOP class is not taken there. */
+  refused?: boolean;
+  /** Not sent: the object it references was not stored in this association (see PreparedFile.references). */
+  heldBack?: boolean;
 }
 
 export interface PreparedFile {
@@ -46,6 +51,13 @@ export interface PreparedFile {
    * first form the peer accepted is the one sent.
    */
   alternatives?: PreparedFile[];
+  /**
+   * This object references one sent earlier in the same call (an SR naming a Segmentation's
+   * segments): it is sent only when that one was stored (success or warning); when the peer
+   * refused that one's SOP class, `otherwise` (the variant without the references) is sent
+   * instead; when it failed another way, nothing is sent (heldBack) and the caller decides.
+   */
+  references?: { sopInstanceUid: string; otherwise: PreparedFile };
 }
 
 /** Reads just enough of a file to know what to propose for it. */
@@ -103,7 +115,8 @@ export function expandPaths(paths: string[]): string[] {
 /** Sends the files; resolves with one result per file (status null = not sent). */
 export async function sendFiles(dest: Destination, files: PreparedFile[], o: SendOptions): Promise<SendResult[]> {
   const keys = new Map<string, { abstractSyntax: string; transferSyntaxes: string[] }>();
-  for (const f of files.flatMap((x) => [x, ...(x.alternatives ?? [])])) {
+  const forms = (x: PreparedFile): PreparedFile[] => [x, ...(x.alternatives ?? [])];
+  for (const f of files.flatMap((x) => [...forms(x), ...(x.references ? forms(x.references.otherwise) : [])])) {
     keys.set(`${f.sopClassUid}|${f.transferSyntaxUid}`, { abstractSyntax: f.sopClassUid, transferSyntaxes: [f.transferSyntaxUid] });
   }
   if (keys.size > 128)
@@ -125,15 +138,25 @@ export async function sendFiles(dest: Destination, files: PreparedFile[], o: Sen
   });
   const results: SendResult[] = [];
   try {
-    for (const wanted of files) {
+    for (const file of files) {
+      const wanted = dependentChoice(file, results);
       let r: SendResult;
+      if (!wanted) {
+        r = { file: file.file, sopInstanceUid: file.sopInstanceUid, status: null, heldBack: true, error: heldBackReason(file) };
+        results.push(r);
+        o.onResult?.(r);
+        continue;
+      }
       // The first form of this content that the peer accepted a context for.
-      const f = [wanted, ...(wanted.alternatives ?? [])].find((x) => scu.contextFor(x.sopClassUid, x.transferSyntaxUid)) ?? wanted;
+      const f = [wanted, ...(wanted.alternatives ?? [])].find((x) => scu.contextFor(x.sopClassUid, x.transferSyntaxUid));
       try {
+        if (!f) throw new RefusedError(wanted);
         const rsp = await scu.storeFile(f);
         r = { file: f.file, sopInstanceUid: f.sopInstanceUid, status: rsp.status ?? null, error: rsp.errorComment };
       } catch (e) {
-        r = { file: f.file, sopInstanceUid: f.sopInstanceUid, status: null, error: (e as Error).message };
+        const at = f ?? wanted;
+        r = { file: at.file, sopInstanceUid: at.sopInstanceUid, status: null, error: (e as Error).message };
+        if (e instanceof RefusedError) r.refused = true;
       }
       results.push(r);
       o.onResult?.(r);
@@ -156,4 +179,24 @@ export async function sendFiles(dest: Destination, files: PreparedFile[], o: Sen
   return results;
 }
 
-export { isSuccessOrWarning } from '../dimse/command';
+/** No form of the file has an accepted presentation context. */
+class RefusedError extends Error {
+  constructor(f: PreparedFile) {
+    super(`the peer accepted no presentation context for SOP class ${f.sopClassUid} in transfer syntax ${f.transferSyntaxUid}`);
+  }
+}
+
+/** What to send for `file` given the earlier results of this association; null = hold it back. */
+function dependentChoice(file: PreparedFile, earlier: readonly SendResult[]): PreparedFile | null {
+  if (!file.references) return file;
+  const ref = earlier.find((r) => r.sopInstanceUid === file.references!.sopInstanceUid);
+  if (ref && isSuccessOrWarning(ref.status)) return file;
+  if (ref?.refused) return file.references.otherwise;
+  return null;
+}
+
+function heldBackReason(file: PreparedFile): string {
+  return `held back: the object it references (${file.references?.sopInstanceUid ?? '?'}) was not stored in this association`;
+}
+
+export { isSuccessOrWarning };

@@ -13,7 +13,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { DicomWebAuthConfig } from '../config/types';
 import { tlsClientOptions, type TlsFiles } from '../dimse/tls';
-import type { PreparedFile, SendResult } from './send-files';
+import { isSuccessOrWarning, type PreparedFile, type SendResult } from './send-files';
 import { describeHttpFailure, parseStowResponse, StowRequestError } from './stow-response';
 
 export interface DicomWebTarget {
@@ -22,6 +22,40 @@ export interface DicomWebTarget {
   readonly auth: DicomWebAuthConfig;
   readonly tls: TlsFiles | null;
   readonly timeoutSeconds: number;
+}
+
+/** STOW-RS Failure Reason "SOP Class not supported" (PS3.18 §10.5.3): the DICOMweb form of a refused presentation context. */
+const SOP_CLASS_NOT_SUPPORTED = 0x0122;
+
+/**
+ * Stores the files in two requests when some reference another in the batch (an SR naming a
+ * Segmentation's segments, see PreparedFile.references): one STOW-RS request is not ordered, so
+ * the referenced objects go first, and each referencing file follows only when its reference was
+ * stored; when the server does not take that SOP class its `otherwise` (the variant without the
+ * references) goes instead; otherwise it is held back for the queue to decide (as sendFiles does).
+ */
+export async function stowInDependencyOrder(target: DicomWebTarget, files: readonly PreparedFile[]): Promise<SendResult[]> {
+  const outcome = new Map<PreparedFile, SendResult>();
+  const first = files.filter((f) => !f.references);
+  if (first.length > 0) (await stowFiles(target, first)).forEach((r, i) => outcome.set(first[i]!, r));
+  const bySop = new Map([...outcome.values()].map((r) => [r.sopInstanceUid, r]));
+  for (const r of bySop.values()) if (r.status === SOP_CLASS_NOT_SUPPORTED) r.refused = true;
+  const second: [PreparedFile, PreparedFile][] = [];
+  for (const f of files) {
+    if (!f.references) continue;
+    const ref = bySop.get(f.references.sopInstanceUid);
+    if (ref && isSuccessOrWarning(ref.status)) second.push([f, f]);
+    else if (ref?.refused) second.push([f, f.references.otherwise]);
+    else outcome.set(f, { file: f.file, sopInstanceUid: f.sopInstanceUid, status: null, heldBack: true });
+  }
+  if (second.length > 0)
+    (
+      await stowFiles(
+        target,
+        second.map(([, sent]) => sent),
+      )
+    ).forEach((r, i) => outcome.set(second[i]![0], r));
+  return files.map((f) => outcome.get(f)!);
 }
 
 /** The largest answer read (a per-instance JSON list is a few hundred bytes per instance). */

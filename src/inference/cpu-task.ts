@@ -12,13 +12,15 @@ import type { PostprocessContext, PostprocessResult } from './postprocess/types'
 import type { VolumeTensor } from './run-model';
 import type { SeriesVolumeRequest } from '../pipeline/volume-stage';
 import type { SourceLabels } from './source-labels';
+import type { BuiltSegmentation, SegmentationInput } from '../report/segmentation-iod';
 
 export const CLASSIFICATION_POSTPROCESSOR = '(classification)';
 
 export type CpuTask =
   | { readonly type: 'postprocess'; readonly name: string; readonly ctx: PostprocessContext; readonly withSourceLabels?: boolean }
   | { readonly type: 'volume-tensor'; readonly volume: SeriesVolume; readonly manifest: Manifest }
-  | { readonly type: 'series-volume'; readonly request: SeriesVolumeRequest };
+  | { readonly type: 'series-volume'; readonly request: SeriesVolumeRequest }
+  | { readonly type: 'segmentation'; readonly input: SegmentationInput };
 
 export type CpuReply =
   | {
@@ -29,7 +31,8 @@ export type CpuReply =
       readonly sourceLabels?: SourceLabels | string;
     }
   | { readonly type: 'volume-tensor'; readonly tensor: VolumeTensor; readonly values: Float32Array[] }
-  | { readonly type: 'series-volume'; readonly volume: SeriesVolume; readonly values: Float32Array[] };
+  | { readonly type: 'series-volume'; readonly volume: SeriesVolume; readonly values: Float32Array[] }
+  | { readonly type: 'segmentation'; readonly built: BuiltSegmentation; readonly values: Float32Array[] };
 
 /** The volume the task lends the worker (and gets back), if any. */
 function lentVolume(task: CpuTask): SeriesVolume | null {
@@ -48,6 +51,8 @@ function buffersOf(task: CpuTask): ArrayBuffer[] {
     for (const c of task.ctx.maps ?? []) c.forEach(add);
     if (task.ctx.output) add(task.ctx.output.data);
   }
+  if (task.type === 'segmentation')
+    for (const l of task.input.labels) if (l.buffer instanceof ArrayBuffer && l.byteLength > 0) set.add(l.buffer);
   return [...set];
 }
 
@@ -102,6 +107,20 @@ export async function volumeTensorInWorker(volume: SeriesVolume, manifest: Manif
   const r = await runTask({ type: 'volume-tensor', volume, manifest });
   if (r.type !== 'volume-tensor') throw new Error('CPU worker answered the wrong task');
   return r.tensor;
+}
+
+/**
+ * The DICOM Segmentation built in a worker: planning the frames and packing their bits take
+ * hundreds of ms for a 256-slice brain (bench/seg-packing.ts), which the event loop must not
+ * spend. The label slices are LENT for good (transferred, not copied): the caller must not read
+ * them afterwards. The same bytes as buildSegmentation in-process (segmentation-iod.test.ts).
+ */
+export async function segmentationInWorker(input: SegmentationInput): Promise<BuiltSegmentation> {
+  const r = await runTask({ type: 'segmentation', input });
+  if (r.type !== 'segmentation') throw new Error('CPU worker answered the wrong task');
+  // Buffers cross the thread boundary as plain Uint8Arrays.
+  const b = r.built.bytes;
+  return { ...r.built, bytes: Buffer.from(b.buffer, b.byteOffset, b.byteLength) };
 }
 
 /** Reads, de-identifies and decodes a stored series into its volume in a worker (volume-stage's buildSeriesVolume). */

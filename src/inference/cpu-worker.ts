@@ -14,6 +14,7 @@ import { volumeTensor } from './conform';
 import { buildSeriesVolume } from '../pipeline/volume-stage';
 import { NotAVolumeError } from './series-volume';
 import { sourceLabelsOrWhyNot } from './source-labels';
+import { buildSegmentation } from '../report/segmentation-iod';
 
 const task = workerData as CpuTask;
 
@@ -21,6 +22,12 @@ async function run(): Promise<CpuReply> {
   if (task.type === 'series-volume') {
     const volume = await buildSeriesVolume(task.request);
     return { type: 'series-volume', volume, values: [...volume.values] };
+  }
+  if (task.type === 'segmentation') {
+    // workerData turned the Buffer into a Uint8Array; the source reader wants a Buffer.
+    const f = task.input.sourceFile;
+    const built = buildSegmentation({ ...task.input, sourceFile: Buffer.from(f.buffer, f.byteOffset, f.byteLength) });
+    return { type: 'segmentation', built, values: [] };
   }
   if (task.type === 'postprocess') {
     const p = task.name === CLASSIFICATION_POSTPROCESSOR ? classificationScores : POSTPROCESSORS[task.name];
@@ -41,6 +48,7 @@ run().then(
   (reply) => {
     const transfer = new Set<ArrayBuffer>();
     for (const v of reply.values) if (v.buffer instanceof ArrayBuffer) transfer.add(v.buffer);
+    if (reply.type === 'segmentation' && reply.built.bytes.buffer instanceof ArrayBuffer) transfer.add(reply.built.bytes.buffer);
     if (reply.type === 'volume-tensor' && reply.tensor.data.buffer instanceof ArrayBuffer) transfer.add(reply.tensor.data.buffer);
     if (reply.type === 'postprocess' && typeof reply.sourceLabels === 'object')
       for (const l of reply.sourceLabels.slices) if (l.buffer instanceof ArrayBuffer) transfer.add(l.buffer);

@@ -11,6 +11,7 @@ import type { Code } from './findings';
 import { conformGrid } from './conform';
 import { segmentationLabelMap } from './label-map';
 import { labelsOnSourceGrid } from './label-resample';
+import type { Manifest } from './manifest';
 import type { PostprocessContext } from './postprocess/types';
 
 export interface SourceLabels {
@@ -23,9 +24,35 @@ export interface SourceLabels {
 /** The post-processor whose output is a label per voxel; other models have no mask to write as a SEG yet. */
 export const LABEL_POSTPROCESSOR = 'segmentation-volumes';
 
+/**
+ * The capability a route's "seg" output needs: post-processors whose result can be written as a
+ * DICOM Segmentation (a label per voxel on one volume grid). A post-processor that gains masks
+ * (the lung-nodule detector's per-nodule masks) is added here, and routes may then ask it for "seg".
+ */
+export const SEGMENTATION_POSTPROCESSORS: ReadonlySet<string> = new Set([LABEL_POSTPROCESSOR]);
+
+/** The post-processor a manifest names, or the one its output kind implies (as run-model.ts picks it). */
+function postprocessorOf(manifest: Pick<Manifest, 'output'>): string {
+  return manifest.output.postprocess ?? (manifest.output.kind === 'segmentation' ? LABEL_POSTPROCESSOR : `(${manifest.output.kind})`);
+}
+
+/**
+ * Why a route may not ask this model for a Segmentation, or null when it may: decided from the
+ * manifest alone, at start-up, so a site learns it before the first series, not from each job.
+ */
+export function whyCannotWriteSegmentation(manifest: Pick<Manifest, 'output' | 'preprocessing'>): string | null {
+  const postprocessor = postprocessorOf(manifest);
+  if (!SEGMENTATION_POSTPROCESSORS.has(postprocessor))
+    return `its output (kind "${manifest.output.kind}", post-processing "${postprocessor}") is not a label per voxel, so there is nothing to write as a DICOM Segmentation`;
+  // The label map is read from a volume-mode output (sourceLabelsOf); a post-processor with masks of its own need not be.
+  if (postprocessor === LABEL_POSTPROCESSOR && manifest.preprocessing.mode !== 'volume')
+    return `it runs slice by slice (preprocessing.mode "${manifest.preprocessing.mode}"); a Segmentation is written from a volume-mode label output`;
+  return null;
+}
+
 /** Why a model's result gives no Segmentation, or null when it does (a volume-mode label output). */
 export function whyNoSourceLabels(postprocessor: string, ctx: Pick<PostprocessContext, 'output' | 'manifest'>): string | null {
-  if (postprocessor !== LABEL_POSTPROCESSOR || !ctx.output)
+  if (!SEGMENTATION_POSTPROCESSORS.has(postprocessor) || !ctx.output)
     return `model ${ctx.manifest.name} gives no per-voxel label map (post-processing "${postprocessor}"), so there is no Segmentation to send`;
   return null;
 }

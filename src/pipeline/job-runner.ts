@@ -45,7 +45,7 @@ import { makeKeyImage, type JobKeyImage } from './key-image-stage';
 import { resultRecord } from './record-result';
 import { formsNeeded, planReportSet, reportRevision, type ReportSetPlan } from './report-set';
 import { writeReportSet, type ReportSet } from './write-report-set';
-import { planDeliveries, reportRows } from './delivery-plan';
+import { destinationsWithoutSegmentation, planDeliveries, reportRows } from './delivery-plan';
 import type { NarrativeService } from '../narrative/narrative-service';
 import type { NarrativeOutcome } from '../narrative/outcome';
 import { originalFacts } from './original-facts';
@@ -302,6 +302,11 @@ export class JobRunner {
       instancesHash: series.instancesHash,
     });
     store.recordReportAndDeliveries(job.id, rows, planDeliveries(destinations, config.destinations, reports), Date.now());
+    for (const name of destinationsWithoutSegmentation(destinations, config.destinations, reports)) {
+      const detail = `job ${job.id}: ${name} does not take Segmentations (acceptsSegmentation false): no SEG, the SR without segment references instead`;
+      this.d.log.info('destination gets the SR without segment references', { jobId: job.id, destination: name });
+      this.d.audit({ event: 'sr-without-segmentation', outcome: 'success', seriesInstanceUid: job.seriesInstanceUid, detail });
+    }
   }
 
   /** The key image, kept with the job; a report goes without it when it cannot be made. */

@@ -40,6 +40,34 @@ export interface ReportSetPlan {
   readonly keyImage: ObjectUids | null;
   /** UIDs of the DICOM Segmentation (its own series, sent before the SR); null when none is sent. */
   readonly segmentation: ObjectUids | null;
+  /**
+   * With a Segmentation: each SR form again WITHOUT the segment references, for a destination that
+   * does not hold the SEG (acceptsSegmentation false, or it refused the SEG at association). Empty
+   * without a Segmentation. Basic Text never references the SEG, so it has no variant.
+   */
+  readonly srsWithoutSegmentation: readonly PlannedSr[];
+}
+
+/** The report row form of an SR variant without segment references (reports.form). */
+export function withoutSegmentationForm(form: ReportForm): string {
+  return `${form}-without-seg`;
+}
+
+/** Forms whose content tree references the SEG's segments (TID 1411 groups, evidence): the TID 1500 forms. */
+export function referencesSegmentation(form: ReportForm): boolean {
+  return form !== 'basic-text';
+}
+
+/**
+ * The variant of a form without segment references is another object (other content), so it has
+ * its own SOP Instance UID, derived from the form's the way the forms derive theirs from the base:
+ * a rerun makes the same variant under the same UID. Same SR series.
+ */
+export function withoutSegmentationUids(formUid: ObjectUids): ObjectUids {
+  return {
+    seriesInstanceUid: formUid.seriesInstanceUid,
+    sopInstanceUid: hashUid('dicom-ai-node/sr-without-seg', formUid.sopInstanceUid),
+  };
 }
 
 /** Every form any destination of the route may need, the default (Comprehensive 3D) first. */
@@ -123,5 +151,20 @@ export function planReportSet(input: ReportSetInput): ReportSetPlan {
     segmentation: input.withSegmentation
       ? segmentationUids(input.seriesInstanceUid, input.model, input.modelVersion, input.revision)
       : null,
+    srsWithoutSegmentation: input.withSegmentation
+      ? input.forms.filter(referencesSegmentation).map((form) => {
+          // What that destination got last time was the previous variant; else the usual rule.
+          const previous = input.previousRevision.find((p) => p.form === withoutSegmentationForm(form));
+          const predecessor = previous
+            ? {
+                sopClassUid: previous.sopClassUid,
+                sopInstanceUid: previous.sopInstanceUid,
+                seriesInstanceUid: previous.srSeriesInstanceUid,
+                studyInstanceUid: input.studyInstanceUid,
+              }
+            : predecessorFor(input.previousRevision, form, input.studyInstanceUid);
+          return { form, uids: withoutSegmentationUids(formUids(base, form)), ...(predecessor ? { predecessor } : {}) };
+        })
+      : [],
   };
 }

@@ -9,13 +9,14 @@ import { buildReport, type BuiltReport, type ReportSegmentation } from '../repor
 import type { CreatingDevice } from '../report/common-modules';
 import type { ReportForm } from '../report/forms';
 import { buildKeyImageSc } from '../report/key-image-sc';
-import { anatomicalSegment, buildSegmentation, type SegmentationGeometry } from '../report/segmentation-iod';
+import { anatomicalSegment, type SegmentationGeometry } from '../report/segmentation-iod';
+import { segmentationInWorker } from '../inference/cpu-task';
 import type { SourceLabels } from '../inference/source-labels';
 import { hashUid } from '../report/uids';
 import { IMPLEMENTATION_CLASS_UID, VERSION } from '../version';
 import { writeFileDurably } from './durable-file';
 import type { JobKeyImage } from './key-image-stage';
-import type { ObjectUids, ReportSetPlan } from './report-set';
+import type { ObjectUids, PlannedSr, ReportSetPlan } from './report-set';
 import type { SeriesInstances } from './series-instances';
 import type { NarrativeOutcome } from '../narrative/outcome';
 
@@ -35,6 +36,8 @@ export interface ReportSet {
   readonly keyImage: WrittenReport | null;
   /** The DICOM Segmentation the SR's regions come from; delivered before the SR. */
   readonly segmentation: WrittenReport | null;
+  /** With a Segmentation: the forms that reference it, written again without the references (plan.srsWithoutSegmentation). */
+  readonly srsWithoutSegmentation: ReadonlyMap<ReportForm, WrittenReport>;
 }
 
 /** What a Segmentation is written from: the model's labels on the source grid, and that grid. */
@@ -71,8 +74,6 @@ export function reportDevice(config: ReportSettings): CreatingDevice {
 }
 
 export async function writeReportSet(plan: ReportSetPlan, source: ReportSetSource, config: ReportSettings): Promise<ReportSet> {
-  const device = reportDevice(config);
-  const sourceInstances = source.series.instances.map(({ sopClassUid, sopInstanceUid }) => ({ sopClassUid, sopInstanceUid }));
   // The SEG first: the SR's volumetric groups name its SOP Instance UID and segment numbers.
   const segmentation =
     plan.segmentation && source.segmentation
@@ -87,28 +88,46 @@ export async function writeReportSet(plan: ReportSetPlan, source: ReportSetSourc
           segmentLabels: source.segmentation.labels.segments.map((s) => s.label),
         }
       : null;
+  const srs = await writeSrs(plan.srs, referenced, plan.revision, source, config);
+  // The same forms without the segment references, for destinations that do not hold the SEG.
+  const srsWithoutSegmentation = segmentation
+    ? await writeSrs(plan.srsWithoutSegmentation, null, plan.revision, source, config)
+    : new Map<ReportForm, WrittenReport>();
+  const keyImage =
+    plan.keyImage && source.keyImage ? await writeKeyImage(plan.keyImage, plan.revision, source.keyImage, source, config) : null;
+  return { revision: plan.revision, srSeriesInstanceUid: plan.srSeriesInstanceUid, srs, srsWithoutSegmentation, keyImage, segmentation };
+}
+
+/** The planned SR forms, each referencing the Segmentation's segments when `referenced` is given. */
+async function writeSrs(
+  planned: readonly PlannedSr[],
+  referenced: ReportSegmentation | null,
+  revision: number,
+  source: ReportSetSource,
+  config: ReportSettings,
+): Promise<Map<ReportForm, WrittenReport>> {
+  const device = reportDevice(config);
+  const sourceInstances = source.series.instances.map(({ sopClassUid, sopInstanceUid }) => ({ sopClassUid, sopInstanceUid }));
   const srs = new Map<ReportForm, WrittenReport>();
-  for (const planned of plan.srs) {
+  for (const p of planned) {
     const built = buildReport({
-      form: planned.form,
+      form: p.form,
       language: config.report.language,
       sourceFile: source.firstOriginal,
       sourceInstances,
       sourceSeriesInstanceUid: source.series.seriesInstanceUid,
       result: source.result,
       device,
-      revision: plan.revision,
-      ...(planned.predecessor ? { predecessor: planned.predecessor } : {}),
+      revision,
+      ...(p.predecessor ? { predecessor: p.predecessor } : {}),
       contentDateTime: new Date(),
-      uids: planned.uids,
+      uids: p.uids,
       ...(source.narrative ? { narrative: source.narrative } : {}),
       ...(referenced ? { segmentation: referenced } : {}),
     });
-    srs.set(planned.form, await writeReport(built, config));
+    srs.set(p.form, await writeReport(built, config));
   }
-  const keyImage =
-    plan.keyImage && source.keyImage ? await writeKeyImage(plan.keyImage, plan.revision, source.keyImage, source, config) : null;
-  return { revision: plan.revision, srSeriesInstanceUid: plan.srSeriesInstanceUid, srs, keyImage, segmentation };
+  return srs;
 }
 
 /** The model's regions as a BINARY Segmentation on the source slices (one segment per label), in a series of its own. */
@@ -119,7 +138,9 @@ async function writeSegmentation(
   source: ReportSetSource,
   config: ReportSettings,
 ): Promise<WrittenReport> {
-  const built = buildSegmentation({
+  // Off the event loop: frame planning and bit packing take hundreds of ms for a brain volume.
+  // The label slices are lent to the worker for good; nothing reads them after this.
+  const built = await segmentationInWorker({
     sourceFile: source.firstOriginal,
     sourceSeriesInstanceUid: source.series.seriesInstanceUid,
     geometry: seg.geometry,

@@ -120,7 +120,7 @@ export function segmentTrackingUid(segSeriesUid: string, segmentNumber: number, 
 }
 
 /** One frame of the SEG: segment `segment` on source slice `slice` (both as in the input). */
-interface PlannedFrame {
+export interface PlannedFrame {
   segment: number;
   slice: number;
 }
@@ -151,7 +151,7 @@ function checkInput(input: SegmentationInput): void {
 }
 
 /** Frames in dimension order (segment, then slice along the normal); empty (segment, slice) pairs omitted. */
-function planFrames(labels: readonly Uint8Array[], segmentCount: number): PlannedFrame[] {
+export function planFrames(labels: readonly Uint8Array[], segmentCount: number): PlannedFrame[] {
   const present = labels.map((l) => {
     const seen = new Set<number>();
     for (let p = 0; p < l.length; p++) if (l[p] !== 0) seen.add(l[p]!);
@@ -169,7 +169,7 @@ function planFrames(labels: readonly Uint8Array[], segmentCount: number): Planne
 }
 
 /** The frames' bits, one continuous stream (PS3.5 8.1.1: no padding between frames), padded to even. */
-function packFrames(frames: readonly PlannedFrame[], labels: readonly Uint8Array[], plane: number): Buffer {
+export function packFrames(frames: readonly PlannedFrame[], labels: readonly Uint8Array[], plane: number): Buffer {
   const bits = frames.length * plane;
   const out = Buffer.alloc(Math.ceil(bits / 16) * 2);
   frames.forEach((f, n) => {
@@ -276,8 +276,10 @@ function dimensionNodes(organizationUid: string): Node[] {
   ];
 }
 
+export type BuiltSegmentation = BuiltReport & { numberOfFrames: number };
+
 /** The Segmentation instance; throws with a reason when the label map holds no voxel at all. */
-export function buildSegmentation(input: SegmentationInput): BuiltReport & { numberOfFrames: number } {
+export function buildSegmentation(input: SegmentationInput): BuiltSegmentation {
   checkInput(input);
   const g = input.geometry;
   const frames = planFrames(input.labels, input.segments.length);

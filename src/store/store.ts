@@ -180,6 +180,11 @@ export interface DeliveryAlternative {
   sopInstanceUid: string;
   sopClassUid: string;
   filePath: string;
+  /**
+   * This form leaves out the segment references; it is sent only when the destination does not
+   * hold the Segmentation with this SOP Instance UID (refused, failed for good). delivery/queue.ts.
+   */
+  whenSegmentationMissing?: string;
 }
 
 export interface ResultRecord {
@@ -779,6 +784,25 @@ export class Store {
     this.stmt(
       `UPDATE deliveries SET attempts = attempts + 1, last_status = ?, last_error = ?, state = ?, next_attempt_at = COALESCE(?, next_attempt_at), updated_at = ? WHERE id = ?`,
     ).run(status, error, nextAttemptAt === null ? 'failed' : 'queued', nextAttemptAt, now, id);
+  }
+
+  /** The delivery of one object to one destination, if it was ever queued. */
+  deliveryOf(sopInstanceUid: string, destination: string): DeliveryRow | undefined {
+    const r = this.stmt(`SELECT ${DELIVERY_COLUMNS} FROM deliveries WHERE sop_instance_uid = ? AND destination = ?`).get(
+      sopInstanceUid,
+      destination,
+    ) as RawDelivery | undefined;
+    return r ? deliveryRow(r) : undefined;
+  }
+
+  /** Not attempted yet (it waits for another delivery): back in the queue at `nextAttemptAt`, no attempt counted. */
+  deferDelivery(id: number, nextAttemptAt: number, reason: string, now: number): void {
+    this.stmt(`UPDATE deliveries SET state = 'queued', next_attempt_at = ?, last_error = ?, updated_at = ? WHERE id = ?`).run(
+      nextAttemptAt,
+      reason,
+      now,
+      id,
+    );
   }
 
   /** After a crash, deliveries caught mid-send go back to the queue (a resend replaces, never duplicates). */

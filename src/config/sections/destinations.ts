@@ -1,6 +1,6 @@
 /** `destinations.<name>`: where reports go: DIMSE C-STORE (optionally over DICOM TLS) or DICOMweb STOW-RS. */
 import { REPORT_FORMS, isReportForm, type ReportForm } from '../../report/forms';
-import { aeTitle, choice, host, integer, nullable, port, readableFile, section, text } from '../kinds';
+import { aeTitle, boolean, choice, host, integer, nullable, port, readableFile, section, text } from '../kinds';
 import { describeValue, isCommentKey, isPlainObject, keyPath } from '../problems';
 import { type Kind, type NestedSection, type Obj, type SectionSchema, SECTION_DEFAULTS, has, readSection, required } from '../schema';
 import type { DestinationConfig, DicomWebAuthConfig, TlsClientConfig } from '../types';
@@ -141,6 +141,11 @@ export const destinationSection: SectionSchema<DestinationConfig> = {
       kind: reportForms,
       default: REPORT_FORMS,
       doc: 'SR forms in order of preference; the first the destination accepts at association is sent (dicomweb: the first)',
+    },
+    acceptsSegmentation: {
+      kind: boolean,
+      default: true,
+      doc: 'false for a PACS that does not store DICOM Segmentations: it gets no SEG, and an SR without segment references instead of one pointing at a SEG it does not hold',
     },
   },
   check(d, raw, at, { problems }) {

@@ -201,9 +201,10 @@ function findingsTable(jobId: number, r: SeriesResult): Html {
 
 /** The newest revision's most capable SR form (the one a viewer shows best). */
 function latestSr(reports: ReportRecord[]): ReportRecord | undefined {
-  const srs = reports.filter((x) => x.form !== 'key-image' && x.form !== 'seg');
-  const top = Math.max(...srs.map((x) => x.revision));
+  // SR forms only: not the key image, the SEG or the SR variants without segment references.
   const order = ['comprehensive3d', 'comprehensive', 'basic-text'];
+  const srs = reports.filter((x) => order.includes(x.form));
+  const top = Math.max(...srs.map((x) => x.revision));
   return srs.filter((x) => x.revision === top).sort((a, b) => order.indexOf(a.form) - order.indexOf(b.form))[0];
 }
 
