@@ -11,21 +11,29 @@ import type { Code } from './findings';
 import { conformGrid } from './conform';
 import { segmentationLabelMap } from './label-map';
 import { labelsOnSourceGrid } from './label-resample';
-import type { PostprocessContext } from './postprocess/types';
+import type { PostprocessContext, PostprocessResult } from './postprocess/types';
+import { canWriteSegmentation } from './postprocess/index';
+import { findingMaskLabels } from './finding-masks';
 
 export interface SourceLabels {
   /** Per source slice (volume.slices order), row by row: segment number, 0 = none. */
   readonly slices: Uint8Array[];
-  /** Segment n is segments[n - 1]: the manifest label and its code. */
-  readonly segments: readonly { readonly label: string; readonly code: Code }[];
+  /**
+   * Segment n is segments[n - 1]: the manifest label and its code; `findingId` when the segment is
+   * one finding's voxels (one segment per nodule), absent when it is a label's (one per class).
+   */
+  readonly segments: readonly { readonly label: string; readonly code: Code; readonly findingId?: number }[];
 }
 
 /** The post-processor whose output is a label per voxel; other models have no mask to write as a SEG yet. */
 export const LABEL_POSTPROCESSOR = 'segmentation-volumes';
 
-/** Why a model's result gives no Segmentation, or null when it does (a volume-mode label output). */
+/**
+ * Why a model's result gives no Segmentation, or null when it does: a volume-mode label output,
+ * or a post-processor whose findings carry their voxels (canWriteSegmentation, postprocess/index.ts).
+ */
 export function whyNoSourceLabels(postprocessor: string, ctx: Pick<PostprocessContext, 'output' | 'manifest'>): string | null {
-  if (postprocessor !== LABEL_POSTPROCESSOR || !ctx.output)
+  if (!canWriteSegmentation(postprocessor) || (postprocessor === LABEL_POSTPROCESSOR && !ctx.output))
     return `model ${ctx.manifest.name} gives no per-voxel label map (post-processing "${postprocessor}"), so there is no Segmentation to send`;
   return null;
 }
@@ -40,12 +48,15 @@ export function sourceLabelsOf(ctx: PostprocessContext): SourceLabels {
   return { slices: labelsOnSourceGrid(ctx.volume, grid, map.data), segments: map.segments };
 }
 
-/** The labels when the model gives them, else why not (a series without a Frame of Reference, a non-label model). */
-export function sourceLabelsOrWhyNot(postprocessor: string, ctx: PostprocessContext): SourceLabels | string {
+/**
+ * The labels when the model gives them, else why not (a series without a Frame of Reference, a
+ * non-label model, no finding with voxels). `result` is the post-processor's: its findings' masks.
+ */
+export function sourceLabelsOrWhyNot(postprocessor: string, ctx: PostprocessContext, result: PostprocessResult): SourceLabels | string {
   const why = whyNoSourceLabels(postprocessor, ctx);
   if (why) return why;
   try {
-    return sourceLabelsOf(ctx);
+    return postprocessor === LABEL_POSTPROCESSOR ? sourceLabelsOf(ctx) : findingMaskLabels(ctx.volume, result.findings);
   } catch (e) {
     return `the Segmentation could not be made: ${(e as Error).message}`;
   }
