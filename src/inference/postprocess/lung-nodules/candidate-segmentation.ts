@@ -31,7 +31,7 @@ export interface Accepted {
   };
   /** How it sits against the chest wall or mediastinum (all 0 for a nodule inside the lung). */
   readonly wall: WallContact;
-  /** Its voxels at the segmentation threshold (what a Segmentation segment shows: nodule-mask.ts). */
+  /** Its voxels, as many as its measured volume (what a Segmentation segment shows: nodule-mask.ts). */
   readonly mask: VoxelMask;
 }
 
@@ -176,7 +176,7 @@ export function segmentCandidate(
     margin: (maxElongation - elongation) / (maxElongation - 1),
     nodule: { ...nodule, coreHu },
     wall: wallContact(structure, part),
-    mask: noduleMask(box, part, structure.lungHu, thresholdHu),
+    mask: noduleMask(box, part, structure.lungHu, backgroundHu, coreHu),
   };
 }
 

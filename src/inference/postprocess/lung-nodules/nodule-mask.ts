@@ -1,9 +1,10 @@
 /**
- * The voxels of an accepted nodule as its Segmentation segment shows them: the voxels of the
- * measured part and its one-voxel shell (what measureNodule weighs) whose density reaches the
- * segmentation threshold, halfway from lung to core density (partial-volume weight >= 0.5).
- * For a blurred blob the 50 % iso-surface encloses about the volume the partial-volume-weighted
- * sum counts, so the SEG's voxel count agrees with the SR's volume.
+ * The voxels of an accepted nodule as its Segmentation segment shows them: of the measured part
+ * and its one-voxel shell (what measureNodule weighs, each voxel by its fraction between lung and
+ * core density), the densest ones, as many as the weighted volume counts voxels. That is the
+ * iso-surface at the level that preserves the measured volume (about the 50 % level for a blob
+ * much larger than a voxel; small nodules on thick slices need another), so the SEG's voxel count
+ * is the SR's volume, to a voxel.
  *
  * Kept compact (VoxelMask: bounding box on the volume grid + one bit per voxel) so that 20
  * nodules cost a few kilobytes when the post-processing worker hands them back.
@@ -15,11 +16,26 @@ import type { VoxelBox } from './volume-grid';
 /**
  * @param part the measured structure on `box`
  * @param lungHu HU on `box` (NaN outside the lung or the volume: never in the mask)
- * @param thresholdHu the candidate's segmentation threshold (halfway from lung to core)
+ * @param backgroundHu lung density (weight 0), coreHu core density (weight 1): as measureNodule was given
  */
-export function noduleMask(box: VoxelBox, part: Uint8Array, lungHu: Float32Array, thresholdHu: number): VoxelMask {
+export function noduleMask(box: VoxelBox, part: Uint8Array, lungHu: Float32Array, backgroundHu: number, coreHu: number): VoxelMask {
   const shell = dilateFaces(box, part);
-  const inside = (i: number): boolean => shell[i] === 1 && lungHu[i]! >= thresholdHu; // NaN compares false
+  const contrast = coreHu - backgroundHu;
+  const weighted: { index: number; weight: number }[] = [];
+  let weightSum = 0;
+  for (let i = 0; i < box.voxelCount; i++) {
+    const hu = lungHu[i]!;
+    if (!shell[i] || Number.isNaN(hu)) continue;
+    const weight = Math.max(0, Math.min(1, (hu - backgroundHu) / contrast));
+    if (weight === 0) continue;
+    weighted.push({ index: i, weight });
+    weightSum += weight;
+  }
+  // Densest first; equal weights keep box order, so the mask is the same on every run.
+  weighted.sort((a, b) => b.weight - a.weight || a.index - b.index);
+  const chosen = new Uint8Array(box.voxelCount);
+  for (const { index } of weighted.slice(0, Math.round(weightSum))) chosen[index] = 1;
+  const inside = (i: number): boolean => chosen[i] === 1;
   const lo = [Infinity, Infinity, Infinity];
   const hi = [-1, -1, -1];
   for (let i = 0; i < box.voxelCount; i++) {
