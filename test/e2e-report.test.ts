@@ -245,6 +245,12 @@ async function checkNoduleSegmentation(
   const segTags = await pacs.json<Record<string, string>>('GET', `/instances/${segId}/simplified-tags`);
   assert.equal(segTags.PatientID, PHANTOM_PATIENT.id);
   assert.equal((dump.match(/Referenced Segment/g) ?? []).length, result.findings.length, 'dsrdump: a Referenced Segment per nodule group');
+  // ... and the nodule's centre as a SCOORD3D POINT in the source's Frame of Reference.
+  assert.equal(
+    (dump.match(/SCOORD3D:\(,,"Center"\)=\(POINT,/g) ?? []).length,
+    result.findings.length,
+    'dsrdump: a centre per nodule group',
+  );
   // Each finding's TID 1411 group names the SEG, its own segment, that segment's Tracking UID and the source series.
   assert.deepEqual(
     volumetricGroups(await fetchInstance(srOrthancId)).map((g) => [g.segUid, g.segment, g.trackingUid, g.sourceSeries]),
