@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { startTestNode } from './helpers/node';
+import { startTestNode, waitForListening } from './helpers/node';
 import { tmpDir } from './helpers/env';
 import { queueDelivery } from './helpers/deliveries';
 import { freePort, writeConfig } from './helpers/child-node';
@@ -57,7 +57,8 @@ test('destination down: retried with backoff; once up: delivered once; a dead on
     assert.deepEqual(await t.node.deliveries.runDue(), { delivered: 0, retrying: 0, failed: 0 }, 'nothing is due before its backoff');
 
     scp = spawn('storescp', ['-aet', 'STORESCP', '-od', out, String(port)], { stdio: 'ignore', env: { ...process.env, TCP_NODELAY: '1' } });
-    await sleep(400);
+    await sleep(400); // past the 0.2 s backoff
+    await waitForListening(port);
     const second = await t.node.deliveries.runDue();
     assert.equal(second.delivered, 3);
     assert.equal(second.retrying, 1, 'the dead destination tries again');

@@ -21,6 +21,11 @@ import { writeChestPhantom, PHANTOM_PATIENT, ChestPhantom, NoduleTruth } from '.
 import { newUidRoot } from '../fixtures/synthetic-ct';
 import { readPart10Header } from '../src/dicom/part10';
 import type { SeriesResult } from '../src/inference/findings';
+import { readSegmentation } from '../src/imaging/segmentation-reader';
+import { volumetricGroups } from './helpers/volumetric-groups';
+import { parsePart10 } from '../src/imaging/dataset';
+import { TAG } from '../src/dicom/tags';
+import { NODULE_TYPE, SEGMENT_CATEGORY } from '../src/report/segmentation-iod';
 
 const MODELS = path.join(PROJECT_ROOT, 'models');
 const STABLE_SECONDS = 1;
@@ -80,12 +85,18 @@ async function fetchInstance(orthancId: string): Promise<Buffer> {
   return r.body;
 }
 
-async function validateSr(bytes: Buffer, name: string): Promise<string> {
+/** dciodvfy (dicom3tools) finds no error in the object; returns the file it checked. */
+async function noDciodvfyErrors(bytes: Buffer, name: string): Promise<string> {
   const file = path.join(tmpDir('sr-check'), `${name}.dcm`);
   fs.writeFileSync(file, bytes);
   const v = await run('dciodvfy', ['-new', file]);
   const errors = (v.stdout + v.stderr).split('\n').filter((l) => /^Error/.test(l));
-  assert.deepEqual(errors, [], `dciodvfy errors:\n${v.stdout}${v.stderr}`);
+  assert.deepEqual(errors, [], `dciodvfy errors (${name}):\n${v.stdout}${v.stderr}`);
+  return file;
+}
+
+async function validateSr(bytes: Buffer, name: string): Promise<string> {
+  const file = await noDciodvfyErrors(bytes, name);
   const d = await run('dsrdump', ['+U8', '+Pl', file]);
   assert.equal(d.code, 0, `dsrdump failed: ${d.stderr}`);
   return d.stdout;
@@ -131,8 +142,8 @@ function latestResultOf(n: TestNode): SeriesResult {
   return JSON.parse(r.resultJson) as SeriesResult;
 }
 
-test('chest CT phantom -> node -> SR in Orthanc under the same patient and study; findings match the nodules; dciodvfy/dsrdump clean', async (t) => {
-  const n = await startTestNode(nodeOptions({}, { keyImage: true }));
+test('chest CT phantom -> node -> SEG then SR in Orthanc under the same patient and study; findings match the nodules; one SEG segment per nodule, referenced by its TID 1411 group; dciodvfy/dsrdump clean', async (t) => {
+  const n = await startTestNode(nodeOptions({}, { outputs: ['sr', 'seg', 'key-image-sc'] }));
   try {
     const p = phantom(11, 120);
     await storescu(n.port, p.files);
@@ -182,6 +193,7 @@ test('chest CT phantom -> node -> SR in Orthanc under the same patient and study
       );
     }
     assert.match(dump, /AI-generated/i);
+    await checkNoduleSegmentation(t, p.studyInstanceUid, sr.Instances[0]!, p.seriesInstanceUid, p, result, dump);
 
     // The key image: a Secondary Capture of the most confident finding's slice, in its own series.
     await waitFor(() => n.node.store.listDeliveries().every((d) => d.state === 'delivered'), 30_000, 'all deliveries');
@@ -197,6 +209,99 @@ test('chest CT phantom -> node -> SR in Orthanc under the same patient and study
     await n.stop();
   }
 });
+
+/**
+ * Issue 14 for the nodule model: the SEG reached Orthanc before the SR, passes dciodvfy, and read
+ * back with our reader holds one segment per finding (segment n = finding n) whose voxels lie
+ * within the finding's diameter of its centre and add up to its volume (10 %); the SR's TID 1411
+ * groups name the SEG, each segment's Tracking UID and the source series.
+ */
+async function checkNoduleSegmentation(
+  t: { diagnostic: (message: string) => void },
+  studyUid: string,
+  srOrthancId: string,
+  sourceSeriesUid: string,
+  phantomFiles: Pick<ChestPhantom, 'files' | 'sopInstanceUids'>,
+  result: SeriesResult,
+  dump: string,
+): Promise<void> {
+  const segSeries = (await pacs.seriesOfStudy(studyUid)).filter((s) => s.MainDicomTags.Modality === 'SEG');
+  assert.equal(segSeries.length, 1, 'one SEG series');
+  assert.equal(segSeries[0]!.Instances.length, 1, 'one SEG instance');
+  const segId = segSeries[0]!.Instances[0]!;
+  // Orthanc's change log numbers arrivals: the SEG must have come first (a viewer opening the SR finds it).
+  const changes = await pacs.json<{ Changes: { ChangeType: string; ID: string; Seq: number }[] }>('GET', '/changes?limit=4000');
+  const seqOf = (id: string) => changes.Changes.find((c) => c.ChangeType === 'NewInstance' && c.ID === id)?.Seq;
+  assert.ok(seqOf(segId)! < seqOf(srOrthancId)!, `SEG (change ${seqOf(segId)}) stored before the SR (change ${seqOf(srOrthancId)})`);
+
+  const segBytes = await fetchInstance(segId);
+  await noDciodvfyErrors(segBytes, 'e2e-seg');
+  const seg = readSegmentation(segBytes);
+  assert.deepEqual(
+    seg.segments.map((s) => [s.number, s.label, s.category, s.type]),
+    result.findings.map((f) => [f.id, `Nodule ${f.id}`, SEGMENT_CATEGORY.morphologicallyAbnormalStructure.value, NODULE_TYPE.value]),
+    'one segment per nodule, numbered as the findings',
+  );
+  const segTags = await pacs.json<Record<string, string>>('GET', `/instances/${segId}/simplified-tags`);
+  assert.equal(segTags.PatientID, PHANTOM_PATIENT.id);
+  assert.equal((dump.match(/Referenced Segment/g) ?? []).length, result.findings.length, 'dsrdump: a Referenced Segment per nodule group');
+  // ... and the nodule's centre as a SCOORD3D POINT in the source's Frame of Reference.
+  assert.equal(
+    (dump.match(/SCOORD3D:\(,,"Center"\)=\(POINT,/g) ?? []).length,
+    result.findings.length,
+    'dsrdump: a centre per nodule group',
+  );
+  // Each finding's TID 1411 group names the SEG, its own segment, that segment's Tracking UID and the source series.
+  assert.deepEqual(
+    volumetricGroups(await fetchInstance(srOrthancId)).map((g) => [g.segUid, g.segment, g.trackingUid, g.sourceSeries]),
+    seg.segments.map((s) => [segTags.SOPInstanceUID, s.number, s.trackingUid, sourceSeriesUid]),
+  );
+  for (const f of result.findings) {
+    const diameter = f.measurements.find((m) => m.key === 'diameterMm')!.value;
+    const volume = f.measurements.find((m) => m.key === 'volumeMm3')!.value;
+    let voxels = 0;
+    let farthest = 0;
+    let voxelMm3 = 0;
+    for (const frame of seg.frames.filter((x) => x.segmentNumber === f.id)) {
+      // Each frame derives from an ORIGINAL source slice and lies on it; no empty frames.
+      const sourceFile = phantomFiles.files[phantomFiles.sopInstanceUids.indexOf(frame.source?.sopInstanceUid ?? '')];
+      assert.ok(sourceFile, `frame ${frame.frameNumber} names an original source instance`);
+      const sourcePosition = parsePart10(fs.readFileSync(sourceFile)).dataSet.numbers(TAG.ImagePositionPatient);
+      frame.imagePositionPatient!.forEach((v, i) =>
+        assert.ok(Math.abs(v - sourcePosition[i]!) < 1e-3, `frame ${frame.frameNumber} on its slice`),
+      );
+      assert.ok(frame.pixels.includes(1), `frame ${frame.frameNumber} holds voxels`);
+      const [x0, y0, z0] = frame.imagePositionPatient!;
+      const [rx, ry, rz, cx, cy, cz] = frame.imageOrientationPatient!;
+      const [dr, dc] = frame.pixelSpacing!;
+      voxelMm3 = dr! * dc! * sliceSpacingOf(segTags);
+      frame.pixels.forEach((on, i) => {
+        if (!on) return;
+        const c = i % seg.columns;
+        const r = Math.floor(i / seg.columns);
+        const x = x0! + c * dc! * rx! + r * dr! * cx!;
+        const y = y0! + c * dc! * ry! + r * dr! * cy!;
+        const z = z0! + c * dc! * rz! + r * dr! * cz!;
+        voxels++;
+        farthest = Math.max(farthest, Math.hypot(x - f.centre!.x, y - f.centre!.y, z - f.centre!.z));
+      });
+    }
+    const segMm3 = voxels * voxelMm3;
+    t.diagnostic(
+      `nodule ${f.id}: SEG ${voxels} voxels = ${segMm3.toFixed(0)} mm3 vs SR ${volume} mm3; farthest voxel ${farthest.toFixed(1)} mm from the centre (diameter ${diameter} mm)`,
+    );
+    assert.ok(voxels > 0, `finding ${f.id}: its segment has voxels`);
+    assert.ok(farthest <= diameter, `finding ${f.id}: every voxel within the diameter (${diameter} mm) of the centre`);
+    assert.ok(Math.abs(segMm3 - volume) / volume <= 0.1, `finding ${f.id}: SEG ${segMm3.toFixed(0)} mm3 vs SR ${volume} mm3`);
+  }
+}
+
+/** The SEG's slice spacing (Spacing Between Slices in the shared Pixel Measures), mm. */
+function sliceSpacingOf(tags: Record<string, unknown>): number {
+  const shared = (tags.SharedFunctionalGroupsSequence as Record<string, unknown>[])[0]!;
+  const measures = (shared.PixelMeasuresSequence as Record<string, string>[])[0]!;
+  return Number(measures.SpacingBetweenSlices);
+}
 
 test('Orthanc down when the report is ready: retries, then exactly one SR once Orthanc is back', async () => {
   const n = await startTestNode(nodeOptions());

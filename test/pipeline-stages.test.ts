@@ -356,11 +356,12 @@ test('time limit: the work is told to stop and the run fails naming the setting;
   );
 });
 
-test('SEG wiring: a detection model gives no labels and says why; a planned SEG has UIDs of its own, stable across reruns', () => {
-  const why = sourceLabelsOrWhyNot('lung-nodules', { manifest: { name: 'lung-nodule-reference' } } as unknown as PostprocessContext);
+test('SEG wiring: a classification model gives no labels and says why; a planned SEG has UIDs of its own, stable across reruns', () => {
+  const ctx = { manifest: { name: 'chest-classifier' } } as unknown as PostprocessContext;
+  const why = sourceLabelsOrWhyNot('(classification)', ctx, { findings: [], uncertainty: 0 });
   assert.equal(
     why,
-    'model lung-nodule-reference gives no per-voxel label map (post-processing "lung-nodules"), so there is no Segmentation to send',
+    'model chest-classifier gives no per-voxel label map (post-processing "(classification)"), so there is no Segmentation to send',
   );
   const input = {
     seriesInstanceUid: SERIES,

@@ -33,7 +33,7 @@ async function run(): Promise<CpuReply> {
     const p = task.name === CLASSIFICATION_POSTPROCESSOR ? classificationScores : POSTPROCESSORS[task.name];
     if (!p) throw new Error(`no post-processor "${task.name}" (known: ${Object.keys(POSTPROCESSORS).join(', ')})`);
     const result = p(task.ctx);
-    const sourceLabels = task.withSourceLabels ? sourceLabelsOrWhyNot(task.name, task.ctx) : undefined;
+    const sourceLabels = task.withSourceLabels ? sourceLabelsOrWhyNot(task.name, task.ctx, result) : undefined;
     return { type: 'postprocess', result, values: [...task.ctx.volume.values], ...(sourceLabels !== undefined ? { sourceLabels } : {}) };
   }
   const t = volumeTensor(task.volume, task.manifest);
@@ -52,6 +52,8 @@ run().then(
     if (reply.type === 'volume-tensor' && reply.tensor.data.buffer instanceof ArrayBuffer) transfer.add(reply.tensor.data.buffer);
     if (reply.type === 'postprocess' && typeof reply.sourceLabels === 'object')
       for (const l of reply.sourceLabels.slices) if (l.buffer instanceof ArrayBuffer) transfer.add(l.buffer);
+    if (reply.type === 'postprocess')
+      for (const f of reply.result.findings) if (f.mask?.bits.buffer instanceof ArrayBuffer) transfer.add(f.mask.bits.buffer);
     parentPort!.postMessage({ ok: true, reply }, [...transfer]);
   },
   (e: unknown) => {

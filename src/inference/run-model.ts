@@ -18,6 +18,7 @@ import type { Voi } from '../imaging/voi';
 import { VERSION } from '../version';
 import { CLASSIFICATION_POSTPROCESSOR, postprocessInWorker, volumeTensorInWorker } from './cpu-task';
 import { sourceLabelsOrWhyNot, type SourceLabels } from './source-labels';
+import { inReportOrder } from './finding-masks';
 
 export interface VolumeTensor {
   readonly data: Float32Array;
@@ -102,7 +103,7 @@ export async function runModel(vol: SeriesVolume, o: RunModelOptions): Promise<S
     if (o.sourceLabels) o.sourceLabels.value = done.sourceLabels;
   } else {
     r = (name === CLASSIFICATION_POSTPROCESSOR ? classificationScores : o.postprocessors[name]!)(ctx);
-    if (o.sourceLabels) o.sourceLabels.value = sourceLabelsOrWhyNot(name, ctx);
+    if (o.sourceLabels) o.sourceLabels.value = sourceLabelsOrWhyNot(name, ctx, r);
   }
   const provenance: Provenance = {
     modelName: o.name,
@@ -218,9 +219,12 @@ function clamp01(v: number): number {
 }
 
 function finish(r: PostprocessResult, m: Manifest, name: string, provenance: Provenance): SeriesResult {
-  const ordered = [...r.findings].sort((a, b) => b.confidence - a.confidence);
+  // The order finding-masks.ts numbers a SEG's per-finding segments in.
+  const ordered = inReportOrder(r.findings);
   const findings: Finding[] = ordered.map((d, i) => {
-    const { templateValues, ...rest } = d;
+    const { templateValues, mask, ...rest } = d;
+    // The voxels went into the SEG's labels (when asked for): the stored result keeps measurements only.
+    void mask;
     return { ...rest, id: i + 1, text: wordFinding(m, name, d, templateValues ?? {}) };
   });
   const uncertainty = clamp01(r.uncertainty);

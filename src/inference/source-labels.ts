@@ -12,24 +12,22 @@ import { conformGrid } from './conform';
 import { segmentationLabelMap } from './label-map';
 import { labelsOnSourceGrid } from './label-resample';
 import type { Manifest } from './manifest';
-import type { PostprocessContext } from './postprocess/types';
+import type { PostprocessContext, PostprocessResult } from './postprocess/types';
+import { canWriteSegmentation } from './postprocess/index';
+import { findingMaskLabels } from './finding-masks';
 
 export interface SourceLabels {
   /** Per source slice (volume.slices order), row by row: segment number, 0 = none. */
   readonly slices: Uint8Array[];
-  /** Segment n is segments[n - 1]: the manifest label and its code. */
-  readonly segments: readonly { readonly label: string; readonly code: Code }[];
+  /**
+   * Segment n is segments[n - 1]: the manifest label and its code; `findingId` when the segment is
+   * one finding's voxels (one segment per nodule), absent when it is a label's (one per class).
+   */
+  readonly segments: readonly { readonly label: string; readonly code: Code; readonly findingId?: number }[];
 }
 
-/** The post-processor whose output is a label per voxel; other models have no mask to write as a SEG yet. */
+/** The post-processor whose output is a label per voxel (the lung-nodule one writes per-finding masks instead). */
 export const LABEL_POSTPROCESSOR = 'segmentation-volumes';
-
-/**
- * The capability a route's "seg" output needs: post-processors whose result can be written as a
- * DICOM Segmentation (a label per voxel on one volume grid). A post-processor that gains masks
- * (the lung-nodule detector's per-nodule masks) is added here, and routes may then ask it for "seg".
- */
-export const SEGMENTATION_POSTPROCESSORS: ReadonlySet<string> = new Set([LABEL_POSTPROCESSOR]);
 
 /** The post-processor a manifest names, or the one its output kind implies (as run-model.ts picks it). */
 function postprocessorOf(manifest: Pick<Manifest, 'output'>): string {
@@ -42,17 +40,20 @@ function postprocessorOf(manifest: Pick<Manifest, 'output'>): string {
  */
 export function whyCannotWriteSegmentation(manifest: Pick<Manifest, 'output' | 'preprocessing'>): string | null {
   const postprocessor = postprocessorOf(manifest);
-  if (!SEGMENTATION_POSTPROCESSORS.has(postprocessor))
-    return `its output (kind "${manifest.output.kind}", post-processing "${postprocessor}") is not a label per voxel, so there is nothing to write as a DICOM Segmentation`;
+  if (!canWriteSegmentation(postprocessor))
+    return `its output (kind "${manifest.output.kind}", post-processing "${postprocessor}") gives neither a label per voxel nor per-finding masks, so there is nothing to write as a DICOM Segmentation`;
   // The label map is read from a volume-mode output (sourceLabelsOf); a post-processor with masks of its own need not be.
   if (postprocessor === LABEL_POSTPROCESSOR && manifest.preprocessing.mode !== 'volume')
     return `it runs slice by slice (preprocessing.mode "${manifest.preprocessing.mode}"); a Segmentation is written from a volume-mode label output`;
   return null;
 }
 
-/** Why a model's result gives no Segmentation, or null when it does (a volume-mode label output). */
+/**
+ * Why a model's result gives no Segmentation, or null when it does: a volume-mode label output,
+ * or a post-processor whose findings carry their voxels (canWriteSegmentation, postprocess/index.ts).
+ */
 export function whyNoSourceLabels(postprocessor: string, ctx: Pick<PostprocessContext, 'output' | 'manifest'>): string | null {
-  if (!SEGMENTATION_POSTPROCESSORS.has(postprocessor) || !ctx.output)
+  if (!canWriteSegmentation(postprocessor) || (postprocessor === LABEL_POSTPROCESSOR && !ctx.output))
     return `model ${ctx.manifest.name} gives no per-voxel label map (post-processing "${postprocessor}"), so there is no Segmentation to send`;
   return null;
 }
@@ -67,12 +68,15 @@ export function sourceLabelsOf(ctx: PostprocessContext): SourceLabels {
   return { slices: labelsOnSourceGrid(ctx.volume, grid, map.data), segments: map.segments };
 }
 
-/** The labels when the model gives them, else why not (a series without a Frame of Reference, a non-label model). */
-export function sourceLabelsOrWhyNot(postprocessor: string, ctx: PostprocessContext): SourceLabels | string {
+/**
+ * The labels when the model gives them, else why not (a series without a Frame of Reference, a
+ * non-label model, no finding with voxels). `result` is the post-processor's: its findings' masks.
+ */
+export function sourceLabelsOrWhyNot(postprocessor: string, ctx: PostprocessContext, result: PostprocessResult): SourceLabels | string {
   const why = whyNoSourceLabels(postprocessor, ctx);
   if (why) return why;
   try {
-    return sourceLabelsOf(ctx);
+    return postprocessor === LABEL_POSTPROCESSOR ? sourceLabelsOf(ctx) : findingMaskLabels(ctx.volume, result.findings);
   } catch (e) {
     return `the Segmentation could not be made: ${(e as Error).message}`;
   }

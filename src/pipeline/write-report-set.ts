@@ -9,7 +9,7 @@ import { buildReport, type BuiltReport, type ReportSegmentation } from '../repor
 import type { CreatingDevice } from '../report/common-modules';
 import type { ReportForm } from '../report/forms';
 import { buildKeyImageSc } from '../report/key-image-sc';
-import { anatomicalSegment, type SegmentationGeometry } from '../report/segmentation-iod';
+import { anatomicalSegment, noduleSegment, type SegmentationGeometry, type SegmentDefinition } from '../report/segmentation-iod';
 import { segmentationInWorker } from '../inference/cpu-task';
 import type { SourceLabels } from '../inference/source-labels';
 import { hashUid } from '../report/uids';
@@ -75,9 +75,10 @@ export function reportDevice(config: ReportSettings): CreatingDevice {
 
 export async function writeReportSet(plan: ReportSetPlan, source: ReportSetSource, config: ReportSettings): Promise<ReportSet> {
   // The SEG first: the SR's volumetric groups name its SOP Instance UID and segment numbers.
+  const segments = source.segmentation ? segmentDefinitions(source.segmentation.labels) : [];
   const segmentation =
     plan.segmentation && source.segmentation
-      ? await writeSegmentation(plan.segmentation, plan.revision, source.segmentation, source, config)
+      ? await writeSegmentation(plan.segmentation, plan.revision, source.segmentation, segments, source, config)
       : null;
   const referenced: ReportSegmentation | null =
     segmentation && plan.segmentation && source.segmentation
@@ -85,7 +86,8 @@ export async function writeReportSet(plan: ReportSetPlan, source: ReportSetSourc
           sopClassUid: segmentation.sopClassUid,
           sopInstanceUid: segmentation.sopInstanceUid,
           seriesInstanceUid: plan.segmentation.seriesInstanceUid,
-          segmentLabels: source.segmentation.labels.segments.map((s) => s.label),
+          segmentLabels: segments.map((s) => s.label),
+          ...findingSegments(source.segmentation.labels),
         }
       : null;
   const srs = await writeSrs(plan.srs, referenced, plan.revision, source, config);
@@ -130,11 +132,23 @@ async function writeSrs(
   return srs;
 }
 
-/** The model's regions as a BINARY Segmentation on the source slices (one segment per label), in a series of its own. */
+/** One segment per label (an anatomical structure), or per finding ("Nodule 3": a morphologically abnormal structure). */
+function segmentDefinitions(labels: SourceLabels): SegmentDefinition[] {
+  return labels.segments.map((s) => (s.findingId !== undefined ? noduleSegment(s.findingId) : anatomicalSegment(s.label, s.code)));
+}
+
+/** Per-finding segments: which segment each finding's SR group references (by finding id, not by label). */
+function findingSegments(labels: SourceLabels): { segmentOfFinding?: Readonly<Record<number, number>> } {
+  const pairs = labels.segments.flatMap((s, i) => (s.findingId !== undefined ? [[s.findingId, i + 1] as const] : []));
+  return pairs.length > 0 ? { segmentOfFinding: Object.fromEntries(pairs) } : {};
+}
+
+/** The model's regions as a BINARY Segmentation on the source slices (one segment per label or per finding), in a series of its own. */
 async function writeSegmentation(
   uids: ObjectUids,
   revision: number,
   seg: SegmentationSource,
+  segments: readonly SegmentDefinition[],
   source: ReportSetSource,
   config: ReportSettings,
 ): Promise<WrittenReport> {
@@ -145,7 +159,7 @@ async function writeSegmentation(
     sourceSeriesInstanceUid: source.series.seriesInstanceUid,
     geometry: seg.geometry,
     labels: seg.labels.slices,
-    segments: seg.labels.segments.map((s) => anatomicalSegment(s.label, s.code)),
+    segments,
     algorithm: { name: source.model.name, version: source.model.version },
     device: reportDevice(config),
     uids,

@@ -68,8 +68,10 @@ export interface ReportSegmentation {
   readonly sopClassUid: string;
   readonly sopInstanceUid: string;
   readonly seriesInstanceUid: string;
-  /** Segment n is segments[n - 1]; matched to findings by label. */
+  /** Segment n is segments[n - 1]; matched to findings by label unless segmentOfFinding is given. */
   readonly segmentLabels: readonly string[];
+  /** One segment per finding (nodules): finding id -> its segment number. */
+  readonly segmentOfFinding?: Readonly<Record<number, number>>;
 }
 
 export interface BuiltReport {
@@ -323,10 +325,12 @@ function tid1500Tree(ctx: Ctx, threeD: boolean): ContentItem {
  */
 function measurementGroup(ctx: Ctx, f: Finding, threeD: boolean): ContentItem {
   const seg = ctx.input.segmentation;
-  const segmentNumber = seg ? seg.segmentLabels.indexOf(f.label) + 1 : 0;
+  const segmentNumber = seg ? segmentNumberOf(seg, f) : 0;
+  // The SEG segment's own Tracking ID (its label) and UID, so a viewer pairs the group with the segment.
+  const segmentLabel = seg?.segmentLabels[segmentNumber - 1] ?? f.label;
   const tracking: [string, string] =
     seg && segmentNumber > 0
-      ? [f.label, segmentTrackingUid(seg.seriesInstanceUid, segmentNumber, f.label)]
+      ? [segmentLabel, segmentTrackingUid(seg.seriesInstanceUid, segmentNumber, segmentLabel)]
       : [ctx.words.trackingIdentifier(f), trackingUid(ctx.srSeriesUid, f.id, f.label)];
   const items: ContentItem[] = [
     { rel: 'HAS OBS CONTEXT', type: 'TEXT', name: C.trackingIdentifier, value: tracking[0] },
@@ -380,6 +384,12 @@ function measurementGroup(ctx: Ctx, f: Finding, threeD: boolean): ContentItem {
   }
   const template = seg && segmentNumber > 0 ? '1411' : f.region ? '1410' : '1501';
   return { rel: 'CONTAINS', type: 'CONTAINER', name: C.measurementGroup, template, children: items };
+}
+
+/** The segment a finding's group references: its own (one per finding), else its label's; 0 for none. */
+function segmentNumberOf(seg: ReportSegmentation, f: Finding): number {
+  if (seg.segmentOfFinding) return seg.segmentOfFinding[f.id] ?? 0;
+  return seg.segmentLabels.indexOf(f.label) + 1;
 }
 
 function basicTextTree(ctx: Ctx): ContentItem {

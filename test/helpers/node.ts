@@ -1,5 +1,6 @@
 // Starts a DicomNode in this process on a free loopback port, with its own data folder, and
 // captures every log line (tests assert on them, and on the absence of patient data in them).
+import net from 'node:net';
 import { Writable } from 'node:stream';
 import { DicomNode } from '../../src/node';
 import { NodeConfig, parseConfig } from '../../src/config/config';
@@ -96,4 +97,21 @@ export function waitFor(pred: () => boolean, timeoutMs: number, what: string): P
     };
     tick();
   });
+}
+
+/** Resolves once something accepts TCP connections on 127.0.0.1:port (a peer process just spawned), instead of a fixed sleep that a loaded machine outruns. */
+export async function waitForListening(port: number, timeoutMs = 15_000): Promise<void> {
+  const t0 = Date.now();
+  for (;;) {
+    const open = await new Promise<boolean>((resolve) => {
+      const s = net.connect({ host: '127.0.0.1', port }, () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on('error', () => resolve(false));
+    });
+    if (open) return;
+    if (Date.now() - t0 > timeoutMs) throw new Error(`nothing listening on 127.0.0.1:${port} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }

@@ -12,3 +12,22 @@ export const POSTPROCESSORS: Record<string, Postprocessor> = {
   'lung-nodules': lungNodules,
   'segmentation-volumes': segmentationVolumes,
 };
+
+/** What a post-processor's result holds beyond findings. */
+export interface PostprocessorDescription {
+  /**
+   * Its result can be written as a DICOM Segmentation: a label per voxel (segmentation-volumes: one
+   * segment per label) or a voxel mask per finding (lung-nodules: one segment per nodule).
+   */
+  readonly canWriteSegmentation: boolean;
+}
+
+export const POSTPROCESSOR_DESCRIPTIONS: Readonly<Record<string, PostprocessorDescription>> = {
+  'lung-nodules': { canWriteSegmentation: true },
+  'segmentation-volumes': { canWriteSegmentation: true },
+};
+
+/** Whether the named post-processor (or a built-in one such as classification: no) gives what a SEG needs. */
+export function canWriteSegmentation(postprocessor: string): boolean {
+  return POSTPROCESSOR_DESCRIPTIONS[postprocessor]?.canWriteSegmentation === true;
+}

@@ -21,10 +21,25 @@ export interface PostprocessContext {
   readonly output?: { readonly data: Float32Array; readonly dims: readonly number[]; readonly voxelVolumeMm3: number };
 }
 
+/**
+ * The voxels of one finding on the volume's grid (a nodule as the detector segmented it), compact:
+ * the bounding box and one bit per box voxel. Column (x) fastest, then row (y), then slice (z),
+ * bit i in byte i >> 3 at (i & 7), least significant first. Small and transferable between threads.
+ */
+export interface VoxelMask {
+  /** Box corner on the volume grid: [column, row, slice] (0-based, volume.slices order). */
+  readonly origin: readonly [number, number, number];
+  /** Box extent in voxels: [columns, rows, slices]. */
+  readonly size: readonly [number, number, number];
+  readonly bits: Uint8Array;
+}
+
 /** A finding before the runner gives it its number and its sentence. */
 export type FindingDraft = Omit<Finding, 'id' | 'text'> & {
   /** Values for the manifest template's {placeholders} beyond the measurements (e.g. location). */
   readonly templateValues?: Readonly<Record<string, string | number>>;
+  /** Its voxels, for a Segmentation with one segment per finding (never stored with the result). */
+  readonly mask?: VoxelMask;
 };
 
 export interface PostprocessResult {

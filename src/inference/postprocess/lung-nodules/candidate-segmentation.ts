@@ -11,7 +11,9 @@ import type { SeriesVolume } from '../../series-volume';
 import { growRegion26 } from './box-morphology';
 import type { Candidate } from './candidates';
 import { localShape, type LocalShape } from './local-shape';
+import type { VoxelMask } from '../types';
 import { measureNodule, type NoduleMeasurement } from './nodule-measurements';
+import { noduleMask } from './nodule-mask';
 import { LUNG_NODULE_PARAMS } from './params';
 import type { SegmentedVoxels } from './segmented-voxels';
 import { leavesBox, separateFromVessels, wallContact, type BoxedStructure, type WallContact } from './vessel-rejection';
@@ -29,6 +31,8 @@ export interface Accepted {
   };
   /** How it sits against the chest wall or mediastinum (all 0 for a nodule inside the lung). */
   readonly wall: WallContact;
+  /** Its voxels, as many as its measured volume (what a Segmentation segment shows: nodule-mask.ts). */
+  readonly mask: VoxelMask;
 }
 
 /** Why a candidate was not measured at all. */
@@ -172,6 +176,7 @@ export function segmentCandidate(
     margin: (maxElongation - elongation) / (maxElongation - 1),
     nodule: { ...nodule, coreHu },
     wall: wallContact(structure, part),
+    mask: noduleMask(box, part, structure.lungHu, backgroundHu, coreHu),
   };
 }
 

@@ -83,7 +83,8 @@ export function findLungNodules(ctx: PostprocessContext, trace?: CandidateTrace)
     reported.push({ x, y, z, diameterMm });
     margins.push(Math.min(outcome.margin, (candidate.score - threshold) / threshold));
     const findingConfidence = confidence(candidate.score, threshold, outcome.nodule.elongation);
-    findings.push(toFinding(volume, grid, masks, candidate, outcome, findingConfidence, label));
+    // The nodule's voxels go with its finding: a route asking for "seg" gets one segment per nodule.
+    findings.push({ ...toFinding(volume, grid, masks, candidate, outcome, findingConfidence, label), mask: outcome.mask });
   }
   findings.sort((a, b) => b.confidence - a.confidence);
   // Uncertainty: how close the decisive decisions were to their cut-offs (1 = on the cut-off):
