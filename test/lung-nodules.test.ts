@@ -14,7 +14,7 @@ import { SegmentedVoxels } from '../src/inference/postprocess/lung-nodules/segme
 import { gridIndex, volumeGrid, VoxelBox, type VolumeGrid } from '../src/inference/postprocess/lung-nodules/volume-grid';
 import { symmetricEigenvalues } from '../src/inference/postprocess/lung-nodules/nodule-measurements';
 import { rollingBallClose, squaredDistanceTransform } from '../src/inference/postprocess/lung-nodules/rolling-ball';
-import { localShape } from '../src/inference/postprocess/lung-nodules/local-shape';
+import { localShape, strongestLocalShape } from '../src/inference/postprocess/lung-nodules/local-shape';
 
 const GRID: VolumeGrid = { rows: 20, columns: 30, slices: 10, xSpacingMm: 0.7, ySpacingMm: 0.8, zSpacingMm: 2 };
 
@@ -246,6 +246,32 @@ test('localShape (Li, Sone & Doi 2003 dot vs line): a sphere is a blob, a tube i
   // Unclipped (the vessel at its own density) the same core would be judged by the vessel.
   const unclipped = localShape(box, beside, centre, 4.5, lungHu, 30);
   assert.ok(unclipped.blobness < asBeside.blobness, `unclipped ${unclipped.blobness} vs clipped ${asBeside.blobness}`);
+});
+
+test('strongestLocalShape: a ground-glass blob seen from a peak off its centre is found at its centre; a tube stays a tube', () => {
+  // 0.7 x 0.7 x 2.5 mm voxels (thick slices: a peak one slice off the centre is 2.5 mm off).
+  const grid: VolumeGrid = { rows: 61, columns: 61, slices: 17, xSpacingMm: 0.7, ySpacingMm: 0.7, zSpacingMm: 2.5 };
+  const box = VoxelBox.centredOn(grid, 30, 30, 8, 30, 30, 8);
+  const lungHu = -850;
+  const paint = (valueAt: (x: number, y: number, z: number) => number | undefined): Float32Array => {
+    const hu = new Float32Array(box.voxelCount);
+    for (let i = 0; i < box.voxelCount; i++) {
+      const [x, y, z] = [(box.xOf(i) - 30) * 0.7, (box.yOf(i) - 30) * 0.7, (box.zOf(i) - 8) * 2.5];
+      hu[i] = valueAt(x, y, z) ?? lungHu;
+    }
+    return hu;
+  };
+  // A 9 mm ground-glass sphere; the candidate's peak one slice above its centre and 2 pixels aside.
+  const sphere = paint((x, y, z) => (Math.hypot(x, y, z) <= 4.5 ? -450 : undefined));
+  const offCentre = box.index(32, 30, 9);
+  const atPeak = localShape(box, sphere, offCentre, 5.6, lungHu, -450);
+  const strongest = strongestLocalShape(box, sphere, offCentre, 5.6, lungHu, -450);
+  assert.ok(strongest.isBlob, `re-centred: blobness ${strongest.blobness}, strength ${strongest.strength}`);
+  assert.ok(strongest.strength > atPeak.strength, `strength ${strongest.strength} vs ${atPeak.strength} at the peak`);
+  // A tube (radius 1.5 mm) along the slices: no scale or position nearby makes it a blob.
+  const tube = paint((x, y) => (Math.hypot(x, y) <= 1.5 ? -450 : undefined));
+  const asTube = strongestLocalShape(box, tube, box.index(30, 30, 8), 2, lungHu, -450);
+  assert.ok(!asTube.isBlob, `tube: blobness ${asTube.blobness}`);
 });
 
 test('segmentCandidate: a ground-glass nodule among vessels that the opening cuts away is accepted by its blob-shaped core and measured without them', () => {

@@ -113,46 +113,39 @@ function installedManifest(name: string): Manifest {
   return parseManifest(JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, 'models', name, 'model.json'), 'utf8')), name);
 }
 
+/** A classifier: one score per label for the whole series, so nothing to draw as a Segmentation. */
+function classifierOf(m: Manifest): Manifest {
+  const output = { ...m.output, kind: 'classification' as const };
+  delete output.postprocess;
+  return { ...m, name: 'chest-classifier', output };
+}
+
 test('a route asking for "seg" needs a model whose output can be written as a Segmentation: which route, which model, why', () => {
   const meshnet = installedManifest('meshnet-gwm');
   const nodules = installedManifest('lung-nodule-reference');
+  const classifier = classifierOf(nodules);
   assert.equal(whyCannotWriteSegmentation(meshnet), null, 'a volume-mode label map');
-  assert.match(whyCannotWriteSegmentation(nodules) ?? '', /kind "detection", post-processing "lung-nodules"\) is not a label per voxel/);
+  assert.equal(whyCannotWriteSegmentation(nodules), null, 'per-nodule masks');
+  assert.match(
+    whyCannotWriteSegmentation(classifier) ?? '',
+    /kind "classification", post-processing "\(classification\)"\) gives neither a label per voxel nor per-finding masks/,
+  );
   const sliceLabels = { ...meshnet, preprocessing: { ...meshnet.preprocessing, mode: 'slice' as const } };
   assert.match(whyCannotWriteSegmentation(sliceLabels) ?? '', /runs slice by slice/);
-  const manifests: Record<string, Manifest> = { 'meshnet-gwm': meshnet, 'lung-nodule-reference': nodules };
+  const manifests: Record<string, Manifest> = { 'meshnet-gwm': meshnet, 'lung-nodule-reference': nodules, 'chest-classifier': classifier };
   const { routes } = routesOf([
     { name: 'brain', match: { Modality: 'MR' }, model: 'meshnet-gwm', destinations: ['PACS'], outputs: ['sr', 'seg'] },
     { name: 'chest', match: { Modality: 'CT' }, model: 'lung-nodule-reference', destinations: ['PACS'], outputs: ['sr', 'seg'] },
-    { name: 'chest-sr', match: { Modality: 'CT' }, model: 'lung-nodule-reference', destinations: ['PACS'] },
+    { name: 'triage', match: { Modality: 'CT' }, model: 'chest-classifier', destinations: ['PACS'], outputs: ['sr', 'seg'] },
+    { name: 'triage-sr', match: { Modality: 'CT' }, model: 'chest-classifier', destinations: ['PACS'] },
     { name: 'not-installed', match: { Modality: 'CT' }, model: 'gone', destinations: ['PACS'], outputs: ['sr', 'seg'] },
   ]);
   assert.deepEqual(
     routeModelProblems(routes, (m) => manifests[m]),
     [
-      'routes[1] ("chest"): outputs include "seg", but model "lung-nodule-reference" cannot give a Segmentation: its output (kind "detection", post-processing "lung-nodules") is not a label per voxel, so there is nothing to write as a DICOM Segmentation. Remove "seg" from this route\'s outputs, or route a segmentation model',
+      'routes[2] ("triage"): outputs include "seg", but model "chest-classifier" cannot give a Segmentation: its output (kind "classification", post-processing "(classification)") gives neither a label per voxel nor per-finding masks, so there is nothing to write as a DICOM Segmentation. Remove "seg" from this route\'s outputs, or route a segmentation model',
     ],
   );
-});
-
-test('start-up refuses a route asking a detection model for "seg", with the reason, once the model is loaded', async () => {
-  const modelsDir = tmpDir('models-seg');
-  fs.cpSync(path.join(PROJECT_ROOT, 'models', 'lung-nodule-reference'), path.join(modelsDir, 'lung-nodule-reference'), { recursive: true });
-  const route = {
-    name: 'chest',
-    match: { Modality: 'CT' },
-    model: 'lung-nodule-reference',
-    destinations: ['PACS'],
-    outputs: ['sr', 'seg'],
-  };
-  await assert.rejects(startTestNode({ inference: { modelsDir, providers: ['cpu'] }, routes: [route] }), (e: unknown) => {
-    assert.ok(e instanceof ConfigError, String(e));
-    assert.match(
-      e.message,
-      /routes\[0\] \("chest"\): outputs include "seg", but model "lung-nodule-reference" cannot give a Segmentation: .*not a label per voxel/,
-    );
-    return true;
-  });
 });
 
 test('the window presets a route may name are the ones the imaging stage defines', () => {

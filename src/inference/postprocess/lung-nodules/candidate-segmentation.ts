@@ -10,7 +10,7 @@
 import type { SeriesVolume } from '../../series-volume';
 import { growRegion26 } from './box-morphology';
 import type { Candidate } from './candidates';
-import { localShape, type LocalShape } from './local-shape';
+import { strongestLocalShape, type LocalShape } from './local-shape';
 import type { VoxelMask } from '../types';
 import { measureNodule, type NoduleMeasurement } from './nodule-measurements';
 import { noduleMask } from './nodule-mask';
@@ -139,7 +139,7 @@ export function segmentCandidate(
     // touches, and a vessel bifurcation answers the dot filter as a blob does (Li et al. 2003).
     const core =
       coreHu < LUNG_NODULE_PARAMS.solidHu
-        ? localShape(box, structure.lungHu, structure.seed, blobRadiusMm, backgroundHu, coreHu)
+        ? strongestLocalShape(box, structure.lungHu, structure.seed, blobRadiusMm, backgroundHu, coreHu)
         : NOT_JUDGED;
     const check = separateFromVessels(structure, component, blobRadiusMm, core);
     if (!check.separated) {
