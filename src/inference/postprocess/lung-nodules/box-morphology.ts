@@ -14,19 +14,35 @@ export function growRegion26(
   seed: number,
   accept: (value: number) => boolean,
 ): void {
-  let head = 0;
+  const { sizeX, sizeY, sizeZ, plane } = box;
   let tail = 0;
   region[seed] = 1;
   queue[tail++] = seed;
-  const visit = (neighbour: number): void => {
-    if (region[neighbour]) return;
-    const value = values[neighbour]!;
-    if (!Number.isNaN(value) && accept(value)) {
-      region[neighbour] = 1;
-      queue[tail++] = neighbour;
+  // The 3x3x3 neighbourhood written out (not through a callback per neighbour): this loop is the
+  // detector's most visited one on real scans.
+  for (let head = 0; head < tail; head++) {
+    const index = queue[head]!;
+    const z = (index / plane) | 0;
+    const y = ((index - z * plane) / sizeX) | 0;
+    const x = index - z * plane - y * sizeX;
+    const zTo = z < sizeZ - 1 ? 1 : 0;
+    const yTo = y < sizeY - 1 ? 1 : 0;
+    const xTo = x < sizeX - 1 ? 1 : 0;
+    for (let dz = z > 0 ? -1 : 0; dz <= zTo; dz++) {
+      for (let dy = y > 0 ? -1 : 0; dy <= yTo; dy++) {
+        const rowCentre = index + dz * plane + dy * sizeX;
+        for (let dx = x > 0 ? -1 : 0; dx <= xTo; dx++) {
+          const neighbour = rowCentre + dx;
+          if (region[neighbour]) continue;
+          const value = values[neighbour]!;
+          if (!Number.isNaN(value) && accept(value)) {
+            region[neighbour] = 1;
+            queue[tail++] = neighbour;
+          }
+        }
+      }
     }
-  };
-  while (head < tail) box.forEachIn3x3x3(queue[head++]!, visit);
+  }
 }
 
 /** The mask grown by one voxel across faces (6-connectivity): partial-volume shell included. */
