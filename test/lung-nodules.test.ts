@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import type { SeriesVolume } from '../src/inference/series-volume';
-import { growRegion26, dilateFaces } from '../src/inference/postprocess/lung-nodules/box-morphology';
+import { ballOffsets, dilateFaces, dilateWithin, erode, growRegion26 } from '../src/inference/postprocess/lung-nodules/box-morphology';
 import { segmentCandidate, type CandidateOutcome } from '../src/inference/postprocess/lung-nodules/candidate-segmentation';
 import type { Candidate } from '../src/inference/postprocess/lung-nodules/candidates';
 import { SegmentedVoxels } from '../src/inference/postprocess/lung-nodules/segmented-voxels';
@@ -65,6 +65,60 @@ test('growRegion26 joins voxels that touch only at a corner; dilateFaces adds th
     dilateFaces(box, single).reduce((a, b) => a + b, 0),
     7,
   );
+});
+
+test('erode and dilateWithin by a ball (row by row) give the voxel-by-voxel result on random masks, box edges included', () => {
+  // A small xorshift generator: the same masks every run.
+  let state = 12345;
+  const random = (): number => {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    return (state >>> 0) / 2 ** 32;
+  };
+  const box = new VoxelBox(GRID, 0, 0, 0, 17, 13, 7);
+  const at = (i: number): [number, number, number] => [box.xOf(i), box.yOf(i), box.zOf(i)];
+  let kept = 0;
+  let removed = 0;
+  let reached = 0;
+  for (const radiusMm of [0.8, 1.6, 2.5, 4.1]) {
+    const ball = ballOffsets(box, radiusMm);
+    for (const density of [0.5, 0.85, 0.97, 0.999]) {
+      const mask = new Uint8Array(box.voxelCount).map(() => (random() < density ? 1 : 0));
+      const within = new Uint8Array(box.voxelCount).map(() => (random() < 0.7 ? 1 : 0));
+      const seeds = new Uint8Array(box.voxelCount).map(() => (random() < 0.03 ? 1 : 0));
+      const bruteEroded = new Uint8Array(box.voxelCount);
+      const bruteDilated = new Uint8Array(box.voxelCount);
+      for (let i = 0; i < box.voxelCount; i++) {
+        const [x, y, z] = at(i);
+        const inBox = ball.map(([ox, oy, oz]) => [x + ox, y + oy, z + oz] as const).filter(([a, b, c]) => box.contains(a, b, c));
+        // Erosion: the whole ball (within the box) set; dilation: a seed somewhere in it.
+        bruteEroded[i] = mask[i] && inBox.every(([a, b, c]) => mask[box.index(a, b, c)]) ? 1 : 0;
+        bruteDilated[i] = within[i] && inBox.some(([a, b, c]) => seeds[box.index(a, b, c)]) ? 1 : 0;
+      }
+      const what = `ball ${radiusMm} mm (${ball.length} voxels), density ${density}`;
+      assert.deepEqual(erode(box, mask, ball), bruteEroded, `erosion, ${what}`);
+      assert.deepEqual(dilateWithin(box, seeds, ball, within), bruteDilated, `dilation, ${what}`);
+      kept += bruteEroded.reduce((a, b) => a + b, 0);
+      removed += mask.reduce((a, b) => a + b, 0) - bruteEroded.reduce((a, b) => a + b, 0);
+      reached += bruteDilated.reduce((a, b) => a + b, 0);
+    }
+  }
+  assert.ok(kept > 0 && removed > 0 && reached > 0, `the masks test both outcomes (${kept} kept, ${removed} eroded, ${reached} reached)`);
+  // A ball that is not one run per row (a hollow one) still erodes exactly.
+  const hollow: [number, number, number][] = [
+    [-2, 0, 0],
+    [2, 0, 0],
+    [0, 0, 0],
+  ];
+  const mask = new Uint8Array(box.voxelCount).fill(1);
+  mask[box.index(5, 5, 3)] = 0;
+  const eroded = erode(box, mask, hollow);
+  assert.deepEqual(
+    [box.index(3, 5, 3), box.index(5, 5, 3), box.index(7, 5, 3)].map((i) => eroded[i]),
+    [0, 0, 0],
+  );
+  assert.equal(eroded[box.index(4, 5, 3)], 1, 'the hollow ball skips the voxel beside the hole');
 });
 
 test('symmetricEigenvalues: diagonal and rotated matrices, descending', () => {

@@ -36,31 +36,36 @@ export function lungMasks(volume: SeriesVolume, grid: VolumeGrid): LungMasks {
   const bodyCentre: [number, number][] = [];
   const queue = new Int32Array(pixels);
   const outside = new Uint8Array(pixels);
+  const air = new Uint8Array(pixels);
+  const reach = new Uint8Array(pixels);
   const pixelMm = Math.min(grid.ySpacingMm, grid.xSpacingMm);
   const growPixels = Math.max(1, Math.round(LUNG_NODULE_PARAMS.maskGrowMm / pixelMm));
   const ballPixels = LUNG_NODULE_PARAMS.rollingBallMm / pixelMm;
-  const isAir = (hu: number): boolean => hu < LUNG_NODULE_PARAMS.airHu;
+  const airHu = LUNG_NODULE_PARAMS.airHu;
   for (let slice = 0; slice < grid.slices; slice++) {
     const hu = volume.values[slice]!;
+    // Air-like pixels (NaN, outside the image, is not air).
+    for (let i = 0; i < pixels; i++) air[i] = hu[i]! < airHu ? 1 : 0;
     // Outside air: air-like pixels connected to the image border.
     outside.fill(0);
-    floodFromBorder(rows, columns, (i) => isAir(hu[i]!), outside, queue);
+    floodFromBorder(rows, columns, air, 1, outside, queue);
     const lung = new Uint8Array(pixels);
     let sumX = 0;
     let sumY = 0;
     let bodyPixels = 0;
-    for (let i = 0; i < pixels; i++) {
-      if (!outside[i]) {
-        sumX += i % columns;
-        sumY += (i / columns) | 0;
+    for (let row = 0, i = 0; row < rows; row++) {
+      for (let column = 0; column < columns; column++, i++) {
+        if (outside[i]) continue;
+        sumX += column;
+        sumY += row;
         bodyPixels++;
-        if (isAir(hu[i]!)) lung[i] = 1;
+        lung[i] = air[i]!;
       }
     }
     bodyCentre.push(bodyPixels > 0 ? [sumX / bodyPixels, sumY / bodyPixels] : [columns / 2, rows / 2]);
     // Fill holes: whatever the border cannot reach without crossing lung is lung.
-    const reach = new Uint8Array(pixels);
-    floodFromBorder(rows, columns, (i) => lung[i] === 0, reach, queue);
+    reach.fill(0);
+    floodFromBorder(rows, columns, lung, 0, reach, queue);
     let lungPixels = 0;
     for (let i = 0; i < pixels; i++) {
       const isLung = reach[i] ? 0 : 1;
@@ -76,32 +81,51 @@ export function lungMasks(volume: SeriesVolume, grid: VolumeGrid): LungMasks {
   return { filled, closed, search, areaMm2, bodyCentre };
 }
 
-/** Marks the pixels reachable from the image border through `passable` ones (4-connected). */
-function floodFromBorder(rows: number, columns: number, passable: (i: number) => boolean, mark: Uint8Array, queue: Int32Array): void {
-  let head = 0;
+/**
+ * Marks the pixels reachable from the image border through pixels whose `passable` value is
+ * `open` (4-connected). `mark` starts cleared; `queue` is scratch space of one entry per pixel.
+ */
+function floodFromBorder(rows: number, columns: number, passable: Uint8Array, open: number, mark: Uint8Array, queue: Int32Array): void {
   let tail = 0;
-  const push = (i: number): void => {
-    if (!mark[i] && passable(i)) {
+  const seed = (i: number): void => {
+    if (!mark[i] && passable[i] === open) {
       mark[i] = 1;
       queue[tail++] = i;
     }
   };
   for (let column = 0; column < columns; column++) {
-    push(column);
-    push((rows - 1) * columns + column);
+    seed(column);
+    seed((rows - 1) * columns + column);
   }
   for (let row = 0; row < rows; row++) {
-    push(row * columns);
-    push(row * columns + columns - 1);
+    seed(row * columns);
+    seed(row * columns + columns - 1);
   }
-  while (head < tail) {
-    const i = queue[head++]!;
-    const row = (i / columns) | 0;
-    const column = i - row * columns;
-    if (column > 0) push(i - 1);
-    if (column < columns - 1) push(i + 1);
-    if (row > 0) push(i - columns);
-    if (row < rows - 1) push(i + columns);
+  // The neighbour checks written out (not through a callback): this loop visits most of every slice.
+  const last = rows * columns - columns;
+  for (let head = 0; head < tail; head++) {
+    const i = queue[head]!;
+    const column = i % columns;
+    let n = i - 1;
+    if (column > 0 && !mark[n] && passable[n] === open) {
+      mark[n] = 1;
+      queue[tail++] = n;
+    }
+    n = i + 1;
+    if (column < columns - 1 && !mark[n] && passable[n] === open) {
+      mark[n] = 1;
+      queue[tail++] = n;
+    }
+    n = i - columns;
+    if (i >= columns && !mark[n] && passable[n] === open) {
+      mark[n] = 1;
+      queue[tail++] = n;
+    }
+    n = i + columns;
+    if (i < last && !mark[n] && passable[n] === open) {
+      mark[n] = 1;
+      queue[tail++] = n;
+    }
   }
 }
 
@@ -121,17 +145,23 @@ export function dilateSquare(mask: Uint8Array, rows: number, columns: number, ra
       if (last - x <= radius) alongRows[y * columns + x] = 1;
     }
   }
+  // Along the columns, all columns at once, row after row (memory order): the last set row seen
+  // above, then below, each column.
   const out = new Uint8Array(mask.length);
-  for (let x = 0; x < columns; x++) {
-    let last = -1e9;
-    for (let y = 0; y < rows; y++) {
-      if (alongRows[y * columns + x]) last = y;
-      if (y - last <= radius) out[y * columns + x] = 1;
+  const lastSet = new Float64Array(columns).fill(-1e9);
+  for (let y = 0; y < rows; y++) {
+    for (let x = 0; x < columns; x++) {
+      const i = y * columns + x;
+      if (alongRows[i]) lastSet[x] = y;
+      if (y - lastSet[x]! <= radius) out[i] = 1;
     }
-    last = 1e9;
-    for (let y = rows - 1; y >= 0; y--) {
-      if (alongRows[y * columns + x]) last = y;
-      if (last - y <= radius) out[y * columns + x] = 1;
+  }
+  lastSet.fill(1e9);
+  for (let y = rows - 1; y >= 0; y--) {
+    for (let x = 0; x < columns; x++) {
+      const i = y * columns + x;
+      if (alongRows[i]) lastSet[x] = y;
+      if (lastSet[x]! - y <= radius) out[i] = 1;
     }
   }
   return out;

@@ -129,22 +129,40 @@ function closePiece(piece: Piece, label: Int32Array, id: number, rows: number, c
   }
 }
 
-/** Squared Euclidean distance (pixels²) from every pixel to the nearest set pixel of `seeds`. */
+/**
+ * Squared Euclidean distance (pixels²) from every pixel to the nearest set pixel of `seeds` (FAR
+ * where there is none). First along the columns: for a binary image that pass is the distance to
+ * the nearest seed above or below, found by two sweeps over all columns at once, row after row in
+ * memory order (the lower envelope of parabolas would give the same integers, at a strided
+ * access per pixel). Then along the rows, Felzenszwalb & Huttenlocher's lower envelope.
+ */
 export function squaredDistanceTransform(seeds: Uint8Array, width: number, height: number): Float64Array {
   const distance = new Float64Array(width * height);
-  for (let i = 0; i < distance.length; i++) distance[i] = seeds[i] ? 0 : FAR;
-  const line = new Float64Array(Math.max(width, height));
-  const result = new Float64Array(Math.max(width, height));
-  const scratch = { v: new Int32Array(Math.max(width, height)), z: new Float64Array(Math.max(width, height) + 1) };
-  for (let x = 0; x < width; x++) {
-    for (let y = 0; y < height; y++) line[y] = distance[y * width + x]!;
-    transform1d(line, height, result, scratch);
-    for (let y = 0; y < height; y++) distance[y * width + x] = result[y]!;
-  }
+  const nearest = new Float64Array(width).fill(-FAR);
   for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) line[x] = distance[y * width + x]!;
+    for (let x = 0; x < width; x++) {
+      const i = y * width + x;
+      if (seeds[i]) nearest[x] = y;
+      distance[i] = y - nearest[x]!;
+    }
+  }
+  nearest.fill(2 * FAR);
+  for (let y = height - 1; y >= 0; y--) {
+    for (let x = 0; x < width; x++) {
+      const i = y * width + x;
+      if (seeds[i]) nearest[x] = y;
+      const gap = Math.min(distance[i]!, nearest[x]! - y);
+      distance[i] = gap >= FAR ? FAR : gap * gap;
+    }
+  }
+  const line = new Float64Array(width);
+  const result = new Float64Array(width);
+  const scratch = { v: new Int32Array(width), z: new Float64Array(width + 1) };
+  for (let y = 0; y < height; y++) {
+    const row = distance.subarray(y * width, (y + 1) * width);
+    line.set(row);
     transform1d(line, width, result, scratch);
-    for (let x = 0; x < width; x++) distance[y * width + x] = result[x]!;
+    row.set(result);
   }
   return distance;
 }
