@@ -6,10 +6,14 @@
  *     ORIGINAL Study Instance UID, they are our files byte for byte;
  *   - a destination with a wrong password keeps retrying with a clear reason (HTTP 401), and no
  *     password appears in the deliveries table or the log; its echo says the same;
+ *   - a real Segmentation (the node's own writer) is stored before the object that references
+ *     it, and WADO-RS returns it byte for byte; the variant without references is never sent;
  *   - Orthanc down: the delivery is retried, and delivered once Orthanc is back.
  * And against a small https server of the test's own: the configured CA and a bearer token are
  * used, the body is multipart/related with our files byte for byte, and a 202 with a Failed SOP
- * Sequence leaves one instance delivered and the other retrying with its Failure Reason.
+ * Sequence leaves one instance delivered and the other retrying with its Failure Reason; and a
+ * server scripted per instance drives stowInDependencyOrder through each outcome of the SEG
+ * (stored, refused 0x0122, failed 0xa700) and the SR form fallback on 0x0122.
  * Orthanc 1.10.1 from Debian crashes (SIGSEGV) on its first HTTPS request, so the peer is plain
  * http on loopback, the one place the node sends credentials without TLS.
  */
@@ -33,6 +37,9 @@ import { readDatasetHeader } from '../src/dicom/dataset-reader';
 import { tagsByKeyword } from '../src/dicom/tags';
 import { prepareFile } from '../src/delivery/send-files';
 import { echoDestination } from '../src/delivery/echo-destination';
+import { frameOfReferenceOf, loadSeriesVolume } from '../src/inference/series-volume';
+import { segmentationGeometryOf } from '../src/inference/label-resample';
+import { buildSegmentation, noduleSegment, segmentationUids } from '../src/report/segmentation-iod';
 
 const PASSWORD = 'orthanc-Pa55-word';
 const WRONG_PASSWORD = 'wrong-Pa55-word';
@@ -78,8 +85,47 @@ async function wadoRetrieve(p: OrthancPacs, uids: { study: string; series: strin
   return r.body.subarray(headersEnd + 4, end);
 }
 
+/** A DICOM Segmentation of a box in the middle of the series (buildSegmentation, the node's own writer), written to `dir`. */
+async function phantomSegmentation(files: readonly string[], dir: string) {
+  const inputs = files.map((f) => {
+    const bytes = fs.readFileSync(f);
+    const h = readPart10Header(bytes);
+    return { bytes, sopInstanceUid: h.sopInstanceUid, sopClassUid: h.sopClassUid };
+  });
+  const vol = await loadSeriesVolume(inputs, frameOfReferenceOf(inputs[0]!.bytes), { allowIdentified: true });
+  const labels = vol.slices.map((_, k) => {
+    const plane = new Uint8Array(vol.rows * vol.columns);
+    if (Math.abs(k - vol.slices.length / 2) < 3)
+      for (let y = vol.rows / 2 - 8; y < vol.rows / 2 + 8; y++)
+        plane.fill(1, y * vol.columns + vol.columns / 2 - 8, y * vol.columns + vol.columns / 2 + 8);
+    return plane;
+  });
+  const seriesUid = uidsOf(files[0]!).series;
+  const built = buildSegmentation({
+    sourceFile: inputs[0]!.bytes,
+    sourceSeriesInstanceUid: seriesUid,
+    geometry: segmentationGeometryOf(vol),
+    labels,
+    segments: [noduleSegment(1)],
+    algorithm: { name: 'stow-test', version: '1' },
+    device: {
+      aeTitle: 'DICOM_AI',
+      deviceUid: '2.25.1',
+      manufacturer: 'dicom-ai-node project',
+      modelName: 'dicom-ai-node',
+      softwareVersion: 'test',
+    },
+    uids: segmentationUids(seriesUid, 'stow-test', '1', 1),
+    contentDateTime: new Date('2026-01-02T03:04:05Z'),
+    revision: 1,
+  });
+  const filePath = path.join(dir, 'seg.dcm');
+  fs.writeFileSync(filePath, built.bytes);
+  return { sopInstanceUid: built.sopInstanceUid, sopClassUid: built.sopClassUid, filePath };
+}
+
 test(
-  'STOW-RS to Orthanc (DICOMweb plugin, basic auth): SR and key image retrievable by WADO-RS under the original study; wrong password retried with a clear reason; outage retried then delivered',
+  'STOW-RS to Orthanc (DICOMweb plugin, basic auth): SR and key image retrievable by WADO-RS under the original study; a SEG stored before the object that references it; wrong password retried with a clear reason; outage retried then delivered',
   { skip },
   async () => {
     const p = pacs!;
@@ -145,6 +191,38 @@ test(
       const everything = JSON.stringify(n.node.store.listDeliveries()) + n.logs.join('\n');
       for (const secret of [PASSWORD, WRONG_PASSWORD, Buffer.from(`node:${PASSWORD}`).toString('base64')])
         assert.ok(!everything.includes(secret), 'no password (plain or base64) in deliveries or logs');
+
+      // A real Segmentation (made here from the phantom: a small box) over STOW-RS, and an object
+      // that references it: the SEG in a first request, stored; then the dependent itself, never
+      // its variant; the SEG retrievable by WADO-RS under the original study, byte for byte.
+      const seg = await phantomSegmentation(phantom.files, tmpDir('stow-seg'));
+      const segRow = queueDelivery(n.node.store, seg, 'WEB');
+      const [dependent, variant] = await Promise.all(
+        phantom.files.slice(1, 3).map(async (f) => ({ ...(await prepareFile(f)), filePath: f })),
+      );
+      const depRow = queueDelivery(n.node.store, dependent!, 'WEB', [
+        {
+          sopInstanceUid: variant!.sopInstanceUid,
+          sopClassUid: variant!.sopClassUid,
+          filePath: variant!.filePath,
+          whenSegmentationMissing: seg.sopInstanceUid,
+        },
+      ]);
+      await n.node.deliveries.runDue();
+      assert.deepEqual([n.node.store.getDelivery(segRow.id)?.state, n.node.store.getDelivery(segRow.id)?.lastStatus], ['delivered', 0]);
+      assert.equal(n.node.store.getDelivery(depRow.id)?.state, 'delivered');
+      assert.ok(!n.node.store.listAudit().some((a) => a.event === 'sr-without-segmentation'), 'Orthanc holds the SEG: no variant');
+      assert.ok((await wadoRetrieve(p, uidsOf(seg.filePath))).equals(fs.readFileSync(seg.filePath)), 'the SEG, byte for byte');
+      assert.equal(uidsOf(seg.filePath).study, phantom.studyInstanceUid);
+      const metadataStatus = async (file: string) => {
+        const u = uidsOf(file);
+        return (await p.rest('GET', `/dicom-web/studies/${u.study}/series/${u.series}/instances/${u.sop}/metadata`)).status;
+      };
+      assert.deepEqual(
+        [await metadataStatus(dependent!.filePath), await metadataStatus(variant!.filePath)],
+        [200, 404],
+        'Orthanc holds the dependent, never its variant',
+      );
 
       // Outage: Orthanc down -> the attempt fails and is scheduled again; Orthanc up -> delivered.
       await p.stop();
