@@ -6,6 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { startTestNode, TestNode } from './helpers/node';
+import { freePort } from './helpers/child-node';
 import { SESSION_COOKIE } from '../src/admin/ui/dashboard';
 import { esc, html } from '../src/admin/ui/html';
 
@@ -16,7 +17,15 @@ let n: TestNode;
 
 before(async () => {
   // A 2-hour session and 3 failed sign-ins per 10 minutes (admin.ui), not the defaults (8 h, 5 per 5 min).
-  n = await startTestNode({ admin: { token: TOKEN, ui: { sessionHours: 2, signInAttempts: 3, signInWindowMinutes: 10 } } });
+  // One destination per protocol, nobody listening (their checks fail at once, with the reason).
+  const closed = await freePort();
+  n = await startTestNode({
+    admin: { token: TOKEN, ui: { sessionHours: 2, signInAttempts: 3, signInWindowMinutes: 10 } },
+    destinations: {
+      PACS: { aeTitle: 'PACS', host: '127.0.0.1', port: closed },
+      WEB: { protocol: 'dicomweb', url: `http://127.0.0.1:${closed}/dicom-web` },
+    },
+  });
   // An instance as ingest would index it, its patient name and description hostile markup.
   n.node.store.recordInstance(
     {
@@ -211,6 +220,28 @@ test('the configuration page masks the admin token', async () => {
   assert.ok(!r.body.includes(TOKEN));
   assert.match(r.body, /&quot;token&quot;: &quot;•+ \(set, not shown\)&quot;/);
   assert.match(r.body, /&quot;aeTitle&quot;: &quot;DICOM_AI&quot;/);
+});
+
+test('the destination check is worded by protocol: C-ECHO for DICOM, QIDO-RS check for DICOMweb, in the button and the outcome', async () => {
+  const { cookie, csrf } = await signIn();
+  const page = await request('GET', `/ui/series/${SERIES}`, { cookie });
+  assert.match(page.body, /<button type="submit">\s*C-ECHO PACS\s*<\/button>/);
+  assert.match(page.body, /<button type="submit">\s*QIDO-RS check WEB\s*<\/button>/);
+  assert.doesNotMatch(page.body, /C-ECHO WEB/);
+  const back = `/ui/series/${SERIES}`;
+  for (const [name, wording] of [
+    ['WEB', /QIDO-RS check WEB failed: .*ECONNREFUSED/],
+    ['PACS', /C-ECHO PACS failed: /],
+  ] as const) {
+    const r = await request('POST', `/ui/destinations/${name}/echo`, { cookie, form: { csrf, back } });
+    assert.equal(r.status, 303);
+    assert.match((await request('GET', back, { cookie })).body, wording);
+  }
+  const echoed = n.node.store.queryAudit({ event: 'destination-echoed' }, 10);
+  assert.ok(
+    echoed.some((a) => /QIDO-RS check WEB failed/.test(a.detail ?? '')),
+    'audited in the same words',
+  );
 });
 
 test('sign-in failures are rate-limited per address: after admin.ui.signInAttempts (3), even the right token waits', async () => {

@@ -3,6 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { CLI, PROJECT_ROOT, SHARED_DICOM, tmpDir } from './helpers/env';
@@ -214,4 +216,35 @@ test('config check: 0 and a summary for a good file, 2 and every problem for a b
   assert.match(bad.stderr, /callers: the list is empty/);
   const usage = await cli(['config', 'frobnicate']);
   assert.equal(usage.code, 2);
+});
+
+test('echo of a DICOMweb destination by name: an authenticated QIDO-RS search, worded as such; wrong credentials exit 1 with the reason', async () => {
+  const dir = tmpDir('echo-web');
+  const PASSWORD = 'cli-Pa55-word';
+  const seen: { url?: string; authorization?: string }[] = [];
+  // A QIDO-RS endpoint that lets in user "node" with PASSWORD (HTTP basic) and nobody else.
+  const server = http.createServer((req, res) => {
+    seen.push({ url: req.url, authorization: req.headers.authorization });
+    const ok = req.headers.authorization === `Basic ${Buffer.from(`node:${PASSWORD}`).toString('base64')}`;
+    if (!ok) return res.writeHead(401, { 'www-authenticate': 'Basic realm="test"' }).end();
+    res.writeHead(200, { 'content-type': 'application/dicom+json' }).end('[]');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/dicom-web`;
+    const web = (passwordEnv: string) => ({ protocol: 'dicomweb', url, auth: { type: 'basic', user: 'node', passwordEnv } });
+    const cfg = writeConfig(dir, 11112, { destinations: { WEB: web('CLI_ECHO_PASSWORD'), WRONG: web('CLI_ECHO_WRONG') } });
+    const env = { CLI_ECHO_PASSWORD: PASSWORD, CLI_ECHO_WRONG: 'not-it' };
+    const good = await run(process.execPath, [CLI, 'echo', 'WEB', '--config', cfg], { env, timeoutMs: 60_000 });
+    assert.equal(good.code, 0, good.stdout + good.stderr);
+    assert.match(good.stdout, /^QIDO-RS check WEB \(http:\/\/127\.0\.0\.1:\d+\/dicom-web\): reachable, credentials accepted in \d+ ms$/m);
+    assert.doesNotMatch(good.stdout, /C-ECHO/, 'DICOMweb has no C-ECHO');
+    assert.equal(seen[0]?.url, '/dicom-web/studies?limit=1');
+    const bad = await run(process.execPath, [CLI, 'echo', 'WRONG', '--config', cfg], { env, timeoutMs: 60_000 });
+    assert.equal(bad.code, 1, bad.stdout + bad.stderr);
+    assert.match(bad.stdout, /^QIDO-RS check WRONG .*failed: HTTP 401: the DICOMweb server did not accept our credentials/m);
+    assert.ok(!(bad.stdout + bad.stderr + good.stdout + good.stderr).includes(PASSWORD), 'the password is never printed');
+  } finally {
+    server.close();
+  }
 });

@@ -6,10 +6,14 @@
  *     ORIGINAL Study Instance UID, they are our files byte for byte;
  *   - a destination with a wrong password keeps retrying with a clear reason (HTTP 401), and no
  *     password appears in the deliveries table or the log; its echo says the same;
+ *   - a real Segmentation (the node's own writer) is stored before the object that references
+ *     it, and WADO-RS returns it byte for byte; the variant without references is never sent;
  *   - Orthanc down: the delivery is retried, and delivered once Orthanc is back.
  * And against a small https server of the test's own: the configured CA and a bearer token are
  * used, the body is multipart/related with our files byte for byte, and a 202 with a Failed SOP
- * Sequence leaves one instance delivered and the other retrying with its Failure Reason.
+ * Sequence leaves one instance delivered and the other retrying with its Failure Reason; and a
+ * server scripted per instance drives stowInDependencyOrder through each outcome of the SEG
+ * (stored, refused 0x0122, failed 0xa700) and the SR form fallback on 0x0122.
  * Orthanc 1.10.1 from Debian crashes (SIGSEGV) on its first HTTPS request, so the peer is plain
  * http on loopback, the one place the node sends credentials without TLS.
  */
@@ -24,6 +28,7 @@ import { DICOMWEB_PLUGIN, OrthancPacs } from './helpers/orthanc';
 import { PROJECT_ROOT, tmpDir } from './helpers/env';
 import { run } from './helpers/run';
 import { queueDelivery } from './helpers/deliveries';
+import type { DeliveryRow } from '../src/store/store';
 import { writeChestPhantom } from '../fixtures/chest-phantom';
 import { newUidRoot, writeSyntheticCtSeries } from '../fixtures/synthetic-ct';
 import { makeTestPki } from './helpers/certs';
@@ -32,6 +37,9 @@ import { readDatasetHeader } from '../src/dicom/dataset-reader';
 import { tagsByKeyword } from '../src/dicom/tags';
 import { prepareFile } from '../src/delivery/send-files';
 import { echoDestination } from '../src/delivery/echo-destination';
+import { frameOfReferenceOf, loadSeriesVolume } from '../src/inference/series-volume';
+import { segmentationGeometryOf } from '../src/inference/label-resample';
+import { buildSegmentation, noduleSegment, segmentationUids } from '../src/report/segmentation-iod';
 
 const PASSWORD = 'orthanc-Pa55-word';
 const WRONG_PASSWORD = 'wrong-Pa55-word';
@@ -77,8 +85,47 @@ async function wadoRetrieve(p: OrthancPacs, uids: { study: string; series: strin
   return r.body.subarray(headersEnd + 4, end);
 }
 
+/** A DICOM Segmentation of a box in the middle of the series (buildSegmentation, the node's own writer), written to `dir`. */
+async function phantomSegmentation(files: readonly string[], dir: string) {
+  const inputs = files.map((f) => {
+    const bytes = fs.readFileSync(f);
+    const h = readPart10Header(bytes);
+    return { bytes, sopInstanceUid: h.sopInstanceUid, sopClassUid: h.sopClassUid };
+  });
+  const vol = await loadSeriesVolume(inputs, frameOfReferenceOf(inputs[0]!.bytes), { allowIdentified: true });
+  const labels = vol.slices.map((_, k) => {
+    const plane = new Uint8Array(vol.rows * vol.columns);
+    if (Math.abs(k - vol.slices.length / 2) < 3)
+      for (let y = vol.rows / 2 - 8; y < vol.rows / 2 + 8; y++)
+        plane.fill(1, y * vol.columns + vol.columns / 2 - 8, y * vol.columns + vol.columns / 2 + 8);
+    return plane;
+  });
+  const seriesUid = uidsOf(files[0]!).series;
+  const built = buildSegmentation({
+    sourceFile: inputs[0]!.bytes,
+    sourceSeriesInstanceUid: seriesUid,
+    geometry: segmentationGeometryOf(vol),
+    labels,
+    segments: [noduleSegment(1)],
+    algorithm: { name: 'stow-test', version: '1' },
+    device: {
+      aeTitle: 'DICOM_AI',
+      deviceUid: '2.25.1',
+      manufacturer: 'dicom-ai-node project',
+      modelName: 'dicom-ai-node',
+      softwareVersion: 'test',
+    },
+    uids: segmentationUids(seriesUid, 'stow-test', '1', 1),
+    contentDateTime: new Date('2026-01-02T03:04:05Z'),
+    revision: 1,
+  });
+  const filePath = path.join(dir, 'seg.dcm');
+  fs.writeFileSync(filePath, built.bytes);
+  return { sopInstanceUid: built.sopInstanceUid, sopClassUid: built.sopClassUid, filePath };
+}
+
 test(
-  'STOW-RS to Orthanc (DICOMweb plugin, basic auth): SR and key image retrievable by WADO-RS under the original study; wrong password retried with a clear reason; outage retried then delivered',
+  'STOW-RS to Orthanc (DICOMweb plugin, basic auth): SR and key image retrievable by WADO-RS under the original study; a SEG stored before the object that references it; wrong password retried with a clear reason; outage retried then delivered',
   { skip },
   async () => {
     const p = pacs!;
@@ -144,6 +191,38 @@ test(
       const everything = JSON.stringify(n.node.store.listDeliveries()) + n.logs.join('\n');
       for (const secret of [PASSWORD, WRONG_PASSWORD, Buffer.from(`node:${PASSWORD}`).toString('base64')])
         assert.ok(!everything.includes(secret), 'no password (plain or base64) in deliveries or logs');
+
+      // A real Segmentation (made here from the phantom: a small box) over STOW-RS, and an object
+      // that references it: the SEG in a first request, stored; then the dependent itself, never
+      // its variant; the SEG retrievable by WADO-RS under the original study, byte for byte.
+      const seg = await phantomSegmentation(phantom.files, tmpDir('stow-seg'));
+      const segRow = queueDelivery(n.node.store, seg, 'WEB');
+      const [dependent, variant] = await Promise.all(
+        phantom.files.slice(1, 3).map(async (f) => ({ ...(await prepareFile(f)), filePath: f })),
+      );
+      const depRow = queueDelivery(n.node.store, dependent!, 'WEB', [
+        {
+          sopInstanceUid: variant!.sopInstanceUid,
+          sopClassUid: variant!.sopClassUid,
+          filePath: variant!.filePath,
+          whenSegmentationMissing: seg.sopInstanceUid,
+        },
+      ]);
+      await n.node.deliveries.runDue();
+      assert.deepEqual([n.node.store.getDelivery(segRow.id)?.state, n.node.store.getDelivery(segRow.id)?.lastStatus], ['delivered', 0]);
+      assert.equal(n.node.store.getDelivery(depRow.id)?.state, 'delivered');
+      assert.ok(!n.node.store.listAudit().some((a) => a.event === 'sr-without-segmentation'), 'Orthanc holds the SEG: no variant');
+      assert.ok((await wadoRetrieve(p, uidsOf(seg.filePath))).equals(fs.readFileSync(seg.filePath)), 'the SEG, byte for byte');
+      assert.equal(uidsOf(seg.filePath).study, phantom.studyInstanceUid);
+      const metadataStatus = async (file: string) => {
+        const u = uidsOf(file);
+        return (await p.rest('GET', `/dicom-web/studies/${u.study}/series/${u.series}/instances/${u.sop}/metadata`)).status;
+      };
+      assert.deepEqual(
+        [await metadataStatus(dependent!.filePath), await metadataStatus(variant!.filePath)],
+        [200, 404],
+        'Orthanc holds the dependent, never its variant',
+      );
 
       // Outage: Orthanc down -> the attempt fails and is scheduled again; Orthanc up -> delivered.
       await p.stop();
@@ -239,5 +318,149 @@ test('https with the configured CA and a bearer token; a 202 answer gives each i
   } finally {
     await n.stop();
     server.close();
+  }
+});
+
+/** SOP Instance UIDs of the parts of a multipart/related STOW-RS body, in order. */
+function partUids(contentType: string, body: Buffer): string[] {
+  const boundary = /boundary=(\S+)/.exec(contentType)?.[1];
+  assert.ok(boundary, `content type: ${contentType}`);
+  const text = body.toString('latin1');
+  return text
+    .split(`--${boundary}`)
+    .slice(1, -1)
+    .map((part) => {
+      const bytes = Buffer.from(part, 'latin1');
+      const file = bytes.subarray(bytes.indexOf('\r\n\r\n') + 4, bytes.length - 2);
+      const h = readPart10Header(file);
+      return (
+        readDatasetHeader(file.subarray(h.datasetOffset), h.transferSyntaxUid, {
+          tags: tagsByKeyword(['SOPInstanceUID']),
+          totalLength: file.length - h.datasetOffset,
+        }).attributes.SOPInstanceUID ?? ''
+      );
+    });
+}
+
+/**
+ * An https STOW-RS server whose answer per SOP Instance UID the test decides (0 = stored, else
+ * the Failure Reason, null = the whole request fails with HTTP 503); `requests` lists each POST's
+ * instances in the order the requests came.
+ */
+async function scriptedStowServer(answer: (sopInstanceUid: string) => number | null) {
+  const pki = makeTestPki();
+  const requests: string[][] = [];
+  const server = https.createServer({ cert: fs.readFileSync(pki.serverCert), key: fs.readFileSync(pki.serverKey) }, (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const uids = partUids(req.headers['content-type'] ?? '', Buffer.concat(chunks));
+      requests.push(uids);
+      const item = (uid: string, reason?: number) => ({
+        '00081155': { vr: 'UI', Value: [uid] },
+        ...(reason === undefined ? {} : { '00081197': { vr: 'US', Value: [reason] } }),
+      });
+      const answers = uids.map(answer);
+      if (answers.includes(null)) return res.writeHead(503).end();
+      const reasons = answers.map((a) => a ?? 0);
+      const stored = uids.filter((_, i) => reasons[i] === 0).map((u) => item(u));
+      const failed = uids.flatMap((u, i) => (reasons[i] === 0 ? [] : [item(u, reasons[i])]));
+      res.writeHead(failed.length === 0 ? 200 : stored.length === 0 ? 409 : 202, { 'content-type': 'application/dicom+json' }).end(
+        JSON.stringify({
+          ...(stored.length > 0 ? { '00081199': { vr: 'SQ', Value: stored } } : {}),
+          ...(failed.length > 0 ? { '00081198': { vr: 'SQ', Value: failed } } : {}),
+        }),
+      );
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/web`;
+  return { url, ca: pki.ca, requests, close: () => new Promise<void>((r) => server.close(() => r())) };
+}
+
+test('SEG before its SR over STOW-RS: stored -> SR with references after it; refused (0x0122) -> the variant, SEG failed for good and audited; failed otherwise -> SR held back, then sent with references; a refused SR form falls back to the next', async () => {
+  const [seg1, sr1, sr1Next, v1, seg2, sr2, v2, seg3, sr3, v3, seg4, sr4, v4] = await Promise.all(
+    writeSyntheticCtSeries({ outDir: tmpDir('stow-dep'), count: 13, uidRoot: newUidRoot() }).map(async (f) => ({
+      ...(await prepareFile(f)),
+      filePath: f,
+    })),
+  );
+  let seg3Failures = 1;
+  const peer = await scriptedStowServer((uid) => {
+    if (uid === sr1!.sopInstanceUid || uid === seg2!.sopInstanceUid) return 0x0122; // SOP class not supported
+    if (uid === seg3!.sopInstanceUid && seg3Failures-- > 0) return 0xa700; // out of resources, once
+    if (uid === sr4!.sopInstanceUid) return null; // its request fails as a whole
+    return 0;
+  });
+  const n = await startTestNode({
+    destinations: { WEB: { protocol: 'dicomweb', url: peer.url, tls: { caFile: peer.ca } } },
+    delivery: { maxAttempts: 3, backoffSeconds: 0.2, backoffCapSeconds: 1 },
+  });
+  try {
+    const alt = (i: typeof sr1, seg?: typeof seg1) => ({
+      sopInstanceUid: i!.sopInstanceUid,
+      sopClassUid: i!.sopClassUid,
+      filePath: i!.filePath,
+      ...(seg ? { whenSegmentationMissing: seg.sopInstanceUid } : {}),
+    });
+    const rows = new Map<string, DeliveryRow>();
+    for (const [seg, sr, variant, next] of [
+      [seg1, sr1, v1, sr1Next],
+      [seg2, sr2, v2, undefined],
+      [seg3, sr3, v3, undefined],
+    ] as const) {
+      rows.set(seg!.sopInstanceUid, queueDelivery(n.node.store, seg!, 'WEB'));
+      rows.set(sr!.sopInstanceUid, queueDelivery(n.node.store, sr!, 'WEB', [...(next ? [alt(next)] : []), alt(variant, seg)]));
+    }
+    const row = (i: typeof seg1) => n.node.store.getDelivery(rows.get(i!.sopInstanceUid)!.id)!;
+    const uid = (i: typeof seg1) => i!.sopInstanceUid;
+
+    assert.deepEqual(await n.node.deliveries.runDue(), { delivered: 3, retrying: 1, failed: 1 });
+    assert.deepEqual(
+      peer.requests,
+      [
+        [uid(seg1), uid(seg2), uid(seg3)], // the Segmentations first, in a request of their own
+        [uid(sr1), uid(v2)], // SR with references after its stored SEG; the variant for the refused one
+        [uid(sr1Next)], // sr1's form refused (0x0122): its next form, in the same sweep
+      ],
+      'requests in dependency order; nothing sent for seg3 (failed) beyond the SEG itself',
+    );
+    // Stored SEG: its SR delivered, in the next form.
+    assert.equal(row(seg1).state, 'delivered');
+    assert.equal(row(sr1).state, 'delivered');
+    // Refused SEG: failed for good after one attempt; its SR delivered as the variant, audited.
+    assert.deepEqual([row(seg2).state, row(seg2).attempts, row(seg2).lastStatus], ['failed', 1, 0x0122]);
+    assert.match(row(seg2).lastError ?? '', /0x0122 \(SOP class not supported\)/);
+    assert.equal(row(sr2).state, 'delivered');
+    const audit = n.node.store.listAudit();
+    assert.equal(audit.filter((a) => a.event === 'sr-without-segmentation').length, 1, 'the variant audited once');
+    assert.ok(
+      audit.some((a) => a.event === 'delivery-failed' && /0x0122/.test(a.detail ?? '')),
+      'the SEG audited as failed',
+    );
+    // SEG failed another way: it retries; the SR is held back, no attempt counted, claimed again with it.
+    assert.deepEqual([row(seg3).state, row(seg3).attempts, row(seg3).lastStatus], ['queued', 1, 0xa700]);
+    assert.deepEqual([row(sr3).state, row(sr3).attempts], ['queued', 0]);
+    assert.match(row(sr3).lastError ?? '', /waiting for the Segmentation/);
+    assert.equal(row(sr3).nextAttemptAt, row(seg3).nextAttemptAt);
+
+    await new Promise((r) => setTimeout(r, 300)); // past seg3's backoff (0.2 s)
+    assert.deepEqual(await n.node.deliveries.runDue(), { delivered: 2, retrying: 0, failed: 0 });
+    assert.deepEqual(peer.requests.slice(3), [[uid(seg3)], [uid(sr3)]], 'the SEG again, then its SR with references');
+    assert.equal(row(sr3).state, 'delivered');
+    const sentEver = peer.requests.flat();
+    for (const never of [v1, v3]) assert.ok(!sentEver.includes(uid(never)), 'no variant where the SEG was stored');
+
+    // The SR's request fails as a whole (HTTP 503) after its SEG was stored: the SEG stays delivered.
+    rows.set(uid(seg4), queueDelivery(n.node.store, seg4!, 'WEB'));
+    rows.set(uid(sr4), queueDelivery(n.node.store, sr4!, 'WEB', [alt(v4, seg4)]));
+    assert.deepEqual(await n.node.deliveries.runDue(), { delivered: 1, retrying: 1, failed: 0 });
+    assert.deepEqual(peer.requests.slice(5), [[uid(seg4)], [uid(sr4)]]);
+    assert.equal(row(seg4).state, 'delivered', 'a later request failing does not undo the stored SEG');
+    assert.deepEqual([row(sr4).state, row(sr4).attempts], ['queued', 1]);
+    assert.match(row(sr4).lastError ?? '', /HTTP 503/);
+  } finally {
+    await n.stop();
+    await peer.close();
   }
 });

@@ -13,7 +13,7 @@ import { ScuAssociation } from '../dimse/scu';
 import { TlsFiles, tlsClientOptions } from '../dimse/tls';
 import { VERIFICATION_SOP_CLASS, VERIFICATION_TRANSFER_SYNTAX_PREFERENCE } from '../dimse/uids';
 import { expandPaths, isSuccessOrWarning, prepareFile, sendFiles, PreparedFile } from '../delivery/send-files';
-import { echoDestination } from '../delivery/echo-destination';
+import { echoDestination, echoLabel } from '../delivery/echo-destination';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, VERSION } from '../version';
 import fs from 'node:fs';
 import { Progress } from './progress';
@@ -31,7 +31,7 @@ Usage:
   dicom-ai-node sr-dump FILE                      an SR document's content tree, readable
   dicom-ai-node infer --model NAME FOLDER [--json] [--config FILE] [--models DIR]
                                                   run an installed model on a series folder
-  dicom-ai-node echo   DESTINATION [--config FILE]  C-ECHO a destination named in the config
+  dicom-ai-node echo   DESTINATION [--config FILE]  C-ECHO a destination named in the config (DICOMweb: a QIDO-RS search)
   dicom-ai-node echo   --to AE@HOST:PORT [--aet OURS] [TLS]        C-ECHO any DICOM peer
   dicom-ai-node send   PATH... --to AE@HOST:PORT [--aet OURS] [TLS]  C-STORE files/folders to a peer
 
@@ -162,7 +162,7 @@ async function echo(args: Args): Promise<number> {
     if (d.protocol === 'dicomweb') {
       const r = await echoDestination(d, cfg.node.aeTitle);
       process.stdout.write(
-        `DICOMweb ${d.url ?? ''}: ${r.ok ? 'reachable, credentials accepted' : `failed: ${r.error ?? ''}`} in ${r.ms} ms\n`,
+        `${echoLabel(d)} ${name!} (${d.url ?? ''}): ${r.ok ? 'reachable, credentials accepted' : `failed: ${r.error ?? ''}`} in ${r.ms} ms\n`,
       );
       return r.ok ? 0 : 1;
     }

@@ -52,4 +52,12 @@ export async function echoDestination(d: DestinationConfig, callingAeTitle: stri
   }
 }
 
+/**
+ * What the check of a destination is called for an operator: C-ECHO for DICOM, and for DICOMweb
+ * (which has no C-ECHO) the QIDO-RS search that stands in for it.
+ */
+export function echoLabel(d: Pick<DestinationConfig, 'protocol'> | undefined): string {
+  return d?.protocol === 'dicomweb' ? 'QIDO-RS check' : 'C-ECHO';
+}
+
 export const hex = (status: number | null): string => (status === null ? 'none' : `0x${status.toString(16).padStart(4, '0')}`);

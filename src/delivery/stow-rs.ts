@@ -28,34 +28,80 @@ export interface DicomWebTarget {
 const SOP_CLASS_NOT_SUPPORTED = 0x0122;
 
 /**
- * Stores the files in two requests when some reference another in the batch (an SR naming a
+ * Stores the files in two steps when some reference another in the batch (an SR naming a
  * Segmentation's segments, see PreparedFile.references): one STOW-RS request is not ordered, so
  * the referenced objects go first, and each referencing file follows only when its reference was
- * stored; when the server does not take that SOP class its `otherwise` (the variant without the
- * references) goes instead; otherwise it is held back for the queue to decide (as sendFiles does).
+ * stored; when the server does not take that SOP class (Failure Reason 0x0122) its `otherwise`
+ * (the variant without the references) goes instead; when the reference failed another way, the
+ * referencing file is held back for the queue to decide, as sendFiles does.
+ *
+ * Throws StowRequestError only when the first request got no per-instance answer and nothing
+ * depends on it; a later request that fails leaves what was already stored recorded as stored.
  */
 export async function stowInDependencyOrder(target: DicomWebTarget, files: readonly PreparedFile[]): Promise<SendResult[]> {
   const outcome = new Map<PreparedFile, SendResult>();
   const first = files.filter((f) => !f.references);
-  if (first.length > 0) (await stowFiles(target, first)).forEach((r, i) => outcome.set(first[i]!, r));
-  const bySop = new Map([...outcome.values()].map((r) => [r.sopInstanceUid, r]));
-  for (const r of bySop.values()) if (r.status === SOP_CLASS_NOT_SUPPORTED) r.refused = true;
+  const dependents = files.filter((f) => f.references);
+  if (first.length > 0) {
+    // Without dependents, a request that failed as a whole is the queue's to retry (as an unreachable C-STORE peer).
+    const results = dependents.length > 0 ? await stowOrFailEach(target, first) : await stowWithFallback(target, first);
+    results.forEach((r, i) => outcome.set(first[i]!, r));
+  }
+  const bySop = new Map(first.map((f) => [f.sopInstanceUid, outcome.get(f)!]));
   const second: [PreparedFile, PreparedFile][] = [];
-  for (const f of files) {
-    if (!f.references) continue;
-    const ref = bySop.get(f.references.sopInstanceUid);
+  for (const f of dependents) {
+    const ref = bySop.get(f.references!.sopInstanceUid);
     if (ref && isSuccessOrWarning(ref.status)) second.push([f, f]);
-    else if (ref?.refused) second.push([f, f.references.otherwise]);
-    else outcome.set(f, { file: f.file, sopInstanceUid: f.sopInstanceUid, status: null, heldBack: true });
+    else if (ref?.refused) second.push([f, f.references!.otherwise]);
+    else outcome.set(f, { file: f.file, sopInstanceUid: f.sopInstanceUid, status: null, heldBack: true, error: heldBackReason(f) });
   }
   if (second.length > 0)
     (
-      await stowFiles(
+      await stowOrFailEach(
         target,
         second.map(([, sent]) => sent),
       )
     ).forEach((r, i) => outcome.set(second[i]![0], r));
   return files.map((f) => outcome.get(f)!);
+}
+
+/** stowWithFallback, with a request that failed as a whole recorded against each of its files (status null). */
+function stowOrFailEach(target: DicomWebTarget, files: readonly PreparedFile[]): Promise<SendResult[]> {
+  return failEachOnError(files, () => stowWithFallback(target, files));
+}
+
+async function failEachOnError(files: readonly PreparedFile[], send: () => Promise<SendResult[]>): Promise<SendResult[]> {
+  try {
+    return await send();
+  } catch (e) {
+    if (!(e instanceof StowRequestError)) throw e;
+    return files.map((f) => ({ file: f.file, sopInstanceUid: f.sopInstanceUid, status: null, error: e.message }));
+  }
+}
+
+/**
+ * Stores the files; each one the server refused with "SOP class not supported" (0x0122) is sent
+ * again in its next form (PreparedFile.alternatives, e.g. Enhanced SR after Comprehensive 3D SR),
+ * one further request per round, as DIMSE falls back on a refused presentation context. A file
+ * refused in its last form is marked `refused`. Throws StowRequestError when the first request
+ * got no per-instance answer; a later round's such failure is recorded against its files.
+ */
+async function stowWithFallback(target: DicomWebTarget, files: readonly PreparedFile[]): Promise<SendResult[]> {
+  const results = await stowFiles(target, files);
+  // Per file: the forms not tried yet.
+  const remaining = files.map((f) => [...(f.alternatives ?? [])]);
+  for (;;) {
+    const retry = results.flatMap((r, i) => (r.status === SOP_CLASS_NOT_SUPPORTED && remaining[i]!.length > 0 ? [i] : []));
+    if (retry.length === 0) break;
+    const forms = retry.map((i) => remaining[i]!.shift()!);
+    (await failEachOnError(forms, () => stowFiles(target, forms))).forEach((r, k) => (results[retry[k]!] = r));
+  }
+  for (const r of results) if (r.status === SOP_CLASS_NOT_SUPPORTED) r.refused = true;
+  return results;
+}
+
+function heldBackReason(file: PreparedFile): string {
+  return `held back: the object it references (${file.references?.sopInstanceUid ?? '?'}) was not stored by the DICOMweb server`;
 }
 
 /** The largest answer read (a per-instance JSON list is a few hundred bytes per instance). */

@@ -17,6 +17,7 @@ import type { Finding, ImageRegion, SeriesResult } from '../../inference/finding
 import type { JobRow } from '../../store/store';
 import { findingPage } from './pages/finding';
 import { pixelLimitsFromMegabytes } from '../../dicom/pixel-budget';
+import { echoLabel } from '../../delivery/echo-destination';
 import { overviewPage } from './pages/overview';
 import { seriesListPage, seriesListParams } from './pages/series-list';
 import { seriesDetailPage } from './pages/series-detail';
@@ -170,7 +171,8 @@ export class Dashboard {
     } else if ((m = /^\/ui\/destinations\/([^/]+)\/echo$/.exec(path))) {
       const name = decodeURIComponent(m[1]!);
       const r = await this.src.echo(name);
-      const text = 'ok' in r ? (r.ok ? `C-ECHO ${name}: success in ${r.ms} ms.` : `C-ECHO ${name} failed: ${r.error ?? ''}`) : r.error;
+      const check = echoLabel(this.src.config.destinations[name]);
+      const text = 'ok' in r ? (r.ok ? `${check} ${name}: success in ${r.ms} ms.` : `${check} ${name} failed: ${r.error ?? ''}`) : r.error;
       this.src.audit({
         event: 'destination-echoed',
         outcome: 'ok' in r && r.ok ? 'success' : 'failure',

@@ -140,7 +140,7 @@ export const destinationSection: SectionSchema<DestinationConfig> = {
     reportForms: {
       kind: reportForms,
       default: REPORT_FORMS,
-      doc: 'SR forms in order of preference; the first the destination accepts at association is sent (dicomweb: the first)',
+      doc: 'SR forms in order of preference; the first the destination accepts at association is sent (dicomweb: the next form when the server answers 0x0122, SOP class not supported)',
     },
     acceptsSegmentation: {
       kind: boolean,

@@ -11,6 +11,7 @@ import { duration, html, when, type Html, tableHead } from '../html';
 import { badge, deliveryAction, postButton, deliveryStatus, type PostContext } from '../layout';
 import { srView } from '../sr-view';
 import type { DashboardSources } from '../sources';
+import { echoLabel } from '../../../delivery/echo-destination';
 
 type Result = NonNullable<ReturnType<DashboardSources['store']['latestResult']>>;
 
@@ -146,7 +147,9 @@ function destinationsEcho(src: DashboardSources, post: PostContext): Html {
   const names = Object.keys(src.config.destinations);
   if (names.length === 0) return html``;
   return html`<h2>Destinations</h2>
-    <p>${names.map((n) => html`${postButton(`/ui/destinations/${encodeURIComponent(n)}/echo`, `C-ECHO ${n}`, post)} `)}</p>`;
+    <p>
+      ${names.map((n) => html`${postButton(`/ui/destinations/${encodeURIComponent(n)}/echo`, `${echoLabel(src.config.destinations[n])} ${n}`, post)} `)}
+    </p>`;
 }
 
 function resultView(src: DashboardSources, jobs: JobRow[], results: Map<number, Result | undefined>, reports: ReportRecord[]): Html {
