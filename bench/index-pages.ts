@@ -5,14 +5,16 @@
  * page number, then the page); mapping page numbers to b-trees through the dbstat virtual table
  * tells which statement of Store.recordInstance caused it.
  *
- *   node dist/bench/index-pages.js [--instances 100] [--seed 5000]
+ *   node dist/bench/index-pages.js [--instances 100] [--seed 5000] [--timed 3000]
  *
  * Two cases, on an index already holding `seed` instances (so the b-trees have interior pages):
  *   - one association: one instance per commit (one row per group commit);
- *   - four associations: four instances of four series per commit (a group commit of four).
+ *   - four associations: four instances of four series per commit (a group commit of four);
+ * then times `timed` single-instance commits (CPU per commit, wall p50/p99; checkpoints included).
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import Database from 'better-sqlite3';
 import { Store, type IndexAttributes, type InstanceRecord } from '../src/store/store';
 import { tmpDir } from '../test/helpers/env';
@@ -98,6 +100,31 @@ function measure(label: string, dbFile: string, instances: number, perCommit: nu
     console.log(`  ${name.padEnd(34)} ${(count / instances).toFixed(2)} per instance`);
 }
 
+/**
+ * CPU per commit: `n` instances of one receiving series, one commit each (one association), on the
+ * seeded index, with SQLite's automatic checkpoints included as they fall. Returns microseconds.
+ */
+function timeCommits(dbFile: string, n: number, seed: number): { cpuPerCommitUs: number; p50Us: number; p99Us: number } {
+  const store = new Store(dbFile);
+  const t0 = Date.now();
+  const wall: number[] = [];
+  const cpu = process.cpuUsage();
+  for (let i = 0; i < n; i++) {
+    const r = row(7, seed + i, t0 + i);
+    const t = performance.now();
+    store.inOneTransaction(() => store.recordInstance(r, ATTRS));
+    wall.push(performance.now() - t);
+  }
+  const used = process.cpuUsage(cpu);
+  store.close();
+  wall.sort((a, b) => a - b);
+  return {
+    cpuPerCommitUs: (used.user + used.system) / n,
+    p50Us: wall[Math.floor(n / 2)]! * 1000,
+    p99Us: wall[Math.floor(n * 0.99)]! * 1000,
+  };
+}
+
 function main(): void {
   const instances = arg('instances', 100);
   const seed = arg('seed', 5000);
@@ -113,6 +140,10 @@ function main(): void {
   store.close(); // checkpoints and removes the WAL: what follows is the only thing in it
   measure('one association', dbFile, instances, 1, seed);
   measure('four associations (group commit of 4)', dbFile, instances, 4, seed + instances + 10);
+  const timed = timeCommits(dbFile, arg('timed', 3000), seed + 2 * instances + 20);
+  console.log(
+    `\ntimed: ${arg('timed', 3000)} commits of 1 instance: CPU ${timed.cpuPerCommitUs.toFixed(0)} us per commit, wall p50 ${timed.p50Us.toFixed(0)} us, p99 ${timed.p99Us.toFixed(0)} us`,
+  );
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
