@@ -301,6 +301,11 @@ export class Store {
     this.db.pragma(options.durableFiles === false ? 'synchronous = OFF' : 'synchronous = NORMAL');
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
+    // Left at SQLite's defaults on purpose, measured with bench/index-pages.ts (issue 13):
+    // wal_autocheckpoint 4000 instead of 1000 pages and cache_size 16 MB instead of 2 MB changed
+    // neither the CPU per commit nor its p99 beyond run-to-run noise; mmap_size is not set because
+    // mapped database pages count in the process's resident memory (the ingest memory target) and
+    // the instance path reads few pages; temp_store does not matter (no temporary b-tree on it).
     this.migrate();
     // Made once: better-sqlite3 builds a new wrapper (and its four BEGIN/COMMIT/ROLLBACK variants)
     // on every db.transaction() call, which was a tenth of the CPU of an instance's index row.
