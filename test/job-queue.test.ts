@@ -95,7 +95,7 @@ test('migration 7: a database of the previous version keeps the flags it kept in
   // Back to version 6, as the previous release wrote it: the flag only as a prefix of the reason.
   const old = new Database(file);
   old.exec(
-    'DROP INDEX jobs_state_recent; DROP INDEX series_recent; DROP INDEX series_unpurged; DROP INDEX jobs_series_state; ALTER TABLE jobs DROP COLUMN stack; ALTER TABLE jobs DROP COLUMN burned_in_flag; ALTER TABLE instances DROP COLUMN burned_in_risk; DELETE FROM schema_migrations WHERE version >= 7',
+    'DROP INDEX series_receiving; CREATE INDEX series_state_last ON series (state, last_received_at); DROP INDEX jobs_state_recent; DROP INDEX series_recent; DROP INDEX series_unpurged; DROP INDEX jobs_series_state; ALTER TABLE jobs DROP COLUMN stack; ALTER TABLE jobs DROP COLUMN burned_in_flag; ALTER TABLE instances DROP COLUMN burned_in_risk; DELETE FROM schema_migrations WHERE version >= 7',
   );
   const insert = old.prepare(
     `INSERT INTO jobs (series_uid, route, model, priority, state, reason, created_at, updated_at) VALUES (?, ?, 'm1', 'normal', ?, ?, 1, 1)`,

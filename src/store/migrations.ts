@@ -226,4 +226,17 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX jobs_state_recent ON jobs (state, id DESC);
     `,
   },
+  {
+    version: 12,
+    description:
+      'series being received found through a partial index that arrivals do not rewrite (series_state_last was rewritten by every instance)',
+    // series_state_last was keyed on last_received_at, which every arriving instance moves: one more
+    // index page written per C-STORE. The stability sweep needs only the few series still receiving;
+    // this index lists them by UID, and only a change of state (a series opening or turning stable)
+    // writes to it. Counts by state read it too (see Store.seriesCountsByState).
+    sql: `
+      DROP INDEX series_state_last;
+      CREATE INDEX series_receiving ON series (series_uid) WHERE state = 'receiving';
+    `,
+  },
 ];

@@ -306,10 +306,23 @@ export class Store {
     this.db.pragma(options.durableFiles === false ? 'synchronous = OFF' : 'synchronous = NORMAL');
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
+    // Left at SQLite's defaults on purpose, measured with bench/index-pages.ts (issue 13):
+    // wal_autocheckpoint 4000 instead of 1000 pages and cache_size 16 MB instead of 2 MB changed
+    // neither the CPU per commit nor its p99 beyond run-to-run noise; mmap_size is not set because
+    // mapped database pages count in the process's resident memory (the ingest memory target) and
+    // the instance path reads few pages; temp_store does not matter (no temporary b-tree on it).
     this.migrate();
+    // Made once: better-sqlite3 builds a new wrapper (and its four BEGIN/COMMIT/ROLLBACK variants)
+    // on every db.transaction() call, which was a tenth of the CPU of an instance's index row.
+    this.runInTransaction = this.db.transaction((work: () => unknown) => work());
+    this.recordInTransaction = this.db.transaction((inst: InstanceRecord, attrs: IndexAttributes) => this.recordInstanceRows(inst, attrs));
   }
 
   private readonly statements = new Map<string, Database.Statement>();
+  private readonly runInTransaction: Database.Transaction<(work: () => unknown) => unknown>;
+  private readonly recordInTransaction: Database.Transaction<
+    (inst: InstanceRecord, attrs: IndexAttributes) => { replacedFile: string | null }
+  >;
 
   /** Prepared once, reused: the ingest path runs the same few statements for every instance. */
   private stmt(sql: string): Database.Statement {
@@ -327,7 +340,7 @@ export class Store {
    * (benchmarks, imports). Each method's own transaction nests inside it as a savepoint.
    */
   inOneTransaction<T>(work: () => T): T {
-    return this.db.transaction(work)();
+    return this.runInTransaction(work) as T;
   }
 
   /** Proves the database takes writes (readiness): a write in a transaction that is rolled back. */
@@ -359,90 +372,143 @@ export class Store {
   /**
    * Indexes one durably written instance. The same SOP Instance UID again replaces the earlier
    * row (idempotent re-send); returns the file path of the copy it replaced when that differs.
+   *
+   * Runs once per C-STORE before its response, so it writes as few pages as it can (each page is
+   * one WAL frame of the commit; bench/index-pages.ts counts them): the study row only when one
+   * of its attributes changed, and, for an instance of a series already receiving with the same
+   * attributes, only the series' arrival time and counts (recordArrival), which leaves the indexes
+   * on state, purge and study untouched. Every row ends as the full upserts below would leave it.
    */
   recordInstance(inst: InstanceRecord, attrs: IndexAttributes): { replacedFile: string | null } {
-    return this.db.transaction(() => {
-      const previous = this.stmt(
-        'SELECT file_path AS filePath, series_uid AS seriesUid, size_bytes AS sizeBytes FROM instances WHERE sop_instance_uid = ?',
-      ).get(inst.sopInstanceUid) as { filePath: string; seriesUid: string; sizeBytes: number } | undefined;
+    return this.recordInTransaction(inst, attrs);
+  }
 
-      this.stmt(
-        `INSERT INTO studies (study_uid, patient_id, patient_name, patient_birth_date, patient_sex, study_date, study_time,
-              accession_number, study_description, created_at, updated_at)
-           VALUES (@studyUid, @patientId, @patientName, @patientBirthDate, @patientSex, @studyDate, @studyTime,
-              @accessionNumber, @studyDescription, @now, @now)
-           ON CONFLICT (study_uid) DO UPDATE SET
-              patient_id = excluded.patient_id, patient_name = excluded.patient_name,
-              patient_birth_date = excluded.patient_birth_date, patient_sex = excluded.patient_sex,
-              study_date = excluded.study_date, study_time = excluded.study_time,
-              accession_number = excluded.accession_number, study_description = excluded.study_description,
-              updated_at = excluded.updated_at`,
-      ).run({
-        studyUid: inst.studyInstanceUid,
-        patientId: attrs.patientId ?? null,
-        patientName: attrs.patientName ?? null,
-        patientBirthDate: attrs.patientBirthDate ?? null,
-        patientSex: attrs.patientSex ?? null,
-        studyDate: attrs.studyDate ?? null,
-        studyTime: attrs.studyTime ?? null,
-        accessionNumber: attrs.accessionNumber ?? null,
-        studyDescription: attrs.studyDescription ?? null,
-        now: inst.receivedAt,
-      });
+  private recordInstanceRows(inst: InstanceRecord, attrs: IndexAttributes): { replacedFile: string | null } {
+    const previous = this.stmt(
+      'SELECT file_path AS filePath, series_uid AS seriesUid, size_bytes AS sizeBytes FROM instances WHERE sop_instance_uid = ?',
+    ).get(inst.sopInstanceUid) as { filePath: string; seriesUid: string; sizeBytes: number } | undefined;
 
-      // A new instance (re)opens its series: stability is measured from the last arrival.
-      this.stmt(
-        `INSERT INTO series (series_uid, study_uid, modality, body_part, series_description, series_number, manufacturer,
-              calling_ae, state, first_received_at, last_received_at, stable_at, state_changed_at)
-           VALUES (@seriesUid, @studyUid, @modality, @bodyPart, @seriesDescription, @seriesNumber, @manufacturer,
-              @callingAe, 'receiving', @now, @now, NULL, @now)
-           ON CONFLICT (series_uid) DO UPDATE SET
-              modality = COALESCE(excluded.modality, series.modality),
-              body_part = COALESCE(excluded.body_part, series.body_part),
-              series_description = COALESCE(excluded.series_description, series.series_description),
-              series_number = COALESCE(excluded.series_number, series.series_number),
-              manufacturer = COALESCE(excluded.manufacturer, series.manufacturer),
-              last_received_at = MAX(series.last_received_at, excluded.last_received_at),
-              state_changed_at = CASE WHEN series.state = 'receiving' THEN series.state_changed_at ELSE excluded.state_changed_at END,
-              state = 'receiving',
-              stable_at = NULL,
-              purged_at = NULL`,
-      ).run({
-        seriesUid: inst.seriesInstanceUid,
-        studyUid: inst.studyInstanceUid,
-        modality: attrs.modality ?? null,
-        bodyPart: attrs.bodyPartExamined ?? null,
-        seriesDescription: attrs.seriesDescription ?? null,
-        seriesNumber: attrs.seriesNumber ?? null,
-        manufacturer: attrs.manufacturer ?? null,
-        callingAe: inst.callingAeTitle,
-        now: inst.receivedAt,
-      });
-
-      this.stmt(
-        `INSERT INTO instances (sop_instance_uid, sop_class_uid, series_uid, transfer_syntax_uid, instance_number, file_path,
-              size_bytes, calling_ae, calling_host, association_id, received_at, receive_count, burned_in_risk)
-           VALUES (@sopInstanceUid, @sopClassUid, @seriesInstanceUid, @transferSyntaxUid, @instanceNumber, @filePath,
-              @sizeBytes, @callingAeTitle, @callingHost, @associationId, @receivedAt, 1, @burnedInRisk)
-           ON CONFLICT (sop_instance_uid) DO UPDATE SET
-              sop_class_uid = excluded.sop_class_uid, series_uid = excluded.series_uid,
-              transfer_syntax_uid = excluded.transfer_syntax_uid, instance_number = excluded.instance_number,
-              file_path = excluded.file_path, size_bytes = excluded.size_bytes, calling_ae = excluded.calling_ae,
-              calling_host = excluded.calling_host, association_id = excluded.association_id,
-              received_at = excluded.received_at, receive_count = instances.receive_count + 1,
-              burned_in_risk = excluded.burned_in_risk`,
-      ).run({ ...inst, burnedInRisk: inst.burnedInRisk ? JSON.stringify(inst.burnedInRisk) : null });
-
+    this.upsertStudy(inst, attrs);
+    const sameSeries = !previous || previous.seriesUid === inst.seriesInstanceUid;
+    const added = previous ? { count: 0, bytes: inst.sizeBytes - previous.sizeBytes } : { count: 1, bytes: inst.sizeBytes };
+    if (!sameSeries || !this.recordArrival(inst, attrs, added)) {
+      this.upsertSeries(inst, attrs);
       // Counts kept up to date incrementally (not recounted: that would grow with the series).
       const adjust = this.stmt('UPDATE series SET instance_count = instance_count + ?, total_bytes = total_bytes + ? WHERE series_uid = ?');
-      if (!previous) adjust.run(1, inst.sizeBytes, inst.seriesInstanceUid);
-      else if (previous.seriesUid === inst.seriesInstanceUid) adjust.run(0, inst.sizeBytes - previous.sizeBytes, inst.seriesInstanceUid);
+      if (sameSeries) adjust.run(added.count, added.bytes, inst.seriesInstanceUid);
       else {
         adjust.run(-1, -previous.sizeBytes, previous.seriesUid);
         adjust.run(1, inst.sizeBytes, inst.seriesInstanceUid);
       }
-      return { replacedFile: previous && previous.filePath !== inst.filePath ? previous.filePath : null };
-    })();
+    }
+
+    this.stmt(
+      `INSERT INTO instances (sop_instance_uid, sop_class_uid, series_uid, transfer_syntax_uid, instance_number, file_path,
+            size_bytes, calling_ae, calling_host, association_id, received_at, receive_count, burned_in_risk)
+         VALUES (@sopInstanceUid, @sopClassUid, @seriesInstanceUid, @transferSyntaxUid, @instanceNumber, @filePath,
+            @sizeBytes, @callingAeTitle, @callingHost, @associationId, @receivedAt, 1, @burnedInRisk)
+         ON CONFLICT (sop_instance_uid) DO UPDATE SET
+            sop_class_uid = excluded.sop_class_uid, series_uid = excluded.series_uid,
+            transfer_syntax_uid = excluded.transfer_syntax_uid, instance_number = excluded.instance_number,
+            file_path = excluded.file_path, size_bytes = excluded.size_bytes, calling_ae = excluded.calling_ae,
+            calling_host = excluded.calling_host, association_id = excluded.association_id,
+            received_at = excluded.received_at, receive_count = instances.receive_count + 1,
+            burned_in_risk = excluded.burned_in_risk`,
+    ).run({ ...inst, burnedInRisk: inst.burnedInRisk ? JSON.stringify(inst.burnedInRisk) : null });
+    return { replacedFile: previous && previous.filePath !== inst.filePath ? previous.filePath : null };
+  }
+
+  /**
+   * The study row from its latest instance. The update's WHERE skips a row whose attributes are
+   * all unchanged (the usual case: every instance of a study repeats them), so that instance
+   * writes no studies page; updated_at is then the time the attributes last changed (nothing
+   * reads it for anything else).
+   */
+  private upsertStudy(inst: InstanceRecord, attrs: IndexAttributes): void {
+    this.stmt(
+      `INSERT INTO studies (study_uid, patient_id, patient_name, patient_birth_date, patient_sex, study_date, study_time,
+            accession_number, study_description, created_at, updated_at)
+         VALUES (@studyUid, @patientId, @patientName, @patientBirthDate, @patientSex, @studyDate, @studyTime,
+            @accessionNumber, @studyDescription, @now, @now)
+         ON CONFLICT (study_uid) DO UPDATE SET
+            patient_id = excluded.patient_id, patient_name = excluded.patient_name,
+            patient_birth_date = excluded.patient_birth_date, patient_sex = excluded.patient_sex,
+            study_date = excluded.study_date, study_time = excluded.study_time,
+            accession_number = excluded.accession_number, study_description = excluded.study_description,
+            updated_at = excluded.updated_at
+         WHERE patient_id IS NOT excluded.patient_id OR patient_name IS NOT excluded.patient_name
+            OR patient_birth_date IS NOT excluded.patient_birth_date OR patient_sex IS NOT excluded.patient_sex
+            OR study_date IS NOT excluded.study_date OR study_time IS NOT excluded.study_time
+            OR accession_number IS NOT excluded.accession_number OR study_description IS NOT excluded.study_description`,
+    ).run({
+      studyUid: inst.studyInstanceUid,
+      patientId: attrs.patientId ?? null,
+      patientName: attrs.patientName ?? null,
+      patientBirthDate: attrs.patientBirthDate ?? null,
+      patientSex: attrs.patientSex ?? null,
+      studyDate: attrs.studyDate ?? null,
+      studyTime: attrs.studyTime ?? null,
+      accessionNumber: attrs.accessionNumber ?? null,
+      studyDescription: attrs.studyDescription ?? null,
+      now: inst.receivedAt,
+    });
+  }
+
+  private seriesParams(inst: InstanceRecord, attrs: IndexAttributes) {
+    return {
+      seriesUid: inst.seriesInstanceUid,
+      modality: attrs.modality ?? null,
+      bodyPart: attrs.bodyPartExamined ?? null,
+      seriesDescription: attrs.seriesDescription ?? null,
+      seriesNumber: attrs.seriesNumber ?? null,
+      manufacturer: attrs.manufacturer ?? null,
+      now: inst.receivedAt,
+    };
+  }
+
+  /**
+   * The steady state of a C-STORE: one more instance of a series that is receiving, not purged,
+   * with the attributes it already has (an absent attribute keeps the stored one, as in
+   * upsertSeries). Then upsertSeries would change nothing but last_received_at and the counts, so
+   * only those are written: the SET names no column of series_receiving, series_unpurged or
+   * series_study, and SQLite leaves an index alone when an UPDATE sets none of its columns.
+   * last_received_at is still written for every instance — the stability sweep and the newest-
+   * first order of /api/series read it, and a series must never turn stable while instances
+   * still arrive. Returns false (nothing written) when the row is in any other state.
+   */
+  private recordArrival(inst: InstanceRecord, attrs: IndexAttributes, added: { count: number; bytes: number }): boolean {
+    return (
+      this.stmt(
+        `UPDATE series SET last_received_at = MAX(last_received_at, @now),
+            instance_count = instance_count + @count, total_bytes = total_bytes + @bytes
+         WHERE series_uid = @seriesUid AND state = 'receiving' AND stable_at IS NULL AND purged_at IS NULL
+            AND (@modality IS NULL OR modality IS @modality) AND (@bodyPart IS NULL OR body_part IS @bodyPart)
+            AND (@seriesDescription IS NULL OR series_description IS @seriesDescription)
+            AND (@seriesNumber IS NULL OR series_number IS @seriesNumber)
+            AND (@manufacturer IS NULL OR manufacturer IS @manufacturer)`,
+      ).run({ ...this.seriesParams(inst, attrs), count: added.count, bytes: added.bytes }).changes === 1
+    );
+  }
+
+  /** A new instance (re)opens its series: stability is measured from the last arrival. */
+  private upsertSeries(inst: InstanceRecord, attrs: IndexAttributes): void {
+    this.stmt(
+      `INSERT INTO series (series_uid, study_uid, modality, body_part, series_description, series_number, manufacturer,
+            calling_ae, state, first_received_at, last_received_at, stable_at, state_changed_at)
+         VALUES (@seriesUid, @studyUid, @modality, @bodyPart, @seriesDescription, @seriesNumber, @manufacturer,
+            @callingAe, 'receiving', @now, @now, NULL, @now)
+         ON CONFLICT (series_uid) DO UPDATE SET
+            modality = COALESCE(excluded.modality, series.modality),
+            body_part = COALESCE(excluded.body_part, series.body_part),
+            series_description = COALESCE(excluded.series_description, series.series_description),
+            series_number = COALESCE(excluded.series_number, series.series_number),
+            manufacturer = COALESCE(excluded.manufacturer, series.manufacturer),
+            last_received_at = MAX(series.last_received_at, excluded.last_received_at),
+            state_changed_at = CASE WHEN series.state = 'receiving' THEN series.state_changed_at ELSE excluded.state_changed_at END,
+            state = 'receiving',
+            stable_at = NULL,
+            purged_at = NULL`,
+    ).run({ ...this.seriesParams(inst, attrs), studyUid: inst.studyInstanceUid, callingAe: inst.callingAeTitle });
   }
 
   /**
@@ -452,7 +518,9 @@ export class Store {
   markStableSeries(quietSince: number, now: number): SeriesRow[] {
     return this.db.transaction(() => {
       const due = this.stmt(
-        `SELECT ${SERIES_COLUMNS} FROM series WHERE state = 'receiving' AND last_received_at <= ? ORDER BY last_received_at`,
+        // INDEXED BY: the few series still receiving, never a range of series_recent over every older series.
+        `SELECT ${SERIES_COLUMNS} FROM series INDEXED BY series_receiving WHERE state = 'receiving' AND last_received_at <= ?
+         ORDER BY last_received_at`,
       ).all(quietSince) as SeriesRow[];
       const upd = this.stmt(
         `UPDATE series SET state = 'stable', stable_at = ?, state_changed_at = ? WHERE series_uid = ? AND state = 'receiving'`,
@@ -468,12 +536,24 @@ export class Store {
 
   /** When the next series would become stable (epoch ms of its last arrival), if any is receiving. */
   oldestReceivingSeriesAt(): number | null {
-    const r = this.stmt(`SELECT MIN(last_received_at) AS t FROM series WHERE state = 'receiving'`).get() as { t: number | null };
+    const r = this.stmt(`SELECT MIN(last_received_at) AS t FROM series INDEXED BY series_receiving WHERE state = 'receiving'`).get() as {
+      t: number | null;
+    };
     return r.t;
   }
 
   seriesCountsByState(): { state: string; count: number }[] {
-    return this.stmt('SELECT state, COUNT(*) AS count FROM series GROUP BY state').all() as { state: string; count: number }[];
+    // Two states only (the table's CHECK): receiving from its small partial index, stable as the
+    // rest of a COUNT(*) that reads the narrowest index. Same rows as GROUP BY state: sorted by
+    // state, none with a zero count.
+    const { all, receiving } = this.stmt(
+      `SELECT (SELECT COUNT(*) FROM series) AS "all",
+         (SELECT COUNT(*) FROM series INDEXED BY series_receiving WHERE state = 'receiving') AS receiving`,
+    ).get() as { all: number; receiving: number };
+    return [
+      { state: 'receiving', count: receiving },
+      { state: 'stable', count: all - receiving },
+    ].filter((r) => r.count > 0);
   }
 
   /** Every series, newest first. Small indexes only (tests, tools): operators page with listSeriesPage. */
