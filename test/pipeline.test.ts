@@ -27,6 +27,7 @@ import { parsePart10 } from '../src/imaging/dataset';
 import { readSegmentation } from '../src/imaging/segmentation-reader';
 import { TAG } from '../src/dicom/tags';
 import { OrthancPacs } from './helpers/orthanc';
+import { volumetricGroups } from './helpers/volumetric-groups';
 import { checkSegFrames, sourceSlicesOnDisk } from './helpers/seg-frames';
 import { relabelSeries } from '../fixtures/relabel-orientation';
 import { frameOfReferenceOf, type SeriesVolume } from '../src/inference/series-volume';
@@ -44,31 +45,6 @@ import { withoutSegmentationUids } from '../src/pipeline/report-set';
 const MODELS = path.join(PROJECT_ROOT, 'models');
 const SEG_STORAGE = '1.2.840.10008.5.1.4.1.1.66.4';
 
-type Item = ReturnType<ReturnType<typeof parsePart10>['dataSet']['items']>[number];
-
-/** The TID 1411 groups of an SR: the SEG and segment each references, its Tracking UID and source series. */
-function volumetricGroups(sr: Buffer): { segUid?: string; segment?: number; trackingUid?: string; sourceSeries?: string }[] {
-  const concept = (i: Item) => i.items(TAG.ConceptNameCodeSequence)[0]?.string(TAG.CodeValue);
-  const out: { segUid?: string; segment?: number; trackingUid?: string; sourceSeries?: string }[] = [];
-  const walk = (items: Item[]): void => {
-    for (const i of items) {
-      const children = i.items(TAG.ContentSequence);
-      const ref = children.find((c) => concept(c) === '121214');
-      if (concept(i) === '125007' && ref) {
-        const sop = ref.items(TAG.ReferencedSOPSequence)[0];
-        out.push({
-          segUid: sop?.string(TAG.ReferencedSOPInstanceUID),
-          segment: sop?.number(TAG.ReferencedSegmentNumber),
-          trackingUid: children.find((c) => concept(c) === '112040')?.string(TAG.UID),
-          sourceSeries: children.find((c) => concept(c) === '121232')?.string(TAG.UID),
-        });
-      }
-      walk(children);
-    }
-  };
-  walk(parsePart10(sr).dataSet.items(TAG.ContentSequence));
-  return out;
-}
 /** A series as the test wrote it (original UIDs, identified synthetic data), as the model side would load it. */
 async function loadOriginals(files: readonly string[]): Promise<SeriesVolume> {
   const inputs = files.map((f) => {
