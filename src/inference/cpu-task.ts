@@ -20,7 +20,8 @@ export type CpuTask =
   | { readonly type: 'postprocess'; readonly name: string; readonly ctx: PostprocessContext; readonly withSourceLabels?: boolean }
   | { readonly type: 'volume-tensor'; readonly volume: SeriesVolume; readonly manifest: Manifest }
   | { readonly type: 'series-volume'; readonly request: SeriesVolumeRequest }
-  | { readonly type: 'segmentation'; readonly input: SegmentationInput };
+  | { readonly type: 'segmentation'; readonly input: SegmentationInput }
+  | { readonly type: 'prepare'; readonly name: string; readonly volume: SeriesVolume };
 
 export type CpuReply =
   | {
@@ -32,7 +33,20 @@ export type CpuReply =
     }
   | { readonly type: 'volume-tensor'; readonly tensor: VolumeTensor; readonly values: Float32Array[] }
   | { readonly type: 'series-volume'; readonly volume: SeriesVolume; readonly values: Float32Array[] }
-  | { readonly type: 'segmentation'; readonly built: BuiltSegmentation; readonly values: Float32Array[] };
+  | { readonly type: 'segmentation'; readonly built: BuiltSegmentation; readonly values: Float32Array[] }
+  | { readonly type: 'prepare'; readonly prepared: unknown; readonly values: Float32Array[] };
+
+/** The typed arrays' buffers inside `value` (its own, in arrays, in object fields): to transfer, not copy. */
+export function buffersInside(value: unknown, into = new Set<ArrayBuffer>()): Set<ArrayBuffer> {
+  if (ArrayBuffer.isView(value)) {
+    if (value.buffer instanceof ArrayBuffer && value.byteLength > 0) into.add(value.buffer);
+  } else if (Array.isArray(value)) {
+    for (const v of value) buffersInside(v, into);
+  } else if (typeof value === 'object' && value !== null) {
+    for (const v of Object.values(value)) buffersInside(v, into);
+  }
+  return into;
+}
 
 /** The volume the task lends the worker (and gets back), if any. */
 function lentVolume(task: CpuTask): SeriesVolume | null {
@@ -50,7 +64,10 @@ function buffersOf(task: CpuTask): ArrayBuffer[] {
   if (task.type === 'postprocess') {
     for (const c of task.ctx.maps ?? []) c.forEach(add);
     if (task.ctx.output) add(task.ctx.output.data);
+    buffersInside(task.ctx.prepared, set);
   }
+  // The preparation's volume is a copy made for it: it moves, the caller keeps its own.
+  if (task.type === 'prepare') task.volume.values.forEach(add);
   if (task.type === 'segmentation')
     for (const l of task.input.labels) if (l.buffer instanceof ArrayBuffer && l.byteLength > 0) set.add(l.buffer);
   return [...set];
@@ -121,6 +138,19 @@ export async function segmentationInWorker(input: SegmentationInput): Promise<Bu
   // Buffers cross the thread boundary as plain Uint8Arrays.
   const b = r.built.bytes;
   return { ...r.built, bytes: Buffer.from(b.buffer, b.byteOffset, b.byteLength) };
+}
+
+/**
+ * The named post-processor's volume preparation (postprocess/types.ts) in a worker, on a copy of
+ * the volume's CT values (the caller goes on reading its own: the model's input is built from
+ * them meanwhile). The copy costs a memcpy and, until the worker ends, the volume's size again.
+ * `signal` ends the worker (the job failed or timed out before the result was needed).
+ */
+export async function prepareInWorker(name: string, volume: SeriesVolume, signal?: AbortSignal): Promise<unknown> {
+  const copy: SeriesVolume = { ...volume, values: volume.values.map((v) => v.slice()) };
+  const r = await runTask({ type: 'prepare', name, volume: copy }, signal);
+  if (r.type !== 'prepare') throw new Error('CPU worker answered the wrong task');
+  return r.prepared;
 }
 
 /** Reads, de-identifies and decodes a stored series into its volume in a worker (volume-stage's buildSeriesVolume). */

@@ -7,8 +7,8 @@
  * ways, not copied.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { CLASSIFICATION_POSTPROCESSOR, CpuTask, CpuReply } from './cpu-task';
-import { POSTPROCESSORS } from './postprocess';
+import { buffersInside, CLASSIFICATION_POSTPROCESSOR, CpuTask, CpuReply } from './cpu-task';
+import { POSTPROCESS_PREPARATIONS, POSTPROCESSORS } from './postprocess';
 import { classificationScores } from './run-model';
 import { volumeTensor } from './conform';
 import { buildSeriesVolume } from '../pipeline/volume-stage';
@@ -28,6 +28,12 @@ async function run(): Promise<CpuReply> {
     const f = task.input.sourceFile;
     const built = buildSegmentation({ ...task.input, sourceFile: Buffer.from(f.buffer, f.byteOffset, f.byteLength) });
     return { type: 'segmentation', built, values: [] };
+  }
+  if (task.type === 'prepare') {
+    const prepare = POSTPROCESS_PREPARATIONS[task.name];
+    if (!prepare) throw new Error(`no volume preparation for post-processor "${task.name}"`);
+    // The volume was a copy made for this task: it is not sent back.
+    return { type: 'prepare', prepared: prepare(task.volume), values: [] };
   }
   if (task.type === 'postprocess') {
     const p = task.name === CLASSIFICATION_POSTPROCESSOR ? classificationScores : POSTPROCESSORS[task.name];
@@ -52,6 +58,7 @@ run().then(
     if (reply.type === 'volume-tensor' && reply.tensor.data.buffer instanceof ArrayBuffer) transfer.add(reply.tensor.data.buffer);
     if (reply.type === 'postprocess' && typeof reply.sourceLabels === 'object')
       for (const l of reply.sourceLabels.slices) if (l.buffer instanceof ArrayBuffer) transfer.add(l.buffer);
+    if (reply.type === 'prepare') buffersInside(reply.prepared, transfer);
     if (reply.type === 'postprocess')
       for (const f of reply.result.findings) if (f.mask?.bits.buffer instanceof ArrayBuffer) transfer.add(f.mask.bits.buffer);
     parentPort!.postMessage({ ok: true, reply }, [...transfer]);

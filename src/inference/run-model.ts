@@ -16,7 +16,8 @@ import type { FindingDraft, PostprocessContext, PostprocessResult, Postprocessor
 import { describeVoi, planeToSource, sliceBatch } from './preprocess';
 import type { Voi } from '../imaging/voi';
 import { VERSION } from '../version';
-import { CLASSIFICATION_POSTPROCESSOR, postprocessInWorker, volumeTensorInWorker } from './cpu-task';
+import { CLASSIFICATION_POSTPROCESSOR, postprocessInWorker, prepareInWorker, volumeTensorInWorker } from './cpu-task';
+import { POSTPROCESS_PREPARATIONS } from './postprocess';
 import { sourceLabelsOrWhyNot, type SourceLabels } from './source-labels';
 import { inReportOrder } from './finding-masks';
 
@@ -71,6 +72,10 @@ export async function runModel(vol: SeriesVolume, o: RunModelOptions): Promise<S
   let ctx: PostprocessContext;
   let preprocessing: string;
   const outName = m.output.name;
+  const name = postprocessorName(m, o.postprocessors);
+  // What the post-processor needs of the volume alone starts now, beside the model (types.ts).
+  // Should the model stage fail, the job's signal or the worker's own end stops it.
+  const preparation = o.offload ? startPreparation(name, vol, o.signal) : null;
   if (m.preprocessing.mode === 'slice') {
     const bs = Math.max(1, m.preprocessing.batchSize);
     const { maps, firstVoi } = await runSliceMaps(vol, m, (feeds, name) => o.session.run(feeds, [name]).then((r) => r[name]), check);
@@ -95,9 +100,10 @@ export async function runModel(vol: SeriesVolume, o: RunModelOptions): Promise<S
   }
   check();
   const modelDone = Date.now();
-  const name = postprocessorName(m, o.postprocessors);
   let r: PostprocessResult;
   if (o.offload) {
+    // Waiting for a preparation the model did not outlast counts as post-processing.
+    if (preparation) ctx = { ...ctx, prepared: await preparation };
     const done = await postprocessInWorker(name, ctx, o.sourceLabels !== undefined);
     r = done.result;
     if (o.sourceLabels) o.sourceLabels.value = done.sourceLabels;
@@ -166,6 +172,17 @@ export async function runSliceMaps(
     await turn();
   }
   return { maps, firstVoi };
+}
+
+/**
+ * The post-processor's volume preparation in a worker of its own, or null when it has none. It is
+ * awaited only once the model is done: a failure meanwhile must not go unhandled.
+ */
+function startPreparation(name: string, vol: SeriesVolume, signal?: AbortSignal): Promise<unknown> | null {
+  if (!POSTPROCESS_PREPARATIONS[name]) return null;
+  const result = prepareInWorker(name, vol, signal);
+  result.catch(() => undefined);
+  return result;
 }
 
 /** Which post-processor reads this model's output (by name, so a worker thread can run it). */

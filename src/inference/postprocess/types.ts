@@ -19,7 +19,19 @@ export interface PostprocessContext {
   readonly maps?: readonly (readonly Float32Array[])[];
   /** Volume mode: the raw output tensor (after activation) on the model's grid. */
   readonly output?: { readonly data: Float32Array; readonly dims: readonly number[]; readonly voxelVolumeMm3: number };
+  /**
+   * What the post-processor's volume preparation (POSTPROCESS_PREPARATIONS) made of the volume
+   * while the model ran; absent when nobody prepared it (the post-processor then does it itself).
+   */
+  readonly prepared?: unknown;
 }
+
+/**
+ * The part of a post-processor that depends on the CT values alone, not on the model's output
+ * (lung-nodules: the lung masks). The node runs it in a worker of its own *while the model runs*:
+ * the model stage keeps about one of this machine's cores busy, and this fills the other.
+ */
+export type VolumePreparation = (volume: SeriesVolume) => unknown;
 
 /**
  * The voxels of one finding on the volume's grid (a nodule as the detector segmented it), compact:

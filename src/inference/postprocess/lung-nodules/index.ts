@@ -13,15 +13,15 @@
  * 4. Measurements from partial-volume-weighted moments (nodule-measurements.ts).
  * 5. Accepted candidates worded as findings (nodule-finding.ts), one per nodule.
  */
-import { pixelToPatient } from '../../series-volume';
+import { pixelToPatient, type SeriesVolume } from '../../series-volume';
 import type { FindingDraft, PostprocessContext, PostprocessResult, Postprocessor } from '../types';
 import { isDecidedRejection, segmentCandidate, type CandidateOutcome } from './candidate-segmentation';
 import { findCandidates, type Candidate } from './candidates';
-import { lungMasks } from './lung-mask';
+import { lungMasks, type LungMasks } from './lung-mask';
 import { clamp01, confidence, round, toFinding } from './nodule-finding';
 import { LUNG_NODULE_PARAMS } from './params';
 import { SegmentedVoxels } from './segmented-voxels';
-import { volumeGrid } from './volume-grid';
+import { volumeGrid, type VolumeGrid } from './volume-grid';
 
 export { LUNG_NODULE_PARAMS } from './params';
 export { CODES } from './nodule-finding';
@@ -43,6 +43,22 @@ const SAME_NODULE_DISTANCE_MM = 3;
 
 export const lungNodules: Postprocessor = (ctx) => findLungNodules(ctx);
 
+/** The lung masks depend on the CT values alone: the node makes them while the model runs. */
+export const prepareLungNodules = (volume: SeriesVolume): LungMasks => lungMasks(volume, volumeGrid(volume));
+
+/** Masks prepared for this grid (ctx.prepared), or null when there are none that fit. */
+function preparedMasks(prepared: unknown, grid: VolumeGrid): LungMasks | null {
+  if (typeof prepared !== 'object' || prepared === null) return null;
+  const m = prepared as Partial<LungMasks>;
+  const fits = (list: unknown): boolean =>
+    Array.isArray(list) &&
+    list.length === grid.slices &&
+    list.every((s) => s instanceof Uint8Array && s.length === grid.rows * grid.columns);
+  return fits(m.filled) && fits(m.closed) && fits(m.search) && m.areaMm2 instanceof Float64Array && Array.isArray(m.bodyCentre)
+    ? (m as LungMasks)
+    : null;
+}
+
 export function findLungNodules(ctx: PostprocessContext, trace?: CandidateTrace): PostprocessResult {
   const volume = ctx.volume;
   const maps = ctx.maps;
@@ -55,7 +71,7 @@ export function findLungNodules(ctx: PostprocessContext, trace?: CandidateTrace)
   // Source pixel -> model pixel scale (the runner letterboxes the slice into the model's grid).
   const modelScale = Math.min(targetWidth / grid.columns, targetHeight / grid.rows);
 
-  const masks = lungMasks(volume, grid);
+  const masks = preparedMasks(ctx.prepared, grid) ?? lungMasks(volume, grid);
   const candidates = findCandidates(maps, masks.search, grid, threshold, modelScale);
   const segmented = new SegmentedVoxels(grid);
   const findings: FindingDraft[] = [];

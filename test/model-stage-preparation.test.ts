@@ -1,0 +1,83 @@
+// The lung masks made in a worker while the model runs (issue 13, time to report): the job's
+// offloaded path gives exactly the findings of the in-process path, the detector really uses the
+// prepared masks, and masks that do not fit the volume are ignored (made again), not trusted.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { writeChestPhantom } from '../fixtures/chest-phantom';
+import { PROJECT_ROOT, tmpDir } from './helpers/env';
+import { parseManifest } from '../src/inference/manifest';
+import { loadSeriesVolume } from '../src/inference/series-volume';
+import { ModelSession, type TensorData } from '../src/inference/session';
+import { runModel, runSliceMaps } from '../src/inference/run-model';
+import { POSTPROCESS_PREPARATIONS, POSTPROCESSORS } from '../src/inference/postprocess';
+import { findLungNodules } from '../src/inference/postprocess/lung-nodules/index';
+import type { LungMasks } from '../src/inference/postprocess/lung-nodules/lung-mask';
+
+const MODEL_DIR = path.join(PROJECT_ROOT, 'models', 'lung-nodule-reference');
+
+test('lung masks prepared beside the model: same findings as in-process, used when they fit, ignored when not', async () => {
+  const dir = tmpDir('preparation');
+  const ph = writeChestPhantom({ outDir: dir, seed: 1000, uidRoot: '2.25.901000', slices: 60 });
+  const volume = await loadSeriesVolume(
+    ph.files.map((f, i) => ({
+      bytes: fs.readFileSync(f),
+      sopInstanceUid: ph.sopInstanceUids[i]!,
+      sopClassUid: '1.2.840.10008.5.1.4.1.1.2',
+    })),
+    ph.frameOfReferenceUid,
+    { allowIdentified: true }, // a synthetic phantom
+  );
+  const manifest = parseManifest(JSON.parse(fs.readFileSync(path.join(MODEL_DIR, 'model.json'), 'utf8')), 'model.json');
+  const session = await ModelSession.open(path.join(MODEL_DIR, 'model.onnx'));
+  // The model runs once; its outputs are replayed for the other paths (the same input gives the same output).
+  const recorded: Record<string, TensorData>[] = [];
+  let replayAt = 0;
+  const replaying = {
+    provider: session.provider,
+    run: async (feeds: Record<string, TensorData>, names?: readonly string[]) => {
+      if (replayAt < recorded.length) return recorded[replayAt++]!;
+      const r = await session.run(feeds, names);
+      recorded.push(r);
+      replayAt++;
+      return r;
+    },
+  };
+  try {
+    const common = { name: manifest.name, manifest, sha256: 'test', postprocessors: POSTPROCESSORS, deidentification: 'test' };
+    const inProcess = await runModel(volume, { ...common, session: replaying });
+    replayAt = 0;
+    const offloaded = await runModel(volume, { ...common, session: replaying, offload: true });
+    assert.ok(inProcess.findings.length >= 1, 'the phantom has nodules the detector reports');
+    assert.deepEqual(offloaded.findings, inProcess.findings);
+    assert.equal(offloaded.uncertainty, inProcess.uncertainty);
+    assert.equal(volume.values.length, 60, 'the volume came back from the workers');
+
+    replayAt = 0;
+    const { maps } = await runSliceMaps(volume, manifest, async (feeds, name) => (await replaying.run(feeds, [name]))[name]);
+    const prepared = POSTPROCESS_PREPARATIONS['lung-nodules']!(volume) as LungMasks;
+    const withPrepared = findLungNodules({ volume, manifest, maps, prepared });
+    assert.equal(withPrepared.findings.length, inProcess.findings.length);
+    // No lung anywhere: nothing to search, so no finding — the detector used what it was given.
+    const noLung: LungMasks = {
+      ...prepared,
+      filled: prepared.filled.map((s) => new Uint8Array(s.length)),
+      closed: prepared.closed.map((s) => new Uint8Array(s.length)),
+      search: prepared.search.map((s) => new Uint8Array(s.length)),
+    };
+    assert.equal(findLungNodules({ volume, manifest, maps, prepared: noLung }).findings.length, 0);
+    // Masks of another volume (one slice short) are not trusted: the detector makes its own.
+    const otherVolume: LungMasks = {
+      ...noLung,
+      filled: noLung.filled.slice(1),
+      closed: noLung.closed.slice(1),
+      search: noLung.search.slice(1),
+    };
+    assert.equal(findLungNodules({ volume, manifest, maps, prepared: otherVolume }).findings.length, inProcess.findings.length);
+  } finally {
+    await session.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
