@@ -73,6 +73,8 @@ const NOT_JUDGED: LocalShape = { dot: 0, line: 0, strength: 0, blobness: 0, isBl
 const CORE_DISC_BLOB_FRACTION = 0.4;
 /** A neighbouring slice's core must be this much denser (HU) to move the seed off the peak's slice (noise is a few HU). */
 const NEIGHBOUR_SLICE_PREFERENCE_HU = 15;
+/** A core blocks at least this far (mm): small-scale peaks along a vessel lie a few mm apart. */
+const MIN_CORE_BLOCK_MM = 2;
 /** The background ring lies between these many blob radii from the peak (mostly lung there)... */
 const RING_INNER_BLOB_RADII = 2.5;
 const RING_OUTER_BLOB_RADII = 3.5;
@@ -130,8 +132,8 @@ export function segmentCandidate(
   const touches = leavesBox(structure, component);
   // Remember what was segmented so later (weaker) candidates on the same structure are skipped:
   // all of a compact structure, only the candidate's own neighbourhood of one that leaves its
-  // box (a better-centred candidate on a nodule touching a vessel deserves its own try).
-  segmented.record(box, component, linkHu, touches ? blobRadiusMm : Infinity);
+  // box (below: a better-centred candidate on a nodule touching a vessel deserves its own try).
+  if (!touches) segmented.record(box, component, linkHu);
   let part: Uint8Array = component;
   if (touches) {
     // Only a subsolid core is judged by its local shape: clipped at its own density, the denser
@@ -142,6 +144,13 @@ export function segmentCandidate(
         ? strongestLocalShape(box, structure.lungHu, structure.seed, blobRadiusMm, backgroundHu, coreHu)
         : NOT_JUDGED;
     const check = separateFromVessels(structure, component, blobRadiusMm, core);
+    // Still a vessel through the box after the opening: its candidate's whole blob radius is
+    // that vessel. Mostly tubes around a subsolid core: something compact survived the opening
+    // beside the vessels, perhaps a ground-glass nodule whose own better-centred peak comes
+    // later (the denser vessel beside it draws the stronger, larger-scale peaks): block only
+    // this candidate's core, so that peak gets its own try.
+    const subsolidBesideTubes = !check.separated && check.reason === 'mostly-tubes' && coreHu < LUNG_NODULE_PARAMS.solidHu;
+    segmented.record(box, component, linkHu, subsolidBesideTubes ? coreRadiusMm(blobRadiusMm) : blobRadiusMm);
     if (!check.separated) {
       if (check.reason === 'leaves-box') return rejected('leaves-box', 'leaves the box (vessel)', thresholdHu, 1);
       const maxCut = LUNG_NODULE_PARAMS.maxCutFraction;
@@ -178,6 +187,11 @@ export function segmentCandidate(
     wall: wallContact(structure, part),
     mask: noduleMask(box, part, structure.lungHu, backgroundHu, coreHu),
   };
+}
+
+/** A candidate's core (coreDensity's disc), mm: at least MIN_CORE_BLOCK_MM, at most the blob radius. */
+function coreRadiusMm(blobRadiusMm: number): number {
+  return Math.min(blobRadiusMm, Math.max(MIN_CORE_BLOCK_MM, CORE_DISC_BLOB_FRACTION * blobRadiusMm));
 }
 
 function unmeasurable(reason: UnmeasurableReason, description: string): Rejected {
