@@ -134,15 +134,11 @@ export class DeliveryQueue {
     if (!dep) return prepareForms(row, row.alternatives);
     if (inBatch.has(dep.segmentation)) {
       const file = await prepareForms(row, dep.withReferences);
-      const [first, ...rest] = dep.withoutReferences;
-      return { ...file, references: { sopInstanceUid: dep.segmentation, otherwise: await prepareForms(first!, rest) } };
+      return { ...file, references: { sopInstanceUid: dep.segmentation, otherwise: await prepareVariant(dep) } };
     }
     const seg = this.store.deliveryOf(dep.segmentation, row.destination);
     if (seg?.state === 'delivered') return prepareForms(row, dep.withReferences);
-    if (!seg || seg.state === 'failed') {
-      const [first, ...rest] = dep.withoutReferences;
-      return prepareForms(first!, rest);
-    }
+    if (!seg || seg.state === 'failed') return prepareVariant(dep);
     this.defer(row, seg);
     return null;
   }
@@ -215,6 +211,12 @@ function segmentationDependency(
   const segmentation = withoutReferences[0]?.whenSegmentationMissing;
   if (segmentation === undefined) return null;
   return { segmentation, withReferences: row.alternatives.filter((a) => a.whenSegmentationMissing === undefined), withoutReferences };
+}
+
+/** The SR variant without segment references, its forms in order, read for sending. */
+function prepareVariant(dep: { withoutReferences: DeliveryAlternative[] }): Promise<PreparedFile> {
+  const [first, ...rest] = dep.withoutReferences;
+  return prepareForms(first!, rest);
 }
 
 /** The object and its other forms, in order, read for sending. */

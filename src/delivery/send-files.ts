@@ -142,7 +142,7 @@ export async function sendFiles(dest: Destination, files: PreparedFile[], o: Sen
       const wanted = dependentChoice(file, results);
       let r: SendResult;
       if (!wanted) {
-        r = { file: file.file, sopInstanceUid: file.sopInstanceUid, status: null, heldBack: true, error: heldBackReason(file) };
+        r = heldBackResult(file, 'in this association');
         results.push(r);
         o.onResult?.(r);
         continue;
@@ -186,8 +186,12 @@ class RefusedError extends Error {
   }
 }
 
-/** What to send for `file` given the earlier results of this association; null = hold it back. */
-function dependentChoice(file: PreparedFile, earlier: readonly SendResult[]): PreparedFile | null {
+/**
+ * What to send for `file` given the results so far (of this association, or of the STOW-RS
+ * request that went first): the file itself when it references nothing or its reference was
+ * stored, its `otherwise` when the peer refused the reference's SOP class; null = hold it back.
+ */
+export function dependentChoice(file: PreparedFile, earlier: readonly SendResult[]): PreparedFile | null {
   if (!file.references) return file;
   const ref = earlier.find((r) => r.sopInstanceUid === file.references!.sopInstanceUid);
   if (ref && isSuccessOrWarning(ref.status)) return file;
@@ -195,8 +199,10 @@ function dependentChoice(file: PreparedFile, earlier: readonly SendResult[]): Pr
   return null;
 }
 
-function heldBackReason(file: PreparedFile): string {
-  return `held back: the object it references (${file.references?.sopInstanceUid ?? '?'}) was not stored in this association`;
+/** The result of a file held back because its reference was not stored `where` (e.g. "in this association"). */
+export function heldBackResult(file: PreparedFile, where: string): SendResult {
+  const error = `held back: the object it references (${file.references?.sopInstanceUid ?? '?'}) was not stored ${where}`;
+  return { file: file.file, sopInstanceUid: file.sopInstanceUid, status: null, heldBack: true, error };
 }
 
 export { isSuccessOrWarning };

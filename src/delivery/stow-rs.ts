@@ -13,7 +13,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { DicomWebAuthConfig } from '../config/types';
 import { tlsClientOptions, type TlsFiles } from '../dimse/tls';
-import { isSuccessOrWarning, type PreparedFile, type SendResult } from './send-files';
+import { dependentChoice, heldBackResult, type PreparedFile, type SendResult } from './send-files';
 import { describeHttpFailure, parseStowResponse, StowRequestError } from './stow-response';
 
 export interface DicomWebTarget {
@@ -47,13 +47,12 @@ export async function stowInDependencyOrder(target: DicomWebTarget, files: reado
     const results = dependents.length > 0 ? await stowOrFailEach(target, first) : await stowWithFallback(target, first);
     results.forEach((r, i) => outcome.set(first[i]!, r));
   }
-  const bySop = new Map(first.map((f) => [f.sopInstanceUid, outcome.get(f)!]));
+  const stored = [...outcome.values()];
   const second: [PreparedFile, PreparedFile][] = [];
   for (const f of dependents) {
-    const ref = bySop.get(f.references!.sopInstanceUid);
-    if (ref && isSuccessOrWarning(ref.status)) second.push([f, f]);
-    else if (ref?.refused) second.push([f, f.references!.otherwise]);
-    else outcome.set(f, { file: f.file, sopInstanceUid: f.sopInstanceUid, status: null, heldBack: true, error: heldBackReason(f) });
+    const sent = dependentChoice(f, stored);
+    if (sent) second.push([f, sent]);
+    else outcome.set(f, heldBackResult(f, 'by the DICOMweb server'));
   }
   if (second.length > 0)
     (
@@ -98,10 +97,6 @@ async function stowWithFallback(target: DicomWebTarget, files: readonly Prepared
   }
   for (const r of results) if (r.status === SOP_CLASS_NOT_SUPPORTED) r.refused = true;
   return results;
-}
-
-function heldBackReason(file: PreparedFile): string {
-  return `held back: the object it references (${file.references?.sopInstanceUid ?? '?'}) was not stored by the DICOMweb server`;
 }
 
 /** The largest answer read (a per-instance JSON list is a few hundred bytes per instance). */
