@@ -68,8 +68,7 @@ function buffersOf(task: CpuTask): ArrayBuffer[] {
   }
   // The preparation's volume is a copy made for it: it moves, the caller keeps its own.
   if (task.type === 'prepare') task.volume.values.forEach(add);
-  if (task.type === 'segmentation')
-    for (const l of task.input.labels) if (l.buffer instanceof ArrayBuffer && l.byteLength > 0) set.add(l.buffer);
+  if (task.type === 'segmentation') buffersInside(task.input.labels, set);
   return [...set];
 }
 

@@ -56,8 +56,7 @@ run().then(
     for (const v of reply.values) if (v.buffer instanceof ArrayBuffer) transfer.add(v.buffer);
     if (reply.type === 'segmentation' && reply.built.bytes.buffer instanceof ArrayBuffer) transfer.add(reply.built.bytes.buffer);
     if (reply.type === 'volume-tensor' && reply.tensor.data.buffer instanceof ArrayBuffer) transfer.add(reply.tensor.data.buffer);
-    if (reply.type === 'postprocess' && typeof reply.sourceLabels === 'object')
-      for (const l of reply.sourceLabels.slices) if (l.buffer instanceof ArrayBuffer) transfer.add(l.buffer);
+    if (reply.type === 'postprocess' && typeof reply.sourceLabels === 'object') buffersInside(reply.sourceLabels.slices, transfer);
     if (reply.type === 'prepare') buffersInside(reply.prepared, transfer);
     if (reply.type === 'postprocess')
       for (const f of reply.result.findings) if (f.mask?.bits.buffer instanceof ArrayBuffer) transfer.add(f.mask.bits.buffer);

@@ -18,7 +18,7 @@ import type { Voi } from '../imaging/voi';
 import { VERSION } from '../version';
 import { CLASSIFICATION_POSTPROCESSOR, postprocessInWorker, prepareInWorker, volumeTensorInWorker } from './cpu-task';
 import { POSTPROCESS_PREPARATIONS } from './postprocess';
-import { sourceLabelsOrWhyNot, type SourceLabels } from './source-labels';
+import { postprocessorOf, sourceLabelsOrWhyNot, type SourceLabels } from './source-labels';
 import { inReportOrder } from './finding-masks';
 
 export interface VolumeTensor {
@@ -187,18 +187,14 @@ function startPreparation(name: string, vol: SeriesVolume, signal?: AbortSignal)
 
 /** Which post-processor reads this model's output (by name, so a worker thread can run it). */
 function postprocessorName(m: Manifest, registry: Readonly<Record<string, Postprocessor>>): string {
-  const named = (m.output as { postprocess?: string }).postprocess;
-  if (named) {
-    if (!registry[named])
-      throw new InferenceError(
-        `model ${m.name} asks for post-processing "${named}", which this node does not have (known: ${Object.keys(registry).join(', ')})`,
-      );
-    return named;
-  }
-  if (m.output.kind === 'classification') return CLASSIFICATION_POSTPROCESSOR;
-  if (m.output.kind === 'segmentation' && registry['segmentation-volumes']) return 'segmentation-volumes';
+  const named = m.output.postprocess;
+  const name = postprocessorOf(m);
+  if (registry[name] || (!named && name === CLASSIFICATION_POSTPROCESSOR)) return name;
+  const known = `(known: ${Object.keys(registry).join(', ')})`;
   throw new InferenceError(
-    `model ${m.name}: output kind "${m.output.kind}" needs a "postprocess" entry in the manifest naming how to read it (known: ${Object.keys(registry).join(', ')})`,
+    named
+      ? `model ${m.name} asks for post-processing "${named}", which this node does not have ${known}`
+      : `model ${m.name}: output kind "${m.output.kind}" needs a "postprocess" entry in the manifest naming how to read it ${known}`,
   );
 }
 

@@ -29,8 +29,12 @@ export interface SourceLabels {
 /** The post-processor whose output is a label per voxel (the lung-nodule one writes per-finding masks instead). */
 export const LABEL_POSTPROCESSOR = 'segmentation-volumes';
 
-/** The post-processor a manifest names, or the one its output kind implies (as run-model.ts picks it). */
-function postprocessorOf(manifest: Pick<Manifest, 'output'>): string {
+/**
+ * The post-processor a manifest names, or the one its output kind implies: segmentation-volumes for
+ * a segmentation, "(classification)" for a classifier, "(<kind>)" (none) otherwise. run-model.ts
+ * picks the one it runs with this and checks it exists.
+ */
+export function postprocessorOf(manifest: Pick<Manifest, 'output'>): string {
   return manifest.output.postprocess ?? (manifest.output.kind === 'segmentation' ? LABEL_POSTPROCESSOR : `(${manifest.output.kind})`);
 }
 
