@@ -21,23 +21,23 @@ export function inReportOrder<T extends { readonly confidence: number }>(drafts:
   return [...drafts].sort((a, b) => b.confidence - a.confidence);
 }
 
-/** Whether any finding carries voxels. */
-export function hasFindingMasks(drafts: readonly FindingDraft[]): boolean {
-  return drafts.some((d) => d.mask !== undefined && d.mask.bits.length > 0);
+/** Whether a finding carries voxels (an empty mask paints nothing). */
+function carriesVoxels(d: FindingDraft): d is FindingDraft & { mask: VoxelMask } {
+  return d.mask !== undefined && d.mask.bits.length > 0;
 }
 
 /** One segment per finding with a mask, painted on the source slices; a reason instead when there is nothing to paint. */
 export function findingMaskLabels(volume: SeriesVolume, drafts: readonly FindingDraft[]): SourceLabels | string {
   if (!volume.frameOfReferenceUid) return 'the series has no Frame of Reference UID: a Segmentation cannot be placed in its space';
   const ordered = inReportOrder(drafts);
-  const withMask = ordered.filter((d) => d.mask !== undefined && d.mask.bits.length > 0);
+  const withMask = ordered.filter(carriesVoxels);
   if (withMask.length === 0) return 'no finding carries voxels: there is no region to send';
   if (withMask.length > MAX_SEGMENTS)
     return `${withMask.length} findings carry voxels; a Segmentation holds at most ${MAX_SEGMENTS} segments`;
   const slices = volume.slices.map(() => new Uint8Array(volume.rows * volume.columns));
   const segments: SourceLabels['segments'][number][] = [];
   ordered.forEach((d, index) => {
-    if (!d.mask || d.mask.bits.length === 0) return;
+    if (!carriesVoxels(d)) return;
     segments.push({ label: d.label, code: d.code, findingId: index + 1 });
     paintMask(volume, d.mask, segments.length, slices);
   });
