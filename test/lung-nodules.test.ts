@@ -15,6 +15,7 @@ import { gridIndex, volumeGrid, VoxelBox, type VolumeGrid } from '../src/inferen
 import { symmetricEigenvalues } from '../src/inference/postprocess/lung-nodules/nodule-measurements';
 import { rollingBallClose, squaredDistanceTransform } from '../src/inference/postprocess/lung-nodules/rolling-ball';
 import { localShape, strongestLocalShape } from '../src/inference/postprocess/lung-nodules/local-shape';
+import { syntheticCt } from './helpers/synthetic-ct';
 
 const GRID: VolumeGrid = { rows: 20, columns: 30, slices: 10, xSpacingMm: 0.7, ySpacingMm: 0.8, zSpacingMm: 2 };
 
@@ -135,37 +136,8 @@ function syntheticVolume(dense: (xMm: number, yMm: number, zMm: number) => boole
   volume: SeriesVolume;
   lung: Uint8Array[];
 } {
-  const rows = 64;
-  const columns = 64;
-  const slices = 32;
-  const spacing = 0.7;
-  const sliceSpacing = 1.25;
-  const values: Float32Array[] = [];
-  for (let k = 0; k < slices; k++) {
-    const slice = new Float32Array(rows * columns);
-    for (let row = 0; row < rows; row++)
-      for (let column = 0; column < columns; column++)
-        slice[row * columns + column] = huOf(dense(column * spacing, row * spacing, k * sliceSpacing));
-    values.push(slice);
-  }
-  const volume: SeriesVolume = {
-    modality: 'CT',
-    rows,
-    columns,
-    pixelSpacing: [spacing, spacing],
-    sliceSpacing,
-    orientation: [1, 0, 0, 0, 1, 0],
-    normal: [0, 0, 1],
-    slices: values.map((_, k) => ({
-      sopInstanceUid: `2.25.${k + 1}`,
-      sopClassUid: '1.2.840.10008.5.1.4.1.1.2',
-      instanceNumber: k + 1,
-      position: [0, 0, k * sliceSpacing],
-    })),
-    values,
-    warnings: [],
-  };
-  return { volume, lung: values.map(() => new Uint8Array(rows * columns).fill(1)) };
+  const volume = syntheticCt((x, y, z) => huOf(dense(x, y, z)));
+  return { volume, lung: volume.values.map(() => new Uint8Array(volume.rows * volume.columns).fill(1)) };
 }
 
 function huOf(tissue: boolean | number): number {

@@ -14,48 +14,20 @@ import { volumeGrid } from '../src/inference/postprocess/lung-nodules/volume-gri
 import { findingMaskLabels, inReportOrder, maskHas } from '../src/inference/finding-masks';
 import { canWriteSegmentation } from '../src/inference/postprocess/index';
 import type { FindingDraft, VoxelMask } from '../src/inference/postprocess/types';
+import { SYNTHETIC_CT, syntheticCt } from './helpers/synthetic-ct';
 
 const LUNG_HU = -850;
 const CORE_HU = 0;
 
 /** An axial CT block of lung with a blurred solid sphere (edge ramp one voxel wide: partial volume) at voxel (32, 32, 16). */
 function sphereVolume(radiusMm: number): SeriesVolume {
-  const rows = 64;
-  const columns = 64;
-  const slices = 32;
-  const spacing = 0.7;
-  const sliceSpacing = 1.25;
+  const { spacing, sliceSpacing } = SYNTHETIC_CT;
   const centre = [32 * spacing, 32 * spacing, 16 * sliceSpacing] as const;
-  const values: Float32Array[] = [];
-  for (let k = 0; k < slices; k++) {
-    const slice = new Float32Array(rows * columns);
-    for (let row = 0; row < rows; row++) {
-      for (let column = 0; column < columns; column++) {
-        const d = Math.hypot(column * spacing - centre[0], row * spacing - centre[1], k * sliceSpacing - centre[2]);
-        const fraction = Math.max(0, Math.min(1, 0.5 - (d - radiusMm) / spacing));
-        slice[row * columns + column] = LUNG_HU + fraction * (CORE_HU - LUNG_HU);
-      }
-    }
-    values.push(slice);
-  }
-  return {
-    modality: 'CT',
-    rows,
-    columns,
-    pixelSpacing: [spacing, spacing],
-    sliceSpacing,
-    orientation: [1, 0, 0, 0, 1, 0],
-    normal: [0, 0, 1],
-    frameOfReferenceUid: '2.25.77',
-    slices: values.map((_, k) => ({
-      sopInstanceUid: `2.25.${k + 1}`,
-      sopClassUid: '1.2.840.10008.5.1.4.1.1.2',
-      instanceNumber: k + 1,
-      position: [0, 0, k * sliceSpacing],
-    })),
-    values,
-    warnings: [],
-  };
+  return syntheticCt((x, y, z) => {
+    const d = Math.hypot(x - centre[0], y - centre[1], z - centre[2]);
+    const fraction = Math.max(0, Math.min(1, 0.5 - (d - radiusMm) / spacing));
+    return LUNG_HU + fraction * (CORE_HU - LUNG_HU);
+  }, '2.25.77');
 }
 
 function maskVoxels(mask: VoxelMask): [number, number, number][] {
