@@ -54,6 +54,8 @@ interface Options {
   cpuProfDir: string | null;
   /** Another build's dist/src/cli/main.js, measured alternately as "node (baseline build)". */
   baselineCli: string | null;
+  /** Also run bench/ingest-floor.ts (the least a durable SCP costs in Node), single case only. */
+  floor: boolean;
   keep: boolean;
   verbose: boolean;
 }
@@ -75,6 +77,8 @@ R = 1 / (1/storescp + 1/durable write)
   --cpu-prof DIR        run the node with --cpu-prof, profiles written to DIR
   --baseline-cli PATH   also run another build of the node (its dist/src/cli/main.js, fsync on) in
                         every round, alternating, for a before/after comparison in one run
+  --floor               also run bench/ingest-floor (a minimal durable SCP in Node, no index: the least
+                        this runtime costs), with file work on the event loop and on the thread pool
   --keep                keep the temporary folder (printed at the end)
   --verbose             print every run as it finishes, with the storescu output of failures`;
 
@@ -99,6 +103,7 @@ function parseOptions(argv: string[]): Options {
     storescpMaxPdu: null,
     cpuProfDir: null,
     baselineCli: null,
+    floor: false,
     keep: false,
     verbose: false,
   };
@@ -144,6 +149,9 @@ function parseOptions(argv: string[]): Options {
         break;
       case '--baseline-cli':
         o.baselineCli = path.resolve(value() ?? '');
+        break;
+      case '--floor':
+        o.floor = true;
         break;
       case '--keep':
         o.keep = true;
@@ -287,11 +295,34 @@ function childPids(pid: number): number[] {
 // ---------------------------------------------------------------------------------------------
 // Receivers
 
-type ReceiverKind = 'node' | 'node-nofsync' | 'node-baseline' | 'storescp' | 'storescp-fork' | 'durable-write';
+type ReceiverKind =
+  | 'node'
+  | 'node-nofsync'
+  | 'node-baseline'
+  | 'floor-sync'
+  | 'floor-batch'
+  | 'floor-async'
+  | 'floor-async-batch'
+  | 'floor-hybrid'
+  | 'storescp'
+  | 'storescp-fork'
+  | 'durable-write';
 
 /** The receivers that are a build of this node (configured, checked with `status`, stopped with SIGTERM). */
 function isNode(kind: ReceiverKind): boolean {
   return kind === 'node' || kind === 'node-nofsync' || kind === 'node-baseline';
+}
+
+const FLOOR_MODE: Partial<Record<ReceiverKind, string>> = {
+  'floor-sync': 'sync',
+  'floor-batch': 'sync-batch',
+  'floor-async': 'async',
+  'floor-async-batch': 'async-batch',
+  'floor-hybrid': 'hybrid',
+};
+
+function isFloor(kind: ReceiverKind): boolean {
+  return FLOOR_MODE[kind] !== undefined;
 }
 
 const RECEIVER_LABEL: Record<ReceiverKind, string> = {
@@ -301,12 +332,18 @@ const RECEIVER_LABEL: Record<ReceiverKind, string> = {
   storescp: 'storescp',
   'storescp-fork': 'storescp --fork',
   'durable-write': 'durable write alone',
+  'floor-sync': 'Node floor (sync fs)',
+  'floor-batch': 'Node floor (one writev)',
+  'floor-async': 'Node floor (thread pool)',
+  'floor-async-batch': 'Node floor (pool, one writev)',
+  'floor-hybrid': 'Node floor (writev + tail worker)',
 };
 
 const NODE_AE = 'BENCH_NODE';
 const STORESCP_AE = 'STORESCP';
 const CALLING_AE = 'STORESCU';
 const CLI = path.resolve(__dirname, '..', 'src', 'cli', 'main.js');
+const FLOOR = path.resolve(__dirname, 'ingest-floor.js');
 
 interface StopResult {
   hwmKb: number | null;
@@ -395,6 +432,11 @@ async function startReceiver(kind: ReceiverKind, runDir: string, opts: Options, 
       stdio: ['ignore', logFd, logFd],
       detached: true,
     });
+  } else if (isFloor(kind)) {
+    aeTitle = STORESCP_AE;
+    const mode = FLOOR_MODE[kind]!;
+    const args = [FLOOR, '--port', String(port), '--dir', dataDir, '--mode', mode];
+    child = spawn(process.execPath, args, { env, stdio: ['ignore', logFd, logFd], detached: true });
   } else {
     aeTitle = STORESCP_AE;
     const args = ['-aet', aeTitle, '-od', dataDir];
@@ -534,6 +576,10 @@ interface Verification {
 }
 
 function verify(r: Receiver, expected: number): Verification {
+  if (isFloor(r.kind)) {
+    const files = listFiles(path.join(r.dataDir, 'instances'), (n) => n.endsWith('.dcm'));
+    return { files, indexed: null, problem: files === expected ? null : `${files} of ${expected} files written` };
+  }
   if (r.kind === 'storescp' || r.kind === 'storescp-fork') {
     const files = listFiles(r.dataDir, () => true);
     return { files, indexed: null, problem: files === expected ? null : `${files} of ${expected} files written` };
@@ -992,6 +1038,8 @@ async function main(): Promise<void> {
     if (c === 'single') k.push('durable-write');
     if (opts.fsyncOff) k.push('node-nofsync');
     if (opts.baselineCli) k.push('node-baseline');
+    if (opts.floor && c === 'single') k.push('floor-sync', 'floor-batch', 'floor-async', 'floor-async-batch', 'floor-hybrid');
+    if (opts.floor && c === 'concurrent') k.push('floor-async', 'floor-hybrid');
     return k;
   };
 

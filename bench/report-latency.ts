@@ -13,7 +13,7 @@
  *                 the job's own stages (its "job done" log line)
  *   delivery      report queued -> the PACS's C-STORE response
  *
- *   npm run bench:report-latency -- [--slices 200] [--rounds 3] [--folder DIR]
+ *   npm run bench:report-latency -- [--slices 200] [--rounds 3] [--folder DIR] [--intra-op-threads N]
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -123,7 +123,11 @@ async function main(): Promise<void> {
     for (let r = 0; r < rounds; r++) {
       const n = await startTestNode({
         series: { stableSeconds },
-        inference: { modelsDir: path.resolve(__dirname, '..', '..', 'models'), providers: ['cpu'] },
+        inference: {
+          modelsDir: path.resolve(__dirname, '..', '..', 'models'),
+          providers: ['cpu'],
+          intraOpNumThreads: Number(arg('intra-op-threads', '0')),
+        },
         destinations: { PACS: { aeTitle: 'ORTHANC', host: '127.0.0.1', port: pacs.dicomPort } },
         routes: [{ name: 'chest-ct', match: { Modality: 'CT' }, model: 'lung-nodule-reference', destinations: ['PACS'] }],
       });

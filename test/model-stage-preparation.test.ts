@@ -32,15 +32,19 @@ test('lung masks prepared beside the model: same findings as in-process, used wh
   );
   const manifest = parseManifest(JSON.parse(fs.readFileSync(path.join(MODEL_DIR, 'model.json'), 'utf8')), 'model.json');
   const session = await ModelSession.open(path.join(MODEL_DIR, 'model.onnx'));
-  // The model runs once; its outputs are replayed for the other paths (the same input gives the same output).
+  // The model runs once; its outputs are replayed for the other paths (the same input gives the
+  // same output). Each replay is a fresh copy, as a real run's output is: the slice maps are views
+  // into it, and the offloaded path transfers them to its worker.
   const recorded: Record<string, TensorData>[] = [];
   let replayAt = 0;
+  const copyOf = (r: Record<string, TensorData>): Record<string, TensorData> =>
+    Object.fromEntries(Object.entries(r).map(([k, t]) => [k, { ...t, data: t.data.slice() }]));
   const replaying = {
     provider: session.provider,
     run: async (feeds: Record<string, TensorData>, names?: readonly string[]) => {
-      if (replayAt < recorded.length) return recorded[replayAt++]!;
+      if (replayAt < recorded.length) return copyOf(recorded[replayAt++]!);
       const r = await session.run(feeds, names);
-      recorded.push(r);
+      recorded.push(copyOf(r));
       replayAt++;
       return r;
     },

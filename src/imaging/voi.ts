@@ -213,8 +213,13 @@ export function percentileWindow(values: Float32Array, low: number, high: number
 }
 
 /** Modality values -> [0, 1] (0 = darkest). `invert` flips it (MONOCHROME1). */
-export function applyVoi(values: Float32Array, voi: Voi, invert = false): Float32Array {
-  const out = new Float32Array(values.length);
+export function applyVoi(
+  values: Float32Array,
+  voi: Voi,
+  invert = false,
+  out: Float32Array<ArrayBufferLike> = new Float32Array(values.length),
+): Float32Array<ArrayBufferLike> {
+  if (out.length !== values.length) throw new RangeError(`VOI output holds ${out.length} values, the input ${values.length}`);
   if (voi.kind === 'lut') {
     const top = 2 ** voi.lut.bits - 1;
     for (let i = 0; i < values.length; i++) out[i] = lookup(voi.lut, values[i] as number) / top;
