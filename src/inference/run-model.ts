@@ -129,7 +129,9 @@ export async function runModel(vol: SeriesVolume, o: RunModelOptions): Promise<S
 /**
  * The slice loop of a slice-mode model: batches of `preprocessing.batchSize` slices through
  * `run`, the manifest's activation, each output plane back onto the source grid. `run` is the
- * node's worker session, or a plain ONNX Runtime session in the benchmarks and model tests.
+ * node's worker session, or a plain ONNX Runtime session in the benchmarks and model tests. Where
+ * the model's grid is the source grid the maps are views into `run`'s outputs (no copy): each run
+ * must return fresh buffers, as a session does.
  */
 export async function runSliceMaps(
   vol: SeriesVolume,
