@@ -18,6 +18,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { decodeAssociateRQ, encodeAssociateAC, encodePDataHeader, encodeReleaseRP, PC_RESULT, PDU_TYPE } from '../src/dimse/pdu';
+import { fsyncDir } from './durable-write';
 import { COMMAND_FIELD, decodeCommand, encodeCommand, NO_DATA_SET, type DimseCommand } from '../src/dimse/command';
 
 const MODES = ['sync', 'sync-batch', 'async', 'async-batch', 'hybrid'] as const;
@@ -56,12 +57,22 @@ interface FileSink {
   finish(finalPath: string, done: (err: Error | null) => void): void;
 }
 
-function fsyncDirSync(dir: string): void {
-  const fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
+/** fsync, close, rename into place, fsync the folder, all on the calling thread. */
+function durableTailSync(fd: number, tmp: string, finalPath: string): void {
+  fs.fsyncSync(fd);
+  fs.closeSync(fd);
+  fs.renameSync(tmp, finalPath);
+  fsyncDir(path.dirname(finalPath));
+}
+
+/** One vectored write of every piece (a short write goes on with the rest). */
+function writevAllSync(fd: number, pieces: Buffer[]): void {
+  let total = 0;
+  for (const p of pieces) total += p.length;
+  const off = fs.writevSync(fd, pieces);
+  if (off < total) {
+    const rest = Buffer.concat(pieces).subarray(off);
+    for (let at = 0; at < rest.length;) at += fs.writeSync(fd, rest, at);
   }
 }
 
@@ -76,10 +87,7 @@ function syncSink(tmp: string): FileSink {
     write,
     finish(finalPath, done) {
       try {
-        fs.fsyncSync(fd);
-        fs.closeSync(fd);
-        fs.renameSync(tmp, finalPath);
-        fsyncDirSync(path.dirname(finalPath));
+        durableTailSync(fd, tmp, finalPath);
         done(null);
       } catch (e) {
         done(e as Error);
@@ -96,17 +104,8 @@ function syncBatchSink(tmp: string): FileSink {
     finish(finalPath, done) {
       try {
         const fd = fs.openSync(tmp, 'wx', 0o600);
-        let total = 0;
-        for (const p of pieces) total += p.length;
-        let off = fs.writevSync(fd, pieces);
-        while (off < total) {
-          const rest = Buffer.concat(pieces).subarray(off);
-          off += fs.writeSync(fd, rest);
-        }
-        fs.fsyncSync(fd);
-        fs.closeSync(fd);
-        fs.renameSync(tmp, finalPath);
-        fsyncDirSync(path.dirname(finalPath));
+        writevAllSync(fd, pieces);
+        durableTailSync(fd, tmp, finalPath);
         done(null);
       } catch (e) {
         done(e as Error);
@@ -165,13 +164,7 @@ function hybridSink(tmp: string): FileSink {
       finishing = () => {
         if (openError) return done(openError);
         try {
-          let total = 0;
-          for (const p of pieces) total += p.length;
-          let off = fs.writevSync(fd!, pieces);
-          if (off < total) {
-            const rest = Buffer.concat(pieces).subarray(off);
-            while (off < total) off += fs.writeSync(fd!, rest, off - (total - rest.length));
-          }
+          writevAllSync(fd!, pieces);
         } catch (e) {
           return done(e as Error);
         }
@@ -180,6 +173,22 @@ function hybridSink(tmp: string): FileSink {
       if (fd !== null || openError) finishing();
     },
   };
+}
+
+/** fsync, close, rename into place, fsync the folder: each step a thread-pool job of its own. */
+function durableTailOnPool(fd: number, tmp: string, finalPath: string, done: (err: Error | null) => void): void {
+  fs.fsync(fd, (e1) => {
+    fs.close(fd, () => {
+      if (e1) return done(e1);
+      fs.rename(tmp, finalPath, (e2) => {
+        if (e2) return done(e2);
+        fs.open(path.dirname(finalPath), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY, (e3, dfd) => {
+          if (e3) return done(e3);
+          fs.fsync(dfd, (e4) => fs.close(dfd, () => done(e4)));
+        });
+      });
+    });
+  });
 }
 
 /** Thread-pool file work, all of it once the last byte is in: open, one vectored write, fsync, rename, folder fsync. */
@@ -192,18 +201,7 @@ function asyncBatchSink(tmp: string): FileSink {
         if (e0) return done(e0);
         fs.writev(fd, pieces, (e1) => {
           if (e1) return fs.close(fd, () => done(e1));
-          fs.fsync(fd, (e2) => {
-            fs.close(fd, () => {
-              if (e2) return done(e2);
-              fs.rename(tmp, finalPath, (e3) => {
-                if (e3) return done(e3);
-                fs.open(path.dirname(finalPath), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY, (e4, dfd) => {
-                  if (e4) return done(e4);
-                  fs.fsync(dfd, (e5) => fs.close(dfd, () => done(e5)));
-                });
-              });
-            });
-          });
+          durableTailOnPool(fd, tmp, finalPath, done);
         });
       });
     },
@@ -245,19 +243,7 @@ function asyncSink(tmp: string): FileSink {
     finish(finalPath, done) {
       finishing = () => {
         finishing = null;
-        const f = fd!;
-        fs.fsync(f, (e1) => {
-          fs.close(f, () => {
-            if (e1) return done(e1);
-            fs.rename(tmp, finalPath, (e2) => {
-              if (e2) return done(e2);
-              fs.open(path.dirname(finalPath), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY, (e3, dfd) => {
-                if (e3) return done(e3);
-                fs.fsync(dfd, (e4) => fs.close(dfd, () => done(e4)));
-              });
-            });
-          });
-        });
+        durableTailOnPool(fd!, tmp, finalPath, done);
       };
       if (failed) return done(failed);
       if (!writing && fd !== null && queue.length === 0) finishing();
@@ -278,7 +264,7 @@ function serve(o: Options): void {
   const seriesDir = path.join(o.dir, 'instances', 'series');
   fs.mkdirSync(incoming, { recursive: true });
   fs.mkdirSync(seriesDir, { recursive: true });
-  fsyncDirSync(path.join(o.dir, 'instances'));
+  fsyncDir(path.join(o.dir, 'instances'));
   let seq = 0;
 
   net
