@@ -32,7 +32,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { newUidRoot, writeSyntheticCtSeries } from '../fixtures/synthetic-ct';
-import { durableWriteAlone, type DurableWriteItem } from './durable-write';
+import { durableWriteAlone, durableWriteParallel, type DurableWriteItem } from './durable-write';
 import { freePort } from '../test/helpers/child-node';
 
 // ---------------------------------------------------------------------------------------------
@@ -62,7 +62,8 @@ interface Options {
 
 const HELP = `bench/ingest: this node vs DCMTK storescp, fed by storescu over 127.0.0.1, and (single case)
 the durable write alone (write temp, fsync, rename, fsync folder; in-process, no network) and
-R = 1 / (1/storescp + 1/durable write)
+R = 1 / (1/storescp + 1/durable write); (concurrent case) the durable write alone with as many writers
+as associations, each a worker thread with a data folder of its own
 
   --rounds N            runs per receiver and case (default 5, env BENCH_ROUNDS)
   --count N             synthetic 512x512 CT instances (default 500, env BENCH_COUNT)
@@ -306,7 +307,8 @@ type ReceiverKind =
   | 'floor-hybrid'
   | 'storescp'
   | 'storescp-fork'
-  | 'durable-write';
+  | 'durable-write'
+  | 'durable-write-parallel';
 
 /** The receivers that are a build of this node (configured, checked with `status`, stopped with SIGTERM). */
 function isNode(kind: ReceiverKind): boolean {
@@ -332,6 +334,7 @@ const RECEIVER_LABEL: Record<ReceiverKind, string> = {
   storescp: 'storescp',
   'storescp-fork': 'storescp --fork',
   'durable-write': 'durable write alone',
+  'durable-write-parallel': 'durable write alone, N writers',
   'floor-sync': 'Node floor (sync fs)',
   'floor-batch': 'Node floor (one writev)',
   'floor-async': 'Node floor (thread pool)',
@@ -638,15 +641,19 @@ function syncDisks(): void {
 /** The single case's files, read into memory once, for the durable write alone; and their study/series UIDs. */
 let durableInput: { items: DurableWriteItem[]; study: string; series: string } | null = null;
 
-function durableRun(c: CaseName, round: number, runDir: string, opts: Options): RunRecord {
+async function durableRun(c: CaseName, round: number, runDir: string, opts: Options, writers: number): Promise<RunRecord> {
   const input = durableInput!;
-  const r = durableWriteAlone(input.items, path.join(runDir, 'data'), input.study, input.series);
-  const files = listFiles(path.join(runDir, 'data', 'instances'), (n) => n.endsWith('.dcm'));
+  const dataDir = path.join(runDir, 'data');
+  const r =
+    writers === 1
+      ? durableWriteAlone(input.items, dataDir, input.study, input.series)
+      : await durableWriteParallel(input.items, dataDir, input.study, input.series, writers);
+  const files = listFiles(dataDir, (n) => n.endsWith('.dcm'));
   const ok = files === input.items.length;
   if (!opts.keep) fs.rmSync(runDir, { recursive: true, force: true });
   return {
     case: c,
-    receiver: 'durable-write',
+    receiver: writers === 1 ? 'durable-write' : 'durable-write-parallel',
     round,
     associations: 0,
     instances: r.instances,
@@ -669,7 +676,8 @@ async function oneRun(c: CaseName, kind: ReceiverKind, round: number, data: Data
   const runDir = path.join(root, `run-${c}-${kind}-${round}`);
   fs.mkdirSync(runDir);
   syncDisks();
-  if (kind === 'durable-write') return durableRun(c, round, runDir, opts);
+  if (kind === 'durable-write') return durableRun(c, round, runDir, opts, 1);
+  if (kind === 'durable-write-parallel') return durableRun(c, round, runDir, opts, opts.concurrency);
   const r = await startReceiver(kind, runDir, opts, `node-${c}-${kind}-r${round}`);
   let pushed: PushResult;
   let stopped: StopResult;
@@ -823,7 +831,9 @@ function evaluateTargets(s: CaseSummary[], runs: RunRecord[], opts: Options): Ta
       value: r,
       target: '>= 1.0x',
       pass: verdict(r, (v) => v >= 1.0),
-      detail: `${fmt(get('concurrent', 'node')?.medianInstPerS, 1)} vs ${fmt(get('concurrent', 'storescp')?.medianInstPerS, 1)} inst/s (storescp serves one association at a time)`,
+      detail:
+        `${fmt(get('concurrent', 'node')?.medianInstPerS, 1)} vs ${fmt(get('concurrent', 'storescp')?.medianInstPerS, 1)} inst/s (storescp serves one association at a time); ` +
+        `the durable write alone with ${n} writers: ${fmt(get('concurrent', 'durable-write-parallel')?.medianInstPerS, 1)} inst/s`,
     });
     const rf = ratio(get('concurrent', 'node'), get('concurrent', 'storescp-fork'));
     t.push({
@@ -1034,7 +1044,7 @@ async function main(): Promise<void> {
 
   const receiversFor = (c: CaseName): ReceiverKind[] => {
     const k: ReceiverKind[] = ['node', 'storescp'];
-    if (c === 'concurrent') k.push('storescp-fork');
+    if (c === 'concurrent') k.push('storescp-fork', 'durable-write-parallel');
     if (c === 'single') k.push('durable-write');
     if (opts.fsyncOff) k.push('node-nofsync');
     if (opts.baselineCli) k.push('node-baseline');
