@@ -121,9 +121,11 @@ export function segmentCandidate(
   // Fleischner Society, Bankier et al., Radiology 2017).
   const solidCore = core.coreHu >= LUNG_NODULE_PARAMS.solidHu;
   // Sparse: the ground glass weighed little; leaves the box: the ground glass lies against the
-  // wall, which only a subsolid structure may (vessel-rejection.ts, leavesBox).
+  // wall, which only a subsolid structure may (vessel-rejection.ts, leavesBox); mostly tubes: the
+  // opening sized for the core cut the ground glass away as if it were vessels.
   const worthRetrying =
-    first.outcome === 'accepted' || (first.outcome === 'rejected' && (first.reason === 'sparse' || first.reason === 'leaves-box'));
+    first.outcome === 'accepted' ||
+    (first.outcome === 'rejected' && (first.reason === 'sparse' || first.reason === 'leaves-box' || first.reason === 'mostly-tubes'));
   if (!solidCore || !worthRetrying) return first;
   const haloHu = groundGlassAround(volume, grid, lung[core.slice]!, core.slice, candidate, blobRadiusMm);
   if (haloHu === undefined) return first;
