@@ -181,7 +181,14 @@ export async function runRealScans(
         `   LIDC-only nodule (${n.readers} of 4 readers, ~${fmt(n.diameterMm)} mm): ${on ? 'detected (irrelevant, not scored)' : 'not detected'}`,
       );
     }
-    for (const fp of score.falsePositives) console.log(`   FP d=${fmt(fp.diameterMm)} mm`);
+    for (const fp of score.falsePositives) {
+      // Where it lies and what it is made of: the finding the detection came from (same centre object).
+      const f = result.findings.find((x) => x.centre === fp.centre);
+      const c = fp.centre;
+      console.log(
+        `   FP d=${fmt(fp.diameterMm)} mm at (${fmt(c.x)}, ${fmt(c.y)}, ${fmt(c.z)}) ${f?.attributes?.['composition'] ?? ''} ${f ? `mean ${measurement(f, 'meanHu')} HU, ${f.site?.text ?? ''}` : ''}`,
+      );
+    }
   }
   printSummary(rows);
   return rows;

@@ -20,3 +20,26 @@ test("groundGlassBesideVessels adds ground-glass nodules of 5-12 mm after the se
     }
   }
 });
+
+test("largeNodules adds nodules of 20-30 mm, every other one juxtapleural, after the seed's own nodules, which stay the same", () => {
+  const types = new Set<string>();
+  for (const seed of [1000, 1001, 1002, 1003]) {
+    const plain = plannedNodules({ seed, throughPlaneVessels: 3, groundGlassBesideVessels: 2 });
+    const large = plannedNodules({ seed, throughPlaneVessels: 3, groundGlassBesideVessels: 2, largeNodules: 2 });
+    assert.deepEqual(large.slice(0, plain.length), plain, `seed ${seed}: the phantom's other nodules are unchanged`);
+    const extra = large.slice(plain.length);
+    assert.equal(extra.length, 2, `seed ${seed}: two large nodules`);
+    assert.deepEqual(
+      extra.map((n) => n.juxtapleural),
+      [true, false],
+      `seed ${seed}: the first juxtapleural, the second inside the lung`,
+    );
+    for (const n of extra) {
+      types.add(n.type!);
+      assert.ok(n.diameterMm >= 20 && n.diameterMm <= 30, `diameter ${n.diameterMm}`);
+      if (n.type === 'part-solid') assert.ok(n.solidCore && n.solidCore.diameterMm < n.diameterMm && n.solidCore.hu >= 0, 'a solid core');
+      else assert.equal(n.solidCore, undefined);
+    }
+  }
+  assert.ok(types.size >= 2, `more than one kind of large nodule: ${[...types].join(', ')}`);
+});

@@ -319,3 +319,46 @@ test('segmentCandidate: a ground-glass nodule among vessels that the opening cut
   assert.ok(Math.abs(nodule.nodule.diameterMm - 2 * radiusMm) < 1.5, `diameter ${nodule.nodule.diameterMm}`);
   assert.ok(nodule.nodule.coreHu < -300, `ground-glass core ${nodule.nodule.coreHu}`);
 });
+
+test('segmentCandidate: a part-solid nodule is measured whole (ground glass and core), not as its solid core', () => {
+  // 20 mm of ground glass (-550 HU) around an 8 mm solid core; the peak's blob is the core's.
+  const radiusMm = 10;
+  const coreMm = 4;
+  const { volume, lung } = syntheticVolume((x, y, z) => {
+    const d = Math.hypot(x - CX, y - CY, z - CZ);
+    return d <= coreMm ? true : d <= radiusMm ? -550 : false;
+  });
+  const [nodule] = segment(volume, lung, [candidateAt(32, coreMm)]);
+  assert.equal(nodule?.outcome, 'accepted', JSON.stringify(nodule));
+  if (nodule?.outcome !== 'accepted') return;
+  assert.ok(Math.abs(nodule.nodule.diameterMm - 2 * radiusMm) < 1.5, `diameter ${nodule.nodule.diameterMm}`);
+  assert.ok(nodule.nodule.coreHu < -300, `segmented at the ground glass's density: ${nodule.nodule.coreHu}`);
+  // A solid sphere of the same size keeps its own density (the ground-glass retry is not taken).
+  const { volume: solid, lung: solidLung } = syntheticVolume((x, y, z) => Math.hypot(x - CX, y - CY, z - CZ) <= coreMm);
+  const [plain] = segment(solid, solidLung, [candidateAt(32, coreMm)]);
+  assert.equal(plain?.outcome === 'accepted' && plain.nodule.coreHu, 0, JSON.stringify(plain));
+});
+
+test('segmentCandidate: ground glass lying against the chest wall is a nodule; a solid tube entering the wall still leaves', () => {
+  // Chest wall: x >= 30 mm, the lung mask everything short of it (holes filled). A 12 mm
+  // ground-glass nodule touching it: air-like, so the lung mask holds it and makes no bite.
+  const wallMm = 30;
+  const radiusMm = 6;
+  const cx = wallMm - radiusMm;
+  const masked = (dense: (x: number, y: number, z: number) => boolean | number): { volume: SeriesVolume; lung: Uint8Array[] } => {
+    const { volume } = syntheticVolume((x, y, z) => (x >= wallMm ? true : dense(x, y, z)));
+    const lungSlice = Uint8Array.from({ length: volume.rows * volume.columns }, (_, i) => ((i % volume.columns) * 0.7 < wallMm ? 1 : 0));
+    return { volume, lung: volume.values.map(() => Uint8Array.from(lungSlice)) };
+  };
+  const glass = masked((x, y, z) => (Math.hypot(x - cx, y - CY, z - CZ) <= radiusMm ? -550 : false));
+  const [nodule] = segment(glass.volume, glass.lung, [{ slice: 16, column: Math.round(cx / 0.7), row: 32, score: 0.3, radiusMm }]);
+  assert.equal(nodule?.outcome, 'accepted', JSON.stringify(nodule));
+  if (nodule?.outcome === 'accepted')
+    assert.ok(Math.abs(nodule.nodule.diameterMm - 2 * radiusMm) < 1.5, `diameter ${nodule.nodule.diameterMm}`);
+  // A solid vessel along x running into the wall: its solid end touches the wall.
+  const vessel = masked((x, y, z) => x > wallMm - 12 && Math.hypot(y - CY, z - CZ) <= 2);
+  const [tube] = segment(vessel.volume, vessel.lung, [
+    { slice: 16, column: Math.round((wallMm - 6) / 0.7), row: 32, score: 0.5, radiusMm: 2 },
+  ]);
+  assert.equal(tube?.outcome === 'rejected' && tube.reason, 'leaves-box', JSON.stringify(tube));
+});

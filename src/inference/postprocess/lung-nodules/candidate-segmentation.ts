@@ -15,7 +15,7 @@ import type { VoxelMask } from '../types';
 import { measureNodule, type NoduleMeasurement } from './nodule-measurements';
 import { noduleMask } from './nodule-mask';
 import { LUNG_NODULE_PARAMS } from './params';
-import type { SegmentedVoxels } from './segmented-voxels';
+import { DeferredRecords, type SegmentationRecord, type SegmentedVoxels } from './segmented-voxels';
 import { leavesBox, separateFromVessels, wallContact, type BoxedStructure, type WallContact } from './vessel-rejection';
 import { gridIndex, inGrid, VoxelBox, type VolumeGrid } from './volume-grid';
 
@@ -112,7 +112,44 @@ export function segmentCandidate(
   closed: readonly Uint8Array[] = lung,
 ): CandidateOutcome {
   const blobRadiusMm = Math.max(1, Math.min(LUNG_NODULE_PARAMS.maxDiameterMm / 2, candidate.radiusMm));
-  const { coreHu, slice } = coreDensity(volume, grid, candidate, blobRadiusMm);
+  const core = coreDensity(volume, grid, candidate, blobRadiusMm);
+  const first = segmentWithCore(volume, grid, { lung, closed }, candidate, segmented, blobRadiusMm, core);
+  // A part-solid nodule: its solid core draws the peak, and segmented at the core's density
+  // only the core is cut out (or the ground glass around it, weighing little, makes it look
+  // sparse). When ground glass surrounds the core, the nodule is segmented again at the
+  // ground glass's density and the larger nodule kept (the whole nodule is what is measured:
+  // Fleischner Society, Bankier et al., Radiology 2017).
+  const solidCore = core.coreHu >= LUNG_NODULE_PARAMS.solidHu;
+  // Sparse: the ground glass weighed little; leaves the box: the ground glass lies against the
+  // wall, which only a subsolid structure may (vessel-rejection.ts, leavesBox); mostly tubes: the
+  // opening sized for the core cut the ground glass away as if it were vessels.
+  const worthRetrying =
+    first.outcome === 'accepted' ||
+    (first.outcome === 'rejected' && (first.reason === 'sparse' || first.reason === 'leaves-box' || first.reason === 'mostly-tubes'));
+  if (!solidCore || !worthRetrying) return first;
+  const haloHu = groundGlassAround(volume, grid, lung[core.slice]!, core.slice, candidate, blobRadiusMm);
+  if (haloHu === undefined) return first;
+  // What the retry segments blocks later candidates only if the retry is taken.
+  const tentative = new DeferredRecords(segmented);
+  const whole = segmentWithCore(volume, grid, { lung, closed }, candidate, tentative, blobRadiusMm, { coreHu: haloHu, slice: core.slice });
+  if (whole.outcome !== 'accepted' || whole.nodule.diameterMm < PART_SOLID_MIN_DIAMETER_MM) return first;
+  if (first.outcome === 'accepted' && whole.nodule.diameterMm < PART_SOLID_MIN_GROWTH * first.nodule.diameterMm) return first;
+  tentative.commit();
+  return whole;
+}
+
+/** Segments a candidate whose core has density `coreHu` on `slice`, and decides whether it is a nodule. */
+function segmentWithCore(
+  volume: SeriesVolume,
+  grid: VolumeGrid,
+  masks: { readonly lung: readonly Uint8Array[]; readonly closed: readonly Uint8Array[] },
+  candidate: Candidate,
+  segmented: SegmentationRecord,
+  blobRadiusMm: number,
+  core: { readonly coreHu: number; readonly slice: number },
+): CandidateOutcome {
+  const { lung, closed } = masks;
+  const { coreHu, slice } = core;
   const backgroundHu = lungBackgroundHu(volume, grid, lung[slice]!, slice, candidate, blobRadiusMm);
   if (backgroundHu === undefined) return unmeasurable('no-lung-around', 'no lung around');
   if (coreHu - backgroundHu < MIN_CONTRAST_HU) return unmeasurable('too-faint', 'too faint');
@@ -125,7 +162,10 @@ export function segmentCandidate(
   if (segmented.alreadySegmented(gridIndex(grid, seed.column, seed.row, slice), linkHu))
     return unmeasurable('already-segmented', 'already segmented');
 
-  const structure = cutOutBox(volume, grid, { lung, closed }, { column: seed.column, row: seed.row, slice }, blobRadiusMm, linkHu);
+  const structure = {
+    ...cutOutBox(volume, grid, { lung, closed }, { column: seed.column, row: seed.row, slice }, blobRadiusMm, linkHu),
+    subsolidCore: coreHu < LUNG_NODULE_PARAMS.solidHu,
+  };
   const { box } = structure;
   const component = new Uint8Array(box.voxelCount);
   growRegion26(box, structure.lungHu, component, new Int32Array(box.voxelCount), structure.seed, (hu) => hu >= linkHu);
@@ -241,6 +281,55 @@ function coreDensity(
     }
   }
   return { coreHu, slice: coreSlice };
+}
+
+/**
+ * Segmented at the ground glass's density, an accepted solid nodule must grow by at least this
+ * factor in diameter to be taken as part-solid: a solid nodule's own partial-volume rim and
+ * the vessels touching it add far less.
+ */
+const PART_SOLID_MIN_GROWTH = 1.25;
+/**
+ * Smallest part-solid nodule the ground-glass retry reports (mm): around small-scale candidates
+ * on thin vessels the partial-volume rim looks like a few voxels of ground glass.
+ */
+const PART_SOLID_MIN_DIAMETER_MM = 10;
+/** The ground glass around a solid core is looked for over a disc of this many blob radii... */
+const HALO_DISC_BLOB_RADII = 2;
+/** ... and at most this radius (mm): half the largest nodule searched for. */
+const HALO_DISC_MAX_MM = LUNG_NODULE_PARAMS.maxDiameterMm / 2;
+
+/**
+ * The density of the ground glass around a solid core: the median HU of the lung (holes filled)
+ * on a disc of two blob radii around the peak, when it is ground glass (at least
+ * MIN_CONTRAST_HU above the lung background, below the solid density); else undefined. The
+ * core takes at most a third of that disc's area (the peak's blob is about the core), so
+ * around a part-solid nodule's core the median is its ground glass; around a solid nodule or a
+ * vessel the disc reaches out into the lung and the median is lung.
+ */
+function groundGlassAround(
+  volume: SeriesVolume,
+  grid: VolumeGrid,
+  lung: Uint8Array,
+  slice: number,
+  candidate: Candidate,
+  blobRadiusMm: number,
+): number | undefined {
+  const backgroundHu = lungBackgroundHu(volume, grid, lung, slice, candidate, blobRadiusMm);
+  if (backgroundHu === undefined) return undefined;
+  const radius = Math.min(HALO_DISC_BLOB_RADII * blobRadiusMm, HALO_DISC_MAX_MM) / grid.xSpacingMm;
+  const hu = volume.values[slice]!;
+  const samples: number[] = [];
+  for (let y = Math.max(0, Math.floor(candidate.row - radius)); y <= Math.min(grid.rows - 1, candidate.row + radius); y++) {
+    for (let x = Math.max(0, Math.floor(candidate.column - radius)); x <= Math.min(grid.columns - 1, candidate.column + radius); x++) {
+      if ((x - candidate.column) ** 2 + (y - candidate.row) ** 2 > radius * radius || !lung[y * grid.columns + x]) continue;
+      samples.push(hu[y * grid.columns + x]!);
+    }
+  }
+  if (samples.length === 0) return undefined;
+  samples.sort((a, b) => a - b);
+  const median = samples[Math.floor(samples.length / 2)]!;
+  return median - backgroundHu >= MIN_CONTRAST_HU && median < LUNG_NODULE_PARAMS.solidHu ? median : undefined;
 }
 
 /**

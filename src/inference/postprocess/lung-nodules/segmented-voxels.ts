@@ -10,7 +10,13 @@ const NOT_SEGMENTED = 32767;
 /** A seed already reached at up to this much (HU) above the candidate's own link threshold counts as seen. */
 const SAME_STRUCTURE_TOLERANCE_HU = 50;
 
-export class SegmentedVoxels {
+/** What segmentation needs of the record: whether a seed was seen, and adding a structure. */
+export interface SegmentationRecord {
+  alreadySegmented(gridIndex: number, linkHu: number): boolean;
+  record(box: VoxelBox, mask: Uint8Array, linkHu: number, withinMm?: number): void;
+}
+
+export class SegmentedVoxels implements SegmentationRecord {
   private readonly linkHu: Int16Array;
 
   constructor(grid: VolumeGrid) {
@@ -42,5 +48,27 @@ export class SegmentedVoxels {
       const gridIndex = box.toGridIndex(i);
       if (this.linkHu[gridIndex]! > linkHu) this.linkHu[gridIndex] = Math.round(linkHu);
     }
+  }
+}
+
+/**
+ * A tentative segmentation's records (the part-solid retry in candidate-segmentation.ts), kept
+ * aside until `commit`: a retry that is not taken must not block later candidates.
+ */
+export class DeferredRecords implements SegmentationRecord {
+  private readonly pending: { box: VoxelBox; mask: Uint8Array; linkHu: number; withinMm: number }[] = [];
+
+  constructor(private readonly target: SegmentationRecord) {}
+
+  alreadySegmented(gridIndex: number, linkHu: number): boolean {
+    return this.target.alreadySegmented(gridIndex, linkHu);
+  }
+
+  record(box: VoxelBox, mask: Uint8Array, linkHu: number, withinMm = Infinity): void {
+    this.pending.push({ box, mask, linkHu, withinMm });
+  }
+
+  commit(): void {
+    for (const r of this.pending) this.target.record(r.box, r.mask, r.linkHu, r.withinMm);
   }
 }

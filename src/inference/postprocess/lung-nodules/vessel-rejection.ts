@@ -25,6 +25,8 @@ export interface BoxedStructure {
   readonly seed: number;
   /** HU down to which the structure is followed. */
   readonly linkHu: number;
+  /** The candidate's core is subsolid (ground glass): its ground glass may lie against the wall. */
+  readonly subsolidCore?: boolean;
 }
 
 /** The ball is at least this fraction of the blob radius: thinner attachments are cut. */
@@ -42,17 +44,21 @@ export type VesselCheck =
   | { readonly separated: false; readonly reason: 'mostly-tubes'; readonly cutFraction: number; readonly blobness: number };
 
 /**
- * Whether a structure leaves its box: a voxel on the box's faces, or one next to dense tissue
- * (at least `linkHu`) outside the lung mask (a vessel running into the hilum, anything fused
- * with the chest wall). Contact made across a bite the rolling ball closed is the broad base of
- * a juxtapleural nodule, not a way out: a tube leaving through the wall still reaches a face.
+ * Whether a structure leaves its box: a voxel on the box's faces, or a solid one next to dense
+ * tissue (at least `linkHu`) outside the lung mask (a vessel running into the hilum, anything
+ * fused with the chest wall). Contact made across a bite the rolling ball closed is the broad
+ * base of a juxtapleural nodule, not a way out: a tube leaving through the wall still reaches a
+ * face. Nor is a ground-glass structure's ground glass lying against the wall (it is air-like,
+ * so the lung mask holds it and makes no bite): a vessel entering the mediastinum does so at its
+ * solid density. Around a solid core the rule stays strict: a solid structure's partial-volume
+ * rim on the diaphragm or the wall is subsolid too.
  */
 export function leavesBox(structure: BoxedStructure, mask: Uint8Array): boolean {
-  const { box, lungHu, hu, linkHu, pleural } = structure;
+  const { box, lungHu, hu, linkHu, pleural, subsolidCore } = structure;
   for (let i = 0; i < mask.length; i++) {
     if (!mask[i]) continue;
     if (box.onFace(i)) return true;
-    if (pleural?.[i]) continue;
+    if (pleural?.[i] || (subsolidCore === true && hu[i]! < LUNG_NODULE_PARAMS.solidHu)) continue;
     for (const n of box.faceNeighboursOfInterior(i)) {
       if (Number.isNaN(lungHu[n]!) && hu[n]! >= linkHu) return true;
     }
