@@ -319,17 +319,42 @@ function groundGlassAround(
   if (backgroundHu === undefined) return undefined;
   const radius = Math.min(HALO_DISC_BLOB_RADII * blobRadiusMm, HALO_DISC_MAX_MM) / grid.xSpacingMm;
   const hu = volume.values[slice]!;
+  const isGroundGlass = (v: number) => v - backgroundHu >= MIN_CONTRAST_HU && v < LUNG_NODULE_PARAMS.solidHu;
+  // Most candidates asked are vessels in plain lung: counting first tells whether the median can
+  // be ground glass without sorting the disc (the test is monotone on each side, so the median
+  // passes it exactly when at most half the samples fall below and more than half below the top).
+  let count = 0;
+  let belowGroundGlass = 0;
+  let belowSolid = 0;
+  forEachDiscSample(grid, lung, hu, candidate, radius, (v) => {
+    count++;
+    if (!(v - backgroundHu >= MIN_CONTRAST_HU)) belowGroundGlass++;
+    if (v < LUNG_NODULE_PARAMS.solidHu) belowSolid++;
+  });
+  const middle = Math.floor(count / 2);
+  if (count === 0 || belowGroundGlass > middle || belowSolid <= middle) return undefined;
   const samples: number[] = [];
+  forEachDiscSample(grid, lung, hu, candidate, radius, (v) => samples.push(v));
+  samples.sort((a, b) => a - b);
+  const median = samples[middle]!;
+  return isGroundGlass(median) ? median : undefined;
+}
+
+/** Calls `visit` with the HU of every lung pixel of `slice` within `radius` pixels of the candidate. */
+function forEachDiscSample(
+  grid: VolumeGrid,
+  lung: Uint8Array,
+  hu: Float32Array,
+  candidate: Candidate,
+  radius: number,
+  visit: (hu: number) => void,
+): void {
   for (let y = Math.max(0, Math.floor(candidate.row - radius)); y <= Math.min(grid.rows - 1, candidate.row + radius); y++) {
     for (let x = Math.max(0, Math.floor(candidate.column - radius)); x <= Math.min(grid.columns - 1, candidate.column + radius); x++) {
       if ((x - candidate.column) ** 2 + (y - candidate.row) ** 2 > radius * radius || !lung[y * grid.columns + x]) continue;
-      samples.push(hu[y * grid.columns + x]!);
+      visit(hu[y * grid.columns + x]!);
     }
   }
-  if (samples.length === 0) return undefined;
-  samples.sort((a, b) => a - b);
-  const median = samples[Math.floor(samples.length / 2)]!;
-  return median - backgroundHu >= MIN_CONTRAST_HU && median < LUNG_NODULE_PARAMS.solidHu ? median : undefined;
 }
 
 /**
