@@ -7,11 +7,19 @@
 // a temporary file as they arrive, the file is fsync'd, renamed into a per-series folder, the
 // folder is fsync'd, and only then the C-STORE-RSP goes out.
 //
-// Modes: `sync` does the file work on the event loop (as storescp does, and as a one-association
-// receiver may); `async` sends every file operation through libuv's thread pool (what a receiver
-// serving several associations at once must do so that one fsync does not stall the others).
+// Modes (where the file work runs):
+//   sync         on the event loop, each piece written as it arrives (as storescp does, and as a
+//                one-association receiver may);
+//   sync-batch   on the event loop, one vectored write once the last byte is in;
+//   async        every file operation through libuv's thread pool, pieces written as they arrive
+//                (what a receiver serving several associations must do, so that one fsync does not
+//                stall the others; the node's own design);
+//   async-batch  through the thread pool, one vectored write at the end;
+//   hybrid       written on the event loop at the end, the durable tail (fsync, rename, folder
+//                fsync) as one job on a worker thread.
+// Any calling AE title is accepted.
 //
-// Usage: node dist/bench/ingest-floor.js --port N --dir DATA [--mode sync|async] [--aet TITLE]
+// Usage: node dist/bench/ingest-floor.js --port N --dir DATA [--mode MODE]
 
 import fs from 'node:fs';
 import net from 'node:net';
@@ -28,11 +36,10 @@ interface Options {
   port: number;
   dir: string;
   mode: Mode;
-  aet: string;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { port: 0, dir: '', mode: 'sync', aet: 'STORESCP' };
+  const o: Options = { port: 0, dir: '', mode: 'sync' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const v = argv[++i] ?? '';
@@ -41,8 +48,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--mode') {
       if (!(MODES as readonly string[]).includes(v)) throw new Error(`--mode takes one of ${MODES.join(', ')}`);
       o.mode = v as Mode;
-    } else if (a === '--aet') o.aet = v;
-    else throw new Error(`unknown argument ${a}`);
+    } else throw new Error(`unknown argument ${a}`);
   }
   if (!Number.isInteger(o.port) || o.port <= 0 || o.dir === '') throw new Error('needs --port N --dir DATA');
   return o;
