@@ -284,6 +284,7 @@ test('the dashboard, end to end in chromium: sign-in, timeline, failed delivery 
 
   assert.equal(accessibilityChecked.length, 9, `axe ran on every page: ${accessibilityChecked.join(', ')}`);
   assert.deepEqual(problems, []);
-  t.diagnostic(`screenshots: ${shots}`);
+  const kept = process.env.DASHBOARD_SCREENSHOTS !== undefined || process.env.DICOM_AI_KEEP_TMP === '1';
+  t.diagnostic(`screenshots: ${shots}${kept ? '' : ' (removed at exit: DASHBOARD_SCREENSHOTS=DIR or DICOM_AI_KEEP_TMP=1 keeps them)'}`);
   t.diagnostic(`axe, moderate or minor: ${minorAccessibility.length === 0 ? 'none' : minorAccessibility.join('; ')}`);
 });
