@@ -18,7 +18,8 @@ import * as ort from 'onnxruntime-node';
 
 import { writeChestPhantom } from '../fixtures/chest-phantom';
 import { parseManifest } from '../src/inference/manifest';
-import { loadSeriesVolume, type SeriesVolume } from '../src/inference/series-volume';
+import type { SeriesVolume } from '../src/inference/series-volume';
+import { chestPhantomVolume } from '../test/helpers/phantom-volume';
 import { findCandidates } from '../src/inference/postprocess/lung-nodules/candidates';
 import { findLungNodules } from '../src/inference/postprocess/lung-nodules/index';
 import { lungMasks, type LungMasks } from '../src/inference/postprocess/lung-nodules/lung-mask';
@@ -56,15 +57,7 @@ async function loadVolume(): Promise<{ name: string; volume: SeriesVolume }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'detector-profile-'));
   try {
     const ph = writeChestPhantom({ outDir: dir, seed, uidRoot: `2.25.${900000 + seed}`, slices, ...hard });
-    const volume = await loadSeriesVolume(
-      ph.files.map((f, i) => ({
-        bytes: fs.readFileSync(f),
-        sopInstanceUid: ph.sopInstanceUids[i]!,
-        sopClassUid: '1.2.840.10008.5.1.4.1.1.2',
-      })),
-      ph.frameOfReferenceUid,
-      { allowIdentified: true }, // a synthetic phantom
-    );
+    const volume = await chestPhantomVolume(ph);
     return { name: `${slices}-slice ${hard.throughPlaneVessels ? 'hard ' : ''}phantom seed ${seed}`, volume };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

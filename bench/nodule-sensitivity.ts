@@ -1,7 +1,7 @@
 // bench/nodule-sensitivity: the reference lung-nodule model (models/lung-nodule-reference) on
 // synthetic chest CT phantoms with known nodules (fixtures/chest-phantom.ts).
 //
-// For each phantom: write the Part 10 series, load it as the node does (loadSeriesVolume), run
+// For each phantom: write the Part 10 series, load it as the node does (loadSeriesVolume, via chestPhantomVolume), run
 // the ONNX model slice-wise exactly like the runner (sliceBatch -> session.run -> planeToSource),
 // then the manifest's post-processor; match findings to the truth (centre distance below
 // max(radius, 5 mm)) and print sensitivity, diameter error, false positives and timings.
@@ -19,7 +19,8 @@ import * as ort from 'onnxruntime-node';
 
 import { writeChestPhantom, type NoduleTruth } from '../fixtures/chest-phantom';
 import { parseManifest, type Manifest } from '../src/inference/manifest';
-import { loadSeriesVolume, type SeriesVolume } from '../src/inference/series-volume';
+import type { SeriesVolume } from '../src/inference/series-volume';
+import { chestPhantomVolume } from '../test/helpers/phantom-volume';
 import { runSliceMaps } from '../src/inference/run-model';
 import { POSTPROCESSORS } from '../src/inference/postprocess';
 import { findLungNodules, type Accepted, type Candidate, type CandidateOutcome } from '../src/inference/postprocess/lung-nodules/index';
@@ -161,15 +162,7 @@ async function main(): Promise<void> {
       });
       const genMs = now() - t;
       t = now();
-      const vol = await loadSeriesVolume(
-        ph.files.map((f, i) => ({
-          bytes: fs.readFileSync(f),
-          sopInstanceUid: ph.sopInstanceUids[i]!,
-          sopClassUid: '1.2.840.10008.5.1.4.1.1.2',
-        })),
-        ph.frameOfReferenceUid,
-        { allowIdentified: true }, // synthetic phantoms
-      );
+      const vol = await chestPhantomVolume(ph);
       const loadMs = now() - t;
       t = now();
       const maps = await runSliceModel(session, vol, manifest);

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { writeChestPhantom } from '../fixtures/chest-phantom';
 import { PROJECT_ROOT, tmpDir } from './helpers/env';
 import { parseManifest } from '../src/inference/manifest';
-import { loadSeriesVolume } from '../src/inference/series-volume';
+import { chestPhantomVolume } from './helpers/phantom-volume';
 import { ModelSession, type TensorData } from '../src/inference/session';
 import { runModel, runSliceMaps } from '../src/inference/run-model';
 import { POSTPROCESS_PREPARATIONS, POSTPROCESSORS } from '../src/inference/postprocess';
@@ -21,15 +21,7 @@ const MODEL_DIR = path.join(PROJECT_ROOT, 'models', 'lung-nodule-reference');
 test('lung masks prepared beside the model: same findings as in-process, used when they fit, ignored when not', async () => {
   const dir = tmpDir('preparation');
   const ph = writeChestPhantom({ outDir: dir, seed: 1000, uidRoot: '2.25.901000', slices: 60 });
-  const volume = await loadSeriesVolume(
-    ph.files.map((f, i) => ({
-      bytes: fs.readFileSync(f),
-      sopInstanceUid: ph.sopInstanceUids[i]!,
-      sopClassUid: '1.2.840.10008.5.1.4.1.1.2',
-    })),
-    ph.frameOfReferenceUid,
-    { allowIdentified: true }, // a synthetic phantom
-  );
+  const volume = await chestPhantomVolume(ph);
   const manifest = parseManifest(JSON.parse(fs.readFileSync(path.join(MODEL_DIR, 'model.json'), 'utf8')), 'model.json');
   const session = await ModelSession.open(path.join(MODEL_DIR, 'model.onnx'));
   // The model runs once; its outputs are replayed for the other paths (the same input gives the
