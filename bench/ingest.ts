@@ -79,7 +79,8 @@ as associations, each a worker thread with a data folder of its own
   --baseline-cli PATH   also run another build of the node (its dist/src/cli/main.js, fsync on) in
                         every round, alternating, for a before/after comparison in one run
   --floor               also run bench/ingest-floor (a minimal durable SCP in Node, no index: the least
-                        this runtime costs), with file work on the event loop and on the thread pool
+                        this runtime costs), with file work on the event loop and on the thread pool,
+                        and two of its modes again with the header read and index row (--index)
   --keep                keep the temporary folder (printed at the end)
   --verbose             print every run as it finishes, with the storescu output of failures`;
 
@@ -305,6 +306,8 @@ type ReceiverKind =
   | 'floor-async'
   | 'floor-async-batch'
   | 'floor-hybrid'
+  | 'floor-batch-index'
+  | 'floor-async-index'
   | 'storescp'
   | 'storescp-fork'
   | 'durable-write'
@@ -315,12 +318,15 @@ function isNode(kind: ReceiverKind): boolean {
   return kind === 'node' || kind === 'node-nofsync' || kind === 'node-baseline';
 }
 
-const FLOOR_MODE: Partial<Record<ReceiverKind, string>> = {
-  'floor-sync': 'sync',
-  'floor-batch': 'sync-batch',
-  'floor-async': 'async',
-  'floor-async-batch': 'async-batch',
-  'floor-hybrid': 'hybrid',
+/** bench/ingest-floor's arguments per floor receiver (--index: header read and index row too). */
+const FLOOR_MODE: Partial<Record<ReceiverKind, string[]>> = {
+  'floor-sync': ['sync'],
+  'floor-batch': ['sync-batch'],
+  'floor-async': ['async'],
+  'floor-async-batch': ['async-batch'],
+  'floor-hybrid': ['hybrid'],
+  'floor-batch-index': ['sync-batch', '--index'],
+  'floor-async-index': ['async', '--index'],
 };
 
 function isFloor(kind: ReceiverKind): boolean {
@@ -340,6 +346,8 @@ const RECEIVER_LABEL: Record<ReceiverKind, string> = {
   'floor-async': 'Node floor (thread pool)',
   'floor-async-batch': 'Node floor (pool, one writev)',
   'floor-hybrid': 'Node floor (writev + tail worker)',
+  'floor-batch-index': 'Node floor (one writev) + header + index row',
+  'floor-async-index': 'Node floor (thread pool) + header + index row',
 };
 
 const NODE_AE = 'BENCH_NODE';
@@ -437,8 +445,8 @@ async function startReceiver(kind: ReceiverKind, runDir: string, opts: Options, 
     });
   } else if (isFloor(kind)) {
     aeTitle = STORESCP_AE;
-    const mode = FLOOR_MODE[kind]!;
-    const args = [FLOOR, '--port', String(port), '--dir', dataDir, '--mode', mode];
+    const [mode, ...extra] = FLOOR_MODE[kind]!;
+    const args = [FLOOR, '--port', String(port), '--dir', dataDir, '--mode', mode!, ...extra];
     child = spawn(process.execPath, args, { env, stdio: ['ignore', logFd, logFd], detached: true });
   } else {
     aeTitle = STORESCP_AE;
@@ -1048,7 +1056,9 @@ async function main(): Promise<void> {
     if (c === 'single') k.push('durable-write');
     if (opts.fsyncOff) k.push('node-nofsync');
     if (opts.baselineCli) k.push('node-baseline');
-    if (opts.floor && c === 'single') k.push('floor-sync', 'floor-batch', 'floor-async', 'floor-async-batch', 'floor-hybrid');
+    if (opts.floor && c === 'single') {
+      k.push('floor-sync', 'floor-batch', 'floor-async', 'floor-async-batch', 'floor-hybrid', 'floor-batch-index', 'floor-async-index');
+    }
     if (opts.floor && c === 'concurrent') k.push('floor-async', 'floor-hybrid');
     return k;
   };
