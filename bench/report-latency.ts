@@ -13,6 +13,10 @@
  *                 the job's own stages (its "job done" log line)
  *   delivery      report queued -> the PACS's C-STORE response
  *
+ * and, for this process (node and benchmark; Orthanc and storescu run apart), the CPU time of all its
+ * threads from the last C-STORE response to the SR stored (less noisy than wall time on a shared
+ * machine) and the peak RSS during the round, sampled every 50 ms.
+ *
  *   npm run bench:report-latency -- [--slices 200] [--rounds 3] [--folder DIR] [--intra-op-threads N]
  */
 import fs from 'node:fs';
@@ -60,12 +64,23 @@ function logLine(n: TestNode, message: string): LogLine {
 
 /** One round: push, wait for every report delivery, and break the time down. */
 async function round(n: TestNode, pacs: OrthancPacs, files: string[], stableSeconds: number): Promise<Record<string, number>> {
+  let peakRss = process.memoryUsage.rss();
+  const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 50);
+  try {
+    return { ...(await timedRound(n, pacs, files, stableSeconds)), peakRssMb: Math.round(peakRss / 1e6) };
+  } finally {
+    clearInterval(sampler);
+  }
+}
+
+async function timedRound(n: TestNode, pacs: OrthancPacs, files: string[], stableSeconds: number): Promise<Record<string, number>> {
   // Asynchronously: the node runs in this process and must answer meanwhile.
   const s = await run('storescu', ['-aet', 'STORESCU', '-aec', 'DICOM_AI', '127.0.0.1', String(n.port), ...files], {
     timeoutMs: 300_000,
   });
   if (s.code !== 0) throw new Error(`storescu failed: ${s.stderr}`);
   const lastResponse = Date.now();
+  const cpuAtLastResponse = process.cpuUsage();
   for (;;) {
     const ds = n.node.store.listDeliveries();
     if (ds.length > 0 && ds.every((d) => d.state === 'delivered')) break;
@@ -73,6 +88,7 @@ async function round(n: TestNode, pacs: OrthancPacs, files: string[], stableSeco
     if (Date.now() - lastResponse > 600_000) throw new Error('no SR delivered after 10 minutes');
     await new Promise((res) => setTimeout(res, 20));
   }
+  const cpu = process.cpuUsage(cpuAtLastResponse);
   const deliveries = n.node.store.listDeliveries();
   const delivered = Math.max(...deliveries.map((d) => d.deliveredAt!));
   const job = n.node.store.listJobs()[0]!;
@@ -84,6 +100,7 @@ async function round(n: TestNode, pacs: OrthancPacs, files: string[], stableSeco
   const res = n.node.store.latestResult(job.id)!;
   return {
     total: delivered - lastResponse - stableSeconds * 1000,
+    cpuMs: Math.round((cpu.user + cpu.system) / 1000),
     stability: series.stableAt! - series.lastReceivedAt - stableSeconds * 1000,
     routing: job.createdAt - series.stableAt!,
     queue: started - job.createdAt,
@@ -138,7 +155,9 @@ async function main(): Promise<void> {
         const b = await round(n, pacs, files, stableSeconds);
         results.push(b);
         const parts = STAGES.map(([k]) => `${k} ${b[k] ?? 0}`).join(', ');
-        console.log(`round ${r + 1}: ${b.instances} instances, ${b.findings} finding(s): ${b.total} ms (${parts})`);
+        console.log(
+          `round ${r + 1}: ${b.instances} instances, ${b.findings} finding(s): ${b.total} ms (${parts}), CPU ${b.cpuMs} ms, peak RSS ${b.peakRssMb} MB`,
+        );
       } finally {
         await n.stop();
       }
@@ -152,6 +171,8 @@ async function main(): Promise<void> {
   console.log('|---|---|');
   for (const [k, name] of STAGES) console.log(`| ${name} | ${median(results.map((b) => b[k] ?? 0))} |`);
   console.log(`| **total** | **${median(results.map((b) => b.total!))}** |`);
+  console.log(`| CPU time of the process (all threads), last C-STORE response -> SR stored | ${median(results.map((b) => b.cpuMs!))} |`);
+  console.log(`\npeak RSS (node and benchmark, one process): median ${median(results.map((b) => b.peakRssMb!))} MB`);
 }
 
 main().catch((e) => {

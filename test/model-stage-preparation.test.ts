@@ -50,6 +50,11 @@ test('lung masks prepared beside the model: same findings as in-process, used wh
     assert.deepEqual(offloaded.findings, inProcess.findings);
     assert.equal(offloaded.uncertainty, inProcess.uncertainty);
     assert.equal(volume.values.length, 60, 'the volume came back from the workers');
+    // A volume the node reads is shared with the masks' worker, not copied for it (cpu-task.ts prepareInWorker).
+    assert.ok(
+      volume.values.every((v) => v.buffer instanceof SharedArrayBuffer),
+      "the volume's slices are SharedArrayBuffers",
+    );
 
     replayAt = 0;
     const { maps } = await runSliceMaps(volume, manifest, async (feeds, name) => (await replaying.run(feeds, [name]))[name]);
@@ -72,6 +77,22 @@ test('lung masks prepared beside the model: same findings as in-process, used wh
       search: noLung.search.slice(1),
     };
     assert.equal(findLungNodules({ volume, manifest, maps, prepared: otherVolume }).findings.length, inProcess.findings.length);
+
+    // The session sends each run's input buffer back, and the slice loop fills it with the next
+    // batch: the same model output as with fresh buffers, and the spares really were used.
+    const viaSession = (feeds: Record<string, TensorData>, name: string) => session.run(feeds, [name]).then((r) => r[name]);
+    const fresh = await runSliceMaps(volume, manifest, viaSession);
+    let reused = 0;
+    const spare = (length: number): Float32Array | undefined => {
+      const b = session.takeSpareInput(length);
+      if (b) reused++;
+      return b;
+    };
+    const recycled = await runSliceMaps(volume, manifest, viaSession, undefined, spare);
+    // (The first batch too: the run before this one left its last buffer.)
+    assert.equal(reused, volume.values.length, 'every batch filled a buffer sent back');
+    for (let c = 0; c < fresh.maps.length; c++)
+      fresh.maps[c]!.forEach((plane, k) => assert.deepEqual(recycled.maps[c]![k], plane, `channel ${c}, slice ${k}`));
   } finally {
     await session.close();
     fs.rmSync(dir, { recursive: true, force: true });

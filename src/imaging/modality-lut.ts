@@ -44,9 +44,12 @@ export function modalityTransform(ds: DataSet, frameIndex: number, signedStored:
   return t;
 }
 
-/** Stored values -> modality values (Float32: exact for integers up to 2^24). */
-export function applyModality(stored: Samples, t: ModalityTransform): Float32Array {
-  const out = new Float32Array(stored.length);
+/**
+ * Stored values -> modality values (Float32: exact for integers up to 2^24), into `out` when given
+ * (it must be as long as `stored`: e.g. one backed by a SharedArrayBuffer, see series-volume.ts).
+ */
+export function applyModality(stored: Samples, t: ModalityTransform, out: Float32Array = new Float32Array(stored.length)): Float32Array {
+  if (out.length !== stored.length) throw new RangeError(`modality values: ${out.length} places for ${stored.length} samples`);
   if (t.kind === 'rescale') {
     const { slope, intercept } = t;
     for (let i = 0; i < stored.length; i++) out[i] = (stored[i] as number) * slope + intercept;

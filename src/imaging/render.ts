@@ -37,17 +37,18 @@ export interface WindowOptions {
   presets?: Readonly<Record<string, { center: number; width: number }>>;
 }
 
-/** Modality values (HU for CT) of a decoded monochrome frame. */
+/** Modality values (HU for CT) of a decoded monochrome frame; into `out` when given (applyModality). */
 export function modalityValues(
   img: DicomImage,
   frame: DecodedFrame,
   frameIndex: number,
+  out?: Float32Array,
 ): { values: Float32Array; modality: ModalityTransform } {
   if (frame.samplesPerPixel !== 1 || frame.photometric === 'PALETTE COLOR') {
     throw new ImagingError(`modality values need a monochrome image, not ${frame.photometric}`);
   }
   const modality = modalityTransform(img.dataSet, frameIndex, frame.signed);
-  return { values: applyModality(frame.data, modality), modality };
+  return { values: applyModality(frame.data, modality, out), modality };
 }
 
 /** A decoded frame -> intensities in [0, 1], bright = dense. */

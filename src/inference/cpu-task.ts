@@ -1,8 +1,9 @@
 /**
  * Runs a CPU-heavy step in a worker thread (cpu-worker.ts) and waits for it without blocking the
  * event loop. The volume's slice arrays are transferred to the worker and come back afterwards
- * (the caller's `volume.values` is refilled), so nothing of the series is copied. A series volume
- * is made in the worker from the stored files and transferred back.
+ * (the caller's `volume.values` is refilled), or shared where they are SharedArrayBuffers (a
+ * volume the node read), so nothing of the series is copied. A series volume is made in the worker
+ * from the stored files and sent back the same way.
  */
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -66,7 +67,8 @@ function buffersOf(task: CpuTask): ArrayBuffer[] {
     if (task.ctx.output) add(task.ctx.output.data);
     buffersInside(task.ctx.prepared, set);
   }
-  // The preparation's volume is a copy made for it: it moves, the caller keeps its own.
+  // The preparation's volume is shared (not in the list: SharedArrayBuffers are not transferred) or a
+  // copy made for it: the copy moves, the caller keeps its own.
   if (task.type === 'prepare') task.volume.values.forEach(add);
   if (task.type === 'segmentation') buffersInside(task.input.labels, set);
   return [...set];
@@ -140,14 +142,16 @@ export async function segmentationInWorker(input: SegmentationInput): Promise<Bu
 }
 
 /**
- * The named post-processor's volume preparation (postprocess/types.ts) in a worker, on a copy of
- * the volume's CT values (the caller goes on reading its own: the model's input is built from
- * them meanwhile). The copy costs a memcpy and, until the worker ends, the volume's size again.
- * `signal` ends the worker (the job failed or timed out before the result was needed).
+ * The named post-processor's volume preparation (postprocess/types.ts) in a worker, on the volume's
+ * CT values while the caller goes on reading them (the model's input is built from them meanwhile):
+ * shared where they are in SharedArrayBuffers (a volume the node read: series-volume.ts), else a
+ * copy (a memcpy and, until the worker ends, the volume's size again; e.g. a gantry-tilt-corrected
+ * volume). `signal` ends the worker (the job failed or timed out before the result was needed).
  */
 export async function prepareInWorker(name: string, volume: SeriesVolume, signal?: AbortSignal): Promise<unknown> {
-  const copy: SeriesVolume = { ...volume, values: volume.values.map((v) => v.slice()) };
-  const r = await runTask({ type: 'prepare', name, volume: copy }, signal);
+  const shared = volume.values.every((v) => v.buffer instanceof SharedArrayBuffer);
+  const lent: SeriesVolume = shared ? volume : { ...volume, values: volume.values.map((v) => v.slice()) };
+  const r = await runTask({ type: 'prepare', name, volume: lent }, signal);
   if (r.type !== 'prepare') throw new Error('CPU worker answered the wrong task');
   return r.prepared;
 }

@@ -32,7 +32,7 @@ async function run(): Promise<CpuReply> {
   if (task.type === 'prepare') {
     const prepare = POSTPROCESS_PREPARATIONS[task.name];
     if (!prepare) throw new Error(`no volume preparation for post-processor "${task.name}"`);
-    // The volume was a copy made for this task: it is not sent back.
+    // The volume was shared with this task, or a copy made for it: it is not sent back.
     return { type: 'prepare', prepared: prepare(task.volume), values: [] };
   }
   if (task.type === 'postprocess') {

@@ -43,13 +43,16 @@ export interface SliceBatch {
   readonly vois: readonly Voi[];
 }
 
-/** The tensor batch for slices [from, to) of a volume (slice mode manifests). */
-export function sliceBatch(vol: SeriesVolume, from: number, to: number, m: Manifest): SliceBatch {
+/**
+ * The tensor batch for slices [from, to) of a volume (slice mode manifests), in `reuse` when it is
+ * given and of the batch's size (every value of it is written).
+ */
+export function sliceBatch(vol: SeriesVolume, from: number, to: number, m: Manifest, reuse?: Float32Array): SliceBatch {
   const [H, W] = m.preprocessing.targetSize as [number, number];
   const C = m.preprocessing.channels;
   const n = to - from;
   const plane = C * H * W;
-  const data = new Float32Array(n * plane);
+  const data = reuse?.length === n * plane ? reuse : new Float32Array(n * plane);
   const vois: Voi[] = [];
   let scale = 1;
   let offsetX = 0;

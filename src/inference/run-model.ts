@@ -31,7 +31,7 @@ export interface VolumeTensor {
 export interface RunModelOptions {
   readonly name: string;
   readonly manifest: Manifest;
-  readonly session: Pick<ModelSession, 'run' | 'provider'>;
+  readonly session: Pick<ModelSession, 'run' | 'provider'> & Partial<Pick<ModelSession, 'takeSpareInput'>>;
   readonly sha256: string;
   readonly postprocessors: Readonly<Record<string, Postprocessor>>;
   /** Volume-mode input builder (conform/resample); required for manifests with mode 'volume'. */
@@ -78,7 +78,14 @@ export async function runModel(vol: SeriesVolume, o: RunModelOptions): Promise<S
   const preparation = o.offload ? startPreparation(name, vol, o.signal) : null;
   if (m.preprocessing.mode === 'slice') {
     const bs = Math.max(1, m.preprocessing.batchSize);
-    const { maps, firstVoi } = await runSliceMaps(vol, m, (feeds, name) => o.session.run(feeds, [name]).then((r) => r[name]), check);
+    const spareInput = o.session.takeSpareInput?.bind(o.session);
+    const { maps, firstVoi } = await runSliceMaps(
+      vol,
+      m,
+      (feeds, name) => o.session.run(feeds, [name]).then((r) => r[name]),
+      check,
+      spareInput,
+    );
     const voiText = firstVoi ? describeVoi(firstVoi) : '';
     const [H, W] = m.preprocessing.targetSize;
     preprocessing = `${voiText || `window ${m.preprocessing.window}`}; ${H}x${W} letterboxed bilinear; ${m.preprocessing.normalization ? 'mean/std normalised; ' : ''}slice-wise, batch ${bs}`;
@@ -131,13 +138,15 @@ export async function runModel(vol: SeriesVolume, o: RunModelOptions): Promise<S
  * `run`, the manifest's activation, each output plane back onto the source grid. `run` is the
  * node's worker session, or a plain ONNX Runtime session in the benchmarks and model tests. Where
  * the model's grid is the source grid the maps are views into `run`'s outputs (no copy): each run
- * must return fresh buffers, as a session does.
+ * must return fresh buffers, as a session does. `spareInput` (the node's session: takeSpareInput)
+ * gives back an earlier batch's input buffer to fill instead of fresh memory.
  */
 export async function runSliceMaps(
   vol: SeriesVolume,
   m: Manifest,
   run: (feeds: Record<string, TensorData>, outputName: string) => Promise<TensorData | undefined>,
   check: () => void = () => undefined,
+  spareInput?: (length: number) => Float32Array | undefined,
 ): Promise<{ maps: Float32Array[][]; firstVoi: Voi | undefined }> {
   const outName = m.output.name;
   const n = vol.slices.length;
@@ -147,7 +156,8 @@ export async function runSliceMaps(
   for (let from = 0; from < n; from += bs) {
     check();
     const to = Math.min(n, from + bs);
-    const batch = sliceBatch(vol, from, to, m);
+    const [H, W] = m.preprocessing.targetSize;
+    const batch = sliceBatch(vol, from, to, m, spareInput?.((to - from) * m.preprocessing.channels * H! * W!));
     firstVoi ??= batch.vois[0];
     const out = await run({ [m.input.name]: { type: 'float32', data: batch.data, dims: batch.dims } }, outName);
     if (!out) throw new InferenceError(`the model returned no output "${outName}"`);

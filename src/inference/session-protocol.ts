@@ -38,5 +38,11 @@ export type WorkerRequest =
 export type WorkerReply =
   | { readonly type: 'ready'; readonly provider: string; readonly attempts: readonly ProviderAttempt[]; readonly io: ModelIo }
   | { readonly type: 'failed'; readonly attempts: readonly ProviderAttempt[] }
-  | { readonly type: 'result'; readonly id: number; readonly outputs: Record<string, TensorData> }
+  | {
+      readonly type: 'result';
+      readonly id: number;
+      readonly outputs: Record<string, TensorData>;
+      /** The feeds' buffers, sent back (transferred) for the caller's next run to fill: session.ts takeSpareInput. */
+      readonly inputs?: readonly ArrayBuffer[];
+    }
   | { readonly type: 'error'; readonly id: number; readonly message: string };

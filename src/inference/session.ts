@@ -49,6 +49,9 @@ export class ModelMismatchError extends Error {
   }
 }
 
+/** Input buffers kept for reuse: the slice loop has one run in flight at a time. */
+const MAX_SPARE_INPUTS = 2;
+
 interface Pending {
   resolve(outputs: Record<string, TensorData>): void;
   reject(err: Error): void;
@@ -56,6 +59,8 @@ interface Pending {
 
 export class ModelSession {
   private readonly pending = new Map<number, Pending>();
+  /** Input buffers the worker sent back after their runs (a few: the slice loop runs one at a time). */
+  private readonly spareInputs: ArrayBuffer[] = [];
   private nextId = 1;
   private closed = false;
   private failure: Error | null = null;
@@ -137,6 +142,15 @@ export class ModelSession {
     });
   }
 
+  /**
+   * A Float32Array of `length` on an input buffer an earlier run sent back, or undefined when there
+   * is none of that size: the slice loop fills it with the next batch instead of fresh memory.
+   */
+  takeSpareInput(length: number): Float32Array | undefined {
+    const i = this.spareInputs.findIndex((b) => b.byteLength === length * Float32Array.BYTES_PER_ELEMENT);
+    return i < 0 ? undefined : new Float32Array(this.spareInputs.splice(i, 1)[0]!);
+  }
+
   /** Releases the native session and ends the worker; pending runs are rejected. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -155,8 +169,10 @@ export class ModelSession {
     if (!p) return;
     this.pending.delete(reply.id);
     if (this.pending.size === 0) this.worker.unref();
-    if (reply.type === 'result') p.resolve(reply.outputs);
-    else p.reject(new SessionError(`inference with ${path.basename(path.dirname(this.modelPath))} failed: ${reply.message}`));
+    if (reply.type === 'result') {
+      for (const b of reply.inputs ?? []) if (this.spareInputs.push(b) > MAX_SPARE_INPUTS) this.spareInputs.shift();
+      p.resolve(reply.outputs);
+    } else p.reject(new SessionError(`inference with ${path.basename(path.dirname(this.modelPath))} failed: ${reply.message}`));
   }
 
   private fail(err: Error): void {

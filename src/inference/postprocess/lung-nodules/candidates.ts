@@ -1,7 +1,8 @@
 /**
  * Step 2, candidates: local maxima of the model's blob score at or above the threshold inside
- * the lung search mask, strongest first. The model's output channels: 0 blob score, 1 the score
- * at its own local maxima (else 0), 2 sigma of the best scale in model pixels.
+ * the lung search mask, strongest first. The model's output channels: 0 blob score, 1 sigma of the
+ * best scale in model pixels. The local maxima are found here, on channel 0 and only at pixels over
+ * the threshold: a model channel of them would be a third dense plane per slice to keep.
  */
 import type { VolumeGrid } from './volume-grid';
 
@@ -34,24 +35,17 @@ export function findCandidates(
   modelScale: number,
 ): Candidate[] {
   const blob = maps[0]!;
-  const peaks = maps[1];
-  const sigma = maps[2];
-  // The model's own local maxima are exact only on its own grid; resampled maps get ours.
-  const sameGrid = modelScale === 1 && peaks !== undefined;
+  const sigma = maps[1];
   const out: Candidate[] = [];
   const { rows, columns } = grid;
   for (let k = 0; k < grid.slices; k++) {
     const scores = blob[k]!;
-    const modelPeaks = sameGrid ? peaks[k]! : undefined;
     const inSearch = search[k]!;
     for (let row = BORDER_PIXELS; row < rows - BORDER_PIXELS; row++) {
       for (let col = BORDER_PIXELS; col < columns - BORDER_PIXELS; col++) {
         const i = row * columns + col;
         const score = scores[i]!;
-        if (score < threshold || !inSearch[i]) continue;
-        if (modelPeaks) {
-          if (modelPeaks[i]! < threshold) continue;
-        } else if (!isLocalMax(scores, columns, i, score)) continue;
+        if (score < threshold || !inSearch[i] || !isLocalMax(scores, columns, i, score)) continue;
         const sigmaPx = sigma ? sigma[k]![i]! / modelScale : DEFAULT_SIGMA_PX;
         // A 2D Gaussian blob detector answers best at sigma = radius / sqrt(2).
         out.push({ slice: k, column: col, row, score, radiusMm: sigmaPx * Math.SQRT2 * grid.xSpacingMm });

@@ -1,6 +1,6 @@
 /**
  * 'lung-nodules': turns the reference model's slice-wise blob responses (models/lung-nodule-reference,
- * output channels: 0 blob score, 1 score at local maxima, 2 sigma of the best scale in model pixels)
+ * output channels: 0 blob score, 1 sigma of the best scale in model pixels)
  * into lung-nodule findings, using the CT values of the whole series.
  *
  * 1. Lung mask per slice, closed by a rolling ball for juxtapleural nodules (lung-mask.ts, rolling-ball.ts).
