@@ -87,7 +87,9 @@ export function findLungNodules(ctx: PostprocessContext, trace?: CandidateTrace)
     trace?.(candidate, outcome);
     if (outcome.outcome === 'rejected') {
       if (outcome.reason === 'leaves-box' || outcome.reason === 'mostly-tubes') vessels.push(candidate);
-      if (isDecidedRejection(outcome) && nearMisses < NEAR_MISS_COUNT && candidate.score >= NEAR_MISS_SCORE_FACTOR * threshold) {
+      // A proposal of the ground-glass search is no peak: its rejection tells nothing of a missed one.
+      const strongPeak = !candidate.groundGlassOnly && candidate.score >= NEAR_MISS_SCORE_FACTOR * threshold;
+      if (isDecidedRejection(outcome) && nearMisses < NEAR_MISS_COUNT && strongPeak) {
         nearMisses++;
         nearMiss = Math.max(nearMiss, 1 - clamp01(outcome.margin));
       }
