@@ -11,7 +11,7 @@ import { ballOffsets, dilateFaces, dilateWithin, erode, growRegion26 } from '../
 import { segmentCandidate, type CandidateOutcome } from '../src/inference/postprocess/lung-nodules/candidate-segmentation';
 import type { Candidate } from '../src/inference/postprocess/lung-nodules/candidates';
 import { RecordOnly, SegmentedVoxels } from '../src/inference/postprocess/lung-nodules/segmented-voxels';
-import { groundGlassBesideVessel } from '../src/inference/postprocess/lung-nodules/ground-glass-candidates';
+import { groundGlassBesideVessel, nthSmallest } from '../src/inference/postprocess/lung-nodules/ground-glass-candidates';
 import { gridIndex, volumeGrid, VoxelBox, type VolumeGrid } from '../src/inference/postprocess/lung-nodules/volume-grid';
 import { symmetricEigenvalues } from '../src/inference/postprocess/lung-nodules/nodule-measurements';
 import { rollingBallClose, squaredDistanceTransform } from '../src/inference/postprocess/lung-nodules/rolling-ball';
@@ -392,4 +392,16 @@ test('groundGlassBesideVessel: ground glass touching a vessel, on which no peak 
 
   const bare = syntheticVolume((x, y) => inVessel(x, y));
   assert.deepEqual(groundGlassBesideVessel(bare.volume, grid, bare.lung[16]!, noScore, vessel), []);
+});
+
+test('nthSmallest gives what a sort puts at each index, duplicates included', () => {
+  let seed = 7;
+  const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648) * 40;
+  for (let trial = 0; trial < 200; trial++) {
+    const count = 1 + (trial % 37);
+    const values = Float32Array.from({ length: count + 3 }, () => Math.round(random()) - 20);
+    const sorted = Array.from(values.subarray(0, count)).sort((a, b) => a - b);
+    const n = trial % count;
+    assert.equal(nthSmallest(values, count, n), sorted[n], `trial ${trial}: n ${n} of ${count}`);
+  }
 });

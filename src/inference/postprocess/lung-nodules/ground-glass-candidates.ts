@@ -83,15 +83,44 @@ function windowBackgroundHu(
   width: number,
   height: number,
 ): number | undefined {
-  const samples: number[] = [];
+  const samples = new Float32Array(width * height);
+  let count = 0;
   for (let y = 0; y < height; y++)
     for (let x = 0; x < width; x++) {
       const i = (y0 + y) * columns + x0 + x;
-      if (search[i]) samples.push(hu[i]!);
+      if (search[i]) samples[count++] = hu[i]!;
     }
-  if (samples.length === 0) return undefined;
-  samples.sort((a, b) => a - b);
-  return Math.min(LUNG_PARENCHYMA_MAX_HU, samples[samples.length >> 1]!);
+  if (count === 0) return undefined;
+  return Math.min(LUNG_PARENCHYMA_MAX_HU, nthSmallest(samples, count, count >> 1));
+}
+
+/**
+ * The n-th smallest of values[0..count) (Hoare's selection, "Find", 1961): the value a sort
+ * would put at index n, in linear expected time (this runs for every vessel candidate). Reorders `values`.
+ */
+export function nthSmallest(values: Float32Array, count: number, n: number): number {
+  let lo = 0;
+  let hi = count - 1;
+  while (lo < hi) {
+    const pivot = values[(lo + hi) >> 1]!;
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (values[i]! < pivot) i++;
+      while (values[j]! > pivot) j--;
+      if (i <= j) {
+        const t = values[i]!;
+        values[i] = values[j]!;
+        values[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (n <= j) hi = j;
+    else if (n >= i) lo = i;
+    else return values[n]!;
+  }
+  return values[n]!;
 }
 
 /**
