@@ -6,7 +6,8 @@
 // then the manifest's post-processor; match findings to the truth (centre distance below
 // max(radius, 5 mm)) and print sensitivity, diameter error, false positives and timings.
 //
-// node dist/bench/nodule-sensitivity.js [--phantoms 20] [--seed 1000] [--slices N] [--thickness 2.5] [--threads 1] [--verbose] [--hard] [--large]
+// node dist/bench/nodule-sensitivity.js [--phantoms 20] [--seed 1000] [--slices N] [--thickness 2.5] [--threads 1] [--verbose] [--misses] [--hard] [--large]
+//   --misses: after the summary, one line per missed nodule >= 5 mm: what it is, where, and why it was missed
 //   --hard: phantoms with through-plane vessel trees (3 per lung) and 2 ground-glass nodules beside vessels (issue 17)
 //   --large: 2 extra nodules of 20-30 mm per phantom, half of them juxtapleural (default 10 phantoms; issue 17)
 // node dist/bench/nodule-sensitivity.js --real [FOLDER] [--threads 1]: real chest CT instead
@@ -23,7 +24,13 @@ import type { SeriesVolume } from '../src/inference/series-volume';
 import { chestPhantomVolume } from '../test/helpers/phantom-volume';
 import { runSliceMaps } from '../src/inference/run-model';
 import { POSTPROCESSORS } from '../src/inference/postprocess';
-import { findLungNodules, type Accepted, type Candidate, type CandidateOutcome } from '../src/inference/postprocess/lung-nodules/index';
+import {
+  findLungNodules,
+  prepareLungNodules,
+  type Accepted,
+  type Candidate,
+  type CandidateOutcome,
+} from '../src/inference/postprocess/lung-nodules/index';
 import { pixelToPatient } from '../src/inference/series-volume';
 import type { FindingDraft } from '../src/inference/postprocess/types';
 
@@ -115,6 +122,7 @@ async function main(): Promise<void> {
   const slicesArg = arg('slices', 0);
   const threads = arg('threads', 1);
   const verbose = flag('verbose');
+  const listMisses = flag('misses');
   const hard = {
     ...(flag('hard') ? { throughPlaneVessels: 3, groundGlassBesideVessels: 2 } : {}),
     ...(flag('large') ? { largeNodules: 2 } : {}),
@@ -143,6 +151,7 @@ async function main(): Promise<void> {
   const all: Match[] = [];
   const fpPerScan: number[] = [];
   const uncertainties: number[] = [];
+  const misses: string[] = [];
   console.log(
     `lung-nodule-reference on ${phantoms} ${flag('hard') ? 'hard ' : ''}${flag('large') ? 'large-nodule ' : ''}phantoms (seeds ${seed0}..${seed0 + phantoms - 1}), ${thickness} mm slices, ORT CPU ${threads} thread(s)`,
   );
@@ -169,9 +178,11 @@ async function main(): Promise<void> {
       const modelMs = now() - t;
       t = now();
       const evaluated: { c: Candidate; s: CandidateOutcome }[] = [];
-      const ctx = { volume: vol, manifest, maps };
-      // --verbose traces every candidate: the lung-nodules post-processor called directly.
-      const result = verbose ? findLungNodules(ctx, (c, s) => evaluated.push({ c, s })) : post(ctx);
+      // --misses needs the lung masks to tell a nodule outside them from one without a peak.
+      const masks = listMisses ? prepareLungNodules(vol) : undefined;
+      const ctx = { volume: vol, manifest, maps, ...(masks ? { prepared: masks } : {}) };
+      // --verbose and --misses trace every candidate: the lung-nodules post-processor called directly.
+      const result = verbose || listMisses ? findLungNodules(ctx, (c, s) => evaluated.push({ c, s })) : post(ctx);
       const postMs = now() - t;
       const { matches, falsePositives } = matchFindings(ph.truth, result.findings);
       all.push(...matches);
@@ -222,6 +233,9 @@ async function main(): Promise<void> {
           );
         }
       }
+      if (masks)
+        for (const m of matches)
+          if (!m.finding && m.truth.diameterMm >= 5) misses.push(`${seed}  ${describeMiss(m.truth, vol, maps, masks.search, evaluated)}`);
       fs.rmSync(dir, { recursive: true, force: true });
     }
   } finally {
@@ -252,6 +266,46 @@ async function main(): Promise<void> {
     `composition right: ${compOk}/${nFound}; side right: ${sideOk}/${nFound}; series uncertainty median ${median(uncertainties).toFixed(2)}`,
   );
   printBands(all);
+  if (listMisses) {
+    console.log(`missed nodules >= 5 mm (${misses.length}):`);
+    console.log('seed  diameter   HU  type         where          why');
+    for (const line of misses) console.log(line);
+  }
+}
+
+/**
+ * Why a nodule was missed, from the candidates traced near it: none within its radius (no
+ * candidate peak: its centre outside the lung search mask, or the blob score there under the
+ * threshold or no local maximum), else what became of the strongest one there.
+ */
+function describeMiss(
+  truth: NoduleTruth,
+  vol: SeriesVolume,
+  maps: readonly (readonly Float32Array[])[],
+  search: readonly Uint8Array[],
+  evaluated: readonly { c: Candidate; s: CandidateOutcome }[],
+): string {
+  const where = [truth.juxtapleural ? 'juxtapleural' : '', truth.juxtavascular ? 'juxtavascular' : ''].filter(Boolean).join('+') || 'free';
+  const what = `${truth.diameterMm.toFixed(1).padStart(5)} mm ${String(truth.meanHu).padStart(5)} ${truth.type.padEnd(12)} ${where.padEnd(14)}`;
+  const near = evaluated.filter(({ c }) => {
+    const [x, y, z] = pixelToPatient(vol, c.slice, c.column, c.row);
+    return Math.hypot(x - truth.centre.x, y - truth.centre.y, z - truth.centre.z) < Math.max(truth.diameterMm / 2, 2);
+  });
+  if (near.length > 0) {
+    const outcomes = near.map(({ c, s }) => `${describe(s)} (score ${c.score.toFixed(2)}, r ${c.radiusMm.toFixed(1)} mm)`);
+    return `${what} candidates: ${outcomes.join('; ')}`;
+  }
+  const k = truth.sliceIndex;
+  const centre = Math.round(truth.row) * vol.columns + Math.round(truth.column);
+  if (!search[k]?.[centre]) return `${what} no candidate peak: centre outside the lung search mask`;
+  // The strongest blob score on the nodule's disc on its slice: under the threshold, or no local maximum there.
+  const radiusPx = truth.diameterMm / 2 / vol.pixelSpacing[1];
+  let strongest = -Infinity;
+  for (let row = Math.floor(truth.row - radiusPx); row <= truth.row + radiusPx; row++)
+    for (let column = Math.floor(truth.column - radiusPx); column <= truth.column + radiusPx; column++)
+      if ((row - truth.row) ** 2 + (column - truth.column) ** 2 <= radiusPx * radiusPx)
+        strongest = Math.max(strongest, maps[0]![k]![row * vol.columns + column] ?? -Infinity);
+  return `${what} no candidate peak: blob score ${maps[0]![k]![centre]!.toFixed(3)} at the centre, ${strongest.toFixed(3)} at most on its disc`;
 }
 
 /** LUNA16's diameter tolerance: within max(3 mm, 30 %) of the reference. */

@@ -10,7 +10,8 @@ import type { SeriesVolume } from '../src/inference/series-volume';
 import { ballOffsets, dilateFaces, dilateWithin, erode, growRegion26 } from '../src/inference/postprocess/lung-nodules/box-morphology';
 import { segmentCandidate, type CandidateOutcome } from '../src/inference/postprocess/lung-nodules/candidate-segmentation';
 import type { Candidate } from '../src/inference/postprocess/lung-nodules/candidates';
-import { SegmentedVoxels } from '../src/inference/postprocess/lung-nodules/segmented-voxels';
+import { RecordOnly, SegmentedVoxels } from '../src/inference/postprocess/lung-nodules/segmented-voxels';
+import { groundGlassBesideVessel, nthSmallest } from '../src/inference/postprocess/lung-nodules/ground-glass-candidates';
 import { gridIndex, volumeGrid, VoxelBox, type VolumeGrid } from '../src/inference/postprocess/lung-nodules/volume-grid';
 import { symmetricEigenvalues } from '../src/inference/postprocess/lung-nodules/nodule-measurements';
 import { rollingBallClose, squaredDistanceTransform } from '../src/inference/postprocess/lung-nodules/rolling-ball';
@@ -361,4 +362,46 @@ test('segmentCandidate: ground glass lying against the chest wall is a nodule; a
     { slice: 16, column: Math.round((wallMm - 6) / 0.7), row: 32, score: 0.5, radiusMm: 2 },
   ]);
   assert.equal(tube?.outcome === 'rejected' && tube.reason, 'leaves-box', JSON.stringify(tube));
+});
+
+test('groundGlassBesideVessel: ground glass touching a vessel, on which no peak lies, is proposed and segmented without the vessel; a bare vessel proposes nothing', () => {
+  const vesselMm = 2;
+  const radiusMm = 3.5;
+  const off = vesselMm + radiusMm;
+  // A solid vessel along z through the box, a 7 mm ground-glass nodule (-600 HU) touching its side.
+  const inVessel = (x: number, y: number): boolean => Math.hypot(x - CX, y - CY) <= vesselMm;
+  const inNodule = (x: number, y: number, z: number): boolean => Math.hypot(x - CX - off, y - CY, z - CZ) <= radiusMm;
+  const { volume, lung } = syntheticVolume((x, y, z) => (inVessel(x, y) ? true : inNodule(x, y, z) ? -600 : false));
+  const grid = volumeGrid(volume);
+  const segmented = new SegmentedVoxels(grid);
+  const vessel = candidateAt(32, vesselMm);
+  assert.equal(segmentCandidate(volume, grid, lung, vessel, segmented).outcome, 'rejected');
+  const noScore = new Float32Array(grid.rows * grid.columns);
+  const proposals = groundGlassBesideVessel(volume, grid, lung[16]!, noScore, vessel);
+  assert.equal(proposals.length, 1, JSON.stringify(proposals));
+  const proposal = proposals[0]!;
+  assert.equal(proposal.groundGlassOnly, true);
+  assert.ok(Math.abs(proposal.column - (32 + off / 0.7)) <= 1 && Math.abs(proposal.row - 32) <= 1, JSON.stringify(proposal));
+  assert.ok(Math.abs(proposal.radiusMm - radiusMm) < 1, `radius ${proposal.radiusMm}`);
+  // The vessel recorded the nodule's voxels as its own: the proposal gets its own try all the same.
+  const outcome = segmentCandidate(volume, grid, lung, proposal, new RecordOnly(segmented));
+  assert.equal(outcome.outcome, 'accepted', JSON.stringify(outcome));
+  if (outcome.outcome !== 'accepted') return;
+  assert.ok(Math.abs(outcome.nodule.diameterMm - 2 * radiusMm) < 1.5, `diameter ${outcome.nodule.diameterMm}`);
+  assert.ok(outcome.nodule.coreHu < -300, `ground-glass core ${outcome.nodule.coreHu}`);
+
+  const bare = syntheticVolume((x, y) => inVessel(x, y));
+  assert.deepEqual(groundGlassBesideVessel(bare.volume, grid, bare.lung[16]!, noScore, vessel), []);
+});
+
+test('nthSmallest gives what a sort puts at each index, duplicates included', () => {
+  let seed = 7;
+  const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648) * 40;
+  for (let trial = 0; trial < 200; trial++) {
+    const count = 1 + (trial % 37);
+    const values = Float32Array.from({ length: count + 3 }, () => Math.round(random()) - 20);
+    const sorted = Array.from(values.subarray(0, count)).sort((a, b) => a - b);
+    const n = trial % count;
+    assert.equal(nthSmallest(values, count, n), sorted[n], `trial ${trial}: n ${n} of ${count}`);
+  }
 });

@@ -15,7 +15,7 @@ import type { VoxelMask } from '../types';
 import { measureNodule, type NoduleMeasurement } from './nodule-measurements';
 import { noduleMask } from './nodule-mask';
 import { LUNG_NODULE_PARAMS } from './params';
-import { DeferredRecords, type SegmentationRecord, type SegmentedVoxels } from './segmented-voxels';
+import { DeferredRecords, type SegmentationRecord } from './segmented-voxels';
 import { leavesBox, separateFromVessels, wallContact, type BoxedStructure, type WallContact } from './vessel-rejection';
 import { gridIndex, inGrid, VoxelBox, type VolumeGrid } from './volume-grid';
 
@@ -108,7 +108,7 @@ export function segmentCandidate(
   grid: VolumeGrid,
   lung: readonly Uint8Array[],
   candidate: Candidate,
-  segmented: SegmentedVoxels,
+  segmented: SegmentationRecord,
   closed: readonly Uint8Array[] = lung,
 ): CandidateOutcome {
   const blobRadiusMm = Math.max(1, Math.min(LUNG_NODULE_PARAMS.maxDiameterMm / 2, candidate.radiusMm));
@@ -163,7 +163,15 @@ function segmentWithCore(
     return unmeasurable('already-segmented', 'already segmented');
 
   const structure = {
-    ...cutOutBox(volume, grid, { lung, closed }, { column: seed.column, row: seed.row, slice }, blobRadiusMm, linkHu),
+    ...cutOutBox(
+      volume,
+      grid,
+      { lung, closed },
+      { column: seed.column, row: seed.row, slice },
+      blobRadiusMm,
+      linkHu,
+      candidate.groundGlassOnly,
+    ),
     subsolidCore: coreHu < LUNG_NODULE_PARAMS.solidHu,
   };
   const { box } = structure;
@@ -409,7 +417,9 @@ function densestNextToPeak(
 /**
  * The box around the seed (two blob radii and a margin each way) with local copies of the HU:
  * everywhere in the volume, and inside the closed lung mask only; and where the closing added
- * to the lung (the pleural side of juxtapleural structures).
+ * to the lung (the pleural side of juxtapleural structures). `groundGlassOnly`: solid voxels
+ * count as outside the volume (a candidate from the ground-glass search: the vessel it lies
+ * beside is not part of it, and touching it is no way out of the box).
  */
 function cutOutBox(
   volume: SeriesVolume,
@@ -418,6 +428,7 @@ function cutOutBox(
   seedAt: { readonly column: number; readonly row: number; readonly slice: number },
   blobRadiusMm: number,
   linkHu: number,
+  groundGlassOnly = false,
 ): BoxedStructure {
   const { column: seedColumn, row: seedRow, slice: seedSlice } = seedAt;
   const halfWidthMm = Math.max(2 * blobRadiusMm + BOX_MARGIN_MM, BOX_MIN_HALF_WIDTH_MM);
@@ -436,6 +447,10 @@ function cutOutBox(
         const gridZ = box.originZ + z;
         const i = box.index(x, y, z);
         if (!inGrid(grid, gridX, gridY, gridZ)) {
+          lungHu[i] = NaN;
+          hu[i] = NaN;
+        } else if (groundGlassOnly && volume.values[gridZ]![gridX + gridY * grid.columns]! >= LUNG_NODULE_PARAMS.solidHu) {
+          // Solid tissue is left out, neither structure nor wall: the vessel beside ground glass.
           lungHu[i] = NaN;
           hu[i] = NaN;
         } else {

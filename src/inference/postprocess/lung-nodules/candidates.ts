@@ -15,6 +15,11 @@ export interface Candidate {
   readonly score: number;
   /** Blob radius estimate, mm. */
   readonly radiusMm: number;
+  /**
+   * Found by the ground-glass search beside vessels (ground-glass-candidates.ts), not as a peak:
+   * segmented as ground glass alone, solid tissue left out.
+   */
+  readonly groundGlassOnly?: boolean;
 }
 
 /** Pixels this close to the image border are never candidates (the local-maximum window must fit). */

@@ -5,7 +5,8 @@
  *
  * 1. Lung mask per slice, closed by a rolling ball for juxtapleural nodules (lung-mask.ts, rolling-ball.ts).
  * 2. Candidates: local maxima of the blob score at or above the manifest's threshold inside that
- *    mask, strongest first (candidates.ts).
+ *    mask, strongest first (candidates.ts); then ground glass beside the candidates rejected as
+ *    vessels, on which no peak lies (ground-glass-candidates.ts).
  * 3. Each candidate segmented in 3D around its peak (candidate-segmentation.ts); structures that
  *    leave their box are opened and rejected as vessels if they still do, or if the opening cuts
  *    most of them away and a subsolid core is not a blob by its local 3-D shape (vessel-rejection.ts,
@@ -17,10 +18,11 @@ import { pixelToPatient, type SeriesVolume } from '../../series-volume';
 import type { FindingDraft, PostprocessContext, PostprocessResult, Postprocessor } from '../types';
 import { isDecidedRejection, segmentCandidate, type CandidateOutcome } from './candidate-segmentation';
 import { findCandidates, type Candidate } from './candidates';
+import { distinctProposals, groundGlassBesideVessel } from './ground-glass-candidates';
 import { lungMasks, type LungMasks } from './lung-mask';
 import { clamp01, confidence, round, toFinding } from './nodule-finding';
 import { LUNG_NODULE_PARAMS } from './params';
-import { SegmentedVoxels } from './segmented-voxels';
+import { RecordOnly, SegmentedVoxels, type SegmentationRecord } from './segmented-voxels';
 import { volumeGrid, type VolumeGrid } from './volume-grid';
 
 export { LUNG_NODULE_PARAMS } from './params';
@@ -79,28 +81,51 @@ export function findLungNodules(ctx: PostprocessContext, trace?: CandidateTrace)
   let nearMisses = 0;
   let nearMiss = 0;
   const reported: { x: number; y: number; z: number; diameterMm: number }[] = [];
-  for (const candidate of candidates) {
-    if (findings.length >= LUNG_NODULE_PARAMS.maxFindings) break;
-    const outcome = segmentCandidate(volume, grid, masks.filled, candidate, segmented, masks.closed);
+  const vessels: Candidate[] = [];
+  const evaluate = (candidate: Candidate, record: SegmentationRecord = segmented): void => {
+    const outcome = segmentCandidate(volume, grid, masks.filled, candidate, record, masks.closed);
     trace?.(candidate, outcome);
     if (outcome.outcome === 'rejected') {
-      if (isDecidedRejection(outcome) && nearMisses < NEAR_MISS_COUNT && candidate.score >= NEAR_MISS_SCORE_FACTOR * threshold) {
+      if (outcome.reason === 'leaves-box' || outcome.reason === 'mostly-tubes') vessels.push(candidate);
+      // A proposal of the ground-glass search is no peak: its rejection tells nothing of a missed one.
+      const strongPeak = !candidate.groundGlassOnly && candidate.score >= NEAR_MISS_SCORE_FACTOR * threshold;
+      if (isDecidedRejection(outcome) && nearMisses < NEAR_MISS_COUNT && strongPeak) {
         nearMisses++;
         nearMiss = Math.max(nearMiss, 1 - clamp01(outcome.margin));
       }
-      continue;
+      return;
     }
     // The same nodule reached from another candidate (e.g. one the first opening cut differently).
     const { centre, diameterMm } = outcome.nodule;
     const [x, y, z] = pixelToPatient(volume, centre.slice, centre.column, centre.row);
     const sameNodule = (r: (typeof reported)[number]): boolean =>
       Math.hypot(r.x - x, r.y - y, r.z - z) < Math.max(SAME_NODULE_DISTANCE_MM, r.diameterMm / 2, diameterMm / 2);
-    if (reported.some(sameNodule)) continue;
+    if (reported.some(sameNodule)) return;
     reported.push({ x, y, z, diameterMm });
     margins.push(Math.min(outcome.margin, (candidate.score - threshold) / threshold));
     const findingConfidence = confidence(candidate.score, threshold, outcome.nodule.elongation);
     // The nodule's voxels go with its finding: a route asking for "seg" gets one segment per nodule.
     findings.push({ ...toFinding(volume, grid, masks, candidate, outcome, findingConfidence, label), mask: outcome.mask });
+  };
+  for (const candidate of candidates) {
+    if (findings.length >= LUNG_NODULE_PARAMS.maxFindings) break;
+    evaluate(candidate);
+  }
+  // Ground glass beside the vessels found: no peak of its own lies on it (ground-glass-candidates.ts).
+  // Its blob score is counted as at least the threshold: the search, not the score, found it.
+  // The vessel candidates recorded the ground glass beside them as theirs: a proposal is not
+  // skipped as already segmented (one on a nodule already reported measures that nodule again,
+  // and is dropped as the same nodule).
+  const proposals = vessels.flatMap((vessel) =>
+    groundGlassBesideVessel(volume, grid, masks.search[vessel.slice]!, maps[0]![vessel.slice]!, vessel).map((p) => ({
+      ...p,
+      score: Math.max(p.score, threshold),
+    })),
+  );
+  const proposalRecord = new RecordOnly(segmented);
+  for (const candidate of distinctProposals(proposals, grid)) {
+    if (findings.length >= LUNG_NODULE_PARAMS.maxFindings) break;
+    evaluate(candidate, proposalRecord);
   }
   findings.sort((a, b) => b.confidence - a.confidence);
   // Uncertainty: how close the decisive decisions were to their cut-offs (1 = on the cut-off):

@@ -72,3 +72,16 @@ export class DeferredRecords implements SegmentationRecord {
     for (const r of this.pending) this.target.record(r.box, r.mask, r.linkHu, r.withinMm);
   }
 }
+
+/** Records into `target` but never answers "already segmented" (candidates that must get their own try). */
+export class RecordOnly implements SegmentationRecord {
+  constructor(private readonly target: SegmentationRecord) {}
+
+  alreadySegmented(): boolean {
+    return false;
+  }
+
+  record(box: VoxelBox, mask: Uint8Array, linkHu: number, withinMm = Infinity): void {
+    this.target.record(box, mask, linkHu, withinMm);
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * Step 2b, ground glass beside vessels: candidates the blob response cannot give.
+ *
+ * A ground-glass nodule touching a vessel is a faint blob beside a dense tube: the vessel's
+ * response spreads over it and takes every local maximum, so no peak lies on the nodule (the
+ * model answers to intensity, and the vessel is two to three times denser). Where a candidate
+ * was rejected as a vessel, the lung around its peak is searched for ground glass on its own:
+ * voxels at least MIN_CONTRAST_HU above the lung and below the solid density (so the vessel
+ * itself is left out), and in that mask the point deepest inside it (a chamfer distance
+ * transform, Borgefors 1986). Ground glass at least a small nodule's radius deep there is
+ * proposed as a candidate of its own: it goes through the same segmentation and vessel
+ * rejection as every other candidate (its subsolid core judged by its local 3-D shape), so the
+ * proposal decides nothing by itself. A vessel's partial-volume rim is about a pixel thin and
+ * never that deep; an in-plane vessel's partial-volume band can be, and is rejected as elongated
+ * or leaving its box.
+ */
+import type { SeriesVolume } from '../../series-volume';
+import type { Candidate } from './candidates';
+import { LUNG_NODULE_PARAMS } from './params';
+import type { VolumeGrid } from './volume-grid';
+
+/** Ground glass is at least this much (HU) denser than the lung (as segmentation asks of a core). */
+const MIN_CONTRAST_HU = 150;
+/** Lung parenchyma is at most this dense (HU): a window full of vessels must not raise the background. */
+const LUNG_PARENCHYMA_MAX_HU = -650;
+/** The lung around a vessel candidate is searched this far (mm) from its peak: a 12 mm nodule beside a 3 mm vessel. */
+const SEARCH_RADIUS_MM = 12;
+/** Ground glass this deep (mm, in plane) is proposed: most of a nodule of the smallest reported size. */
+const MIN_DEPTH_MM = 0.8 * (LUNG_NODULE_PARAMS.minDiameterMm / 2);
+/** Proposals closer than this (mm) to an earlier one are the same. */
+const SAME_PROPOSAL_MM = 3;
+
+/** Where ground glass beside the vessel of `vessel` (a candidate rejected as a vessel) lies deepest: one point per patch of it. */
+export function groundGlassBesideVessel(
+  volume: SeriesVolume,
+  grid: VolumeGrid,
+  search: Uint8Array,
+  blobScore: Float32Array,
+  vessel: Candidate,
+): Candidate[] {
+  const { columns, rows, xSpacingMm, ySpacingMm } = grid;
+  const hu = volume.values[vessel.slice]!;
+  const half = Math.ceil(SEARCH_RADIUS_MM / Math.min(xSpacingMm, ySpacingMm));
+  const x0 = Math.max(0, vessel.column - half);
+  const y0 = Math.max(0, vessel.row - half);
+  const width = Math.min(columns, vessel.column + half + 1) - x0;
+  const height = Math.min(rows, vessel.row + half + 1) - y0;
+  const backgroundHu = windowBackgroundHu(hu, search, columns, x0, y0, width, height);
+  if (backgroundHu === undefined) return [];
+  const glass = new Uint8Array(width * height);
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++) {
+      const i = (y0 + y) * columns + x0 + x;
+      const v = hu[i]!;
+      glass[y * width + x] = search[i] && v - backgroundHu >= MIN_CONTRAST_HU && v < LUNG_NODULE_PARAMS.solidHu ? 1 : 0;
+    }
+  const depth = depthMm(glass, width, height, xSpacingMm, ySpacingMm);
+  return deepestPerPatch(depth, width, height)
+    .filter((p) => p.depthMm >= MIN_DEPTH_MM)
+    .map((p) => {
+      const column = x0 + p.x;
+      const row = y0 + p.y;
+      return { slice: vessel.slice, column, row, score: blobScore[row * columns + column]!, radiusMm: p.depthMm, groundGlassOnly: true };
+    });
+}
+
+/** Drops proposals within SAME_PROPOSAL_MM of an earlier one (several vessel candidates find the same ground glass). */
+export function distinctProposals(proposals: readonly Candidate[], grid: VolumeGrid): Candidate[] {
+  const out: Candidate[] = [];
+  const mm = (a: Candidate, b: Candidate): number =>
+    Math.hypot((a.column - b.column) * grid.xSpacingMm, (a.row - b.row) * grid.ySpacingMm, (a.slice - b.slice) * grid.zSpacingMm);
+  for (const p of proposals) if (!out.some((o) => mm(o, p) < SAME_PROPOSAL_MM)) out.push(p);
+  return out;
+}
+
+/** Median HU of the search mask's pixels in the window, capped at LUNG_PARENCHYMA_MAX_HU; undefined without lung. */
+function windowBackgroundHu(
+  hu: Float32Array,
+  search: Uint8Array,
+  columns: number,
+  x0: number,
+  y0: number,
+  width: number,
+  height: number,
+): number | undefined {
+  const samples = new Float32Array(width * height);
+  let count = 0;
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++) {
+      const i = (y0 + y) * columns + x0 + x;
+      if (search[i]) samples[count++] = hu[i]!;
+    }
+  if (count === 0) return undefined;
+  return Math.min(LUNG_PARENCHYMA_MAX_HU, nthSmallest(samples, count, count >> 1));
+}
+
+/**
+ * The n-th smallest of values[0..count) (Hoare's selection, "Find", 1961): the value a sort
+ * would put at index n, in linear expected time (this runs for every vessel candidate). Reorders `values`.
+ */
+export function nthSmallest(values: Float32Array, count: number, n: number): number {
+  let lo = 0;
+  let hi = count - 1;
+  while (lo < hi) {
+    const pivot = values[(lo + hi) >> 1]!;
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (values[i]! < pivot) i++;
+      while (values[j]! > pivot) j--;
+      if (i <= j) {
+        const t = values[i]!;
+        values[i] = values[j]!;
+        values[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (n <= j) hi = j;
+    else if (n >= i) lo = i;
+    else return values[n]!;
+  }
+  return values[n]!;
+}
+
+/**
+ * Per mask pixel, how deep inside the mask it lies (mm from the mask's edge, half a pixel beyond
+ * the last mask pixel; chamfer 3-4 weights scaled to the pixel spacing); 0 outside. The
+ * window's border counts as outside.
+ */
+function depthMm(mask: Uint8Array, width: number, height: number, dx: number, dy: number): Float32Array {
+  const distance = new Float32Array(mask.length);
+  const diagonal = Math.hypot(dx, dy);
+  const at = (x: number, y: number): number => (x < 0 || y < 0 || x >= width || y >= height ? 0 : distance[y * width + x]!);
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++) {
+      const i = y * width + x;
+      distance[i] = mask[i] ? Math.min(at(x - 1, y) + dx, at(x, y - 1) + dy, at(x - 1, y - 1) + diagonal, at(x + 1, y - 1) + diagonal) : 0;
+    }
+  const halfPixel = Math.min(dx, dy) / 2;
+  for (let y = height - 1; y >= 0; y--)
+    for (let x = width - 1; x >= 0; x--) {
+      const i = y * width + x;
+      if (!mask[i]) continue;
+      distance[i] = Math.min(distance[i]!, at(x + 1, y) + dx, at(x, y + 1) + dy, at(x + 1, y + 1) + diagonal, at(x - 1, y + 1) + diagonal);
+    }
+  for (let i = 0; i < distance.length; i++) if (distance[i]! > 0) distance[i] = distance[i]! - halfPixel;
+  return distance;
+}
+
+/** The deepest pixel of each 8-connected patch of positive depth. */
+function deepestPerPatch(depth: Float32Array, width: number, height: number): { x: number; y: number; depthMm: number }[] {
+  const seen = new Uint8Array(depth.length);
+  const stack: number[] = [];
+  const out: { x: number; y: number; depthMm: number }[] = [];
+  for (let start = 0; start < depth.length; start++) {
+    if (seen[start] || !(depth[start]! > 0)) continue;
+    let best = start;
+    seen[start] = 1;
+    stack.push(start);
+    while (stack.length > 0) {
+      const i = stack.pop()!;
+      if (depth[i]! > depth[best]!) best = i;
+      const x = i % width;
+      const y = (i - x) / width;
+      for (let ny = Math.max(0, y - 1); ny <= Math.min(height - 1, y + 1); ny++)
+        for (let nx = Math.max(0, x - 1); nx <= Math.min(width - 1, x + 1); nx++) {
+          const n = ny * width + nx;
+          if (!seen[n] && depth[n]! > 0) {
+            seen[n] = 1;
+            stack.push(n);
+          }
+        }
+    }
+    out.push({ x: best % width, y: Math.floor(best / width), depthMm: depth[best]! });
+  }
+  return out;
+}
