@@ -45,6 +45,69 @@ export function growRegion26(
   }
 }
 
+/**
+ * growRegion26 with `accept` = "value >= threshold" (NaN never passes), the comparison written
+ * in: the segmentation's own growing (candidate-segmentation.ts) calls it for every candidate,
+ * and a callback the loop shares with other callers is not inlined. Same region, voxel for voxel.
+ */
+export function growRegion26AtLeast(
+  box: VoxelBox,
+  values: Float32Array,
+  region: Uint8Array,
+  queue: Int32Array,
+  seed: number,
+  threshold: number,
+): void {
+  const { sizeX, sizeY, sizeZ, plane } = box;
+  const around = neighbourOffsets26(box);
+  let tail = 0;
+  region[seed] = 1;
+  queue[tail++] = seed;
+  for (let head = 0; head < tail; head++) {
+    const index = queue[head]!;
+    const z = (index / plane) | 0;
+    const y = ((index - z * plane) / sizeX) | 0;
+    const x = index - z * plane - y * sizeX;
+    // The region is a set: the order neighbours are queued in does not change it. Away from the
+    // box's faces all 26 exist, and a fixed list of offsets needs no bounds per neighbour.
+    if (x > 0 && y > 0 && z > 0 && x < sizeX - 1 && y < sizeY - 1 && z < sizeZ - 1) {
+      for (let k = 0; k < 26; k++) {
+        const neighbour = index + around[k]!;
+        // A NaN value fails the comparison: outside the lung or the volume.
+        if (region[neighbour] || !(values[neighbour]! >= threshold)) continue;
+        region[neighbour] = 1;
+        queue[tail++] = neighbour;
+      }
+      continue;
+    }
+    const zTo = z < sizeZ - 1 ? 1 : 0;
+    const yTo = y < sizeY - 1 ? 1 : 0;
+    const xFrom = x > 0 ? -1 : 0;
+    const xTo = x < sizeX - 1 ? 1 : 0;
+    for (let dz = z > 0 ? -1 : 0; dz <= zTo; dz++) {
+      for (let dy = y > 0 ? -1 : 0; dy <= yTo; dy++) {
+        const rowCentre = index + dz * plane + dy * sizeX;
+        for (let dx = xFrom; dx <= xTo; dx++) {
+          const neighbour = rowCentre + dx;
+          if (region[neighbour] || !(values[neighbour]! >= threshold)) continue;
+          region[neighbour] = 1;
+          queue[tail++] = neighbour;
+        }
+      }
+    }
+  }
+}
+
+/** The index offsets of the 26 neighbours of a voxel in `box` (itself left out). */
+function neighbourOffsets26(box: VoxelBox): Int32Array {
+  const offsets = new Int32Array(26);
+  let k = 0;
+  for (let dz = -1; dz <= 1; dz++)
+    for (let dy = -1; dy <= 1; dy++)
+      for (let dx = -1; dx <= 1; dx++) if (dx !== 0 || dy !== 0 || dz !== 0) offsets[k++] = dz * box.plane + dy * box.sizeX + dx;
+  return offsets;
+}
+
 /** The mask grown by one voxel across faces (6-connectivity): partial-volume shell included. */
 export function dilateFaces(box: VoxelBox, mask: Uint8Array): Uint8Array {
   const out = Uint8Array.from(mask);
@@ -86,9 +149,10 @@ interface BallRow {
 
 /** The ball's rows, or undefined when some row is not one run centred on x = 0 (then the direct loop is used). */
 function ballRows(ball: readonly (readonly [number, number, number])[]): BallRow[] | undefined {
-  const xsByRow = new Map<string, { dy: number; dz: number; xs: Set<number> }>();
+  const xsByRow = new Map<number, { dy: number; dz: number; xs: Set<number> }>();
   for (const [ox, oy, oz] of ball) {
-    const key = `${oy},${oz}`;
+    // One number per (y, z) offset (a ball's offsets are far below 2^15 voxels): no string keys.
+    const key = oy * 65536 + oz;
     let row = xsByRow.get(key);
     if (!row) xsByRow.set(key, (row = { dy: oy, dz: oz, xs: new Set() }));
     row.xs.add(ox);
@@ -139,6 +203,7 @@ export function erode(box: VoxelBox, mask: Uint8Array, ball: readonly (readonly 
   if (!rows) return erodeDirect(box, mask, ball);
   const { sizeX, sizeY, sizeZ, plane } = box;
   const toUnset = rowDistanceTo(box, mask, false);
+  const { count, dy: rowDy, dz: rowDz, offset: rowOffset, halfWidth: rowHalfWidth } = flatRows(rows, box);
   const eroded = new Uint8Array(box.voxelCount);
   for (let z = 0; z < sizeZ; z++) {
     for (let y = 0; y < sizeY; y++) {
@@ -147,12 +212,12 @@ export function erode(box: VoxelBox, mask: Uint8Array, ball: readonly (readonly 
         const i = rowStart + x;
         if (!mask[i]) continue;
         let all = true;
-        for (const { dy, dz, halfWidth } of rows) {
-          const by = y + dy;
-          const bz = z + dz;
+        for (let r = 0; r < count; r++) {
+          const by = y + rowDy[r]!;
+          const bz = z + rowDz[r]!;
           // A row outside the box counts as set; within the box, no unset voxel within halfWidth.
           if (by < 0 || by >= sizeY || bz < 0 || bz >= sizeZ) continue;
-          if (toUnset[i + dz * plane + dy * sizeX]! <= halfWidth) {
+          if (toUnset[i + rowOffset[r]!]! <= rowHalfWidth[r]!) {
             all = false;
             break;
           }
@@ -162,6 +227,32 @@ export function erode(box: VoxelBox, mask: Uint8Array, ball: readonly (readonly 
     }
   }
   return eroded;
+}
+
+/** A ball's rows as parallel typed arrays, with each row's index offset in `box` (the hot loops read these). */
+interface FlatRows {
+  readonly count: number;
+  readonly dy: Int32Array;
+  readonly dz: Int32Array;
+  readonly offset: Int32Array;
+  readonly halfWidth: Int32Array;
+}
+
+function flatRows(rows: readonly BallRow[], box: VoxelBox): FlatRows {
+  const flat = {
+    count: rows.length,
+    dy: new Int32Array(rows.length),
+    dz: new Int32Array(rows.length),
+    offset: new Int32Array(rows.length),
+    halfWidth: new Int32Array(rows.length),
+  };
+  rows.forEach((row, r) => {
+    flat.dy[r] = row.dy;
+    flat.dz[r] = row.dz;
+    flat.offset[r] = row.dz * box.plane + row.dy * box.sizeX;
+    flat.halfWidth[r] = row.halfWidth;
+  });
+  return flat;
 }
 
 /** Dilation of `seeds` by `ball`, kept within `within` (the second half of an opening). */
@@ -175,6 +266,7 @@ export function dilateWithin(
   if (!rows) return dilateWithinDirect(box, seeds, ball, within);
   const { sizeX, sizeY, sizeZ, plane } = box;
   const toSeed = rowDistanceTo(box, seeds, true);
+  const { count, dy: rowDy, dz: rowDz, offset: rowOffset, halfWidth: rowHalfWidth } = flatRows(rows, box);
   const out = new Uint8Array(box.voxelCount);
   for (let z = 0; z < sizeZ; z++) {
     for (let y = 0; y < sizeY; y++) {
@@ -184,11 +276,11 @@ export function dilateWithin(
         if (!within[i]) continue;
         // A voxel is reached if a seed lies at voxel - offset for some ball offset: on the row
         // (y - dy, z - dz), within halfWidth along x.
-        for (const { dy, dz, halfWidth } of rows) {
-          const by = y - dy;
-          const bz = z - dz;
+        for (let r = 0; r < count; r++) {
+          const by = y - rowDy[r]!;
+          const bz = z - rowDz[r]!;
           if (by < 0 || by >= sizeY || bz < 0 || bz >= sizeZ) continue;
-          if (toSeed[i - dz * plane - dy * sizeX]! <= halfWidth) {
+          if (toSeed[i - rowOffset[r]!]! <= rowHalfWidth[r]!) {
             out[i] = 1;
             break;
           }

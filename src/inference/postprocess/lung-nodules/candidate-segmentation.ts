@@ -8,7 +8,7 @@
  * slices) and it must fill its moment ellipsoid.
  */
 import type { SeriesVolume } from '../../series-volume';
-import { growRegion26 } from './box-morphology';
+import { growRegion26AtLeast } from './box-morphology';
 import type { Candidate } from './candidates';
 import { strongestLocalShape, type LocalShape } from './local-shape';
 import type { VoxelMask } from '../types';
@@ -17,7 +17,7 @@ import { noduleMask } from './nodule-mask';
 import { LUNG_NODULE_PARAMS } from './params';
 import { DeferredRecords, type SegmentationRecord } from './segmented-voxels';
 import { leavesBox, separateFromVessels, wallContact, type BoxedStructure, type WallContact } from './vessel-rejection';
-import { gridIndex, inGrid, VoxelBox, type VolumeGrid } from './volume-grid';
+import { gridIndex, VoxelBox, type VolumeGrid } from './volume-grid';
 
 export interface Accepted {
   readonly outcome: 'accepted';
@@ -176,7 +176,7 @@ function segmentWithCore(
   };
   const { box } = structure;
   const component = new Uint8Array(box.voxelCount);
-  growRegion26(box, structure.lungHu, component, new Int32Array(box.voxelCount), structure.seed, (hu) => hu >= linkHu);
+  growRegion26AtLeast(box, structure.lungHu, component, queueFor(box.voxelCount), structure.seed, linkHu);
   const touches = leavesBox(structure, component);
   // Remember what was segmented so later (weaker) candidates on the same structure are skipped:
   // all of a compact structure, only the candidate's own neighbourhood of one that leaves its
@@ -235,6 +235,15 @@ function segmentWithCore(
     wall: wallContact(structure, part),
     mask: noduleMask(box, part, structure.lungHu, backgroundHu, coreHu),
   };
+}
+
+/** Region growing's queue, kept between candidates (scratch only: nothing of it outlives a call). */
+let growQueue = new Int32Array(0);
+
+/** A queue of at least `voxelCount` entries. */
+function queueFor(voxelCount: number): Int32Array {
+  if (growQueue.length < voxelCount) growQueue = new Int32Array(voxelCount);
+  return growQueue;
 }
 
 /** A candidate's core (coreDensity's disc), mm: at least MIN_CORE_BLOCK_MM, at most the blob radius. */
@@ -439,28 +448,41 @@ function cutOutBox(
   const lungHu = new Float32Array(box.voxelCount);
   const hu = new Float32Array(box.voxelCount);
   const pleural = new Uint8Array(box.voxelCount);
-  for (let z = 0; z < box.sizeZ; z++) {
-    for (let y = 0; y < box.sizeY; y++) {
-      for (let x = 0; x < box.sizeX; x++) {
-        const gridX = box.originX + x;
-        const gridY = box.originY + y;
-        const gridZ = box.originZ + z;
-        const i = box.index(x, y, z);
-        if (!inGrid(grid, gridX, gridY, gridZ)) {
-          lungHu[i] = NaN;
+  const { columns } = grid;
+  const [xFrom, xTo] = [Math.max(0, -box.originX), Math.min(box.sizeX, grid.columns - box.originX)];
+  const [yFrom, yTo] = [Math.max(0, -box.originY), Math.min(box.sizeY, grid.rows - box.originY)];
+  const [zFrom, zTo] = [Math.max(0, -box.originZ), Math.min(box.sizeZ, grid.slices - box.originZ)];
+  // Where a box reaches out of the grid it is NaN (the loop below writes every voxel inside).
+  if (xFrom > 0 || yFrom > 0 || zFrom > 0 || xTo < box.sizeX || yTo < box.sizeY || zTo < box.sizeZ) {
+    hu.fill(NaN);
+    lungHu.fill(NaN);
+  }
+  const solidHu = LUNG_NODULE_PARAMS.solidHu;
+  // Only the part of the box inside the grid is visited, row by row, slice arrays looked up once
+  // per slice (this copy runs once or twice per candidate: tens of thousands on a real scan).
+  for (let z = zFrom; z < zTo; z++) {
+    const gridZ = box.originZ + z;
+    const values = volume.values[gridZ]!;
+    const inLungSlice = masks.lung[gridZ]!;
+    const inClosedSlice = masks.closed[gridZ]!;
+    for (let y = yFrom; y < yTo; y++) {
+      const rowPixel = (box.originY + y) * columns + box.originX;
+      const rowIndex = box.index(0, y, z);
+      for (let x = xFrom; x < xTo; x++) {
+        const pixel = rowPixel + x;
+        const i = rowIndex + x;
+        const value = values[pixel]!;
+        // Solid tissue is left out, neither structure nor wall: the vessel beside ground glass.
+        if (groundGlassOnly && value >= solidHu) {
           hu[i] = NaN;
-        } else if (groundGlassOnly && volume.values[gridZ]![gridX + gridY * grid.columns]! >= LUNG_NODULE_PARAMS.solidHu) {
-          // Solid tissue is left out, neither structure nor wall: the vessel beside ground glass.
           lungHu[i] = NaN;
-          hu[i] = NaN;
-        } else {
-          const pixel = gridY * grid.columns + gridX;
-          hu[i] = volume.values[gridZ]![pixel]!;
-          const inLung = masks.lung[gridZ]![pixel]!;
-          const inClosed = masks.closed[gridZ]![pixel]!;
-          lungHu[i] = inClosed ? volume.values[gridZ]![pixel]! : NaN;
-          pleural[i] = inClosed && !inLung ? 1 : 0;
+          continue;
         }
+        hu[i] = value;
+        if (inClosedSlice[pixel]) {
+          if (!inLungSlice[pixel]) pleural[i] = 1;
+          lungHu[i] = value;
+        } else lungHu[i] = NaN;
       }
     }
   }

@@ -17,15 +17,20 @@ export interface SegmentationRecord {
 }
 
 export class SegmentedVoxels implements SegmentationRecord {
-  private readonly linkHu: Int16Array;
+  /**
+   * Per grid voxel, NOT_SEGMENTED minus the lowest link threshold (rounded HU, an Int16 value)
+   * it was reached with: 0 is "not reached", so the array starts as the zeroed memory a new
+   * typed array already is (filling a whole-volume array costs as much as a few hundred candidates).
+   */
+  private readonly belowNotSegmented: Uint16Array;
 
   constructor(grid: VolumeGrid) {
-    this.linkHu = new Int16Array(grid.slices * sliceSize(grid)).fill(NOT_SEGMENTED);
+    this.belowNotSegmented = new Uint16Array(grid.slices * sliceSize(grid));
   }
 
   /** Whether grid voxel `gridIndex` was segmented at a threshold similar to or below `linkHu`. */
   alreadySegmented(gridIndex: number, linkHu: number): boolean {
-    return this.linkHu[gridIndex]! <= linkHu + SAME_STRUCTURE_TOLERANCE_HU;
+    return NOT_SEGMENTED - this.belowNotSegmented[gridIndex]! <= linkHu + SAME_STRUCTURE_TOLERANCE_HU;
   }
 
   /**
@@ -33,22 +38,36 @@ export class SegmentedVoxels implements SegmentationRecord {
    * as segmented at `linkHu`.
    */
   record(box: VoxelBox, mask: Uint8Array, linkHu: number, withinMm = Infinity): void {
-    const { xSpacingMm: dx, ySpacingMm: dy, zSpacingMm: dz } = box.grid;
+    const { xSpacingMm: dx, ySpacingMm: dy, zSpacingMm: dz, columns } = box.grid;
     const centreX = (box.sizeX - 1) / 2;
     const centreY = (box.sizeY - 1) / 2;
     const centreZ = (box.sizeZ - 1) / 2;
     const withinSquared = withinMm * withinMm;
-    for (let i = 0; i < box.voxelCount; i++) {
-      if (!mask[i]) continue;
-      if (withinMm !== Infinity) {
-        const distanceSquared =
-          ((box.xOf(i) - centreX) * dx) ** 2 + ((box.yOf(i) - centreY) * dy) ** 2 + ((box.zOf(i) - centreZ) * dz) ** 2;
-        if (distanceSquared > withinSquared) continue;
+    const limited = withinMm !== Infinity;
+    const stored = asInt16(Math.round(linkHu));
+    const slicePixels = sliceSize(box.grid);
+    // Row by row: the grid index of a box row's first voxel once per row, not per voxel.
+    for (let z = 0; z < box.sizeZ; z++) {
+      const zSquared = ((z - centreZ) * dz) ** 2;
+      for (let y = 0; y < box.sizeY; y++) {
+        const rowIndex = (z * box.sizeY + y) * box.sizeX;
+        const rowGridIndex = (box.originZ + z) * slicePixels + (box.originY + y) * columns + box.originX;
+        const ySquared = ((y - centreY) * dy) ** 2;
+        for (let x = 0; x < box.sizeX; x++) {
+          if (!mask[rowIndex + x]) continue;
+          // Summed x, y, z in this order: the same rounding as ever, so the same voxels pass.
+          if (limited && ((x - centreX) * dx) ** 2 + ySquared + zSquared > withinSquared) continue;
+          const gridIndex = rowGridIndex + x;
+          if (NOT_SEGMENTED - this.belowNotSegmented[gridIndex]! > linkHu) this.belowNotSegmented[gridIndex] = NOT_SEGMENTED - stored;
+        }
       }
-      const gridIndex = box.toGridIndex(i);
-      if (this.linkHu[gridIndex]! > linkHu) this.linkHu[gridIndex] = Math.round(linkHu);
     }
   }
+}
+
+/** The value an Int16Array would hold after storing `value` (an integer): wrapped to 16 bits. */
+function asInt16(value: number): number {
+  return (value << 16) >> 16;
 }
 
 /**
