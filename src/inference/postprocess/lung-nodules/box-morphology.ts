@@ -3,54 +3,11 @@ import type { VoxelBox } from './volume-grid';
 
 /**
  * 26-connected region growing (faces, edges and corners all connect) from `seed` over the voxels
- * whose value passes `accept` (NaN never does): sets them to 1 in `region`. `queue` is scratch
- * space of at least box.voxelCount entries.
+ * whose value is at least `threshold` (NaN never is): sets them to 1 in `region`. `queue` is
+ * scratch space of at least box.voxelCount entries. The comparison is written into the loop, not
+ * passed as a callback: this is the detector's most visited loop on real scans (once per candidate).
  */
 export function growRegion26(
-  box: VoxelBox,
-  values: Float32Array,
-  region: Uint8Array,
-  queue: Int32Array,
-  seed: number,
-  accept: (value: number) => boolean,
-): void {
-  const { sizeX, sizeY, sizeZ, plane } = box;
-  let tail = 0;
-  region[seed] = 1;
-  queue[tail++] = seed;
-  // The 3x3x3 neighbourhood written out (not through a callback per neighbour): this loop is the
-  // detector's most visited one on real scans.
-  for (let head = 0; head < tail; head++) {
-    const index = queue[head]!;
-    const z = (index / plane) | 0;
-    const y = ((index - z * plane) / sizeX) | 0;
-    const x = index - z * plane - y * sizeX;
-    const zTo = z < sizeZ - 1 ? 1 : 0;
-    const yTo = y < sizeY - 1 ? 1 : 0;
-    const xTo = x < sizeX - 1 ? 1 : 0;
-    for (let dz = z > 0 ? -1 : 0; dz <= zTo; dz++) {
-      for (let dy = y > 0 ? -1 : 0; dy <= yTo; dy++) {
-        const rowCentre = index + dz * plane + dy * sizeX;
-        for (let dx = x > 0 ? -1 : 0; dx <= xTo; dx++) {
-          const neighbour = rowCentre + dx;
-          if (region[neighbour]) continue;
-          const value = values[neighbour]!;
-          if (!Number.isNaN(value) && accept(value)) {
-            region[neighbour] = 1;
-            queue[tail++] = neighbour;
-          }
-        }
-      }
-    }
-  }
-}
-
-/**
- * growRegion26 with `accept` = "value >= threshold" (NaN never passes), the comparison written
- * in: the segmentation's own growing (candidate-segmentation.ts) calls it for every candidate,
- * and a callback the loop shares with other callers is not inlined. Same region, voxel for voxel.
- */
-export function growRegion26AtLeast(
   box: VoxelBox,
   values: Float32Array,
   region: Uint8Array,

@@ -8,7 +8,7 @@
  * slices) and it must fill its moment ellipsoid.
  */
 import type { SeriesVolume } from '../../series-volume';
-import { growRegion26AtLeast } from './box-morphology';
+import { growRegion26 } from './box-morphology';
 import type { Candidate } from './candidates';
 import { strongestLocalShape, type LocalShape } from './local-shape';
 import type { VoxelMask } from '../types';
@@ -176,7 +176,7 @@ function segmentWithCore(
   };
   const { box } = structure;
   const component = new Uint8Array(box.voxelCount);
-  growRegion26AtLeast(box, structure.lungHu, component, queueFor(box.voxelCount), structure.seed, linkHu);
+  growRegion26(box, structure.lungHu, component, queueFor(box.voxelCount), structure.seed, linkHu);
   const touches = leavesBox(structure, component);
   // Remember what was segmented so later (weaker) candidates on the same structure are skipped:
   // all of a compact structure, only the candidate's own neighbourhood of one that leaves its
