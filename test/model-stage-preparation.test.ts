@@ -78,9 +78,15 @@ test('lung masks prepared beside the model: same findings as in-process, used wh
     };
     assert.equal(findLungNodules({ volume, manifest, maps, prepared: otherVolume }).findings.length, inProcess.findings.length);
 
-    // The session sends each run's input buffer back, and the slice loop fills it with the next
-    // batch: the same model output as with fresh buffers, and the spares really were used.
-    const viaSession = (feeds: Record<string, TensorData>, name: string) => session.run(feeds, [name]).then((r) => r[name]);
+    // The runs above did not ask for their inputs back: the session kept none (a volume model's
+    // 64 MB input must not stay behind).
+    const [H, W] = manifest.preprocessing.targetSize;
+    const firstBatchLength = Math.min(manifest.preprocessing.batchSize, volume.values.length) * manifest.preprocessing.channels * H! * W!;
+    assert.equal(session.takeSpareInput(firstBatchLength), undefined, 'no input buffer kept unasked');
+    // Asked, the session sends each run's input buffer back, and the slice loop fills it with the
+    // next batch: the same model output as with fresh buffers, and the spares really were used.
+    const viaSession = (feeds: Record<string, TensorData>, name: string) =>
+      session.run(feeds, [name], { returnInputs: true }).then((r) => r[name]);
     const fresh = await runSliceMaps(volume, manifest, viaSession);
     let reused = 0;
     const spare = (length: number): Float32Array | undefined => {

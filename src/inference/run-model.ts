@@ -78,11 +78,12 @@ export async function runModel(vol: SeriesVolume, o: RunModelOptions): Promise<S
   const preparation = o.offload ? startPreparation(name, vol, o.signal) : null;
   if (m.preprocessing.mode === 'slice') {
     const bs = Math.max(1, m.preprocessing.batchSize);
+    // A session that keeps input buffers for reuse gets each batch's back (takeSpareInput).
     const spareInput = o.session.takeSpareInput?.bind(o.session);
     const { maps, firstVoi } = await runSliceMaps(
       vol,
       m,
-      (feeds, name) => o.session.run(feeds, [name]).then((r) => r[name]),
+      (feeds, name) => o.session.run(feeds, [name], { returnInputs: spareInput !== undefined }).then((r) => r[name]),
       check,
       spareInput,
     );

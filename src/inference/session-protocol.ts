@@ -32,7 +32,14 @@ export interface ProviderAttempt {
 }
 
 export type WorkerRequest =
-  | { readonly type: 'run'; readonly id: number; readonly feeds: Record<string, TensorData>; readonly outputNames?: readonly string[] }
+  | {
+      readonly type: 'run';
+      readonly id: number;
+      readonly feeds: Record<string, TensorData>;
+      readonly outputNames?: readonly string[];
+      /** Send the feeds' buffers back with the result (the caller fills them again: session.ts takeSpareInput). */
+      readonly returnInputs?: boolean;
+    }
   | { readonly type: 'close' };
 
 export type WorkerReply =
@@ -42,7 +49,18 @@ export type WorkerReply =
       readonly type: 'result';
       readonly id: number;
       readonly outputs: Record<string, TensorData>;
-      /** The feeds' buffers, sent back (transferred) for the caller's next run to fill: session.ts takeSpareInput. */
+      /** The feeds' buffers, sent back (transferred) when the run asked for them (returnInputs). */
       readonly inputs?: readonly ArrayBuffer[];
     }
   | { readonly type: 'error'; readonly id: number; readonly message: string };
+
+/**
+ * The buffers of `tensors` that can be transferred to another thread, each once: not string
+ * tensors, and not SharedArrayBuffers (shared, never moved).
+ */
+export function transferableBuffers(tensors: Iterable<TensorData>): ArrayBuffer[] {
+  const out: ArrayBuffer[] = [];
+  for (const t of tensors)
+    if (!Array.isArray(t.data) && t.data.buffer instanceof ArrayBuffer && !out.includes(t.data.buffer)) out.push(t.data.buffer);
+  return out;
+}

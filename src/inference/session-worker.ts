@@ -11,6 +11,7 @@ import * as ort from 'onnxruntime-node';
 
 import type { IoMetadata } from './model-check';
 import type { ProviderAttempt, TensorData, WorkerReply, WorkerRequest, WorkerSetup } from './session-protocol';
+import { transferableBuffers } from './session-protocol';
 
 const setup = workerData as WorkerSetup;
 const port = parentPort!;
@@ -59,7 +60,7 @@ function serve(session: ort.InferenceSession): void {
       void session.release().finally(() => port.close());
       return;
     }
-    void runOne(session, req.id, req.feeds, req.outputNames);
+    void runOne(session, req.id, req.feeds, req.outputNames, req.returnInputs === true);
   });
 }
 
@@ -68,6 +69,7 @@ async function runOne(
   id: number,
   feeds: Record<string, TensorData>,
   outputNames: readonly string[] | undefined,
+  returnInputs: boolean,
 ): Promise<void> {
   try {
     const ortFeeds: Record<string, ort.Tensor> = {};
@@ -75,18 +77,13 @@ async function runOne(
       ortFeeds[name] = new ort.Tensor(t.type as 'float32', t.data as Float32Array, [...t.dims]);
     const results = outputNames ? await session.run(ortFeeds, outputNames) : await session.run(ortFeeds);
     const outputs: Record<string, TensorData> = {};
-    // The feeds go back too: fresh memory costs page faults on every first touch (about 3.5 ms per
-    // MB on the VM this was measured on), and a slice model's next batch fills the same size again.
-    const inputs: ArrayBuffer[] = [];
-    for (const t of Object.values(feeds))
-      if (!Array.isArray(t.data) && t.data.buffer instanceof ArrayBuffer && !inputs.includes(t.data.buffer)) inputs.push(t.data.buffer);
-    const transfer: ArrayBuffer[] = [...inputs];
-    for (const [name, tensor] of Object.entries(results)) {
-      const data = tensor.data;
-      outputs[name] = { type: tensor.type, data, dims: [...tensor.dims] };
-      if (!Array.isArray(data) && data.buffer instanceof ArrayBuffer && !transfer.includes(data.buffer)) transfer.push(data.buffer);
-    }
-    port.postMessage({ type: 'result', id, outputs, inputs } satisfies WorkerReply, transfer);
+    for (const [name, tensor] of Object.entries(results)) outputs[name] = { type: tensor.type, data: tensor.data, dims: [...tensor.dims] };
+    // The feeds go back when asked: fresh memory costs page faults on every first touch (about
+    // 3.5 ms per MB on the VM this was measured on), and a slice model's next batch fills the same
+    // size again. Otherwise they are dropped here (a volume model's 64 MB input is not kept).
+    const inputs = returnInputs ? transferableBuffers(Object.values(feeds)) : [];
+    const transfer = [...inputs, ...transferableBuffers(Object.values(outputs)).filter((b) => !inputs.includes(b))];
+    port.postMessage({ type: 'result', id, outputs, ...(returnInputs ? { inputs } : {}) } satisfies WorkerReply, transfer);
   } catch (err) {
     port.postMessage({ type: 'error', id, message: message(err) } satisfies WorkerReply);
   }

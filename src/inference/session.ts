@@ -24,6 +24,7 @@ import { Worker } from 'node:worker_threads';
 import type { Manifest } from './manifest';
 import { checkModelIo, type ModelIo } from './model-check';
 import type { ProviderAttempt, TensorData, WorkerReply, WorkerRequest, WorkerSetup } from './session-protocol';
+import { transferableBuffers } from './session-protocol';
 
 export type { ProviderAttempt, TensorData } from './session-protocol';
 
@@ -124,21 +125,29 @@ export class ModelSession {
   /**
    * Runs the model. The feeds' buffers are *transferred* to the inference thread (no 64 MiB+
    * copy), so the caller's arrays are detached afterwards: pass a copy if you still need them.
-   * Runs on one session are queued by the worker and execute one after the other.
+   * Runs on one session are queued by the worker and execute one after the other. With
+   * `returnInputs` the feeds' buffers come back after the run and wait for takeSpareInput (a
+   * caller that fills the same size again: the slice loop); without it they are dropped.
    */
-  run(feeds: Record<string, TensorData>, outputNames?: readonly string[]): Promise<Record<string, TensorData>> {
+  run(
+    feeds: Record<string, TensorData>,
+    outputNames?: readonly string[],
+    options: { returnInputs?: boolean } = {},
+  ): Promise<Record<string, TensorData>> {
     if (this.failure) return Promise.reject(this.failure);
     if (this.closed) return Promise.reject(new SessionError(`session for ${this.modelPath} is closed`));
     const id = this.nextId++;
-    const transfer: ArrayBuffer[] = [];
-    for (const t of Object.values(feeds)) {
-      if (!Array.isArray(t.data) && t.data.buffer instanceof ArrayBuffer && !transfer.includes(t.data.buffer)) transfer.push(t.data.buffer);
-    }
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       if (this.pending.size === 1) this.worker.ref();
-      const req: WorkerRequest = outputNames ? { type: 'run', id, feeds, outputNames: [...outputNames] } : { type: 'run', id, feeds };
-      this.worker.postMessage(req, transfer);
+      const req: WorkerRequest = {
+        type: 'run',
+        id,
+        feeds,
+        ...(outputNames ? { outputNames: [...outputNames] } : {}),
+        ...(options.returnInputs ? { returnInputs: true } : {}),
+      };
+      this.worker.postMessage(req, transferableBuffers(Object.values(feeds)));
     });
   }
 
