@@ -141,22 +141,22 @@ test(
       console.log(
         `# mr-t1-sag through the node: WM ${ml('white matter')} / GM ${ml('grey matter')} ml, band ${goodResult.plausibility.band}`,
       );
-      assert.deepEqual(goodResult.plausibility, { band: 'child 1-5 y', ageKnown: true, issues: [] });
+      assert.deepEqual(goodResult.plausibility, { band: 'child 3 y', ageKnown: true, issues: [] });
       assert.equal(goodResult.lowConfidence, false);
-      assert.ok(ml('white matter') >= 200 && ml('white matter') <= 500, `white matter ${ml('white matter')} ml in the child range`);
-      assert.ok(ml('grey matter') >= 450 && ml('grey matter') <= 950, `grey matter ${ml('grey matter')} ml in the child range`);
+      assert.ok(ml('white matter') >= 215 && ml('white matter') <= 630, `white matter ${ml('white matter')} ml in the child range`);
+      assert.ok(ml('grey matter') >= 505 && ml('grey matter') <= 1140, `grey matter ${ml('grey matter')} ml in the child range`);
 
       // Min-max only: done, but flagged with what, value, range and band, in /api/jobs, the log and the metrics.
       const broken = byRoute('brain-t1-minmax');
       assert.equal(broken.state, 'done', broken.reason ?? '');
       assert.match(
         broken.lowConfidence ?? '',
-        /^low confidence — outside the expected range: white matter volume [\d.]+ ml, expected 200–500 ml \(child 1-5 y\)/,
+        /^low confidence — outside the expected range: white matter volume [\d.]+ ml, expected 215–630 ml \(child 3 y\)/,
       );
       console.log(`# min-max only: ${broken.lowConfidence}`);
       const doneLog = n.logs.find((l) => /job done/.test(l) && /meshnet-gwm-minmax/.test(l)) ?? '';
       assert.match(doneLog, /outside the expected range: white matter volume/);
-      assert.match(doneLog, /child 1-5 y/);
+      assert.match(doneLog, /child 3 y/);
       assert.doesNotMatch(n.logs.join('\n'), /003Y|20090701/, 'neither the age nor the birth date reaches the log');
       assert.match(n.node.metrics.render(), /dicom_ai_plausibility_total\{check="range",model="meshnet-gwm-minmax",outcome="flagged"\} 1/);
       assert.match(n.node.metrics.render(), /dicom_ai_plausibility_total\{check="modality",model="meshnet-gwm",outcome="skipped"\} 1/);
@@ -170,7 +170,7 @@ test(
       const goodSr = dumps.find((d) => d.includes('meshnet-gwm') && !d.includes('meshnet-gwm-minmax')) ?? '';
       assert.match(
         flaggedSr,
-        /Low confidence — outside the expected range: white matter volume [\d.]+ ml, expected 200–500 ml \(child 1-5 y\)\./,
+        /Low confidence — outside the expected range: white matter volume [\d.]+ ml, expected 215–630 ml \(child 3 y\)\./,
       );
       assert.match(goodSr, /White matter volume [\d.]+ ml/);
       assert.doesNotMatch(goodSr, /Low confidence/);

@@ -118,11 +118,13 @@ test('age bands: the band of the age, the union when the age is unknown or outsi
   const m = manifestAt(MESHNET_MANIFEST);
   const wm = m.plausibility!.ranges.find((r) => r.label === 'white matter')!;
   for (const b of wm.bands) assert.match(b.source, /\d{4}/, `band "${b.name}" cites a dated source`);
-  assert.deepEqual(rangeFor(wm, 3.7), { min: 200, max: 500, band: 'child 1-5 y' });
+  assert.deepEqual(rangeFor(wm, 3.7), { min: 215, max: 630, band: 'child 3 y' });
+  assert.equal(rangeFor(wm, 1.5).band, 'child 1 y');
+  assert.deepEqual(rangeFor(wm, 5.99), { min: 245, max: 700, band: 'child 5 y' });
   assert.deepEqual(rangeFor(wm, 6), { min: 225, max: 735, band: 'child 6-12 y' }, 'toYears is exclusive');
   assert.equal(rangeFor(wm, 56).band, 'adult 18+ y');
-  assert.deepEqual(rangeFor(wm, undefined), { min: 200, max: 870, band: UNKNOWN_AGE_BAND });
-  assert.equal(rangeFor(wm, 0.5).min, 200);
+  assert.deepEqual(rangeFor(wm, undefined), { min: 150, max: 870, band: UNKNOWN_AGE_BAND });
+  assert.equal(rangeFor(wm, 0.5).min, 150);
   assert.match(rangeFor(wm, 0.5).band, /outside the model's age bands/);
 });
 
@@ -144,16 +146,17 @@ test('MeshNet ranges: each band is derived from its quoted reference by the stat
       assert.deepEqual([b.min, b.max], [low, high], `${r.label} ${b.name}: range from reference ${ref[1]}-${ref[2]} ml`);
     }
   }
-  assert.equal(derived, 4, 'WM and GM of 6-12 y (Caviness 1996) and 18+ y (Bethlehem 2022) are derived');
+  assert.equal(derived, 14, 'WM and GM of 1-5 y by year (Zhang 2022), 6-12 y (Caviness 1996) and 18+ y (Bethlehem 2022) are derived');
 });
 
 test('expected ranges: a child WM of a min-max-only pipeline is flagged with what, value, range and band; in range is not', () => {
   const p = manifestAt(MESHNET_MANIFEST).plausibility!;
   // mr-t1-sag (3-year-old): FreeSurfer conform 247.5 / 638.0 ml; min-max only 193.8 / 589.0 ml.
+  // Its WM 247.5 ml is under the 3 y reference's 2.5th centile (272.0 ml, Zhang 2022): inside the range only through the rule's 20 % margin.
   assert.deepEqual(rangeIssues(p, brainResult(247.5, 638).findings, 3.7), []);
   const bad = rangeIssues(p, brainResult(193.8, 589).findings, 3.7);
   assert.equal(bad.length, 1);
-  assert.equal(describeIssue(bad[0]!), 'white matter volume 193.8 ml, expected 200–500 ml (child 1-5 y)');
+  assert.equal(describeIssue(bad[0]!), 'white matter volume 193.8 ml, expected 215–630 ml (child 3 y)');
   // The same numbers for an adult: WM 193.8 is under the adult 260 (BrainChart); GM 589 is inside 275-830.
   assert.deepEqual(
     rangeIssues(p, brainResult(193.8, 589).findings, 40).map((i) => i.subject),
@@ -185,12 +188,12 @@ test('applyPlausibility: low confidence with the reason; the uncertainty flag ke
   const ok = applyPlausibility(brainResult(247.5, 638), m, 3.7, []);
   assert.equal(ok.lowConfidence, false);
   assert.equal(ok.lowConfidenceReason, undefined);
-  assert.deepEqual(ok.plausibility, { band: 'child 1-5 y', ageKnown: true, issues: [] });
+  assert.deepEqual(ok.plausibility, { band: 'child 3 y', ageKnown: true, issues: [] });
   const flagged = applyPlausibility(brainResult(193.8, 589), m, 3.7, []);
   assert.equal(flagged.lowConfidence, true);
   assert.equal(
     flagged.lowConfidenceReason,
-    'low confidence — outside the expected range: white matter volume 193.8 ml, expected 200–500 ml (child 1-5 y)',
+    'low confidence — outside the expected range: white matter volume 193.8 ml, expected 215–630 ml (child 3 y)',
   );
   const uncertain = applyPlausibility(brainResult(247.5, 638, true), m, undefined, []);
   assert.equal(uncertain.lowConfidence, true);
@@ -310,8 +313,8 @@ test('the flag in every SR form and both languages: what, value, expected range 
   const m = manifestAt(MESHNET_MANIFEST);
   const result = applyPlausibility(brainResult(193.8, 589), m, 3.7, []);
   const expected = {
-    en: 'Low confidence — outside the expected range: white matter volume 193.8 ml, expected 200–500 ml (child 1-5 y).',
-    'zh-CN': '置信度低——超出预期范围：白质体积 193.8 ml，预期 200–500 ml（年龄段 child 1-5 y）。',
+    en: 'Low confidence — outside the expected range: white matter volume 193.8 ml, expected 215–630 ml (child 3 y).',
+    'zh-CN': '置信度低——超出预期范围：白质体积 193.8 ml，预期 215–630 ml（年龄段 child 3 y）。',
   };
   for (const form of REPORT_FORMS) {
     for (const language of REPORT_LANGUAGES) {
