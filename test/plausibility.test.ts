@@ -146,7 +146,11 @@ test('MeshNet ranges: each band is derived from its quoted reference by the stat
       assert.deepEqual([b.min, b.max], [low, high], `${r.label} ${b.name}: range from reference ${ref[1]}-${ref[2]} ml`);
     }
   }
-  assert.equal(derived, 14, 'WM and GM of 1-5 y by year (Zhang 2022), 6-12 y (Caviness 1996) and 18+ y (Bethlehem 2022) are derived');
+  assert.equal(
+    derived,
+    16,
+    'WM and GM of 1-5 y by year (Zhang 2022), 6-12 y (Caviness 1996), 13-17 y (Healthy Brain Network) and 18+ y (Bethlehem 2022) are derived',
+  );
 });
 
 test('expected ranges: a child WM of a min-max-only pipeline is flagged with what, value, range and band; in range is not', () => {
