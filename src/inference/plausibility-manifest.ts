@@ -5,7 +5,7 @@
  *   "plausibility": {
  *     "ranges": {
  *       "white matter": { "measurement": "volumeMl", "bands": [
- *         { "band": "child 1-5 y", "fromYears": 1, "toYears": 6, "range": [200, 450], "source": "Courchesne et al. 2000 ..." } ] } },
+ *         { "band": "child 3 y", "fromYears": 3, "toYears": 4, "range": [215, 630], "source": "Zhang H et al. 2022 ..." } ] } },
  *     "inputChecks": { "minSlices": 100, "maxSliceThicknessMm": 1.5,
  *                      "minCoverageMm": { "leftRight": 110, "anteriorPosterior": 130, "headFoot": 90 } }
  *   }
