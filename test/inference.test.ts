@@ -181,6 +181,18 @@ test('registry: meshnet-gwm loads; ["cuda","cpu"] falls back to cpu; sha256 reco
   assert.ok(entry && entry.status === 'loaded');
   assert.equal(entry.provider, 'cpu');
   assert.match(entry.notes.join('\n'), /execution provider cuda unavailable/);
+  // Where the CUDA binaries are not installed (this project's .npmrc skips them), the node says so
+  // itself instead of letting ONNX Runtime print its native "Failed to load library" error.
+  const ortBin = path.join(
+    path.dirname(require.resolve('onnxruntime-node/package.json')),
+    'bin',
+    'napi-v6',
+    process.platform,
+    process.arch,
+  );
+  if (fs.existsSync(ortBin) && !fs.existsSync(path.join(ortBin, 'libonnxruntime_providers_cuda.so'))) {
+    assert.match(entry.notes.join('\n'), /CUDA binaries are not installed .*--onnxruntime-node-install=cuda12/);
+  }
   assert.deepEqual([...reg.models.keys()], ['meshnet-gwm']);
 });
 

@@ -30,6 +30,7 @@ import { REPORT_FORMS, REPORT_LANGUAGES } from '../src/report/forms';
 import { readPart10Header } from '../src/dicom/part10';
 import { UCUM_ML, type Finding, type SeriesResult } from '../src/inference/findings';
 import type { SeriesVolume } from '../src/inference/series-volume';
+import { inferText } from '../src/inference/infer-cli';
 
 const MESHNET_MANIFEST = path.join(PROJECT_ROOT, 'models', 'meshnet-gwm', 'model.json');
 const NODULE_MANIFEST = path.join(PROJECT_ROOT, 'models', 'lung-nodule-reference', 'model.json');
@@ -204,6 +205,10 @@ test('applyPlausibility: low confidence with the reason; the uncertainty flag ke
   assert.match(uncertain.lowConfidenceReason!, /series uncertainty 0\.400 above the model's threshold 0\.3/);
   assert.equal(uncertain.plausibility!.band, UNKNOWN_AGE_BAND);
   assert.equal(uncertain.plausibility!.ageKnown, false);
+  // The infer CLI's text says the contract was checked when nothing was outside it, and why when something was.
+  assert.match(inferText(ok), /^Within the model's expected ranges \(child 3 y\)\.$/m);
+  assert.doesNotMatch(inferText(flagged), /Within the model's expected ranges/);
+  assert.match(inferText(flagged), /^low confidence — outside the expected range: white matter volume 193\.8 ml/m);
 });
 
 test('input checks: wrong modality or body part and too few slices skip; thick slices and short coverage flag', () => {

@@ -130,7 +130,7 @@ export function inferJson(r: SeriesResult, slices: number): Record<string, unkno
   };
 }
 
-function inferText(r: SeriesResult): string {
+export function inferText(r: SeriesResult): string {
   const lines = [
     `${r.provenance.modelName} ${r.provenance.modelVersion} on ${r.provenance.executionProvider}, ${r.provenance.durationMs} ms`,
   ];
@@ -147,6 +147,8 @@ function inferText(r: SeriesResult): string {
   lines.push(`Impression: ${r.impression}`);
   if (r.lowConfidence) lines.push(`Low confidence (uncertainty ${r.uncertainty.toFixed(2)}): correlate clinically.`);
   if (r.lowConfidenceReason) lines.push(`${r.lowConfidenceReason}.`);
+  // Say that the contract was checked, not only when it failed: a plain number could mean either.
+  if (r.plausibility && r.plausibility.issues.length === 0) lines.push(`Within the model's expected ranges (${r.plausibility.band}).`);
   return lines.join('\n') + '\n';
 }
 

@@ -6,6 +6,8 @@
  * Tensors travel as transferred ArrayBuffers both ways: a 256³ volume is 64 MiB in and 192 MiB out,
  * and structured-cloning that would cost the main thread more than the inference spares it.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 
@@ -28,9 +30,33 @@ function message(err: unknown): string {
   return text.trim();
 }
 
+/**
+ * Why the CUDA provider cannot load, when its library is plainly not installed (the project's
+ * .npmrc skips the CUDA download; GPU hosts install it, README "GPU hosts"). Asking ONNX Runtime
+ * anyway gives the same fallback, but its native logger first prints a red "Failed to load library"
+ * error on stderr, which reads like a crash to whoever runs `infer` or watches the service log.
+ * Null when the library is there or the package's layout is not the one known here: then ORT tries.
+ */
+function missingCudaLibrary(): string | null {
+  let binDir: string;
+  try {
+    binDir = path.join(path.dirname(require.resolve('onnxruntime-node/package.json')), 'bin', 'napi-v6', process.platform, process.arch);
+  } catch {
+    return null;
+  }
+  const library = process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so';
+  if (!fs.existsSync(binDir) || fs.existsSync(path.join(binDir, library))) return null;
+  return `ONNX Runtime's CUDA binaries are not installed (no ${library} beside onnxruntime-node's binding); on a GPU host: npm install --onnxruntime-node-install=cuda12`;
+}
+
 async function create(): Promise<void> {
   const attempts: ProviderAttempt[] = [];
   for (const provider of setup.providers) {
+    const missing = provider === 'cuda' ? missingCudaLibrary() : null;
+    if (missing) {
+      attempts.push({ provider, error: missing });
+      continue;
+    }
     try {
       const options: ort.InferenceSession.SessionOptions = {
         executionProviders: [provider],
