@@ -206,9 +206,10 @@ test('applyPlausibility: low confidence with the reason; the uncertainty flag ke
   assert.equal(uncertain.plausibility!.band, UNKNOWN_AGE_BAND);
   assert.equal(uncertain.plausibility!.ageKnown, false);
   // The infer CLI's text says the contract was checked when nothing was outside it, and why when something was.
-  assert.match(inferText(ok), /^Within the model's expected ranges \(child 3 y\)\.$/m);
-  assert.doesNotMatch(inferText(flagged), /Within the model's expected ranges/);
-  assert.match(inferText(flagged), /^low confidence — outside the expected range: white matter volume 193\.8 ml/m);
+  assert.match(inferText(ok, true), /^Within the model's expected ranges \(child 3 y\)\.$/m);
+  assert.doesNotMatch(inferText(flagged, true), /Within the model's expected ranges/);
+  assert.match(inferText(ok, false), /^Within the model's input checks\.$/m, 'no ranges: no band named');
+  assert.match(inferText(flagged, true), /^low confidence — outside the expected range: white matter volume 193\.8 ml/m);
 });
 
 test('input checks: wrong modality or body part and too few slices skip; thick slices and short coverage flag', () => {

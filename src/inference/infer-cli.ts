@@ -89,7 +89,11 @@ export async function runInfer(a: InferArgs): Promise<number> {
       deidentification: DEID_DESCRIPTION,
     });
     const result = findingsOnSourcePixels(applyPlausibility(onVolume, model.manifest, facts.ageYears, inputIssues), volume);
-    process.stdout.write(a.json ? JSON.stringify(inferJson(result, volume.slices.length), null, 2) + '\n' : inferText(result));
+    process.stdout.write(
+      a.json
+        ? JSON.stringify(inferJson(result, volume.slices.length), null, 2) + '\n'
+        : inferText(result, (model.manifest.plausibility?.ranges.length ?? 0) > 0),
+    );
     return 0;
   } finally {
     await registry.close();
@@ -130,7 +134,7 @@ export function inferJson(r: SeriesResult, slices: number): Record<string, unkno
   };
 }
 
-export function inferText(r: SeriesResult): string {
+export function inferText(r: SeriesResult, hasExpectedRanges: boolean): string {
   const lines = [
     `${r.provenance.modelName} ${r.provenance.modelVersion} on ${r.provenance.executionProvider}, ${r.provenance.durationMs} ms`,
   ];
@@ -148,7 +152,8 @@ export function inferText(r: SeriesResult): string {
   if (r.lowConfidence) lines.push(`Low confidence (uncertainty ${r.uncertainty.toFixed(2)}): correlate clinically.`);
   if (r.lowConfidenceReason) lines.push(`${r.lowConfidenceReason}.`);
   // Say that the contract was checked, not only when it failed: a plain number could mean either.
-  if (r.plausibility && r.plausibility.issues.length === 0) lines.push(`Within the model's expected ranges (${r.plausibility.band}).`);
+  if (r.plausibility && r.plausibility.issues.length === 0)
+    lines.push(hasExpectedRanges ? `Within the model's expected ranges (${r.plausibility.band}).` : "Within the model's input checks.");
   return lines.join('\n') + '\n';
 }
 
