@@ -31,6 +31,7 @@ import { describeMiss, measurement, runSliceModel } from './nodule-sensitivity';
 import { readRealDataset, readScanFolder, referenceOf } from './nodule-real-scans';
 import { scoreDetections, type Detection, type ScanReference } from './lidc-reference';
 import type { PatientPoint } from '../src/inference/findings';
+import type { PostprocessResult } from '../src/inference/postprocess/types';
 
 export interface InsertOptions {
   readonly perScan: number;
@@ -54,6 +55,8 @@ interface Run {
   readonly scan: string;
   readonly seed: number;
   readonly falsePositives: number;
+  /** False positives not found on the scan without the inserted nodules. */
+  readonly newFalsePositives: number;
   readonly seconds: number;
 }
 
@@ -100,6 +103,12 @@ function asTruth(vol: SeriesVolume, n: PlacedNodule, centre: PatientPoint): Nodu
   };
 }
 
+function detectionsOf(result: PostprocessResult): Detection[] {
+  return result.findings.flatMap((f) => (f.centre ? [{ centre: f.centre, diameterMm: measurement(f, 'diameterMm') ?? NaN }] : []));
+}
+
+const distance = (a: PatientPoint, b: PatientPoint): number => Math.hypot(a.x - b.x, a.y - b.y, a.z - b.z);
+
 /** A copy of the volume whose values can be written without touching the original. */
 function copyOf(vol: SeriesVolume): SeriesVolume {
   return { ...vol, values: vol.values.map((v) => Float32Array.from(v)) };
@@ -129,6 +138,8 @@ export async function runInsertedScans(
     console.log(
       `${scan.name}: ${base.slices.length} slices, ${fmt(base.sliceSpacing, 2)} mm apart; independent lung mask ${fmt(lungMl, 0)} ml in ${fmt((now() - t) / 1000)} s`,
     );
+    // The scan as it is, for telling the false positives the insertion brought from those it already had.
+    const before = detectionsOf(findLungNodules({ volume: base, manifest, maps: await runSliceModel(session, base, manifest) }));
     for (let s = 0; s < options.seeds; s++) {
       const seed = options.seed + s;
       t = now();
@@ -148,13 +159,13 @@ export async function runInsertedScans(
       const prepared = prepareLungNodules(vol);
       const evaluated: { c: Candidate; s: CandidateOutcome }[] = [];
       const result = findLungNodules({ volume: vol, manifest, maps, prepared }, (c, o) => evaluated.push({ c, s: o }));
-      const detections: Detection[] = result.findings.flatMap((f) =>
-        f.centre ? [{ centre: f.centre, diameterMm: measurement(f, 'diameterMm') ?? NaN }] : [],
-      );
+      const detections = detectionsOf(result);
       const asLuna = inserted.map((x) => ({ patientId: '', seriesUid: scan.seriesUid, centre: x.centre, diameterMm: x.n.diameterMm }));
       const score = scoreDetections({ ...ref, nodules: [...asLuna, ...ref.nodules] }, detections);
       const seconds = (now() - t) / 1000;
-      runs.push({ scan: scan.name, seed, falsePositives: score.falsePositives.length, seconds });
+      const alreadyThere = (d: Detection): boolean => before.some((b) => distance(b.centre, d.centre) <= 2);
+      const newFalsePositives = score.falsePositives.filter((d) => !alreadyThere(d)).length;
+      runs.push({ scan: scan.name, seed, falsePositives: score.falsePositives.length, newFalsePositives, seconds });
       inserted.forEach((x, i) => {
         const o = score.nodules[i]!;
         const why = o.hit ? undefined : describeMiss(asTruth(vol, x.n, x.centre), vol, maps, prepared.search, evaluated);
@@ -172,7 +183,7 @@ export async function runInsertedScans(
         .slice(inserted.length)
         .map((o) => `${fmt(o.nodule.diameterMm)} mm ${o.hit ? `found ${fmt(o.hit.diameterMm)}` : 'missed'}`);
       console.log(
-        `  seed ${seed}: inserted ${inserted.length}/${options.perScan}, found ${score.nodules.slice(0, inserted.length).filter((o) => o.hit).length}, FP ${score.falsePositives.length}, irrelevant ${score.irrelevant.length}${own.length ? `, own LUNA16 nodule(s): ${own.join('; ')}` : ''}, ${fmt(seconds)} s`,
+        `  seed ${seed}: inserted ${inserted.length}/${options.perScan}, found ${score.nodules.slice(0, inserted.length).filter((o) => o.hit).length}, FP ${score.falsePositives.length} (${newFalsePositives} not there without the insertion), irrelevant ${score.irrelevant.length}${own.length ? `, own LUNA16 nodule(s): ${own.join('; ')}` : ''}, ${fmt(seconds)} s`,
       );
       for (const o of outcomes.filter((x) => x.scan === scan.name && x.seed === seed)) console.log(`    ${describeOutcome(o)}`);
       for (const fp of score.falsePositives) {
@@ -180,7 +191,7 @@ export async function runInsertedScans(
         const v = patientToVoxel(vol, fp.centre);
         const pleura = lungs.distanceMm[Math.round(v.k)]?.[Math.round(v.row) * vol.columns + Math.round(v.column)];
         console.log(
-          `    FP d=${fmt(fp.diameterMm)} mm at (${fmt(fp.centre.x)}, ${fmt(fp.centre.y)}, ${fmt(fp.centre.z)}) slice ${Math.round(v.k)} ${f?.attributes?.['composition'] ?? ''} mean ${f ? measurement(f, 'meanHu') : '?'} HU, ${pleura === undefined ? '' : pleura > 0 ? `${fmt(pleura)} mm inside the independent lung mask` : 'outside the independent lung mask'}`,
+          `    FP${alreadyThere(fp) ? ' (also without insertion)' : ' (new)'} d=${fmt(fp.diameterMm)} mm at (${fmt(fp.centre.x)}, ${fmt(fp.centre.y)}, ${fmt(fp.centre.z)}) slice ${Math.round(v.k)} ${f?.attributes?.['composition'] ?? ''} mean ${f ? measurement(f, 'meanHu') : '?'} HU, ${pleura === undefined ? '' : pleura > 0 ? `${fmt(pleura)} mm inside the independent lung mask` : 'outside the independent lung mask'}`,
         );
       }
     }
@@ -265,7 +276,7 @@ function printTotals(outcomes: readonly Outcome[], runs: readonly Run[]): void {
       outcomes.filter((o) => o.scan === scan),
     );
     console.log(
-      `  ${''.padEnd(16)} false positives per run: ${rs.map((r) => r.falsePositives).join(', ')}; seconds per run (copy + insert + model + post): ${rs.map((r) => fmt(r.seconds)).join(', ')}`,
+      `  ${''.padEnd(16)} false positives per run: ${rs.map((r) => `${r.falsePositives} (${r.newFalsePositives} new)`).join(', ')}; seconds per run (copy + insert + model + post): ${rs.map((r) => fmt(r.seconds)).join(', ')}`,
     );
   }
   const misses = outcomes.filter((o) => !o.hit);
