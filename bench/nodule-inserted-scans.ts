@@ -9,7 +9,8 @@
 // a hit is a finding whose centre lies within the inserted nodule's radius; a finding on neither
 // an inserted nodule nor the scan's own LUNA16 nodules or reader marks is a false positive.
 //
-// node dist/bench/nodule-sensitivity.js --real [FOLDER] --insert [--per-scan 8] [--seed 1] [--seeds 1]
+// node dist/bench/nodule-sensitivity.js --real [FOLDER] --insert [--per-scan 8] [--seed 1] [--seeds 1] [--edge-blur 0]
+//   --edge-blur SD: blur the inserted edges in-plane by a Gaussian of that SD (mm), an assumed stand-in for the scanner's PSF
 
 import { randomBytes } from 'node:crypto';
 import type * as ort from 'onnxruntime-node';
@@ -37,6 +38,8 @@ export interface InsertOptions {
   readonly perScan: number;
   readonly seed: number;
   readonly seeds: number;
+  /** In-plane blur (SD, mm) of the inserted nodules' edges; 0: partial volume only. */
+  readonly edgeBlurMm: number;
 }
 
 /** One inserted nodule's outcome. */
@@ -122,7 +125,7 @@ export async function runInsertedScans(
 ): Promise<void> {
   const { scans, luna } = readRealDataset(root);
   console.log(
-    `lung-nodule-reference on ${scans.length} real chest CT series under ${root} (LIDC-IDRI, CC BY 3.0, via TCIA) with ${options.perScan} synthetic nodules inserted per scan, seeds ${options.seed}..${options.seed + options.seeds - 1}`,
+    `lung-nodule-reference on ${scans.length} real chest CT series under ${root} (LIDC-IDRI, CC BY 3.0, via TCIA) with ${options.perScan} synthetic nodules inserted per scan, seeds ${options.seed}..${options.seed + options.seeds - 1}${options.edgeBlurMm > 0 ? `, edges blurred in-plane (SD ${options.edgeBlurMm} mm)` : ''}`,
   );
   const outcomes: Outcome[] = [];
   const runs: Run[] = [];
@@ -150,7 +153,7 @@ export async function runInsertedScans(
         keepAway: keepAwayFrom(base, ref),
       });
       const inserted = planned.map((n) => {
-        const background = insertNodule(vol, n);
+        const background = insertNodule(vol, n, undefined, { inPlaneBlurMm: options.edgeBlurMm });
         const [x, y, z] = pixelToPatient(vol, n.k, n.column, n.row);
         return { n, centre: { x, y, z }, profile: measureInsertedNodule(vol, n, background), background };
       });

@@ -12,7 +12,7 @@
 //   --large: 2 extra nodules of 20-30 mm per phantom, half of them juxtapleural (default 10 phantoms; issue 17)
 // node dist/bench/nodule-sensitivity.js --real [FOLDER] [--threads 1]: real chest CT instead
 // (bench/nodule-real-scans; FOLDER defaults to ../shared/data/ct-lidc beside the project).
-// node dist/bench/nodule-sensitivity.js --real [FOLDER] --insert [--per-scan 8] [--seed 1] [--seeds 1]: synthetic
+// node dist/bench/nodule-sensitivity.js --real [FOLDER] --insert [--per-scan 8] [--seed 1] [--seeds 1] [--edge-blur 0]: synthetic
 // nodules inserted into those real scans (bench/nodule-inserted-scans).
 
 import fs from 'node:fs';
@@ -145,6 +145,7 @@ async function main(): Promise<void> {
           perScan: arg('per-scan', 8),
           seed: arg('seed', 1),
           seeds: arg('seeds', 1),
+          edgeBlurMm: arg('edge-blur', 0),
         });
       } else await runRealScans(realFolder(), session, manifest, post);
     } catch (e) {

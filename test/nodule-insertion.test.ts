@@ -90,6 +90,14 @@ test('a solid nodule: its interior at its HU with the lung noise kept, the image
   const again = chest();
   insertNodule(again, m);
   assert.deepEqual(again.values, g.values);
+
+  // A blurred edge (inPlaneBlurMm) is softer in-plane but the nodule keeps its half-contrast size.
+  const blurred = chest();
+  const bgBlurred = insertNodule(blurred, m, undefined, { inPlaneBlurMm: 0.6 });
+  const rim = (x: ReturnType<typeof chest>): number => x.values[24]![80 * COLUMNS + 110 + 8]!; // 5.6 mm out along the row
+  assert.ok(rim(blurred) > rim(g) + 50, `blurred rim ${rim(blurred)} HU vs sharp ${rim(g)} HU`);
+  const d = measureInsertedNodule(blurred, m, bgBlurred).halfContrastDiameterMm;
+  assert.ok(Math.abs(d - 10) < 1, `blurred half-contrast diameter ${d} mm`);
 });
 
 function interiorSd(g: ReturnType<typeof chest>, m: NoduleModel): number {
