@@ -12,6 +12,8 @@
 //   --large: 2 extra nodules of 20-30 mm per phantom, half of them juxtapleural (default 10 phantoms; issue 17)
 // node dist/bench/nodule-sensitivity.js --real [FOLDER] [--threads 1]: real chest CT instead
 // (bench/nodule-real-scans; FOLDER defaults to ../shared/data/ct-lidc beside the project).
+// node dist/bench/nodule-sensitivity.js --real [FOLDER] --insert [--per-scan 8] [--seed 1] [--seeds 1] [--edge-blur 0]: synthetic
+// nodules inserted into those real scans (bench/nodule-inserted-scans).
 
 import fs from 'node:fs';
 import os from 'node:os';
@@ -137,7 +139,15 @@ async function main(): Promise<void> {
     // Loaded here, not at the top: nodule-real-scans uses this module's slice loop.
     const { runRealScans, RealDataMissing } = await import('./nodule-real-scans');
     try {
-      await runRealScans(realFolder(), session, manifest, post);
+      if (flag('insert')) {
+        const { runInsertedScans } = await import('./nodule-inserted-scans');
+        await runInsertedScans(realFolder(), session, manifest, {
+          perScan: arg('per-scan', 8),
+          seed: arg('seed', 1),
+          seeds: arg('seeds', 1),
+          edgeBlurMm: arg('edge-blur', 0),
+        });
+      } else await runRealScans(realFolder(), session, manifest, post);
     } catch (e) {
       if (!(e instanceof RealDataMissing)) throw e;
       console.error(e.message);
@@ -278,7 +288,7 @@ async function main(): Promise<void> {
  * candidate peak: its centre outside the lung search mask, or the blob score there under the
  * threshold or no local maximum), else what became of the strongest one there.
  */
-function describeMiss(
+export function describeMiss(
   truth: NoduleTruth,
   vol: SeriesVolume,
   maps: readonly (readonly Float32Array[])[],
