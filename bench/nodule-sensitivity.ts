@@ -230,7 +230,7 @@ async function main(): Promise<void> {
               const d = Math.hypot(x - tr.centre.x, y - tr.centre.y, z - tr.centre.z);
               if (d < Math.max(10, tr.diameterMm))
                 console.log(
-                  `      candidate k=${e.c.slice} score=${e.c.score.toFixed(3)} r=${e.c.radiusMm.toFixed(1)} dist=${d.toFixed(1)} -> ${describe(e.s)}`,
+                  `      ${e.c.groundGlassOnly ? 'proposal ' : 'candidate'} k=${e.c.slice} score=${e.c.score.toFixed(3)} r=${e.c.radiusMm.toFixed(1)} dist=${d.toFixed(1)} -> ${describe(e.s)}`,
                 );
             }
           }

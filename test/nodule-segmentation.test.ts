@@ -171,3 +171,37 @@ test('post-processors that can write a Segmentation say so; classification canno
   assert.equal(canWriteSegmentation('(classification)'), false);
   assert.equal(canWriteSegmentation('no-such-thing'), false);
 });
+
+test('a subsolid core on the rim of a solid structure is rejected as rim-of-solid; a ground-glass nodule is not (issue 17 item 3)', () => {
+  const { spacing, sliceSpacing } = SYNTHETIC_CT;
+  const radiusMm = 4;
+  const centre = [32 * spacing, 32 * spacing, 16 * sliceSpacing] as const;
+  // A sphere of the given density whose edge is a ramp one voxel wide (partial volume).
+  const sphere = (coreHu: number): SeriesVolume =>
+    syntheticCt((x, y, z) => {
+      const d = Math.hypot(x - centre[0], y - centre[1], z - centre[2]);
+      return LUNG_HU + Math.max(0, Math.min(1, 0.5 - (d - radiusMm) / spacing)) * (coreHu - LUNG_HU);
+    }, '2.25.78');
+  // The peak on the solid sphere's edge, as a small-scale peak on a vessel's rim lies.
+  const edgeColumn = 32 + Math.round(radiusMm / spacing);
+  const segmentAt = (volume: SeriesVolume, column: number, blobRadiusMm: number) => {
+    const grid = volumeGrid(volume);
+    const lung = volume.values.map(() => new Uint8Array(grid.rows * grid.columns).fill(1));
+    return segmentCandidate(
+      volume,
+      grid,
+      lung,
+      { slice: 16, column, row: 32, score: 0.5, radiusMm: blobRadiusMm },
+      new SegmentedVoxels(grid),
+    );
+  };
+  const rim = segmentAt(sphere(CORE_HU), edgeColumn, 1.4);
+  assert.equal(rim.outcome, 'rejected', JSON.stringify(rim));
+  assert.equal(rim.outcome === 'rejected' && rim.reason, 'rim-of-solid', JSON.stringify(rim));
+  // The same solid sphere from its centre is a solid nodule, and a ground-glass sphere from its centre a ground-glass one.
+  const solid = segmentAt(sphere(CORE_HU), 32, radiusMm);
+  assert.equal(solid.outcome, 'accepted', JSON.stringify(solid));
+  const groundGlass = segmentAt(sphere(-550), 32, radiusMm);
+  assert.equal(groundGlass.outcome, 'accepted', JSON.stringify(groundGlass));
+  assert.ok(groundGlass.outcome === 'accepted' && groundGlass.nodule.coreHu < -300 && groundGlass.nodule.meanHu < -300);
+});

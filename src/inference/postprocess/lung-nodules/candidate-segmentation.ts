@@ -44,7 +44,7 @@ export type UnmeasurableReason =
   | 'nothing-denser-than-lung'; // the segmented part weighs nothing
 
 /** Why a measured candidate is not a nodule. */
-export type ShapeReason = 'leaves-box' | 'mostly-tubes' | 'elongated' | 'sparse' | 'too-small';
+export type ShapeReason = 'leaves-box' | 'mostly-tubes' | 'elongated' | 'sparse' | 'too-small' | 'rim-of-solid';
 
 export type Rejected =
   | { readonly outcome: 'rejected'; readonly reason: UnmeasurableReason; readonly description: string }
@@ -138,6 +138,32 @@ export function segmentCandidate(
   return whole;
 }
 
+/**
+ * A subsolid core inside a structure whose dense part is solid: the peak lay on the
+ * partial-volume rim of a solid structure (a junction of vessels, a vessel beside thin ones),
+ * not on a nodule's centre. A nodule is densest at its centre — a ground-glass nodule is
+ * ground glass throughout, a part-solid one has its solid component inside (Fleischner Society
+ * glossary, Hansell et al., Radiology 2008) — so the core a peak finds on a nodule is at least
+ * as dense as the nodule's mean. Segmented at the rim's low threshold the structure takes in
+ * the solid tissue and its thin branches, and would be worded "ground-glass" at a solid mean
+ * density. The same holds for the retry at a part-solid nodule's ground glass (segmentCandidate):
+ * segmented at the ground glass's density, a part-solid nodule is mostly ground glass (its solid
+ * component is the smaller part), a cluster of vessels in denser lung is mostly vessel. Returns
+ * the rejection, or undefined when the rule does not apply.
+ */
+function solidBodyAroundSubsolidCore(nodule: NoduleMeasurement, coreHu: number, thresholdHu: number): Rejected | undefined {
+  const { meanHu, elongation, fill } = nodule;
+  const solidHu = LUNG_NODULE_PARAMS.solidHu;
+  if (coreHu >= solidHu || meanHu < solidHu) return undefined;
+  return rejected(
+    'rim-of-solid',
+    `subsolid core (${coreHu.toFixed(0)} HU) on a solid structure (mean ${meanHu.toFixed(0)} HU)`,
+    thresholdHu,
+    (meanHu - solidHu) / Math.abs(solidHu),
+    { elongation, fill },
+  );
+}
+
 /** Segments a candidate whose core has density `coreHu` on `slice`, and decides whether it is a nodule. */
 function segmentWithCore(
   volume: SeriesVolume,
@@ -225,6 +251,10 @@ function segmentWithCore(
   if (fill < minFill)
     return rejected('sparse', `sparse (fill ${fill.toFixed(2)})`, thresholdHu, (minFill - fill) / minFill, { elongation, fill });
   if (nodule.diameterMm < LUNG_NODULE_PARAMS.minDiameterMm) return rejected('too-small', 'too small', thresholdHu, 1);
+  // Before it is recorded as a nodule: the structure is not one, and must not hide the ground
+  // glass beside it from later candidates.
+  const rim = solidBodyAroundSubsolidCore(nodule, coreHu, thresholdHu);
+  if (rim) return rim;
   // Accepted: the whole measured part is this nodule for later candidates.
   segmented.record(box, part, linkHu);
   return {

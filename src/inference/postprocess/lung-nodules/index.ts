@@ -86,7 +86,9 @@ export function findLungNodules(ctx: PostprocessContext, trace?: CandidateTrace)
     const outcome = segmentCandidate(volume, grid, masks.filled, candidate, record, masks.closed);
     trace?.(candidate, outcome);
     if (outcome.outcome === 'rejected') {
-      if (outcome.reason === 'leaves-box' || outcome.reason === 'mostly-tubes') vessels.push(candidate);
+      // A subsolid core on a solid structure (rim-of-solid) is a vessel's edge too: ground glass may lie beside it.
+      if (outcome.reason === 'leaves-box' || outcome.reason === 'mostly-tubes' || outcome.reason === 'rim-of-solid')
+        vessels.push(candidate);
       // A proposal of the ground-glass search is no peak: its rejection tells nothing of a missed one.
       const strongPeak = !candidate.groundGlassOnly && candidate.score >= NEAR_MISS_SCORE_FACTOR * threshold;
       if (isDecidedRejection(outcome) && nearMisses < NEAR_MISS_COUNT && strongPeak) {
