@@ -377,8 +377,10 @@ test('the event loop keeps ticking while a 256³ inference runs (session lives i
   // gap measured on this 2-vCPU machine was 25-135 ms, worst on a second back-to-back 256³ run
   // (a 192 MiB output of the first run being freed, and page-fault/memory-bandwidth contention with
   // ORT's threads, not CPU starvation: two CPU-burning processes beside an idle loop cause no gap).
-  // The bound is set where it does not flake; the SCP-level C-ECHO check belongs to the queue stage.
-  assert.ok(maxGap < 250, `longest event-loop gap ${maxGap.toFixed(1)} ms`);
+  // Under load (CI beside two benchmark processes, load average 9) a 270 ms gap was seen: the bound
+  // is 1 s, well below the whole run (6-22 s) that an inference on the event loop would block, so
+  // the defect this guards against still fails it. The SCP-level C-ECHO check belongs to the queue stage.
+  assert.ok(maxGap < 1000, `longest event-loop gap ${maxGap.toFixed(1)} ms`);
   // Same input, same session: the same answer (and the transferred input came back intact as output).
   assert.deepEqual(argmaxCounts(out['output']!.data as Float32Array, 3), EXPECTED_COUNTS);
   assert.equal(feed['input']!.data.length, 0, 'input buffer was transferred to the worker, not copied');
