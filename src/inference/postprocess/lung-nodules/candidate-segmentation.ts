@@ -13,7 +13,6 @@ import type { Candidate } from './candidates';
 import { strongestLocalShape, type LocalShape } from './local-shape';
 import type { VoxelMask } from '../types';
 import { measureNodule, type NoduleMeasurement } from './nodule-measurements';
-import { notchAwareShape } from './notch-fill';
 import { noduleMask } from './nodule-mask';
 import { LUNG_NODULE_PARAMS } from './params';
 import { DeferredRecords, type SegmentationRecord } from './segmented-voxels';
@@ -241,9 +240,8 @@ function segmentWithCore(
 
   const nodule = measureNodule(box, part, structure.lungHu, backgroundHu, coreHu);
   if (!nodule) return unmeasurable('nothing-denser-than-lung', 'nothing denser than lung');
-  // A proposal around a vessel's notch: the vessel's voxels inside its extent are no hole (notch-fill.ts).
-  const { elongation, fill } = candidate.besideNotch ? notchAwareShape(volume, grid, lung, nodule) : nodule;
-  const maxElongation = candidate.besideNotch ? LUNG_NODULE_PARAMS.maxNotchElongation : LUNG_NODULE_PARAMS.maxElongation;
+  const { elongation, fill } = nodule;
+  const maxElongation = LUNG_NODULE_PARAMS.maxElongation;
   if (elongation > maxElongation)
     return rejected('elongated', `elongated (${elongation.toFixed(2)})`, thresholdHu, (elongation - maxElongation) / maxElongation, {
       elongation,
