@@ -224,6 +224,7 @@ function segmentWithCore(
 
   const nodule = measureNodule(box, part, structure.lungHu, backgroundHu, coreHu);
   if (!nodule) return unmeasurable('nothing-denser-than-lung', 'nothing denser than lung');
+  if (atWall && !isBumpOnWall(atWall, part)) return rejected('leaves-box', 'on the wall, not a bump on it', thresholdHu, 1);
   const { elongation, fill } = nodule;
   const maxElongation = LUNG_NODULE_PARAMS.maxElongation;
   if (elongation > maxElongation)
@@ -235,7 +236,6 @@ function segmentWithCore(
   if (fill < minFill)
     return rejected('sparse', `sparse (fill ${fill.toFixed(2)})`, thresholdHu, (minFill - fill) / minFill, { elongation, fill });
   if (nodule.diameterMm < LUNG_NODULE_PARAMS.minDiameterMm) return rejected('too-small', 'too small', thresholdHu, 1);
-  if (atWall && !isBumpOnWall(atWall, part)) return rejected('leaves-box', 'on the wall, not a bump on it', thresholdHu, 1);
   // Accepted: the whole measured part is this nodule for later candidates.
   segmented.record(box, part, linkHu);
   return {
