@@ -37,7 +37,7 @@ export interface CutAtPleura {
   readonly structure: BoxedStructure;
   /** The body beyond PEEL_MM from the wall, connected to the seed, grown back by PEEL_MM within the structure. */
   readonly part: Uint8Array;
-  /** Per box voxel, its distance from the wall (mm). */
+  /** Per voxel of the structure, its distance from the wall through it (mm). */
   readonly depthMm: Float32Array;
 }
 
@@ -49,7 +49,7 @@ export function cutAtPleura(structure: BoxedStructure, component: Uint8Array): C
   const { box } = structure;
   // Most structures that leave their box are vessels leaving through its faces: nothing to cut.
   if (!touchesWall(structure, component)) return undefined;
-  const depthMm = distanceFromWallMm(structure);
+  const depthMm = distanceFromWallMm(structure, component);
   if (!(depthMm[structure.seed]! > PEEL_MM)) return undefined;
   const beyond = new Float32Array(box.voxelCount);
   const base = Uint8Array.from(structure.pleural ?? new Uint8Array(box.voxelCount));
@@ -100,12 +100,13 @@ function touchesWall(structure: BoxedStructure, component: Uint8Array): boolean 
 const FAR_MM = 1e6;
 
 /**
- * Per box voxel, the distance (mm) to the nearest wall voxel — dense tissue (at least the link
- * threshold) outside the closed lung — by a two-pass 3-D chamfer transform with the box's
- * spacings (26 neighbours: within a few per cent of the Euclidean distance, enough to tell a
- * bump from a rim). FAR_MM when the box holds no wall.
+ * Per voxel of `component`, the distance (mm) through it to the nearest wall voxel — dense tissue
+ * (at least the link threshold) outside the closed lung — by a two-pass 3-D chamfer transform
+ * with the box's spacings (26 neighbours: within a few per cent of the Euclidean distance in a
+ * convex structure, enough to tell a bump from a rim). Only the structure's voxels are visited
+ * (the cost follows its size, not the box's); the others stay FAR_MM.
  */
-function distanceFromWallMm(structure: BoxedStructure): Float32Array {
+function distanceFromWallMm(structure: BoxedStructure, component: Uint8Array): Float32Array {
   const { box, lungHu, hu, linkHu } = structure;
   const { sizeX, sizeY, sizeZ, plane } = box;
   const { xSpacingMm: dx, ySpacingMm: dy, zSpacingMm: dz } = box.grid;
@@ -123,6 +124,8 @@ function distanceFromWallMm(structure: BoxedStructure): Float32Array {
   const pass = (sign: 1 | -1): void => {
     for (let k = 0; k < box.voxelCount; k++) {
       const i = sign > 0 ? k : box.voxelCount - 1 - k;
+      // Only the structure's own voxels are visited: the distance runs through the structure.
+      if (!component[i]) continue;
       let d = distance[i]!;
       if (d === 0) continue;
       const z = (i / plane) | 0;
