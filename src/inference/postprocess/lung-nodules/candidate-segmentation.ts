@@ -14,6 +14,7 @@ import { strongestLocalShape, type LocalShape } from './local-shape';
 import type { VoxelMask } from '../types';
 import { measureNodule, type NoduleMeasurement } from './nodule-measurements';
 import { noduleMask } from './nodule-mask';
+import { cutAtPleura, isBumpOnWall } from './pleural-cut';
 import { LUNG_NODULE_PARAMS } from './params';
 import { DeferredRecords, type SegmentationRecord } from './segmented-voxels';
 import { leavesBox, separateFromVessels, wallContact, type BoxedStructure, type WallContact } from './vessel-rejection';
@@ -188,7 +189,7 @@ function segmentWithCore(
   if (segmented.alreadySegmented(gridIndex(grid, seed.column, seed.row, slice), linkHu))
     return unmeasurable('already-segmented', 'already segmented');
 
-  const structure = {
+  let structure: BoxedStructure = {
     ...cutOutBox(
       volume,
       grid,
@@ -201,9 +202,18 @@ function segmentWithCore(
     subsolidCore: coreHu < LUNG_NODULE_PARAMS.solidHu,
   };
   const { box } = structure;
-  const component = new Uint8Array(box.voxelCount);
-  growRegion26(box, structure.lungHu, component, queueFor(box.voxelCount), structure.seed, linkHu);
-  const touches = leavesBox(structure, component);
+  const grown = new Uint8Array(box.voxelCount);
+  growRegion26(box, structure.lungHu, grown, queueFor(box.voxelCount), structure.seed, linkHu);
+  let component: Uint8Array = grown;
+  let touches = leavesBox(structure, grown);
+  // A solid structure against the wall: cut at the pleural surface and judge the part inside
+  // the lung, its base on the wall allowed (pleural-cut.ts); it must then be a bump on the wall.
+  const atWall = touches && !structure.subsolidCore ? cutAtPleura(structure, grown) : undefined;
+  if (atWall) {
+    structure = { ...atWall.structure, subsolidCore: false };
+    component = atWall.part;
+    touches = leavesBox(structure, component);
+  }
   // Remember what was segmented so later (weaker) candidates on the same structure are skipped:
   // all of a compact structure, only the candidate's own neighbourhood of one that leaves its
   // box (below: a better-centred candidate on a nodule touching a vessel deserves its own try).
@@ -240,6 +250,7 @@ function segmentWithCore(
 
   const nodule = measureNodule(box, part, structure.lungHu, backgroundHu, coreHu);
   if (!nodule) return unmeasurable('nothing-denser-than-lung', 'nothing denser than lung');
+  if (atWall && !isBumpOnWall(atWall, part)) return rejected('leaves-box', 'on the wall, not a bump on it', thresholdHu, 1);
   const { elongation, fill } = nodule;
   const maxElongation = LUNG_NODULE_PARAMS.maxElongation;
   if (elongation > maxElongation)
