@@ -16,6 +16,7 @@ import * as zlib from 'node:zlib';
 
 import { DicomParseError, HeaderReadResult, inflateDeflatedDataset, readDatasetHeader } from '../src/dicom/dataset-reader';
 import { buildFileMetaInformation, FileMetaInput, readPart10Header } from '../src/dicom/part10';
+import { mulberry32 } from '../fixtures/chest-phantom';
 
 // ---------------------------------------------------------------------------
 // Fixtures
@@ -125,18 +126,6 @@ function us(n: number): Buffer {
   const b = Buffer.alloc(2);
   b.writeUInt16LE(n, 0);
   return b;
-}
-
-/** Deterministic PRNG so garbage tests are reproducible. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 // ---------------------------------------------------------------------------

@@ -7,7 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { insertNodule, lungBackground, measureInsertedNodule, type NoduleModel } from '../fixtures/nodule-insertion';
-import { lungMap, planNodules, seededRandom } from '../fixtures/nodule-placement';
+import { lungMap, planNodules } from '../fixtures/nodule-placement';
+import { mulberry32 } from '../fixtures/chest-phantom';
 
 const ROWS = 160;
 const COLUMNS = 160;
@@ -19,7 +20,7 @@ const VESSEL = { row: 80, column: 52, radiusMm: 1.5 };
 
 /** Right lung centred at column 50, left at 110, row 80; semi-axes 18 × 30 mm; slices 4..43. */
 function chest(): { rows: number; columns: number; pixelSpacing: [number, number]; sliceSpacing: number; values: Float32Array[] } {
-  const random = seededRandom(7);
+  const random = mulberry32(7);
   const values = Array.from({ length: SLICES }, (_, k) => {
     const plane = new Float32Array(ROWS * COLUMNS);
     for (let r = 0; r < ROWS; r++)
