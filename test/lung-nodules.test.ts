@@ -56,7 +56,7 @@ test('growRegion26 joins voxels that touch only at a corner; dilateFaces adds th
   values[box.index(2, 2, 2)] = 0; // corner contact only
   values[box.index(3, 3, 3)] = NaN; // outside the lung: never grown into
   const region = new Uint8Array(box.voxelCount);
-  growRegion26(box, values, region, new Int32Array(box.voxelCount), box.index(1, 1, 1), -500);
+  growRegion26(box, values, region, box.index(1, 1, 1), -500);
   assert.deepEqual(
     [...region.keys()].filter((i) => region[i]),
     [box.index(1, 1, 1), box.index(2, 2, 2)],

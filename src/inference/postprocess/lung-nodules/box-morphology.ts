@@ -3,19 +3,12 @@ import type { VoxelBox } from './volume-grid';
 
 /**
  * 26-connected region growing (faces, edges and corners all connect) from `seed` over the voxels
- * whose value is at least `threshold` (NaN never is): sets them to 1 in `region`. `queue` is
- * scratch space of at least box.voxelCount entries. The comparison is written into the loop, not
+ * whose value is at least `threshold` (NaN never is): sets them to 1 in `region`. The comparison is written into the loop, not
  * passed as a callback: this is the detector's most visited loop on real scans (once per candidate).
  */
-export function growRegion26(
-  box: VoxelBox,
-  values: Float32Array,
-  region: Uint8Array,
-  queue: Int32Array,
-  seed: number,
-  threshold: number,
-): void {
+export function growRegion26(box: VoxelBox, values: Float32Array, region: Uint8Array, seed: number, threshold: number): void {
   const { sizeX, sizeY, sizeZ, plane } = box;
+  const queue = queueFor(box.voxelCount);
   const around = neighbourOffsets26(box);
   let tail = 0;
   region[seed] = 1;
@@ -53,6 +46,19 @@ export function growRegion26(
       }
     }
   }
+}
+
+/**
+ * Region growing's queue, kept between calls: it runs once or more per candidate, thousands of
+ * times per scan, and a fresh queue per call was garbage the size of the box each time. Scratch
+ * only — nothing of it outlives a call, and growRegion26 does not call itself.
+ */
+let growQueue = new Int32Array(0);
+
+/** A queue of at least `voxelCount` entries. */
+function queueFor(voxelCount: number): Int32Array {
+  if (growQueue.length < voxelCount) growQueue = new Int32Array(voxelCount);
+  return growQueue;
 }
 
 /** The index offsets of the 26 neighbours of a voxel in `box` (itself left out). */

@@ -203,7 +203,7 @@ function segmentWithCore(
   };
   const { box } = structure;
   const grown = new Uint8Array(box.voxelCount);
-  growRegion26(box, structure.lungHu, grown, queueFor(box.voxelCount), structure.seed, linkHu);
+  growRegion26(box, structure.lungHu, grown, structure.seed, linkHu);
   let component: Uint8Array = grown;
   let touches = leavesBox(structure, grown);
   // A solid structure against the wall: cut at the pleural surface and judge the part inside
@@ -276,15 +276,6 @@ function segmentWithCore(
     wall: wallContact(structure, part),
     mask: noduleMask(box, part, structure.lungHu, backgroundHu, coreHu),
   };
-}
-
-/** Region growing's queue, kept between candidates (scratch only: nothing of it outlives a call). */
-let growQueue = new Int32Array(0);
-
-/** A queue of at least `voxelCount` entries. */
-function queueFor(voxelCount: number): Int32Array {
-  if (growQueue.length < voxelCount) growQueue = new Int32Array(voxelCount);
-  return growQueue;
 }
 
 /** A candidate's core (coreDensity's disc), mm: at least MIN_CORE_BLOCK_MM, at most the blob radius. */

@@ -63,7 +63,7 @@ export function cutAtPleura(structure: BoxedStructure, component: Uint8Array): C
   }
   if (peeled === 0) return undefined;
   const body = new Uint8Array(box.voxelCount);
-  growRegion26(box, beyond, body, new Int32Array(box.voxelCount), structure.seed, 1); // beyond is a 0/1 mask
+  growRegion26(box, beyond, body, structure.seed, 1); // beyond is a 0/1 mask
   const part = dilateWithin(box, body, ballOffsets(box, PEEL_MM), component);
   return { structure: { ...structure, pleural: base }, part, depthMm };
 }

@@ -170,7 +170,7 @@ function openAroundSeed(box: VoxelBox, component: Uint8Array, seed: number, radi
   // Farther than the ball's diameter plus a slice: what survived is another structure.
   if (start < 0 || Math.sqrt(bestDistanceSquared) > 2 * radiusMm + box.grid.zSpacingMm) return undefined;
   const core = new Uint8Array(box.voxelCount);
-  growRegion26(box, Float32Array.from(eroded), core, new Int32Array(box.voxelCount), start, 1); // eroded is a 0/1 mask
+  growRegion26(box, Float32Array.from(eroded), core, start, 1); // eroded is a 0/1 mask
   return dilateWithin(box, core, ball, component);
 }
 
