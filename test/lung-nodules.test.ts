@@ -427,6 +427,68 @@ test('groundGlassBesideVessel: ground glass touching a vessel, on which no peak 
   assert.deepEqual(groundGlassBesideVessel(bare.volume, grid, bare.lung[16]!, noScore, vessel), []);
 });
 
+test('a vessel through a ground-glass nodule: proposed around its notch and judged with the notch in its extent; a ground-glass sleeve round a vessel is not a nodule (issue 17 item 3)', () => {
+  // A 9 mm ground-glass nodule (-600 HU) with a 4 mm solid vessel along z through it, 0.5 mm
+  // off its centre: on every slice its ground glass is a ring round the vessel.
+  const inVessel = (x: number, y: number): boolean => Math.hypot(x - CX - 0.5, y - CY) <= 2;
+  const { volume, lung } = syntheticVolume((x, y, z) => (inVessel(x, y) ? true : Math.hypot(x - CX, y - CY, z - CZ) <= 4.5 ? -600 : false));
+  const grid = volumeGrid(volume);
+  const proposal: Candidate = { ...candidateAt(Math.round((CX - 2.25) / 0.7), 2.5), groundGlassOnly: true };
+  // Judged plainly, the vessel's voxels are a hole in the nodule's moment ellipsoid: sparse.
+  const [plain] = segment(volume, lung, [proposal]);
+  assert.equal(plain?.outcome === 'rejected' && plain.reason, 'sparse', JSON.stringify(plain));
+  const [aroundNotch] = segment(volume, lung, [{ ...proposal, besideNotch: true }]);
+  assert.equal(aroundNotch?.outcome, 'accepted', JSON.stringify(aroundNotch));
+  if (aroundNotch?.outcome !== 'accepted') return;
+  // The vessel's share is not the nodule's: within LUNA16's tolerance of 9 mm, ground glass.
+  assert.ok(Math.abs(aroundNotch.nodule.diameterMm - 9) <= 3, `diameter ${aroundNotch.nodule.diameterMm}`);
+  assert.ok(aroundNotch.nodule.coreHu < -300, `core ${aroundNotch.nodule.coreHu}`);
+  // An 8 mm one with a 3 mm vessel 1.5 mm off its centre: its ground glass is a crescent too
+  // shallow for the plain search; the search with the vessel counted as inside proposes it.
+  const crescent = syntheticVolume((x, y, z) =>
+    Math.hypot(x - CX - 1.5, y - CY) <= 1.5 ? true : Math.hypot(x - CX, y - CY, z - CZ) <= 4 ? -600 : false,
+  );
+  const noScore = new Float32Array(grid.rows * grid.columns);
+  const vessel = candidateAt(Math.round((CX + 1.5) / 0.7), 1.5);
+  assert.deepEqual(groundGlassBesideVessel(crescent.volume, grid, crescent.lung[16]!, noScore, vessel), []);
+  const proposals = groundGlassBesideVessel(crescent.volume, grid, crescent.lung[16]!, noScore, vessel, true);
+  assert.equal(proposals.length, 1, JSON.stringify(proposals));
+  assert.equal(proposals[0]!.besideNotch, true);
+  assert.ok(Math.hypot((proposals[0]!.column - 32) * 0.7, (proposals[0]!.row - 32) * 0.7) <= 4, JSON.stringify(proposals));
+  const [found] = segment(crescent.volume, crescent.lung, proposals);
+  assert.equal(found?.outcome, 'accepted', JSON.stringify(found));
+
+  // A ground-glass sleeve 8 mm long round a 3 mm vessel: with the vessel in its extent, a short
+  // cylinder — too elongated for a nodule around a notch.
+  const sleeve = syntheticVolume((x, y, z) => {
+    const r = Math.hypot(x - CX, y - CY);
+    return r <= 1.5 ? true : r <= 2.8 && Math.abs(z - CZ) < 4 ? -600 : false;
+  });
+  const [sleeveOutcome] = segment(sleeve.volume, sleeve.lung, [
+    { ...candidateAt(Math.round((CX + 2.1) / 0.7), 2), groundGlassOnly: true, besideNotch: true },
+  ]);
+  assert.equal(sleeveOutcome?.outcome === 'rejected' && sleeveOutcome.reason, 'elongated', JSON.stringify(sleeveOutcome));
+});
+
+test("ground glass with solid tissue straight above and below it is an oblique vessel's partial volume, not a nodule (issue 17 item 3)", () => {
+  // Ground glass (-450 HU) 3 mm in radius on three slices; with solid discs (a vessel
+  // running on through the slab) on the slices just above and below it, most of its voxels
+  // lie over or under solid tissue.
+  const glass = (x: number, y: number, z: number): boolean => Math.hypot(x - CX, y - CY) <= 3 && Math.abs(z - CZ) <= 1.3;
+  const cap = (x: number, y: number, z: number): boolean => Math.hypot(x - CX, y - CY) <= 3.5 && Math.abs(Math.abs(z - CZ) - 2.5) < 0.1;
+  const proposal: Candidate = { ...candidateAt(32, 2.5), groundGlassOnly: true };
+  const capped = syntheticVolume((x, y, z) => (cap(x, y, z) ? true : glass(x, y, z) ? -450 : false));
+  const [slab] = segment(capped.volume, capped.lung, [proposal]);
+  assert.equal(slab?.outcome === 'rejected' && slab.reason, 'oblique-vessel', JSON.stringify(slab));
+  // The same ground glass with lung above and below is a nodule.
+  const alone = syntheticVolume((x, y, z) => (glass(x, y, z) ? -450 : false));
+  const [nodule] = segment(alone.volume, alone.lung, [proposal]);
+  assert.equal(nodule?.outcome, 'accepted', JSON.stringify(nodule));
+  // Only the ground-glass search's proposals are judged so: a peak on the capped glass is not.
+  const [peak] = segment(capped.volume, capped.lung, [candidateAt(32, 2.5)]);
+  assert.notEqual(peak?.outcome === 'rejected' && peak.reason, 'oblique-vessel', JSON.stringify(peak));
+});
+
 test('nthSmallest gives what a sort puts at each index, duplicates included', () => {
   let seed = 7;
   const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648) * 40;

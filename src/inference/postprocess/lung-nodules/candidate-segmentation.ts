@@ -13,6 +13,8 @@ import type { Candidate } from './candidates';
 import { strongestLocalShape, type LocalShape } from './local-shape';
 import type { VoxelMask } from '../types';
 import { measureNodule, type NoduleMeasurement } from './nodule-measurements';
+import { notchAwareShape } from './notch-fill';
+import { MAX_SOLID_ABOVE_OR_BELOW_SHARE, solidAboveOrBelowShare } from './oblique-vessel';
 import { noduleMask } from './nodule-mask';
 import { cutAtPleura, isBumpOnWall } from './pleural-cut';
 import { LUNG_NODULE_PARAMS } from './params';
@@ -45,7 +47,7 @@ export type UnmeasurableReason =
   | 'nothing-denser-than-lung'; // the segmented part weighs nothing
 
 /** Why a measured candidate is not a nodule. */
-export type ShapeReason = 'leaves-box' | 'mostly-tubes' | 'elongated' | 'sparse' | 'too-small' | 'rim-of-solid';
+export type ShapeReason = 'leaves-box' | 'mostly-tubes' | 'elongated' | 'sparse' | 'too-small' | 'rim-of-solid' | 'oblique-vessel';
 
 export type Rejected =
   | { readonly outcome: 'rejected'; readonly reason: UnmeasurableReason; readonly description: string }
@@ -251,8 +253,9 @@ function segmentWithCore(
   const nodule = measureNodule(box, part, structure.lungHu, backgroundHu, coreHu);
   if (!nodule) return unmeasurable('nothing-denser-than-lung', 'nothing denser than lung');
   if (atWall && !isBumpOnWall(atWall, part)) return rejected('leaves-box', 'on the wall, not a bump on it', thresholdHu, 1);
-  const { elongation, fill } = nodule;
-  const maxElongation = LUNG_NODULE_PARAMS.maxElongation;
+  // A proposal around a vessel's notch: the vessel's voxels inside its extent are no hole (notch-fill.ts).
+  const { elongation, fill } = candidate.besideNotch ? notchAwareShape(volume, grid, lung, nodule) : nodule;
+  const maxElongation = candidate.besideNotch ? LUNG_NODULE_PARAMS.maxNotchElongation : LUNG_NODULE_PARAMS.maxElongation;
   if (elongation > maxElongation)
     return rejected('elongated', `elongated (${elongation.toFixed(2)})`, thresholdHu, (elongation - maxElongation) / maxElongation, {
       elongation,
@@ -266,6 +269,18 @@ function segmentWithCore(
   // glass beside it from later candidates.
   const rim = solidBodyAroundSubsolidCore(nodule, coreHu, thresholdHu);
   if (rim) return rim;
+  const mask = noduleMask(box, part, structure.lungHu, backgroundHu, coreHu);
+  // Ground glass alone (the search beside vessels) with solid tissue straight above or below: an
+  // oblique vessel's partial volume on this slice (oblique-vessel.ts).
+  const solidShare = candidate.groundGlassOnly ? solidAboveOrBelowShare(volume, grid, mask) : 0;
+  if (solidShare > MAX_SOLID_ABOVE_OR_BELOW_SHARE)
+    return rejected(
+      'oblique-vessel',
+      `ground glass over solid tissue (${solidShare.toFixed(2)} of it): a vessel's partial volume`,
+      thresholdHu,
+      (solidShare - MAX_SOLID_ABOVE_OR_BELOW_SHARE) / MAX_SOLID_ABOVE_OR_BELOW_SHARE,
+      { elongation, fill },
+    );
   // Accepted: the whole measured part is this nodule for later candidates.
   segmented.record(box, part, linkHu);
   return {
@@ -274,7 +289,7 @@ function segmentWithCore(
     margin: (maxElongation - elongation) / (maxElongation - 1),
     nodule: { ...nodule, coreHu },
     wall: wallContact(structure, part),
-    mask: noduleMask(box, part, structure.lungHu, backgroundHu, coreHu),
+    mask,
   };
 }
 

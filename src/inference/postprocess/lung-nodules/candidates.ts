@@ -20,6 +20,11 @@ export interface Candidate {
    * segmented as ground glass alone, solid tissue left out.
    */
   readonly groundGlassOnly?: boolean;
+  /**
+   * Found there with the vessel's pixels counted as inside the ground glass (a vessel through
+   * the nodule): its shape is judged with the vessel's notch in its extent (notch-fill.ts).
+   */
+  readonly besideNotch?: boolean;
 }
 
 /** Pixels this close to the image border are never candidates (the local-maximum window must fit). */

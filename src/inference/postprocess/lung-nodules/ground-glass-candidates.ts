@@ -27,16 +27,27 @@ const LUNG_PARENCHYMA_MAX_HU = -650;
 const SEARCH_RADIUS_MM = 12;
 /** Ground glass this deep (mm, in plane) is proposed: most of a nodule of the smallest reported size. */
 const MIN_DEPTH_MM = 0.8 * (LUNG_NODULE_PARAMS.minDiameterMm / 2);
+/**
+ * Around a vessel's notch: the ground glass alone must be this deep (mm) where the depth with the
+ * vessel counted as inside is taken, about two pixels (a vessel's partial-volume rim is one).
+ */
+const MIN_GLASS_DEPTH_AT_NOTCH_MM = 1.3;
 /** Proposals closer than this (mm) to an earlier one are the same. */
 const SAME_PROPOSAL_MM = 3;
 
-/** Where ground glass beside the vessel of `vessel` (a candidate rejected as a vessel) lies deepest: one point per patch of it. */
+/**
+ * Where ground glass beside the vessel of `vessel` (a candidate rejected as a vessel) lies
+ * deepest: one point per patch of it. `notchAware`: the depth counts the solid pixels as inside
+ * (notchDepthMm): where a vessel runs through a nodule, its ground glass on the centre slice is a
+ * crescent around the vessel, too shallow for MIN_DEPTH_MM on its own.
+ */
 export function groundGlassBesideVessel(
   volume: SeriesVolume,
   grid: VolumeGrid,
   search: Uint8Array,
   blobScore: Float32Array,
   vessel: Candidate,
+  notchAware = false,
 ): Candidate[] {
   const { columns, rows, xSpacingMm, ySpacingMm } = grid;
   const hu = volume.values[vessel.slice]!;
@@ -48,19 +59,32 @@ export function groundGlassBesideVessel(
   const backgroundHu = windowBackgroundHu(hu, search, columns, x0, y0, width, height);
   if (backgroundHu === undefined) return [];
   const glass = new Uint8Array(width * height);
+  const dense = new Uint8Array(width * height);
   for (let y = 0; y < height; y++)
     for (let x = 0; x < width; x++) {
       const i = (y0 + y) * columns + x0 + x;
       const v = hu[i]!;
       glass[y * width + x] = search[i] && v - backgroundHu >= MIN_CONTRAST_HU && v < LUNG_NODULE_PARAMS.solidHu ? 1 : 0;
+      dense[y * width + x] = search[i] && v - backgroundHu >= MIN_CONTRAST_HU ? 1 : 0;
     }
-  const depth = depthMm(glass, width, height, xSpacingMm, ySpacingMm);
+  const depth = notchAware
+    ? notchDepthMm(glass, dense, width, height, xSpacingMm, ySpacingMm)
+    : depthMm(glass, width, height, xSpacingMm, ySpacingMm);
   return deepestPerPatch(depth, width, height)
     .filter((p) => p.depthMm >= MIN_DEPTH_MM)
     .map((p) => {
       const column = x0 + p.x;
       const row = y0 + p.y;
-      return { slice: vessel.slice, column, row, score: blobScore[row * columns + column]!, radiusMm: p.depthMm, groundGlassOnly: true };
+      const score = blobScore[row * columns + column]!;
+      return {
+        slice: vessel.slice,
+        column,
+        row,
+        score,
+        radiusMm: p.depthMm,
+        groundGlassOnly: true,
+        ...(notchAware ? { besideNotch: true } : {}),
+      };
     });
 }
 
@@ -146,6 +170,18 @@ function depthMm(mask: Uint8Array, width: number, height: number, dx: number, dy
     }
   for (let i = 0; i < distance.length; i++) if (distance[i]! > 0) distance[i] = distance[i]! - halfPixel;
   return distance;
+}
+
+/**
+ * Depth with the vessel's notch filled: of the ground glass and solid pixels together, where the
+ * ground glass alone is at least MIN_GLASS_DEPTH_AT_NOTCH_MM deep (so the depth is taken in ground
+ * glass, not in a bare vessel with its one-pixel rim); 0 elsewhere.
+ */
+function notchDepthMm(glass: Uint8Array, dense: Uint8Array, width: number, height: number, dx: number, dy: number): Float32Array {
+  const glassDepth = depthMm(glass, width, height, dx, dy);
+  const depth = depthMm(dense, width, height, dx, dy);
+  for (let i = 0; i < depth.length; i++) if (glassDepth[i]! < MIN_GLASS_DEPTH_AT_NOTCH_MM) depth[i] = 0;
+  return depth;
 }
 
 /** The deepest pixel of each 8-connected patch of positive depth. */

@@ -28,6 +28,8 @@ export interface NoduleMeasurement {
   readonly elongation: number;
   /** Volume over that of the ellipsoid with the same second moments: about 0.7-1 for a blob. */
   readonly fill: number;
+  /** The weighted second moments (mm²: xx, yy, zz, xy, xz, yz) about `centre`: the moment ellipsoid has semi-axes sqrt(5 λ). */
+  readonly covarianceMm2: readonly [number, number, number, number, number, number];
 }
 
 /**
@@ -106,7 +108,8 @@ export function measureNodule(
   const diameterMm = Math.cbrt((6 * volumeMm3) / Math.PI);
   const centre = { slice: box.originZ + meanZ / dz, column: box.originX + meanX / dx, row: box.originY + meanY / dy };
   const meanHu = coreVoxels > 0 ? coreHuSum / coreVoxels : coreHu;
-  return { volumeMm3, diameterMm, meanHu, centre, elongation, fill };
+  const covarianceMm2 = [vx, vy, vz, cxy / weightSum, cxz / weightSum, cyz / weightSum] as const;
+  return { volumeMm3, diameterMm, meanHu, centre, elongation, fill, covarianceMm2 };
 }
 
 /** Eigenvalues of the symmetric 3x3 matrix [[a d e] [d b f] [e f c]], descending (closed form). */
