@@ -145,7 +145,8 @@ export function segmentCandidate(
  * Hansell et al., Radiology 2008): the whole must be larger than the solid part the first
  * segmentation measured, by PART_SOLID_MIN_GROWTH (a solid nodule's partial-volume rim and the
  * vessels touching it add far less), whatever its size, so a small part-solid nodule counts as
- * well as a large one. Where the first segmentation measured nothing (it left the box, or the
+ * well as a large one (around a sparse core a whole of PART_SOLID_MIN_DIAMETER_MM or more is
+ * taken as before). Where the first segmentation measured nothing (it left the box, or the
  * opening cut it as tubes) the core's size is unknown, and only a whole of at least
  * PART_SOLID_MIN_DIAMETER_MM is taken: around small-scale candidates on thin vessels the
  * partial-volume rim looks like a few voxels of ground glass.
@@ -153,7 +154,10 @@ export function segmentCandidate(
 function smallestPartSolidMm(first: CandidateOutcome): number {
   if (first.outcome === 'accepted') return PART_SOLID_MIN_GROWTH * first.nodule.diameterMm;
   const measured = 'shape' in first ? first.shape?.diameterMm : undefined;
-  return measured === undefined ? PART_SOLID_MIN_DIAMETER_MM : Math.max(LUNG_NODULE_PARAMS.minDiameterMm, PART_SOLID_MIN_GROWTH * measured);
+  if (measured === undefined) return PART_SOLID_MIN_DIAMETER_MM;
+  // Found sparse, the core was grown into the ground glass around it and measured with it at low
+  // weight: a large whole may come out less than 1.25 times that, and is taken from 10 mm as before.
+  return Math.min(PART_SOLID_MIN_DIAMETER_MM, Math.max(LUNG_NODULE_PARAMS.minDiameterMm, PART_SOLID_MIN_GROWTH * measured));
 }
 
 /**
