@@ -155,7 +155,7 @@ export async function runInsertedScans(
       const inserted = planned.map((n) => {
         const background = insertNodule(vol, n, undefined, { inPlaneBlurMm: options.edgeBlurMm });
         const [x, y, z] = pixelToPatient(vol, n.k, n.column, n.row);
-        return { n, centre: { x, y, z }, profile: measureInsertedNodule(vol, n, background), background };
+        return { n, centre: { x, y, z }, profile: measureInsertedNodule(vol, base, n, background), background };
       });
       checkInsertion(scan.name, inserted);
       const maps = await runSliceModel(session, vol, manifest);

@@ -372,6 +372,20 @@ test('segmentCandidate: a part-solid nodule is measured whole (ground glass and 
   assert.equal(plain?.outcome === 'accepted' && plain.nodule.coreHu, 0, JSON.stringify(plain));
 });
 
+test('segmentCandidate: a small part-solid nodule (7 mm, 3 mm core) is measured whole as well, the ground glass being the nodule whatever its size', () => {
+  const radiusMm = 3.5;
+  const coreMm = 1.5;
+  const { volume, lung } = syntheticVolume((x, y, z) => {
+    const d = Math.hypot(x - CX, y - CY, z - CZ);
+    return d <= coreMm ? true : d <= radiusMm ? -550 : false;
+  });
+  const [nodule] = segment(volume, lung, [candidateAt(32, coreMm)]);
+  assert.equal(nodule?.outcome, 'accepted', JSON.stringify(nodule));
+  if (nodule?.outcome !== 'accepted') return;
+  assert.ok(Math.abs(nodule.nodule.diameterMm - 2 * radiusMm) < 1.5, `diameter ${nodule.nodule.diameterMm}`);
+  assert.ok(nodule.nodule.coreHu < -300, `segmented at the ground glass's density: ${nodule.nodule.coreHu}`);
+});
+
 test('segmentCandidate: ground glass lying against the chest wall is a nodule; a solid tube entering the wall still leaves', () => {
   // Chest wall: x >= 30 mm, the lung mask everything short of it (holes filled). A 12 mm
   // ground-glass nodule touching it: air-like, so the lung mask holds it and makes no bite.

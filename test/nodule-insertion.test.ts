@@ -86,7 +86,7 @@ test('a solid nodule: its interior at its HU with the lung noise kept, the image
       if (d > 5 + SLICE_MM) assert.equal(g.values[k]![i], v);
     }),
   );
-  const profile = measureInsertedNodule(g, m, bg);
+  const profile = measureInsertedNodule(g, original, m, bg);
   assert.ok(Math.abs(profile.halfContrastDiameterMm - 10) < 1, `half-contrast diameter ${profile.halfContrastDiameterMm} mm`);
   const again = chest();
   insertNodule(again, m);
@@ -97,7 +97,7 @@ test('a solid nodule: its interior at its HU with the lung noise kept, the image
   const bgBlurred = insertNodule(blurred, m, undefined, { inPlaneBlurMm: 0.6 });
   const rim = (x: ReturnType<typeof chest>): number => x.values[24]![80 * COLUMNS + 110 + 8]!; // 5.6 mm out along the row
   assert.ok(rim(blurred) > rim(g) + 50, `blurred rim ${rim(blurred)} HU vs sharp ${rim(g)} HU`);
-  const d = measureInsertedNodule(blurred, m, bgBlurred).halfContrastDiameterMm;
+  const d = measureInsertedNodule(blurred, original, m, bgBlurred).halfContrastDiameterMm;
   assert.ok(Math.abs(d - 10) < 1, `blurred half-contrast diameter ${d} mm`);
 });
 
@@ -136,7 +136,25 @@ test('ground glass over a vessel keeps the vessel (max rule); a part-solid nodul
   assert.ok(Math.abs(core - 30) < 15, `core mean ${core} HU`);
   assert.ok(Math.abs(rim + 550) < 25, `ground-glass rim mean ${rim} HU`);
   assert.equal(lungBackground(ps, partSolid, 7).medianHu > -900, true);
-  assert.ok(Math.abs(measureInsertedNodule(ps, partSolid, bg).halfContrastDiameterMm - 14) < 1.5);
+  assert.ok(Math.abs(measureInsertedNodule(ps, original, partSolid, bg).halfContrastDiameterMm - 14) < 1.5);
+});
+
+test('a faint ground-glass nodule in lung denser than its half-contrast level on three sides measures its own size (what the insertion added, not the image)', () => {
+  // As beside the chest wall on thick slices: dependent lung and the wall's partial-volume layer
+  // at about −700 HU, above the half level (about −740 HU) of ground glass at −630 over −850 HU lung.
+  const m = model({ type: 'ground-glass', groundGlassHu: -630 });
+  const denseSide = (k: number, i: number): boolean => {
+    const dy = (Math.floor(i / COLUMNS) - m.row) * SPACING;
+    const dz = (k - m.k) * SLICE_MM;
+    const d = Math.hypot(dz, dy, ((i % COLUMNS) - m.column) * SPACING);
+    return d > 4.6 && d < 9 && (dy > 3 || Math.abs(dz) > 3);
+  };
+  const original = chest();
+  original.values.forEach((plane, k) => plane.forEach((v, i) => (plane[i] = denseSide(k, i) ? v + 150 : v)));
+  const g = { ...original, values: original.values.map((p) => Float32Array.from(p)) };
+  const bg = insertNodule(g, m);
+  const d = measureInsertedNodule(g, original, m, bg).halfContrastDiameterMm;
+  assert.ok(Math.abs(d - 10) < 1.5, `half-contrast diameter ${d} mm, nominal 10 mm`);
 });
 
 test('placement: an independent lung mask; nodules in the lungs, apart by their radii + 10 mm, juxtapleural ones touching the wall; the same seed the same plan', () => {

@@ -60,7 +60,8 @@ export type Rejected =
       readonly thresholdHu: number;
       /** How far the deciding feature is past its cut-off, relative (0 = on the cut-off). */
       readonly margin: number;
-      readonly shape?: { readonly elongation: number; readonly fill: number };
+      /** The measured shape, and the equivalent diameter (mm) where the rejection came after measuring it. */
+      readonly shape?: { readonly elongation: number; readonly fill: number; readonly diameterMm?: number };
     };
 
 export type CandidateOutcome = Accepted | Rejected;
@@ -135,10 +136,30 @@ export function segmentCandidate(
   // What the retry segments blocks later candidates only if the retry is taken.
   const tentative = new DeferredRecords(segmented);
   const whole = segmentWithCore(volume, grid, { lung, closed }, candidate, tentative, blobRadiusMm, { coreHu: haloHu, slice: core.slice });
-  if (whole.outcome !== 'accepted' || whole.nodule.diameterMm < PART_SOLID_MIN_DIAMETER_MM) return first;
-  if (first.outcome === 'accepted' && whole.nodule.diameterMm < PART_SOLID_MIN_GROWTH * first.nodule.diameterMm) return first;
+  if (whole.outcome !== 'accepted' || whole.nodule.diameterMm < smallestPartSolidMm(first)) return first;
   tentative.commit();
   return whole;
+}
+
+/**
+ * The smallest whole nodule the part-solid retry takes around a solid core segmented as `first`.
+ * A part-solid nodule is ground glass with a solid component in it (Fleischner Society glossary,
+ * Hansell et al., Radiology 2008): the whole must be larger than the solid part the first
+ * segmentation measured, by PART_SOLID_MIN_GROWTH (a solid nodule's partial-volume rim and the
+ * vessels touching it add far less), whatever its size, so a small part-solid nodule counts as
+ * well as a large one (around a sparse core a whole of PART_SOLID_MIN_DIAMETER_MM or more is
+ * taken as before). Where the first segmentation measured nothing (it left the box, or the
+ * opening cut it as tubes) the core's size is unknown, and only a whole of at least
+ * PART_SOLID_MIN_DIAMETER_MM is taken: around small-scale candidates on thin vessels the
+ * partial-volume rim looks like a few voxels of ground glass.
+ */
+function smallestPartSolidMm(first: CandidateOutcome): number {
+  if (first.outcome === 'accepted') return PART_SOLID_MIN_GROWTH * first.nodule.diameterMm;
+  const measured = 'shape' in first ? first.shape?.diameterMm : undefined;
+  if (measured === undefined) return PART_SOLID_MIN_DIAMETER_MM;
+  // Found sparse, the core was grown into the ground glass around it and measured with it at low
+  // weight: a large whole may come out less than 1.25 times that, and is taken from 10 mm as before.
+  return Math.min(PART_SOLID_MIN_DIAMETER_MM, Math.max(LUNG_NODULE_PARAMS.minDiameterMm, PART_SOLID_MIN_GROWTH * measured));
 }
 
 /**
@@ -263,7 +284,11 @@ function segmentWithCore(
     });
   const minFill = LUNG_NODULE_PARAMS.minFill;
   if (fill < minFill)
-    return rejected('sparse', `sparse (fill ${fill.toFixed(2)})`, thresholdHu, (minFill - fill) / minFill, { elongation, fill });
+    return rejected('sparse', `sparse (fill ${fill.toFixed(2)})`, thresholdHu, (minFill - fill) / minFill, {
+      elongation,
+      fill,
+      diameterMm: nodule.diameterMm,
+    });
   if (nodule.diameterMm < LUNG_NODULE_PARAMS.minDiameterMm) return rejected('too-small', 'too small', thresholdHu, 1);
   // Before it is recorded as a nodule: the structure is not one, and must not hide the ground
   // glass beside it from later candidates.
@@ -307,7 +332,7 @@ function rejected(
   description: string,
   thresholdHu: number,
   margin: number,
-  shape?: { elongation: number; fill: number },
+  shape?: { elongation: number; fill: number; diameterMm?: number },
 ): Rejected {
   return { outcome: 'rejected', reason, description, thresholdHu, margin, ...(shape ? { shape } : {}) };
 }
@@ -348,14 +373,15 @@ function coreDensity(
 }
 
 /**
- * Segmented at the ground glass's density, an accepted solid nodule must grow by at least this
- * factor in diameter to be taken as part-solid: a solid nodule's own partial-volume rim and
- * the vessels touching it add far less.
+ * Segmented at the ground glass's density, a solid core (accepted, or measured and found sparse)
+ * must grow by at least this factor in diameter to be taken as part-solid: a solid nodule's own
+ * partial-volume rim and the vessels touching it add far less.
  */
 const PART_SOLID_MIN_GROWTH = 1.25;
 /**
- * Smallest part-solid nodule the ground-glass retry reports (mm): around small-scale candidates
- * on thin vessels the partial-volume rim looks like a few voxels of ground glass.
+ * Smallest part-solid nodule the ground-glass retry reports (mm) around a core that was not
+ * measured (left the box, mostly tubes): around small-scale candidates on thin vessels the
+ * partial-volume rim looks like a few voxels of ground glass.
  */
 const PART_SOLID_MIN_DIAMETER_MM = 10;
 /** The ground glass around a solid core is looked for over a disc of this many blob radii... */
