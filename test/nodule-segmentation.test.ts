@@ -172,7 +172,7 @@ test('post-processors that can write a Segmentation say so; classification canno
   assert.equal(canWriteSegmentation('no-such-thing'), false);
 });
 
-test('a subsolid core on the rim of a solid structure is rejected as rim-of-solid; a ground-glass nodule is not (issue 17 item 3)', () => {
+test('a subsolid core on the rim of a solid structure is rejected as rim-of-solid; a ground-glass nodule, or a part-solid one seen from its ground glass, is not (issue 17 item 3)', () => {
   const { spacing, sliceSpacing } = SYNTHETIC_CT;
   const radiusMm = 4;
   const centre = [32 * spacing, 32 * spacing, 16 * sliceSpacing] as const;
@@ -204,4 +204,18 @@ test('a subsolid core on the rim of a solid structure is rejected as rim-of-soli
   const groundGlass = segmentAt(sphere(-550), 32, radiusMm);
   assert.equal(groundGlass.outcome, 'accepted', JSON.stringify(groundGlass));
   assert.ok(groundGlass.outcome === 'accepted' && groundGlass.nodule.coreHu < -300 && groundGlass.nodule.meanHu < -300);
+  // A part-solid nodule seen from a peak on its ground glass: the densest voxels (the ones the
+  // mean counts) are its solid component's, but most of it is ground glass. It is a nodule.
+  const partSolid = syntheticCt((x, y, z) => {
+    const inGroundGlass = Math.max(0, Math.min(1, 0.5 - (Math.hypot(x - centre[0], y - centre[1], z - centre[2]) - 6) / spacing));
+    const inSolid = Math.max(0, Math.min(1, 0.5 - (Math.hypot(x - centre[0] - 3.5, y - centre[1], z - centre[2]) - 2.4) / spacing));
+    return LUNG_HU + inGroundGlass * (-600 - LUNG_HU) + inSolid * (CORE_HU + 600);
+  }, '2.25.79');
+  const onGroundGlass = segmentAt(partSolid, 32, 6);
+  assert.equal(onGroundGlass.outcome, 'accepted', JSON.stringify(onGroundGlass));
+  assert.ok(
+    onGroundGlass.outcome === 'accepted' && onGroundGlass.nodule.coreHu < -300 && onGroundGlass.nodule.meanHu >= -300,
+    JSON.stringify(onGroundGlass),
+  );
+  assert.ok(onGroundGlass.nodule.solidShare < 0.3, 'mostly ground glass');
 });

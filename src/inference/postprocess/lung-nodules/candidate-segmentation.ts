@@ -172,16 +172,20 @@ function smallestPartSolidMm(first: CandidateOutcome): number {
  * the solid tissue and its thin branches, and would be worded "ground-glass" at a solid mean
  * density. The same holds for the retry at a part-solid nodule's ground glass (segmentCandidate):
  * segmented at the ground glass's density, a part-solid nodule is mostly ground glass (its solid
- * component is the smaller part), a cluster of vessels in denser lung is mostly vessel. Returns
- * the rejection, or undefined when the rule does not apply.
+ * component is the smaller part), a cluster of vessels in denser lung is mostly vessel. So the
+ * structure must be both: its densest voxels solid on average, and RIM_MIN_SOLID_SHARE of all its
+ * voxels solid (a part-solid nodule seen from a peak on its ground glass passes the first, its
+ * densest voxels being its solid component's, not the second). Returns the rejection, or
+ * undefined when the rule does not apply.
  */
 function solidBodyAroundSubsolidCore(nodule: NoduleMeasurement, coreHu: number, thresholdHu: number): Rejected | undefined {
   const { meanHu, elongation, fill } = nodule;
   const solidHu = LUNG_NODULE_PARAMS.solidHu;
-  if (coreHu >= solidHu || meanHu < solidHu) return undefined;
+  const mostlySolid = meanHu >= solidHu && nodule.solidShare >= RIM_MIN_SOLID_SHARE;
+  if (coreHu >= solidHu || !mostlySolid) return undefined;
   return rejected(
     'rim-of-solid',
-    `subsolid core (${coreHu.toFixed(0)} HU) on a solid structure (mean ${meanHu.toFixed(0)} HU)`,
+    `subsolid core (${coreHu.toFixed(0)} HU) on a solid structure (mean ${meanHu.toFixed(0)} HU, solid share ${nodule.solidShare.toFixed(2)})`,
     thresholdHu,
     (meanHu - solidHu) / Math.abs(solidHu),
     { elongation, fill },
@@ -271,7 +275,7 @@ function segmentWithCore(
     part = check.part;
   }
 
-  const nodule = measureNodule(box, part, structure.lungHu, backgroundHu, coreHu);
+  const nodule = measureNodule(box, part, structure.lungHu, backgroundHu, coreHu, LUNG_NODULE_PARAMS.solidHu);
   if (!nodule) return unmeasurable('nothing-denser-than-lung', 'nothing denser than lung');
   if (atWall && !isBumpOnWall(atWall, part)) return rejected('leaves-box', 'on the wall, not a bump on it', thresholdHu, 1);
   // A proposal around a vessel's notch: the vessel's voxels inside its extent are no hole (notch-fill.ts).
@@ -384,6 +388,13 @@ const PART_SOLID_MIN_GROWTH = 1.25;
  * partial-volume rim looks like a few voxels of ground glass.
  */
 const PART_SOLID_MIN_DIAMETER_MM = 10;
+/**
+ * A structure around a subsolid core is the rim of a solid one only if at least this share of its
+ * voxels is solid tissue. A part-solid nodule is mostly ground glass: a solid component spanning
+ * up to two thirds of its diameter is under 0.3 of its volume (0.67³). The mean of its densest
+ * voxels alone cannot tell: at the ground glass's low weight those are the solid component's.
+ */
+const RIM_MIN_SOLID_SHARE = 0.3;
 /** The ground glass around a solid core is looked for over a disc of this many blob radii... */
 const HALO_DISC_BLOB_RADII = 2;
 /** ... and at most this radius (mm): half the largest nodule searched for. */

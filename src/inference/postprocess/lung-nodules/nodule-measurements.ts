@@ -22,6 +22,8 @@ export interface NoduleMeasurement {
   readonly diameterMm: number;
   /** Mean HU of the core voxels (the core density when there are none). */
   readonly meanHu: number;
+  /** Share of the structure's voxels that are solid tissue (at least `solidHu`), 0..1. */
+  readonly solidShare: number;
   /** Weighted centre on the grid: fractional slice, column and row. */
   readonly centre: { readonly slice: number; readonly column: number; readonly row: number };
   /** Longest / shortest principal axis (sqrt of the covariance's eigenvalue ratio). */
@@ -45,6 +47,7 @@ export function measureNodule(
   lungHu: Float32Array,
   backgroundHu: number,
   coreHu: number,
+  solidHu: number,
 ): NoduleMeasurement | undefined {
   const { xSpacingMm: dx, ySpacingMm: dy, zSpacingMm: dz } = box.grid;
   const shell = dilateFaces(box, part);
@@ -60,6 +63,8 @@ export function measureNodule(
   let meanZ = 0;
   let coreHuSum = 0;
   let coreVoxels = 0;
+  let partVoxels = 0;
+  let solidVoxels = 0;
   for (let i = 0; i < box.voxelCount; i++) {
     const w = weightOf(i);
     if (w === 0) continue;
@@ -67,6 +72,10 @@ export function measureNodule(
     meanX += w * (box.xOf(i) * dx);
     meanY += w * (box.yOf(i) * dy);
     meanZ += w * (box.zOf(i) * dz);
+    if (part[i]) {
+      partVoxels++;
+      if (lungHu[i]! >= solidHu) solidVoxels++;
+    }
     if (part[i] && w >= MEAN_HU_MIN_WEIGHT) {
       coreHuSum += lungHu[i]!;
       coreVoxels++;
@@ -109,7 +118,8 @@ export function measureNodule(
   const centre = { slice: box.originZ + meanZ / dz, column: box.originX + meanX / dx, row: box.originY + meanY / dy };
   const meanHu = coreVoxels > 0 ? coreHuSum / coreVoxels : coreHu;
   const covarianceMm2 = [vx, vy, vz, cxy / weightSum, cxz / weightSum, cyz / weightSum] as const;
-  return { volumeMm3, diameterMm, meanHu, centre, elongation, fill, covarianceMm2 };
+  const solidShare = partVoxels > 0 ? solidVoxels / partVoxels : 0;
+  return { volumeMm3, diameterMm, meanHu, solidShare, centre, elongation, fill, covarianceMm2 };
 }
 
 /** Eigenvalues of the symmetric 3x3 matrix [[a d e] [d b f] [e f c]], descending (closed form). */
