@@ -353,10 +353,8 @@ test('segmentCandidate: a ground-glass nodule among vessels that the opening cut
   assert.ok(nodule.nodule.coreHu < -300, `ground-glass core ${nodule.nodule.coreHu}`);
 });
 
-test('segmentCandidate: a part-solid nodule is measured whole (ground glass and core), not as its solid core', () => {
-  // 20 mm of ground glass (-550 HU) around an 8 mm solid core; the peak's blob is the core's.
-  const radiusMm = 10;
-  const coreMm = 4;
+/** A part-solid nodule (-550 HU ground glass round a solid core) segmented from a peak on its core: measured whole, at the ground glass's density. */
+function assertPartSolidMeasuredWhole(radiusMm: number, coreMm: number): void {
   const { volume, lung } = syntheticVolume((x, y, z) => {
     const d = Math.hypot(x - CX, y - CY, z - CZ);
     return d <= coreMm ? true : d <= radiusMm ? -550 : false;
@@ -366,6 +364,12 @@ test('segmentCandidate: a part-solid nodule is measured whole (ground glass and 
   if (nodule?.outcome !== 'accepted') return;
   assert.ok(Math.abs(nodule.nodule.diameterMm - 2 * radiusMm) < 1.5, `diameter ${nodule.nodule.diameterMm}`);
   assert.ok(nodule.nodule.coreHu < -300, `segmented at the ground glass's density: ${nodule.nodule.coreHu}`);
+}
+
+test('segmentCandidate: a part-solid nodule is measured whole (ground glass and core), not as its solid core', () => {
+  // 20 mm of ground glass around an 8 mm solid core; the peak's blob is the core's.
+  const coreMm = 4;
+  assertPartSolidMeasuredWhole(10, coreMm);
   // A solid sphere of the same size keeps its own density (the ground-glass retry is not taken).
   const { volume: solid, lung: solidLung } = syntheticVolume((x, y, z) => Math.hypot(x - CX, y - CY, z - CZ) <= coreMm);
   const [plain] = segment(solid, solidLung, [candidateAt(32, coreMm)]);
@@ -373,17 +377,7 @@ test('segmentCandidate: a part-solid nodule is measured whole (ground glass and 
 });
 
 test('segmentCandidate: a small part-solid nodule (7 mm, 3 mm core) is measured whole as well, the ground glass being the nodule whatever its size', () => {
-  const radiusMm = 3.5;
-  const coreMm = 1.5;
-  const { volume, lung } = syntheticVolume((x, y, z) => {
-    const d = Math.hypot(x - CX, y - CY, z - CZ);
-    return d <= coreMm ? true : d <= radiusMm ? -550 : false;
-  });
-  const [nodule] = segment(volume, lung, [candidateAt(32, coreMm)]);
-  assert.equal(nodule?.outcome, 'accepted', JSON.stringify(nodule));
-  if (nodule?.outcome !== 'accepted') return;
-  assert.ok(Math.abs(nodule.nodule.diameterMm - 2 * radiusMm) < 1.5, `diameter ${nodule.nodule.diameterMm}`);
-  assert.ok(nodule.nodule.coreHu < -300, `segmented at the ground glass's density: ${nodule.nodule.coreHu}`);
+  assertPartSolidMeasuredWhole(3.5, 1.5);
 });
 
 test('segmentCandidate: ground glass lying against the chest wall is a nodule; a solid tube entering the wall still leaves', () => {
