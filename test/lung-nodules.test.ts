@@ -418,7 +418,7 @@ test('groundGlassBesideVessel: ground glass touching a vessel, on which no peak 
   const vessel = candidateAt(32, vesselMm);
   assert.equal(segmentCandidate(volume, grid, lung, vessel, segmented).outcome, 'rejected');
   const noScore = new Float32Array(grid.rows * grid.columns);
-  const proposals = groundGlassBesideVessel(volume, grid, lung[16]!, noScore, vessel);
+  const proposals = groundGlassBesideVessel(volume, grid, lung[16]!, noScore, vessel).plain;
   assert.equal(proposals.length, 1, JSON.stringify(proposals));
   const proposal = proposals[0]!;
   assert.equal(proposal.groundGlassOnly, true);
@@ -432,7 +432,7 @@ test('groundGlassBesideVessel: ground glass touching a vessel, on which no peak 
   assert.ok(outcome.nodule.coreHu < -300, `ground-glass core ${outcome.nodule.coreHu}`);
 
   const bare = syntheticVolume((x, y) => inVessel(x, y));
-  assert.deepEqual(groundGlassBesideVessel(bare.volume, grid, bare.lung[16]!, noScore, vessel), []);
+  assert.deepEqual(groundGlassBesideVessel(bare.volume, grid, bare.lung[16]!, noScore, vessel), { plain: [], besideNotch: [] });
 });
 
 test('a vessel through a ground-glass nodule: proposed around its notch and judged with the notch in its extent; a ground-glass sleeve round a vessel is not a nodule (issue 17 item 3)', () => {
@@ -458,8 +458,9 @@ test('a vessel through a ground-glass nodule: proposed around its notch and judg
   );
   const noScore = new Float32Array(grid.rows * grid.columns);
   const vessel = candidateAt(Math.round((CX + 1.5) / 0.7), 1.5);
-  assert.deepEqual(groundGlassBesideVessel(crescent.volume, grid, crescent.lung[16]!, noScore, vessel), []);
-  const proposals = groundGlassBesideVessel(crescent.volume, grid, crescent.lung[16]!, noScore, vessel, true);
+  const crescentProposals = groundGlassBesideVessel(crescent.volume, grid, crescent.lung[16]!, noScore, vessel);
+  assert.deepEqual(crescentProposals.plain, []);
+  const proposals = crescentProposals.besideNotch;
   assert.equal(proposals.length, 1, JSON.stringify(proposals));
   assert.equal(proposals[0]!.besideNotch, true);
   assert.ok(Math.hypot((proposals[0]!.column - 32) * 0.7, (proposals[0]!.row - 32) * 0.7) <= 4, JSON.stringify(proposals));

@@ -301,13 +301,13 @@ function segmentWithCore(
   const mask = noduleMask(box, part, structure.lungHu, backgroundHu, coreHu);
   // Ground glass alone (the search beside vessels) with solid tissue straight above or below: an
   // oblique vessel's partial volume on this slice (oblique-vessel.ts).
-  const solidShare = candidate.groundGlassOnly ? solidAboveOrBelowShare(volume, grid, mask) : 0;
-  if (solidShare > MAX_SOLID_ABOVE_OR_BELOW_SHARE)
+  const overSolid = candidate.groundGlassOnly ? solidAboveOrBelowShare(volume, grid, mask) : 0;
+  if (overSolid > MAX_SOLID_ABOVE_OR_BELOW_SHARE)
     return rejected(
       'oblique-vessel',
-      `ground glass over solid tissue (${solidShare.toFixed(2)} of it): a vessel's partial volume`,
+      `ground glass over solid tissue (${overSolid.toFixed(2)} of it): a vessel's partial volume`,
       thresholdHu,
-      (solidShare - MAX_SOLID_ABOVE_OR_BELOW_SHARE) / MAX_SOLID_ABOVE_OR_BELOW_SHARE,
+      (overSolid - MAX_SOLID_ABOVE_OR_BELOW_SHARE) / MAX_SOLID_ABOVE_OR_BELOW_SHARE,
       { elongation, fill },
     );
   // Accepted: the whole measured part is this nodule for later candidates.

@@ -37,9 +37,10 @@ const SAME_PROPOSAL_MM = 3;
 
 /**
  * Where ground glass beside the vessel of `vessel` (a candidate rejected as a vessel) lies
- * deepest: one point per patch of it. `notchAware`: the depth counts the solid pixels as inside
- * (notchDepthMm): where a vessel runs through a nodule, its ground glass on the centre slice is a
- * crescent around the vessel, too shallow for MIN_DEPTH_MM on its own.
+ * deepest: one point per patch of it (`plain`), and the same with the depth counting the solid
+ * pixels as inside (`besideNotch`, notchDepthMm): where a vessel runs through a nodule, its ground
+ * glass on the centre slice is a crescent around the vessel, too shallow for MIN_DEPTH_MM on its
+ * own. Both from one look at the window: its background, masks and ground-glass depth are shared.
  */
 export function groundGlassBesideVessel(
   volume: SeriesVolume,
@@ -47,8 +48,7 @@ export function groundGlassBesideVessel(
   search: Uint8Array,
   blobScore: Float32Array,
   vessel: Candidate,
-  notchAware = false,
-): Candidate[] {
+): { plain: Candidate[]; besideNotch: Candidate[] } {
   const { columns, rows, xSpacingMm, ySpacingMm } = grid;
   const hu = volume.values[vessel.slice]!;
   const half = Math.ceil(SEARCH_RADIUS_MM / Math.min(xSpacingMm, ySpacingMm));
@@ -57,7 +57,7 @@ export function groundGlassBesideVessel(
   const width = Math.min(columns, vessel.column + half + 1) - x0;
   const height = Math.min(rows, vessel.row + half + 1) - y0;
   const backgroundHu = windowBackgroundHu(hu, search, columns, x0, y0, width, height);
-  if (backgroundHu === undefined) return [];
+  if (backgroundHu === undefined) return { plain: [], besideNotch: [] };
   const glass = new Uint8Array(width * height);
   const dense = new Uint8Array(width * height);
   for (let y = 0; y < height; y++)
@@ -67,25 +67,28 @@ export function groundGlassBesideVessel(
       glass[y * width + x] = search[i] && v - backgroundHu >= MIN_CONTRAST_HU && v < LUNG_NODULE_PARAMS.solidHu ? 1 : 0;
       dense[y * width + x] = search[i] && v - backgroundHu >= MIN_CONTRAST_HU ? 1 : 0;
     }
-  const depth = notchAware
-    ? notchDepthMm(glass, dense, width, height, xSpacingMm, ySpacingMm)
-    : depthMm(glass, width, height, xSpacingMm, ySpacingMm);
-  return deepestPerPatch(depth, width, height)
-    .filter((p) => p.depthMm >= MIN_DEPTH_MM)
-    .map((p) => {
-      const column = x0 + p.x;
-      const row = y0 + p.y;
-      const score = blobScore[row * columns + column]!;
-      return {
-        slice: vessel.slice,
-        column,
-        row,
-        score,
-        radiusMm: p.depthMm,
-        groundGlassOnly: true,
-        ...(notchAware ? { besideNotch: true } : {}),
-      };
-    });
+  const glassDepth = depthMm(glass, width, height, xSpacingMm, ySpacingMm);
+  const proposalsAt = (depth: Float32Array, besideNotch: boolean): Candidate[] =>
+    deepestPerPatch(depth, width, height)
+      .filter((p) => p.depthMm >= MIN_DEPTH_MM)
+      .map((p) => {
+        const column = x0 + p.x;
+        const row = y0 + p.y;
+        const score = blobScore[row * columns + column]!;
+        return {
+          slice: vessel.slice,
+          column,
+          row,
+          score,
+          radiusMm: p.depthMm,
+          groundGlassOnly: true,
+          ...(besideNotch ? { besideNotch: true } : {}),
+        };
+      });
+  return {
+    plain: proposalsAt(glassDepth, false),
+    besideNotch: proposalsAt(notchDepthMm(glassDepth, dense, width, height, xSpacingMm, ySpacingMm), true),
+  };
 }
 
 /** Drops proposals within SAME_PROPOSAL_MM of an earlier one (several vessel candidates find the same ground glass). */
@@ -173,12 +176,11 @@ function depthMm(mask: Uint8Array, width: number, height: number, dx: number, dy
 }
 
 /**
- * Depth with the vessel's notch filled: of the ground glass and solid pixels together, where the
- * ground glass alone is at least MIN_GLASS_DEPTH_AT_NOTCH_MM deep (so the depth is taken in ground
- * glass, not in a bare vessel with its one-pixel rim); 0 elsewhere.
+ * Depth with the vessel's notch filled: of the ground glass and solid pixels together (`dense`),
+ * where the ground glass alone (`glassDepth`) is at least MIN_GLASS_DEPTH_AT_NOTCH_MM deep (so the
+ * depth is taken in ground glass, not in a bare vessel with its one-pixel rim); 0 elsewhere.
  */
-function notchDepthMm(glass: Uint8Array, dense: Uint8Array, width: number, height: number, dx: number, dy: number): Float32Array {
-  const glassDepth = depthMm(glass, width, height, dx, dy);
+function notchDepthMm(glassDepth: Float32Array, dense: Uint8Array, width: number, height: number, dx: number, dy: number): Float32Array {
   const depth = depthMm(dense, width, height, dx, dy);
   for (let i = 0; i < depth.length; i++) if (glassDepth[i]! < MIN_GLASS_DEPTH_AT_NOTCH_MM) depth[i] = 0;
   return depth;

@@ -118,17 +118,17 @@ export function findLungNodules(ctx: PostprocessContext, trace?: CandidateTrace)
   // The vessel candidates recorded the ground glass beside them as theirs: a proposal is not
   // skipped as already segmented (one on a nodule already reported measures that nodule again,
   // and is dropped as the same nodule).
-  const propose = (notchAware: boolean): Candidate[] =>
-    vessels.flatMap((vessel) =>
-      groundGlassBesideVessel(volume, grid, masks.search[vessel.slice]!, maps[0]![vessel.slice]!, vessel, notchAware).map((p) => ({
-        ...p,
-        score: Math.max(p.score, threshold),
-      })),
-    );
+  const found = vessels.map((vessel) =>
+    groundGlassBesideVessel(volume, grid, masks.search[vessel.slice]!, maps[0]![vessel.slice]!, vessel),
+  );
+  const scored = (proposals: Candidate[]): Candidate[] => proposals.map((p) => ({ ...p, score: Math.max(p.score, threshold) }));
   // The plain search first, then the one around vessels' notches (a vessel through the nodule),
   // each de-duplicated on its own (a notch proposal is judged differently from a plain one
   // beside it): a nodule both reach is measured from the plain proposal, as before.
-  const proposals = [...distinctProposals(propose(false), grid), ...distinctProposals(propose(true), grid)];
+  const proposals = [
+    ...distinctProposals(scored(found.flatMap((f) => f.plain)), grid),
+    ...distinctProposals(scored(found.flatMap((f) => f.besideNotch)), grid),
+  ];
   const proposalRecord = new RecordOnly(segmented);
   for (const candidate of proposals) {
     if (findings.length >= LUNG_NODULE_PARAMS.maxFindings) break;

@@ -135,12 +135,13 @@ function merged(p: Moments, q: Moments, grid: VolumeGrid): Moments {
 
 type Symmetric3 = readonly [number, number, number, number, number, number];
 
-/** The inverse of the symmetric 3x3 matrix (xx, yy, zz, xy, xz, yz), same layout (adjugate / determinant). */
+/** The determinant of the symmetric 3x3 matrix (xx, yy, zz, xy, xz, yz). */
 function determinant3(m: Symmetric3): number {
   const [a, b, c, d, e, f] = m;
   return a * (b * c - f * f) + d * (e * f - c * d) + e * (d * f - b * e);
 }
 
+/** The inverse of the symmetric 3x3 matrix (xx, yy, zz, xy, xz, yz), same layout (adjugate / determinant). */
 function inverseSymmetric3(m: Symmetric3): Symmetric3 {
   const [a, b, c, d, e, f] = m;
   const A = b * c - f * f;
