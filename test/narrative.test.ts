@@ -25,6 +25,7 @@ import { keyImage } from '../src/inference/key-image';
 import { NarrativeService, type NarrativeJob } from '../src/narrative/narrative-service';
 import { ground } from '../src/narrative/grounding';
 import type { NarrativeOutcome } from '../src/narrative/outcome';
+import { wordReason, type NarrativeReason } from '../src/narrative/reason-wording';
 import { buildReport } from '../src/report/build-sr';
 import type { ReportForm } from '../src/report/forms';
 import { readPart10Header } from '../src/dicom/part10';
@@ -519,3 +520,57 @@ test(
     assert.doesNotMatch(plain, /narrative|Narrative|draft text/);
   },
 );
+
+test(
+  'SR: a Chinese report says in Chinese why the narrative was not used; the log keeps the English reason',
+  { skip: hasTools ? false : 'dciodvfy/dsrdump not installed' },
+  async () => {
+    const v = ground('影像所见：右上肺野见一15毫米结节。\n诊断意见：肺结节。', FINDINGS, 'zh-CN');
+    assert.equal(v.ok, false);
+    if (v.ok) return;
+    assert.match(v.reason, /^"15 毫米" matches no measured value \(measured: 8\.24 mm, 5\.4 mm\)$/, 'the English reason, as logged');
+    const zh = await checkedDump(
+      srOf('comprehensive3d', { kind: 'rejected', reason: v.reason, why: v.why, source: SOURCE }, 'zh-CN'),
+      'rejected-zh',
+    );
+    assert.match(zh, /语言模型的叙述文本未采用（未通过核对：“15 毫米”与任何测量值都不符（测量值：8\.24 mm、5\.4 mm））；以模板文本为准。/);
+    assert.doesNotMatch(zh, /matches no measured value/);
+  },
+);
+
+test('every reason the node words itself has an English and a Chinese wording', () => {
+  const reasons: NarrativeReason[] = [
+    { problem: 'too-long', length: 9000, max: 8000 },
+    { problem: 'no-sections' },
+    { problem: 'unmatched-number', written: '9', unit: 'mm', dimension: 'length', measured: [] },
+    { problem: 'side-without-finding', side: 'left' },
+    { problem: 'lobe-without-finding', side: 'right', level: 'middle' },
+    { problem: 'lobe-without-finding', level: 'lower' },
+    { problem: 'organ-without-finding', organ: 'liver' },
+    { problem: 'claims-no-findings', findings: 2 },
+    { problem: 'silent-on-no-findings' },
+    { problem: 'burned-in-risk' },
+    { problem: 'timeout', seconds: 30 },
+  ];
+  const english = reasons.map((r) => wordReason(r, 'en'));
+  assert.deepEqual(english, [
+    'the text is 9000 characters long (at most 8000)',
+    'the text lacks a FINDINGS or an IMPRESSION section',
+    '"9 mm" matches no measured value (nothing was measured in mm)',
+    'the text names the left side, but no finding is on the left',
+    'the text names the right middle lung, where no finding is',
+    'the text names the lower lung, where no finding is',
+    'the text names the liver, where no finding is',
+    'the text claims there are no findings, but the model reported 2',
+    'the model reported no findings, but the text does not say so',
+    'the series may have burned-in patient data in its pixels, so no image is sent to the narrative model',
+    'no answer within timeoutSeconds (30 s)',
+  ]);
+  for (const r of reasons) {
+    const zh = wordReason(r, 'zh-CN');
+    // Chinese sentences: Latin words only as the config key, section names and units.
+    assert.match(zh, /[\u4e00-\u9fff]/, r.problem);
+    assert.doesNotMatch(zh.replace(/timeoutSeconds|FINDINGS|IMPRESSION|mm/g, ''), /[A-Za-z]{2,}/, `${r.problem}: ${zh}`);
+  }
+  assert.equal(wordReason({ problem: 'lobe-without-finding', side: 'right', level: 'middle' }, 'zh-CN'), '文本提到右中肺，但该处没有发现');
+});

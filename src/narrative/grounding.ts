@@ -17,6 +17,7 @@
  */
 import type { Finding, Measurement } from '../inference/findings';
 import type { ReportLanguage } from '../report/forms';
+import { wordReason, type Dimension, type Level, type NarrativeReason, type OrganName, type Side } from './reason-wording';
 
 export interface NarrativeSections {
   readonly findings: string;
@@ -24,12 +25,12 @@ export interface NarrativeSections {
 }
 
 export type GroundingVerdict =
-  { readonly ok: true; readonly sections: NarrativeSections } | { readonly ok: false; readonly reason: string };
+  | { readonly ok: true; readonly sections: NarrativeSections }
+  /** reason: `why` worded in English (logs, audit, /api/jobs); the SR words `why` in its own language. */
+  | { readonly ok: false; readonly reason: string; readonly why: NarrativeReason };
 
 /** Longest text accepted (characters): a report, not an essay. */
 const MAX_TEXT = 8000;
-
-type Dimension = 'length' | 'area' | 'volume' | 'density' | 'percent';
 
 /** Unit words -> dimension and factor to the canonical unit (mm, mm², ml, HU, %). Longest first. */
 const UNITS: ReadonlyArray<readonly [RegExp, Dimension, number]> = [
@@ -60,16 +61,17 @@ export function parseSections(text: string): NarrativeSections | undefined {
 }
 
 export function ground(text: string, findings: readonly Finding[], language: ReportLanguage): GroundingVerdict {
-  if (text.length > MAX_TEXT) return { ok: false, reason: `the text is ${text.length} characters long (at most ${MAX_TEXT})` };
+  const rejected = (why: NarrativeReason): GroundingVerdict => ({ ok: false, reason: wordReason(why, 'en'), why });
+  if (text.length > MAX_TEXT) return rejected({ problem: 'too-long', length: text.length, max: MAX_TEXT });
   const sections = parseSections(text);
-  if (!sections) return { ok: false, reason: 'the text lacks a FINDINGS or an IMPRESSION section' };
+  if (!sections) return rejected({ problem: 'no-sections' });
   const body = `${sections.findings}\n${sections.impression}`;
-  const reason =
+  const why =
     unmatchedNumber(body, findings) ??
     sideProblem(body, findings, language) ??
     organProblem(body, findings) ??
     claimProblem(body, findings);
-  return reason === undefined ? { ok: true, sections } : { ok: false, reason };
+  return why === undefined ? { ok: true, sections } : rejected(why);
 }
 
 // ---------------------------------------------------------------------------
@@ -114,8 +116,8 @@ function dimensionOf(m: Measurement): Measured | undefined {
   }
 }
 
-/** The first number-with-unit that matches no measurement, worded; undefined when all match. */
-function unmatchedNumber(body: string, findings: readonly Finding[]): string | undefined {
+/** The first number-with-unit that matches no measurement; undefined when all match. */
+function unmatchedNumber(body: string, findings: readonly Finding[]): NarrativeReason | undefined {
   const measured = measuredValues(findings);
   for (const match of body.matchAll(NUMBER_RUN)) {
     const after = body.slice(match.index + match[0].length);
@@ -127,8 +129,10 @@ function unmatchedNumber(body: string, findings: readonly Finding[]): string | u
     if (/^[A-Za-z]/.test(unitText) && /^[A-Za-z0-9]/.test(after.slice(unitText.length))) continue;
     const numbers = [match[1]!, ...(match[2] ?? '').split(/[^\d.]+/).filter((s) => /\d/.test(s))];
     for (const written of numbers) {
-      if (!matchesSome(written, factor, dimension, measured))
-        return `"${written} ${unitText}" matches no measured value (${describeMeasured(dimension, measured)})`;
+      if (!matchesSome(written, factor, dimension, measured)) {
+        const values = measured.filter((m) => m.dimension === dimension).map((m) => m.value);
+        return { problem: 'unmatched-number', written, unit: unitText, dimension, measured: values };
+      }
     }
   }
   return undefined;
@@ -142,18 +146,9 @@ function matchesSome(written: string, factor: number, dimension: Dimension, meas
   return measured.some((m) => m.dimension === dimension && Math.abs(m.value / factor - value) <= half);
 }
 
-function describeMeasured(dimension: Dimension, measured: readonly Measured[]): string {
-  const unit = { length: 'mm', area: 'mm²', volume: 'ml', density: 'HU', percent: '%' }[dimension];
-  const values = measured.filter((m) => m.dimension === dimension).map((m) => `${Number(m.value.toFixed(2))} ${unit}`);
-  return values.length > 0 ? `measured: ${values.join(', ')}` : `nothing was measured in ${unit}`;
-}
-
 // ---------------------------------------------------------------------------
 // Sides, lobes and organs
 // ---------------------------------------------------------------------------
-
-type Side = 'left' | 'right';
-type Level = 'upper' | 'middle' | 'lower';
 
 function sideOf(f: Finding): Side | undefined {
   if (f.site?.laterality) return f.site.laterality;
@@ -182,19 +177,19 @@ function sidesNamed(body: string, language: ReportLanguage): Set<Side> {
   return sides;
 }
 
-function sideProblem(body: string, findings: readonly Finding[], language: ReportLanguage): string | undefined {
+function sideProblem(body: string, findings: readonly Finding[], language: ReportLanguage): NarrativeReason | undefined {
   // Without findings, "both lungs are clear" names sides truthfully; the claim check decides.
   if (findings.length === 0) return undefined;
   const onSide = new Set(findings.map(sideOf).filter((s): s is Side => s !== undefined));
   for (const side of sidesNamed(body, language)) {
-    if (!onSide.has(side)) return `the text names the ${side} side, but no finding is on the ${side}`;
+    if (!onSide.has(side)) return { problem: 'side-without-finding', side };
   }
   const sites = new Set(findings.map((f) => `${sideOf(f) ?? ''} ${levelOf(f) ?? ''}`));
   const anyLevel = findings.some((f) => levelOf(f) !== undefined);
   if (!anyLevel) return undefined;
   for (const [side, level] of lobesNamed(body)) {
     const known = side ? sites.has(`${side} ${level}`) : findings.some((f) => levelOf(f) === level);
-    if (!known) return `the text names the ${side ? `${side} ` : ''}${level} lung, where no finding is`;
+    if (!known) return side ? { problem: 'lobe-without-finding', side, level } : { problem: 'lobe-without-finding', level };
   }
   return undefined;
 }
@@ -212,17 +207,17 @@ function lobesNamed(body: string): Array<readonly [Side | undefined, Level]> {
 }
 
 /** Organ words -> SNOMED CT site codes (as the findings carry them). */
-const ORGANS: ReadonlyArray<readonly [RegExp, string, string]> = [
+const ORGANS: ReadonlyArray<readonly [RegExp, string, OrganName]> = [
   [/\b(lungs?|pulmonary)\b|肺/i, '39607008', 'lung'],
   [/\b(brain|cerebral)\b|脑/i, '12738006', 'brain'],
   [/\b(liver|hepatic)\b|肝/i, '10200004', 'liver'],
   [/\b(kidneys?|renal)\b|肾/i, '64033007', 'kidney'],
 ];
 
-function organProblem(body: string, findings: readonly Finding[]): string | undefined {
+function organProblem(body: string, findings: readonly Finding[]): NarrativeReason | undefined {
   const sites = new Set(findings.flatMap((f) => (f.site ? [f.site.code.value] : [])));
   if (sites.size === 0) return undefined;
-  for (const [re, code, name] of ORGANS) if (re.test(body) && !sites.has(code)) return `the text names the ${name}, where no finding is`;
+  for (const [re, code, organ] of ORGANS) if (re.test(body) && !sites.has(code)) return { problem: 'organ-without-finding', organ };
   return undefined;
 }
 
@@ -242,9 +237,9 @@ function claimsNoneZh(body: string): boolean {
   return false;
 }
 
-function claimProblem(body: string, findings: readonly Finding[]): string | undefined {
+function claimProblem(body: string, findings: readonly Finding[]): NarrativeReason | undefined {
   const claimsNone = NONE_CLAIM_EN.test(body) || claimsNoneZh(body);
-  if (findings.length > 0 && claimsNone) return `the text claims there are no findings, but the model reported ${findings.length}`;
-  if (findings.length === 0 && !claimsNone) return 'the model reported no findings, but the text does not say so';
+  if (findings.length > 0 && claimsNone) return { problem: 'claims-no-findings', findings: findings.length };
+  if (findings.length === 0 && !claimsNone) return { problem: 'silent-on-no-findings' };
   return undefined;
 }

@@ -23,6 +23,10 @@ import { type ChatAnswer, type ChatEndpoint, ChatFailure, chatCompletion } from 
 import { ground } from './grounding';
 import type { NarrativeOutcome, NarrativeSource } from './outcome';
 import { type Prompt, chatRequest, findingsForModel, loadPrompt, narrativeImages } from './request';
+import { wordReason, type NarrativeReason } from './reason-wording';
+
+/** A reason the node words itself: in English for the log, and as data for the SR's language. */
+const explained = (why: NarrativeReason): { reason: string; why: NarrativeReason } => ({ reason: wordReason(why, 'en'), why });
 
 export interface NarrativeJob {
   /** The de-identified volume the model saw. */
@@ -73,14 +77,10 @@ export class NarrativeService {
   }
 
   private async outcomeBy(job: NarrativeJob, deadline: AbortSignal): Promise<NarrativeOutcome> {
-    if (job.burnedInRisk)
-      return {
-        kind: 'skipped',
-        reason: 'the series may have burned-in patient data in its pixels, so no image is sent to the narrative model',
-      };
+    if (job.burnedInRisk) return { kind: 'skipped', ...explained({ problem: 'burned-in-risk' }) };
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<NarrativeOutcome>((resolve) => {
-      const fire = (): void => resolve({ kind: 'failed', reason: `no answer within timeoutSeconds (${this.config.timeoutSeconds} s)` });
+      const fire = (): void => resolve({ kind: 'failed', ...explained({ problem: 'timeout', seconds: this.config.timeoutSeconds }) });
       if (deadline.aborted) fire();
       deadline.addEventListener('abort', fire, { once: true });
       // Belt and braces: the signal's own timer may be delayed by a busy loop; this one is not longer.
@@ -109,7 +109,7 @@ export class NarrativeService {
       const verdict = ground(answer.text, job.findings, this.language);
       return verdict.ok
         ? { kind: 'accepted', findings: verdict.sections.findings, impression: verdict.sections.impression, source }
-        : { kind: 'rejected', reason: verdict.reason, source };
+        : { kind: 'rejected', reason: verdict.reason, why: verdict.why, source };
     } catch (e) {
       const reason = e instanceof ChatFailure ? e.message : `the narrative could not be requested: ${(e as Error).message}`;
       return { kind: 'failed', reason };

@@ -14,14 +14,21 @@ export interface NarrativeSource {
   readonly backendHost: string;
 }
 
+import type { NarrativeReason } from './reason-wording';
+
+/**
+ * reason: in English, for the log, the audit trail and /api/jobs. why: the same as data, where the
+ * node words it itself (the SR's Comment words it in the report's language); absent where the
+ * reason is a transport error's own message.
+ */
 export type NarrativeOutcome =
   /** The text passed grounding: it goes into the SR as a machine-generated draft. */
   | { readonly kind: 'accepted'; readonly findings: string; readonly impression: string; readonly source: NarrativeSource }
   /** The server answered, but the text disagrees with the measurements: not used. */
-  | { readonly kind: 'rejected'; readonly reason: string; readonly source: NarrativeSource }
+  | { readonly kind: 'rejected'; readonly reason: string; readonly why?: NarrativeReason; readonly source: NarrativeSource }
   /** No usable answer (timeout, HTTP error, malformed, empty, refusal, too large, TLS). */
-  | { readonly kind: 'failed'; readonly reason: string }
+  | { readonly kind: 'failed'; readonly reason: string; readonly why?: NarrativeReason }
   /** Not asked at all (burned-in risk, nothing to show). */
-  | { readonly kind: 'skipped'; readonly reason: string };
+  | { readonly kind: 'skipped'; readonly reason: string; readonly why?: NarrativeReason };
 
 export type NarrativeOutcomeKind = NarrativeOutcome['kind'];

@@ -6,6 +6,7 @@
  * labelled Comment saying why; no narrative configured leaves nothing (today's report exactly).
  */
 import type { NarrativeOutcome } from '../narrative/outcome';
+import { wordReason } from '../narrative/reason-wording';
 import { C } from './codes';
 import type { ContentItem } from './content';
 import type { ReportLanguage } from './forms';
@@ -27,8 +28,11 @@ const KIND_ZH: Record<string, string> = { rejected: '未通过核对', failed: '
 /** Items for the findings part: the draft Findings text and its marking, or why there is none. */
 export function narrativeFindingsItems(narrative: NarrativeOutcome | undefined, lang: ReportLanguage): ContentItem[] {
   if (!narrative) return [];
-  if (narrative.kind !== 'accepted')
-    return [{ rel: 'CONTAINS', type: 'TEXT', name: C.comment, value: NOT_USED[lang](narrative.kind, narrative.reason) }];
+  if (narrative.kind !== 'accepted') {
+    // A reason the node words itself is given in the report's language; a transport error's own message as it came.
+    const reason = narrative.why ? wordReason(narrative.why, lang) : narrative.reason;
+    return [{ rel: 'CONTAINS', type: 'TEXT', name: C.comment, value: NOT_USED[lang](narrative.kind, reason) }];
+  }
   return [
     { rel: 'CONTAINS', type: 'TEXT', name: C.findings, value: narrative.findings },
     { rel: 'CONTAINS', type: 'TEXT', name: C.comment, value: DRAFT[lang](narrative.source) },
