@@ -479,6 +479,24 @@ test('a vessel through a ground-glass nodule: proposed around its notch and judg
   assert.equal(sleeveOutcome?.outcome === 'rejected' && sleeveOutcome.reason, 'elongated', JSON.stringify(sleeveOutcome));
 });
 
+test("a ground-glass proposal's core leaves solid pixels out: a vessel crossing it on the next slice does not make it solid (issue 17 item 3)", () => {
+  // A 7 mm ground-glass nodule (-550 HU); on the slice above its centre an in-plane solid vessel,
+  // 2 mm wide, runs along y right over the proposal's core disc.
+  const radiusMm = 3.5;
+  const inVessel = (x: number, z: number): boolean => Math.abs(x - CX) <= 1 && Math.abs(z - (CZ + 1.25)) < 0.1;
+  const { volume, lung } = syntheticVolume((x, y, z) =>
+    inVessel(x, z) ? true : Math.hypot(x - CX, y - CY, z - CZ) <= radiusMm ? -550 : false,
+  );
+  // Proposed 3 mm deep (the search's depth): with the vessel's pixels in its core disc the core
+  // read solid, the ground glass was segmented at a vessel's threshold (-467 HU) and judged
+  // "sparse (fill 0.34)".
+  const [outcome] = segment(volume, lung, [{ ...candidateAt(32, 3), groundGlassOnly: true }]);
+  assert.equal(outcome?.outcome, 'accepted', JSON.stringify(outcome));
+  if (outcome?.outcome !== 'accepted') return;
+  assert.ok(outcome.nodule.coreHu < -500, `ground-glass core ${outcome.nodule.coreHu}`);
+  assert.ok(Math.abs(outcome.nodule.diameterMm - 2 * radiusMm) < 1.5, `diameter ${outcome.nodule.diameterMm}`);
+});
+
 test("ground glass with solid tissue straight above and below it is an oblique vessel's partial volume, not a nodule (issue 17 item 3)", () => {
   // Ground glass (-450 HU) 3 mm in radius on three slices; with solid discs (a vessel
   // running on through the slab) on the slices just above and below it, most of its voxels

@@ -343,7 +343,12 @@ function rejected(
 
 /**
  * Core density: the mean HU of the densest small disc at the peak, on its slice and the ones
- * next to it; `slice` is where it is densest (the seed's slice).
+ * next to it; `slice` is where it is densest (the seed's slice). For a proposal of the
+ * ground-glass search (`groundGlassOnly`) solid pixels are left out of the disc, as they are
+ * of its segmentation: the vessel beside the ground glass is not part of it, and on the slice
+ * above or below the vessel often crosses the proposal's disc (an oblique or in-plane vessel);
+ * counted in, it makes the core read solid or between vessel and ground glass, and the ground
+ * glass is then segmented at a vessel's threshold. A slice whose disc is all solid gives no core.
  */
 function coreDensity(
   volume: SeriesVolume,
@@ -353,6 +358,7 @@ function coreDensity(
 ): { coreHu: number; slice: number } {
   const { rows, columns } = grid;
   const discRadius = Math.max(1, Math.round((CORE_DISC_BLOB_FRACTION * blobRadiusMm) / grid.xSpacingMm));
+  const leaveOutSolid = candidate.groundGlassOnly === true;
   let coreHu = -Infinity;
   let coreSlice = candidate.slice;
   for (let slice = Math.max(0, candidate.slice - 1); slice <= Math.min(grid.slices - 1, candidate.slice + 1); slice++) {
@@ -363,10 +369,13 @@ function coreDensity(
       for (let x = candidate.column - discRadius; x <= candidate.column + discRadius; x++) {
         if (y < 0 || x < 0 || y >= rows || x >= columns || (x - candidate.column) ** 2 + (y - candidate.row) ** 2 > discRadius * discRadius)
           continue;
-        sum += hu[y * columns + x]!;
+        const value = hu[y * columns + x]!;
+        if (leaveOutSolid && value >= LUNG_NODULE_PARAMS.solidHu) continue;
+        sum += value;
         count++;
       }
     }
+    if (count === 0) continue;
     const mean = sum / count;
     if (mean > coreHu + (slice === candidate.slice ? 0 : NEIGHBOUR_SLICE_PREFERENCE_HU)) {
       coreHu = mean;
@@ -489,7 +498,11 @@ function lungBackgroundHu(
   return Math.min(LUNG_PARENCHYMA_MAX_HU, samples[Math.floor(samples.length / 2)]!);
 }
 
-/** The seed: the densest pixel of the 3x3 around the peak on `slice`. */
+/**
+ * The seed: the densest pixel of the 3x3 around the peak on `slice`; for a ground-glass proposal
+ * the densest one below solid (its segmentation leaves solid voxels out: a seed on the vessel
+ * would be a voxel outside the structure).
+ */
 function densestNextToPeak(
   volume: SeriesVolume,
   grid: VolumeGrid,
@@ -497,10 +510,12 @@ function densestNextToPeak(
   candidate: Candidate,
 ): { column: number; row: number; hu: number } {
   const hu = volume.values[slice]!;
+  const leaveOutSolid = candidate.groundGlassOnly === true;
   let best = { column: candidate.column, row: candidate.row, hu: -Infinity };
   for (let dy = -1; dy <= 1; dy++) {
     for (let dx = -1; dx <= 1; dx++) {
       const value = hu[(candidate.row + dy) * grid.columns + candidate.column + dx]!;
+      if (leaveOutSolid && value >= LUNG_NODULE_PARAMS.solidHu) continue;
       if (value > best.hu) best = { column: candidate.column + dx, row: candidate.row + dy, hu: value };
     }
   }
