@@ -16,7 +16,7 @@ import { gridIndex, volumeGrid, VoxelBox, type VolumeGrid } from '../src/inferen
 import { symmetricEigenvalues } from '../src/inference/postprocess/lung-nodules/nodule-measurements';
 import { rollingBallClose, squaredDistanceTransform } from '../src/inference/postprocess/lung-nodules/rolling-ball';
 import { localShape, strongestLocalShape } from '../src/inference/postprocess/lung-nodules/local-shape';
-import { syntheticCt } from './helpers/synthetic-ct';
+import { SYNTHETIC_CT, syntheticCt } from './helpers/synthetic-ct';
 
 const GRID: VolumeGrid = { rows: 20, columns: 30, slices: 10, xSpacingMm: 0.7, ySpacingMm: 0.8, zSpacingMm: 2 };
 
@@ -418,7 +418,7 @@ test('groundGlassBesideVessel: ground glass touching a vessel, on which no peak 
   const vessel = candidateAt(32, vesselMm);
   assert.equal(segmentCandidate(volume, grid, lung, vessel, segmented).outcome, 'rejected');
   const noScore = new Float32Array(grid.rows * grid.columns);
-  const proposals = groundGlassBesideVessel(volume, grid, lung[16]!, noScore, vessel).plain;
+  const proposals = groundGlassBesideVessel(volume, grid, lung, noScore, vessel).plain;
   assert.equal(proposals.length, 1, JSON.stringify(proposals));
   const proposal = proposals[0]!;
   assert.equal(proposal.groundGlassOnly, true);
@@ -432,7 +432,7 @@ test('groundGlassBesideVessel: ground glass touching a vessel, on which no peak 
   assert.ok(outcome.nodule.coreHu < -300, `ground-glass core ${outcome.nodule.coreHu}`);
 
   const bare = syntheticVolume((x, y) => inVessel(x, y));
-  assert.deepEqual(groundGlassBesideVessel(bare.volume, grid, bare.lung[16]!, noScore, vessel), { plain: [], besideNotch: [] });
+  assert.deepEqual(groundGlassBesideVessel(bare.volume, grid, bare.lung, noScore, vessel), { plain: [], besideNotch: [] });
 });
 
 test('a vessel through a ground-glass nodule: proposed around its notch and judged with the notch in its extent; a ground-glass sleeve round a vessel is not a nodule (issue 17 item 3)', () => {
@@ -458,8 +458,12 @@ test('a vessel through a ground-glass nodule: proposed around its notch and judg
   );
   const noScore = new Float32Array(grid.rows * grid.columns);
   const vessel = candidateAt(Math.round((CX + 1.5) / 0.7), 1.5);
-  const crescentProposals = groundGlassBesideVessel(crescent.volume, grid, crescent.lung[16]!, noScore, vessel);
-  assert.deepEqual(crescentProposals.plain, []);
+  const crescentProposals = groundGlassBesideVessel(crescent.volume, grid, crescent.lung, noScore, vessel);
+  // (The plain search proposes its crescent only as shallow ground glass, with the next slice's support.)
+  assert.ok(
+    crescentProposals.plain.every((p) => p.radiusMm < 1.8),
+    JSON.stringify(crescentProposals.plain),
+  );
   const proposals = crescentProposals.besideNotch;
   assert.equal(proposals.length, 1, JSON.stringify(proposals));
   assert.equal(proposals[0]!.besideNotch, true);
@@ -526,4 +530,78 @@ test('nthSmallest gives what a sort puts at each index, duplicates included', ()
     const n = trial % count;
     assert.equal(nthSmallest(values, count, n), sorted[n], `trial ${trial}: n ${n} of ${count}`);
   }
+});
+
+/**
+ * `dense` as in syntheticVolume, on 2.5 mm slices (LIDC-IDRI-0001's, the phantoms'): each voxel the
+ * mean of its slab (partial volume through the slice), sampled at five depths.
+ */
+function thickSliceVolume(dense: (xMm: number, yMm: number, zMm: number) => boolean | number): {
+  volume: SeriesVolume;
+  lung: Uint8Array[];
+} {
+  const thicknessMm = 2.5;
+  const depths = [-0.4, -0.2, 0, 0.2, 0.4].map((f) => f * thicknessMm);
+  const thin = syntheticCt((x, y, z) => {
+    const k = z / SYNTHETIC_CT.sliceSpacing;
+    return depths.reduce((sum, d) => sum + huOf(dense(x, y, k * thicknessMm + d)), 0) / depths.length;
+  });
+  const volume: SeriesVolume = {
+    ...thin,
+    sliceSpacing: thicknessMm,
+    slices: thin.slices.map((s, k) => ({ ...s, position: [0, 0, k * thicknessMm] })),
+  };
+  return { volume, lung: volume.values.map(() => new Uint8Array(volume.rows * volume.columns).fill(1)) };
+}
+
+test('the smallest ground glass beside a vessel: too shallow on its slice, proposed with the next slice as deep; a one-slice patch is not (issue 17 item 3)', () => {
+  // A 5.2 mm ground-glass nodule (-620 HU) on a 3 mm vessel along z (0.3 mm into it), its centre
+  // between two 2.5 mm slices: on each its ground glass is a partial-volume disc 1.6 mm deep.
+  const vesselMm = 1.5;
+  const radiusMm = 2.6;
+  const offMm = vesselMm + radiusMm - 0.3;
+  const z0 = 16 * 2.5 + 1.25;
+  const inVessel = (x: number, y: number): boolean => Math.hypot(x - CX, y - CY) <= vesselMm;
+  const nodule = thickSliceVolume((x, y, z) =>
+    inVessel(x, y) ? true : Math.hypot(x - CX - offMm, y - CY, z - z0) <= radiusMm ? -620 : false,
+  );
+  const grid = volumeGrid(nodule.volume);
+  const noScore = new Float32Array(grid.rows * grid.columns);
+  const vessel = candidateAt(32, vesselMm);
+  const found = groundGlassBesideVessel(nodule.volume, grid, nodule.lung, noScore, vessel);
+  assert.deepEqual(found.besideNotch, [], JSON.stringify(found));
+  assert.equal(found.plain.length, 1, JSON.stringify(found));
+  const proposal = { ...found.plain[0]!, score: 0.12 };
+  assert.ok(proposal.radiusMm < 1.8, `shallower than the 1.8 mm asked alone: ${proposal.radiusMm}`);
+  const [outcome] = segment(nodule.volume, nodule.lung, [proposal]);
+  assert.equal(outcome?.outcome, 'accepted', JSON.stringify(outcome));
+  if (outcome?.outcome !== 'accepted') return;
+  assert.ok(Math.abs(outcome.nodule.diameterMm - 2 * radiusMm) <= 3, `diameter ${outcome.nodule.diameterMm}`);
+
+  // A 6 mm one (-560 HU) among through-plane vessels crowding round it (5.2 mm wide, 4.6 mm from
+  // its centre): its background ring lies mostly on vessels and reads the parenchyma cap (-650
+  // HU), against which it would be "too faint"; its contrast is judged over the lung alone.
+  const crowdedRadiusMm = 3;
+  const crowdedOffMm = vesselMm + crowdedRadiusMm - 0.3;
+  const crowd = [60, 120, 180, 240, 300].map((deg) => [
+    CX + crowdedOffMm + (crowdedRadiusMm + 1.6) * Math.cos((deg * Math.PI) / 180),
+    CY + (crowdedRadiusMm + 1.6) * Math.sin((deg * Math.PI) / 180),
+  ]);
+  const crowded = thickSliceVolume((x, y, z) =>
+    inVessel(x, y) || crowd.some(([cx, cy]) => Math.hypot(x - cx!, y - cy!) <= 2.6)
+      ? true
+      : Math.hypot(x - CX - crowdedOffMm, y - CY, z - z0) <= crowdedRadiusMm
+        ? -560
+        : false,
+  );
+  const amongVessels = groundGlassBesideVessel(crowded.volume, grid, crowded.lung, noScore, vessel).plain;
+  assert.equal(amongVessels.length, 1, JSON.stringify(amongVessels));
+  const [measured] = segment(crowded.volume, crowded.lung, [{ ...amongVessels[0]!, score: 0.12 }]);
+  assert.equal(measured?.outcome, 'accepted', JSON.stringify(measured));
+
+  // The same ground glass on one slice only (a flat patch, no sphere): nothing proposed.
+  const flat = thickSliceVolume((x, y, z) =>
+    inVessel(x, y) ? true : Math.hypot(x - CX - offMm, y - CY) <= 2.2 && Math.abs(z - 16 * 2.5) < 1.25 ? -620 : false,
+  );
+  assert.deepEqual(groundGlassBesideVessel(flat.volume, grid, flat.lung, noScore, vessel), { plain: [], besideNotch: [] });
 });

@@ -206,7 +206,14 @@ function segmentWithCore(
   const { coreHu, slice } = core;
   const backgroundHu = lungBackgroundHu(volume, grid, lung[slice]!, slice, candidate, blobRadiusMm);
   if (backgroundHu === undefined) return unmeasurable('no-lung-around', 'no lung around');
-  if (coreHu - backgroundHu < MIN_CONTRAST_HU) return unmeasurable('too-faint', 'too faint');
+  // Ground glass proposed beside a vessel is segmented with the solid voxels left out, and its
+  // ring among through-plane vessels reads them, up to the parenchyma cap (-650 HU), denser than a
+  // faint nodule's own edge: its contrast is judged over the lung alone. Its threshold stays
+  // halfway to the usual ring (over the lung alone it would sink into the vessels' partial volume).
+  const faintnessHu = candidate.groundGlassOnly
+    ? (lungBackgroundHu(volume, grid, lung[slice]!, slice, candidate, blobRadiusMm, true) ?? backgroundHu)
+    : backgroundHu;
+  if (coreHu - faintnessHu < MIN_CONTRAST_HU) return unmeasurable('too-faint', 'too faint');
   const thresholdHu = backgroundHu + SEGMENTATION_FRACTION * (coreHu - backgroundHu);
   // Structures are followed at a quarter of the contrast: a thin oblique vessel on thick slices
   // is a chain of short streaks that only touch through their faint partial-volume ends.
@@ -469,7 +476,8 @@ function forEachDiscSample(
 
 /**
  * Background: the median HU of the lung in a ring at 2.5-3.5 blob radii around the peak, capped
- * at LUNG_PARENCHYMA_MAX_HU; undefined when too little of the ring is lung.
+ * at LUNG_PARENCHYMA_MAX_HU; undefined when too little of the ring is lung. `leaveOutSolid`:
+ * solid pixels (vessels) are not sampled.
  */
 function lungBackgroundHu(
   volume: SeriesVolume,
@@ -478,6 +486,7 @@ function lungBackgroundHu(
   slice: number,
   candidate: Candidate,
   blobRadiusMm: number,
+  leaveOutSolid = false,
 ): number | undefined {
   const { rows, columns } = grid;
   const hu = volume.values[slice]!;
@@ -490,7 +499,8 @@ function lungBackgroundHu(
       if (y < 0 || x < 0 || y >= rows || x >= columns) continue;
       const distanceSquared = (x - candidate.column) ** 2 + (y - candidate.row) ** 2;
       if (distanceSquared < inner * inner || distanceSquared > outer * outer) continue;
-      if (lung[y * columns + x]) samples.push(hu[y * columns + x]!);
+      const v = hu[y * columns + x]!;
+      if (lung[y * columns + x] && !(leaveOutSolid && v >= LUNG_NODULE_PARAMS.solidHu)) samples.push(v);
     }
   }
   if (samples.length < RING_MIN_SAMPLES) return undefined;

@@ -12,7 +12,9 @@
  * rejection as every other candidate (its subsolid core judged by its local 3-D shape), so the
  * proposal decides nothing by itself. A vessel's partial-volume rim is about a pixel thin and
  * never that deep; an in-plane vessel's partial-volume band can be, and is rejected as elongated
- * or leaving its box.
+ * or leaving its box. The smallest nodules beside a vessel are shallower still on a thick slice
+ * (partial volume through the slice, part of their disc taken by the vessel): a shallower patch
+ * is proposed where the next slice holds ground glass as deep at the same place.
  */
 import type { SeriesVolume } from '../../series-volume';
 import type { Candidate } from './candidates';
@@ -27,6 +29,16 @@ const LUNG_PARENCHYMA_MAX_HU = -650;
 const SEARCH_RADIUS_MM = 12;
 /** Ground glass this deep (mm, in plane) is proposed: most of a nodule of the smallest reported size. */
 const MIN_DEPTH_MM = 0.8 * (LUNG_NODULE_PARAMS.minDiameterMm / 2);
+/**
+ * Ground glass at least this deep (mm) but under MIN_DEPTH_MM is proposed only where the next
+ * slice holds ground glass as deep (NEXT_SLICE_REACH_PX). A 5.2 mm nodule of -620 HU centred
+ * between two 2.5 mm slices, on a vessel, is a partial-volume disc about 1.6 mm deep on each
+ * (test/lung-nodules); a nodule is ground glass in 3-D, while a vessel's partial-volume rim or a
+ * flat patch on one slice is not that deep on the next slice too.
+ */
+const SHALLOW_DEPTH_MM = 0.7 * (LUNG_NODULE_PARAMS.minDiameterMm / 2);
+/** The next slice's ground glass must lie within this many pixels of the shallow patch's deepest point. */
+const NEXT_SLICE_REACH_PX = 3;
 /**
  * Around a vessel's notch: the ground glass alone must be this deep (mm) where the depth with the
  * vessel counted as inside is taken, about two pixels (a vessel's partial-volume rim is one).
@@ -45,12 +57,13 @@ const SAME_PROPOSAL_MM = 3;
 export function groundGlassBesideVessel(
   volume: SeriesVolume,
   grid: VolumeGrid,
-  search: Uint8Array,
+  searchMasks: readonly Uint8Array[],
   blobScore: Float32Array,
   vessel: Candidate,
 ): { plain: Candidate[]; besideNotch: Candidate[] } {
   const { columns, rows, xSpacingMm, ySpacingMm } = grid;
   const hu = volume.values[vessel.slice]!;
+  const search = searchMasks[vessel.slice]!;
   const half = Math.ceil(SEARCH_RADIUS_MM / Math.min(xSpacingMm, ySpacingMm));
   const x0 = Math.max(0, vessel.column - half);
   const y0 = Math.max(0, vessel.row - half);
@@ -58,37 +71,94 @@ export function groundGlassBesideVessel(
   const height = Math.min(rows, vessel.row + half + 1) - y0;
   const backgroundHu = windowBackgroundHu(hu, search, columns, x0, y0, width, height);
   if (backgroundHu === undefined) return { plain: [], besideNotch: [] };
-  const glass = new Uint8Array(width * height);
+  const window: GlassWindow = { x0, y0, width, height, backgroundHu };
   const dense = new Uint8Array(width * height);
   for (let y = 0; y < height; y++)
     for (let x = 0; x < width; x++) {
       const i = (y0 + y) * columns + x0 + x;
+      dense[y * width + x] = search[i] && hu[i]! - backgroundHu >= MIN_CONTRAST_HU ? 1 : 0;
+    }
+  const glassDepth = groundGlassDepth(volume, grid, searchMasks, vessel.slice, window);
+  // The next slices' ground glass, only when a shallow patch asks for it.
+  const neighbours: Float32Array[] = [];
+  const nextSliceDepths = (): Float32Array[] => {
+    if (neighbours.length === 0)
+      for (const slice of [vessel.slice - 1, vessel.slice + 1])
+        if (slice >= 0 && slice < grid.slices) neighbours.push(groundGlassDepth(volume, grid, searchMasks, slice, window));
+    return neighbours;
+  };
+  // Deep enough on its own, or shallower with ground glass as deep on the next slice.
+  const deepEnough = (p: Patch): boolean =>
+    p.depthMm >= MIN_DEPTH_MM || (p.depthMm >= SHALLOW_DEPTH_MM && nextSliceDepths().some((d) => deepWithin(d, width, height, p)));
+  const proposalsAt = (patches: Patch[], besideNotch: boolean): Candidate[] =>
+    patches.map((p) => {
+      const column = x0 + p.x;
+      const row = y0 + p.y;
+      const score = blobScore[row * columns + column]!;
+      return {
+        slice: vessel.slice,
+        column,
+        row,
+        score,
+        radiusMm: p.depthMm,
+        groundGlassOnly: true,
+        ...(besideNotch ? { besideNotch: true } : {}),
+      };
+    });
+  const notchDepth = notchDepthMm(glassDepth, dense, width, height, xSpacingMm, ySpacingMm);
+  return {
+    plain: proposalsAt(deepestPerPatch(glassDepth, width, height).filter(deepEnough), false),
+    besideNotch: proposalsAt(
+      deepestPerPatch(notchDepth, width, height).filter((p) => p.depthMm >= MIN_DEPTH_MM),
+      true,
+    ),
+  };
+}
+
+/** The deepest pixel of a patch (window coordinates) and its depth, mm. */
+interface Patch {
+  readonly x: number;
+  readonly y: number;
+  readonly depthMm: number;
+}
+
+/** The search window on the grid, and the lung's density there (HU). */
+interface GlassWindow {
+  readonly x0: number;
+  readonly y0: number;
+  readonly width: number;
+  readonly height: number;
+  readonly backgroundHu: number;
+}
+
+/** Depth (mm) of the ground glass (MIN_CONTRAST_HU over the window's lung, below solid) in the window on `slice`. */
+function groundGlassDepth(
+  volume: SeriesVolume,
+  grid: VolumeGrid,
+  searchMasks: readonly Uint8Array[],
+  slice: number,
+  window: GlassWindow,
+): Float32Array {
+  const { x0, y0, width, height, backgroundHu } = window;
+  const hu = volume.values[slice]!;
+  const search = searchMasks[slice]!;
+  const glass = new Uint8Array(width * height);
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++) {
+      const i = (y0 + y) * grid.columns + x0 + x;
       const v = hu[i]!;
       glass[y * width + x] = search[i] && v - backgroundHu >= MIN_CONTRAST_HU && v < LUNG_NODULE_PARAMS.solidHu ? 1 : 0;
-      dense[y * width + x] = search[i] && v - backgroundHu >= MIN_CONTRAST_HU ? 1 : 0;
     }
-  const glassDepth = depthMm(glass, width, height, xSpacingMm, ySpacingMm);
-  const proposalsAt = (depth: Float32Array, besideNotch: boolean): Candidate[] =>
-    deepestPerPatch(depth, width, height)
-      .filter((p) => p.depthMm >= MIN_DEPTH_MM)
-      .map((p) => {
-        const column = x0 + p.x;
-        const row = y0 + p.y;
-        const score = blobScore[row * columns + column]!;
-        return {
-          slice: vessel.slice,
-          column,
-          row,
-          score,
-          radiusMm: p.depthMm,
-          groundGlassOnly: true,
-          ...(besideNotch ? { besideNotch: true } : {}),
-        };
-      });
-  return {
-    plain: proposalsAt(glassDepth, false),
-    besideNotch: proposalsAt(notchDepthMm(glassDepth, dense, width, height, xSpacingMm, ySpacingMm), true),
-  };
+  return depthMm(glass, width, height, grid.xSpacingMm, grid.ySpacingMm);
+}
+
+/** Whether `depth` reaches p.depthMm within NEXT_SLICE_REACH_PX pixels of p. */
+function deepWithin(depth: Float32Array, width: number, height: number, p: { x: number; y: number; depthMm: number }): boolean {
+  const reach = NEXT_SLICE_REACH_PX;
+  for (let y = Math.max(0, p.y - reach); y <= Math.min(height - 1, p.y + reach); y++)
+    for (let x = Math.max(0, p.x - reach); x <= Math.min(width - 1, p.x + reach); x++)
+      if ((x - p.x) ** 2 + (y - p.y) ** 2 <= reach * reach && depth[y * width + x]! >= p.depthMm) return true;
+  return false;
 }
 
 /** Drops proposals within SAME_PROPOSAL_MM of an earlier one (several vessel candidates find the same ground glass). */

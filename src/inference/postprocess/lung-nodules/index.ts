@@ -118,9 +118,7 @@ export function findLungNodules(ctx: PostprocessContext, trace?: CandidateTrace)
   // The vessel candidates recorded the ground glass beside them as theirs: a proposal is not
   // skipped as already segmented (one on a nodule already reported measures that nodule again,
   // and is dropped as the same nodule).
-  const found = vessels.map((vessel) =>
-    groundGlassBesideVessel(volume, grid, masks.search[vessel.slice]!, maps[0]![vessel.slice]!, vessel),
-  );
+  const found = vessels.map((vessel) => groundGlassBesideVessel(volume, grid, masks.search, maps[0]![vessel.slice]!, vessel));
   const scored = (proposals: Candidate[]): Candidate[] => proposals.map((p) => ({ ...p, score: Math.max(p.score, threshold) }));
   // The plain search first, then the one around vessels' notches (a vessel through the nodule),
   // each de-duplicated on its own (a notch proposal is judged differently from a plain one
