@@ -71,8 +71,6 @@ export function isDecidedRejection(outcome: CandidateOutcome): outcome is Extrac
   return outcome.outcome === 'rejected' && 'margin' in outcome;
 }
 
-/** A core whose local shape is not asked (solid): never overrides the opening's verdict. */
-const NOT_JUDGED: LocalShape = { dot: 0, line: 0, strength: 0, blobness: 0, isBlob: false };
 /** The core is measured over a disc of this fraction of the blob radius. */
 const CORE_DISC_BLOB_FRACTION = 0.4;
 /** A neighbouring slice's core must be this much denser (HU) to move the seed off the peak's slice (noise is a few HU). */
@@ -254,14 +252,12 @@ function segmentWithCore(
   if (!touches) segmented.record(box, component, linkHu);
   let part: Uint8Array = component;
   if (touches) {
-    // Only a subsolid core is judged by its local shape: clipped at its own density, the denser
-    // vessels beside it weigh as nodule tissue would. A solid core is as dense as the vessels it
-    // touches, and a vessel bifurcation answers the dot filter as a blob does (Li et al. 2003).
-    const core =
-      coreHu < LUNG_NODULE_PARAMS.solidHu
-        ? strongestLocalShape(box, structure.lungHu, structure.seed, blobRadiusMm, backgroundHu, coreHu)
-        : NOT_JUDGED;
-    const check = separateFromVessels(structure, component, blobRadiusMm, core);
+    // The core is judged by its local shape, clipped at its own density: the denser vessels
+    // beside a subsolid core weigh as nodule tissue would. A solid core is as dense as the
+    // vessels it touches, and a vessel bifurcation answers the dot filter as a blob does (Li et
+    // al. 2003): separateFromVessels asks a solid blob to have kept a body through the opening.
+    const judgeCore = (): LocalShape => strongestLocalShape(box, structure.lungHu, structure.seed, blobRadiusMm, backgroundHu, coreHu);
+    const check = separateFromVessels(structure, component, blobRadiusMm, judgeCore);
     // Still a vessel through the box after the opening: its candidate's whole blob radius is
     // that vessel. Mostly tubes around a subsolid core: something compact survived the opening
     // beside the vessels, perhaps a ground-glass nodule whose own better-centred peak comes
@@ -274,7 +270,7 @@ function segmentWithCore(
       const maxCut = LUNG_NODULE_PARAMS.maxCutFraction;
       return rejected(
         'mostly-tubes',
-        `mostly tubes (${check.cutFraction.toFixed(2)} cut, core blobness ${check.blobness.toFixed(2)})`,
+        `mostly tubes (${check.cutFraction.toFixed(2)} cut${check.blobness === undefined ? '' : `, core blobness ${check.blobness.toFixed(2)}`}${check.widthRatio === undefined ? '' : `, body ${check.widthRatio.toFixed(2)}x as wide as its tubes`})`,
         thresholdHu,
         (check.cutFraction - maxCut) / maxCut,
       );
