@@ -19,7 +19,7 @@
  * LIDC-IDRI-0001's diaphragm was reported): the bump must reach MIN_DEPTH_PER_DIAMETER of its
  * equivalent diameter into the lung.
  */
-import { ballOffsets, dilateWithin, growRegion26 } from './box-morphology';
+import { ballOffsets, chamferDistanceMm, dilateWithin, growRegion26 } from './box-morphology';
 import type { BoxedStructure } from './vessel-rejection';
 
 /** The wall's partial-volume layer peeled off (mm): about two in-plane pixels of blur. */
@@ -96,57 +96,13 @@ function touchesWall(structure: BoxedStructure, component: Uint8Array): boolean 
   return false;
 }
 
-/** Beyond every wall voxel of the box (mm): farther than any structure in a box can be. */
-const FAR_MM = 1e6;
-
 /**
  * Per voxel of `component`, the distance (mm) through it to the nearest wall voxel — dense tissue
- * (at least the link threshold) outside the closed lung — by a two-pass 3-D chamfer transform
- * with the box's spacings (26 neighbours: within a few per cent of the Euclidean distance in a
- * convex structure, enough to tell a bump from a rim). Only the structure's voxels are visited
- * (the cost follows its size, not the box's); the others stay FAR_MM.
+ * (at least the link threshold) outside the closed lung — by the 3-D chamfer transform (within a
+ * few per cent of the Euclidean distance in a convex structure, enough to tell a bump from a
+ * rim). Only the structure's voxels are visited: the distance runs through the structure.
  */
 function distanceFromWallMm(structure: BoxedStructure, component: Uint8Array): Float32Array {
-  const { box, lungHu, hu, linkHu } = structure;
-  const { sizeX, sizeY, sizeZ, plane } = box;
-  const { xSpacingMm: dx, ySpacingMm: dy, zSpacingMm: dz } = box.grid;
-  const distance = new Float32Array(box.voxelCount);
-  for (let i = 0; i < distance.length; i++) distance[i] = Number.isNaN(lungHu[i]!) && hu[i]! >= linkHu ? 0 : FAR_MM;
-  // The 13 neighbours before a voxel in memory order, with their distances; the pass back uses
-  // their mirror. Index offsets and weights in typed arrays: this runs once per structure on the wall.
-  const offsets: number[][] = [];
-  for (let oz = -1; oz <= 0; oz++)
-    for (let oy = -1; oy <= 1; oy++)
-      for (let ox = -1; ox <= 1; ox++) if (oz < 0 || oy < 0 || (oy === 0 && ox < 0)) offsets.push([ox, oy, oz]);
-  const step = Int32Array.from(offsets, ([ox, oy, oz]) => oz! * plane + oy! * sizeX + ox!);
-  const weight = Float32Array.from(offsets, ([ox, oy, oz]) => Math.hypot(ox! * dx, oy! * dy, oz! * dz));
-  const count = offsets.length;
-  const pass = (sign: 1 | -1): void => {
-    for (let k = 0; k < box.voxelCount; k++) {
-      const i = sign > 0 ? k : box.voxelCount - 1 - k;
-      // Only the structure's own voxels are visited: the distance runs through the structure.
-      if (!component[i]) continue;
-      let d = distance[i]!;
-      if (d === 0) continue;
-      const z = (i / plane) | 0;
-      const y = ((i - z * plane) / sizeX) | 0;
-      const x = i - z * plane - y * sizeX;
-      const interior = x > 0 && y > 0 && z > 0 && x < sizeX - 1 && y < sizeY - 1 && z < sizeZ - 1;
-      for (let n = 0; n < count; n++) {
-        if (!interior) {
-          const [ox, oy, oz] = offsets[n]!;
-          const nx = x + sign * ox!;
-          const ny = y + sign * oy!;
-          const nz = z + sign * oz!;
-          if (nx < 0 || ny < 0 || nz < 0 || nx >= sizeX || ny >= sizeY || nz >= sizeZ) continue;
-        }
-        const candidate = distance[i + sign * step[n]!]! + weight[n]!;
-        if (candidate < d) d = candidate;
-      }
-      distance[i] = d;
-    }
-  };
-  pass(1);
-  pass(-1);
-  return distance;
+  const { lungHu, hu, linkHu } = structure;
+  return chamferDistanceMm(structure.box, (i) => Number.isNaN(lungHu[i]!) && hu[i]! >= linkHu, component);
 }
