@@ -361,7 +361,6 @@ function coreDensity(
 ): { coreHu: number; slice: number } {
   const { rows, columns } = grid;
   const discRadius = Math.max(1, Math.round((CORE_DISC_BLOB_FRACTION * blobRadiusMm) / grid.xSpacingMm));
-  const leaveOutSolid = candidate.groundGlassOnly === true;
   let coreHu = -Infinity;
   let coreSlice = candidate.slice;
   for (let slice = Math.max(0, candidate.slice - 1); slice <= Math.min(grid.slices - 1, candidate.slice + 1); slice++) {
@@ -373,7 +372,7 @@ function coreDensity(
         if (y < 0 || x < 0 || y >= rows || x >= columns || (x - candidate.column) ** 2 + (y - candidate.row) ** 2 > discRadius * discRadius)
           continue;
         const value = hu[y * columns + x]!;
-        if (leaveOutSolid && value >= LUNG_NODULE_PARAMS.solidHu) continue;
+        if (leftOutOfCore(candidate, value)) continue;
         sum += value;
         count++;
       }
@@ -504,6 +503,11 @@ function lungBackgroundHu(
   return Math.min(LUNG_PARENCHYMA_MAX_HU, samples[Math.floor(samples.length / 2)]!);
 }
 
+/** A ground-glass proposal's core and seed leave solid pixels out (the vessel beside it; see coreDensity). */
+function leftOutOfCore(candidate: Candidate, value: number): boolean {
+  return candidate.groundGlassOnly === true && value >= LUNG_NODULE_PARAMS.solidHu;
+}
+
 /**
  * The seed: the densest pixel of the 3x3 around the peak on `slice`; for a ground-glass proposal
  * the densest one below solid (its segmentation leaves solid voxels out: a seed on the vessel
@@ -516,12 +520,11 @@ function densestNextToPeak(
   candidate: Candidate,
 ): { column: number; row: number; hu: number } {
   const hu = volume.values[slice]!;
-  const leaveOutSolid = candidate.groundGlassOnly === true;
   let best = { column: candidate.column, row: candidate.row, hu: -Infinity };
   for (let dy = -1; dy <= 1; dy++) {
     for (let dx = -1; dx <= 1; dx++) {
       const value = hu[(candidate.row + dy) * grid.columns + candidate.column + dx]!;
-      if (leaveOutSolid && value >= LUNG_NODULE_PARAMS.solidHu) continue;
+      if (leftOutOfCore(candidate, value)) continue;
       if (value > best.hu) best = { column: candidate.column + dx, row: candidate.row + dy, hu: value };
     }
   }

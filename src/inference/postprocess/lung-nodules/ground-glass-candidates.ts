@@ -257,10 +257,10 @@ function notchDepthMm(glassDepth: Float32Array, dense: Uint8Array, width: number
 }
 
 /** The deepest pixel of each 8-connected patch of positive depth. */
-function deepestPerPatch(depth: Float32Array, width: number, height: number): { x: number; y: number; depthMm: number }[] {
+function deepestPerPatch(depth: Float32Array, width: number, height: number): Patch[] {
   const seen = new Uint8Array(depth.length);
   const stack: number[] = [];
-  const out: { x: number; y: number; depthMm: number }[] = [];
+  const out: Patch[] = [];
   for (let start = 0; start < depth.length; start++) {
     if (seen[start] || !(depth[start]! > 0)) continue;
     let best = start;
