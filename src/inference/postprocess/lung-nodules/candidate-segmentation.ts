@@ -20,7 +20,6 @@ import { cutAtPleura, isBumpOnWall } from './pleural-cut';
 import { LUNG_NODULE_PARAMS } from './params';
 import { DeferredRecords, type SegmentationRecord } from './segmented-voxels';
 import { leavesBox, separateFromVessels, wallContact, type BoxedStructure, type WallContact } from './vessel-rejection';
-import { sleeveLeftOut, withoutSleeve } from './vessel-sleeve';
 import { gridIndex, VoxelBox, type VolumeGrid } from './volume-grid';
 
 export interface Accepted {
@@ -266,18 +265,7 @@ function segmentWithCore(
     // this candidate's core, so that peak gets its own try.
     const subsolidBesideTubes = !check.separated && check.reason === 'mostly-tubes' && coreHu < LUNG_NODULE_PARAMS.solidHu;
     segmented.record(box, component, linkHu, subsolidBesideTubes ? coreRadiusMm(blobRadiusMm) : blobRadiusMm);
-    // Ground glass proposed beside a vessel that the opening could not free: it may have left the
-    // box along the vessel's partial-volume sleeve alone. Its body without the sleeve is judged if
-    // that stays inside the box and its core is a blob without the sleeve (freedFromSleeve).
-    const freed =
-      check.separated || !candidate.groundGlassOnly
-        ? undefined
-        : freedFromSleeve(volume, structure, component, blobRadiusMm, backgroundHu, coreHu);
-    if (check.separated) part = check.part;
-    else if (freed) {
-      part = freed.body;
-      structure = freed.structure;
-    } else {
+    if (!check.separated) {
       if (check.reason === 'leaves-box') return rejected('leaves-box', 'leaves the box (vessel)', thresholdHu, 1);
       const maxCut = LUNG_NODULE_PARAMS.maxCutFraction;
       return rejected(
@@ -287,6 +275,7 @@ function segmentWithCore(
         (check.cutFraction - maxCut) / maxCut,
       );
     }
+    part = check.part;
   }
 
   const nodule = measureNodule(box, part, structure.lungHu, backgroundHu, coreHu, LUNG_NODULE_PARAMS.solidHu);
@@ -606,26 +595,4 @@ function cutOutBox(
     }
   }
   return { box, lungHu, hu, pleural, seed: box.index(halfX, halfY, halfZ), linkHu };
-}
-
-/**
- * A ground-glass structure freed from the vessel's sleeve (vessel-sleeve.ts): its body without
- * the sleeve, and the structure with the sleeve left out around that body, when the body stays
- * inside the box and its core, the sleeve left out as the solid vessel is, is a blob by its local
- * 3-D shape (local-shape.ts, the test a subsolid core cut as "mostly tubes" is held to): a
- * vessel's partial volume in a bend or a fork is no round body.
- */
-function freedFromSleeve(
-  volume: SeriesVolume,
-  structure: BoxedStructure,
-  component: Uint8Array,
-  blobRadiusMm: number,
-  backgroundHu: number,
-  coreHu: number,
-): { body: Uint8Array; structure: BoxedStructure } | undefined {
-  const body = withoutSleeve(volume, structure.box, component, structure.seed);
-  if (!body || leavesBox(structure, body)) return undefined;
-  const freed = sleeveLeftOut(volume, structure, body);
-  const core = strongestLocalShape(freed.box, freed.lungHu, freed.seed, blobRadiusMm, backgroundHu, coreHu);
-  return core.isBlob ? { body, structure: freed } : undefined;
 }
