@@ -9,17 +9,6 @@ import type { VoxelBox } from './volume-grid';
 
 /** Cut voxels within this distance (mm) of the kept body are its rim where a vessel joins, not the vessel. */
 const TUBE_CLEARANCE_MM = 2;
-/**
- * The tubes are measured only this far (mm) beyond that rim: a nodule is judged against the
- * vessels that run into it, not against a thicker vessel elsewhere in its box that one of them
- * joins (a small pulmonary vessel branches off a larger one a few mm to a few cm away). 6 mm is
- * about the diameter of the smallest nodule the issue asks for (5 mm) plus a voxel: a vessel is
- * followed for a nodule's length from where it leaves the body, which crosses its centre line
- * whatever its direction (more than two 2.5 mm slices). A knot's branches leave it right there,
- * so a knot still reads about 1. Not 3 mm: on a real scan a vessel knot whose branches thicken
- * 5-8 mm from it read 1.32 against them at 3 mm, 1.12 at 6 mm (HISTORY.md).
- */
-const TUBE_BAND_MM = 6;
 
 /** Largest inscribed radii (mm) of the kept body and of the cut-away tubes of one structure. */
 export interface BodyWidth {
@@ -29,8 +18,7 @@ export interface BodyWidth {
 
 /**
  * `component` is the structure, `kept` the part of it the opening kept. The tube radius is taken
- * over the cut voxels TUBE_CLEARANCE_MM to TUBE_CLEARANCE_MM + TUBE_BAND_MM from the kept body;
- * 0 where there are none.
+ * over the cut voxels at least TUBE_CLEARANCE_MM from the kept body; 0 where there are none.
  */
 export function bodyAndTubeWidth(box: VoxelBox, component: Uint8Array, kept: Uint8Array): BodyWidth {
   const toEdge = chamferDistanceMm(box, (i) => !component[i]);
@@ -40,7 +28,7 @@ export function bodyAndTubeWidth(box: VoxelBox, component: Uint8Array, kept: Uin
   for (let i = 0; i < box.voxelCount; i++) {
     if (!component[i]) continue;
     if (kept[i]) bodyMm = Math.max(bodyMm, toEdge[i]!);
-    else if (toBody[i]! >= TUBE_CLEARANCE_MM && toBody[i]! <= TUBE_CLEARANCE_MM + TUBE_BAND_MM) tubeMm = Math.max(tubeMm, toEdge[i]!);
+    else if (toBody[i]! >= TUBE_CLEARANCE_MM) tubeMm = Math.max(tubeMm, toEdge[i]!);
   }
   return { bodyMm, tubeMm };
 }
