@@ -14,7 +14,11 @@
  * on a thick slice) is a thin shell, with lung on its far side within the ball. Both read a low
  * share, which is why this search, unlike a lower depth (HISTORY.md, "The search's depth"), asks
  * for ground glass all round the point and not just deeper than some floor. The ground glass
- * must also fill a good part of the ball (the vessel may take up to about half of it). A ball
+ * must also fill a good part of the ball (the vessel may take up to about half of it), a vessel
+ * must take part of it (where none does, the depth on the slice judges), and it must be one
+ * density: a junction of thin vessels, or the partial volume between two vessels on a thick slice,
+ * is ground glass grading towards solid, while a nodule's is its own density give or take the
+ * noise. A ball
  * is centred on a slice (its voxels on that slice: the slice spacing exceeds its radius) or midway
  * between two slices (the nodule's discs on both): a sphere of 5 mm near a slice boundary shows
  * on exactly those two slices.
@@ -38,10 +42,19 @@ export const MIN_GLASS_FILL = 0.4;
  * volume, a band of ground glass as wide as a small nodule).
  */
 export const MIN_VESSEL_SHARE = 1 / 3;
+/**
+ * A nodule's ground glass away from the vessel is one density give or take the noise, while a
+ * vessel's partial volume grades from solid to lung: the densest ground glass of the ball may lie
+ * at most this many noise SDs (of the lung around) over its median (4 SD: the largest of some
+ * thirty noise samples lies about 2 SD out).
+ */
+export const MAX_GLASS_SPREAD_SD = 4;
 
 /** One slice of the search window: which pixels are ground glass, which are known (lung or ground glass). */
 export interface WindowSlice {
   readonly glass: Uint8Array;
+  /** The window's CT values (HU). */
+  readonly hu: Float32Array;
   /** Neither solid, nor within a pixel of solid in plane, nor outside the lung search mask. */
   readonly known: Uint8Array;
 }
@@ -136,6 +149,7 @@ export function glassBallPoints(
   grid: VolumeGrid,
   width: number,
   height: number,
+  noiseSd: () => number,
 ): BallPoint[] {
   const { xSpacingMm: dx, ySpacingMm: dy, zSpacingMm: dz } = grid;
   if (!slices[1]) return [];
@@ -169,9 +183,34 @@ export function glassBallPoints(
           eachSlice &&= part[0]! >= MIN_GLASS_SHARE * part[1]!;
         }
         const passes = eachSlice && glass >= MIN_GLASS_FILL * total && total - known >= MIN_VESSEL_SHARE * total;
-        if (passes) fills[at]![i] = Math.max(fills[at]![i]!, glass / total);
+        if (passes && plateau(slices, ball, x, y, width, noiseSd)) fills[at]![i] = Math.max(fills[at]![i]!, glass / total);
       }
   return fills.flatMap((fill, k) => (fill ? bestPerPatch(fill, width, height).map((p) => ({ ...p, sliceOffset: k - 1 })) : []));
+}
+
+/** Whether the ground glass of the ball at (x, y) is one density: its densest voxel within MAX_GLASS_SPREAD_SD noise SDs of its median. */
+function plateau(
+  slices: readonly (WindowSlice | undefined)[],
+  ball: { readonly parts: readonly number[]; readonly widths: readonly number[] },
+  x: number,
+  y: number,
+  width: number,
+  noiseSd: () => number,
+): boolean {
+  const values: number[] = [];
+  const reach = (ball.widths.length - 1) >> 1;
+  for (const k of ball.parts) {
+    const s = slices[k]!;
+    for (let r = -reach; r <= reach; r++) {
+      const w = ball.widths[r + reach]!;
+      for (let dx = -w; dx <= w; dx++) {
+        const i = (y + r) * width + x + dx;
+        if (s.glass[i]) values.push(s.hu[i]!);
+      }
+    }
+  }
+  values.sort((a, b) => a - b);
+  return values[values.length - 1]! - values[values.length >> 1]! <= MAX_GLASS_SPREAD_SD * noiseSd();
 }
 
 /** The pixel of largest value of each 8-connected patch of positive values. */

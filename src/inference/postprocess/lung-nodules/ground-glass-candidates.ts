@@ -108,10 +108,13 @@ export function groundGlassBesideVessel(
     });
   const notchDepth = notchDepthMm(glassDepth, dense, width, height, xSpacingMm, ySpacingMm);
   // The third search: ground glass all round a point in 3-D, the vessel unknown (ground-glass-ball.ts).
+  // The lung's noise (robust SD about the background) in the window, found only if a ball passes.
+  let noise: number | undefined;
+  const noiseSd = (): number => (noise ??= lungNoiseSd(hu, search, columns, window));
   const ballSlices = [vessel.slice - 1, vessel.slice, vessel.slice + 1].map((slice) =>
     slice >= 0 && slice < grid.slices ? windowSlice(volume, grid, searchMasks, slice, window) : undefined,
   );
-  const inBall = glassBallPoints(ballSlices, grid, width, height).map((p) => {
+  const inBall = glassBallPoints(ballSlices, grid, width, height, noiseSd).map((p) => {
     const column = x0 + p.x;
     const row = y0 + p.y;
     const slice = vessel.slice + (p.sliceOffset ?? 0);
@@ -155,7 +158,9 @@ function windowSlice(
   const known = knownPixels(solid, inLung, width, height);
   // Ground glass within a pixel of solid is the vessel's partial-volume rim as likely as nodule: unknown too.
   for (let i = 0; i < glass.length; i++) glass[i] = glass[i]! & known[i]!;
-  return { glass, known };
+  const windowHu = new Float32Array(width * height);
+  for (let y = 0; y < height; y++) windowHu.set(hu.subarray((y0 + y) * grid.columns + x0, (y0 + y) * grid.columns + x0 + width), y * width);
+  return { glass, known, hu: windowHu };
 }
 
 /** The deepest pixel of a patch (window coordinates) and its depth, mm. */
@@ -218,6 +223,19 @@ export function distinctProposals(proposals: readonly Candidate[], grid: VolumeG
       mm(o, p) < SAME_PROPOSAL_MM;
   for (const p of proposals) if (!earlier.some(same(p)) && !out.some(same(p))) out.push(p);
   return out;
+}
+
+/** Robust SD (1.4826 x the median absolute deviation) of the lung pixels (under MIN_CONTRAST_HU over the background) in the window. */
+function lungNoiseSd(hu: Float32Array, search: Uint8Array, columns: number, window: GlassWindow): number {
+  const { x0, y0, width, height, backgroundHu } = window;
+  const deviations = new Float32Array(width * height);
+  let count = 0;
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++) {
+      const i = (y0 + y) * columns + x0 + x;
+      if (search[i] && hu[i]! - backgroundHu < MIN_CONTRAST_HU) deviations[count++] = Math.abs(hu[i]! - backgroundHu);
+    }
+  return count === 0 ? 0 : 1.4826 * nthSmallest(deviations, count, count >> 1);
 }
 
 /** Median HU of the search mask's pixels in the window, capped at LUNG_PARENCHYMA_MAX_HU; undefined without lung. */
