@@ -18,7 +18,6 @@
  */
 import type { SeriesVolume } from '../../series-volume';
 import type { Candidate } from './candidates';
-import { BALL_RADIUS_MM, glassBallPoints, knownPixels, type WindowSlice } from './ground-glass-ball';
 import { LUNG_NODULE_PARAMS } from './params';
 import type { VolumeGrid } from './volume-grid';
 
@@ -61,7 +60,7 @@ export function groundGlassBesideVessel(
   searchMasks: readonly Uint8Array[],
   blobScore: Float32Array,
   vessel: Candidate,
-): { plain: Candidate[]; besideNotch: Candidate[]; inBall: Candidate[] } {
+): { plain: Candidate[]; besideNotch: Candidate[] } {
   const { columns, rows, xSpacingMm, ySpacingMm } = grid;
   const hu = volume.values[vessel.slice]!;
   const search = searchMasks[vessel.slice]!;
@@ -71,7 +70,7 @@ export function groundGlassBesideVessel(
   const width = Math.min(columns, vessel.column + half + 1) - x0;
   const height = Math.min(rows, vessel.row + half + 1) - y0;
   const backgroundHu = windowBackgroundHu(hu, search, columns, x0, y0, width, height);
-  if (backgroundHu === undefined) return { plain: [], besideNotch: [], inBall: [] };
+  if (backgroundHu === undefined) return { plain: [], besideNotch: [] };
   const window: GlassWindow = { x0, y0, width, height, backgroundHu };
   const dense = new Uint8Array(width * height);
   for (let y = 0; y < height; y++)
@@ -107,60 +106,13 @@ export function groundGlassBesideVessel(
       };
     });
   const notchDepth = notchDepthMm(glassDepth, dense, width, height, xSpacingMm, ySpacingMm);
-  // The third search: ground glass all round a point in 3-D, the vessel unknown (ground-glass-ball.ts).
-  // The lung's noise (robust SD about the background) in the window, found only if a ball passes.
-  let noise: number | undefined;
-  const noiseSd = (): number => (noise ??= lungNoiseSd(hu, search, columns, window));
-  const ballSlices = [vessel.slice - 1, vessel.slice, vessel.slice + 1].map((slice) =>
-    slice >= 0 && slice < grid.slices ? windowSlice(volume, grid, searchMasks, slice, window) : undefined,
-  );
-  const inBall = glassBallPoints(ballSlices, grid, width, height, noiseSd).map((p) => {
-    const column = x0 + p.x;
-    const row = y0 + p.y;
-    const slice = vessel.slice + (p.sliceOffset ?? 0);
-    // The blob score of the proposal's own slice (only a floor under the threshold: index.ts).
-    const score = slice === vessel.slice ? blobScore[row * columns + column]! : 0;
-    return { slice, column, row, score, radiusMm: BALL_RADIUS_MM, groundGlassOnly: true };
-  });
   return {
     plain: proposalsAt(deepestPerPatch(glassDepth, width, height).filter(deepEnough), false),
     besideNotch: proposalsAt(
       deepestPerPatch(notchDepth, width, height).filter((p) => p.depthMm >= MIN_DEPTH_MM),
       true,
     ),
-    inBall,
   };
-}
-
-/** The window on `slice` as the 3-D search sees it: ground glass, and what is known (neither solid nor its rim). */
-function windowSlice(
-  volume: SeriesVolume,
-  grid: VolumeGrid,
-  searchMasks: readonly Uint8Array[],
-  slice: number,
-  window: GlassWindow,
-): WindowSlice {
-  const { x0, y0, width, height, backgroundHu } = window;
-  const hu = volume.values[slice]!;
-  const search = searchMasks[slice]!;
-  const glass = new Uint8Array(width * height);
-  const solid = new Uint8Array(width * height);
-  const inLung = new Uint8Array(width * height);
-  for (let y = 0; y < height; y++)
-    for (let x = 0; x < width; x++) {
-      const i = (y0 + y) * grid.columns + x0 + x;
-      const v = hu[i]!;
-      const w = y * width + x;
-      solid[w] = v >= LUNG_NODULE_PARAMS.solidHu ? 1 : 0;
-      inLung[w] = search[i]!;
-      glass[w] = search[i] && v - backgroundHu >= MIN_CONTRAST_HU && !solid[w] ? 1 : 0;
-    }
-  const known = knownPixels(solid, inLung, width, height);
-  // Ground glass within a pixel of solid is the vessel's partial-volume rim as likely as nodule: unknown too.
-  for (let i = 0; i < glass.length; i++) glass[i] = glass[i]! & known[i]!;
-  const windowHu = new Float32Array(width * height);
-  for (let y = 0; y < height; y++) windowHu.set(hu.subarray((y0 + y) * grid.columns + x0, (y0 + y) * grid.columns + x0 + width), y * width);
-  return { glass, known, hu: windowHu };
 }
 
 /** The deepest pixel of a patch (window coordinates) and its depth, mm. */
@@ -209,33 +161,13 @@ function deepWithin(depth: Float32Array, width: number, height: number, p: { x: 
   return false;
 }
 
-/**
- * Drops proposals within SAME_PROPOSAL_MM of an earlier one (several vessel candidates find the
- * same ground glass), or of one in `earlier` (proposals of another search, judged already).
- */
-export function distinctProposals(proposals: readonly Candidate[], grid: VolumeGrid, earlier: readonly Candidate[] = []): Candidate[] {
+/** Drops proposals within SAME_PROPOSAL_MM of an earlier one (several vessel candidates find the same ground glass). */
+export function distinctProposals(proposals: readonly Candidate[], grid: VolumeGrid): Candidate[] {
   const out: Candidate[] = [];
   const mm = (a: Candidate, b: Candidate): number =>
     Math.hypot((a.column - b.column) * grid.xSpacingMm, (a.row - b.row) * grid.ySpacingMm, (a.slice - b.slice) * grid.zSpacingMm);
-  const same =
-    (p: Candidate) =>
-    (o: Candidate): boolean =>
-      mm(o, p) < SAME_PROPOSAL_MM;
-  for (const p of proposals) if (!earlier.some(same(p)) && !out.some(same(p))) out.push(p);
+  for (const p of proposals) if (!out.some((o) => mm(o, p) < SAME_PROPOSAL_MM)) out.push(p);
   return out;
-}
-
-/** Robust SD (1.4826 x the median absolute deviation) of the lung pixels (under MIN_CONTRAST_HU over the background) in the window. */
-function lungNoiseSd(hu: Float32Array, search: Uint8Array, columns: number, window: GlassWindow): number {
-  const { x0, y0, width, height, backgroundHu } = window;
-  const deviations = new Float32Array(width * height);
-  let count = 0;
-  for (let y = 0; y < height; y++)
-    for (let x = 0; x < width; x++) {
-      const i = (y0 + y) * columns + x0 + x;
-      if (search[i] && hu[i]! - backgroundHu < MIN_CONTRAST_HU) deviations[count++] = Math.abs(hu[i]! - backgroundHu);
-    }
-  return count === 0 ? 0 : 1.4826 * nthSmallest(deviations, count, count >> 1);
 }
 
 /** Median HU of the search mask's pixels in the window, capped at LUNG_PARENCHYMA_MAX_HU; undefined without lung. */

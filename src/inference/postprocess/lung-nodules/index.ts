@@ -123,13 +123,10 @@ export function findLungNodules(ctx: PostprocessContext, trace?: CandidateTrace)
   // The plain search first, then the one around vessels' notches (a vessel through the nodule),
   // each de-duplicated on its own (a notch proposal is judged differently from a plain one
   // beside it): a nodule both reach is measured from the plain proposal, as before.
-  // Then the 3-D search's (ground-glass-ball.ts), only where neither of the others proposed: it is
-  // for the smallest nodules beside vessels, which no depth on a slice reaches.
-  const depthProposals = [
+  const proposals = [
     ...distinctProposals(scored(found.flatMap((f) => f.plain)), grid),
     ...distinctProposals(scored(found.flatMap((f) => f.besideNotch)), grid),
   ];
-  const proposals = [...depthProposals, ...distinctProposals(scored(found.flatMap((f) => f.inBall)), grid, depthProposals)];
   const proposalRecord = new RecordOnly(segmented);
   for (const candidate of proposals) {
     if (findings.length >= LUNG_NODULE_PARAMS.maxFindings) break;
