@@ -15,6 +15,7 @@ import type { VoxelMask } from '../types';
 import { measureNodule, type NoduleMeasurement } from './nodule-measurements';
 import { notchAwareShape } from './notch-fill';
 import { MAX_SOLID_ABOVE_OR_BELOW_SHARE, solidAboveOrBelowShare } from './oblique-vessel';
+import { MAX_OWN_GLASS_SPREAD_HU, ownGlass, ownGlassSpreadHu } from './vessel-partial-volume';
 import { noduleMask } from './nodule-mask';
 import { cutAtPleura, isBumpOnWall } from './pleural-cut';
 import { LUNG_NODULE_PARAMS } from './params';
@@ -47,7 +48,8 @@ export type UnmeasurableReason =
   | 'nothing-denser-than-lung'; // the segmented part weighs nothing
 
 /** Why a measured candidate is not a nodule. */
-export type ShapeReason = 'leaves-box' | 'mostly-tubes' | 'elongated' | 'sparse' | 'too-small' | 'rim-of-solid' | 'oblique-vessel';
+export type ShapeReason =
+  'leaves-box' | 'mostly-tubes' | 'elongated' | 'sparse' | 'too-small' | 'rim-of-solid' | 'oblique-vessel' | 'vessel-partial-volume';
 
 export type Rejected =
   | { readonly outcome: 'rejected'; readonly reason: UnmeasurableReason; readonly description: string }
@@ -311,6 +313,17 @@ function segmentWithCore(
       `ground glass over solid tissue (${overSolid.toFixed(2)} of it): a vessel's partial volume`,
       thresholdHu,
       (overSolid - MAX_SOLID_ABOVE_OR_BELOW_SHARE) / MAX_SOLID_ABOVE_OR_BELOW_SHARE,
+      { elongation, fill },
+    );
+  // Ground glass alone touching a vessel, its own voxels no plateau: the vessel's partial volume
+  // (vessel-partial-volume.ts).
+  const spreadHu = candidate.groundGlassOnly ? ownGlassSpreadHu(ownGlass(volume, grid, mask), nodule.meanHu) : undefined;
+  if (spreadHu !== undefined && spreadHu > MAX_OWN_GLASS_SPREAD_HU)
+    return rejected(
+      'vessel-partial-volume',
+      `ground glass beside a vessel with no plateau (its own densest tenth ${spreadHu.toFixed(0)} HU over its mean): the vessel's partial volume`,
+      thresholdHu,
+      (spreadHu - MAX_OWN_GLASS_SPREAD_HU) / MAX_OWN_GLASS_SPREAD_HU,
       { elongation, fill },
     );
   // Accepted: the whole measured part is this nodule for later candidates.
