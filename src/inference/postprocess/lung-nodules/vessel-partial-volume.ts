@@ -1,18 +1,16 @@
 /**
  * Ground glass that is a vessel's partial volume, not ground glass of its own.
  *
- * A ground-glass nodule is a hazy opacity of its own density (Fleischner Society glossary,
- * Hansell et al., Radiology 2008): inside it the CT values sit on a plateau, spread about its mean
- * by the scanner's noise alone. Where it touches a vessel, the vessel's partial volume raises only
- * the voxels within the scanner's blur of the vessel's solid voxels (about a voxel in-plane and a
- * slice through-plane). A vessel that fills only part of a thick slice — one lying across the
- * boundary of two slices, a junction of thin branches, an oblique segment — is ground glass on
- * those slices without being solid anywhere near, so its "ground glass" lies at every fraction of
- * the vessel's density: it is not a plateau, and voxels well away from any solid voxel still
- * reach almost solid density. So for a ground-glass proposal (segmented with solid voxels left
- * out: ground-glass-candidates.ts) that touches solid tissue, its own voxels — those with no solid
- * voxel among their 26 neighbours, beyond the reach of the vessel it touches — must not have their
- * densest tenth far above the finding's mean.
+ * A vessel that fills only part of a thick slice — one lying across the boundary of two slices,
+ * a junction of thin branches, an oblique segment — reads on that slice as the share of the slab
+ * it fills: lung where it is absent, solid where it fills the slab, and every density between
+ * along its edge. Ground glass made so spreads evenly from lung to solid density, and a good part
+ * of it is more vessel than lung. A ground-glass nodule is a hazy opacity of its own density
+ * that leaves the vessels' margins visible through it (Fleischner Society glossary, Hansell et
+ * al., Radiology 2008): its voxels sit about that density, and only the thin layer against a
+ * vessel it touches is raised toward solid by the vessel's blur. So a ground-glass proposal
+ * (segmented with solid voxels left out: ground-glass-candidates.ts) that touches solid tissue
+ * and has many voxels more vessel than lung is the vessel's partial volume.
  */
 import type { SeriesVolume } from '../../series-volume';
 import type { VoxelMask } from '../types';
@@ -20,25 +18,25 @@ import { LUNG_NODULE_PARAMS } from './params';
 import type { VolumeGrid } from './volume-grid';
 
 /**
- * Most the densest tenth (90th percentile) of a ground-glass finding's own voxels may lie above its
- * mean HU. Noise alone puts a plateau's 90th percentile 1.28 standard deviations above its mean
- * (23 HU at the phantoms' 18 HU noise); the ground-glass nodules beside vessels on hard phantoms
- * 1000-1019 and diagnostic seeds 7000-7029 measured at most 38 HU, the vessels' partial-volume
- * findings there 60-65 HU.
+ * A voxel at least this dense (HU) is more vessel than lung: halfway between aerated lung (about
+ * -865 HU in the phantoms, -850 to -900 on real CT) and blood or vessel wall (about +40 HU) is
+ * about -410 HU.
  */
-export const MAX_OWN_GLASS_SPREAD_HU = 50;
-/** The 90th percentile: the densest tenth. */
-const DENSE_TAIL_QUANTILE = 0.9;
+export const MORE_VESSEL_THAN_LUNG_HU = -400;
+/**
+ * Above this share of its voxels more vessel than lung, ground glass touching solid tissue is the
+ * vessel's partial volume. The ground-glass nodules beside vessels of hard phantoms 1000-1019 and
+ * diagnostic seeds 7000-7029 have at most 0.07 (their layer against the vessel), the vessels'
+ * partial-volume findings there 0.22-0.38.
+ */
+export const MAX_MORE_VESSEL_SHARE = 0.15;
 
-export interface OwnGlass {
-  /** Whether any of the mask's voxels has a solid voxel among its 26 neighbours (it touches a vessel). */
-  readonly touchesSolid: boolean;
-  /** HU of the mask's voxels with no solid voxel among their 26 neighbours, ascending. */
-  readonly ownHu: readonly number[];
-}
-
-/** The mask's voxels beyond the partial-volume reach of solid tissue (>= solidHu), and whether it touches any. */
-export function ownGlass(volume: SeriesVolume, grid: VolumeGrid, mask: VoxelMask): OwnGlass {
+/**
+ * Share of the mask's voxels at MORE_VESSEL_THAN_LUNG_HU or denser, when one of them has a solid
+ * voxel (>= solidHu) among its 26 neighbours; undefined when none does (ground glass in the open
+ * lung is judged by the other rules).
+ */
+export function moreVesselShareBesideSolid(volume: SeriesVolume, grid: VolumeGrid, mask: VoxelMask): number | undefined {
   const [ox, oy, oz] = mask.origin;
   const [sx, sy, sz] = mask.size;
   const solidHu = LUNG_NODULE_PARAMS.solidHu;
@@ -52,26 +50,16 @@ export function ownGlass(volume: SeriesVolume, grid: VolumeGrid, mask: VoxelMask
     return false;
   };
   let touchesSolid = false;
-  const ownHu: number[] = [];
+  let total = 0;
+  let moreVessel = 0;
   for (let z = 0; z < sz; z++)
     for (let y = 0; y < sy; y++)
       for (let x = 0; x < sx; x++) {
         const bit = (z * sy + y) * sx + x;
         if (!((mask.bits[bit >> 3]! >> (bit & 7)) & 1)) continue;
-        if (nextToSolid(oz + z, ox + x, oy + y)) touchesSolid = true;
-        else ownHu.push(hu(oz + z, ox + x, oy + y));
+        total++;
+        if (hu(oz + z, ox + x, oy + y) >= MORE_VESSEL_THAN_LUNG_HU) moreVessel++;
+        if (!touchesSolid && nextToSolid(oz + z, ox + x, oy + y)) touchesSolid = true;
       }
-  ownHu.sort((a, b) => a - b);
-  return { touchesSolid, ownHu };
-}
-
-/**
- * How far (HU) the densest tenth of a ground-glass finding's own voxels lies above its mean
- * `meanHu`, when it touches solid tissue; undefined when it touches none (ground glass in the open
- * lung is judged by the other rules) or has no voxel of its own.
- */
-export function ownGlassSpreadHu(own: OwnGlass, meanHu: number): number | undefined {
-  if (!own.touchesSolid || own.ownHu.length === 0) return undefined;
-  const at = Math.min(own.ownHu.length - 1, Math.floor(DENSE_TAIL_QUANTILE * (own.ownHu.length - 1)));
-  return own.ownHu[at]! - meanHu;
+  return touchesSolid && total > 0 ? moreVessel / total : undefined;
 }
