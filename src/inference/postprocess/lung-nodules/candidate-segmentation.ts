@@ -15,7 +15,7 @@ import type { VoxelMask } from '../types';
 import { measureNodule, type NoduleMeasurement } from './nodule-measurements';
 import { notchAwareShape } from './notch-fill';
 import { MAX_SOLID_ABOVE_OR_BELOW_SHARE, solidAboveOrBelowShare } from './oblique-vessel';
-import { isVesselPartialVolume, MAX_MORE_VESSEL_SHARE, partialVolumeSigns } from './vessel-partial-volume';
+import { MAX_OWN_MORE_VESSEL_SHARE, ownMoreVesselShare } from './vessel-partial-volume';
 import { noduleMask } from './nodule-mask';
 import { cutAtPleura, isBumpOnWall } from './pleural-cut';
 import { LUNG_NODULE_PARAMS } from './params';
@@ -315,15 +315,15 @@ function segmentWithCore(
       (overSolid - MAX_SOLID_ABOVE_OR_BELOW_SHARE) / MAX_SOLID_ABOVE_OR_BELOW_SHARE,
       { elongation, fill },
     );
-  // Ground glass alone touching a vessel, much of it more vessel than lung and no plateau even
-  // beyond the vessel's blur: the vessel's partial volume on a thick slice (vessel-partial-volume.ts).
-  const signs = candidate.groundGlassOnly ? partialVolumeSigns(volume, grid, mask, nodule.meanHu) : undefined;
-  if (signs && isVesselPartialVolume(signs))
+  // Ground glass alone touching a vessel whose own voxels, beyond the vessel's blur, are often
+  // more vessel than lung: the vessel's partial volume on a thick slice (vessel-partial-volume.ts).
+  const ownMoreVessel = candidate.groundGlassOnly ? ownMoreVesselShare(volume, grid, mask) : undefined;
+  if (ownMoreVessel !== undefined && ownMoreVessel > MAX_OWN_MORE_VESSEL_SHARE)
     return rejected(
       'vessel-partial-volume',
-      `ground glass beside a vessel, ${signs.moreVesselShare.toFixed(2)} of it more vessel than lung, its own densest tenth ${signs.ownSpreadHu?.toFixed(0)} HU over its mean: the vessel's partial volume`,
+      `ground glass beside a vessel, ${ownMoreVessel.toFixed(2)} of its own voxels more vessel than lung: the vessel's partial volume`,
       thresholdHu,
-      (signs.moreVesselShare - MAX_MORE_VESSEL_SHARE) / MAX_MORE_VESSEL_SHARE,
+      (ownMoreVessel - MAX_OWN_MORE_VESSEL_SHARE) / MAX_OWN_MORE_VESSEL_SHARE,
       { elongation, fill },
     );
   // Accepted: the whole measured part is this nodule for later candidates.
