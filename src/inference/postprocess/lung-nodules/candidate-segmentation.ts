@@ -15,7 +15,6 @@ import type { VoxelMask } from '../types';
 import { measureNodule, type NoduleMeasurement } from './nodule-measurements';
 import { notchAwareShape } from './notch-fill';
 import { MAX_SOLID_ABOVE_OR_BELOW_SHARE, solidAboveOrBelowShare } from './oblique-vessel';
-import { MAX_OWN_MORE_VESSEL_SHARE, ownMoreVesselShare } from './vessel-partial-volume';
 import { noduleMask } from './nodule-mask';
 import { cutAtPleura, isBumpOnWall } from './pleural-cut';
 import { LUNG_NODULE_PARAMS } from './params';
@@ -48,8 +47,7 @@ export type UnmeasurableReason =
   | 'nothing-denser-than-lung'; // the segmented part weighs nothing
 
 /** Why a measured candidate is not a nodule. */
-export type ShapeReason =
-  'leaves-box' | 'mostly-tubes' | 'elongated' | 'sparse' | 'too-small' | 'rim-of-solid' | 'oblique-vessel' | 'vessel-partial-volume';
+export type ShapeReason = 'leaves-box' | 'mostly-tubes' | 'elongated' | 'sparse' | 'too-small' | 'rim-of-solid' | 'oblique-vessel';
 
 export type Rejected =
   | { readonly outcome: 'rejected'; readonly reason: UnmeasurableReason; readonly description: string }
@@ -313,17 +311,6 @@ function segmentWithCore(
       `ground glass over solid tissue (${overSolid.toFixed(2)} of it): a vessel's partial volume`,
       thresholdHu,
       (overSolid - MAX_SOLID_ABOVE_OR_BELOW_SHARE) / MAX_SOLID_ABOVE_OR_BELOW_SHARE,
-      { elongation, fill },
-    );
-  // Ground glass alone touching a vessel whose own voxels, beyond the vessel's blur, are often
-  // more vessel than lung: the vessel's partial volume on a thick slice (vessel-partial-volume.ts).
-  const ownMoreVessel = candidate.groundGlassOnly ? ownMoreVesselShare(volume, grid, mask) : undefined;
-  if (ownMoreVessel !== undefined && ownMoreVessel > MAX_OWN_MORE_VESSEL_SHARE)
-    return rejected(
-      'vessel-partial-volume',
-      `ground glass beside a vessel, ${ownMoreVessel.toFixed(2)} of its own voxels more vessel than lung: the vessel's partial volume`,
-      thresholdHu,
-      (ownMoreVessel - MAX_OWN_MORE_VESSEL_SHARE) / MAX_OWN_MORE_VESSEL_SHARE,
       { elongation, fill },
     );
   // Accepted: the whole measured part is this nodule for later candidates.
