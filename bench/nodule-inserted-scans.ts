@@ -27,7 +27,7 @@ import {
 } from '../src/inference/postprocess/lung-nodules/index';
 import type { NoduleTruth } from '../fixtures/chest-phantom';
 import { insertNodule, measureInsertedNodule, type InsertedProfile } from '../fixtures/nodule-insertion';
-import { lungMap, planNodules, type KeepAway, type PlacedNodule } from '../fixtures/nodule-placement';
+import { DENSE_GROUND_GLASS_HU, lungMap, planNodules, type KeepAway, type PlacedNodule } from '../fixtures/nodule-placement';
 import { describeMiss, measurement, runSliceModel } from './nodule-sensitivity';
 import { readRealDataset, readScanFolder, referenceOf } from './nodule-real-scans';
 import { scoreDetections, type Detection, type ScanReference } from './lidc-reference';
@@ -40,6 +40,8 @@ export interface InsertOptions {
   readonly seeds: number;
   /** In-plane blur (SD, mm) of the inserted nodules' edges; 0: partial volume only. */
   readonly edgeBlurMm: number;
+  /** Ground glass drawn from DENSE_GROUND_GLASS_HU instead of the phantoms' range. */
+  readonly denseGroundGlass?: boolean;
 }
 
 /** One inserted nodule's outcome. */
@@ -125,7 +127,7 @@ export async function runInsertedScans(
 ): Promise<void> {
   const { scans, luna } = readRealDataset(root);
   console.log(
-    `lung-nodule-reference on ${scans.length} real chest CT series under ${root} (LIDC-IDRI, CC BY 3.0, via TCIA) with ${options.perScan} synthetic nodules inserted per scan, seeds ${options.seed}..${options.seed + options.seeds - 1}${options.edgeBlurMm > 0 ? `, edges blurred in-plane (SD ${options.edgeBlurMm} mm)` : ''}`,
+    `lung-nodule-reference on ${scans.length} real chest CT series under ${root} (LIDC-IDRI, CC BY 3.0, via TCIA) with ${options.perScan} synthetic nodules inserted per scan, seeds ${options.seed}..${options.seed + options.seeds - 1}${options.edgeBlurMm > 0 ? `, edges blurred in-plane (SD ${options.edgeBlurMm} mm)` : ''}${options.denseGroundGlass ? `, dense ground glass (${DENSE_GROUND_GLASS_HU.join('..')} HU)` : ''}`,
   );
   const outcomes: Outcome[] = [];
   const runs: Run[] = [];
@@ -151,6 +153,7 @@ export async function runInsertedScans(
         count: options.perScan,
         seed: seed * 7919 + scans.indexOf(dir),
         keepAway: keepAwayFrom(base, ref),
+        ...(options.denseGroundGlass ? { groundGlassHu: DENSE_GROUND_GLASS_HU } : {}),
       });
       const inserted = planned.map((n) => {
         const background = insertNodule(vol, n, undefined, { inPlaneBlurMm: options.edgeBlurMm });

@@ -12,8 +12,9 @@
 //   --large: 2 extra nodules of 20-30 mm per phantom, half of them juxtapleural (default 10 phantoms; issue 17)
 // node dist/bench/nodule-sensitivity.js --real [FOLDER] [--threads 1]: real chest CT instead
 // (bench/nodule-real-scans; FOLDER defaults to ../shared/data/ct-lidc beside the project).
-// node dist/bench/nodule-sensitivity.js --real [FOLDER] --insert [--per-scan 8] [--seed 1] [--seeds 1] [--edge-blur 0]: synthetic
-// nodules inserted into those real scans (bench/nodule-inserted-scans).
+// node dist/bench/nodule-sensitivity.js --real [FOLDER] --insert [--per-scan 8] [--seed 1] [--seeds 1] [--edge-blur 0] [--dense-ground-glass]: synthetic
+// nodules inserted into those real scans (bench/nodule-inserted-scans); --dense-ground-glass draws their ground glass
+// from -450..-300 HU (real ground glass reaches it; the phantoms' stops at -450).
 
 import fs from 'node:fs';
 import os from 'node:os';
@@ -146,6 +147,7 @@ async function main(): Promise<void> {
           seed: arg('seed', 1),
           seeds: arg('seeds', 1),
           edgeBlurMm: arg('edge-blur', 0),
+          denseGroundGlass: flag('dense-ground-glass'),
         });
       } else await runRealScans(realFolder(), session, manifest, post);
     } catch (e) {

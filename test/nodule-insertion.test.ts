@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { insertNodule, lungBackground, measureInsertedNodule, type NoduleModel } from '../fixtures/nodule-insertion';
-import { lungMap, planNodules } from '../fixtures/nodule-placement';
+import { DENSE_GROUND_GLASS_HU, lungMap, planNodules } from '../fixtures/nodule-placement';
 import { mulberry32 } from '../fixtures/chest-phantom';
 
 const ROWS = 160;
@@ -169,6 +169,19 @@ test('placement: an independent lung mask; nodules in the lungs, apart by their 
   assert.ok(plan.length >= 3, `${plan.length} of 6 placed`);
   assert.deepEqual(planNodules(g, lungs, { count: 6, seed: 3, keepAway: [{ k: 24, row: 80, column: 110, radiusMm: 3 }] }), plan);
   assert.notDeepEqual(planNodules(g, lungs, { count: 6, seed: 4, keepAway: [] }), plan);
+  // Dense ground glass: the same places and sizes, the ground glass drawn from -450..-300 HU.
+  const dense = planNodules(g, lungs, {
+    count: 6,
+    seed: 3,
+    keepAway: [{ k: 24, row: 80, column: 110, radiusMm: 3 }],
+    groundGlassHu: DENSE_GROUND_GLASS_HU,
+  });
+  const withoutGlass = (n: (typeof plan)[number]): unknown => ({ ...n, groundGlassHu: 0 });
+  assert.deepEqual(dense.map(withoutGlass), plan.map(withoutGlass));
+  for (const [n, d] of plan.map((n, i) => [n, dense[i]!] as const)) {
+    assert.ok(n.groundGlassHu >= -650 && n.groundGlassHu <= -450, `phantom-range ground glass ${n.groundGlassHu} HU`);
+    assert.ok(d.groundGlassHu >= -450 && d.groundGlassHu <= -300, `dense ground glass ${d.groundGlassHu} HU`);
+  }
   const all = [...plan, { k: 24, row: 80, column: 110, diameterMm: 6 }];
   for (const [i, a] of all.entries())
     for (const b of all.slice(i + 1)) {
