@@ -14,7 +14,7 @@
 // (bench/nodule-real-scans; FOLDER defaults to ../shared/data/ct-lidc beside the project).
 // node dist/bench/nodule-sensitivity.js --real [FOLDER] --insert [--per-scan 8] [--seed 1] [--seeds 1] [--edge-blur 0] [--dense-ground-glass]: synthetic
 // nodules inserted into those real scans (bench/nodule-inserted-scans); --dense-ground-glass draws their ground glass
-// from -450..-300 HU (real ground glass reaches it; the phantoms' stops at -450).
+// from -450..-300 HU (real ground glass reaches it; the phantoms' stops at -400).
 
 import fs from 'node:fs';
 import os from 'node:os';
