@@ -15,7 +15,6 @@ import type { VoxelMask } from '../types';
 import { measureNodule, type NoduleMeasurement } from './nodule-measurements';
 import { notchAwareShape } from './notch-fill';
 import { MAX_SOLID_ABOVE_OR_BELOW_SHARE, solidAboveOrBelowShare } from './oblique-vessel';
-import { isVesselInSlab, MAX_TUBE_CONTINUATION, tubeSigns } from './vessel-tube-ground-glass';
 import { noduleMask } from './nodule-mask';
 import { cutAtPleura, isBumpOnWall } from './pleural-cut';
 import { LUNG_NODULE_PARAMS } from './params';
@@ -48,8 +47,7 @@ export type UnmeasurableReason =
   | 'nothing-denser-than-lung'; // the segmented part weighs nothing
 
 /** Why a measured candidate is not a nodule. */
-export type ShapeReason =
-  'leaves-box' | 'mostly-tubes' | 'elongated' | 'sparse' | 'too-small' | 'rim-of-solid' | 'oblique-vessel' | 'vessel-in-slab';
+export type ShapeReason = 'leaves-box' | 'mostly-tubes' | 'elongated' | 'sparse' | 'too-small' | 'rim-of-solid' | 'oblique-vessel';
 
 export type Rejected =
   | { readonly outcome: 'rejected'; readonly reason: UnmeasurableReason; readonly description: string }
@@ -313,17 +311,6 @@ function segmentWithCore(
       `ground glass over solid tissue (${overSolid.toFixed(2)} of it): a vessel's partial volume`,
       thresholdHu,
       (overSolid - MAX_SOLID_ABOVE_OR_BELOW_SHARE) / MAX_SOLID_ABOVE_OR_BELOW_SHARE,
-      { elongation, fill },
-    );
-  // Ground glass alone that joins solid vessels (part of it their blur) and whose unexplained
-  // ground glass goes on just outside it: a piece of a vessel partly in the slab (vessel-tube-ground-glass.ts).
-  const signs = candidate.groundGlassOnly ? tubeSigns(volume, grid, lung, mask) : undefined;
-  if (signs && isVesselInSlab(signs))
-    return rejected(
-      'vessel-in-slab',
-      `ground glass joining vessels (${signs.explained.toFixed(2)} of it their blur) and going on beyond it (${signs.continuation.toFixed(2)} of its volume): a vessel partly in the slab`,
-      thresholdHu,
-      (signs.continuation - MAX_TUBE_CONTINUATION) / MAX_TUBE_CONTINUATION,
       { elongation, fill },
     );
   // Accepted: the whole measured part is this nodule for later candidates.
