@@ -27,7 +27,14 @@ import {
 } from '../src/inference/postprocess/lung-nodules/index';
 import type { NoduleTruth } from '../fixtures/chest-phantom';
 import { insertNodule, measureInsertedNodule, type InsertedProfile } from '../fixtures/nodule-insertion';
-import { DENSE_GROUND_GLASS_HU, lungMap, planNodules, type KeepAway, type PlacedNodule } from '../fixtures/nodule-placement';
+import {
+  DENSE_GROUND_GLASS_HU,
+  FAINT_GROUND_GLASS_HU,
+  lungMap,
+  planNodules,
+  type KeepAway,
+  type PlacedNodule,
+} from '../fixtures/nodule-placement';
 import { describeMiss, measurement, runSliceModel } from './nodule-sensitivity';
 import { readRealDataset, readScanFolder, referenceOf } from './nodule-real-scans';
 import { scoreDetections, type Detection, type ScanReference } from './lidc-reference';
@@ -42,6 +49,8 @@ export interface InsertOptions {
   readonly edgeBlurMm: number;
   /** Ground glass drawn from DENSE_GROUND_GLASS_HU instead of the phantoms' range. */
   readonly denseGroundGlass?: boolean;
+  /** Ground glass drawn from FAINT_GROUND_GLASS_HU instead of the phantoms' range. */
+  readonly faintGroundGlass?: boolean;
 }
 
 /** One inserted nodule's outcome. */
@@ -119,6 +128,15 @@ function copyOf(vol: SeriesVolume): SeriesVolume {
   return { ...vol, values: vol.values.map((v) => Float32Array.from(v)) };
 }
 
+/** The range the inserted ground glass is drawn from, where an option asks for one other than the phantoms'. */
+function groundGlassRange(options: InsertOptions): { groundGlassHu?: readonly [number, number] } {
+  if (options.denseGroundGlass && options.faintGroundGlass)
+    throw new Error('--dense-ground-glass and --faint-ground-glass exclude each other: choose one range');
+  if (options.denseGroundGlass) return { groundGlassHu: DENSE_GROUND_GLASS_HU };
+  if (options.faintGroundGlass) return { groundGlassHu: FAINT_GROUND_GLASS_HU };
+  return {};
+}
+
 export async function runInsertedScans(
   root: string,
   session: ort.InferenceSession,
@@ -127,7 +145,7 @@ export async function runInsertedScans(
 ): Promise<void> {
   const { scans, luna } = readRealDataset(root);
   console.log(
-    `lung-nodule-reference on ${scans.length} real chest CT series under ${root} (LIDC-IDRI, CC BY 3.0, via TCIA) with ${options.perScan} synthetic nodules inserted per scan, seeds ${options.seed}..${options.seed + options.seeds - 1}${options.edgeBlurMm > 0 ? `, edges blurred in-plane (SD ${options.edgeBlurMm} mm)` : ''}${options.denseGroundGlass ? `, dense ground glass (${DENSE_GROUND_GLASS_HU.join('..')} HU)` : ''}`,
+    `lung-nodule-reference on ${scans.length} real chest CT series under ${root} (LIDC-IDRI, CC BY 3.0, via TCIA) with ${options.perScan} synthetic nodules inserted per scan, seeds ${options.seed}..${options.seed + options.seeds - 1}${options.edgeBlurMm > 0 ? `, edges blurred in-plane (SD ${options.edgeBlurMm} mm)` : ''}${options.denseGroundGlass ? `, dense ground glass (${DENSE_GROUND_GLASS_HU.join('..')} HU)` : ''}${options.faintGroundGlass ? `, faint ground glass (${FAINT_GROUND_GLASS_HU.join('..')} HU)` : ''}`,
   );
   const outcomes: Outcome[] = [];
   const runs: Run[] = [];
@@ -153,7 +171,7 @@ export async function runInsertedScans(
         count: options.perScan,
         seed: seed * 7919 + scans.indexOf(dir),
         keepAway: keepAwayFrom(base, ref),
-        ...(options.denseGroundGlass ? { groundGlassHu: DENSE_GROUND_GLASS_HU } : {}),
+        ...groundGlassRange(options),
       });
       const inserted = planned.map((n) => {
         const background = insertNodule(vol, n, undefined, { inPlaneBlurMm: options.edgeBlurMm });

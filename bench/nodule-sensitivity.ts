@@ -12,9 +12,10 @@
 //   --large: 2 extra nodules of 20-30 mm per phantom, half of them juxtapleural (default 10 phantoms; issue 17)
 // node dist/bench/nodule-sensitivity.js --real [FOLDER] [--threads 1]: real chest CT instead
 // (bench/nodule-real-scans; FOLDER defaults to ../shared/data/ct-lidc beside the project).
-// node dist/bench/nodule-sensitivity.js --real [FOLDER] --insert [--per-scan 8] [--seed 1] [--seeds 1] [--edge-blur 0] [--dense-ground-glass]: synthetic
+// node dist/bench/nodule-sensitivity.js --real [FOLDER] --insert [--per-scan 8] [--seed 1] [--seeds 1] [--edge-blur 0] [--dense-ground-glass | --faint-ground-glass]: synthetic
 // nodules inserted into those real scans (bench/nodule-inserted-scans); --dense-ground-glass draws their ground glass
-// from -450..-300 HU (real ground glass reaches it; the phantoms' stops at -400).
+// from -450..-300 HU (real ground glass reaches it; the phantoms' stops at -400), --faint-ground-glass from
+// -800..-650 HU (real pure ground glass starts at about -800; the phantoms' at -650).
 
 import fs from 'node:fs';
 import os from 'node:os';
@@ -148,6 +149,7 @@ async function main(): Promise<void> {
           seeds: arg('seeds', 1),
           edgeBlurMm: arg('edge-blur', 0),
           denseGroundGlass: flag('dense-ground-glass'),
+          faintGroundGlass: flag('faint-ground-glass'),
         });
       } else await runRealScans(realFolder(), session, manifest, post);
     } catch (e) {

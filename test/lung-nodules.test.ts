@@ -11,7 +11,13 @@ import { ballOffsets, dilateFaces, dilateWithin, erode, growRegion26 } from '../
 import { segmentCandidate, type CandidateOutcome } from '../src/inference/postprocess/lung-nodules/candidate-segmentation';
 import type { Candidate } from '../src/inference/postprocess/lung-nodules/candidates';
 import { RecordOnly, SegmentedVoxels } from '../src/inference/postprocess/lung-nodules/segmented-voxels';
-import { groundGlassBesideVessel, nthSmallest } from '../src/inference/postprocess/lung-nodules/ground-glass-candidates';
+import {
+  faintGroundGlassBesideVessel,
+  groundGlassBesideVessel,
+  nthSmallest,
+} from '../src/inference/postprocess/lung-nodules/ground-glass-candidates';
+import { SmoothedVolume } from '../src/inference/postprocess/lung-nodules/faint-ground-glass';
+import { mulberry32 } from '../fixtures/chest-phantom';
 import { gridIndex, volumeGrid, VoxelBox, type VolumeGrid } from '../src/inference/postprocess/lung-nodules/volume-grid';
 import { symmetricEigenvalues } from '../src/inference/postprocess/lung-nodules/nodule-measurements';
 import { rollingBallClose, squaredDistanceTransform } from '../src/inference/postprocess/lung-nodules/rolling-ball';
@@ -679,4 +685,73 @@ test('bodyAndTubeWidth: inscribed radii of the kept sphere and of the cut vessel
   // Distances run to the centre of the first voxel outside: about half a voxel beyond the edge.
   assert.ok(bodyMm > 4.2 && bodyMm < 4.2 + 0.7, `body ${bodyMm}`);
   assert.ok(tubeMm > 2 && tubeMm < 2 + 0.7, `tube ${tubeMm}`);
+});
+
+test('faint ground glass (90 HU over noisy lung) beside a vessel: the usual search and floor miss it; the faint search on in-plane averaged values proposes it and it is measured; noisy lung alone proposes nothing (issue 17)', () => {
+  const random = mulberry32(17);
+  // Lung at -850 HU with pixel noise of about 20 HU SD (uniform ±35), as on the LIDC scans.
+  const noise = new Map<string, number>();
+  const noisy = (x: number, y: number, z: number): number => {
+    const key = `${x.toFixed(2)},${y.toFixed(2)},${z.toFixed(2)}`;
+    if (!noise.has(key)) noise.set(key, 70 * (random() - 0.5));
+    return noise.get(key)!;
+  };
+  const vesselX = CX - 5.5;
+  const radiusMm = 6;
+  const inVessel = (x: number, y: number): boolean => Math.hypot(x - vesselX, y - CY) <= 1.5;
+  const inNodule = (x: number, y: number, z: number): boolean => Math.hypot(x - (vesselX + 1.5 + radiusMm), y - CY, z - CZ) <= radiusMm;
+  const { volume, lung } = syntheticVolume((x, y, z) => (inVessel(x, y) ? true : (inNodule(x, y, z) ? -760 : LUNG_HU) + noisy(x, y, z)));
+  const grid = volumeGrid(volume);
+  const segmented = new SegmentedVoxels(grid);
+  const vessel: Candidate = { slice: 16, column: Math.round(vesselX / 0.7), row: 32, score: 0.5, radiusMm: 1.5 };
+  assert.equal(segmentCandidate(volume, grid, lung, vessel, segmented).outcome, 'rejected');
+  const noScore = new Float32Array(grid.rows * grid.columns);
+  // The usual search (150 HU over the lung, raw values): nothing it proposes is a nodule.
+  const usual = groundGlassBesideVessel(volume, grid, lung, noScore, vessel);
+  for (const p of [...usual.plain, ...usual.besideNotch])
+    assert.notEqual(segmentCandidate(volume, grid, lung, p, new RecordOnly(segmented)).outcome, 'accepted', JSON.stringify(p));
+  const smoothed = new SmoothedVolume(volume);
+  const faint = faintGroundGlassBesideVessel(volume, smoothed.slice(16), grid, lung, noScore, vessel).sort(
+    (a, b) => b.radiusMm - a.radiusMm,
+  );
+  assert.ok(faint.length >= 1, 'a faint proposal');
+  const proposal = faint[0]!;
+  assert.equal(proposal.faint, true);
+  const centreColumn = (vesselX + 1.5 + radiusMm) / 0.7;
+  assert.ok(Math.abs(proposal.column - centreColumn) <= 3 && Math.abs(proposal.row - 32) <= 3, JSON.stringify(proposal));
+  const outcome = segmentCandidate(smoothed.view(0, grid.slices - 1), grid, lung, proposal, new RecordOnly(segmented));
+  assert.equal(outcome.outcome, 'accepted', JSON.stringify(outcome));
+  if (outcome.outcome !== 'accepted') return;
+  assert.ok(Math.abs(outcome.nodule.diameterMm - 2 * radiusMm) < 3, `diameter ${outcome.nodule.diameterMm}`);
+
+  const bare = syntheticVolume((x, y, z) => (inVessel(x, y) ? true : LUNG_HU + noisy(x, y, z)));
+  assert.deepEqual(
+    faintGroundGlassBesideVessel(bare.volume, new SmoothedVolume(bare.volume).slice(16), grid, bare.lung, noScore, vessel),
+    [],
+  );
+});
+
+test('SmoothedVolume: the 5 x 5 in-plane mean of the pixels below solid density (brute force), solid pixels kept, only the slices asked for', () => {
+  const random = mulberry32(5);
+  const volume = syntheticCt(() => (random() < 0.1 ? 40 : -900 + 300 * random()));
+  const smoothed = new SmoothedVolume(volume).view(3, 4);
+  const { rows, columns } = volume;
+  for (const k of [3, 4]) {
+    const hu = volume.values[k]!;
+    for (let y = 0; y < rows; y++)
+      for (let x = 0; x < columns; x++) {
+        const i = y * columns + x;
+        let sum = 0;
+        let n = 0;
+        for (let yy = Math.max(0, y - 2); yy <= Math.min(rows - 1, y + 2); yy++)
+          for (let xx = Math.max(0, x - 2); xx <= Math.min(columns - 1, x + 2); xx++)
+            if (hu[yy * columns + xx]! < -300) {
+              sum += hu[yy * columns + xx]!;
+              n++;
+            }
+        const expected = hu[i]! >= -300 ? hu[i]! : sum / n;
+        assert.ok(Math.abs(smoothed.values[k]![i]! - expected) < 1e-2, `slice ${k} (${x}, ${y}): ${smoothed.values[k]![i]} vs ${expected}`);
+      }
+  }
+  assert.equal(smoothed.values[2], volume.values[2], 'a slice not asked for is the original');
 });

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { insertNodule, lungBackground, measureInsertedNodule, type NoduleModel } from '../fixtures/nodule-insertion';
-import { DENSE_GROUND_GLASS_HU, lungMap, planNodules } from '../fixtures/nodule-placement';
+import { DENSE_GROUND_GLASS_HU, FAINT_GROUND_GLASS_HU, lungMap, planNodules } from '../fixtures/nodule-placement';
 import { mulberry32 } from '../fixtures/chest-phantom';
 
 const ROWS = 160;
@@ -182,6 +182,15 @@ test('placement: an independent lung mask; nodules in the lungs, apart by their 
     assert.ok(n.groundGlassHu >= -650 && n.groundGlassHu <= -450, `phantom-range ground glass ${n.groundGlassHu} HU`);
     assert.ok(d.groundGlassHu >= -450 && d.groundGlassHu <= -300, `dense ground glass ${d.groundGlassHu} HU`);
   }
+  // Faint ground glass: the same places and sizes, the ground glass drawn from -800..-650 HU.
+  const faint = planNodules(g, lungs, {
+    count: 6,
+    seed: 3,
+    keepAway: [{ k: 24, row: 80, column: 110, radiusMm: 3 }],
+    groundGlassHu: FAINT_GROUND_GLASS_HU,
+  });
+  assert.deepEqual(faint.map(withoutGlass), plan.map(withoutGlass));
+  for (const f of faint) assert.ok(f.groundGlassHu >= -800 && f.groundGlassHu <= -650, `faint ground glass ${f.groundGlassHu} HU`);
   const all = [...plan, { k: 24, row: 80, column: 110, diameterMm: 6 }];
   for (const [i, a] of all.entries())
     for (const b of all.slice(i + 1)) {

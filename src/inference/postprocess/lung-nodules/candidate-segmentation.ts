@@ -10,6 +10,7 @@
 import type { SeriesVolume } from '../../series-volume';
 import { growRegion26 } from './box-morphology';
 import type { Candidate } from './candidates';
+import { FAINT_MIN_CONTRAST_HU } from './faint-ground-glass';
 import { strongestLocalShape, type LocalShape } from './local-shape';
 import type { VoxelMask } from '../types';
 import { measureNodule, type NoduleMeasurement } from './nodule-measurements';
@@ -211,7 +212,8 @@ function segmentWithCore(
   const faintnessHu = candidate.groundGlassOnly
     ? (lungBackgroundHu(volume, grid, lung[slice]!, slice, candidate, blobRadiusMm, true) ?? backgroundHu)
     : backgroundHu;
-  if (coreHu - faintnessHu < MIN_CONTRAST_HU) return unmeasurable('too-faint', 'too faint');
+  // A faint candidate (faint-ground-glass.ts) is large and read on averaged values: less contrast is detectable.
+  if (coreHu - faintnessHu < (candidate.faint ? FAINT_MIN_CONTRAST_HU : MIN_CONTRAST_HU)) return unmeasurable('too-faint', 'too faint');
   const thresholdHu = backgroundHu + SEGMENTATION_FRACTION * (coreHu - backgroundHu);
   // Structures are followed at a quarter of the contrast: a thin oblique vessel on thick slices
   // is a chain of short streaks that only touch through their faint partial-volume ends.

@@ -25,6 +25,11 @@ export interface Candidate {
    * the nodule): its shape is judged with the vessel's notch in its extent (notch-fill.ts).
    */
   readonly besideNotch?: boolean;
+  /**
+   * Found by the faint ground-glass search (faint-ground-glass.ts): segmented on in-plane averaged
+   * CT values, with a lower contrast floor.
+   */
+  readonly faint?: boolean;
 }
 
 /** Pixels this close to the image border are never candidates (the local-maximum window must fit). */

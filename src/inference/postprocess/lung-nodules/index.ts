@@ -18,7 +18,8 @@ import { pixelToPatient, type SeriesVolume } from '../../series-volume';
 import type { FindingDraft, PostprocessContext, PostprocessResult, Postprocessor } from '../types';
 import { isDecidedRejection, segmentCandidate, type CandidateOutcome } from './candidate-segmentation';
 import { findCandidates, type Candidate } from './candidates';
-import { distinctProposals, groundGlassBesideVessel } from './ground-glass-candidates';
+import { SmoothedVolume } from './faint-ground-glass';
+import { distinctProposals, faintGroundGlassBesideVessel, groundGlassBesideVessel } from './ground-glass-candidates';
 import { lungMasks, type LungMasks } from './lung-mask';
 import { clamp01, confidence, round, toFinding } from './nodule-finding';
 import { LUNG_NODULE_PARAMS } from './params';
@@ -82,8 +83,8 @@ export function findLungNodules(ctx: PostprocessContext, trace?: CandidateTrace)
   let nearMiss = 0;
   const reported: { x: number; y: number; z: number; diameterMm: number }[] = [];
   const vessels: Candidate[] = [];
-  const evaluate = (candidate: Candidate, record: SegmentationRecord = segmented): void => {
-    const outcome = segmentCandidate(volume, grid, masks.filled, candidate, record, masks.closed);
+  const evaluate = (candidate: Candidate, record: SegmentationRecord = segmented, values: SeriesVolume = volume): void => {
+    const outcome = segmentCandidate(values, grid, masks.filled, candidate, record, masks.closed);
     trace?.(candidate, outcome);
     if (outcome.outcome === 'rejected') {
       // A subsolid core on a solid structure (rim-of-solid) is a vessel's edge too: ground glass may lie beside it.
@@ -131,6 +132,27 @@ export function findLungNodules(ctx: PostprocessContext, trace?: CandidateTrace)
   for (const candidate of proposals) {
     if (findings.length >= LUNG_NODULE_PARAMS.maxFindings) break;
     evaluate(candidate, proposalRecord);
+  }
+  // Faint ground glass last (faint-ground-glass.ts): beside the vessels, proposed and segmented on
+  // in-plane averaged values (the slices a proposal's box reaches, and two more each way for the core).
+  const smoothed = new SmoothedVolume(volume);
+  const smoothedAround = (candidate: Candidate): SeriesVolume => {
+    const radiusMm = Math.min(Math.max(1, candidate.radiusMm), LUNG_NODULE_PARAMS.maxDiameterMm / 2);
+    const reach = Math.ceil(Math.max(2 * radiusMm + 4, 8) / grid.zSpacingMm) + 2;
+    return smoothed.view(candidate.slice - reach, candidate.slice + reach);
+  };
+  // Deepest first: the deepest point of a large patch is the best-centred proposal on it.
+  const faintProposals = distinctProposals(
+    scored(
+      vessels.flatMap((vessel) =>
+        faintGroundGlassBesideVessel(volume, smoothed.slice(vessel.slice), grid, masks.search, maps[0]![vessel.slice]!, vessel),
+      ),
+    ).sort((a, b) => b.radiusMm - a.radiusMm),
+    grid,
+  );
+  for (const candidate of faintProposals) {
+    if (findings.length >= LUNG_NODULE_PARAMS.maxFindings) break;
+    evaluate(candidate, proposalRecord, smoothedAround(candidate));
   }
   findings.sort((a, b) => b.confidence - a.confidence);
   // Uncertainty: how close the decisive decisions were to their cut-offs (1 = on the cut-off):
