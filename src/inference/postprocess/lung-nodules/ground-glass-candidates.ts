@@ -64,14 +64,10 @@ export function groundGlassBesideVessel(
   blobScore: Float32Array,
   vessel: Candidate,
 ): { plain: Candidate[]; besideNotch: Candidate[] } {
-  const { columns, rows, xSpacingMm, ySpacingMm } = grid;
+  const { columns, xSpacingMm, ySpacingMm } = grid;
   const hu = volume.values[vessel.slice]!;
   const search = searchMasks[vessel.slice]!;
-  const half = Math.ceil(SEARCH_RADIUS_MM / Math.min(xSpacingMm, ySpacingMm));
-  const x0 = Math.max(0, vessel.column - half);
-  const y0 = Math.max(0, vessel.row - half);
-  const width = Math.min(columns, vessel.column + half + 1) - x0;
-  const height = Math.min(rows, vessel.row + half + 1) - y0;
+  const { x0, y0, width, height } = searchWindow(grid, vessel);
   const backgroundHu = windowBackgroundHu(hu, search, columns, x0, y0, width, height);
   if (backgroundHu === undefined) return { plain: [], besideNotch: [] };
   const window: GlassWindow = { x0, y0, width, height, backgroundHu };
@@ -132,14 +128,10 @@ export function faintGroundGlassBesideVessel(
   blobScore: Float32Array,
   vessel: Candidate,
 ): Candidate[] {
-  const { columns, rows, xSpacingMm, ySpacingMm } = grid;
+  const { columns, xSpacingMm, ySpacingMm } = grid;
   const hu = volume.values[vessel.slice]!;
   const search = searchMasks[vessel.slice]!;
-  const half = Math.ceil(SEARCH_RADIUS_MM / Math.min(xSpacingMm, ySpacingMm));
-  const x0 = Math.max(0, vessel.column - half);
-  const y0 = Math.max(0, vessel.row - half);
-  const width = Math.min(columns, vessel.column + half + 1) - x0;
-  const height = Math.min(rows, vessel.row + half + 1) - y0;
+  const { x0, y0, width, height } = searchWindow(grid, vessel);
   const backgroundHu = windowBackgroundHu(smoothed, search, columns, x0, y0, width, height);
   if (backgroundHu === undefined) return [];
   const solid = LUNG_NODULE_PARAMS.solidHu;
@@ -166,6 +158,14 @@ export function faintGroundGlassBesideVessel(
         faint: true,
       };
     });
+}
+
+/** The window searched around a vessel candidate's peak: SEARCH_RADIUS_MM each way, clipped to the slice. */
+function searchWindow(grid: VolumeGrid, vessel: Candidate): { x0: number; y0: number; width: number; height: number } {
+  const half = Math.ceil(SEARCH_RADIUS_MM / Math.min(grid.xSpacingMm, grid.ySpacingMm));
+  const x0 = Math.max(0, vessel.column - half);
+  const y0 = Math.max(0, vessel.row - half);
+  return { x0, y0, width: Math.min(grid.columns, vessel.column + half + 1) - x0, height: Math.min(grid.rows, vessel.row + half + 1) - y0 };
 }
 
 /** The deepest pixel of a patch (window coordinates) and its depth, mm. */
