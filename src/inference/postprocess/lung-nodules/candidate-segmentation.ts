@@ -99,6 +99,16 @@ const BOX_MARGIN_MM = 4;
 /** ... and at least this (mm). */
 const BOX_MIN_HALF_WIDTH_MM = 8;
 
+/** A candidate's blob radius (mm) as segmentation uses it: its scale, at least 1 mm, at most half the largest diameter reported. */
+export function blobRadiusOf(candidate: Candidate): number {
+  return Math.max(1, Math.min(LUNG_NODULE_PARAMS.maxDiameterMm / 2, candidate.radiusMm));
+}
+
+/** Half-width (mm, each way) of the box a candidate of this blob radius is segmented in. */
+export function boxHalfWidthMm(blobRadiusMm: number): number {
+  return Math.max(2 * blobRadiusMm + BOX_MARGIN_MM, BOX_MIN_HALF_WIDTH_MM);
+}
+
 /**
  * Segments one candidate and decides whether it is a nodule; records what it segmented in `segmented`.
  *
@@ -114,7 +124,7 @@ export function segmentCandidate(
   segmented: SegmentationRecord,
   closed: readonly Uint8Array[] = lung,
 ): CandidateOutcome {
-  const blobRadiusMm = Math.max(1, Math.min(LUNG_NODULE_PARAMS.maxDiameterMm / 2, candidate.radiusMm));
+  const blobRadiusMm = blobRadiusOf(candidate);
   const core = coreDensity(volume, grid, candidate, blobRadiusMm);
   const first = segmentWithCore(volume, grid, { lung, closed }, candidate, segmented, blobRadiusMm, core);
   // A part-solid nodule: its solid core draws the peak, and segmented at the core's density
@@ -550,7 +560,7 @@ function cutOutBox(
   groundGlassOnly = false,
 ): BoxedStructure {
   const { column: seedColumn, row: seedRow, slice: seedSlice } = seedAt;
-  const halfWidthMm = Math.max(2 * blobRadiusMm + BOX_MARGIN_MM, BOX_MIN_HALF_WIDTH_MM);
+  const halfWidthMm = boxHalfWidthMm(blobRadiusMm);
   const halfX = Math.ceil(halfWidthMm / grid.xSpacingMm);
   const halfY = Math.ceil(halfWidthMm / grid.ySpacingMm);
   const halfZ = Math.ceil(halfWidthMm / grid.zSpacingMm);

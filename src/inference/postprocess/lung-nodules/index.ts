@@ -16,7 +16,7 @@
  */
 import { pixelToPatient, type SeriesVolume } from '../../series-volume';
 import type { FindingDraft, PostprocessContext, PostprocessResult, Postprocessor } from '../types';
-import { isDecidedRejection, segmentCandidate, type CandidateOutcome } from './candidate-segmentation';
+import { blobRadiusOf, boxHalfWidthMm, isDecidedRejection, segmentCandidate, type CandidateOutcome } from './candidate-segmentation';
 import { findCandidates, type Candidate } from './candidates';
 import { SmoothedVolume } from './faint-ground-glass';
 import { distinctProposals, faintGroundGlassBesideVessel, groundGlassBesideVessel } from './ground-glass-candidates';
@@ -134,11 +134,10 @@ export function findLungNodules(ctx: PostprocessContext, trace?: CandidateTrace)
     evaluate(candidate, proposalRecord);
   }
   // Faint ground glass last (faint-ground-glass.ts): beside the vessels, proposed and segmented on
-  // in-plane averaged values (the slices a proposal's box reaches, and two more each way for the core).
+  // in-plane averaged values (the slices a proposal's segmentation box reaches, and two more each way for the core).
   const smoothed = new SmoothedVolume(volume);
   const smoothedAround = (candidate: Candidate): SeriesVolume => {
-    const radiusMm = Math.min(Math.max(1, candidate.radiusMm), LUNG_NODULE_PARAMS.maxDiameterMm / 2);
-    const reach = Math.ceil(Math.max(2 * radiusMm + 4, 8) / grid.zSpacingMm) + 2;
+    const reach = Math.ceil(boxHalfWidthMm(blobRadiusOf(candidate)) / grid.zSpacingMm) + 2;
     return smoothed.view(candidate.slice - reach, candidate.slice + reach);
   };
   // Deepest first: the deepest point of a large patch is the best-centred proposal on it.
