@@ -16,6 +16,7 @@ import type { VoxelMask } from '../types';
 import { measureNodule, type NoduleMeasurement } from './nodule-measurements';
 import { notchAwareShape } from './notch-fill';
 import { MAX_SOLID_ABOVE_OR_BELOW_SHARE, solidAboveOrBelowShare } from './oblique-vessel';
+import { interiorShare, MIN_INTERIOR_SHARE } from './ground-glass-tube';
 import { noduleMask } from './nodule-mask';
 import { cutAtPleura, isBumpOnWall } from './pleural-cut';
 import { LUNG_NODULE_PARAMS } from './params';
@@ -48,7 +49,8 @@ export type UnmeasurableReason =
   | 'nothing-denser-than-lung'; // the segmented part weighs nothing
 
 /** Why a measured candidate is not a nodule. */
-export type ShapeReason = 'leaves-box' | 'mostly-tubes' | 'elongated' | 'sparse' | 'too-small' | 'rim-of-solid' | 'oblique-vessel';
+export type ShapeReason =
+  'leaves-box' | 'mostly-tubes' | 'elongated' | 'sparse' | 'too-small' | 'rim-of-solid' | 'oblique-vessel' | 'ground-glass-tube';
 
 export type Rejected =
   | { readonly outcome: 'rejected'; readonly reason: UnmeasurableReason; readonly description: string }
@@ -323,6 +325,17 @@ function segmentWithCore(
       `ground glass over solid tissue (${overSolid.toFixed(2)} of it): a vessel's partial volume`,
       thresholdHu,
       (overSolid - MAX_SOLID_ABOVE_OR_BELOW_SHARE) / MAX_SOLID_ABOVE_OR_BELOW_SHARE,
+      { elongation, fill },
+    );
+  // Ground glass alone with almost no interior in plane: a vessel thinner than the slice, partly
+  // in the slab, not a nodule's disc (ground-glass-tube.ts).
+  const interior = candidate.groundGlassOnly ? interiorShare(volume, grid, mask) : 1;
+  if (interior < MIN_INTERIOR_SHARE)
+    return rejected(
+      'ground-glass-tube',
+      `ground glass with no interior in plane (${interior.toFixed(2)} of it): a vessel thinner than the slice`,
+      thresholdHu,
+      (MIN_INTERIOR_SHARE - interior) / MIN_INTERIOR_SHARE,
       { elongation, fill },
     );
   // Accepted: the whole measured part is this nodule for later candidates.
