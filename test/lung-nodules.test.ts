@@ -11,12 +11,10 @@ import { ballOffsets, dilateFaces, dilateWithin, erode, growRegion26 } from '../
 import { segmentCandidate, type CandidateOutcome } from '../src/inference/postprocess/lung-nodules/candidate-segmentation';
 import type { Candidate } from '../src/inference/postprocess/lung-nodules/candidates';
 import { RecordOnly, SegmentedVoxels } from '../src/inference/postprocess/lung-nodules/segmented-voxels';
-import {
-  faintGroundGlassBesideVessel,
-  groundGlassBesideVessel,
-  nthSmallest,
-} from '../src/inference/postprocess/lung-nodules/ground-glass-candidates';
-import { SmoothedVolume } from '../src/inference/postprocess/lung-nodules/faint-ground-glass';
+import { groundGlassBesideVessel, nthSmallest } from '../src/inference/postprocess/lung-nodules/ground-glass-candidates';
+import { FAINT_MAX_ELONGATION, SmoothedVolume } from '../src/inference/postprocess/lung-nodules/faint-ground-glass';
+import { LUNG_NODULE_PARAMS } from '../src/inference/postprocess/lung-nodules/params';
+import { faintGroundGlassInLung, localLungLevel } from '../src/inference/postprocess/lung-nodules/faint-lung-search';
 import { mulberry32 } from '../fixtures/chest-phantom';
 import { gridIndex, volumeGrid, VoxelBox, type VolumeGrid } from '../src/inference/postprocess/lung-nodules/volume-grid';
 import { symmetricEigenvalues } from '../src/inference/postprocess/lung-nodules/nodule-measurements';
@@ -716,7 +714,7 @@ test('bodyAndTubeWidth: inscribed radii of the kept sphere and of the cut vessel
   assert.ok(tubeMm > 2 && tubeMm < 2 + 0.7, `tube ${tubeMm}`);
 });
 
-test('faint ground glass (90 HU over noisy lung) beside a vessel: the usual search and floor miss it; the faint search on in-plane averaged values proposes it and it is measured; noisy lung alone proposes nothing (issue 17)', () => {
+test('faint ground glass (90 HU over noisy lung) beside a vessel: the usual search and floor miss it; the faint search on in-plane averaged values proposes it (deepest first) and it is measured; noisy lung alone proposes nothing (issue 17)', () => {
   const random = mulberry32(17);
   // Lung at -850 HU with pixel noise of about 20 HU SD (uniform ±35), as on the LIDC scans.
   const noise = new Map<string, number>();
@@ -740,9 +738,8 @@ test('faint ground glass (90 HU over noisy lung) beside a vessel: the usual sear
   for (const p of [...usual.plain, ...usual.besideNotch])
     assert.notEqual(segmentCandidate(volume, grid, lung, p, new RecordOnly(segmented)).outcome, 'accepted', JSON.stringify(p));
   const smoothed = new SmoothedVolume(volume);
-  const faint = faintGroundGlassBesideVessel(volume, smoothed.slice(16), grid, lung, noScore, vessel).sort(
-    (a, b) => b.radiusMm - a.radiusMm,
-  );
+  const noScores = volume.values.map(() => noScore);
+  const faint = faintGroundGlassInLung(volume.values, (k) => smoothed.slice(k), grid, lung, noScores);
   assert.ok(faint.length >= 1, 'a faint proposal');
   const proposal = faint[0]!;
   assert.equal(proposal.faint, true);
@@ -754,8 +751,9 @@ test('faint ground glass (90 HU over noisy lung) beside a vessel: the usual sear
   assert.ok(Math.abs(outcome.nodule.diameterMm - 2 * radiusMm) < 3, `diameter ${outcome.nodule.diameterMm}`);
 
   const bare = syntheticVolume((x, y, z) => (inVessel(x, y) ? true : LUNG_HU + noisy(x, y, z)));
+  const bareSmoothed = new SmoothedVolume(bare.volume);
   assert.deepEqual(
-    faintGroundGlassBesideVessel(bare.volume, new SmoothedVolume(bare.volume).slice(16), grid, bare.lung, noScore, vessel),
+    faintGroundGlassInLung(bare.volume.values, (k) => bareSmoothed.slice(k), grid, bare.lung, noScores),
     [],
   );
 });
@@ -783,4 +781,107 @@ test('SmoothedVolume: the 5 x 5 in-plane mean of the pixels below solid density 
       }
   }
   assert.equal(smoothed.values[2], volume.values[2], 'a slice not asked for is the original');
+});
+
+/**
+ * A 100 x 100 mm block (144 x 144 pixels of 0.7 mm, 32 slices of 1.25 mm): chest wall (40 HU) in
+ * the first 15 columns, lung beyond it (the mask) whose level rises 0.6 HU per mm down the rows
+ * (the dependent lung of a supine scan is denser), pixel noise about 20 HU SD.
+ */
+function wideLungBlock(nodule?: (x: number, y: number, z: number) => boolean): { volume: SeriesVolume; lung: Uint8Array[] } {
+  const random = mulberry32(29);
+  const size = 144;
+  const base = syntheticCt(() => LUNG_HU);
+  const values = base.values.map((_, k) => {
+    const slice = new Float32Array(size * size);
+    for (let row = 0; row < size; row++)
+      for (let column = 0; column < size; column++) {
+        const [x, y, z] = [column * 0.7, row * 0.7, k * 1.25];
+        const level = nodule?.(x, y, z) ? -740 : -880 + 0.6 * y;
+        slice[row * size + column] = column < 15 ? 40 : level + 70 * (random() - 0.5);
+      }
+    return slice;
+  });
+  const lung = values.map(() => {
+    const mask = new Uint8Array(size * size);
+    for (let i = 0; i < mask.length; i++) mask[i] = i % size >= 15 ? 1 : 0;
+    return mask;
+  });
+  return { volume: { ...base, rows: size, columns: size, values }, lung };
+}
+
+test('faint ground glass on the pleura with no vessel near it: the whole-lung faint search proposes it at its centre and it is measured; the lung alone, denser down the rows, proposes nothing (issue 17)', () => {
+  const radiusMm = 6;
+  // Touching the chest wall (columns < 15, x < 10.5 mm), half-way down, no vessel anywhere.
+  const centre = { x: 15 * 0.7 + radiusMm, y: 50, z: 16 * 1.25 };
+  const { volume, lung } = wideLungBlock((x, y, z) => Math.hypot(x - centre.x, y - centre.y, z - centre.z) <= radiusMm);
+  const grid = volumeGrid(volume);
+  const smoothed = new SmoothedVolume(volume);
+  const noScore = volume.values.map(() => new Float32Array(grid.rows * grid.columns));
+  const proposals = faintGroundGlassInLung(volume.values, (k) => smoothed.slice(k), grid, lung, noScore);
+  assert.equal(proposals.length, 1, JSON.stringify(proposals));
+  const proposal = proposals[0]!;
+  assert.equal(proposal.faint, true);
+  assert.ok(
+    Math.abs(proposal.column - centre.x / 0.7) <= 3 && Math.abs(proposal.row - centre.y / 0.7) <= 3 && Math.abs(proposal.slice - 16) <= 1,
+    JSON.stringify(proposal),
+  );
+  const outcome = segmentCandidate(smoothed.view(0, grid.slices - 1), grid, lung, proposal, new SegmentedVoxels(grid));
+  assert.equal(outcome.outcome, 'accepted', JSON.stringify(outcome));
+  if (outcome.outcome !== 'accepted') return;
+  assert.ok(Math.abs(outcome.nodule.diameterMm - 2 * radiusMm) < 3, `diameter ${outcome.nodule.diameterMm}`);
+
+  const bare = wideLungBlock();
+  const bareSmoothed = new SmoothedVolume(bare.volume);
+  assert.deepEqual(
+    faintGroundGlassInLung(bare.volume.values, (k) => bareSmoothed.slice(k), grid, bare.lung, noScore),
+    [],
+  );
+});
+
+test("localLungLevel: the lung level is read per tile, so it follows the dependent lung's rise down the rows", () => {
+  const { volume, lung } = wideLungBlock();
+  const grid = volumeGrid(volume);
+  const smoothed = new SmoothedVolume(volume).slice(16);
+  const level = localLungLevel(smoothed, volume.values[16]!, lung[16]!, grid, { x0: 15, y0: 0, x1: 143, y1: 143 });
+  const top = level.at(80, 5)!;
+  const bottom = level.at(80, 138)!;
+  // -880 + 0.6 HU/mm: the tiles' medians (48 mm windows) about 50 HU apart between the first and last rows.
+  assert.ok(bottom - top > 35 && bottom - top < 65, `top ${top}, bottom ${bottom}`);
+});
+
+test('SmoothedVolume.searched: averaged exactly as the whole slice over its bounds and two pixels round them, as it is elsewhere; a slice asked for whole afterwards is averaged whole', () => {
+  const random = mulberry32(7);
+  const volume = syntheticCt(() => (random() < 0.1 ? 40 : -900 + 300 * random()));
+  const bounds = { x0: 20, y0: 10, x1: 40, y1: 30 };
+  const whole = new SmoothedVolume(volume).slice(3);
+  const smoothed = new SmoothedVolume(volume, () => bounds);
+  const searched = smoothed.searched(3);
+  const { columns } = volume;
+  for (let i = 0; i < searched.length; i++) {
+    const [x, y] = [i % columns, Math.floor(i / columns)];
+    const near = x >= bounds.x0 - 2 && x <= bounds.x1 + 2 && y >= bounds.y0 - 2 && y <= bounds.y1 + 2;
+    assert.equal(searched[i], near ? whole[i] : volume.values[3]![i], `(${x}, ${y})`);
+  }
+  assert.deepEqual(smoothed.slice(3), whole);
+});
+
+test('faint ground glass elongated past FAINT_MAX_ELONGATION (a band along a solid border) is rejected; the usual 1.9 would take it (issue 17)', () => {
+  // An ellipsoid of faint ground glass 21.6 x 12 x 12 mm (axes 1.8 : 1) inside the lung.
+  const centre = { x: 60, y: 50, z: 16 * 1.25 };
+  const { volume, lung } = wideLungBlock(
+    (x, y, z) => ((x - centre.x) / 10.8) ** 2 + ((y - centre.y) / 6) ** 2 + ((z - centre.z) / 6) ** 2 <= 1,
+  );
+  const grid = volumeGrid(volume);
+  const smoothed = new SmoothedVolume(volume);
+  const noScore = volume.values.map(() => new Float32Array(grid.rows * grid.columns));
+  const [proposal] = faintGroundGlassInLung(volume.values, (k) => smoothed.slice(k), grid, lung, noScore);
+  assert.ok(proposal, 'a faint proposal');
+  const outcome = segmentCandidate(smoothed.view(0, grid.slices - 1), grid, lung, proposal, new SegmentedVoxels(grid));
+  assert.ok(outcome.outcome === 'rejected' && outcome.reason === 'elongated', JSON.stringify(outcome));
+  const elongation = outcome.outcome === 'rejected' && 'shape' in outcome ? outcome.shape?.elongation : undefined;
+  assert.ok(
+    elongation !== undefined && elongation > FAINT_MAX_ELONGATION && elongation < LUNG_NODULE_PARAMS.maxElongation,
+    `elongation ${elongation}`,
+  );
 });

@@ -10,7 +10,7 @@
 import type { SeriesVolume } from '../../series-volume';
 import { growRegion26 } from './box-morphology';
 import type { Candidate } from './candidates';
-import { FAINT_MIN_CONTRAST_HU } from './faint-ground-glass';
+import { FAINT_MAX_ELONGATION, FAINT_MIN_CONTRAST_HU } from './faint-ground-glass';
 import { strongestLocalShape, type LocalShape } from './local-shape';
 import type { VoxelMask } from '../types';
 import { measureNodule, type NoduleMeasurement } from './nodule-measurements';
@@ -297,7 +297,11 @@ function segmentWithCore(
   if (atWall && !isBumpOnWall(atWall, part)) return rejected('leaves-box', 'on the wall, not a bump on it', thresholdHu, 1);
   // A proposal around a vessel's notch: the vessel's voxels inside its extent are no hole (notch-fill.ts).
   const { elongation, fill } = candidate.besideNotch ? notchAwareShape(volume, grid, lung, nodule) : nodule;
-  const maxElongation = candidate.besideNotch ? LUNG_NODULE_PARAMS.maxNotchElongation : LUNG_NODULE_PARAMS.maxElongation;
+  const maxElongation = candidate.besideNotch
+    ? LUNG_NODULE_PARAMS.maxNotchElongation
+    : candidate.faint
+      ? FAINT_MAX_ELONGATION
+      : LUNG_NODULE_PARAMS.maxElongation;
   if (elongation > maxElongation)
     return rejected('elongated', `elongated (${elongation.toFixed(2)})`, thresholdHu, (elongation - maxElongation) / maxElongation, {
       elongation,

@@ -26,8 +26,8 @@ export interface Candidate {
    */
   readonly besideNotch?: boolean;
   /**
-   * Found by the faint ground-glass search (faint-ground-glass.ts): segmented on in-plane averaged
-   * CT values, with a lower contrast floor.
+   * Found by the faint ground-glass search over the whole lung (faint-lung-search.ts): segmented on
+   * in-plane averaged CT values, with a lower contrast floor and a stricter elongation limit.
    */
   readonly faint?: boolean;
 }

@@ -1,5 +1,5 @@
 /**
- * Step 2c, faint ground glass beside vessels: what the ground-glass search cannot see.
+ * Step 2c, faint ground glass: what the ground-glass search cannot see.
  *
  * Real pure ground-glass nodules start at about -800 HU: the ~30 mm one two of four readers marked
  * on LIDC-IDRI-0002 reads a median of -750 HU (quartiles -830 / -670) against the lung's -900 there,
@@ -16,11 +16,10 @@
  * nodule twice that, FAINT_MIN_DIAMETER_MM (10 mm), is as detectable at half the contrast,
  * FAINT_MIN_CONTRAST_HU (75 HU) — read on values averaged over a 5 x 5 pixel window (SmoothedVolume:
  * about 3.4 mm at 0.7 mm pixels, well inside such a nodule), which takes the lung's pixel noise
- * (about 20 HU SD on the LIDC scans) down to a few HU. The search beside each vessel candidate is
- * run again on the averaged slice with that floor and a depth for nodules of at least that size
- * (faintGroundGlassBesideVessel), and its proposals are segmented on the averaged values; every
- * shape rule applies as for any candidate. Vessels are left out of the average: averaged in, a
- * vessel spreads a ground-glass halo round itself.
+ * (about 20 HU SD on the LIDC scans) down to a few HU. The lung is searched for it on each averaged
+ * slice (faint-lung-search.ts), and its proposals are segmented on the averaged values; every
+ * shape rule applies as for any candidate, elongation more strictly (FAINT_MAX_ELONGATION).
+ * Vessels are left out of the average: averaged in, a vessel spreads a ground-glass halo round itself.
  */
 import type { SeriesVolume } from '../../series-volume';
 import { LUNG_NODULE_PARAMS } from './params';
@@ -34,33 +33,71 @@ import { LUNG_NODULE_PARAMS } from './params';
 export const FAINT_MIN_DIAMETER_MM = 10;
 /** Least core-to-lung contrast (HU) of faint ground glass, on the averaged values: half the usual 150. */
 export const FAINT_MIN_CONTRAST_HU = 75;
+/**
+ * Most elongation (longest / shortest principal axis) of faint ground glass. Faint ground glass is
+ * found anywhere in the lung (faint-lung-search.ts), with no vessel or peak to prompt it, and its
+ * mimic is a faint band along a solid border: the heart's edge blurred by its beat and its partial
+ * volume, along the mediastinum (on LIDC-IDRI-0001 a 17 mm band of -720 HU beside the heart, 1.66).
+ * A nodule is round: the inserted faint nodules measure 1.0-1.1, LIDC-IDRI-0002's 2-reader GGN 1.35;
+ * held to the limit set for ground glass around a vessel's notch, whose nodules measured at most
+ * about 1.5 (LUNG_NODULE_PARAMS.maxNotchElongation).
+ */
+export const FAINT_MAX_ELONGATION = LUNG_NODULE_PARAMS.maxNotchElongation;
 /** Half-width (pixels) of the in-plane mean faint ground glass is looked for and segmented on (5 x 5). */
 const SMOOTHING_HALF_WIDTH_PX = 2;
 
+/** A pixel rectangle of a slice (inclusive bounds). */
+export interface PixelBox {
+  readonly x0: number;
+  readonly y0: number;
+  readonly x1: number;
+  readonly y1: number;
+}
+
 /**
  * The series with each slice's CT values averaged over a 5 x 5 in-plane window, slices computed
- * when first asked for (only those around faint candidates). `view(from, to)` returns a volume
- * whose `values` hold the smoothed slices from..to (the others as they are).
+ * when first asked for. `view(from, to)` returns a volume whose `values` hold the smoothed slices
+ * from..to (the others as they are): segmentation reads them whole. `searched(k)` is slice k
+ * averaged only over `bounds(k)` (the box the search reads: the lung's) and SMOOTHING_HALF_WIDTH_PX
+ * around it, exactly as over the whole slice there, the rest as it is: the lung is about half of a
+ * slice, and only the slices around a proposal are averaged whole.
  */
 export class SmoothedVolume {
   private readonly values: Float32Array[];
-  private readonly done: Uint8Array;
+  /** Per slice: 0 as it is, 1 averaged over its bounds, 2 averaged whole. */
+  private readonly state: Uint8Array;
 
-  constructor(private readonly volume: SeriesVolume) {
+  constructor(
+    private readonly volume: SeriesVolume,
+    private readonly bounds: (k: number) => PixelBox | undefined = () => undefined,
+  ) {
     this.values = [...volume.values];
-    this.done = new Uint8Array(volume.values.length);
+    this.state = new Uint8Array(volume.values.length);
   }
 
-  /** One smoothed slice. */
+  /** One slice averaged whole. */
   slice(k: number): Float32Array {
     return this.view(k, k).values[k]!;
   }
 
+  /** Slice k averaged over its bounds (whole when it has none; as it is outside them). */
+  searched(k: number): Float32Array {
+    if (this.state[k] === 0) {
+      const box = this.bounds(k);
+      if (box === undefined) return this.slice(k);
+      this.values[k] = meanFiltered(this.volume.values[k]!, this.volume.rows, this.volume.columns, SMOOTHING_HALF_WIDTH_PX, box);
+      this.state[k] = 1;
+    }
+    return this.values[k]!;
+  }
+
   view(from: number, to: number): SeriesVolume {
+    const { rows, columns } = this.volume;
+    const whole: PixelBox = { x0: 0, y0: 0, x1: columns - 1, y1: rows - 1 };
     for (let k = Math.max(0, from); k <= Math.min(this.values.length - 1, to); k++) {
-      if (this.done[k]) continue;
-      this.values[k] = meanFiltered(this.volume.values[k]!, this.volume.rows, this.volume.columns, SMOOTHING_HALF_WIDTH_PX);
-      this.done[k] = 1;
+      if (this.state[k] === 2) continue;
+      this.values[k] = meanFiltered(this.volume.values[k]!, rows, columns, SMOOTHING_HALF_WIDTH_PX, whole);
+      this.state[k] = 2;
     }
     return { ...this.volume, values: this.values };
   }
@@ -71,19 +108,36 @@ export class SmoothedVolume {
  * counts, along rows, then down columns; the window shrinks at the border); a solid pixel keeps
  * its value. Vessels are left out of the mean: averaged in, a dense vessel spreads a ground-glass
  * halo round itself that would read as faint ground glass and join the structure to the vessel.
+ * Computed for `box` grown by `h` (clipped to the slice), from the pixels of `box` grown by 2 h:
+ * every window of the pixels written lies inside it, so they are what the whole slice's mean
+ * gives. The other pixels keep their values.
  */
-function meanFiltered(hu: Float32Array, rows: number, columns: number, h: number): Float32Array {
+function meanFiltered(hu: Float32Array, rows: number, columns: number, h: number, box: PixelBox): Float32Array {
+  // The pixels read (cx0..cx1, cy0..cy1) and written (ox0..ox1, oy0..oy1).
+  const cx0 = Math.max(0, box.x0 - 2 * h);
+  const cy0 = Math.max(0, box.y0 - 2 * h);
+  const cx1 = Math.min(columns - 1, box.x1 + 2 * h);
+  const cy1 = Math.min(rows - 1, box.y1 + 2 * h);
+  const [ox0, oy0, ox1, oy1] = [
+    Math.max(0, box.x0 - h),
+    Math.max(0, box.y0 - h),
+    Math.min(columns - 1, box.x1 + h),
+    Math.min(rows - 1, box.y1 + h),
+  ];
+  const width = cx1 - cx0 + 1;
+  const height = cy1 - cy0 + 1;
   const solid = LUNG_NODULE_PARAMS.solidHu;
-  const sums = new Float32Array(hu.length);
-  const counts = new Uint8Array(hu.length);
-  for (let y = 0; y < rows; y++) {
-    const o = y * columns;
+  const sums = new Float32Array(width * height);
+  const counts = new Uint8Array(width * height);
+  for (let y = 0; y < height; y++) {
+    const o = (cy0 + y) * columns + cx0;
+    const r = y * width;
     let sum = 0;
     let n = 0;
     // The window [x - h, x + h]: add the pixel entering on the right, drop the one leaving on the left.
-    for (let x = -h; x < columns; x++) {
+    for (let x = -h; x < width; x++) {
       const enter = x + h;
-      if (enter < columns && hu[o + enter]! < solid) {
+      if (enter < width && hu[o + enter]! < solid) {
         sum += hu[o + enter]!;
         n++;
       }
@@ -93,28 +147,31 @@ function meanFiltered(hu: Float32Array, rows: number, columns: number, h: number
         n--;
       }
       if (x >= 0) {
-        sums[o + x] = sum;
-        counts[o + x] = n;
+        sums[r + x] = sum;
+        counts[r + x] = n;
       }
     }
   }
-  const out = new Float32Array(hu.length);
-  const columnSum = new Float64Array(columns);
-  const columnCount = new Int32Array(columns);
-  for (let y = -h; y < rows; y++) {
+  const out = hu.slice();
+  const columnSum = new Float64Array(width);
+  const columnCount = new Int32Array(width);
+  for (let y = -h; y < height; y++) {
     const enter = y + h;
     const leave = y - h - 1;
-    for (let x = 0; x < columns; x++) {
-      if (enter < rows) {
-        columnSum[x] = columnSum[x]! + sums[enter * columns + x]!;
-        columnCount[x] = columnCount[x]! + counts[enter * columns + x]!;
+    const row = cy0 + y;
+    const written = row >= oy0 && row <= oy1;
+    for (let x = 0; x < width; x++) {
+      if (enter < height) {
+        columnSum[x] = columnSum[x]! + sums[enter * width + x]!;
+        columnCount[x] = columnCount[x]! + counts[enter * width + x]!;
       }
       if (leave >= 0) {
-        columnSum[x] = columnSum[x]! - sums[leave * columns + x]!;
-        columnCount[x] = columnCount[x]! - counts[leave * columns + x]!;
+        columnSum[x] = columnSum[x]! - sums[leave * width + x]!;
+        columnCount[x] = columnCount[x]! - counts[leave * width + x]!;
       }
-      if (y < 0) continue;
-      const i = y * columns + x;
+      const column = cx0 + x;
+      if (!written || column < ox0 || column > ox1) continue;
+      const i = row * columns + column;
       out[i] = hu[i]! >= solid || columnCount[x]! === 0 ? hu[i]! : columnSum[x]! / columnCount[x]!;
     }
   }

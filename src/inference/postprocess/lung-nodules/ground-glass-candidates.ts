@@ -18,7 +18,6 @@
  */
 import type { SeriesVolume } from '../../series-volume';
 import type { Candidate } from './candidates';
-import { FAINT_MIN_CONTRAST_HU, FAINT_MIN_DIAMETER_MM } from './faint-ground-glass';
 import { LUNG_NODULE_PARAMS } from './params';
 import type { VolumeGrid } from './volume-grid';
 
@@ -45,8 +44,6 @@ const NEXT_SLICE_REACH_PX = 3;
  * vessel counted as inside is taken, about two pixels (a vessel's partial-volume rim is one).
  */
 const MIN_GLASS_DEPTH_AT_NOTCH_MM = 1.3;
-/** Faint ground glass this deep (mm) is proposed: 0.8 of the radius of the smallest faint nodule looked for (FAINT_MIN_DIAMETER_MM). */
-const FAINT_MIN_DEPTH_MM = 0.8 * (FAINT_MIN_DIAMETER_MM / 2);
 /** Proposals closer than this (mm) to an earlier one are the same. */
 const SAME_PROPOSAL_MM = 3;
 
@@ -112,52 +109,6 @@ export function groundGlassBesideVessel(
       true,
     ),
   };
-}
-
-/**
- * Faint ground glass beside the vessel of `vessel`: the same search on the slice averaged in-plane
- * (`smoothed`, vessels left out of the mean: faint-ground-glass.ts) with the faint contrast floor,
- * solid pixels of the raw slice outside the mask; only patches at least FAINT_MIN_DEPTH_MM deep
- * (a large nodule: a faint small patch is the lung's own texture). Proposed as faint ground glass.
- */
-export function faintGroundGlassBesideVessel(
-  volume: SeriesVolume,
-  smoothed: Float32Array,
-  grid: VolumeGrid,
-  searchMasks: readonly Uint8Array[],
-  blobScore: Float32Array,
-  vessel: Candidate,
-): Candidate[] {
-  const { columns, xSpacingMm, ySpacingMm } = grid;
-  const hu = volume.values[vessel.slice]!;
-  const search = searchMasks[vessel.slice]!;
-  const { x0, y0, width, height } = searchWindow(grid, vessel);
-  const backgroundHu = windowBackgroundHu(smoothed, search, columns, x0, y0, width, height);
-  if (backgroundHu === undefined) return [];
-  const solid = LUNG_NODULE_PARAMS.solidHu;
-  const glass = new Uint8Array(width * height);
-  for (let y = 0; y < height; y++)
-    for (let x = 0; x < width; x++) {
-      const i = (y0 + y) * columns + x0 + x;
-      const v = smoothed[i]!;
-      glass[y * width + x] = search[i] && hu[i]! < solid && v < solid && v - backgroundHu >= FAINT_MIN_CONTRAST_HU ? 1 : 0;
-    }
-  const depth = depthMm(glass, width, height, xSpacingMm, ySpacingMm);
-  return deepestPerPatch(depth, width, height)
-    .filter((p) => p.depthMm >= FAINT_MIN_DEPTH_MM)
-    .map((p) => {
-      const column = x0 + p.x;
-      const row = y0 + p.y;
-      return {
-        slice: vessel.slice,
-        column,
-        row,
-        score: blobScore[row * columns + column]!,
-        radiusMm: p.depthMm,
-        groundGlassOnly: true,
-        faint: true,
-      };
-    });
 }
 
 /** The window searched around a vessel candidate's peak: SEARCH_RADIUS_MM each way, clipped to the slice. */
@@ -278,7 +229,7 @@ export function nthSmallest(values: Float32Array, count: number, n: number): num
  * the last mask pixel; chamfer 3-4 weights scaled to the pixel spacing); 0 outside. The
  * window's border counts as outside.
  */
-function depthMm(mask: Uint8Array, width: number, height: number, dx: number, dy: number): Float32Array {
+export function depthMm(mask: Uint8Array, width: number, height: number, dx: number, dy: number): Float32Array {
   const distance = new Float32Array(mask.length);
   const diagonal = Math.hypot(dx, dy);
   const at = (x: number, y: number): number => (x < 0 || y < 0 || x >= width || y >= height ? 0 : distance[y * width + x]!);
@@ -310,7 +261,7 @@ function notchDepthMm(glassDepth: Float32Array, dense: Uint8Array, width: number
 }
 
 /** The deepest pixel of each 8-connected patch of positive depth. */
-function deepestPerPatch(depth: Float32Array, width: number, height: number): Patch[] {
+export function deepestPerPatch(depth: Float32Array, width: number, height: number): Patch[] {
   const seen = new Uint8Array(depth.length);
   const stack: number[] = [];
   const out: Patch[] = [];

@@ -6,7 +6,8 @@
  * 1. Lung mask per slice, closed by a rolling ball for juxtapleural nodules (lung-mask.ts, rolling-ball.ts).
  * 2. Candidates: local maxima of the blob score at or above the manifest's threshold inside that
  *    mask, strongest first (candidates.ts); then ground glass beside the candidates rejected as
- *    vessels, on which no peak lies (ground-glass-candidates.ts).
+ *    vessels, on which no peak lies (ground-glass-candidates.ts); last, faint ground glass over the
+ *    whole lung on in-plane averaged slices (faint-lung-search.ts).
  * 3. Each candidate segmented in 3D around its peak (candidate-segmentation.ts); structures that
  *    leave their box are opened and rejected as vessels if they still do, or if the opening cuts
  *    most of them away and a subsolid core is not a blob by its local 3-D shape (vessel-rejection.ts,
@@ -19,7 +20,8 @@ import type { FindingDraft, PostprocessContext, PostprocessResult, Postprocessor
 import { blobRadiusOf, boxHalfWidthMm, isDecidedRejection, segmentCandidate, type CandidateOutcome } from './candidate-segmentation';
 import { findCandidates, type Candidate } from './candidates';
 import { SmoothedVolume } from './faint-ground-glass';
-import { distinctProposals, faintGroundGlassBesideVessel, groundGlassBesideVessel } from './ground-glass-candidates';
+import { faintGroundGlassInLung, maskBox } from './faint-lung-search';
+import { distinctProposals, groundGlassBesideVessel } from './ground-glass-candidates';
 import { lungMasks, type LungMasks } from './lung-mask';
 import { clamp01, confidence, round, toFinding } from './nodule-finding';
 import { LUNG_NODULE_PARAMS } from './params';
@@ -133,22 +135,16 @@ export function findLungNodules(ctx: PostprocessContext, trace?: CandidateTrace)
     if (findings.length >= LUNG_NODULE_PARAMS.maxFindings) break;
     evaluate(candidate, proposalRecord);
   }
-  // Faint ground glass last (faint-ground-glass.ts): beside the vessels, proposed and segmented on
-  // in-plane averaged values (the slices a proposal's segmentation box reaches, and two more each way for the core).
-  const smoothed = new SmoothedVolume(volume);
+  // Faint ground glass last: searched for over the whole lung on in-plane averaged slices
+  // (faint-lung-search.ts, faint-ground-glass.ts), deepest first, and segmented on the averaged
+  // values (the slices a proposal's segmentation box reaches, and two more each way for the core).
+  // The search reads the lung alone: only the closed mask's box is averaged for it.
+  const smoothed = new SmoothedVolume(volume, (k) => maskBox(masks.closed[k]!, grid.columns, grid.rows));
   const smoothedAround = (candidate: Candidate): SeriesVolume => {
     const reach = Math.ceil(boxHalfWidthMm(blobRadiusOf(candidate)) / grid.zSpacingMm) + 2;
     return smoothed.view(candidate.slice - reach, candidate.slice + reach);
   };
-  // Deepest first: the deepest point of a large patch is the best-centred proposal on it.
-  const faintProposals = distinctProposals(
-    scored(
-      vessels.flatMap((vessel) =>
-        faintGroundGlassBesideVessel(volume, smoothed.slice(vessel.slice), grid, masks.search, maps[0]![vessel.slice]!, vessel),
-      ),
-    ).sort((a, b) => b.radiusMm - a.radiusMm),
-    grid,
-  );
+  const faintProposals = scored(faintGroundGlassInLung(volume.values, (k) => smoothed.searched(k), grid, masks.closed, maps[0]!));
   for (const candidate of faintProposals) {
     if (findings.length >= LUNG_NODULE_PARAMS.maxFindings) break;
     evaluate(candidate, proposalRecord, smoothedAround(candidate));
