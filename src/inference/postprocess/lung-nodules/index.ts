@@ -85,8 +85,12 @@ export function findLungNodules(ctx: PostprocessContext, trace?: CandidateTrace)
   let nearMiss = 0;
   const reported: { x: number; y: number; z: number; diameterMm: number }[] = [];
   const vessels: Candidate[] = [];
+  // The series averaged in-plane, slices computed when first asked for (faint-ground-glass.ts): a
+  // part-solid nodule's faint halo is read on it, and the faint ground-glass search below runs on it
+  // (the search reads the lung alone: only the closed mask's box is averaged for it).
+  const smoothed = new SmoothedVolume(volume, (k) => maskBox(masks.closed[k]!, grid.columns, grid.rows));
   const evaluate = (candidate: Candidate, record: SegmentationRecord = segmented, values: SeriesVolume = volume): void => {
-    const outcome = segmentCandidate(values, grid, masks.filled, candidate, record, masks.closed);
+    const outcome = segmentCandidate(values, grid, masks.filled, candidate, record, masks.closed, smoothed);
     trace?.(candidate, outcome);
     if (outcome.outcome === 'rejected') {
       // A subsolid core on a solid structure (rim-of-solid) is a vessel's edge too: ground glass may lie beside it.
@@ -138,8 +142,6 @@ export function findLungNodules(ctx: PostprocessContext, trace?: CandidateTrace)
   // Faint ground glass last: searched for over the whole lung on in-plane averaged slices
   // (faint-lung-search.ts, faint-ground-glass.ts), deepest first, and segmented on the averaged
   // values (the slices a proposal's segmentation box reaches, and two more each way for the core).
-  // The search reads the lung alone: only the closed mask's box is averaged for it.
-  const smoothed = new SmoothedVolume(volume, (k) => maskBox(masks.closed[k]!, grid.columns, grid.rows));
   const smoothedAround = (candidate: Candidate): SeriesVolume => {
     const reach = Math.ceil(boxHalfWidthMm(blobRadiusOf(candidate)) / grid.zSpacingMm) + 2;
     return smoothed.view(candidate.slice - reach, candidate.slice + reach);
