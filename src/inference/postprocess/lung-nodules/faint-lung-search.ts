@@ -43,7 +43,9 @@ const SAME_PROPOSAL_MM = 3;
 
 /**
  * Faint ground-glass proposals over the whole lung: for each slice with lung, `smoothedSlice(k)`
- * is the slice averaged in-plane (faint-ground-glass.ts). Deepest first, one per core in 3-D.
+ * is the slice averaged in-plane (faint-ground-glass.ts). `lungBox(k)` is the closed mask's box
+ * on slice k (given by a caller that already has it, since finding it scans the whole slice).
+ * Deepest first, one per core in 3-D.
  */
 export function faintGroundGlassInLung(
   values: readonly Float32Array[],
@@ -51,10 +53,11 @@ export function faintGroundGlassInLung(
   grid: VolumeGrid,
   closed: readonly Uint8Array[],
   blobScore: readonly Float32Array[],
+  lungBox: (k: number) => Box | undefined = (k) => maskBox(closed[k]!, grid.columns, grid.rows),
 ): Candidate[] {
   const perSlice: Candidate[] = [];
   for (let k = 0; k < grid.slices; k++) {
-    const box = maskBox(closed[k]!, grid.columns, grid.rows);
+    const box = lungBox(k);
     if (box === undefined) continue;
     const smoothed = smoothedSlice(k);
     for (const p of faintCoresOnSlice(values[k]!, smoothed, closed[k]!, grid, box))

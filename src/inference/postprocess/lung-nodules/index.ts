@@ -88,7 +88,8 @@ export function findLungNodules(ctx: PostprocessContext, trace?: CandidateTrace)
   // The series averaged in-plane, slices computed when first asked for (faint-ground-glass.ts): a
   // part-solid nodule's faint halo is read on it, and the faint ground-glass search below runs on it
   // (the search reads the lung alone: only the closed mask's box is averaged for it).
-  const smoothed = new SmoothedVolume(volume, (k) => maskBox(masks.closed[k]!, grid.columns, grid.rows));
+  const lungBoxes = masks.closed.map((mask) => maskBox(mask, grid.columns, grid.rows));
+  const smoothed = new SmoothedVolume(volume, (k) => lungBoxes[k]);
   const evaluate = (candidate: Candidate, record: SegmentationRecord = segmented, values: SeriesVolume = volume): void => {
     const outcome = segmentCandidate(values, grid, masks.filled, candidate, record, masks.closed, smoothed);
     trace?.(candidate, outcome);
@@ -146,7 +147,16 @@ export function findLungNodules(ctx: PostprocessContext, trace?: CandidateTrace)
     const reach = Math.ceil(boxHalfWidthMm(blobRadiusOf(candidate)) / grid.zSpacingMm) + 2;
     return smoothed.view(candidate.slice - reach, candidate.slice + reach);
   };
-  const faintProposals = scored(faintGroundGlassInLung(volume.values, (k) => smoothed.searched(k), grid, masks.closed, maps[0]!));
+  const faintProposals = scored(
+    faintGroundGlassInLung(
+      volume.values,
+      (k) => smoothed.searched(k),
+      grid,
+      masks.closed,
+      maps[0]!,
+      (k) => lungBoxes[k],
+    ),
+  );
   for (const candidate of faintProposals) {
     if (findings.length >= LUNG_NODULE_PARAMS.maxFindings) break;
     evaluate(candidate, proposalRecord, smoothedAround(candidate));
