@@ -203,6 +203,11 @@ function partSolidRetry(
   return {
     values: smoothed.view(slice - reach, slice + reach),
     haloHu: faint.haloHu,
+    // Judged as a faint candidate: its contrast against the faint floor, and its shape against the
+    // faint elongation limit, by decision: a solid border's partial volume (the heart's, a vessel's)
+    // reads as faint ground glass on averaged values as much as a halo does, and such bands are
+    // long; measuring a part-solid nodule as its core is the lesser error than measuring a band as
+    // its ground glass (test/lung-nodules: an elongated faint halo leaves the core measured alone).
     candidate: { ...candidate, faint: true },
     minDiameterMm: FAINT_MIN_DIAMETER_MM,
   };
