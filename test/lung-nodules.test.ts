@@ -14,7 +14,7 @@ import { RecordOnly, SegmentedVoxels } from '../src/inference/postprocess/lung-n
 import { groundGlassBesideVessel, nthSmallest } from '../src/inference/postprocess/lung-nodules/ground-glass-candidates';
 import { FAINT_MAX_ELONGATION, SmoothedVolume, type PixelBox } from '../src/inference/postprocess/lung-nodules/faint-ground-glass';
 import { LUNG_NODULE_PARAMS } from '../src/inference/postprocess/lung-nodules/params';
-import { faintGroundGlassInLung } from '../src/inference/postprocess/lung-nodules/faint-lung-search';
+import { faintGroundGlassInLung, maskBox } from '../src/inference/postprocess/lung-nodules/faint-lung-search';
 import { localLungLevel, rankSamples, RankWindow } from '../src/inference/postprocess/lung-nodules/lung-level-map';
 import { mulberry32 } from '../fixtures/chest-phantom';
 import { gridIndex, volumeGrid, VoxelBox, type VolumeGrid } from '../src/inference/postprocess/lung-nodules/volume-grid';
@@ -978,6 +978,24 @@ test('localLungLevel: every tile equals the median of its window read pixel by p
     const reference = levelMapPixelByPixel(smoothed, hu, lung, grid, box);
     assert.deepEqual(level.tiles, reference, `trial ${trial}`);
     assert.ok(reference.some((v) => Number.isNaN(v)) || trial > 0, 'a tile with no lung near');
+  }
+});
+
+test('maskBox: the bounding box of a mask, as every pixel read gives it (random masks, an empty one)', () => {
+  const random = mulberry32(13);
+  for (let trial = 0; trial < 20; trial++) {
+    const [rows, columns] = [1 + Math.floor(random() * 40), 1 + Math.floor(random() * 40)];
+    const density = trial === 0 ? 0 : random() * 0.05;
+    const mask = new Uint8Array(rows * columns).map(() => (random() < density ? 1 : 0));
+    let expected: PixelBox | undefined;
+    mask.forEach((m, i) => {
+      if (!m) return;
+      const [x, y] = [i % columns, Math.floor(i / columns)];
+      expected = expected
+        ? { x0: Math.min(expected.x0, x), y0: Math.min(expected.y0, y), x1: Math.max(expected.x1, x), y1: Math.max(expected.y1, y) }
+        : { x0: x, y0: y, x1: x, y1: y };
+    });
+    assert.deepEqual(maskBox(mask, columns, rows), expected, `trial ${trial}`);
   }
 });
 

@@ -78,26 +78,32 @@ function faintCoresOnSlice(
   const width = box.x1 - box.x0 + 1;
   const height = box.y1 - box.y0 + 1;
   const glass = new Uint8Array(width * height);
+  // The tile column of each of the box's columns (tiles counted from the box's corner, as the glass mask is).
+  const tileOf = new Int32Array(width).map((_, x) => Math.floor(x / level.tileW));
   let gx0 = width;
   let gy0 = height;
   let gx1 = -1;
   let gy1 = -1;
   for (let y = 0; y < height; y++) {
-    // The tiles are counted from the box's corner, as the glass mask is.
     const tileRow = Math.floor(y / level.tileH) * level.nx;
+    const o = (box.y0 + y) * columns + box.x0;
+    let first = -1;
+    let last = -1;
     for (let x = 0; x < width; x++) {
-      const i = (box.y0 + y) * columns + box.x0 + x;
+      const i = o + x;
       if (!lung[i] || hu[i]! >= solid) continue;
       const v = smoothed[i]!;
-      const background = level.tiles[tileRow + Math.floor(x / level.tileW)]!;
-      // Not (v - background >= ...): a NaN background (no lung near) is no ground glass either.
-      if (v >= solid || !(v - background >= FAINT_MIN_CONTRAST_HU)) continue;
+      // Not (v - level < ...): a NaN level (no lung near) is no ground glass either.
+      if (v >= solid || !(v - level.tiles[tileRow + tileOf[x]!]! >= FAINT_MIN_CONTRAST_HU)) continue;
       glass[y * width + x] = 1;
-      gx0 = Math.min(gx0, x);
-      gy0 = Math.min(gy0, y);
-      gx1 = Math.max(gx1, x);
-      gy1 = Math.max(gy1, y);
+      if (first < 0) first = x;
+      last = x;
     }
+    if (first < 0) continue;
+    gx0 = Math.min(gx0, first);
+    gx1 = Math.max(gx1, last);
+    if (gy1 < 0) gy0 = y;
+    gy1 = y;
   }
   if (gx1 < 0) return [];
   // The depth is taken over the ground glass's own box: outside it there is none, so the result is the same.
@@ -120,13 +126,17 @@ export function maskBox(mask: Uint8Array, columns: number, rows: number): Box | 
   let y1 = -1;
   for (let y = 0; y < rows; y++) {
     const o = y * columns;
-    for (let x = 0; x < columns; x++)
-      if (mask[o + x]) {
-        if (x < x0) x0 = x;
-        if (x > x1) x1 = x;
-        if (y < y0) y0 = y;
-        y1 = y;
-      }
+    // A row's first mask pixel from the left, then its last from the right: the pixels between
+    // them cannot move the box.
+    let first = 0;
+    while (first < columns && !mask[o + first]) first++;
+    if (first === columns) continue;
+    let last = columns - 1;
+    while (!mask[o + last]) last--;
+    x0 = Math.min(x0, first);
+    x1 = Math.max(x1, last);
+    if (y1 < 0) y0 = y;
+    y1 = y;
   }
   return x1 < 0 ? undefined : { x0, y0, x1, y1 };
 }
