@@ -31,7 +31,8 @@ const SAME_PROPOSAL_MM = 3;
 
 /**
  * Faint ground-glass proposals over the whole lung: for each slice with lung, `smoothedSlice(k)`
- * is the slice averaged in-plane (faint-ground-glass.ts). `lungBox(k)` is the closed mask's box
+ * is the slice averaged in-plane (faint-ground-glass.ts), at least over `lungBox(k)`; it is read
+ * only there, and only until the next slice is asked for (SmoothedVolume.searched reuses one buffer). `lungBox(k)` is the closed mask's box
  * on slice k (given by a caller that already has it, since finding it scans the whole slice).
  * Deepest first, one per core in 3-D.
  */
