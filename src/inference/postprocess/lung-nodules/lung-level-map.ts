@@ -34,6 +34,8 @@ const BACKGROUND_HALF_WIDTH_MM = 24;
 export const BACKGROUND_STRIDE_PX = 3;
 /** Lung parenchyma is at most this dense (HU), as beside the vessels: a tile full of vessels or ground glass must not raise the level. */
 const LUNG_PARENCHYMA_MAX_HU = -650;
+/** The radix sort of the samples' keys takes this many bits a pass (three passes for 32-bit keys). */
+const RADIX_BITS = 11;
 /** Ranks are counted in blocks of this many (a power of two) to find the block holding the median, then one by one within it. */
 const RANK_BLOCK_SHIFT = 6;
 
@@ -81,7 +83,7 @@ export function localLungLevel(smoothed: Float32Array, hu: Float32Array, lung: U
     window.clear();
     const column = (i: number, add: boolean): void => {
       for (let j = j0; j <= j1; j++) {
-        const r = rank[j * lattice.width + i]!;
+        const r = rank[i * lattice.height + j]!;
         if (r >= 0) window.update(r, add);
       }
     };
@@ -139,38 +141,51 @@ export function lungSampleLattice(
   for (let j = 0; j < height; j++)
     for (let i = 0; i < width; i++) {
       const p = (y0 + j * s) * columns + x0 + i * s;
-      if (lung[p] && hu[p]! < solid && smoothed[p]! < solid) values[j * width + i] = smoothed[p]!;
+      if (lung[p] && hu[p]! < solid && smoothed[p]! < solid) values[i * height + j] = smoothed[p]!;
     }
   return { values, width, height, x0, y0 };
 }
 
 /**
  * Each sample's rank among the lattice's samples (-1 for NaN; ties ranked by position) and the
- * samples in rank order. One native sort of keys that carry the position in their low bits: the
- * Float32 value's bits made to sort as unsigned integers (sign flipped, negatives inverted), times
- * 2^POSITION_BITS, plus the position — exact in a double (32 + 20 bits < 53).
+ * samples in rank order. The Float32 values' bits are made to sort as unsigned integers (sign
+ * flipped, negatives inverted) and sorted by a least-significant-digit radix sort, RADIX_BITS at a
+ * time (stable, so ties keep their order of position): a few thousand samples a slice, where a
+ * comparison sort costs several times more.
  */
 export function rankSamples(values: Float32Array): { rank: Int32Array; sorted: Float32Array } {
-  const POSITION_BITS = 20;
-  if (values.length >= 2 ** POSITION_BITS) throw new Error(`rankSamples: ${values.length} samples, at most ${2 ** POSITION_BITS - 1}`);
   const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
   let n = 0;
   for (let i = 0; i < values.length; i++) if (!Number.isNaN(values[i]!)) n++;
-  const keys = new Float64Array(n);
+  let keys = new Uint32Array(n);
+  let positions = new Int32Array(n);
   n = 0;
   for (let i = 0; i < values.length; i++) {
     if (Number.isNaN(values[i]!)) continue;
     const b = bits[i]!;
-    const ordered = b & 0x80000000 ? ~b >>> 0 : (b | 0x80000000) >>> 0;
-    keys[n++] = ordered * 2 ** POSITION_BITS + i;
+    keys[n] = b & 0x80000000 ? ~b >>> 0 : (b | 0x80000000) >>> 0;
+    positions[n++] = i;
   }
-  keys.sort();
+  let nextKeys = new Uint32Array(n);
+  let nextPositions = new Int32Array(n);
+  const buckets = new Int32Array(1 << RADIX_BITS);
+  for (let shift = 0; shift < 32; shift += RADIX_BITS) {
+    buckets.fill(0);
+    for (let r = 0; r < n; r++) buckets[(keys[r]! >>> shift) & ((1 << RADIX_BITS) - 1)]!++;
+    for (let d = 0, start = 0; d < buckets.length; d++) [buckets[d], start] = [start, start + buckets[d]!];
+    for (let r = 0; r < n; r++) {
+      const to = buckets[(keys[r]! >>> shift) & ((1 << RADIX_BITS) - 1)]!++;
+      nextKeys[to] = keys[r]!;
+      nextPositions[to] = positions[r]!;
+    }
+    [keys, nextKeys] = [nextKeys, keys];
+    [positions, nextPositions] = [nextPositions, positions];
+  }
   const rank = new Int32Array(values.length).fill(-1);
   const sorted = new Float32Array(n);
   for (let r = 0; r < n; r++) {
-    const i = keys[r]! % 2 ** POSITION_BITS;
-    rank[i] = r;
-    sorted[r] = values[i]!;
+    rank[positions[r]!] = r;
+    sorted[r] = values[positions[r]!]!;
   }
   return { rank, sorted };
 }
