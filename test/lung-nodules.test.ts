@@ -12,9 +12,10 @@ import { segmentCandidate, type CandidateOutcome } from '../src/inference/postpr
 import type { Candidate } from '../src/inference/postprocess/lung-nodules/candidates';
 import { RecordOnly, SegmentedVoxels } from '../src/inference/postprocess/lung-nodules/segmented-voxels';
 import { groundGlassBesideVessel, nthSmallest } from '../src/inference/postprocess/lung-nodules/ground-glass-candidates';
-import { FAINT_MAX_ELONGATION, SmoothedVolume } from '../src/inference/postprocess/lung-nodules/faint-ground-glass';
+import { FAINT_MAX_ELONGATION, SmoothedVolume, type PixelBox } from '../src/inference/postprocess/lung-nodules/faint-ground-glass';
 import { LUNG_NODULE_PARAMS } from '../src/inference/postprocess/lung-nodules/params';
-import { faintGroundGlassInLung, localLungLevel } from '../src/inference/postprocess/lung-nodules/faint-lung-search';
+import { faintGroundGlassInLung, maskBox } from '../src/inference/postprocess/lung-nodules/faint-lung-search';
+import { localLungLevel, rankSamples, RankWindow } from '../src/inference/postprocess/lung-nodules/lung-level-map';
 import { mulberry32 } from '../fixtures/chest-phantom';
 import { gridIndex, volumeGrid, VoxelBox, type VolumeGrid } from '../src/inference/postprocess/lung-nodules/volume-grid';
 import { symmetricEigenvalues } from '../src/inference/postprocess/lung-nodules/nodule-measurements';
@@ -920,20 +921,132 @@ test("localLungLevel: the lung level is read per tile, so it follows the depende
   assert.ok(bottom - top > 35 && bottom - top < 65, `top ${top}, bottom ${bottom}`);
 });
 
-test('SmoothedVolume.searched: averaged exactly as the whole slice over its bounds and two pixels round them, as it is elsewhere; a slice asked for whole afterwards is averaged whole', () => {
+test('SmoothedVolume.searched: averaged exactly as the whole slice over its bounds and two pixels round them, into one buffer not kept; a slice asked for whole afterwards is averaged whole, and searched returns it', () => {
   const random = mulberry32(7);
   const volume = syntheticCt(() => (random() < 0.1 ? 40 : -900 + 300 * random()));
   const bounds = { x0: 20, y0: 10, x1: 40, y1: 30 };
-  const whole = new SmoothedVolume(volume).slice(3);
+  const whole = new SmoothedVolume(volume);
   const smoothed = new SmoothedVolume(volume, () => bounds);
-  const searched = smoothed.searched(3);
   const { columns } = volume;
-  for (let i = 0; i < searched.length; i++) {
+  const near = (i: number): boolean => {
     const [x, y] = [i % columns, Math.floor(i / columns)];
-    const near = x >= bounds.x0 - 2 && x <= bounds.x1 + 2 && y >= bounds.y0 - 2 && y <= bounds.y1 + 2;
-    assert.equal(searched[i], near ? whole[i] : volume.values[3]![i], `(${x}, ${y})`);
+    return x >= bounds.x0 - 2 && x <= bounds.x1 + 2 && y >= bounds.y0 - 2 && y <= bounds.y1 + 2;
+  };
+  for (const k of [3, 4]) {
+    const searched = smoothed.searched(k);
+    const reference = whole.slice(k);
+    for (let i = 0; i < searched.length; i++) if (near(i)) assert.equal(searched[i], reference[i], `slice ${k}, pixel ${i}`);
   }
-  assert.deepEqual(smoothed.slice(3), whole);
+  assert.equal(smoothed.searched(3), smoothed.searched(4), 'one buffer for every searched slice');
+  assert.equal(smoothed.view(5, 5).values[3], volume.values[3], 'a searched slice is not kept');
+  assert.deepEqual(smoothed.slice(3), whole.slice(3));
+  assert.equal(smoothed.searched(3), smoothed.slice(3), 'a slice averaged whole is searched as it is');
+});
+
+/**
+ * The level map as it was first written: each tile's window read pixel by pixel on the image's
+ * stride-3 grid and its median selected there (the reference the shared-lattice map must equal).
+ */
+function levelMapPixelByPixel(smoothed: Float32Array, hu: Float32Array, lung: Uint8Array, grid: VolumeGrid, box: PixelBox): Float32Array {
+  const tileW = Math.max(1, Math.round(8 / grid.xSpacingMm));
+  const tileH = Math.max(1, Math.round(8 / grid.ySpacingMm));
+  const reachX = Math.round(24 / grid.xSpacingMm);
+  const reachY = Math.round(24 / grid.ySpacingMm);
+  const nx = Math.ceil((box.x1 - box.x0 + 1) / tileW);
+  const ny = Math.ceil((box.y1 - box.y0 + 1) / tileH);
+  const tiles = new Float32Array(nx * ny).fill(NaN);
+  for (let ty = 0; ty < ny; ty++)
+    for (let tx = 0; tx < nx; tx++) {
+      const cx = box.x0 + tx * tileW + (tileW >> 1);
+      const cy = box.y0 + ty * tileH + (tileH >> 1);
+      const samples: number[] = [];
+      for (let y = Math.ceil(Math.max(box.y0, cy - reachY) / 3) * 3; y <= Math.min(box.y1, cy + reachY); y += 3)
+        for (let x = Math.ceil(Math.max(box.x0, cx - reachX) / 3) * 3; x <= Math.min(box.x1, cx + reachX); x += 3) {
+          const i = y * grid.columns + x;
+          if (lung[i] && hu[i]! < LUNG_NODULE_PARAMS.solidHu && smoothed[i]! < LUNG_NODULE_PARAMS.solidHu) samples.push(smoothed[i]!);
+        }
+      if (samples.length === 0) continue;
+      const buffer = Float32Array.from(samples);
+      tiles[ty * nx + tx] = Math.min(-650, nthSmallest(buffer, buffer.length, buffer.length >> 1));
+    }
+  return tiles;
+}
+
+test('localLungLevel: every tile equals the median of its window read pixel by pixel (random slices, lung masks with holes, boxes and pixel spacings)', () => {
+  const random = mulberry32(41);
+  for (let trial = 0; trial < 12; trial++) {
+    const [rows, columns] = [90 + Math.floor(random() * 80), 90 + Math.floor(random() * 80)];
+    const spacing = 0.5 + random() * 0.6;
+    const grid: VolumeGrid = {
+      rows,
+      columns,
+      slices: 1,
+      xSpacingMm: spacing,
+      ySpacingMm: spacing * (0.9 + 0.2 * random()),
+      zSpacingMm: 1.25,
+    };
+    // Averaged-like values with ties (whole HU) and fractions, solid pixels among them; a lung of
+    // two discs with vessels' holes, so that windows have few samples, none, or many.
+    const smoothed = new Float32Array(rows * columns).map(() =>
+      random() < 0.3 ? -880 + Math.round(random() * 40) : -950 + 700 * random(),
+    );
+    const hu = smoothed.map((v) => (random() < 0.05 ? 100 : v));
+    const lung = new Uint8Array(rows * columns).map((_, i) => {
+      const [x, y] = [i % columns, Math.floor(i / columns)];
+      const inDisc = Math.hypot(x - columns * 0.3, y - rows / 2) < rows * 0.3 || Math.hypot(x - columns * 0.75, y - rows / 2) < rows * 0.2;
+      return inDisc && random() > 0.1 ? 1 : 0;
+    });
+    const box = {
+      x0: Math.floor(random() * 10),
+      y0: Math.floor(random() * 10),
+      x1: columns - 1 - Math.floor(random() * 10),
+      y1: rows - 1 - Math.floor(random() * 10),
+    };
+    const level = localLungLevel(smoothed, hu, lung, grid, box);
+    const reference = levelMapPixelByPixel(smoothed, hu, lung, grid, box);
+    assert.deepEqual(level.tiles, reference, `trial ${trial}`);
+    assert.ok(reference.some((v) => Number.isNaN(v)) || trial > 0, 'a tile with no lung near');
+  }
+});
+
+test('maskBox: the bounding box of a mask, as every pixel read gives it (random masks, an empty one)', () => {
+  const random = mulberry32(13);
+  for (let trial = 0; trial < 20; trial++) {
+    const [rows, columns] = [1 + Math.floor(random() * 40), 1 + Math.floor(random() * 40)];
+    const density = trial === 0 ? 0 : random() * 0.05;
+    const mask = new Uint8Array(rows * columns).map(() => (random() < density ? 1 : 0));
+    let expected: PixelBox | undefined;
+    mask.forEach((m, i) => {
+      if (!m) return;
+      const [x, y] = [i % columns, Math.floor(i / columns)];
+      expected = expected
+        ? { x0: Math.min(expected.x0, x), y0: Math.min(expected.y0, y), x1: Math.max(expected.x1, x), y1: Math.max(expected.y1, y) }
+        : { x0: x, y0: y, x1: x, y1: y };
+    });
+    assert.deepEqual(maskBox(mask, columns, rows), expected, `trial ${trial}`);
+  }
+});
+
+test('rankSamples and RankWindow: ranks follow the values (NaN unranked), and a window of ranks gives its n-th smallest as added and dropped', () => {
+  const random = mulberry32(5);
+  const values = new Float32Array(500).map(() =>
+    random() < 0.2 ? NaN : random() < 0.3 ? -800 : -1000 + 500 * random() - 0.5 * (random() < 0.5 ? 1 : 0),
+  );
+  const { rank, sorted } = rankSamples(values);
+  const finite = [...values].filter((v) => !Number.isNaN(v)).sort((a, b) => a - b);
+  assert.deepEqual([...sorted], finite);
+  values.forEach((v, i) => assert.equal(Number.isNaN(v) ? rank[i] === -1 : sorted[rank[i]!] === v, true, `sample ${i}`));
+  const window = new RankWindow(sorted.length);
+  const present = new Set<number>();
+  for (let step = 0; step < 2000; step++) {
+    const r = Math.floor(random() * sorted.length);
+    window.update(r, !present.has(r));
+    if (present.has(r)) present.delete(r);
+    else present.add(r);
+    if (present.size === 0) continue;
+    const n = Math.floor(random() * present.size);
+    assert.equal(window.nth(n), [...present].sort((a, b) => a - b)[n], `step ${step}`);
+  }
 });
 
 test('faint ground glass elongated past FAINT_MAX_ELONGATION (a band along a solid border) is rejected; the usual 1.9 would take it (issue 17)', () => {

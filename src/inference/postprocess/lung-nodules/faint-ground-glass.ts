@@ -57,22 +57,26 @@ export interface PixelBox {
 /**
  * The series with each slice's CT values averaged over a 5 x 5 in-plane window, slices computed
  * when first asked for. `view(from, to)` returns a volume whose `values` hold the smoothed slices
- * from..to (the others as they are): segmentation reads them whole. `searched(k)` is slice k
- * averaged only over `bounds(k)` (the box the search reads: the lung's) and SMOOTHING_HALF_WIDTH_PX
- * around it, exactly as over the whole slice there, the rest as it is: the lung is about half of a
- * slice, and only the slices around a proposal are averaged whole.
+ * from..to (the others as they are): segmentation reads them whole, and they are kept (a
+ * proposal's neighbours read them again). `searched(k)` is slice k averaged only over `bounds(k)`
+ * (the box the search reads: the lung's) and SMOOTHING_HALF_WIDTH_PX around it, exactly as over the
+ * whole slice there, written into one buffer shared by every call and not kept: the search reads
+ * each slice's box once, so a copy of the series (1 MB per 512 x 512 slice) need not be held for
+ * it. Outside those bounds the buffer holds whatever an earlier call left there.
  */
 export class SmoothedVolume {
   private readonly values: Float32Array[];
-  /** Per slice: 0 as it is, 1 averaged over its bounds, 2 averaged whole. */
-  private readonly state: Uint8Array;
+  /** Per slice: whether `values` holds it averaged whole. */
+  private readonly whole: Uint8Array;
+  /** The buffer `searched` writes into, allocated on its first call. */
+  private searchBuffer: Float32Array | undefined;
 
   constructor(
     private readonly volume: SeriesVolume,
     private readonly bounds: (k: number) => PixelBox | undefined = () => undefined,
   ) {
     this.values = [...volume.values];
-    this.state = new Uint8Array(volume.values.length);
+    this.whole = new Uint8Array(volume.values.length);
   }
 
   /** One slice averaged whole. */
@@ -80,24 +84,33 @@ export class SmoothedVolume {
     return this.view(k, k).values[k]!;
   }
 
-  /** Slice k averaged over its bounds (whole when it has none; as it is outside them). */
+  /**
+   * Slice k averaged over its bounds (the slice averaged whole when it has none, or when it was
+   * already): valid until the next call, and only within the bounds grown by SMOOTHING_HALF_WIDTH_PX.
+   */
   searched(k: number): Float32Array {
-    if (this.state[k] === 0) {
-      const box = this.bounds(k);
-      if (box === undefined) return this.slice(k);
-      this.values[k] = meanFiltered(this.volume.values[k]!, this.volume.rows, this.volume.columns, SMOOTHING_HALF_WIDTH_PX, box);
-      this.state[k] = 1;
-    }
-    return this.values[k]!;
+    const box = this.bounds(k);
+    if (this.whole[k] || box === undefined) return this.slice(k);
+    const { rows, columns } = this.volume;
+    this.searchBuffer ??= new Float32Array(rows * columns);
+    meanFiltered(this.volume.values[k]!, rows, columns, SMOOTHING_HALF_WIDTH_PX, box, this.searchBuffer);
+    return this.searchBuffer;
   }
 
   view(from: number, to: number): SeriesVolume {
     const { rows, columns } = this.volume;
     const whole: PixelBox = { x0: 0, y0: 0, x1: columns - 1, y1: rows - 1 };
     for (let k = Math.max(0, from); k <= Math.min(this.values.length - 1, to); k++) {
-      if (this.state[k] === 2) continue;
-      this.values[k] = meanFiltered(this.volume.values[k]!, rows, columns, SMOOTHING_HALF_WIDTH_PX, whole);
-      this.state[k] = 2;
+      if (this.whole[k]) continue;
+      this.values[k] = meanFiltered(
+        this.volume.values[k]!,
+        rows,
+        columns,
+        SMOOTHING_HALF_WIDTH_PX,
+        whole,
+        new Float32Array(rows * columns),
+      );
+      this.whole[k] = 1;
     }
     return { ...this.volume, values: this.values };
   }
@@ -110,9 +123,9 @@ export class SmoothedVolume {
  * halo round itself that would read as faint ground glass and join the structure to the vessel.
  * Computed for `box` grown by `h` (clipped to the slice), from the pixels of `box` grown by 2 h:
  * every window of the pixels written lies inside it, so they are what the whole slice's mean
- * gives. The other pixels keep their values.
+ * gives. Written into `out` (a slice's size), returned; its other pixels are left as they are.
  */
-function meanFiltered(hu: Float32Array, rows: number, columns: number, h: number, box: PixelBox): Float32Array {
+function meanFiltered(hu: Float32Array, rows: number, columns: number, h: number, box: PixelBox, out: Float32Array): Float32Array {
   // The pixels read (cx0..cx1, cy0..cy1) and written (ox0..ox1, oy0..oy1).
   const cx0 = Math.max(0, box.x0 - 2 * h);
   const cy0 = Math.max(0, box.y0 - 2 * h);
@@ -129,51 +142,55 @@ function meanFiltered(hu: Float32Array, rows: number, columns: number, h: number
   const solid = LUNG_NODULE_PARAMS.solidHu;
   const sums = new Float32Array(width * height);
   const counts = new Uint8Array(width * height);
+  // Along rows: the window [x - h, x + h], the pixel entering on the right added, then the one
+  // leaving on the left taken off. A solid pixel adds 0 (branch-free; the sums are unchanged).
   for (let y = 0; y < height; y++) {
     const o = (cy0 + y) * columns + cx0;
     const r = y * width;
     let sum = 0;
     let n = 0;
-    // The window [x - h, x + h]: add the pixel entering on the right, drop the one leaving on the left.
-    for (let x = -h; x < width; x++) {
-      const enter = x + h;
-      if (enter < width && hu[o + enter]! < solid) {
-        sum += hu[o + enter]!;
-        n++;
+    for (let enter = 0; enter < Math.min(h, width); enter++) {
+      const v = hu[o + enter]!;
+      sum += v < solid ? v : 0;
+      n += v < solid ? 1 : 0;
+    }
+    for (let x = 0; x < width; x++) {
+      if (x + h < width) {
+        const v = hu[o + x + h]!;
+        sum += v < solid ? v : 0;
+        n += v < solid ? 1 : 0;
       }
-      const leave = x - h - 1;
-      if (leave >= 0 && hu[o + leave]! < solid) {
-        sum -= hu[o + leave]!;
-        n--;
+      if (x - h - 1 >= 0) {
+        const v = hu[o + x - h - 1]!;
+        sum -= v < solid ? v : 0;
+        n -= v < solid ? 1 : 0;
       }
-      if (x >= 0) {
-        sums[r + x] = sum;
-        counts[r + x] = n;
-      }
+      sums[r + x] = sum;
+      counts[r + x] = n;
     }
   }
-  const out = hu.slice();
+  // Down columns, likewise (each column's row sum entering added, then the leaving one taken off),
+  // written on the rows and columns to be written.
   const columnSum = new Float64Array(width);
   const columnCount = new Int32Array(width);
+  const [wx0, wx1] = [ox0 - cx0, ox1 - cx0];
   for (let y = -h; y < height; y++) {
     const enter = y + h;
     const leave = y - h - 1;
+    if (enter < height)
+      for (let x = 0, e = enter * width; x < width; x++) {
+        columnSum[x] = columnSum[x]! + sums[e + x]!;
+        columnCount[x] = columnCount[x]! + counts[e + x]!;
+      }
+    if (leave >= 0)
+      for (let x = 0, l = leave * width; x < width; x++) {
+        columnSum[x] = columnSum[x]! - sums[l + x]!;
+        columnCount[x] = columnCount[x]! - counts[l + x]!;
+      }
     const row = cy0 + y;
-    const written = row >= oy0 && row <= oy1;
-    for (let x = 0; x < width; x++) {
-      if (enter < height) {
-        columnSum[x] = columnSum[x]! + sums[enter * width + x]!;
-        columnCount[x] = columnCount[x]! + counts[enter * width + x]!;
-      }
-      if (leave >= 0) {
-        columnSum[x] = columnSum[x]! - sums[leave * width + x]!;
-        columnCount[x] = columnCount[x]! - counts[leave * width + x]!;
-      }
-      const column = cx0 + x;
-      if (!written || column < ox0 || column > ox1) continue;
-      const i = row * columns + column;
+    if (row < oy0 || row > oy1) continue;
+    for (let x = wx0, i = row * columns + cx0 + wx0; x <= wx1; x++, i++)
       out[i] = hu[i]! >= solid || columnCount[x]! === 0 ? hu[i]! : columnSum[x]! / columnCount[x]!;
-    }
   }
   return out;
 }
