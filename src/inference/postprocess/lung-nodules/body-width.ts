@@ -18,10 +18,9 @@ export interface BodyWidth {
 
 /**
  * `component` is the structure, `kept` the part of it the opening kept. The tube radius is taken
- * over the cut voxels at least TUBE_CLEARANCE_MM from the kept body (and, with `isTube`, only
- * those it accepts); 0 where there are none.
+ * over the cut voxels at least TUBE_CLEARANCE_MM from the kept body; 0 where there are none.
  */
-export function bodyAndTubeWidth(box: VoxelBox, component: Uint8Array, kept: Uint8Array, isTube?: (index: number) => boolean): BodyWidth {
+export function bodyAndTubeWidth(box: VoxelBox, component: Uint8Array, kept: Uint8Array): BodyWidth {
   const toEdge = chamferDistanceMm(box, (i) => !component[i]);
   const toBody = chamferDistanceMm(box, (i) => kept[i] !== 0);
   let bodyMm = 0;
@@ -29,7 +28,7 @@ export function bodyAndTubeWidth(box: VoxelBox, component: Uint8Array, kept: Uin
   for (let i = 0; i < box.voxelCount; i++) {
     if (!component[i]) continue;
     if (kept[i]) bodyMm = Math.max(bodyMm, toEdge[i]!);
-    else if (toBody[i]! >= TUBE_CLEARANCE_MM && (!isTube || isTube(i))) tubeMm = Math.max(tubeMm, toEdge[i]!);
+    else if (toBody[i]! >= TUBE_CLEARANCE_MM) tubeMm = Math.max(tubeMm, toEdge[i]!);
   }
   return { bodyMm, tubeMm };
 }

@@ -60,20 +60,6 @@ export const MAX_SOLID_BODY_CUT_FRACTION = 2 / 3;
  * 1.49 and 1.94: 1.25 lies between with room for the discretisation (a voxel is 0.7 mm).
  */
 export const MIN_SOLID_BODY_WIDTH_RATIO = 1.25;
-/**
- * A kept body at least this wide (largest inscribed radius, mm: the smallest reported nodule's
- * radius) is measured only against the vessels cut from it, not against a wider structure that
- * the opening parted from it. Such a structure (a large vessel farther off, joined to a free
- * nodule by thin vessels or by partial volume at the link threshold) still holds the opening's
- * ball: the opening cut it only because the way to it runs through something thinner than the
- * ball, so it is no vessel the body sits on. Within the neighbourhood where the cut fraction is
- * measured every cut voxel still counts (a nodule's own vessel entering it). On diagnostic hard
- * phantoms 7030-7099 two free 8.4 and 8.6 mm solid nodules read 0.91x and 0.79x against vessels
- * of 5.0-5.1 mm radius 17-18 mm from their bodies, and 1.79x and 1.58x against what was cut from
- * them. Bodies narrower than a reportable nodule keep the plain measure: there a width ratio is a
- * matter of a voxel (0.99 against 0.70 mm reads 1.41).
- */
-const MIN_OWN_TUBES_BODY_RADIUS_MM = LUNG_NODULE_PARAMS.minDiameterMm / 2;
 
 export type VesselCheck =
   | { readonly separated: true; readonly part: Uint8Array }
@@ -160,37 +146,12 @@ export function separateFromVessels(
   if (!core.isBlob) return { separated: false, reason: 'mostly-tubes', cutFraction, blobness: core.blobness };
   if (structure.subsolidCore !== true) {
     // Last, and only here: two distance transforms of the box, for the few solid blobs left.
-    const widthRatio = solidBodyWidthRatio(structure, component, opened, ballRadiusMm, near);
+    const width = bodyAndTubeWidth(box, component, opened);
+    const widthRatio = width.tubeMm > 0 ? width.bodyMm / width.tubeMm : Infinity;
     if (widthRatio < MIN_SOLID_BODY_WIDTH_RATIO)
       return { separated: false, reason: 'mostly-tubes', cutFraction, blobness: core.blobness, widthRatio };
   }
   return { separated: true, part: opened };
-}
-
-/**
- * The kept body's inscribed radius over that of the tubes cut from it (Infinity with none). A wide
- * body whose widest "tube" is a structure the ball fits, outside the cut neighbourhood
- * (`nearMm` of the seed), is measured again against the tubes the ball does not fit and the cut
- * voxels within that neighbourhood (MIN_OWN_TUBES_BODY_RADIUS_MM).
- */
-function solidBodyWidthRatio(
-  structure: BoxedStructure,
-  component: Uint8Array,
-  opened: Uint8Array,
-  ballRadiusMm: number,
-  nearMm: number,
-): number {
-  const { box, seed } = structure;
-  const ratioOf = (width: { bodyMm: number; tubeMm: number }): number => (width.tubeMm > 0 ? width.bodyMm / width.tubeMm : Infinity);
-  const width = bodyAndTubeWidth(box, component, opened);
-  const ratio = ratioOf(width);
-  if (ratio >= MIN_SOLID_BODY_WIDTH_RATIO || width.bodyMm < MIN_OWN_TUBES_BODY_RADIUS_MM) return ratio;
-  // The opening of the whole structure, not only of the part at the seed: what the ball fits.
-  const ball = ballOffsets(box, ballRadiusMm);
-  const holdsBall = dilateWithin(box, erode(box, component, ball), ball, component);
-  const nearSquared = nearMm * nearMm;
-  const ownTube = (i: number): boolean => !holdsBall[i] || box.distanceSquaredMm(i, seed) <= nearSquared;
-  return ratioOf(bodyAndTubeWidth(box, component, opened, ownTube));
 }
 
 /**
