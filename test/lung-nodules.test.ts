@@ -627,9 +627,41 @@ test('ground glass with no interior in plane is a vessel thinner than the slice,
   assert.equal(accepted?.outcome, 'accepted', JSON.stringify(accepted));
   if (accepted?.outcome === 'accepted')
     assert.ok(interiorShare(nodule.volume, volumeGrid(nodule.volume), accepted.mask) >= MIN_INTERIOR_SHARE);
-  // Only the ground-glass search's proposals are judged so.
-  const [peak] = segment(tube.volume, tube.lung, [candidateAt(30, 2.5)]);
-  assert.notEqual(peak?.outcome === 'rejected' && peak.reason, 'ground-glass-tube', JSON.stringify(peak));
+});
+
+test('a peak on ground glass with no interior in plane is a vessel thinner than the slice too; a solid core is not judged so (issue 17 item 3)', () => {
+  // Where thin vessels (under the slice thickness, so ground glass on every slice) cross or run
+  // side by side, the blob score peaks at its smallest scale: two such streaks, each 1.4 mm wide
+  // with their partial-volume gap between, reached from a peak (a subsolid core), not from the
+  // ground-glass search. Lung pixel noise (about 20 HU SD, as on the phantoms and the LIDC scans)
+  // frays a streak a pixel or two wide, every pixel of it an edge pixel; a disc keeps its inside.
+  const noisyLung = (seed: number): ((tissue: number | false) => number) => {
+    const random = mulberry32(seed);
+    return (tissue) => (tissue === false ? LUNG_HU : tissue) + 70 * (random() - 0.5);
+  };
+  const streaks =
+    (dense: number, noise: (tissue: number | false) => number) =>
+    (x: number, y: number, z: number): number => {
+      if (Math.abs(z - CZ) > 2.6 || Math.abs(y - CY) > 3) return noise(false);
+      const dx = x - CX;
+      if (Math.abs(Math.abs(dx) - 1.05) <= 0.7) return noise(dense);
+      return noise(Math.abs(dx) <= 0.35 ? -720 : false);
+    };
+  for (const seed of [1, 2, 3]) {
+    // Without the rule the peak is accepted as a ground-glass nodule of about 6 mm.
+    const tube = syntheticVolume(streaks(-420, noisyLung(seed)));
+    const [peak] = segment(tube.volume, tube.lung, [candidateAt(30, 2)]);
+    assert.equal(peak?.outcome === 'rejected' && peak.reason, 'ground-glass-tube', `seed ${seed}: ${JSON.stringify(peak)}`);
+    // The smallest nodule reported, 4.5 mm, of the same density in the same noise, is a disc on its slices.
+    const noise = noisyLung(seed);
+    const nodule = syntheticVolume((x, y, z) => noise(Math.hypot(x - CX, y - CY, z - CZ) <= 2.25 ? -420 : false));
+    const [accepted] = segment(nodule.volume, nodule.lung, [candidateAt(32, 2)]);
+    assert.equal(accepted?.outcome, 'accepted', `seed ${seed}: ${JSON.stringify(accepted)}`);
+  }
+  // A solid core is not judged by its interior (a small solid nodule's cap slices have none).
+  const solid = syntheticVolume(streaks(40, noisyLung(1)));
+  const [solidPeak] = segment(solid.volume, solid.lung, [candidateAt(30, 2)]);
+  assert.notEqual(solidPeak?.outcome === 'rejected' && solidPeak.reason, 'ground-glass-tube', JSON.stringify(solidPeak));
 });
 
 test('nthSmallest gives what a sort puts at each index, duplicates included', () => {

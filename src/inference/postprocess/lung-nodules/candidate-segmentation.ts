@@ -16,7 +16,7 @@ import type { VoxelMask } from '../types';
 import { measureNodule, type NoduleMeasurement } from './nodule-measurements';
 import { notchAwareShape } from './notch-fill';
 import { MAX_SOLID_ABOVE_OR_BELOW_SHARE, solidAboveOrBelowShare } from './oblique-vessel';
-import { interiorShare, MIN_INTERIOR_SHARE } from './ground-glass-tube';
+import { interiorShare, MIN_INTERIOR_SHARE, MIN_PEAK_INTERIOR_SHARE } from './ground-glass-tube';
 import { noduleMask } from './nodule-mask';
 import { cutAtPleura, isBumpOnWall } from './pleural-cut';
 import { LUNG_NODULE_PARAMS } from './params';
@@ -392,15 +392,19 @@ function segmentWithCore(
       (overSolid - MAX_SOLID_ABOVE_OR_BELOW_SHARE) / MAX_SOLID_ABOVE_OR_BELOW_SHARE,
       { elongation, fill },
     );
-  // Ground glass alone with almost no interior in plane: a vessel thinner than the slice, partly
-  // in the slab, not a nodule's disc (ground-glass-tube.ts).
-  const interior = candidate.groundGlassOnly ? interiorShare(volume, grid, mask) : 1;
-  if (interior < MIN_INTERIOR_SHARE)
+  // Ground glass with almost no interior in plane: a vessel thinner than the slice, partly in the
+  // slab, not a nodule's disc (ground-glass-tube.ts) — whether the search proposed it or a peak of
+  // the blob score lay on it (where thin vessels cross or converge, their partial volume answers
+  // the dot filter at its smallest scale). A solid core is not judged: a solid nodule of 4.5 mm
+  // is a few pixels across on its cap slices.
+  const interior = candidate.groundGlassOnly || structure.subsolidCore ? interiorShare(volume, grid, mask) : 1;
+  const minInterior = candidate.groundGlassOnly ? MIN_INTERIOR_SHARE : MIN_PEAK_INTERIOR_SHARE;
+  if (interior < minInterior)
     return rejected(
       'ground-glass-tube',
       `ground glass with no interior in plane (${interior.toFixed(2)} of it): a vessel thinner than the slice`,
       thresholdHu,
-      (MIN_INTERIOR_SHARE - interior) / MIN_INTERIOR_SHARE,
+      (minInterior - interior) / minInterior,
       { elongation, fill },
     );
   // Accepted: the whole measured part is this nodule for later candidates.
