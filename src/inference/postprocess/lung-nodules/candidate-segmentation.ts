@@ -326,7 +326,6 @@ function segmentWithCore(
   // box (below: a better-centred candidate on a nodule touching a vessel deserves its own try).
   if (!touches) segmented.record(box, component, linkHu);
   let part: Uint8Array = component;
-  let weakCore = false;
   if (touches) {
     // The core is judged by its local shape, clipped at its own density: the denser vessels
     // beside a subsolid core weigh as nodule tissue would. A solid core is as dense as the
@@ -352,7 +351,6 @@ function segmentWithCore(
       );
     }
     part = check.part;
-    weakCore = check.weakCore === true;
   }
 
   const nodule = measureNodule(box, part, structure.lungHu, backgroundHu, coreHu, LUNG_NODULE_PARAMS.solidHu);
@@ -400,8 +398,7 @@ function segmentWithCore(
   // the dot filter at its smallest scale). A solid core is not judged: a solid nodule of 4.5 mm
   // is a few pixels across on its cap slices.
   const interior = candidate.groundGlassOnly || structure.subsolidCore ? interiorShare(volume, grid, mask) : 1;
-  // A subsolid core let through below the full blob strength shows the disc a proposal must.
-  const minInterior = candidate.groundGlassOnly || weakCore ? MIN_INTERIOR_SHARE : MIN_PEAK_INTERIOR_SHARE;
+  const minInterior = candidate.groundGlassOnly ? MIN_INTERIOR_SHARE : MIN_PEAK_INTERIOR_SHARE;
   if (interior < minInterior)
     return rejected(
       'ground-glass-tube',

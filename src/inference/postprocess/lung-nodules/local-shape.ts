@@ -51,14 +51,6 @@ const SIGMA_PER_RADIUS = 1 / Math.sqrt(3);
 const SPHERE_NORMALISED_EIGENVALUE = Math.sqrt(2 / Math.PI) * Math.sqrt(3) * Math.exp(-1.5);
 /** A blob weaker than half a sphere of its own scale and density is not a body: a junction of thin vessels. */
 export const MIN_BLOB_STRENGTH = 0.5;
-/**
- * The same floor for a subsolid (ground-glass) core. A ground-glass nodule beside a vessel is
- * clipped at its own core density, so the vessel adds nothing, and where the vessel takes half its
- * disc on the slices through its centre the weakest curvature keeps about half of a half-sphere:
- * 0.25. What the full floor was there for, junctions and crossings of vessels thinner than the
- * slice, is judged on a subsolid core by its in-plane interior share (ground-glass-tube.ts).
- */
-export const MIN_SUBSOLID_BLOB_STRENGTH = 0.25;
 /** The Gaussian's derivatives are summed out to this many sigmas. */
 const KERNEL_SIGMAS = 3;
 
@@ -126,12 +118,7 @@ export function localShape(
   // The sums above used an unnormalised Gaussian on voxels: scale by voxel volume / (2πσ²)^(3/2).
   const normalise = (dx * dy * dz) / (2 * Math.PI * s2) ** 1.5;
   const strength = contrast > 0 ? (normalise * s2 * a3) / contrast / SPHERE_NORMALISED_EIGENVALUE : 0;
-  return { dot, line, blobness, strength, isBlob: isBlobShape(blobness, strength, MIN_BLOB_STRENGTH) };
-}
-
-/** The blob test with a given strength floor (blobness is 0 unless all three eigenvalues are negative). */
-export function isBlobShape(blobness: number, strength: number, minStrength: number): boolean {
-  return blobness >= BLOB_RATIO && strength >= minStrength;
+  return { dot, line, blobness, strength, isBlob: allNegative && blobness >= BLOB_RATIO && strength >= MIN_BLOB_STRENGTH };
 }
 
 /**

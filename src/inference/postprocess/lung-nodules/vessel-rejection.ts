@@ -6,7 +6,7 @@
  */
 import { bodyAndTubeWidth } from './body-width';
 import { ballOffsets, dilateWithin, erode, growRegion26 } from './box-morphology';
-import { isBlobShape, MIN_SUBSOLID_BLOB_STRENGTH, type LocalShape } from './local-shape';
+import type { LocalShape } from './local-shape';
 import { LUNG_NODULE_PARAMS } from './params';
 import type { VoxelBox } from './volume-grid';
 
@@ -62,8 +62,7 @@ export const MAX_SOLID_BODY_CUT_FRACTION = 2 / 3;
 export const MIN_SOLID_BODY_WIDTH_RATIO = 1.25;
 
 export type VesselCheck =
-  /** weakCore: a subsolid blob below the full strength floor (MIN_BLOB_STRENGTH) let through. */
-  | { readonly separated: true; readonly part: Uint8Array; readonly weakCore?: boolean }
+  | { readonly separated: true; readonly part: Uint8Array }
   | { readonly separated: false; readonly reason: 'leaves-box' }
   /** blobness: the core's |λ3| / |λ2| where its local shape was asked (absent where the opening alone decided). */
   /** strength: the core's weakest curvature as a share of a sphere's (where the blob test failed). */
@@ -146,9 +145,7 @@ export function separateFromVessels(
   const bodyKept = structure.subsolidCore === true || cutFraction <= MAX_SOLID_BODY_CUT_FRACTION;
   if (!bodyKept) return { separated: false, reason: 'mostly-tubes', cutFraction };
   const core = judgeCore();
-  // A subsolid core needs less strength: the tube rule judges its thin-vessel junctions later.
-  const isBlob = structure.subsolidCore === true ? isBlobShape(core.blobness, core.strength, MIN_SUBSOLID_BLOB_STRENGTH) : core.isBlob;
-  if (!isBlob) return { separated: false, reason: 'mostly-tubes', cutFraction, blobness: core.blobness, strength: core.strength };
+  if (!core.isBlob) return { separated: false, reason: 'mostly-tubes', cutFraction, blobness: core.blobness, strength: core.strength };
   if (structure.subsolidCore !== true) {
     // Last, and only here: two distance transforms of the box, for the few solid blobs left.
     const width = bodyAndTubeWidth(box, component, opened);
@@ -156,7 +153,7 @@ export function separateFromVessels(
     if (widthRatio < MIN_SOLID_BODY_WIDTH_RATIO)
       return { separated: false, reason: 'mostly-tubes', cutFraction, blobness: core.blobness, widthRatio };
   }
-  return { separated: true, part: opened, weakCore: !core.isBlob };
+  return { separated: true, part: opened };
 }
 
 /**
