@@ -345,7 +345,7 @@ function segmentWithCore(
       const maxCut = LUNG_NODULE_PARAMS.maxCutFraction;
       return rejected(
         'mostly-tubes',
-        `mostly tubes (${check.cutFraction.toFixed(2)} cut${check.blobness === undefined ? '' : `, core blobness ${check.blobness.toFixed(2)}`}${check.widthRatio === undefined ? '' : `, body ${check.widthRatio.toFixed(2)}x as wide as its tubes`})`,
+        `mostly tubes (${check.cutFraction.toFixed(2)} cut${check.blobness === undefined ? '' : `, core blobness ${check.blobness.toFixed(2)}`}${check.strength === undefined ? '' : ` strength ${check.strength.toFixed(2)}`}${check.widthRatio === undefined ? '' : `, body ${check.widthRatio.toFixed(2)}x as wide as its tubes`})`,
         thresholdHu,
         (check.cutFraction - maxCut) / maxCut,
       );

@@ -65,12 +65,14 @@ export type VesselCheck =
   | { readonly separated: true; readonly part: Uint8Array }
   | { readonly separated: false; readonly reason: 'leaves-box' }
   /** blobness: the core's |λ3| / |λ2| where its local shape was asked (absent where the opening alone decided). */
+  /** strength: the core's weakest curvature as a share of a sphere's (where the blob test failed). */
   /** widthRatio: the kept body's inscribed radius over the cut tubes' (present where it was asked). */
   | {
       readonly separated: false;
       readonly reason: 'mostly-tubes';
       readonly cutFraction: number;
       readonly blobness?: number;
+      readonly strength?: number;
       readonly widthRatio?: number;
     };
 
@@ -143,7 +145,7 @@ export function separateFromVessels(
   const bodyKept = structure.subsolidCore === true || cutFraction <= MAX_SOLID_BODY_CUT_FRACTION;
   if (!bodyKept) return { separated: false, reason: 'mostly-tubes', cutFraction };
   const core = judgeCore();
-  if (!core.isBlob) return { separated: false, reason: 'mostly-tubes', cutFraction, blobness: core.blobness };
+  if (!core.isBlob) return { separated: false, reason: 'mostly-tubes', cutFraction, blobness: core.blobness, strength: core.strength };
   if (structure.subsolidCore !== true) {
     // Last, and only here: two distance transforms of the box, for the few solid blobs left.
     const width = bodyAndTubeWidth(box, component, opened);
