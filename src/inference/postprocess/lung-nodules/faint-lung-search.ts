@@ -32,8 +32,9 @@ const SAME_PROPOSAL_MM = 3;
 /**
  * Faint ground-glass proposals over the whole lung: for each slice with lung, `smoothedSlice(k)`
  * is the slice averaged in-plane (faint-ground-glass.ts), at least over `lungBox(k)`; it is read
- * only there, and only until the next slice is asked for (SmoothedVolume.searched reuses one buffer). `lungBox(k)` is the closed mask's box
- * on slice k (given by a caller that already has it, since finding it scans the whole slice).
+ * only there, and only until the next slice is asked for (SmoothedVolume.searched reuses one
+ * buffer). `lungBox(k)` is the closed mask's box on slice k (given by a caller that already has
+ * it, since finding it scans the whole slice).
  * Deepest first, one per core in 3-D.
  */
 export function faintGroundGlassInLung(
@@ -42,7 +43,7 @@ export function faintGroundGlassInLung(
   grid: VolumeGrid,
   closed: readonly Uint8Array[],
   blobScore: readonly Float32Array[],
-  lungBox: (k: number) => Box | undefined = (k) => maskBox(closed[k]!, grid.columns, grid.rows),
+  lungBox: (k: number) => PixelBox | undefined = (k) => maskBox(closed[k]!, grid.columns, grid.rows),
 ): Candidate[] {
   const perSlice: Candidate[] = [];
   for (let k = 0; k < grid.slices; k++) {
@@ -63,15 +64,13 @@ export function faintGroundGlassInLung(
   return oneProposalPerCore(perSlice, grid);
 }
 
-type Box = PixelBox;
-
 /** The cores of faint ground glass at least FAINT_MIN_DEPTH_MM deep on one slice: each one's deepest pixel. */
 function faintCoresOnSlice(
   hu: Float32Array,
   smoothed: Float32Array,
   lung: Uint8Array,
   grid: VolumeGrid,
-  box: Box,
+  box: PixelBox,
 ): { column: number; row: number; depthMm: number }[] {
   const { columns } = grid;
   const level = localLungLevel(smoothed, hu, lung, grid, box);
@@ -120,7 +119,7 @@ function faintCoresOnSlice(
 }
 
 /** The bounding box of a slice's mask, or undefined when it is empty. */
-export function maskBox(mask: Uint8Array, columns: number, rows: number): Box | undefined {
+export function maskBox(mask: Uint8Array, columns: number, rows: number): PixelBox | undefined {
   let x0 = columns;
   let y0 = rows;
   let x1 = -1;
