@@ -7,7 +7,7 @@
 // It also prints a digest (SHA-256) of the masks and of the findings, so a speed-up can be shown
 // to change nothing: run it before and after, and the digests must be the same.
 //
-// node dist/bench/detector-profile.js [--slices 200] [--seed 1000] [--hard] [--rounds 3]
+// node dist/bench/detector-profile.js [--slices 200] [--seed 1000] [--hard [--vessels-through]] [--rounds 3]
 // node dist/bench/detector-profile.js --folder DIR   (a real series folder, e.g. ../shared/data/ct-lidc/LIDC-IDRI-0002/...)
 
 import { createHash, randomBytes } from 'node:crypto';
@@ -53,12 +53,19 @@ async function loadVolume(): Promise<{ name: string; volume: SeriesVolume }> {
   }
   const seed = Number(arg('seed', '1000'));
   const slices = Number(arg('slices', '200'));
-  const hard = process.argv.includes('--hard') ? { throughPlaneVessels: 3, groundGlassBesideVessels: 2 } : {};
+  const hard = process.argv.includes('--hard')
+    ? {
+        throughPlaneVessels: 3,
+        groundGlassBesideVessels: 2,
+        // The hard phantoms as drawn until 2026-12-07 (fixtures/chest-phantom.ts, vesselsThroughNodules).
+        ...(process.argv.includes('--vessels-through') ? { vesselsThroughNodules: true } : {}),
+      }
+    : {};
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'detector-profile-'));
   try {
     const ph = writeChestPhantom({ outDir: dir, seed, uidRoot: `2.25.${900000 + seed}`, slices, ...hard });
     const volume = await chestPhantomVolume(ph);
-    return { name: `${slices}-slice ${hard.throughPlaneVessels ? 'hard ' : ''}phantom seed ${seed}`, volume };
+    return { name: `${slices}-slice ${'throughPlaneVessels' in hard ? 'hard ' : ''}phantom seed ${seed}`, volume };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

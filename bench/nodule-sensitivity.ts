@@ -6,10 +6,12 @@
 // then the manifest's post-processor; match findings to the truth (centre distance below
 // max(radius, 5 mm)) and print sensitivity, diameter error, false positives and timings.
 //
-// node dist/bench/nodule-sensitivity.js [--phantoms 20] [--seed 1000] [--slices N] [--thickness 2.5] [--threads 1] [--verbose] [--misses] [--hard] [--large]
+// node dist/bench/nodule-sensitivity.js [--phantoms 20] [--seed 1000] [--slices N] [--thickness 2.5] [--threads 1] [--verbose] [--misses] [--hard [--vessels-through]] [--large]
 //   --misses: after the summary, one line per missed nodule >= 5 mm: what it is, where, and why it was missed
 //   --hard: phantoms with through-plane vessel trees (3 per lung) and 2 ground-glass nodules beside vessels (issue 17)
 //   --large: 2 extra nodules of 20-30 mm per phantom, half of them juxtapleural (default 10 phantoms; issue 17)
+//   --vessels-through (with --hard): the hard phantoms as drawn until 2026-12-07, with vessels thicker than 1.5 mm
+//     running through some nodules (fixtures/chest-phantom.ts, vesselsThroughNodules): a harder case, measured apart
 // node dist/bench/nodule-sensitivity.js --real [FOLDER] [--threads 1]: real chest CT instead
 // (bench/nodule-real-scans; FOLDER defaults to ../shared/data/ct-lidc beside the project).
 // node dist/bench/nodule-sensitivity.js --real [FOLDER] --insert [--per-scan 8] [--seed 1] [--seeds 1] [--edge-blur 0] [--dense-ground-glass | --faint-ground-glass]: synthetic
@@ -129,6 +131,7 @@ async function main(): Promise<void> {
   const listMisses = flag('misses');
   const hard = {
     ...(flag('hard') ? { throughPlaneVessels: 3, groundGlassBesideVessels: 2 } : {}),
+    ...(flag('vessels-through') ? { vesselsThroughNodules: true } : {}),
     ...(flag('large') ? { largeNodules: 2 } : {}),
   };
   const manifest = parseManifest(
@@ -167,7 +170,7 @@ async function main(): Promise<void> {
   const uncertainties: number[] = [];
   const misses: string[] = [];
   console.log(
-    `lung-nodule-reference on ${phantoms} ${flag('hard') ? 'hard ' : ''}${flag('large') ? 'large-nodule ' : ''}phantoms (seeds ${seed0}..${seed0 + phantoms - 1}), ${thickness} mm slices, ORT CPU ${threads} thread(s)`,
+    `lung-nodule-reference on ${phantoms} ${flag('hard') ? 'hard ' : ''}${flag('vessels-through') ? '(vessels through nodules) ' : ''}${flag('large') ? 'large-nodule ' : ''}phantoms (seeds ${seed0}..${seed0 + phantoms - 1}), ${thickness} mm slices, ORT CPU ${threads} thread(s)`,
   );
   console.log('seed  slices nodules found  FP  gen_ms load_ms model_ms ms/slice post_ms');
   try {

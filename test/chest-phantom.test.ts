@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { plannedNodules } from '../fixtures/chest-phantom';
+import { nodulesEnteredByVessels, plannedNodules } from '../fixtures/chest-phantom';
 
 test("groundGlassBesideVessels adds ground-glass nodules of 5-12 mm after the seed's own nodules, which stay the same", () => {
   for (const seed of [1000, 1001, 2000]) {
@@ -19,6 +19,31 @@ test("groundGlassBesideVessels adds ground-glass nodules of 5-12 mm after the se
       assert.ok(n.hu !== undefined && n.hu >= -650 && n.hu <= -450, `density ${n.hu}`);
     }
   }
+});
+
+test("no vessel thicker than 1.5 mm runs through a hard phantom's nodules; vesselsThroughNodules draws them as before 2026-12-07", () => {
+  const hard = { throughPlaneVessels: 3, groundGlassBesideVessels: 2 } as const;
+  let before = 0;
+  for (let seed = 7100; seed < 7120; seed++) {
+    assert.deepEqual(nodulesEnteredByVessels({ seed, ...hard }), [], `seed ${seed}: every nodule clear of the thick vessels`);
+    before += nodulesEnteredByVessels({ seed, ...hard, vesselsThroughNodules: true }).length;
+  }
+  // The old draw put vessels through nodules (the census of 2026-12-07: 9 of 70 scans' ground-glass
+  // nodules ≥ 5 mm more than 30 % inside vessels); the check above must be able to see them.
+  assert.ok(before >= 5, `the old draw's nodules entered by vessels: ${before}`);
+  // The old draw is kept exactly: seed 7157's 5.7 mm nodule, 86 % inside vessels, is still there.
+  const old = plannedNodules({ seed: 7157, ...hard, vesselsThroughNodules: true });
+  assert.deepEqual(old.at(-2), {
+    centre: [-38.64067211689825, -9.044043357268109, -95.24097933417279],
+    diameterMm: 5.7,
+    hu: -591,
+    type: 'ground-glass',
+  });
+  const entered = nodulesEnteredByVessels({ seed: 7157, ...hard, vesselsThroughNodules: true });
+  assert.ok(
+    entered.some((n) => n.centre[0] === old.at(-2)!.centre[0]),
+    "seed 7157: the old draw's 5.7 mm nodule is one a vessel enters",
+  );
 });
 
 test("largeNodules adds nodules of 20-30 mm, every other one juxtapleural, after the seed's own nodules, which stay the same", () => {
