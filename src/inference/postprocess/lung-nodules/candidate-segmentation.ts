@@ -17,7 +17,6 @@ import { measureNodule, type NoduleMeasurement } from './nodule-measurements';
 import { notchAwareShape } from './notch-fill';
 import { MAX_SOLID_ABOVE_OR_BELOW_SHARE, solidAboveOrBelowShare } from './oblique-vessel';
 import { interiorShare, MIN_INTERIOR_SHARE, MIN_PEAK_INTERIOR_SHARE } from './ground-glass-tube';
-import { MAX_SOLID_BORDER_SHARE, solidBorderShare } from './vessel-border';
 import { noduleMask } from './nodule-mask';
 import { cutAtPleura, isBumpOnWall } from './pleural-cut';
 import { LUNG_NODULE_PARAMS } from './params';
@@ -51,15 +50,7 @@ export type UnmeasurableReason =
 
 /** Why a measured candidate is not a nodule. */
 export type ShapeReason =
-  | 'leaves-box'
-  | 'mostly-tubes'
-  | 'elongated'
-  | 'sparse'
-  | 'too-small'
-  | 'rim-of-solid'
-  | 'oblique-vessel'
-  | 'ground-glass-tube'
-  | 'vessel-border';
+  'leaves-box' | 'mostly-tubes' | 'elongated' | 'sparse' | 'too-small' | 'rim-of-solid' | 'oblique-vessel' | 'ground-glass-tube';
 
 export type Rejected =
   | { readonly outcome: 'rejected'; readonly reason: UnmeasurableReason; readonly description: string }
@@ -414,18 +405,6 @@ function segmentWithCore(
       `ground glass with no interior in plane (${interior.toFixed(2)} of it): a vessel thinner than the slice`,
       thresholdHu,
       (minInterior - interior) / minInterior,
-      { elongation, fill },
-    );
-  // Ground glass the search proposed beside a vessel whose outline in plane is much vessel: the
-  // vessel's own partial volume where it straddles two slices (vessel-border.ts). The faint
-  // search's proposals are read on averaged values and not judged so.
-  const border = candidate.groundGlassOnly && !candidate.faint ? solidBorderShare(volume, grid, mask) : 0;
-  if (border > MAX_SOLID_BORDER_SHARE)
-    return rejected(
-      'vessel-border',
-      `ground glass bordered by vessel (${border.toFixed(2)} of its outline): a vessel's partial volume`,
-      thresholdHu,
-      (border - MAX_SOLID_BORDER_SHARE) / MAX_SOLID_BORDER_SHARE,
       { elongation, fill },
     );
   // Accepted: the whole measured part is this nodule for later candidates.
