@@ -26,7 +26,6 @@ import { lungMasks, type LungMasks } from './lung-mask';
 import { clamp01, confidence, round, toFinding } from './nodule-finding';
 import { LUNG_NODULE_PARAMS } from './params';
 import { RecordOnly, SegmentedVoxels, type SegmentationRecord } from './segmented-voxels';
-import { defaultLookaheadHelpers, LOOKAHEAD_MIN_CANDIDATES, SegmentationLookahead, type LookaheadCounts } from './segmentation-lookahead';
 import { volumeGrid, type VolumeGrid } from './volume-grid';
 
 export { LUNG_NODULE_PARAMS } from './params';
@@ -65,21 +64,7 @@ function preparedMasks(prepared: unknown, grid: VolumeGrid): LungMasks | null {
     : null;
 }
 
-/** How the peak candidates are spread over threads (segmentation-lookahead.ts); the findings are the same either way. */
-export interface LookaheadOptions {
-  /** Helper threads (default: one core fewer than the machine has, at most 3; 0 = this thread alone). */
-  readonly helpers?: number;
-  /** Fewest candidates worth starting helpers for (default LOOKAHEAD_MIN_CANDIDATES). */
-  readonly minCandidates?: number;
-  /** Told how many candidates the helpers' work decided (diagnostics: benchmarks, tests). */
-  readonly counted?: (counts: LookaheadCounts) => void;
-}
-
-export function findLungNodules(
-  ctx: PostprocessContext,
-  trace?: CandidateTrace,
-  lookaheadOptions: LookaheadOptions = {},
-): PostprocessResult {
+export function findLungNodules(ctx: PostprocessContext, trace?: CandidateTrace): PostprocessResult {
   const volume = ctx.volume;
   const maps = ctx.maps;
   if (!maps || maps.length < 1)
@@ -105,13 +90,8 @@ export function findLungNodules(
   // (the search reads the lung alone: only the closed mask's box is averaged for it).
   const lungBoxes = masks.closed.map((mask) => maskBox(mask, grid.columns, grid.rows));
   const smoothed = new SmoothedVolume(volume, (k) => lungBoxes[k]);
-  const evaluate = (
-    candidate: Candidate,
-    record: SegmentationRecord = segmented,
-    values: SeriesVolume = volume,
-    segmentedAhead?: CandidateOutcome,
-  ): void => {
-    const outcome = segmentedAhead ?? segmentCandidate(values, grid, masks.filled, candidate, record, masks.closed, smoothed);
+  const evaluate = (candidate: Candidate, record: SegmentationRecord = segmented, values: SeriesVolume = volume): void => {
+    const outcome = segmentCandidate(values, grid, masks.filled, candidate, record, masks.closed, smoothed);
     trace?.(candidate, outcome);
     if (outcome.outcome === 'rejected') {
       // A subsolid core on a solid structure (rim-of-solid) is a vessel's edge too: ground glass may lie beside it.
@@ -137,20 +117,10 @@ export function findLungNodules(
     // The nodule's voxels go with its finding: a route asking for "seg" gets one segment per nodule.
     findings.push({ ...toFinding(volume, grid, masks, candidate, outcome, findingConfidence, label), mask: outcome.mask });
   };
-  const helpers =
-    candidates.length >= (lookaheadOptions.minCandidates ?? LOOKAHEAD_MIN_CANDIDATES)
-      ? (lookaheadOptions.helpers ?? defaultLookaheadHelpers())
-      : 0;
-  const lookahead = SegmentationLookahead.start({ volume, filled: masks.filled, closed: masks.closed, candidates }, helpers);
-  try {
-    for (let i = 0; i < candidates.length; i++) {
-      if (findings.length >= LUNG_NODULE_PARAMS.maxFindings) break;
-      evaluate(candidates[i]!, segmented, volume, lookahead?.outcomeFor(i, segmented));
-    }
-  } finally {
-    lookahead?.stop();
+  for (const candidate of candidates) {
+    if (findings.length >= LUNG_NODULE_PARAMS.maxFindings) break;
+    evaluate(candidate);
   }
-  if (lookahead) lookaheadOptions.counted?.(lookahead.counts);
   // Ground glass beside the vessels found: no peak of its own lies on it (ground-glass-candidates.ts).
   // Its blob score is counted as at least the threshold: the search, not the score, found it.
   // The vessel candidates recorded the ground glass beside them as theirs: a proposal is not

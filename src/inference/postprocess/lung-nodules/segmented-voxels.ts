@@ -3,7 +3,7 @@
  * structure reached it with. A later (weaker) candidate whose seed lies in a structure already
  * segmented at a similar or lower threshold is that structure again and is skipped.
  */
-import { sliceSize, VoxelBox, type VolumeGrid } from './volume-grid';
+import { sliceSize, type VoxelBox, type VolumeGrid } from './volume-grid';
 
 /** Not reached by any structure yet (Int16 maximum: above any HU). */
 const NOT_SEGMENTED = 32767;
@@ -63,22 +63,6 @@ export class SegmentedVoxels implements SegmentationRecord {
       }
     }
   }
-
-  /**
-   * Takes in a candidate's segmentation done by a lookahead helper (segmentation-lookahead.ts)
-   * against an empty record, if it would have gone the same way against this one: every "already
-   * segmented?" it was answered no must be no here too (the record only ever lowers a voxel's
-   * threshold, so its own records answer the same here as there). Then its records are made here,
-   * and true is returned; otherwise nothing is changed: the candidate must be segmented here.
-   */
-  takeIn(log: SegmentationLogEntry): boolean {
-    for (let i = 0; i < log.askedNo.length; i += 2) if (this.alreadySegmented(log.askedNo[i]!, log.askedNo[i + 1]!)) return false;
-    for (const r of log.recorded) {
-      const b = r.box;
-      this.record(new VoxelBox(b.grid, b.originX, b.originY, b.originZ, b.sizeX, b.sizeY, b.sizeZ), r.mask, r.linkHu, r.withinMm);
-    }
-    return true;
-  }
 }
 
 /** The value an Int16Array would hold after storing `value` (an integer): wrapped to 16 bits. */
@@ -119,59 +103,4 @@ export class RecordOnly implements SegmentationRecord {
   record(box: VoxelBox, mask: Uint8Array, linkHu: number, withinMm = Infinity): void {
     this.target.record(box, mask, linkHu, withinMm);
   }
-}
-
-/** One candidate's use of a record, as a lookahead helper logged it (SegmentationLog). */
-export interface SegmentationLogEntry {
-  /** The questions answered "not segmented": grid index, link threshold (HU), pair after pair. */
-  readonly askedNo: Float64Array;
-  /** Its records, with copies of their masks. */
-  readonly recorded: readonly { readonly box: VoxelBox; readonly mask: Uint8Array; readonly linkHu: number; readonly withinMm: number }[];
-}
-
-/**
- * The record a lookahead helper segments a candidate against: empty but for the candidate's own
- * records, and logging every question answered no and every record, for SegmentedVoxels.takeIn.
- * It answers as SegmentedVoxels would after the same records (a voxel's threshold is the lowest
- * rounded link threshold it was recorded at).
- */
-export class SegmentationLog implements SegmentationRecord {
-  private askedNo: number[] = [];
-  private recorded: { box: VoxelBox; mask: Uint8Array; linkHu: number; withinMm: number }[] = [];
-
-  alreadySegmented(gridIndex: number, linkHu: number): boolean {
-    const seen = this.recorded.some(
-      (r) => asInt16(Math.round(r.linkHu)) <= linkHu + SAME_STRUCTURE_TOLERANCE_HU && recordReaches(r.box, r.mask, r.withinMm, gridIndex),
-    );
-    if (!seen) this.askedNo.push(gridIndex, linkHu);
-    return seen;
-  }
-
-  record(box: VoxelBox, mask: Uint8Array, linkHu: number, withinMm = Infinity): void {
-    // A copy: the caller may go on changing its mask.
-    this.recorded.push({ box, mask: mask.slice(), linkHu, withinMm });
-  }
-
-  /** What was logged since the last call; the record is empty again for the next candidate. */
-  take(): SegmentationLogEntry {
-    const entry = { askedNo: Float64Array.from(this.askedNo), recorded: this.recorded };
-    this.askedNo = [];
-    this.recorded = [];
-    return entry;
-  }
-}
-
-/** Whether SegmentedVoxels.record(box, mask, …, withinMm) records grid voxel `gridIndex`: the same tests, for one voxel. */
-function recordReaches(box: VoxelBox, mask: Uint8Array, withinMm: number, gridIndex: number): boolean {
-  const { xSpacingMm: dx, ySpacingMm: dy, zSpacingMm: dz, columns } = box.grid;
-  const slicePixels = sliceSize(box.grid);
-  const z = Math.floor(gridIndex / slicePixels) - box.originZ;
-  const y = Math.floor((gridIndex % slicePixels) / columns) - box.originY;
-  const x = (gridIndex % columns) - box.originX;
-  if (x < 0 || y < 0 || z < 0 || x >= box.sizeX || y >= box.sizeY || z >= box.sizeZ) return false;
-  if (!mask[(z * box.sizeY + y) * box.sizeX + x]) return false;
-  if (withinMm === Infinity) return true;
-  // Summed x, y, z in this order, as record does.
-  const squared = ((x - (box.sizeX - 1) / 2) * dx) ** 2 + ((y - (box.sizeY - 1) / 2) * dy) ** 2 + ((z - (box.sizeZ - 1) / 2) * dz) ** 2;
-  return squared <= withinMm * withinMm;
 }
