@@ -17,7 +17,6 @@ import { measureNodule, type NoduleMeasurement } from './nodule-measurements';
 import { notchAwareShape } from './notch-fill';
 import { MAX_SOLID_ABOVE_OR_BELOW_SHARE, solidAboveOrBelowShare } from './oblique-vessel';
 import { interiorShare, MIN_INTERIOR_SHARE, MIN_PEAK_INTERIOR_SHARE } from './ground-glass-tube';
-import { inPlaneVesselBridge, isInPlaneVesselBridge } from './in-plane-vessel-bridge';
 import { noduleMask } from './nodule-mask';
 import { cutAtPleura, isBumpOnWall } from './pleural-cut';
 import { LUNG_NODULE_PARAMS } from './params';
@@ -51,15 +50,7 @@ export type UnmeasurableReason =
 
 /** Why a measured candidate is not a nodule. */
 export type ShapeReason =
-  | 'leaves-box'
-  | 'mostly-tubes'
-  | 'elongated'
-  | 'sparse'
-  | 'too-small'
-  | 'rim-of-solid'
-  | 'oblique-vessel'
-  | 'ground-glass-tube'
-  | 'in-plane-vessel';
+  'leaves-box' | 'mostly-tubes' | 'elongated' | 'sparse' | 'too-small' | 'rim-of-solid' | 'oblique-vessel' | 'ground-glass-tube';
 
 export type Rejected =
   | { readonly outcome: 'rejected'; readonly reason: UnmeasurableReason; readonly description: string }
@@ -416,19 +407,6 @@ function segmentWithCore(
       (minInterior - interior) / minInterior,
       { elongation, fill },
     );
-  // Ground glass alone that solid tissue continues beyond both ends of its long axis, no vessel
-  // running past it: a piece of an in-plane vessel between two slices (in-plane-vessel-bridge.ts).
-  if (candidate.groundGlassOnly) {
-    const bridge = inPlaneVesselBridge(volume, grid, mask);
-    if (isInPlaneVesselBridge(bridge))
-      return rejected(
-        'in-plane-vessel',
-        `ground glass continued by solid at both ends (${bridge.endContacts.join(' / ')} pixels): an in-plane vessel between two slices`,
-        thresholdHu,
-        1,
-        { elongation, fill },
-      );
-  }
   // Accepted: the whole measured part is this nodule for later candidates.
   segmented.record(box, part, linkHu);
   return {
